@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
+import { commandGroups } from "./commands.js";
+
+/**
+ * The CLI is thin: each command group parses its flags, calls one library function and prints.
+ * Every failure ends here as one line on stderr (all lines for bad input) and a documented exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const cli = yargs(argv)
+    .scriptName("dcctl")
+    .usage("$0 <command>\n\nInfrastructure as code, backups and disaster recovery for a two-site data centre.")
+    .strict()
+    .demandCommand(1, "name a command; see dcctl --help")
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .epilogue("Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run, 4 some jobs failed, 5 not confirmed.")
+    .exitProcess(false)
+    .fail((msg: string | undefined, err: Error | undefined) => {
+      if (err) throw err;
+      throw new InputError([`dcctl: ${msg ?? "bad arguments"} (see dcctl --help)`]);
+    });
+  for (const group of commandGroups) cli.command(group);
+  try {
+    await cli.parseAsync();
+  } catch (err) {
+    exitCode = report(err);
+  }
+  return exitCode || (process.exitCode as number | undefined) || ExitCode.ok;
+}
+
+function report(err: unknown): number {
+  if (err instanceof InputError) {
+    for (const line of err.problems) process.stderr.write(line + "\n");
+    return err.exitCode;
+  }
+  if (err instanceof DcctlError) {
+    process.stderr.write(`dcctl: ${err.message}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`dcctl: ${errorMessage(err)}\n`);
+  if (process.env.DCCTL_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ""}\n`);
+  return ExitCode.failed;
+}
+
+const code = await main(hideBin(process.argv));
+process.exitCode = code;

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# One idempotent set-up for a fresh machine: Debian packages, the Go-built tools, npm packages and the build.
+# Each step checks first and does nothing when its result is already there, so a second run takes seconds.
+#
+# Tools are built from Go modules into $DCCTL_CACHE/tools/<name>-<version>/bin (outside the checkout, shared
+# by every clone) and linked into $DCCTL_CACHE/bin, which dcctl puts first on PATH for everything it runs.
+# A tool is not built when DCCTL_<NAME> (for example DCCTL_RESTIC=/usr/bin/restic) names an existing binary,
+# or when the same version is already on PATH.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${DCCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dcctl}
+bin="$cache/bin"
+mkdir -p "$bin"
+export GOFLAGS="${GOFLAGS:-} -mod=mod"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- Debian packages -------------------------------------------------------------------------------------
+apt_packages=(openssh-server postgresql mariadb-server iproute2 procps)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # The packages' maintainer scripts would start system-wide servers; the project starts its own, so forbid it.
+  policy=/usr/sbin/policy-rc.d
+  created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && created_policy=1
+  fi
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  [ "$created_policy" -eq 0 ] || $sudo rm -f "$policy"
+fi
+
+# --- Go-built tools ----------------------------------------------------------------------------------------
+module_version() { (cd "$repo/tools/$1" && go list -m -f '{{.Version}}' "$2"); }
+
+# link NAME PATH: make $bin/NAME point at PATH.
+link() { ln -sfn "$2" "$bin/$1"; }
+
+# on_path_with_version NAME VERSION ARGS...: the NAME on PATH (not ours) whose version output mentions VERSION.
+on_path_with_version() {
+  local name=$1 want=${2#v} found
+  shift 2
+  found=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$bin" | paste -sd:) command -v "$name" || true)
+  [ -n "$found" ] && "$found" "$@" 2>&1 | grep -qF "$want" && printf '%s\n' "$found"
+}
+
+# tool MODULE_DIR MODULE NAME:PACKAGE:VERSION_ARGS... -- LDFLAGS
+tool() {
+  local dir=$1 module=$2; shift 2
+  local specs=() ldflags=""
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do specs+=("$1"); shift; done
+  [ $# -gt 0 ] && { shift; ldflags="$*"; }
+  local version; version=$(module_version "$dir" "$module")
+  local dest="$cache/tools/$dir-$version/bin" need=()
+  for spec in "${specs[@]}"; do
+    IFS=: read -r name pkg vargs <<<"$spec"
+    local envvar="DCCTL_$(printf '%s' "$name" | tr 'a-z-' 'A-Z_')"
+    if [ -n "${!envvar:-}" ] && [ -x "${!envvar}" ]; then link "$name" "${!envvar}"; continue; fi
+    if [ -x "$dest/$name" ]; then link "$name" "$dest/$name"; continue; fi
+    local found=""
+    [ -n "$vargs" ] && found=$(on_path_with_version "$name" "$version" $vargs || true)
+    if [ -n "$found" ]; then link "$name" "$found"; continue; fi
+    need+=("$pkg")
+  done
+  [ ${#need[@]} -gt 0 ] || return 0
+  log "building ${need[*]} at $version (first time only; cached in $dest)"
+  mkdir -p "$dest.partial"
+  (cd "$repo/tools/$dir" && go build -trimpath -ldflags "$ldflags" -o "$dest.partial/" "${need[@]}")
+  mkdir -p "$dest"
+  mv "$dest.partial"/* "$dest/" && rmdir "$dest.partial"
+  for spec in "${specs[@]}"; do
+    IFS=: read -r name _ <<<"$spec"
+    [ -L "$bin/$name" ] && [ -e "$bin/$name" ] || link "$name" "$dest/$name"
+  done
+}
+
+tool govmomi github.com/vmware/govmomi \
+  vcsim:github.com/vmware/govmomi/vcsim: \
+  govc:github.com/vmware/govmomi/govc:version \
+  -- "-X github.com/vmware/govmomi/govc/flags.BuildVersion=$(module_version govmomi github.com/vmware/govmomi)"
+tool restic github.com/restic/restic \
+  restic:github.com/restic/restic/cmd/restic:version \
+  rest-server:github.com/restic/rest-server/cmd/rest-server:--version
+pulumi_version=$(module_version pulumi github.com/pulumi/pulumi/pkg/v3)
+tool pulumi github.com/pulumi/pulumi/pkg/v3 \
+  pulumi:github.com/pulumi/pulumi/pkg/v3/cmd/pulumi:version \
+  -- "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$pulumi_version"
+
+# The engine runs Node policy packs through this plugin when no Node language host is installed
+# (see README: the language host module is not served here).
+cat > "$bin/pulumi-analyzer-policy-nodejs.new" <<'SH'
+#!/bin/sh
+# Started by the Pulumi engine in the policy pack's folder with: ENGINE_ADDRESS PACK_DIR [options].
+exec node "$(node -e "process.stdout.write(require.resolve('@pulumi/pulumi/cmd/run-policy-pack'))")" "$@"
+SH
+chmod +x "$bin/pulumi-analyzer-policy-nodejs.new"
+mv "$bin/pulumi-analyzer-policy-nodejs.new" "$bin/pulumi-analyzer-policy-nodejs"
+
+# --- npm packages and the build ------------------------------------------------------------------------
+cd "$repo"
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npx tsc -p tsconfig.json

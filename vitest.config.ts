@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Integration tests start real servers (vcsim, sshd, PostgreSQL) and the Pulumi engine; they take seconds.
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
+    // Two cores: running the engine-heavy files side by side only slows each of them down.
+    fileParallelism: false,
+  },
+});
