@@ -1,0 +1,162 @@
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { createServer, connect } from "node:net";
+import { DcctlError } from "./errors.js";
+import { toolEnv } from "./tools.js";
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: string | Buffer;
+  timeoutMs?: number;
+}
+
+/**
+ * Runs a program with an argument vector (never through a shell) and collects its output.
+ * The environment has the set-up tools first on PATH. Resolves with the exit code; never throws for a non-zero one.
+ */
+export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? toolEnv(),
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: opts.timeoutMs,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", (e) => reject(new DcctlError(`cannot run ${cmd}: ${e.message}`)));
+    child.on("close", (code, signal) =>
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      }),
+    );
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+/** Like run, but a non-zero exit becomes a DcctlError carrying the last line the program wrote to stderr. */
+export async function runOk(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const res = await run(cmd, args, opts);
+  if (res.code !== 0) {
+    const last = lastLine(res.stderr) || lastLine(res.stdout) || `exit code ${res.code}`;
+    throw new DcctlError(`${cmd} ${args[0] ?? ""} failed: ${last}`);
+  }
+  return res;
+}
+
+export function lastLine(text: string): string {
+  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  return lines[lines.length - 1] ?? "";
+}
+
+/** A free TCP port on a loopback address, chosen by the kernel. */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts TCP connections on host:port; rejects after timeoutMs or if `alive` turns false. */
+export async function waitForPort(host: string, port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = connect({ host, port });
+      sock.once("connect", () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (!alive()) throw new DcctlError(`process for ${host}:${port} exited before it listened`);
+    if (Date.now() > deadline) throw new DcctlError(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A long-running server process we started, with its output kept for error messages. */
+export interface ServerProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface StartServerOptions extends SpawnOptions {
+  /** Wait until this loopback address accepts connections. */
+  waitFor?: { host: string; port: number; timeoutMs?: number };
+}
+
+/**
+ * Starts a server in its own process group so that stop() ends it and any children it forked,
+ * first with SIGTERM, then SIGKILL after a grace period.
+ */
+export async function startServer(name: string, cmd: string, args: readonly string[], opts: StartServerOptions = {}): Promise<ServerProcess> {
+  const { waitFor, ...spawnOpts } = opts;
+  const child = spawn(cmd, args, { env: toolEnv(), ...spawnOpts, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  const keep = (b: Buffer) => {
+    log = (log + b.toString("utf8")).slice(-16_384);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  let exited = false;
+  const exitedPromise = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  const spawnError = new Promise<never>((_, reject) => child.once("error", (e) => reject(new DcctlError(`cannot start ${name} (${cmd}): ${e.message}`))));
+  const server: ServerProcess = {
+    name,
+    child,
+    get pid() {
+      return child.pid ?? -1;
+    },
+    output: () => log,
+    async stop() {
+      if (exited || child.pid === undefined) return;
+      signalGroup(child.pid, "SIGTERM");
+      const timer = setTimeout(() => child.pid !== undefined && signalGroup(child.pid, "SIGKILL"), 5_000);
+      await exitedPromise;
+      clearTimeout(timer);
+    },
+  };
+  if (waitFor) {
+    try {
+      await Promise.race([spawnError, waitForPort(waitFor.host, waitFor.port, waitFor.timeoutMs ?? 30_000, () => !exited)]);
+    } catch (e) {
+      await server.stop();
+      const out = lastLine(log);
+      throw new DcctlError(`${name} did not start: ${e instanceof Error ? e.message : String(e)}${out ? ` (${out})` : ""}`);
+    }
+  }
+  return server;
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
