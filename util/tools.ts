@@ -20,9 +20,9 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "dcctl");
 }
 
-/** Folders put first on PATH for every tool dcctl starts: our Pulumi provider plugin, then the set-up tools. */
+/** Folders put first on PATH for every tool dcctl starts. */
 export function toolPathDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  return [join(repoRoot, "provider", "bin"), join(cacheDir(env), "bin")];
+  return [join(cacheDir(env), "bin")];
 }
 
 /** The environment for child processes: PATH with the tool folders in front, everything else as given. */
