@@ -1,0 +1,65 @@
+import { isAbsolute, relative, resolve } from "node:path";
+import { LineCounter, isMap, isScalar, isSeq, parseDocument } from "yaml";
+
+/** A path into the parsed data, e.g. ["hosts", 3, "ip"]. */
+export type DataPath = readonly (string | number)[];
+
+/** A parsed YAML file that still knows where each of its nodes came from. */
+export interface YamlSource {
+  /** The file as the user should see it in messages: relative to the working directory when inside it. */
+  readonly displayPath: string;
+  /** The data (plain JS), undefined when the file has syntax errors. */
+  readonly data: unknown;
+  /** `file:line: message` for every YAML syntax error. */
+  readonly syntaxProblems: string[];
+  /** The 1-based line of the node at `path` (of its key, for a mapping entry); the nearest existing parent's line otherwise. */
+  lineOf(path: DataPath): number;
+  /** `file:line: message` for the node at `path`. */
+  problem(path: DataPath, message: string): string;
+}
+
+export function displayPath(file: string): string {
+  const rel = relative(process.cwd(), resolve(file));
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : resolve(file);
+}
+
+export function parseYamlSource(file: string, text: string): YamlSource {
+  const shown = displayPath(file);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lineAt = (offset: number): number => lineCounter.linePos(offset).line;
+
+  const syntaxProblems = doc.errors.map((err) => {
+    const firstLine = err.message.split("\n")[0] ?? err.message;
+    return `${shown}:${lineAt(err.pos[0])}: YAML syntax error: ${firstLine}`;
+  });
+
+  const lineOf = (path: DataPath): number => {
+    let node: unknown = doc.contents;
+    let line = 1;
+    for (const key of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(key));
+        if (!pair) break;
+        if (isScalar(pair.key) && pair.key.range) line = lineAt(pair.key.range[0]);
+        node = pair.value;
+      } else if (isSeq(node) && typeof key === "number") {
+        const item: unknown = node.items[key];
+        if (!item) break;
+        if ((isMap(item) || isSeq(item) || isScalar(item)) && item.range) line = lineAt(item.range[0]);
+        node = item;
+      } else {
+        break;
+      }
+    }
+    return line;
+  };
+
+  return {
+    displayPath: shown,
+    data: syntaxProblems.length ? undefined : doc.toJS(),
+    syntaxProblems,
+    lineOf,
+    problem: (path, message) => `${shown}:${lineOf(path)}: ${message}`,
+  };
+}
