@@ -1,0 +1,99 @@
+import type { Argv, CommandModule } from "yargs";
+import { InputError } from "../util/errors.js";
+import {
+  ROLES,
+  SITE_NAMES,
+  allHosts,
+  isRole,
+  loadSiteFile,
+  loadSites,
+  siteFilePath,
+  siteSourceFile,
+  type Site,
+  type SiteHost,
+  type SiteName,
+} from "../inventory/index.js";
+
+/** `dcctl inventory validate|show`: check the site files, list their hosts. */
+
+interface ValidateArgs {
+  site?: SiteName;
+  file?: string;
+  json: boolean;
+}
+
+interface ShowArgs {
+  site?: SiteName;
+  role?: string;
+  json: boolean;
+}
+
+const validateCommand: CommandModule<object, ValidateArgs> = {
+  command: "validate",
+  describe: "check the site files; every problem as file:line: message (exit 2)",
+  builder: (y: Argv<object>): Argv<ValidateArgs> =>
+    y
+      .option("site", { choices: SITE_NAMES, describe: "check only this site's file (default: both, and the rules across them)" })
+      .option("file", { type: "string", describe: "check this site file instead of the default ones" })
+      .option("json", { type: "boolean", default: false, describe: "print the checked files as JSON" })
+      .conflicts("site", "file")
+      .example("$0 inventory validate", "check stacks/sites/primary.yaml, secondary.yaml and the rules across them")
+      .example("$0 inventory validate --file my-site.yaml", "check one file"),
+  handler: (args) => {
+    const checked: { file: string; site: SiteName; hosts: number }[] = [];
+    const add = (site: Site, fallback: string): void => {
+      checked.push({ file: siteSourceFile(site) ?? fallback, site: site.site, hosts: site.hosts.length });
+    };
+    if (args.file !== undefined) {
+      add(loadSiteFile(args.file), args.file);
+    } else if (args.site !== undefined) {
+      add(loadSiteFile(siteFilePath(args.site)), siteFilePath(args.site));
+    } else {
+      const sites = loadSites();
+      add(sites.primary, siteFilePath("primary"));
+      add(sites.secondary, siteFilePath("secondary"));
+    }
+    if (args.json) process.stdout.write(JSON.stringify(checked, null, 2) + "\n");
+    else for (const c of checked) process.stdout.write(`ok: ${c.file}: ${c.hosts} hosts\n`);
+  },
+};
+
+const showCommand: CommandModule<object, ShowArgs> = {
+  command: "show",
+  describe: "list the hosts of the inventory",
+  builder: (y: Argv<object>): Argv<ShowArgs> =>
+    y
+      .option("site", { choices: SITE_NAMES, describe: "only this site's hosts" })
+      .option("role", { type: "string", describe: `only hosts of this role (${ROLES.join(", ")})` })
+      .option("json", { type: "boolean", default: false, describe: "print an array of hosts, each with its site" }),
+  handler: (args) => {
+    const role = args.role;
+    if (role !== undefined && !isRole(role)) {
+      throw new InputError([`dcctl inventory show: unknown role "${role}" (expected one of: ${ROLES.join(", ")})`]);
+    }
+    const hosts = selectHosts(args.site).filter((host) => role === undefined || host.role === role);
+    if (args.json) process.stdout.write(JSON.stringify(hosts, null, 2) + "\n");
+    else process.stdout.write(hostTable(hosts));
+  },
+};
+
+function selectHosts(site: SiteName | undefined): SiteHost[] {
+  if (site === undefined) return allHosts(loadSites());
+  return loadSiteFile(siteFilePath(site)).hosts.map((host) => ({ site, ...host }));
+}
+
+function hostTable(hosts: SiteHost[]): string {
+  const header = ["NAME", "SITE", "ROLE", "CPUS", "MEMORY", "NETWORK", "IP", "BACKUP POLICY", "DR TIER"];
+  const rows = hosts.map((h) => [h.name, h.site, h.role, String(h.cpus), `${h.memoryGb} GB`, h.network, h.ip, h.backupPolicy, String(h.drTier)]);
+  const widths = header.map((title, col) => Math.max(title.length, ...rows.map((row) => row[col]?.length ?? 0)));
+  const line = (cells: string[]): string => cells.map((cell, col) => cell.padEnd(widths[col] ?? 0)).join("  ").trimEnd() + "\n";
+  return [header, ...rows].map(line).join("") + (hosts.length ? "" : "(no hosts)\n");
+}
+
+export const inventoryCommands: CommandModule<object, object> = {
+  command: "inventory <command>",
+  describe: "check and show the site inventories (stacks/sites/*.yaml)",
+  builder: (y: Argv<object>): Argv<object> =>
+    y.command(validateCommand).command(showCommand).demandCommand(1, "name an inventory command: validate or show"),
+  handler: () => undefined,
+};
