@@ -1,0 +1,55 @@
+import { mkdirSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, startServer, type ServerProcess } from "../util/process.js";
+import { toolPath } from "../util/tools.js";
+
+export interface RestServerOptions {
+  /** Where the repositories are stored; default a new temporary folder. */
+  dataDir?: string;
+  /** A loopback address to listen on (default 127.0.0.1). */
+  host?: string;
+  port?: number;
+  /** `--append-only`: clients can add data but never delete it (the secondary site's repository). */
+  appendOnly?: boolean;
+  /** An .htpasswd file (bcrypt entries); without it the server runs with --no-auth. */
+  htpasswdFile?: string;
+}
+
+export interface RestServer {
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  host: string;
+  port: number;
+  dataDir: string;
+  appendOnly: boolean;
+  /** The restic location of a repository on this server: `rest:http://127.0.0.1:PORT/<name>/`. */
+  repo(name: string): string;
+  process: ServerProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts rest-server on a loopback port. The caller stops it (tests: in afterAll). */
+export async function startRestServer(opts: RestServerOptions = {}): Promise<RestServer> {
+  const host = opts.host ?? "127.0.0.1";
+  if (!host.startsWith("127.")) throw new Error(`rest-server for tests and the lab listens on loopback only, not ${host}`);
+  const port = opts.port ?? (await freePort(host));
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "dcctl-rest-")));
+  mkdirSync(dataDir, { recursive: true });
+  const args = ["--path", dataDir, "--listen", `${host}:${port}`];
+  args.push(...(opts.htpasswdFile ? ["--htpasswd-file", opts.htpasswdFile] : ["--no-auth"]));
+  if (opts.appendOnly) args.push("--append-only");
+  const proc = await startServer(`rest-server ${host}:${port}`, toolPath("rest-server"), args, { waitFor: { host, port, timeoutMs: 20_000 } });
+  const url = `http://${host}:${port}`;
+  return {
+    url,
+    host,
+    port,
+    dataDir,
+    appendOnly: opts.appendOnly ?? false,
+    repo: (name) => `rest:${url}/${name.replace(/^\/+|\/+$/g, "")}/`,
+    process: proc,
+    stop: () => proc.stop(),
+  };
+}
