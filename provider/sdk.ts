@@ -47,6 +47,8 @@ export interface DistributedPortGroupArgs extends Common {
   dvSwitch: pulumi.Input<string>;
   name: pulumi.Input<string>;
   vlanId: pulumi.Input<number>;
+  /** The inventory's purpose of the network (management, database, dmz, ...), kept for the policy pack. */
+  purpose?: pulumi.Input<string>;
 }
 
 export class DistributedPortGroup extends pulumi.CustomResource {

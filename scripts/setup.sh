@@ -92,6 +92,14 @@ tool pulumi github.com/pulumi/pulumi/pkg/v3 \
   pulumi:github.com/pulumi/pulumi/pkg/v3/cmd/pulumi:version \
   -- "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$pulumi_version"
 
+# The Node language host is its own Go module since Pulumi 3.69, and the proxy serves no version of that module;
+# 3.68.0 is the newest release whose sdk/v3 module still contains it. It speaks the same gRPC protocol to the
+# newer engine (tested by test/integration/pulumi-cli.test.ts).
+langhost_version=$(module_version pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3)
+tool pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3 \
+  pulumi-language-nodejs:github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs: \
+  -- "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$langhost_version"
+
 # The engine runs Node policy packs through this plugin when no Node language host is installed
 # (see README: the language host module is not served here).
 cat > "$bin/pulumi-analyzer-policy-nodejs.new" <<'SH'

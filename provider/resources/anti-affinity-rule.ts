@@ -15,13 +15,13 @@ export const antiAffinityRule: ResourceHandler = {
   async create(conn, inputs) {
     const cluster = `/${str(inputs, "datacenter")}/host/${str(inputs, "cluster")}`;
     const name = str(inputs, "name");
-    await govc(conn, ["cluster.rule.create", "-cluster", cluster, "-name", name, "-enable", "-mandatory", "-anti-affinity", ...members(inputs)]);
+    await govc(conn, ["cluster.rule.create", "-cluster", cluster, "-name", name, "-enable", "-anti-affinity", ...members(inputs)]);
     return { id: `${cluster}#${name}`, outs: { ...publicInputs(inputs) } };
   },
   async update(conn, id, _olds, news) {
     const [cluster, name] = id.split("#") as [string, string];
     await govc(conn, ["cluster.rule.remove", "-cluster", cluster, "-name", name]);
-    await govc(conn, ["cluster.rule.create", "-cluster", cluster, "-name", name, "-enable", "-mandatory", "-anti-affinity", ...members(news)]);
+    await govc(conn, ["cluster.rule.create", "-cluster", cluster, "-name", name, "-enable", "-anti-affinity", ...members(news)]);
     return publicInputs(news);
   },
   async delete(conn, id) {
