@@ -29,10 +29,19 @@ export function parseYamlSource(file: string, text: string): YamlSource {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineAt = (offset: number): number => lineCounter.linePos(offset).line;
 
-  const syntaxProblems = doc.errors.map((err) => {
-    const firstLine = err.message.split("\n")[0] ?? err.message;
-    return `${shown}:${lineAt(err.pos[0])}: YAML syntax error: ${firstLine}`;
-  });
+  // The first syntax error is the one to fix: the parser's later complaints are mostly its consequences
+  // (one tab or mis-indented key can make it reject every following line), so they are summed up in one line.
+  const syntaxProblems: string[] = [];
+  const [first, next] = doc.errors;
+  if (first) {
+    syntaxProblems.push(`${shown}:${lineAt(first.pos[0])}: YAML syntax error: ${first.message.split("\n")[0] ?? first.message}`);
+  }
+  if (next) {
+    const more = doc.errors.length - 1;
+    syntaxProblems.push(
+      `${shown}:${lineAt(next.pos[0])}: ${more} more YAML syntax error${more === 1 ? "" : "s"} from here on, probably caused by the first; fix it and run again`,
+    );
+  }
 
   const lineOf = (path: DataPath): number => {
     let node: unknown = doc.contents;
