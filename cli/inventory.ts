@@ -17,13 +17,13 @@ import {
 /** `dcctl inventory validate|show`: check the site files, list their hosts. */
 
 interface ValidateArgs {
-  site?: SiteName;
+  site?: string;
   file?: string;
   json: boolean;
 }
 
 interface ShowArgs {
-  site?: SiteName;
+  site?: string;
   role?: string;
   json: boolean;
 }
@@ -33,21 +33,22 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
   describe: "check the site files; every problem as file:line: message (exit 2)",
   builder: (y: Argv<object>): Argv<ValidateArgs> =>
     y
-      .option("site", { choices: SITE_NAMES, describe: "check only this site's file (default: both, and the rules across them)" })
+      .option("site", { type: "string", describe: `check only this site's file: ${SITE_NAMES.join(" or ")} (default: both, and the rules across them)` })
       .option("file", { type: "string", describe: "check this site file instead of the default ones" })
       .option("json", { type: "boolean", default: false, describe: "print the checked files as JSON" })
       .conflicts("site", "file")
       .example("$0 inventory validate", "check stacks/sites/primary.yaml, secondary.yaml and the rules across them")
       .example("$0 inventory validate --file my-site.yaml", "check one file"),
   handler: (args) => {
+    const site = siteOption("validate", args.site);
     const checked: { file: string; site: SiteName; hosts: number }[] = [];
     const add = (site: Site, fallback: string): void => {
       checked.push({ file: siteSourceFile(site) ?? fallback, site: site.site, hosts: site.hosts.length });
     };
     if (args.file !== undefined) {
       add(loadSiteFile(args.file), args.file);
-    } else if (args.site !== undefined) {
-      add(loadSiteFile(siteFilePath(args.site)), siteFilePath(args.site));
+    } else if (site !== undefined) {
+      add(loadSiteFile(siteFilePath(site)), siteFilePath(site));
     } else {
       const sites = loadSites();
       add(sites.primary, siteFilePath("primary"));
@@ -63,19 +64,28 @@ const showCommand: CommandModule<object, ShowArgs> = {
   describe: "list the hosts of the inventory",
   builder: (y: Argv<object>): Argv<ShowArgs> =>
     y
-      .option("site", { choices: SITE_NAMES, describe: "only this site's hosts" })
+      .option("site", { type: "string", describe: `only this site's hosts: ${SITE_NAMES.join(" or ")}` })
       .option("role", { type: "string", describe: `only hosts of this role (${ROLES.join(", ")})` })
       .option("json", { type: "boolean", default: false, describe: "print an array of hosts, each with its site" }),
   handler: (args) => {
+    const site = siteOption("show", args.site);
     const role = args.role;
     if (role !== undefined && !isRole(role)) {
       throw new InputError([`dcctl inventory show: unknown role "${role}" (expected one of: ${ROLES.join(", ")})`]);
     }
-    const hosts = selectHosts(args.site).filter((host) => role === undefined || host.role === role);
+    const hosts = selectHosts(site).filter((host) => role === undefined || host.role === role);
     if (args.json) process.stdout.write(JSON.stringify(hosts, null, 2) + "\n");
     else process.stdout.write(hostTable(hosts));
   },
 };
+
+/** The --site value, checked here so that a wrong one is one clear line (yargs' own message spans several). */
+function siteOption(command: string, value: string | undefined): SiteName | undefined {
+  if (value === undefined) return undefined;
+  const site = SITE_NAMES.find((name) => name === value);
+  if (!site) throw new InputError([`dcctl inventory ${command}: unknown site "${value}" (expected one of: ${SITE_NAMES.join(", ")})`]);
+  return site;
+}
 
 function selectHosts(site: SiteName | undefined): SiteHost[] {
   if (site === undefined) return allHosts(loadSites());

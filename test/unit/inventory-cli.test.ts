@@ -1,0 +1,142 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../../util/tools.js";
+import { crossSiteBadProblems, fixtureProblems } from "../fixtures/inventory/expected.js";
+
+/** `dcctl inventory` end to end: the built CLI (dist/cli/main.js) run as a child process from the repository root. */
+
+const mainJs = join(repoRoot, "dist", "cli", "main.js");
+
+function newestMtime(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+beforeAll(() => {
+  const sources = Math.max(...["cli", "inventory", "util"].map((dir) => newestMtime(join(repoRoot, dir))));
+  const built = existsSync(mainJs) ? Math.min(statSync(mainJs).mtimeMs, statSync(join(repoRoot, "dist", "inventory", "load.js")).mtimeMs) : 0;
+  if (built >= sources) return;
+  // tsc emits even when some other part of the tree does not type-check; only a missing entry point is fatal here.
+  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot, encoding: "utf8" });
+  if (!existsSync(mainJs)) throw new Error(`npx tsc did not produce dist/cli/main.js:\n${build.stdout}${build.stderr}`);
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function dcctl(args: string[], env: Record<string, string> = {}): Run {
+  const result = spawnSync(process.execPath, [mainJs, ...args], {
+    cwd: repoRoot,
+    encoding: "utf8",
+    env: { ...process.env, DCCTL_SITES_DIR: "", DCCTL_DEBUG: "", ...env },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const lines = (text: string): string[] => text.split("\n").filter((line) => line !== "");
+
+function expectNoStackTrace(run: Run): void {
+  expect(run.stderr).not.toMatch(/^\s+at /m);
+  expect(run.stderr).not.toMatch(/Error:/);
+}
+
+describe("dcctl inventory validate", () => {
+  it("checks both default site files", () => {
+    const run = dcctl(["inventory", "validate"]);
+    expect(run.stderr).toBe("");
+    expect(lines(run.stdout)).toEqual(["ok: stacks/sites/primary.yaml: 33 hosts", "ok: stacks/sites/secondary.yaml: 13 hosts"]);
+    expect(run.code).toBe(0);
+  });
+
+  it("checks one site with --site, as JSON with --json", () => {
+    expect(lines(dcctl(["inventory", "validate", "--site", "primary"]).stdout)).toEqual(["ok: stacks/sites/primary.yaml: 33 hosts"]);
+    const run = dcctl(["inventory", "validate", "--site", "secondary", "--json"]);
+    expect(JSON.parse(run.stdout)).toEqual([{ file: "stacks/sites/secondary.yaml", site: "secondary", hosts: 13 }]);
+  });
+
+  it("checks a file given with --file", () => {
+    const run = dcctl(["inventory", "validate", "--file", "test/fixtures/inventory/valid-small.yaml"]);
+    expect(run.stdout).toBe("ok: test/fixtures/inventory/valid-small.yaml: 2 hosts\n");
+    expect(run.code).toBe(0);
+  });
+
+  for (const [file, expected] of Object.entries(fixtureProblems)) {
+    it(`prints every problem of ${file} as file:line: message and exits 2`, () => {
+      const run = dcctl(["inventory", "validate", "--file", `test/fixtures/inventory/${file}`]);
+      expect(lines(run.stderr)).toEqual(expected);
+      expect(run.stdout).toBe("");
+      expect(run.code).toBe(2);
+      expectNoStackTrace(run);
+    });
+  }
+
+  it("reports the cross-site rules of the two files in DCCTL_SITES_DIR", () => {
+    const run = dcctl(["inventory", "validate"], { DCCTL_SITES_DIR: "test/fixtures/inventory/cross-site-bad" });
+    expect(lines(run.stderr)).toEqual(crossSiteBadProblems);
+    expect(run.code).toBe(2);
+  });
+
+  it("reports an unreadable file in one line, exit 2", () => {
+    const run = dcctl(["inventory", "validate", "--file", "test/fixtures/inventory/no-such-file.yaml"]);
+    expect(lines(run.stderr)).toEqual(["test/fixtures/inventory/no-such-file.yaml: cannot read the site file: no such file"]);
+    expect(run.code).toBe(2);
+  });
+
+  it("refuses --site together with --file, and an unknown site, with exit 2", () => {
+    for (const args of [["--site", "primary", "--file", "x.yaml"], ["--site", "tertiary"]]) {
+      const run = dcctl(["inventory", "validate", ...args]);
+      expect(run.code).toBe(2);
+      expect(lines(run.stderr)).toHaveLength(1);
+      expectNoStackTrace(run);
+    }
+  });
+});
+
+describe("dcctl inventory show", () => {
+  it("--json --role db lists the 6 primary databases and the secondary's standbys, each with its site", () => {
+    const run = dcctl(["inventory", "show", "--json", "--role", "db"]);
+    expect(run.code).toBe(0);
+    const hosts = JSON.parse(run.stdout) as { name: string; site: string; role: string; ip: string }[];
+    expect(hosts.every((h) => h.role === "db")).toBe(true);
+    expect(hosts.filter((h) => h.site === "primary")).toHaveLength(6);
+    expect(hosts.filter((h) => h.site === "secondary").length).toBeGreaterThanOrEqual(3);
+    expect(hosts[0]).toMatchObject({ name: "qn-db-01", site: "primary", ip: "10.10.20.11" });
+  });
+
+  it("--site primary --json has all 33 primary hosts", () => {
+    const hosts = JSON.parse(dcctl(["inventory", "show", "--site", "primary", "--json"]).stdout) as { site: string }[];
+    expect(hosts).toHaveLength(33);
+    expect(new Set(hosts.map((h) => h.site))).toEqual(new Set(["primary"]));
+  });
+
+  it("prints a table with name, site, role, cpus, memory, network, ip, backup policy and DR tier", () => {
+    const run = dcctl(["inventory", "show", "--site", "secondary", "--role", "db"]);
+    expect(run.code).toBe(0);
+    const [header, ...rows] = lines(run.stdout);
+    expect(header?.split(/\s{2,}/)).toEqual(["NAME", "SITE", "ROLE", "CPUS", "MEMORY", "NETWORK", "IP", "BACKUP POLICY", "DR TIER"]);
+    expect(rows[0]?.split(/\s{2,}/)).toEqual(["qn-dr-db-01", "secondary", "db", "16", "64 GB", "database", "10.20.20.11", "db-daily", "1"]);
+  });
+
+  it("refuses an unknown role with one clear line and exit 2", () => {
+    const run = dcctl(["inventory", "show", "--role", "database"]);
+    expect(run.stderr).toBe('dcctl inventory show: unknown role "database" (expected one of: db, app, backup, digitization)\n');
+    expect(run.stdout).toBe("");
+    expect(run.code).toBe(2);
+  });
+
+  it("reports a broken inventory with file:line and exit 2", () => {
+    const run = dcctl(["inventory", "show"], { DCCTL_SITES_DIR: "test/fixtures/inventory/cross-site-bad" });
+    expect(lines(run.stderr)).toEqual(crossSiteBadProblems);
+    expect(run.code).toBe(2);
+    expectNoStackTrace(run);
+  });
+});
