@@ -100,7 +100,8 @@ function checkNetworks(root: Record<string, unknown>, lineOf: (path: DataPath) =
     if (typeof network.vlan === "number") {
       const first = vlans.get(network.vlan);
       if (first !== undefined) {
-        report(["networks", i, "vlan"], `VLAN ${network.vlan} is already used by network at line ${lineOf(["networks", first])}`);
+        const other = asString(asRecord(list[first])?.name) ?? `networks[${first}]`;
+        report(["networks", i, "vlan"], `VLAN ${network.vlan} is already used by network "${other}" (line ${lineOf(["networks", first])})`);
       } else {
         vlans.set(network.vlan, i);
       }

@@ -169,7 +169,7 @@ hosts:
     [
       "duplicate VLAN",
       extraNetwork("{ name: lan2, vlan: 10, cidr: 10.0.1.0/24, gateway: 10.0.1.1, purpose: database }"),
-      [':8: network "lan2": VLAN 10 is already used by network at line 7'],
+      [':8: network "lan2": VLAN 10 is already used by network "lan" (line 7)'],
     ],
     ["ip is the gateway", base.replace("ip: 10.0.0.11", "ip: 10.0.0.1"), [':10: host "h1": ip 10.0.0.1 is the gateway of network "lan"']],
     ["ip not an address", base.replace("ip: 10.0.0.11", "ip: 10.0.0.300"), [':10: host "h1": ip "10.0.0.300" is not an IPv4 address']],
