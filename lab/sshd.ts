@@ -1,0 +1,117 @@
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { fingerprint, knownHostsLine } from "../backup/exec/known-hosts.js";
+import { DcctlError } from "../util/errors.js";
+import { freePort, runOk, startServer, type ServerProcess } from "../util/process.js";
+
+export interface SshdOptions {
+  /** Where keys, config and pid file go; default a new temporary folder. */
+  stateDir?: string;
+  /** A loopback address (default 127.0.0.1). */
+  host?: string;
+  port?: number;
+  /** The login user (default: the current user; root logs in by key only). It must exist and not be locked. */
+  user?: string;
+  /** More users allowed to log in with the same client key. */
+  extraUsers?: string[];
+  sshdPath?: string;
+}
+
+export interface Sshd {
+  host: string;
+  port: number;
+  user: string;
+  /** The generated client private key (ed25519, no passphrase) that authorized_keys accepts. */
+  clientKeyPath: string;
+  /** A known_hosts file that pins this server's host key (`[host]:port ssh-ed25519 …`). */
+  knownHostsPath: string;
+  /** The host key's fingerprint, `SHA256:…`. */
+  hostKeyFingerprint: string;
+  hostKeyPath: string;
+  stateDir: string;
+  process: ServerProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real OpenSSH server on a loopback port with freshly generated host and client keys, the way the lab's
+ * "hosts" are reached. sshd must run as root here (privilege separation); the caller stops it.
+ */
+export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
+  const host = opts.host ?? "127.0.0.1";
+  if (!host.startsWith("127.")) throw new DcctlError(`test sshd listens on loopback only, not ${host}`);
+  const port = opts.port ?? (await freePort(host));
+  const user = opts.user ?? userInfo().username;
+  const stateDir = opts.stateDir ?? (await mkdtemp(join(tmpdir(), "dcctl-sshd-")));
+  mkdirSync(stateDir, { recursive: true });
+  // A non-root login user reads authorized_keys itself (sshd drops privileges for it).
+  chmodSync(stateDir, 0o755);
+  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+
+  const hostKeyPath = join(stateDir, "ssh_host_ed25519_key");
+  const clientKeyPath = join(stateDir, "client_ed25519");
+  await keygen(hostKeyPath, `dcctl-lab-host-${port}`);
+  await keygen(clientKeyPath, "dcctl-lab-client");
+  const authorizedKeys = join(stateDir, "authorized_keys");
+  writeFileSync(authorizedKeys, readFileSync(`${clientKeyPath}.pub`, "utf8"), { mode: 0o644 });
+
+  const hostKeyBlob = publicKeyBlob(`${hostKeyPath}.pub`);
+  const knownHostsPath = join(stateDir, "known_hosts");
+  writeFileSync(knownHostsPath, knownHostsLine(host, port, hostKeyBlob) + "\n", { mode: 0o644 });
+
+  const configPath = join(stateDir, "sshd_config");
+  writeFileSync(
+    configPath,
+    [
+      `ListenAddress ${host}:${port}`,
+      `HostKey ${hostKeyPath}`,
+      `PidFile ${join(stateDir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${authorizedKeys}`,
+      "PubkeyAuthentication yes",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "UsePAM no",
+      "StrictModes no",
+      "PermitRootLogin prohibit-password",
+      `AllowUsers ${[user, ...(opts.extraUsers ?? [])].join(" ")}`,
+      // Jobs run several commands at once over one connection.
+      "MaxSessions 32",
+      "LogLevel VERBOSE",
+      "",
+    ].join("\n"),
+  );
+
+  const sshd = opts.sshdPath ?? "/usr/sbin/sshd";
+  // -t first: a bad config then fails with sshd's own reason instead of "did not listen".
+  await runOk(sshd, ["-t", "-f", configPath]);
+  const proc = await startServer(`sshd ${host}:${port}`, sshd, ["-D", "-e", "-f", configPath], { waitFor: { host, port, timeoutMs: 20_000 } });
+  return {
+    host,
+    port,
+    user,
+    clientKeyPath,
+    knownHostsPath,
+    hostKeyFingerprint: fingerprint(hostKeyBlob),
+    hostKeyPath,
+    stateDir,
+    process: proc,
+    stop: () => proc.stop(),
+  };
+}
+
+/** Generates an ed25519 key pair without a passphrase at `path` and `path.pub`. */
+export async function keygen(path: string, comment: string): Promise<void> {
+  // ssh-keygen would ask before overwriting a key left by an earlier run in the same state folder.
+  rmSync(path, { force: true });
+  rmSync(`${path}.pub`, { force: true });
+  await runOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path]);
+}
+
+/** The key blob of an OpenSSH `.pub` file (`type base64 comment`). */
+export function publicKeyBlob(pubPath: string): Buffer {
+  const b64 = readFileSync(pubPath, "utf8").trim().split(/\s+/)[1];
+  if (!b64) throw new DcctlError(`${pubPath} is not an OpenSSH public key`);
+  return Buffer.from(b64, "base64");
+}
