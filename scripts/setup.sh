@@ -39,8 +39,9 @@ fi
 # --- Go-built tools ----------------------------------------------------------------------------------------
 module_version() { (cd "$repo/tools/$1" && go list -m -f '{{.Version}}' "$2"); }
 
-# link NAME PATH: make $bin/NAME point at PATH.
-link() { ln -sfn "$2" "$bin/$1"; }
+# link NAME PATH: make $link_dir/NAME (by default $bin/NAME) point at PATH.
+link_dir=$bin
+link() { mkdir -p "$link_dir" && ln -sfn "$2" "$link_dir/$1"; }
 
 # on_path_with_version NAME VERSION ARGS...: the NAME on PATH (not ours) whose version output mentions VERSION.
 on_path_with_version() {
@@ -76,7 +77,7 @@ tool() {
   mv "$dest.partial"/* "$dest/" && rmdir "$dest.partial"
   for spec in "${specs[@]}"; do
     IFS=: read -r name _ <<<"$spec"
-    [ -L "$bin/$name" ] && [ -e "$bin/$name" ] || link "$name" "$dest/$name"
+    [ -L "$link_dir/$name" ] && [ -e "$link_dir/$name" ] || link "$name" "$dest/$name"
   done
 }
 
@@ -94,9 +95,12 @@ tool pulumi github.com/pulumi/pulumi/pkg/v3 \
 
 # The Node language host is its own Go module since Pulumi 3.69, and the proxy serves no version of that module;
 # 3.68.0 is the newest release whose sdk/v3 module still contains it. It speaks the same gRPC protocol to the
-# newer engine (tested by test/integration/pulumi-cli.test.ts).
+# newer engine (tested by test/integration/pulumi-cli.test.ts). It lives in a folder of its own, off dcctl's PATH:
+# where the engine finds a Node language host it runs policy packs through it, and 3.68 cannot (no RunPlugin);
+# dcctl's inline programs need no language host at all. `pulumi up` by hand needs it on PATH (see README).
 langhost_version=$(module_version pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3)
-tool pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3 \
+rm -f "$bin/pulumi-language-nodejs"
+link_dir="$cache/langhost" tool pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3 \
   pulumi-language-nodejs:github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs: \
   -- "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$langhost_version"
 

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { LocalWorkspace, type PulumiFn, type Stack, type ConfigMap } from "@pulumi/pulumi/automation/index.js";
 import { stringify } from "yaml";
-import { repoRoot, toolEnv } from "../util/tools.js";
+import { cacheDir, repoRoot, toolEnv } from "../util/tools.js";
 
 /** Where stack state lives and how its secrets are encrypted: a local file backend with a passphrase file. */
 export interface StateBackend {
@@ -33,7 +33,10 @@ function writeProjectFile(backend: StateBackend): void {
     name: projectName,
     runtime: "nodejs",
     backend: { url: `file://${backend.dir}` },
-    plugins: { providers: [{ name: "dcvsphere", path: join(repoRoot, "provider", "bin") }] },
+    plugins: {
+      providers: [{ name: "dcvsphere", path: join(repoRoot, "provider", "bin") }],
+      analyzers: [{ name: "policy-nodejs", path: join(cacheDir(), "bin") }],
+    },
   };
   writeFileSync(join(backend.dir, "Pulumi.yaml"), stringify(project));
 }

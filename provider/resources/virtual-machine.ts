@@ -67,7 +67,7 @@ export const virtualMachine: ResourceHandler = {
     await govc(conn, [...clone, str(inputs, "name")]);
     try {
       for (const disk of (inputs.disks ?? []) as Disk[]) {
-        await govc(conn, ["vm.disk.create", "-vm", path, "-name", `${str(inputs, "name")}/${disk.label}`, "-size", `${disk.sizeGb}G`]);
+        await govc(conn, ["vm.disk.create", "-vm", path, "-ds", str(inputs, "datastore"), "-name", `${str(inputs, "name")}/${disk.label}`, "-size", `${disk.sizeGb}G`]);
       }
       const c = inputs.customization as Customization | undefined;
       if (c) {
@@ -97,7 +97,10 @@ export const virtualMachine: ResourceHandler = {
     for (const t of tagsOf(news)) if (!before.has(tagKey(t))) await govc(conn, ["tags.attach", "-c", t.category, t.tag, id]);
     return { ...publicInputs(news), inventoryPath: id, ...(await observed(conn, id)) };
   },
-  async delete(conn, id) {
+  async delete(conn, id, props) {
+    // vCenter drops a destroyed VM's tag associations itself; the simulator keeps them and then refuses to delete
+    // the tags, so detach first.
+    for (const t of tagsOf(props)) await govc(conn, ["tags.detach", "-c", t.category, t.tag, id]).catch(() => undefined);
     await govc(conn, ["vm.destroy", id]);
   },
 };
