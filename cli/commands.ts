@@ -1,4 +1,5 @@
 import type { CommandModule } from "yargs";
+import { infraCommands } from "./infra.js";
 import { inventoryCommands } from "./inventory.js";
 
 /** A command group as cli/main.ts registers it; its parsed-arguments type matters only inside its own module. */
@@ -14,4 +15,4 @@ export function commandGroup<Args>(module: CommandModule<object, Args>): Command
 }
 
 /** Every command group of dcctl, one module each; cli/main.ts registers them in this order. */
-export const commandGroups: CommandGroup[] = [commandGroup(inventoryCommands)];
+export const commandGroups: CommandGroup[] = [commandGroup(inventoryCommands), commandGroup(infraCommands)];

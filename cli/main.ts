@@ -21,7 +21,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitProcess(false)
     .fail((msg: string | undefined, err: Error | undefined) => {
       if (err) throw err;
-      throw new InputError([`dcctl: ${msg ?? "bad arguments"} (see dcctl --help)`]);
+      throw new InputError([`dcctl: ${(msg ?? "bad arguments").replace(/\s*\n\s*/g, " ")} (see dcctl --help)`]);
     });
   for (const group of commandGroups) cli.command(group);
   try {

@@ -6,7 +6,9 @@ import { loadSites, type Site } from "../../inventory/index.js";
 import { shapeOf } from "../../lab/site-shape.js";
 import { startVcsim, type Vcsim } from "../../lab/vcsim.js";
 import { govc } from "../../provider/connection.js";
-import { localBackend, type StateBackend } from "../../stacks/automation.js";
+import * as pulumi from "@pulumi/pulumi";
+import * as vsphere from "../../provider/sdk.js";
+import { inlineStack, localBackend, type StateBackend } from "../../stacks/automation.js";
 import { policyPackDir, siteStack } from "../../stacks/infra.js";
 
 const sites = loadSites();
@@ -23,6 +25,22 @@ function sim(site: "primary" | "secondary"): Vcsim {
 async function stackFor(site: Site, mode?: "standby" | "active") {
   const { connection } = sim(site.site);
   return siteStack(site.site, { backend, mode, vcenter: { url: connection.url, user: connection.username, password: connection.password, insecure: true } });
+}
+
+/** Programs written by hand, as a careless stack could: the policy pack, not the inventory, must stop them. */
+const secretConfig = () => ({ "vcenter:password": { value: sim("primary").connection.password, secret: true } });
+function common() {
+  const { connection } = sim("primary");
+  const password = new pulumi.Config("vcenter").requireSecret("password");
+  return { connection: { url: connection.url, username: connection.username, password, insecure: true }, datacenter: sites.primary.vcenter.datacenter };
+}
+function loneVm(name: string, network: pulumi.Input<string>, tags: { category: string; tag: string }[]) {
+  const dc = sites.primary.vcenter;
+  new vsphere.VirtualMachine(name, {
+    ...common(), name, folder: "", cluster: dc.cluster, resourcePool: "tier-1", datastore: dc.datastores[0] ?? "",
+    template: sites.primary.templates[0]?.name ?? "", network, numCpus: 1, memoryMb: 512, disks: [], tags,
+    customization: { hostName: name, domain: "lab", ipv4Address: "10.10.30.250", ipv4Netmask: "255.255.255.0", gateway: "10.10.30.1", dnsServers: [] },
+  });
 }
 
 const ls = async (site: Site, path: string) => (await govc(sim(site.site).connection, ["ls", `/${site.vcenter.datacenter}/${path}`])).split("\n").filter(Boolean);
@@ -81,6 +99,21 @@ describe("pulumi up of both sites against two vCenter simulators", () => {
     expect(up.summary.resourceChanges?.delete ?? 0).toBe(0);
     await (await stackFor(s, "standby")).up();
     expect((await allVms()).sort()).toEqual([...before].sort());
+  });
+
+  it("refuses, through the policy pack, a database VM placed on the DMZ (even where the inventory check was bypassed)", async () => {
+    const stack = await inlineStack("db-on-dmz", async () => {
+      const dmz = new vsphere.DistributedPortGroup("dmz", { ...common(), dvSwitch: sites.primary.vcenter.dvSwitch, name: "pg-dmz", vlanId: 40, purpose: "dmz" });
+      loneVm("rogue-db-01", dmz.name, [{ category: "primary-role", tag: "db" }, { category: "primary-backup-policy", tag: "db-hourly" }]);
+    }, localBackend(join(dir, "state-dmz")), secretConfig());
+    await expect(stack.preview({ policyPacks: [policyPackDir] })).rejects.toThrow(/database VM rogue-db-01 is on the DMZ network pg-dmz/);
+  });
+
+  it("refuses, through the policy pack, a VM that carries no backup-policy tag", async () => {
+    const stack = await inlineStack("untagged", async () => {
+      loneVm("untagged-01", "VM Network", [{ category: "primary-role", tag: "app" }]);
+    }, localBackend(join(dir, "state-untagged")), secretConfig());
+    await expect(stack.preview({ policyPacks: [policyPackDir] })).rejects.toThrow(/VM untagged-01 has no backup-policy tag/);
   });
 
   it("destroys both stacks and leaves no VM behind", async () => {

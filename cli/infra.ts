@@ -1,0 +1,142 @@
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { Argv, CommandModule } from "yargs";
+import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
+import { localBackend } from "../stacks/automation.js";
+import { policyPackDir, siteStack } from "../stacks/infra.js";
+import { planSite, type PlannedResource } from "../stacks/plan.js";
+import { DR_MODES, type DrMode } from "../stacks/site-stack.js";
+import { confirmAction } from "../util/confirm.js";
+import { DcctlError, ExitCode } from "../util/errors.js";
+
+/** `dcctl infra plan|preview|up|destroy|configure`: the site stacks through a mock run or the Automation API. */
+
+interface StackArgs {
+  stack: SiteName;
+  state: string;
+  json: boolean;
+  yes: boolean;
+  mode?: DrMode;
+}
+
+interface ConfigureArgs extends StackArgs {
+  url: string;
+  user: string;
+  "password-file": string;
+  insecure: boolean;
+}
+
+const defaultState = process.env.DCCTL_STATE_DIR ? join(process.env.DCCTL_STATE_DIR, "pulumi") : join(homedir(), ".local", "state", "dcctl", "pulumi");
+
+function stackOptions<T>(y: Argv<T>): Argv<T & StackArgs> {
+  return y
+    .option("stack", { type: "string", choices: SITE_NAMES, demandOption: true, describe: "the site stack" })
+    .option("state", { type: "string", default: defaultState, describe: "folder of the Pulumi state (file backend) and its passphrase" })
+    .option("mode", { type: "string", choices: DR_MODES, describe: "set dr:mode on the stack (secondary: active adds the application tier)" })
+    .option("json", { type: "boolean", default: false, describe: "machine-readable output" })
+    .option("yes", { type: "boolean", default: false, describe: "do not ask for confirmation" }) as unknown as Argv<T & StackArgs>;
+}
+
+/** The key inputs of a planned resource, for a one-line human listing. */
+function summary(r: PlannedResource): string {
+  const i = r.inputs;
+  const c = i.customization as { ipv4Address?: string } | undefined;
+  const parts: [string, unknown][] = [
+    ["folder", i.folder ?? i.path],
+    ["network", i.network],
+    ["ip", c?.ipv4Address],
+    ["cpus", i.numCpus],
+    ["memoryMb", i.memoryMb],
+    ["vlan", i.vlanId],
+    ["vms", Array.isArray(i.virtualMachines) ? i.virtualMachines.length : undefined],
+  ];
+  return parts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`).join(" ");
+}
+
+const plan: CommandModule<object, StackArgs> = {
+  command: "plan",
+  describe: "list the resources the stack declares, from a mock run (no engine, no vCenter)",
+  builder: (y) => stackOptions(y),
+  handler: async (args) => {
+    const site = loadSites()[args.stack];
+    const planned = await planSite(site, args.mode ?? "standby");
+    if (args.json) {
+      process.stdout.write(JSON.stringify(planned, null, 2) + "\n");
+      return;
+    }
+    for (const r of planned) process.stdout.write(`${r.type.padEnd(44)} ${r.name.padEnd(36)} ${summary(r)}\n`);
+    const vms = planned.filter((r) => r.type.endsWith(":VirtualMachine")).length;
+    process.stdout.write(`\n${planned.length} resources, ${vms} virtual machines (stack ${args.stack}, mode ${args.mode ?? "standby"})\n`);
+  },
+};
+
+const out = (json: boolean) => (line: string) => {
+  if (!json) process.stdout.write(line);
+};
+
+const preview: CommandModule<object, StackArgs> = {
+  command: "preview",
+  describe: "what `up` would change, with the policy pack enforced",
+  builder: (y) => stackOptions(y),
+  handler: async (args) => {
+    const stack = await siteStack(args.stack, { backend: localBackend(args.state), mode: args.mode });
+    const result = await stack.preview({ policyPacks: [policyPackDir], onOutput: out(args.json) });
+    if (args.json) process.stdout.write(JSON.stringify(result.changeSummary) + "\n");
+  },
+};
+
+const up: CommandModule<object, StackArgs> = {
+  command: "up",
+  describe: "apply the stack to vCenter (previews and asks first unless --yes)",
+  builder: (y) => stackOptions(y),
+  handler: async (args) => {
+    const stack = await siteStack(args.stack, { backend: localBackend(args.state), mode: args.mode });
+    if (!args.yes) {
+      await stack.preview({ policyPacks: [policyPackDir], onOutput: out(args.json) });
+      await confirmAction({ yes: false, action: `apply these changes to stack ${args.stack}`, expect: args.stack });
+    }
+    const result = await stack.up({ policyPacks: [policyPackDir], onOutput: out(args.json) });
+    if (args.json) process.stdout.write(JSON.stringify({ result: result.summary.result, changes: result.summary.resourceChanges }) + "\n");
+  },
+};
+
+const destroy: CommandModule<object, StackArgs> = {
+  command: "destroy",
+  describe: "remove every resource of the stack from vCenter (asks unless --yes)",
+  builder: (y) => stackOptions(y),
+  handler: async (args) => {
+    const stack = await siteStack(args.stack, { backend: localBackend(args.state) });
+    await confirmAction({ yes: args.yes, action: `destroy every VM, port group, folder and tag of stack ${args.stack}`, expect: args.stack });
+    const result = await stack.destroy({ onOutput: out(args.json) });
+    if (args.json) process.stdout.write(JSON.stringify({ result: result.summary.result, changes: result.summary.resourceChanges }) + "\n");
+  },
+};
+
+const configure: CommandModule<object, ConfigureArgs> = {
+  command: "configure",
+  describe: "store the stack's vCenter address and credentials (the password encrypted as a Pulumi secret)",
+  builder: (y) =>
+    stackOptions(y)
+      .option("url", { type: "string", demandOption: true, describe: "vCenter SDK URL, e.g. https://vcenter.example/sdk" })
+      .option("user", { type: "string", demandOption: true })
+      .option("password-file", { type: "string", demandOption: true, describe: "file holding the password (never pass it on the command line)" })
+      .option("insecure", { type: "boolean", default: false, describe: "do not verify vCenter's TLS certificate" }) as unknown as Argv<ConfigureArgs>,
+  handler: async (args) => {
+    let password: string;
+    try {
+      password = readFileSync(args["password-file"], "utf8").trim();
+    } catch (e) {
+      throw new DcctlError(`--password-file ${args["password-file"]}: ${(e as NodeJS.ErrnoException).code ?? "unreadable"}`, ExitCode.badInput);
+    }
+    await siteStack(args.stack, { backend: localBackend(args.state), mode: args.mode, vcenter: { url: args.url, user: args.user, password, insecure: args.insecure } });
+    process.stdout.write(`stack ${args.stack}: vCenter ${args.url} as ${args.user} stored in ${args.state}\n`);
+  },
+};
+
+export const infraCommands: CommandModule<object, object> = {
+  command: "infra <command>",
+  describe: "plan, preview, apply or destroy a site's stack",
+  builder: (y) => y.command(plan).command(preview).command(up).command(destroy).command(configure).demandCommand(1),
+  handler: () => undefined,
+};
