@@ -1,0 +1,98 @@
+import { chownSync, existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { DcctlError } from "../util/errors.js";
+import { freePort, startServer, type ServerProcess } from "../util/process.js";
+import { lastLines, run, serverAccount, stopGently } from "./postgres.js";
+
+export interface MariadbOptions {
+  /** The state folder of this server: `data/` (the datadir) and `run/` (socket, pid file). */
+  dir: string;
+  /** A loopback address (default 127.0.0.1). */
+  host?: string;
+  /** Default: a free port, chosen anew on every start. */
+  port?: number;
+  /** The unprivileged OS account mariadbd switches to when we are root. Default "dcctl-lab". */
+  osUser?: string;
+  /** The server program (default mariadbd on PATH, /usr/sbin on Debian). */
+  mariadbd?: string;
+}
+
+export interface Mariadb {
+  host: string;
+  port: number;
+  /** The Unix socket; the OS user root logs in there as the MariaDB root (unix_socket authentication), which sql() uses. */
+  socket: string;
+  dataDir: string;
+  osUser: string;
+  /** Runs SQL (several statements allowed) as root over the socket; returns the client's batch output without column names. */
+  sql(sql: string, db?: string): Promise<string>;
+  process: ServerProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a MariaDB server on a loopback port with its own datadir and socket. The datadir is initialised on the first
+ * start only (mariadb-install-db), so a later start on the same `dir` keeps its databases. No option files are read
+ * (--no-defaults): the machine's own MariaDB configuration must not leak into the lab.
+ */
+export async function startMariadb(opts: MariadbOptions): Promise<Mariadb> {
+  const host = opts.host ?? "127.0.0.1";
+  if (!host.startsWith("127.")) throw new DcctlError(`the lab's MariaDB listens on loopback only, not ${host}`);
+  const port = opts.port ?? (await freePort(host));
+  const account = await serverAccount(opts.osUser ?? "dcctl-lab");
+  const dataDir = join(opts.dir, "data");
+  const runDir = join(opts.dir, "run");
+  const socket = join(runDir, "mariadb.sock");
+
+  mkdirSync(opts.dir, { recursive: true, mode: 0o755 });
+  mkdirSync(runDir, { recursive: true, mode: 0o755 });
+  chownSync(runDir, account.uid, account.gid);
+  if (!existsSync(join(dataDir, "mysql"))) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+    chownSync(dataDir, account.uid, account.gid);
+    const res = await run("mariadb-install-db", [
+      "--no-defaults", `--datadir=${dataDir}`, `--user=${account.name}`,
+      "--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve",
+    ]);
+    if (res.code !== 0) throw new DcctlError(`mariadb-install-db ${dataDir} failed: ${lastLines(res.stderr || res.stdout)}`);
+  }
+
+  const args = [
+    "--no-defaults",
+    `--datadir=${dataDir}`,
+    `--socket=${socket}`,
+    `--pid-file=${join(runDir, "mariadb.pid")}`,
+    `--port=${port}`,
+    `--bind-address=${host}`,
+    // Accounts are matched by address (user@'127.0.0.1'), never by a reverse lookup that may or may not say "localhost".
+    "--skip-name-resolve",
+    "--skip-log-bin",
+    "--character-set-server=utf8mb4",
+    "--collation-server=utf8mb4_unicode_ci",
+    // A lab server: small, and durability across power loss is not worth the fsync time.
+    "--innodb-buffer-pool-size=64M",
+    "--innodb-flush-log-at-trx-commit=0",
+    "--innodb-doublewrite=0",
+  ];
+  // mariadbd refuses to run as root unless told which account to switch to.
+  if (process.getuid?.() === 0) args.push(`--user=${account.name}`);
+  const proc = await startServer(`mariadbd ${host}:${port}`, opts.mariadbd ?? "mariadbd", args, { waitFor: { host, port, timeoutMs: 60_000 } });
+
+  const sql = async (text: string, db?: string): Promise<string> => {
+    const res = await run("mariadb", ["--no-defaults", "-u", "root", `--socket=${socket}`, "--batch", "--skip-column-names", "--default-character-set=utf8mb4", ...(db ? [db] : [])], { input: text });
+    if (res.code !== 0) throw new DcctlError(`mariadb${db ? ` on ${db}` : ""} failed: ${lastLines(res.stderr)}`);
+    return res.stdout;
+  };
+
+  return {
+    host,
+    port,
+    socket,
+    dataDir,
+    osUser: account.name,
+    sql,
+    process: proc,
+    // SIGTERM is mariadbd's clean shutdown.
+    stop: () => stopGently(proc, "SIGTERM", 30_000),
+  };
+}

@@ -1,0 +1,181 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import { DcctlError } from "../util/errors.js";
+import { freePort, startServer, type RunResult, type ServerProcess } from "../util/process.js";
+import { toolEnv } from "../util/tools.js";
+
+/** Where Debian keeps the PostgreSQL 15 server programs (they are not on PATH). */
+export const PG_BIN_DIR = "/usr/lib/postgresql/15/bin";
+
+export interface PostgresOptions {
+  /** The state folder of this cluster: `data/` (the cluster), `run/` (its socket) and the superuser's password file. */
+  dir: string;
+  /** A loopback address (default 127.0.0.1). */
+  host?: string;
+  /** Default: a free port, chosen anew on every start. */
+  port?: number;
+  /** The superuser role (default "postgres"). */
+  superuser?: string;
+  /** The unprivileged OS account the server runs as when we are root (PostgreSQL refuses root). Default "dcctl-lab". */
+  osUser?: string;
+  binDir?: string;
+}
+
+export interface Postgres {
+  host: string;
+  port: number;
+  superuser: string;
+  /** The Unix socket folder; the superuser logs in there without a password (trust), which psql() uses. */
+  socketDir: string;
+  dataDir: string;
+  /** A file holding the superuser's password, for logins over TCP (which need scram-sha-256). */
+  superuserPasswordFile: string;
+  /** The OS account the server runs as. */
+  osUser: string;
+  /** Runs SQL (several statements allowed) as the superuser over the socket; returns psql's unaligned, tuples-only output. */
+  psql(sql: string, db?: string): Promise<string>;
+  process: ServerProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a throwaway (or the lab's lasting) PostgreSQL cluster on a loopback port. The cluster is initialised on the
+ * first start only, so a later start on the same `dir` keeps its databases. TCP logins need a password (scram-sha-256),
+ * so the backup path is exercised the way a real server is reached; the socket trusts local users, for set-up.
+ */
+export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
+  const host = opts.host ?? "127.0.0.1";
+  if (!host.startsWith("127.")) throw new DcctlError(`the lab's PostgreSQL listens on loopback only, not ${host}`);
+  const port = opts.port ?? (await freePort(host));
+  const superuser = opts.superuser ?? "postgres";
+  const binDir = opts.binDir ?? PG_BIN_DIR;
+  const account = await serverAccount(opts.osUser ?? "dcctl-lab");
+  const dataDir = join(opts.dir, "data");
+  const socketDir = join(opts.dir, "run");
+  const superuserPasswordFile = join(opts.dir, "superuser.password");
+
+  mkdirSync(opts.dir, { recursive: true, mode: 0o755 });
+  mkdirSync(socketDir, { recursive: true, mode: 0o755 });
+  chownSync(socketDir, account.uid, account.gid);
+  if (!existsSync(join(dataDir, "PG_VERSION"))) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chownSync(dataDir, account.uid, account.gid);
+    writeFileSync(superuserPasswordFile, randomBytes(18).toString("base64url") + "\n", { mode: 0o600 });
+    // initdb reads the password from a file, so it is never on a command line; the server account must read it once.
+    chownSync(superuserPasswordFile, account.uid, account.gid);
+    const res = await run(...asAccount(account, join(binDir, "initdb"), [
+      "-D", dataDir, "-U", superuser, "--pwfile", superuserPasswordFile,
+      "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync",
+    ]));
+    if (res.code !== 0) throw new DcctlError(`initdb ${dataDir} failed: ${lastLines(res.stderr || res.stdout)}`);
+    chownSync(superuserPasswordFile, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
+  }
+
+  const args = [
+    "-D", dataDir, "-p", String(port), "-k", socketDir,
+    "-c", `listen_addresses=${host}`,
+    // A lab cluster: durability across power loss is not worth the fsync time.
+    "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+  ];
+  const proc = await startServer(`postgres ${host}:${port}`, join(binDir, "postgres"), args, {
+    uid: account.uid,
+    gid: account.gid,
+    waitFor: { host, port, timeoutMs: 60_000 },
+  });
+
+  const psql = async (sql: string, db = "postgres"): Promise<string> => {
+    // psql as a client may run as root; only the server refuses it.
+    const res = await run(join(binDir, "psql"), ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socketDir, "-p", String(port), "-U", superuser, "-d", db], { input: sql });
+    if (res.code !== 0) throw new DcctlError(`psql on ${db} failed: ${lastLines(res.stderr)}`);
+    return res.stdout;
+  };
+
+  return {
+    host,
+    port,
+    superuser,
+    socketDir,
+    dataDir,
+    superuserPasswordFile,
+    osUser: account.name,
+    psql,
+    process: proc,
+    stop: () => stopGently(proc, "SIGINT"),
+  };
+}
+
+export interface Account {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The account a database server runs as: when we are root, the named unprivileged system account (created if missing);
+ * otherwise ourselves, since only root can switch users.
+ */
+export async function serverAccount(name: string): Promise<Account> {
+  const me = userInfo();
+  if (me.uid !== 0) return { name: me.username, uid: me.uid, gid: me.gid };
+  if ((await run("id", ["-u", name])).code !== 0) {
+    const res = await run("useradd", ["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
+    // Another test file may have created it at the same moment.
+    if (res.code !== 0 && (await run("id", ["-u", name])).code !== 0) throw new DcctlError(`useradd ${name} failed: ${lastLines(res.stderr)}`);
+  }
+  const uid = Number((await run("id", ["-u", name])).stdout.trim());
+  const gid = Number((await run("id", ["-g", name])).stdout.trim());
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new DcctlError(`cannot find the ids of account ${name}`);
+  return { name, uid, gid };
+}
+
+/** The command line that runs `cmd` as the account (runuser when we are root and it is someone else). */
+export function asAccount(account: Account, cmd: string, args: string[]): [string, string[]] {
+  if (userInfo().uid === 0 && account.uid !== 0) return ["runuser", ["-u", account.name, "--", cmd, ...args]];
+  return [cmd, args];
+}
+
+/**
+ * Asks the server's main process to shut down with `signal` (PostgreSQL: SIGINT is the fast shutdown that disconnects
+ * clients; SIGTERM would wait for them), then falls back to stopping the whole process group.
+ */
+export async function stopGently(proc: ServerProcess, signal: NodeJS.Signals, graceMs = 15_000): Promise<void> {
+  const child = proc.child;
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise<boolean>((resolve) => child.once("exit", () => resolve(true)));
+  try {
+    process.kill(child.pid, signal);
+  } catch {
+    return;
+  }
+  const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref());
+  if (!(await Promise.race([exited, timer]))) await proc.stop();
+  // Backends or helpers left in the group (after a crash) go with the group.
+  await proc.stop();
+}
+
+/**
+ * Runs a program by argument vector and collects its output. Unlike util/process run(), a program that exits without
+ * reading its input (id, or psql refusing a login) is not an EPIPE crash of the test process.
+ */
+export function run(cmd: string, args: readonly string[], opts: { input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: toolEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.stdin.on("error", () => undefined);
+    child.once("error", (e) => reject(new DcctlError(`cannot run ${cmd}: ${e.message}`)));
+    child.once("close", (code, signal) =>
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
+    );
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+export function lastLines(text: string): string {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean).slice(-3).join("; ");
+}
