@@ -40,6 +40,8 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
         stderr: Buffer.concat(err).toString("utf8"),
       }),
     );
+    // A program that exits without reading its input (or before we finish writing it) closes the pipe: not an error.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(opts.input ?? "");
   });
 }
