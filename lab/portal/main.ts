@@ -1,0 +1,14 @@
+import { startPortal } from "./server.js";
+
+// `node dist/lab/portal/main.js LISTEN_HOST:PORT PG_HOST:PORT PG_USER DATABASE` — the form a runbook's command
+// step starts it with on an application host (detached, see lab/portal/ctl).
+const [listen, pgAddr, user, database] = process.argv.slice(2);
+if (!listen || !pgAddr || !user || !database) {
+  process.stderr.write("usage: portal LISTEN_HOST:PORT PG_HOST:PORT PG_USER DATABASE\n");
+  process.exit(2);
+}
+const [listenHost = "", listenPort = ""] = listen.split(":");
+const [pgHost = "", pgPort = ""] = pgAddr.split(":");
+const portal = await startPortal({ listenHost, listenPort: Number(listenPort), pg: { host: pgHost, port: Number(pgPort), user, database } });
+process.stdout.write(`portal listening on ${listen}, data from ${pgAddr}/${database}\n`);
+for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => void portal.close().then(() => process.exit(0)));
