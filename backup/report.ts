@@ -1,0 +1,169 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { withLock } from "./lock.js";
+
+/**
+ * What a backup run leaves behind for machines: a JSON-lines report per run, and a Prometheus textfile (for
+ * node_exporter's textfile collector) with the latest figures of every job ever run from this machine. Both are
+ * written to a temporary file and renamed into place, so a reader never sees half a file.
+ */
+
+export type JobStatus = "ok" | "failed" | "locked";
+
+export interface JobResult {
+  job: string;
+  host: string;
+  site: string;
+  policy: string;
+  repository: string;
+  status: JobStatus;
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  /** Ids of the snapshots this run made (one per source item). */
+  snapshots: string[];
+  bytesAdded: number;
+  filesNew: number;
+  filesChanged: number;
+  /** One line, for failed and locked jobs. */
+  error?: string;
+}
+
+/** The exit status a job reports in metrics and JSON: the dcctl exit code it would have alone. */
+export function jobExitStatus(status: JobStatus): number {
+  return status === "ok" ? 0 : status === "locked" ? 3 : 1;
+}
+
+/** Writes `content` to `path` through a temporary file in the same folder and a rename (atomic on POSIX). */
+export function writeAtomic(path: string, content: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  writeFileSync(tmp, content, { mode: 0o644 });
+  renameSync(tmp, path);
+}
+
+/** One JSON object per line: a `run` header, then one `job` line per job. */
+export function renderJsonLines(run: { id: string; startedAt: string; finishedAt: string; exitCode: number }, results: JobResult[]): string {
+  const lines = [JSON.stringify({ type: "run", ...run, jobs: results.length })];
+  for (const r of results) lines.push(JSON.stringify({ type: "job", run: run.id, ...r }));
+  return lines.join("\n") + "\n";
+}
+
+/** Per job: the last run and the time of the last success, kept between runs so metrics survive single-job runs. */
+export interface JobState {
+  last: JobResult;
+  lastSuccessTimestamp?: number;
+}
+
+export type MetricsState = Record<string, JobState>;
+
+export function mergeState(state: MetricsState, results: JobResult[]): MetricsState {
+  const next: MetricsState = { ...state };
+  for (const r of results) {
+    const previous = state[r.job]?.lastSuccessTimestamp;
+    // A run that found the job locked did nothing: it must not hide the figures of the run that held the lock.
+    if (r.status === "locked" && state[r.job]) continue;
+    next[r.job] = { last: r, lastSuccessTimestamp: r.status === "ok" ? Date.parse(r.finishedAt) / 1000 : previous };
+  }
+  return next;
+}
+
+const METRICS: { name: string; help: string; type: "gauge"; value: (s: JobState) => number | undefined }[] = [
+  { name: "dcctl_backup_last_success_timestamp_seconds", help: "Unix time the job last finished successfully.", type: "gauge", value: (s) => s.lastSuccessTimestamp },
+  { name: "dcctl_backup_last_run_timestamp_seconds", help: "Unix time the job's last run finished.", type: "gauge", value: (s) => Date.parse(s.last.finishedAt) / 1000 },
+  { name: "dcctl_backup_duration_seconds", help: "Duration of the job's last run.", type: "gauge", value: (s) => s.last.durationSeconds },
+  { name: "dcctl_backup_bytes_added", help: "Bytes the job's last run added to the repository.", type: "gauge", value: (s) => s.last.bytesAdded },
+  { name: "dcctl_backup_files_new", help: "New files in the job's last run.", type: "gauge", value: (s) => s.last.filesNew },
+  { name: "dcctl_backup_exit_status", help: "0 ok, 1 failed, 3 locked, for the job's last run.", type: "gauge", value: (s) => jobExitStatus(s.last.status) },
+];
+
+/** Prometheus text exposition format, sorted by job for stable diffs. */
+export function renderPrometheus(state: MetricsState): string {
+  const jobs = Object.keys(state).sort();
+  const out: string[] = [];
+  for (const m of METRICS) {
+    out.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`);
+    for (const job of jobs) {
+      const s = state[job];
+      const v = s ? m.value(s) : undefined;
+      if (v === undefined || !Number.isFinite(v)) continue;
+      const labels = `job="${label(job)}",host="${label(s?.last.host ?? "")}",policy="${label(s?.last.policy ?? "")}",repository="${label(s?.last.repository ?? "")}"`;
+      out.push(`${m.name}{${labels}} ${formatNumber(v)}`);
+    }
+  }
+  return out.join("\n") + "\n";
+}
+
+function label(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+function formatNumber(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toFixed(3);
+}
+
+export interface ReportPaths {
+  /** The folder of per-run JSON-lines reports. */
+  reportsDir: string;
+  /** The job state the metrics are rendered from. */
+  stateFile: string;
+  metricsFile: string;
+  /** Where the lock serialising state updates lives. */
+  locksDir: string;
+}
+
+/**
+ * Writes the run's JSON-lines report (`run-<id>.jsonl`, and `last-run.jsonl`), then merges the results into the job
+ * state and rewrites the metrics file, under a lock so that concurrent runs of different jobs do not lose each
+ * other's figures. Returns the report's path.
+ */
+export async function writeRunReport(paths: ReportPaths, run: { id: string; startedAt: string; finishedAt: string; exitCode: number }, results: JobResult[]): Promise<string> {
+  const body = renderJsonLines(run, results);
+  const reportPath = join(paths.reportsDir, `run-${run.id}.jsonl`);
+  writeAtomic(reportPath, body);
+  writeAtomic(join(paths.reportsDir, "last-run.jsonl"), body);
+  await withLock(paths.locksDir, "metrics", { mode: "exclusive", waitMs: 60_000, what: "the metrics file" }, async () => {
+    const state = mergeState(readState(paths.stateFile), results);
+    writeAtomic(paths.stateFile, JSON.stringify(state, null, 1) + "\n");
+    writeAtomic(paths.metricsFile, renderPrometheus(state));
+  });
+  return reportPath;
+}
+
+export function readState(file: string): MetricsState {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as MetricsState;
+  } catch {
+    return {};
+  }
+}
+
+/** A parsed sample of a Prometheus text file; for tests and `backup status`. */
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** A strict parser of the subset of the text format we write; throws on any line it does not understand. */
+export function parsePrometheus(text: string): Sample[] {
+  const samples: Sample[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (line === "" || line.startsWith("# HELP ") || line.startsWith("# TYPE ")) return;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$/.exec(line);
+    if (!m) throw new Error(`line ${i + 1}: not a Prometheus sample: ${line}`);
+    const labels: Record<string, string> = {};
+    const body = m[2] ?? "";
+    const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)/y;
+    let pos = 0;
+    while (pos < body.length) {
+      re.lastIndex = pos;
+      const l = re.exec(body);
+      if (!l) throw new Error(`line ${i + 1}: bad labels: ${body}`);
+      labels[l[1] ?? ""] = (l[2] ?? "").replace(/\\n/g, "\n").replace(/\\(.)/g, "$1");
+      pos = re.lastIndex;
+    }
+    samples.push({ name: m[1] ?? "", labels, value: Number(m[3]) });
+  });
+  return samples;
+}

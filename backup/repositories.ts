@@ -1,0 +1,189 @@
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { Ajv } from "ajv";
+import { SITE_NAMES, type SiteName } from "../inventory/index.js";
+import { displayPath, parseYamlSource } from "../inventory/yaml-source.js";
+import { InputError, errorMessage } from "../util/errors.js";
+import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
+import { Restic, type ResticRepo } from "./restic/index.js";
+import type { MariadbConnection } from "./sources/mariadb.js";
+import type { PgConnection } from "./sources/postgres.js";
+
+/**
+ * Where the repositories are and how this machine reaches hosts: a small per-machine YAML file, never in the
+ * checkout (it names password files), found at $DCCTL_REPOS_FILE or /etc/dcctl/repositories.yaml:
+ *
+ *   site: primary                 # the site this dcctl runs at: decides which repository `backup prune` may touch
+ *   repositories:
+ *     primary:   { url: "rest:https://10.10.50.11:8000/primary/",     passwordFile: /etc/dcctl/restic/primary.pass }
+ *     secondary: { url: "rest:https://10.20.50.11:8000/secondary/", passwordFile: /etc/dcctl/restic/secondary.pass }
+ *   ssh: { keyFile: /etc/dcctl/ssh/id_ed25519, knownHosts: /etc/dcctl/ssh/known_hosts }
+ *   localHosts: [qn-bk-03]        # inventory hosts that are this machine: backed up without SSH
+ *   stateDir: /var/lib/dcctl      # locks, run reports (default $DCCTL_STATE_DIR or ~/.local/state/dcctl)
+ *   metricsFile: /var/lib/prometheus/node-exporter/dcctl_backup.prom
+ *   cacheDir: /var/cache/dcctl/restic
+ *   concurrency: 4                # jobs at once per site for `backup run --all`
+ *   databases:                    # how the database sources log in on the hosts (passwords in files on the host)
+ *     postgresql: { port: 5432, user: dcctl_backup, passFile: /home/dcctl/.pgpass }
+ *     mariadb: { port: 3306, defaultsFile: /home/dcctl/.my.cnf }
+ *     hosts: { qn-db-04: { mariadb: { port: 3307 } } }   # per-host differences
+ *
+ * Each repository is owned by its site: the primary's by the primary, the secondary's by the secondary. The
+ * secondary's rest-server runs --append-only, so from the primary it can be written and copied to but not pruned;
+ * at the secondary, `url` points at a listener (or the local path) without --append-only, for `backup prune`.
+ * Relative paths are resolved against the config file's folder.
+ */
+
+export interface RepositoryConfig {
+  name: RepositoryName;
+  /** The site that owns (and alone prunes) this repository; equal to its name. */
+  owner: SiteName;
+  repo: ResticRepo;
+}
+
+export interface BackupConfig {
+  file: string;
+  site: SiteName;
+  repositories: Partial<Record<RepositoryName, RepositoryConfig>>;
+  ssh: { keyFile?: string; knownHosts?: string };
+  localHosts: string[];
+  stateDir: string;
+  metricsFile: string;
+  cacheDir?: string;
+  concurrency: number;
+  databases: DatabaseSettings;
+}
+
+export interface DatabaseSettings {
+  postgresql: PgConnection;
+  mariadb: MariadbConnection;
+  hosts: Record<string, { postgresql?: Partial<PgConnection>; mariadb?: Partial<MariadbConnection> }>;
+}
+
+interface RawConfig {
+  site: SiteName;
+  repositories: Partial<Record<RepositoryName, { url: string; passwordFile: string }>>;
+  ssh?: { keyFile?: string; knownHosts?: string };
+  localHosts?: string[];
+  stateDir?: string;
+  metricsFile?: string;
+  cacheDir?: string;
+  concurrency?: number;
+  databases?: {
+    postgresql?: Partial<PgConnection>;
+    mariadb?: Partial<MariadbConnection>;
+    hosts?: Record<string, { postgresql?: Partial<PgConnection>; mariadb?: Partial<MariadbConnection> }>;
+  };
+}
+
+const text = { type: "string", minLength: 1 } as const;
+const port = { type: "integer", minimum: 1, maximum: 65535 } as const;
+const pgSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, passFile: text, binDir: text } } as const;
+const mariadbSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, defaultsFile: text, binDir: text } } as const;
+const schema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["site", "repositories"],
+  properties: {
+    site: { enum: [...SITE_NAMES] },
+    repositories: {
+      type: "object",
+      additionalProperties: false,
+      minProperties: 1,
+      properties: Object.fromEntries(
+        REPOSITORY_NAMES.map((n) => [n, { type: "object", additionalProperties: false, required: ["url", "passwordFile"], properties: { url: text, passwordFile: text } }]),
+      ),
+    },
+    ssh: { type: "object", additionalProperties: false, properties: { keyFile: text, knownHosts: text } },
+    localHosts: { type: "array", items: text },
+    stateDir: text,
+    metricsFile: text,
+    cacheDir: text,
+    concurrency: { type: "integer", minimum: 1, maximum: 64 },
+    databases: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        postgresql: pgSchema,
+        mariadb: mariadbSchema,
+        hosts: { type: "object", additionalProperties: { type: "object", additionalProperties: false, properties: { postgresql: pgSchema, mariadb: mariadbSchema } } },
+      },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validate = ajv.compile<RawConfig>(schema);
+
+export function backupConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DCCTL_REPOS_FILE ? resolve(env.DCCTL_REPOS_FILE) : "/etc/dcctl/repositories.yaml";
+}
+
+/** The state folder: $DCCTL_STATE_DIR or ~/.local/state/dcctl (as `dcctl infra` uses it). */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DCCTL_STATE_DIR ? resolve(env.DCCTL_STATE_DIR) : join(homedir(), ".local", "state", "dcctl");
+}
+
+/** Reads the backup config; every problem as `file:line: message` (InputError, exit 2). */
+export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.ProcessEnv = process.env): BackupConfig {
+  let body: string;
+  try {
+    body = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const hint = code === "ENOENT" ? " (set DCCTL_REPOS_FILE or create it; see backup/repositories.ts)" : "";
+    throw new InputError([`${displayPath(path)}: cannot read the repositories config: ${code ?? errorMessage(e)}${hint}`]);
+  }
+  const source = parseYamlSource(path, body);
+  if (source.syntaxProblems.length) throw new InputError(source.syntaxProblems);
+  const data: unknown = source.data;
+  if (!validate(data)) {
+    throw new InputError(
+      (validate.errors ?? []).map((e) => {
+        const p = e.instancePath.split("/").slice(1);
+        const extra = e.keyword === "additionalProperties" ? ` "${String(e.params.additionalProperty)}"` : "";
+        return source.problem(p, `${p.join(".") || "the file"}: ${e.message ?? "is invalid"}${extra}`);
+      }),
+    );
+  }
+  const base = dirname(resolve(path));
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const repositories: BackupConfig["repositories"] = {};
+  for (const name of REPOSITORY_NAMES) {
+    const r = data.repositories[name];
+    // A local-path repository is relative to the config too; rest:, s3: and the like are URLs.
+    const url = r && !/^[a-z0-9]+:/.test(r.url) ? abs(r.url) : r?.url;
+    if (r && url) repositories[name] = { name, owner: name, repo: { url, passwordFile: abs(r.passwordFile) } };
+  }
+  const stateDir = data.stateDir ? abs(data.stateDir) : defaultStateDir(env);
+  return {
+    file: source.displayPath,
+    site: data.site,
+    repositories,
+    ssh: { keyFile: data.ssh?.keyFile ? abs(data.ssh.keyFile) : undefined, knownHosts: data.ssh?.knownHosts ? abs(data.ssh.knownHosts) : undefined },
+    localHosts: [...(data.localHosts ?? [])],
+    stateDir,
+    metricsFile: data.metricsFile ? abs(data.metricsFile) : join(stateDir, "backup", "dcctl_backup.prom"),
+    cacheDir: data.cacheDir ? abs(data.cacheDir) : undefined,
+    concurrency: data.concurrency ?? 4,
+    databases: {
+      postgresql: { port: 5432, user: "dcctl_backup", ...data.databases?.postgresql },
+      mariadb: { port: 3306, ...data.databases?.mariadb },
+      hosts: { ...data.databases?.hosts },
+    },
+  };
+}
+
+/** The configured repository, or a bad-input error naming the config file. */
+export function repository(config: BackupConfig, name: RepositoryName): RepositoryConfig {
+  const r = config.repositories[name];
+  if (!r) throw new InputError([`${config.file}: no "${name}" repository configured (repositories.${name}.url and passwordFile)`]);
+  return r;
+}
+
+/** A restic wrapper for a configured repository; waits up to a minute for a lock another restic holds on it. */
+export function resticFor(config: BackupConfig, name: RepositoryName): Restic {
+  const r = repository(config, name);
+  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m" });
+}

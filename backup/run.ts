@@ -1,0 +1,219 @@
+import { join } from "node:path";
+import { ExitCode, errorMessage } from "../util/errors.js";
+import { LocalExecutor, SshExecutor, type Executor } from "./exec/index.js";
+import { jobTags, type BackupJob } from "./jobs.js";
+import { LockedError, acquireLock, type Lock } from "./lock.js";
+import { resticFor, type BackupConfig } from "./repositories.js";
+import { jobExitStatus, writeRunReport, type JobResult } from "./report.js";
+import type { BackupSummary } from "./restic/index.js";
+import { FilesSource } from "./sources/files.js";
+import { mariadbSource } from "./sources/mariadb.js";
+import { postgresSource } from "./sources/postgres.js";
+import type { DataSource } from "./sources/source.js";
+import type { SourceSpec } from "./policies.js";
+
+/**
+ * Runs backup jobs: each under an exclusive lock on its host and a shared lock on its repository (backups into one
+ * repository may run side by side, a prune may not run beside them), at most `concurrency` at once per site.
+ * Every job ends as a JobResult; the run's report and the metrics file are written at the end.
+ */
+
+export interface RunOptions {
+  config: BackupConfig;
+  /** Jobs at once per site; default config.concurrency. */
+  concurrency?: number;
+  /** How long a job waits for a lock held by another run before it counts as locked (exit 3); default 0. */
+  waitMs?: number;
+  /** Called as each job finishes (progress lines). */
+  onResult?: (result: JobResult) => void;
+  /** Overrides how a job reaches its host; tests and the bench use it. */
+  executorFor?: (job: BackupJob) => Executor;
+  /** Write the JSON-lines report and the metrics file (default true). */
+  writeReport?: boolean;
+}
+
+export interface RunOutcome {
+  id: string;
+  startedAt: string;
+  finishedAt: string;
+  exitCode: ExitCode;
+  results: JobResult[];
+  /** The JSON-lines report, when written. */
+  reportPath?: string;
+  metricsFile?: string;
+}
+
+/** Folders under the state dir; one place so that run, prune and status agree. */
+export function backupStatePaths(config: BackupConfig): { locksDir: string; reportsDir: string; stateFile: string; metricsFile: string } {
+  const base = join(config.stateDir, "backup");
+  return { locksDir: join(base, "locks"), reportsDir: join(base, "reports"), stateFile: join(base, "job-state.json"), metricsFile: config.metricsFile };
+}
+
+/**
+ * The exit code of a run: 0 all ok; 3 when nothing failed but some job was locked by another run; 1 when every job
+ * failed (or nothing ran); 4 when some failed and others did not.
+ */
+export function runExitCode(results: JobResult[]): ExitCode {
+  const failed = results.filter((r) => r.status === "failed").length;
+  const locked = results.filter((r) => r.status === "locked").length;
+  if (results.length === 0) return ExitCode.failed;
+  if (failed === results.length) return ExitCode.failed;
+  if (failed > 0) return ExitCode.partial;
+  if (locked > 0) return ExitCode.locked;
+  return ExitCode.ok;
+}
+
+export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunOutcome> {
+  const startedAt = new Date();
+  const id = `${startedAt.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "")}-${process.pid}`;
+  const limit = Math.max(1, opts.concurrency ?? opts.config.concurrency);
+  const bySite = new Map<string, BackupJob[]>();
+  for (const job of jobs) bySite.set(job.site, [...(bySite.get(job.site) ?? []), job]);
+  const done = new Map<string, JobResult>();
+  await Promise.all(
+    [...bySite.values()].map((siteJobs) =>
+      pool(siteJobs, limit, async (job) => {
+        const result = await runJob(job, opts);
+        done.set(job.id, result);
+        opts.onResult?.(result);
+      }),
+    ),
+  );
+  // Report in the order the jobs were given, whatever order they finished in.
+  const results = jobs.map((j) => done.get(j.id)).filter((r): r is JobResult => r !== undefined);
+  const finishedAt = new Date().toISOString();
+  const exitCode = runExitCode(results);
+  const outcome: RunOutcome = { id, startedAt: startedAt.toISOString(), finishedAt, exitCode, results };
+  if (opts.writeReport ?? true) {
+    const paths = backupStatePaths(opts.config);
+    outcome.reportPath = await writeRunReport(paths, { id, startedAt: outcome.startedAt, finishedAt, exitCode }, results);
+    outcome.metricsFile = paths.metricsFile;
+  }
+  return outcome;
+}
+
+/** Runs one job and never throws: every failure, including a lock held elsewhere, is in the result. */
+export async function runJob(job: BackupJob, opts: RunOptions): Promise<JobResult> {
+  const started = Date.now();
+  const result: JobResult = {
+    job: job.id,
+    host: job.host,
+    site: job.site,
+    policy: job.policy,
+    repository: job.repository,
+    status: "ok",
+    startedAt: new Date(started).toISOString(),
+    finishedAt: "",
+    durationSeconds: 0,
+    snapshots: [],
+    bytesAdded: 0,
+    filesNew: 0,
+    filesChanged: 0,
+  };
+  const locks: Lock[] = [];
+  try {
+    const { locksDir } = backupStatePaths(opts.config);
+    const waitMs = opts.waitMs ?? 0;
+    locks.push(await acquireLock(locksDir, `host-${job.host}`, { mode: "exclusive", waitMs, what: `host ${job.host} (job ${job.id})` }));
+    locks.push(await acquireLock(locksDir, `repo-${job.repository}`, { mode: "shared", waitMs, what: `repository ${job.repository}` }));
+    const errors = await backupSources(job, opts, (s) => {
+      if (s.snapshot_id) result.snapshots.push(s.snapshot_id);
+      result.bytesAdded += s.data_added;
+      result.filesNew += s.files_new;
+      result.filesChanged += s.files_changed;
+    });
+    if (errors.length) {
+      result.status = "failed";
+      result.error = errors.join("; ");
+    }
+  } catch (e) {
+    result.status = e instanceof LockedError ? "locked" : "failed";
+    result.error = oneLine(errorMessage(e));
+  } finally {
+    for (const lock of locks.reverse()) lock.release();
+  }
+  result.finishedAt = new Date().toISOString();
+  result.durationSeconds = (Date.now() - started) / 1000;
+  return result;
+}
+
+/**
+ * Backs up every item of every source of the job. A failing item does not stop the others (a broken database dump
+ * should not cost the host its /etc backup), but it fails the job; returns one line per failed item.
+ */
+async function backupSources(job: BackupJob, opts: RunOptions, add: (s: BackupSummary) => void): Promise<string[]> {
+  const restic = resticFor(opts.config, job.repository);
+  const exec = opts.executorFor?.(job) ?? executorFor(job, opts.config);
+  const errors: string[] = [];
+  try {
+    for (const spec of job.sources) {
+      const source = dataSourceFor(spec, opts.config, job.host);
+      let items;
+      try {
+        items = await source.items(exec);
+      } catch (e) {
+        errors.push(`${spec.kind}: ${oneLine(errorMessage(e))}`);
+        continue;
+      }
+      for (const item of items) {
+        try {
+          add(await source.backup(exec, restic, item, { host: job.host, tags: jobTags(job) }));
+        } catch (e) {
+          errors.push(`${item.name}: ${oneLine(errorMessage(e))}`);
+        }
+      }
+    }
+  } finally {
+    await exec.close();
+  }
+  return errors;
+}
+
+/** The executor for a job's host: this machine for `localHosts`, otherwise SSH to the inventory's endpoint. */
+export function executorFor(job: BackupJob, config: BackupConfig): Executor {
+  if (config.localHosts.includes(job.host)) return new LocalExecutor();
+  return new SshExecutor({
+    host: job.ssh.host,
+    port: job.ssh.port,
+    user: job.ssh.user,
+    privateKeyPath: config.ssh.keyFile,
+    // There is no "accept any key": without a configured known_hosts the connection is refused (file unreadable).
+    knownHostsPath: config.ssh.knownHosts ?? "/etc/dcctl/ssh/known_hosts",
+  });
+}
+
+/** The DataSource for one of a policy's sources, with this machine's database connection settings. */
+export function dataSourceFor(spec: SourceSpec, config: BackupConfig, host: string): DataSource {
+  switch (spec.kind) {
+    case "files":
+      return new FilesSource({ paths: spec.paths, excludes: spec.excludes });
+    case "postgresql":
+      return postgresSource({ ...config.databases.postgresql, ...config.databases.hosts[host]?.postgresql });
+    case "mariadb":
+      return mariadbSource({ ...config.databases.mariadb, ...config.databases.hosts[host]?.mariadb });
+  }
+}
+
+/** Runs `fn` over the items with at most `limit` in flight. */
+async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, " | ").trim();
+}
+
+/** A one-line human summary of a job result. */
+export function describeResult(r: JobResult): string {
+  const mib = (r.bytesAdded / 1024 / 1024).toFixed(1);
+  const base = `${r.status.padEnd(6)} ${r.job}  ${r.durationSeconds.toFixed(1)}s`;
+  if (r.status !== "ok") return `${base}  exit ${jobExitStatus(r.status)}: ${r.error ?? ""}`;
+  return `${base}  ${r.snapshots.length} snapshot${r.snapshots.length === 1 ? "" : "s"}, +${mib} MiB, ${r.filesNew} new files`;
+}

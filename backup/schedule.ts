@@ -1,0 +1,239 @@
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { BackupJob } from "./jobs.js";
+
+/**
+ * Cron expressions (5 fields) as the policies write them, checked here, and rendered as systemd timers or a crontab.
+ * Each field is expanded into its explicit set of values, so the conversion to OnCalendar never has to translate
+ * cron's step and range syntax into systemd's (which differ in edge cases); the sets are then printed compactly.
+ */
+
+export interface CronField {
+  /** Sorted values this field matches. */
+  values: number[];
+  /** True when written as `*` (or `*` with step 1): cron's "day-of-month OR day-of-week" rule depends on it. */
+  any: boolean;
+}
+
+export interface Cron {
+  text: string;
+  minute: CronField;
+  hour: CronField;
+  dayOfMonth: CronField;
+  month: CronField;
+  /** 0 = Sunday … 6 = Saturday (7 is read as Sunday). */
+  dayOfWeek: CronField;
+}
+
+const FIELDS = [
+  { name: "minute", min: 0, max: 59 },
+  { name: "hour", min: 0, max: 23 },
+  { name: "day-of-month", min: 1, max: 31 },
+  { name: "month", min: 1, max: 12 },
+  { name: "day-of-week", min: 0, max: 7 },
+] as const;
+
+const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+const MACROS: Record<string, string> = {
+  "@hourly": "0 * * * *",
+  "@daily": "0 0 * * *",
+  "@midnight": "0 0 * * *",
+  "@weekly": "0 0 * * 0",
+  "@monthly": "0 0 1 * *",
+  "@yearly": "0 0 1 1 *",
+  "@annually": "0 0 1 1 *",
+};
+
+export class CronError extends Error {}
+
+/** Parses a 5-field cron expression (numbers, names, `*`, ranges, lists, steps, @daily-style macros); throws CronError. */
+export function parseCron(text: string): Cron {
+  const expanded = MACROS[text.trim().toLowerCase()] ?? text.trim();
+  const parts = expanded.split(/\s+/).filter(Boolean);
+  if (parts.length !== 5) throw new CronError(`cron expression "${text}" has ${parts.length} fields (expected 5: minute hour day-of-month month day-of-week)`);
+  const fields = parts.map((part, i) => parseField(part, i));
+  const [minute, hour, dayOfMonth, month, dayOfWeek] = fields as [CronField, CronField, CronField, CronField, CronField];
+  // 7 and 0 both mean Sunday.
+  dayOfWeek.values = [...new Set(dayOfWeek.values.map((d) => d % 7))].sort((a, b) => a - b);
+  return { text, minute, hour, dayOfMonth, month, dayOfWeek };
+}
+
+function parseField(part: string, index: number): CronField {
+  const spec = FIELDS[index];
+  if (!spec) throw new CronError(`cron field ${index + 1} does not exist`);
+  const names = index === 3 ? MONTHS : index === 4 ? DAYS : undefined;
+  const num = (token: string): number => {
+    const lower = token.toLowerCase();
+    const named = names?.indexOf(lower) ?? -1;
+    if (named >= 0) return index === 3 ? named + 1 : named;
+    if (!/^\d+$/.test(token)) throw new CronError(`${spec.name} "${token}" is not a number${names ? " or a name" : ""}`);
+    const n = Number(token);
+    if (n < spec.min || n > spec.max) throw new CronError(`${spec.name} ${n} is out of range ${spec.min}-${spec.max}`);
+    return n;
+  };
+  const values = new Set<number>();
+  let any = false;
+  for (const item of part.split(",")) {
+    const [range = "", stepText] = item.split("/");
+    let step = 1;
+    if (stepText !== undefined) {
+      if (!/^\d+$/.test(stepText) || Number(stepText) < 1) throw new CronError(`${spec.name} step "${stepText}" must be a whole number ≥ 1`);
+      step = Number(stepText);
+    }
+    let lo: number;
+    let hi: number;
+    if (range === "*") {
+      [lo, hi] = [spec.min, index === 4 ? 6 : spec.max];
+      if (step === 1) any = true;
+    } else if (range.includes("-")) {
+      const [a = "", b = ""] = range.split("-");
+      [lo, hi] = [num(a), num(b)];
+      if (lo > hi) throw new CronError(`${spec.name} range ${range} runs backwards`);
+    } else {
+      lo = num(range);
+      // "5/15" means from 5 to the end in steps of 15, as in Vixie cron.
+      hi = stepText !== undefined ? spec.max : lo;
+    }
+    for (let v = lo; v <= hi; v += step) values.add(v);
+  }
+  if (values.size === 0) throw new CronError(`${spec.name} "${part}" matches nothing`);
+  return { values: [...values].sort((a, b) => a - b), any };
+}
+
+/** The next time (after `from`, to the minute) the expression fires, in local time; for tests and `status`. */
+export function nextRun(cron: Cron, from: Date): Date {
+  const t = new Date(from.getTime());
+  t.setSeconds(0, 0);
+  t.setMinutes(t.getMinutes() + 1);
+  // Four years of minutes is enough for any satisfiable expression (Feb 29).
+  for (let i = 0; i < 4 * 366 * 24 * 60; i++) {
+    if (matches(cron, t)) return t;
+    t.setMinutes(t.getMinutes() + 1);
+  }
+  throw new CronError(`cron expression "${cron.text}" never fires`);
+}
+
+export function matches(cron: Cron, t: Date): boolean {
+  const dom = cron.dayOfMonth.values.includes(t.getDate());
+  const dow = cron.dayOfWeek.values.includes(t.getDay());
+  // cron: when both day fields are restricted, either one matching is enough.
+  const day = cron.dayOfMonth.any || cron.dayOfWeek.any ? dom && dow : dom || dow;
+  return day && cron.minute.values.includes(t.getMinutes()) && cron.hour.values.includes(t.getHours()) && cron.month.values.includes(t.getMonth() + 1);
+}
+
+const SYSTEMD_DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+/**
+ * systemd OnCalendar= lines equivalent to the cron expression. Usually one; two when both day fields are restricted,
+ * because systemd requires weekday AND date to match where cron accepts either.
+ */
+export function toOnCalendar(cron: Cron): string[] {
+  const list = (f: CronField, pad: number, full: number): string =>
+    f.values.length === full ? "*" : f.values.map((v) => String(v).padStart(pad, "0")).join(",");
+  const time = `${list(cron.hour, 2, 24)}:${list(cron.minute, 2, 60)}:00`;
+  const month = list(cron.month, 2, 12);
+  const weekdays = cron.dayOfWeek.values.map((d) => SYSTEMD_DAYS[d] ?? "").join(",");
+  const byDate = `*-${month}-${list(cron.dayOfMonth, 2, 31)} ${time}`;
+  if (cron.dayOfMonth.any && cron.dayOfWeek.any) return [`*-${month}-* ${time}`];
+  if (cron.dayOfWeek.any) return [byDate];
+  if (cron.dayOfMonth.any) return [`${weekdays} *-${month}-* ${time}`];
+  return [byDate, `${weekdays} *-${month}-* ${time}`];
+}
+
+export interface ScheduleOptions {
+  /** The command that runs dcctl, as an argument vector, e.g. [process.execPath, "/opt/dcctl/dist/cli/main.js"]. */
+  dcctl: string[];
+  /** Extra environment for the jobs (e.g. DCCTL_REPOS_FILE); written into the units / crontab. */
+  env?: Record<string, string>;
+}
+
+export interface RenderedFile {
+  name: string;
+  content: string;
+}
+
+/** systemd unit names cannot hold "/": escape like `systemd-escape` would, keeping the names readable. */
+export function unitName(job: BackupJob): string {
+  return `dcctl-backup-${job.host}-${job.policy}`.replace(/[^A-Za-z0-9:_.-]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** systemd's quoting for ExecStart= and Environment= words: double quotes, with \ and " escaped, % doubled. */
+function systemdWord(word: string): string {
+  if (/^[A-Za-z0-9_@+=:,./-]+$/.test(word)) return word;
+  return `"${word.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"`;
+}
+
+/** One oneshot .service and one .timer per job. */
+export function renderSystemd(jobs: BackupJob[], opts: ScheduleOptions): RenderedFile[] {
+  const files: RenderedFile[] = [];
+  const env = Object.entries(opts.env ?? {}).map(([k, v]) => `Environment=${systemdWord(`${k}=${v}`)}`);
+  for (const job of jobs) {
+    const unit = unitName(job);
+    const exec = [...opts.dcctl, "backup", "run", "--job", job.id].map(systemdWord).join(" ");
+    files.push({
+      name: `${unit}.service`,
+      content: [
+        "[Unit]",
+        `Description=dcctl backup ${job.id} (policy ${job.policy}, repository ${job.repository})`,
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        ...env,
+        `ExecStart=${exec}`,
+        // dcctl exits 3 when another run of the same job holds its lock: not a failure of this timer's run.
+        "SuccessExitStatus=3",
+        "Nice=10",
+        "IOSchedulingClass=best-effort",
+        "IOSchedulingPriority=7",
+        "",
+      ].join("\n"),
+    });
+    files.push({
+      name: `${unit}.timer`,
+      content: [
+        "[Unit]",
+        `Description=dcctl backup ${job.id} on "${job.schedule}"`,
+        "",
+        "[Timer]",
+        ...toOnCalendar(parseCron(job.schedule)).map((c) => `OnCalendar=${c}`),
+        `RandomizedDelaySec=${job.randomizedDelaySec}`,
+        // A run missed while the scheduler was down starts at boot: the RPO clock keeps ticking regardless.
+        "Persistent=true",
+        `Unit=${unit}.service`,
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+        "",
+      ].join("\n"),
+    });
+  }
+  return files;
+}
+
+/** A crontab (for `crontab FILE`): one line per job, the cron expression as the policy gives it. */
+export function renderCrontab(jobs: BackupJob[], opts: ScheduleOptions): RenderedFile[] {
+  const shellWord = (w: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+  const lines = ["# dcctl backup jobs - generated by `dcctl backup schedule --emit cron`; edit backup/policies.yaml instead", "SHELL=/bin/sh"];
+  for (const [k, v] of Object.entries(opts.env ?? {})) lines.push(`${k}=${v}`);
+  for (const job of jobs) {
+    // % ends a cron command line; escape it in the words.
+    const cmd = [...opts.dcctl, "backup", "run", "--job", job.id].map(shellWord).join(" ").replace(/%/g, "\\%");
+    lines.push(`${job.schedule} ${cmd} >/dev/null 2>&1`);
+  }
+  return [{ name: "dcctl-backup.crontab", content: lines.join("\n") + "\n" }];
+}
+
+/** Writes the files into `dir` (created if needed), each atomically; returns their paths. */
+export function writeSchedule(dir: string, files: RenderedFile[]): string[] {
+  mkdirSync(dir, { recursive: true });
+  return files.map((f) => {
+    const path = join(dir, f.name);
+    const tmp = `${path}.tmp-${process.pid}`;
+    writeFileSync(tmp, f.content);
+    renameSync(tmp, path);
+    return path;
+  });
+}
