@@ -26,7 +26,10 @@ export interface ExecCompletion {
   signal?: string;
 }
 
-/** A running command whose standard output is read as a stream (e.g. pg_dump piped into restic). */
+/**
+ * A running command whose standard output is read as a stream (e.g. pg_dump piped into restic).
+ * stdout must be consumed: it applies backpressure, so an unread stream stalls the command and `done` with it.
+ */
 export interface ExecStream {
   stdout: Readable;
   /** Settles once the command has exited and stdout has ended; rejects only for a timeout or a lost connection. */

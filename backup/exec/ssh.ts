@@ -23,6 +23,8 @@ export interface SshTarget {
   keepaliveIntervalMs?: number;
 }
 
+const KILL_GRACE_MS = 2_000;
+
 /** The key types ssh2 should ask for, given the types pinned for the host: otherwise the server might offer an unpinned one. */
 const ALGORITHMS: Record<string, ServerHostKeyAlgorithm[]> = {
   "ssh-ed25519": ["ssh-ed25519"],
@@ -65,9 +67,13 @@ export class SshExecutor implements Executor {
     const stdout = new PassThrough();
     let channel: ClientChannel | undefined;
     let killed = false;
+    let finished = false;
+    let afterKill: (() => void) | undefined;
     const kill = () => {
+      if (killed || finished) return;
       killed = true;
       if (channel) stopChannel(channel);
+      afterKill?.();
     };
 
     const done = (async (): Promise<ExecCompletion> => {
@@ -81,12 +87,23 @@ export class SshExecutor implements Executor {
         let stderr = "";
         let exit: ExecCompletion | undefined;
         let timer: NodeJS.Timeout | undefined;
+        // sshd answers our close only once the program has exited; if the kill was refused (root login) that may be
+        // never, so a killed command counts as ended after a grace period and the connection's end cleans up.
+        afterKill = () => {
+          setTimeout(() => {
+            if (!finished) resolve({ code: signalCode("KILL"), stderr, signal: "KILL" });
+          }, KILL_GRACE_MS).unref();
+          // The consumer sees the end of the output now, not when (if ever) the channel closes.
+          ch.unpipe(stdout);
+          stdout.end();
+        };
+        if (killed) afterKill();
         ch.stderr.on("data", (b: Buffer) => (stderr = appendTail(stderr, b)));
         ch.pipe(stdout);
         feedStdin(ch, opts.stdin);
         if (opts.timeoutMs !== undefined) {
           timer = setTimeout(() => {
-            stopChannel(ch);
+            kill();
             reject(new ExecTimeoutError(`${what} did not finish within ${opts.timeoutMs} ms on ${this.target}; stopped`));
           }, opts.timeoutMs);
         }
@@ -94,6 +111,7 @@ export class SshExecutor implements Executor {
           exit = signal ? { code: signalCode(signal), stderr: "", signal } : { code: code ?? 255, stderr: "" };
         });
         ch.once("close", () => {
+          finished = true;
           clearTimeout(timer);
           if (exit) resolve({ ...exit, stderr });
           else if (killed) resolve({ code: signalCode("KILL"), stderr, signal: "KILL" });
@@ -105,6 +123,10 @@ export class SshExecutor implements Executor {
     done.catch((e: unknown) => stdout.destroy(e instanceof Error ? e : new Error(String(e))));
     // The error is also what `done` rejects with; a consumer that only awaits `done` must not crash on an unheard 'error'.
     stdout.on("error", () => undefined);
+    // A consumer that destroys stdout early (restic failed, say) no longer wants the command: stop it.
+    stdout.once("close", () => {
+      if (!finished && !stdout.readableEnded) kill();
+    });
     return { stdout, done, kill };
   }
 

@@ -61,6 +61,15 @@ export interface ProducerResult {
   stderr: string;
 }
 
+/** A running producer of backup data; an executor's ExecStream is one. */
+export interface StreamSource {
+  stdout: Readable;
+  /** Settles when the producer has exited. */
+  done: Promise<ProducerResult>;
+  /** Stops the producer; called when restic fails, so that `done` settles instead of waiting on a full pipe. */
+  kill?(): void;
+}
+
 export interface KeepPolicy {
   keepLast?: number;
   keepHourly?: number;
@@ -182,16 +191,26 @@ export class Restic {
   }
 
   /**
-   * Backs up a stream (e.g. the stdout of pg_dump run over SSH) as one file. `producer` settles when the stream's source
-   * has ended; if it reports a non-zero code the snapshot restic made of the truncated stream is forgotten at once, so a
-   * failed dump never stays in the repository as if it were good, and BackupSourceError is thrown.
+   * Backs up a stream (e.g. the stdout of pg_dump run over SSH) as one file. If the source's `done` reports a non-zero
+   * code (or rejects) the snapshot restic made of the truncated stream is forgotten at once, so a failed dump never
+   * stays in the repository as if it were good, and BackupSourceError is thrown.
    */
-  async backupStream(input: Readable, producer: Promise<ProducerResult>, opts: StdinBackupOptions): Promise<BackupSummary> {
+  async backupStream(source: StreamSource, opts: StdinBackupOptions): Promise<BackupSummary> {
+    const input = source.stdout;
     const run = this.exec("backup", ["--json", ...backupFlags(opts), "--stdin", "--stdin-filename", opts.filename], { stdin: input });
-    // If restic dies first the producer keeps writing into nothing; stop it so its completion promise settles.
-    void run.then((r) => r.code !== 0 && input.destroy());
-    const [res, prod] = await Promise.all([run, producer.catch((e: unknown): ProducerResult => ({ code: -1, stderr: e instanceof Error ? e.message : String(e) }))]);
+    // If restic dies first the producer would block on a full pipe for ever; stop it so its completion settles.
+    let stoppedByUs = false;
+    void run.then((r) => {
+      if (r.code !== 0) {
+        stoppedByUs = true;
+        source.kill?.();
+        input.destroy();
+      }
+    });
+    const [res, prod] = await Promise.all([run, source.done.catch((e: unknown): ProducerResult => ({ code: -1, stderr: e instanceof Error ? e.message : String(e) }))]);
     const summary = backupSummary(res.stdout);
+    // The producer's failure is then only the echo of restic's own, which is the one worth reporting.
+    if (stoppedByUs) throw this.failure("backup", res);
     if (prod.code !== 0) {
       const id = summary?.snapshot_id;
       if (id) await this.forgetIds([id]);
@@ -291,7 +310,7 @@ export class Restic {
       child.once("error", (e) => resolve({ code: -1, stderr: e.message }));
       child.once("close", (code) => resolve({ code: code ?? -1, stderr }));
     });
-    return this.backupStream(child.stdout, done, opts);
+    return this.backupStream({ stdout: child.stdout, done, kill: () => child.kill("SIGKILL") }, opts);
   }
 
   private requireSummary(summary: BackupSummary | undefined): BackupSummary {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
@@ -12,9 +12,11 @@ import {
   resticVersion,
   type ResticRepo,
 } from "../../backup/restic/index.js";
-import { LocalExecutor } from "../../backup/exec/index.js";
+import { LocalExecutor, SshExecutor } from "../../backup/exec/index.js";
+import { startSshd, type Sshd } from "../../lab/sshd.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { toolPath } from "../../util/tools.js";
+import { ensureTestUser } from "../helpers/users.js";
 
 /** Collects what is written to it, for comparing dumps. */
 class Sink extends Writable {
@@ -35,12 +37,17 @@ describe("restic wrapper against real rest-servers", () => {
   let repo: ResticRepo;
   let restic: Restic;
   let passwordFile: string;
+  let sshd: Sshd | undefined;
+  let testUser: string;
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "dcctl-restic-test-"));
     passwordFile = join(work, "password");
     writeFileSync(passwordFile, "correct horse battery staple\n", { mode: 0o600 });
     primary = await startRestServer({ dataDir: join(work, "primary-data") });
+    chmodSync(work, 0o755);
+    testUser = (await ensureTestUser()).name;
+    sshd = await startSshd({ stateDir: join(work, "sshd"), extraUsers: [testUser] });
     secondary = await startRestServer({ dataDir: join(work, "secondary-data"), appendOnly: true });
     repo = { url: primary.repo("primary"), passwordFile };
     restic = new Restic(repo, { cacheDir: join(work, "cache") });
@@ -49,6 +56,7 @@ describe("restic wrapper against real rest-servers", () => {
   afterAll(async () => {
     await primary?.stop();
     await secondary?.stop();
+    await sshd?.stop();
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -106,13 +114,13 @@ describe("restic wrapper against real rest-servers", () => {
   it("forgets the snapshot of a stream whose producer failed (pg_dump over SSH)", async () => {
     const exec = new LocalExecutor();
     const producer = exec.stream(["sh", "-c", "printf 'half a dump'; echo 'pg_dump: error: connection lost' >&2; exit 2"]);
-    await expect(restic.backupStream(producer.stdout, producer.done, { filename: "stream.sql", host: "db03" })).rejects.toThrow(
+    await expect(restic.backupStream(producer, { filename: "stream.sql", host: "db03" })).rejects.toThrow(
       /pg_dump: error: connection lost.*no snapshot kept/,
     );
     expect(await restic.snapshots({ host: "db03" })).toEqual([]);
 
     const good = exec.stream(["printf", "a whole dump"]);
-    const summary = await restic.backupStream(good.stdout, good.done, { filename: "stream.sql", host: "db03" });
+    const summary = await restic.backupStream(good, { filename: "stream.sql", host: "db03" });
     const sink = new Sink();
     await restic.dump(summary.snapshot_id ?? "", "/stream.sql", sink);
     expect(sink.text()).toBe("a whole dump");
@@ -123,8 +131,45 @@ describe("restic wrapper against real rest-servers", () => {
     const done = new Promise<{ code: number; stderr: string }>((resolve) => setTimeout(() => resolve({ code: 1, stderr: "producer crashed" }), 200));
     input.write("some bytes");
     setTimeout(() => input.destroy(new Error("socket reset")), 100);
-    await expect(restic.backupStream(input, done, { filename: "err.sql", host: "db04" })).rejects.toThrow(/producer crashed/);
+    await expect(restic.backupStream({ stdout: input, done }, { filename: "err.sql", host: "db04" })).rejects.toThrow(/producer crashed/);
     expect(await restic.snapshots({ host: "db04" })).toEqual([]);
+  });
+
+  it("backs up pg_dump-like output streamed over SSH, and keeps nothing when the remote command fails", async () => {
+    if (!sshd) throw new Error("sshd did not start");
+    const ssh = new SshExecutor({ host: sshd.host, port: sshd.port, user: sshd.user, privateKeyPath: sshd.clientKeyPath, knownHostsPath: sshd.knownHostsPath });
+    try {
+      const good = await restic.backupStream(ssh.stream(["printf", "%s\\n", "CREATE TABLE t (x int);", "-- it's $(not) expanded"]), { filename: "remote.sql", host: "db05" });
+      const sink = new Sink();
+      await restic.dump(good.snapshot_id ?? "", "/remote.sql", sink);
+      expect(sink.text()).toBe("CREATE TABLE t (x int);\n-- it's $(not) expanded\n");
+
+      const bad = ssh.stream(["sh", "-c", "head -c 300000 /dev/zero; echo 'pg_dump: error: query failed' >&2; exit 1"]);
+      await expect(restic.backupStream(bad, { filename: "remote.sql", host: "db06" })).rejects.toThrow(/pg_dump: error: query failed/);
+      expect(await restic.snapshots({ host: "db06" })).toEqual([]);
+      expect(ssh.connectCount).toBe(1);
+    } finally {
+      await ssh.close();
+    }
+  });
+
+  it("stops the remote producer when restic itself fails", async () => {
+    if (!sshd) throw new Error("sshd did not start");
+    const wrong = join(work, "wrong-password-2");
+    writeFileSync(wrong, "nope\n", { mode: 0o600 });
+    // A non-root login: OpenSSH only honours our KILL signal request for those.
+    const ssh = new SshExecutor({ host: sshd.host, port: sshd.port, user: testUser, privateKeyPath: sshd.clientKeyPath, knownHostsPath: sshd.knownHostsPath });
+    try {
+      const endless = ssh.stream(["cat", "/dev/zero"]);
+      const started = Date.now();
+      await expect(new Restic({ url: repo.url, passwordFile: wrong }).backupStream(endless, { filename: "x.sql" })).rejects.toThrow(ResticWrongPasswordError);
+      expect((await endless.done).signal).toBe("KILL");
+      expect(Date.now() - started).toBeLessThan(20_000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await new LocalExecutor().run(["pgrep", "-u", testUser, "-x", "cat"])).stdout).toBe("");
+    } finally {
+      await ssh.close();
+    }
   });
 
   it("reports a wrong password in one line that names the repository", async () => {
