@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { SshEndpoint } from "../inventory/index.js";
 import { ExitCode, errorMessage } from "../util/errors.js";
 import { LocalExecutor, SshExecutor, type Executor } from "./exec/index.js";
 import { jobTags, type BackupJob } from "./jobs.js";
@@ -171,11 +172,16 @@ async function backupSources(job: BackupJob, opts: RunOptions, add: (s: BackupSu
 
 /** The executor for a job's host: this machine for `localHosts`, otherwise SSH to the inventory's endpoint. */
 export function executorFor(job: BackupJob, config: BackupConfig): Executor {
-  if (config.localHosts.includes(job.host)) return new LocalExecutor();
+  return executorForHost(job.host, job.ssh, config);
+}
+
+/** The executor for an inventory host (by name and SSH endpoint), e.g. a restore target. */
+export function executorForHost(host: string, ssh: SshEndpoint, config: BackupConfig): Executor {
+  if (config.localHosts.includes(host)) return new LocalExecutor();
   return new SshExecutor({
-    host: job.ssh.host,
-    port: job.ssh.port,
-    user: job.ssh.user,
+    host: ssh.host,
+    port: ssh.port,
+    user: ssh.user,
     privateKeyPath: config.ssh.keyFile,
     // There is no "accept any key": without a configured known_hosts the connection is refused (file unreadable).
     knownHostsPath: config.ssh.knownHosts ?? "/etc/dcctl/ssh/known_hosts",

@@ -1,0 +1,38 @@
+import { InputError } from "../util/errors.js";
+import { withLock } from "./lock.js";
+import type { RepositoryName } from "./policies.js";
+import { repository, resticFor, type BackupConfig } from "./repositories.js";
+import { backupStatePaths } from "./run.js";
+
+/**
+ * `dcctl backup replicate --to secondary`: `restic copy` of the snapshots the secondary's repository does not have yet.
+ * The secondary's rest-server runs --append-only, so copying is all the primary can do there: add, never delete.
+ */
+
+export interface ReplicateResult {
+  from: RepositoryName;
+  to: RepositoryName;
+  /** Snapshot ids (in the source repository) copied by this run. */
+  copied: string[];
+  /** Snapshots already present at the destination. */
+  alreadyThere: number;
+}
+
+export async function replicate(config: BackupConfig, to: RepositoryName, opts: { waitMs?: number } = {}): Promise<ReplicateResult> {
+  const from: RepositoryName = to === "secondary" ? "primary" : "secondary";
+  if (to !== "secondary") throw new InputError([`dcctl backup replicate: only --to secondary is supported (the secondary keeps the copies)`]);
+  const source = resticFor(config, from);
+  const dest = resticFor(config, to);
+  const { locksDir } = backupStatePaths(config);
+  // Shared on the source so a local prune does not remove what is being copied; one replicate at a time.
+  return withLock(locksDir, `repo-${from}`, { mode: "shared", waitMs: opts.waitMs ?? 0, what: `repository ${from}` }, () =>
+    withLock(locksDir, `replicate-${to}`, { mode: "exclusive", waitMs: opts.waitMs ?? 0, what: `replication to ${to}` }, async () => {
+      const [have, mine] = await Promise.all([dest.snapshots(), source.snapshots({ tags: ["dcctl"] })]);
+      // A copied snapshot remembers its source id in `original` (and keeps it through later copies).
+      const there = new Set(have.flatMap((s) => [s.original, s.id]).filter((id): id is string => typeof id === "string"));
+      const missing = mine.filter((s) => !there.has(s.id) && !(s.original && there.has(s.original))).map((s) => s.id);
+      if (missing.length) await dest.copy(repository(config, from).repo, { snapshotIds: missing });
+      return { from, to, copied: missing, alreadyThere: mine.length - missing.length };
+    }),
+  );
+}

@@ -1,0 +1,114 @@
+import { posix } from "node:path";
+import { PassThrough } from "node:stream";
+import { DcctlError, ExitCode, InputError } from "../util/errors.js";
+import { expectOk, type Executor } from "./exec/index.js";
+import type { Restic, Snapshot } from "./restic/index.js";
+import { FILES_TAG, filesStreamName } from "./sources/files.js";
+
+/**
+ * Restores a path from a files snapshot to its host or another one. Two snapshot forms exist (see FilesSource):
+ * a remote host's tar stream (/files/<host>.tar), extracted with `restic dump | tar -x` over the target's executor;
+ * and a local backup of real paths, restored with `restic restore` when the target is this machine, or with
+ * `restic dump <dir>` (restic writes a folder as tar) into tar on another host.
+ * Either way the files land at <destination>/<path>: destination "/" puts them back where they were.
+ */
+
+export interface PathRestoreOptions {
+  restic: Restic;
+  /** The inventory host whose backup is restored (the snapshot's host). */
+  host: string;
+  /** The absolute path as it was backed up (a folder or a file inside the backed-up paths). */
+  path: string;
+  /** A snapshot id (or its short form) or "latest". */
+  snapshot: string;
+  /** Where the files are written: the original host's executor or another host's. */
+  targetExec: Executor;
+  /** The folder the path is recreated under; default "/" (in place). */
+  destination?: string;
+  /** Asked when the place the files land already has content; should throw to refuse. Without it: refuse (exit 5). */
+  confirm?: (action: string) => Promise<void>;
+}
+
+export interface PathRestoreResult {
+  snapshotId: string;
+  /** Where the path now is on the target. */
+  restoredTo: string;
+  target: string;
+}
+
+export class RestoreTargetNotEmptyError extends DcctlError {
+  constructor(message: string) {
+    super(message, ExitCode.notConfirmed);
+  }
+}
+
+export async function restorePath(o: PathRestoreOptions): Promise<PathRestoreResult> {
+  if (!o.path.startsWith("/")) throw new InputError([`dcctl restore: --path must be absolute, not ${o.path}`]);
+  const path = posix.normalize(o.path).replace(/\/+$/, "") || "/";
+  const destination = posix.normalize(o.destination ?? "/");
+  if (!destination.startsWith("/")) throw new InputError([`dcctl restore: the destination must be absolute, not ${destination}`]);
+  const snap = await findSnapshot(o.restic, o.host, o.snapshot);
+  const landing = posix.join(destination, path);
+  const exec = o.targetExec;
+
+  // A restore must not silently mix old files into a folder someone is using: ask (or refuse) when it has content.
+  const probe = await exec.run(["sh", "-c", 'if [ -d "$1" ]; then find "$1" -mindepth 1 -maxdepth 1 -print -quit; elif [ -e "$1" ]; then echo "$1"; fi', "sh", landing]);
+  expectOk(probe, ["sh"], exec.target);
+  if (probe.stdout.trim()) {
+    const action = `overwrite the existing ${landing} on ${exec.target} with ${path} from snapshot ${snap.short_id} of ${o.host}`;
+    if (!o.confirm) throw new RestoreTargetNotEmptyError(`refusing to ${action} without --yes: it is not empty`);
+    await o.confirm(action);
+  }
+
+  const member = path.replace(/^\/+/, "") || ".";
+  const stream = "/" + filesStreamName(o.host);
+  if (snap.paths.includes(stream)) {
+    await dumpIntoTar(o.restic, snap.id, stream, exec, destination, member);
+  } else if (!snap.paths.some((p) => path === p || path.startsWith(p.endsWith("/") ? p : `${p}/`))) {
+    throw new InputError([`dcctl restore: ${path} is not inside the paths of snapshot ${snap.short_id} (${snap.paths.join(", ")})`]);
+  } else if (exec.target === "local") {
+    await o.restic.restore(snap.id, destination, { include: [path] });
+  } else {
+    await dumpIntoTar(o.restic, snap.id, path, exec, destination, member);
+  }
+  return { snapshotId: snap.id, restoredTo: landing, target: exec.target };
+}
+
+/** The files snapshot of `host` named by id (full or short) or "latest". */
+export async function findSnapshot(restic: Restic, host: string, snapshot: string): Promise<Snapshot> {
+  const snaps = await restic.snapshots({ host, tags: [FILES_TAG] });
+  const chosen =
+    snapshot === "latest"
+      ? snaps.reduce<Snapshot | undefined>((best, s) => (!best || Date.parse(s.time) > Date.parse(best.time) ? s : best), undefined)
+      : snaps.find((s) => s.id === snapshot || s.short_id === snapshot || (snapshot.length >= 8 && s.id.startsWith(snapshot)));
+  if (!chosen) throw new DcctlError(`no files snapshot ${snapshot === "latest" ? "" : `${snapshot} `}of host ${host} in ${restic.where}`);
+  return chosen;
+}
+
+/**
+ * `restic dump SNAP FILE | tar -x -C DEST MEMBER` with tar run by the executor. Whichever side fails first stops the
+ * other, so neither waits for ever on a pipe; a tar that extracted nothing (member not in the archive) fails.
+ */
+async function dumpIntoTar(restic: Restic, snapshotId: string, file: string, exec: Executor, destination: string, member: string): Promise<void> {
+  expectOk(await exec.run(["mkdir", "-p", "--", destination]), ["mkdir"], exec.target);
+  const pipe = new PassThrough();
+  const tar = exec.stream(["tar", "-x", "-f", "-", "-C", destination, "--", member], { stdin: pipe });
+  tar.stdout.resume();
+  const tarDone = tar.done.then((c) => {
+    if (c.code !== 0) pipe.destroy();
+    return c;
+  });
+  let dumpError: unknown;
+  try {
+    await restic.dump(snapshotId, file, pipe);
+  } catch (e) {
+    dumpError = e;
+    tar.kill();
+  }
+  const c = await tarDone;
+  if (c.code !== 0) {
+    const last = c.stderr.split("\n").map((l) => l.trim()).filter(Boolean).pop() ?? `exit ${c.code}`;
+    throw new DcctlError(`tar on ${exec.target} could not extract ${member}: ${last}`);
+  }
+  if (dumpError) throw dumpError;
+}

@@ -1,0 +1,296 @@
+import { resolve } from "node:path";
+import type { Argv, CommandModule } from "yargs";
+import { SITE_NAMES, type SiteName } from "../inventory/index.js";
+import { loadJobs, selectJobs, type BackupJob } from "../backup/jobs.js";
+import { REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
+import { pruneOwnRepository } from "../backup/prune.js";
+import { replicate } from "../backup/replicate.js";
+import { loadBackupConfig, repository, resticFor } from "../backup/repositories.js";
+import { describeResult, runJobs } from "../backup/run.js";
+import { renderCrontab, renderSystemd, writeSchedule } from "../backup/schedule.js";
+import { backupStatus, formatAge } from "../backup/status.js";
+import { withLock } from "../backup/lock.js";
+import { backupStatePaths } from "../backup/run.js";
+import { DcctlError, ExitCode, InputError } from "../util/errors.js";
+
+/**
+ * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
+ * No command here prompts: they are run by timers. Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run,
+ * 4 some jobs failed (run) or are over their RPO (status).
+ */
+
+const print = (text: string): void => {
+  process.stdout.write(text.endsWith("\n") ? text : text + "\n");
+};
+const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
+
+function siteOption(value: string | undefined): SiteName | undefined {
+  if (value === undefined) return undefined;
+  const site = SITE_NAMES.find((s) => s === value);
+  if (!site) throw new InputError([`dcctl backup: unknown site "${value}" (expected one of: ${SITE_NAMES.join(", ")})`]);
+  return site;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+function sourcesText(job: BackupJob): string {
+  return job.sources.map((s) => (s.kind === "files" ? `files(${s.paths.join(",")})` : s.kind)).join(" ");
+}
+
+interface JobsArgs {
+  json: boolean;
+  site?: string;
+}
+
+const jobsCommand: CommandModule<object, JobsArgs> = {
+  command: "jobs",
+  describe: "list the jobs that backup/policies.yaml and the inventory produce",
+  builder: (y: Argv<object>): Argv<JobsArgs> =>
+    y.option("json", { type: "boolean", default: false, describe: "print the jobs as JSON" }).option("site", { type: "string", describe: "only the jobs of this site's hosts" }),
+  handler: (args) => {
+    const site = siteOption(args.site);
+    const jobs = loadJobs().filter((j) => !site || j.site === site);
+    if (args.json) return printJson(jobs);
+    print(table(["JOB", "SITE", "REPOSITORY", "SCHEDULE", "RPO", "SOURCES"], jobs.map((j) => [j.id, j.site, j.repository, j.schedule, `${j.rpoMinutes}m`, sourcesText(j)])));
+  },
+};
+
+interface RunArgs {
+  job?: string;
+  all: boolean;
+  site?: string;
+  "dry-run": boolean;
+  json: boolean;
+  wait: number;
+  concurrency?: number;
+}
+
+const runCommand: CommandModule<object, RunArgs> = {
+  command: "run",
+  describe: "run one job (--job) or all of them (--all); exit 0 ok, 1 failed, 3 locked by another run, 4 some failed",
+  builder: (y: Argv<object>): Argv<RunArgs> =>
+    y
+      .option("job", { type: "string", describe: "a job id (<host>/<policy>) or a host name" })
+      .option("all", { type: "boolean", default: false, describe: "every job (of --site, when given)" })
+      .option("site", { type: "string", describe: `only jobs of this site's hosts (${SITE_NAMES.join(", ")})` })
+      .option("dry-run", { type: "boolean", default: false, describe: "print what would run; touch nothing" })
+      .option("json", { type: "boolean", default: false, describe: "print the run report as JSON" })
+      .option("wait", { type: "number", default: 0, describe: "seconds to wait for a lock held by another run before giving up (exit 3)" })
+      .option("concurrency", { type: "number", describe: "jobs at once per site (default: the config's, 4)" })
+      .example("$0 backup run --job qn-db-01/db-hourly", "what a systemd timer runs")
+      .example("$0 backup run --all --site primary --json", "every job of the primary, machine-readable"),
+  handler: async (args) => {
+    if ((args.job === undefined) === !args.all) throw new InputError(["dcctl backup run: name a job with --job, or use --all (not both)"]);
+    if (args.concurrency !== undefined && (!Number.isInteger(args.concurrency) || args.concurrency < 1)) throw new InputError(["dcctl backup run: --concurrency must be a whole number ≥ 1"]);
+    if (!(args.wait >= 0)) throw new InputError(["dcctl backup run: --wait must be a number of seconds ≥ 0"]);
+    const jobs = selectJobs(loadJobs(), { job: args.job, all: args.all, site: siteOption(args.site) });
+    if (args["dry-run"]) {
+      const plan = jobs.map((j) => ({ job: j.id, host: j.host, ssh: `${j.ssh.user}@${j.ssh.host}:${j.ssh.port}`, repository: j.repository, sources: j.sources }));
+      if (args.json) return printJson({ dryRun: true, jobs: plan });
+      for (const p of plan) print(`would run ${p.job}: ${p.ssh} -> repository ${p.repository}: ${sourcesText(jobs.find((j) => j.id === p.job) as BackupJob)}`);
+      return;
+    }
+    const config = loadBackupConfig();
+    const outcome = await runJobs(jobs, {
+      config,
+      concurrency: args.concurrency,
+      waitMs: args.wait * 1000,
+      onResult: args.json ? undefined : (r) => print(describeResult(r)),
+    });
+    if (args.json) printJson(outcome);
+    if (outcome.exitCode !== ExitCode.ok) {
+      const bad = outcome.results.filter((r) => r.status !== "ok");
+      const first = bad[0];
+      const detail = bad.length === 1 && first ? `${first.job}: ${first.error ?? first.status}` : `${bad.length} of ${outcome.results.length} jobs did not succeed (see ${outcome.reportPath ?? "the report"})`;
+      throw new DcctlError(detail, outcome.exitCode);
+    }
+  },
+};
+
+interface SnapshotsArgs {
+  host?: string;
+  json: boolean;
+  repository?: string;
+}
+
+function repositoryOption(value: string | undefined): RepositoryName | undefined {
+  if (value === undefined) return undefined;
+  const r = REPOSITORY_NAMES.find((n) => n === value);
+  if (!r) throw new InputError([`dcctl backup: unknown repository "${value}" (expected one of: ${REPOSITORY_NAMES.join(", ")})`]);
+  return r;
+}
+
+const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
+  command: "snapshots",
+  describe: "list the snapshots dcctl made, in every configured repository (or --repository)",
+  builder: (y: Argv<object>): Argv<SnapshotsArgs> =>
+    y
+      .option("host", { type: "string", describe: "only this inventory host's snapshots" })
+      .option("repository", { type: "string", describe: `${REPOSITORY_NAMES.join(" or ")}` })
+      .option("json", { type: "boolean", default: false }),
+  handler: async (args) => {
+    const config = loadBackupConfig();
+    const only = repositoryOption(args.repository);
+    const names = REPOSITORY_NAMES.filter((n) => (only ? n === only : config.repositories[n] !== undefined));
+    const rows = [];
+    for (const name of names) {
+      const snaps = await resticFor(config, name).snapshots({ tags: ["dcctl"], ...(args.host ? { host: args.host } : {}) });
+      for (const s of snaps) rows.push({ repository: name, id: s.id, short_id: s.short_id, time: s.time, host: s.hostname, job: s.tags?.find((t) => t.startsWith("job:"))?.slice(4), tags: s.tags ?? [], paths: s.paths });
+    }
+    rows.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    if (args.json) return printJson(rows);
+    print(table(["REPOSITORY", "ID", "TIME", "HOST", "JOB", "PATHS"], rows.map((r) => [r.repository, r.short_id, r.time.replace(/\.\d+/, ""), r.host, r.job ?? "", r.paths.join(",")])));
+  },
+};
+
+interface VerifyArgs {
+  subset?: string;
+  repository?: string;
+  json: boolean;
+}
+
+const verifyCommand: CommandModule<object, VerifyArgs> = {
+  command: "verify",
+  describe: "restic check of this site's repository (or --repository), reading --subset of the data (e.g. 5%, 1/10)",
+  builder: (y: Argv<object>): Argv<VerifyArgs> =>
+    y
+      .option("subset", { type: "string", describe: "restic --read-data-subset: n%, n/t or a size like 500M" })
+      .option("repository", { type: "string", describe: `${REPOSITORY_NAMES.join(" or ")} (default: the site's own)` })
+      .option("json", { type: "boolean", default: false }),
+  handler: async (args) => {
+    if (args.subset !== undefined && !/^(\d+(\.\d+)?%|\d+\/\d+|\d+[KMGT]?)$/i.test(args.subset)) {
+      throw new InputError([`dcctl backup verify: --subset "${args.subset}" is not n%, n/t or a size`]);
+    }
+    const config = loadBackupConfig();
+    const name = repositoryOption(args.repository) ?? config.site;
+    const { locksDir } = backupStatePaths(config);
+    const summary = await withLock(locksDir, `repo-${name}`, { mode: "shared", what: `repository ${name}` }, () => resticFor(config, name).check({ readDataSubset: args.subset }));
+    if (args.json) return printJson({ repository: name, ...summary });
+    print(`repository ${name}: no errors${args.subset ? ` (read ${args.subset} of the data)` : ""}`);
+  },
+};
+
+interface PruneArgs {
+  "dry-run": boolean;
+  json: boolean;
+  wait: number;
+}
+
+const pruneCommand: CommandModule<object, PruneArgs> = {
+  command: "prune",
+  describe: "forget by each job's retention and prune, in the repository this site owns (never the other site's)",
+  builder: (y: Argv<object>): Argv<PruneArgs> =>
+    y
+      .option("dry-run", { type: "boolean", default: false, describe: "show what would be forgotten" })
+      .option("json", { type: "boolean", default: false })
+      .option("wait", { type: "number", default: 0, describe: "seconds to wait for running backups (exit 3 after)" }),
+  handler: async (args) => {
+    const config = loadBackupConfig();
+    const result = await pruneOwnRepository(loadJobs(), config, { dryRun: args["dry-run"], waitMs: args.wait * 1000 });
+    if (args.json) return printJson(result);
+    for (const j of result.jobs) print(`${j.job}: keep ${j.kept}, ${args["dry-run"] ? "would remove" : "removed"} ${j.removed}`);
+    print(`repository ${result.repository} (${repository(config, config.site).repo.url.replace(/\/\/[^@/]*@/, "//***@")}): ${result.pruned ? "pruned" : "nothing to prune"}`);
+  },
+};
+
+interface ReplicateArgs {
+  to: string;
+  json: boolean;
+  wait: number;
+}
+
+const replicateCommand: CommandModule<object, ReplicateArgs> = {
+  command: "replicate",
+  describe: "copy the snapshots the secondary's (append-only) repository does not have yet",
+  builder: (y: Argv<object>): Argv<ReplicateArgs> =>
+    y
+      .option("to", { type: "string", demandOption: true, choices: ["secondary"], describe: "the repository to copy to" })
+      .option("json", { type: "boolean", default: false })
+      .option("wait", { type: "number", default: 0, describe: "seconds to wait for a lock (exit 3 after)" }),
+  handler: async (args) => {
+    const result = await replicate(loadBackupConfig(), "secondary", { waitMs: args.wait * 1000 });
+    if (args.json) return printJson(result);
+    print(`copied ${result.copied.length} snapshot${result.copied.length === 1 ? "" : "s"} from ${result.from} to ${result.to} (${result.alreadyThere} already there)`);
+  },
+};
+
+interface StatusArgs {
+  json: boolean;
+  site?: string;
+}
+
+const statusCommand: CommandModule<object, StatusArgs> = {
+  command: "status",
+  describe: "newest snapshot per job and its age against the job's RPO; exit 4 if any job is over RPO or never backed up, 1 if a repository cannot be read",
+  builder: (y: Argv<object>): Argv<StatusArgs> => y.option("json", { type: "boolean", default: false }).option("site", { type: "string", describe: "only this site's jobs" }),
+  handler: async (args) => {
+    const site = siteOption(args.site);
+    const report = await backupStatus(
+      loadJobs().filter((j) => !site || j.site === site),
+      loadBackupConfig(),
+    );
+    if (args.json) printJson(report);
+    else
+      print(
+        table(
+          ["JOB", "STATE", "AGE", "RPO", "NEWEST", "LAST RUN"],
+          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : r.error ?? "-", r.lastRun ?? "-"]),
+        ),
+      );
+    if (report.exitCode !== ExitCode.ok) {
+      const late = report.rows.filter((r) => r.state !== "ok").length;
+      throw new DcctlError(report.exitCode === ExitCode.failed ? "a repository could not be read" : `${late} job${late === 1 ? " is" : "s are"} over RPO or never backed up`, report.exitCode);
+    }
+  },
+};
+
+interface ScheduleArgs {
+  emit: string;
+  out: string;
+  site?: string;
+  dcctl?: string;
+}
+
+const scheduleCommand: CommandModule<object, ScheduleArgs> = {
+  command: "schedule",
+  describe: "write systemd timers (or a crontab) that run each job on its policy's schedule",
+  builder: (y: Argv<object>): Argv<ScheduleArgs> =>
+    y
+      .option("emit", { type: "string", demandOption: true, choices: ["systemd", "cron"] })
+      .option("out", { type: "string", demandOption: true, describe: "folder to write the units or the crontab into" })
+      .option("site", { type: "string", describe: "only the jobs of this site (each site schedules its own)" })
+      .option("dcctl", { type: "string", describe: "the dcctl command the units run (default: this node and this dcctl)" }),
+  handler: (args) => {
+    const site = siteOption(args.site);
+    const jobs = loadJobs().filter((j) => !site || j.site === site);
+    const dcctl = args.dcctl ? [args.dcctl] : [process.execPath, resolve(process.argv[1] ?? "dcctl")];
+    const env: Record<string, string> = {};
+    for (const name of ["DCCTL_REPOS_FILE", "DCCTL_SITES_DIR", "DCCTL_POLICIES_FILE", "DCCTL_STATE_DIR"]) {
+      const v = process.env[name];
+      if (v) env[name] = resolve(v);
+    }
+    const files = args.emit === "systemd" ? renderSystemd(jobs, { dcctl, env }) : renderCrontab(jobs, { dcctl, env });
+    const written = writeSchedule(args.out, files);
+    print(`wrote ${written.length} file${written.length === 1 ? "" : "s"} for ${jobs.length} jobs to ${args.out}`);
+  },
+};
+
+export const backupCommands: CommandModule<object, object> = {
+  command: "backup <command>",
+  describe: "backup jobs: list, run, snapshots, verify, prune, replicate, status, schedule",
+  builder: (y: Argv<object>): Argv<object> =>
+    y
+      .command(jobsCommand)
+      .command(runCommand)
+      .command(snapshotsCommand)
+      .command(verifyCommand)
+      .command(pruneCommand)
+      .command(replicateCommand)
+      .command(statusCommand)
+      .command(scheduleCommand)
+      .demandCommand(1, "name a backup command"),
+  handler: () => undefined,
+};

@@ -1,0 +1,127 @@
+import type { Argv, CommandModule } from "yargs";
+import { findHost, loadSites } from "../inventory/index.js";
+import { loadJobs } from "../backup/jobs.js";
+import { REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
+import { loadBackupConfig, resticFor, type BackupConfig } from "../backup/repositories.js";
+import { restoreMariadb, restorePostgres, RestoreTargetExistsError, type DbRestoreResult } from "../backup/restore-db.js";
+import { restorePath } from "../backup/restore-path.js";
+import { executorForHost } from "../backup/run.js";
+import { confirmAction } from "../util/confirm.js";
+import { InputError } from "../util/errors.js";
+
+/**
+ * `dcctl restore --host H (--db NAME | --path P) [--snapshot ID|latest] [--target HOST] [--to DIR] [--yes]`.
+ * Overwriting an existing database or a non-empty folder asks first (or needs --yes); without a terminal and
+ * without --yes it is refused with exit 5 and nothing is changed.
+ */
+
+interface RestoreArgs {
+  host: string;
+  db?: string;
+  path?: string;
+  snapshot: string;
+  target?: string;
+  to?: string;
+  "target-db"?: string;
+  engine?: string;
+  repository?: string;
+  yes: boolean;
+  json: boolean;
+}
+
+export const restoreCommands: CommandModule<object, RestoreArgs> = {
+  command: "restore",
+  describe: "restore a database (--db) or a path (--path) of a host from its backups, to it or to --target",
+  builder: (y: Argv<object>): Argv<RestoreArgs> =>
+    y
+      .option("host", { type: "string", demandOption: true, describe: "the inventory host whose backup to restore" })
+      .option("db", { type: "string", describe: "a database name as it was backed up" })
+      .option("path", { type: "string", describe: "an absolute path as it was backed up" })
+      .option("snapshot", { type: "string", default: "latest", describe: "a snapshot id, or latest" })
+      .option("target", { type: "string", describe: "restore onto this inventory host (default: --host)" })
+      .option("to", { type: "string", describe: "--path only: recreate the path under this folder instead of in place" })
+      .option("target-db", { type: "string", describe: "--db only: restore into this database name" })
+      .option("engine", { type: "string", choices: ["postgresql", "mariadb"], describe: "--db only: when the host runs both" })
+      .option("repository", { type: "string", describe: `restore from ${REPOSITORY_NAMES.join(" or ")} (default: the host's job's)` })
+      .option("yes", { type: "boolean", default: false, describe: "overwrite without asking" })
+      .option("json", { type: "boolean", default: false })
+      .conflicts("db", "path")
+      .conflicts("to", "db")
+      .example("$0 restore --host qn-app-web-01 --path /var/www --target qn-dr-app-web-01", "a folder onto the standby")
+      .example("$0 restore --host qn-db-01 --db portal --target qn-dr-db-01 --yes", "a database over an existing one"),
+  handler: async (args) => {
+    if ((args.db === undefined) === (args.path === undefined)) throw new InputError(["dcctl restore: give exactly one of --db NAME or --path P"]);
+    const sites = loadSites();
+    const source = findHost(sites, args.host);
+    if (!source) throw new InputError([`dcctl restore: unknown host "${args.host}" (see dcctl inventory show)`]);
+    const target = args.target ? findHost(sites, args.target) : source;
+    if (!target) throw new InputError([`dcctl restore: unknown target host "${args.target ?? ""}"`]);
+    const config = loadBackupConfig();
+    const repoName = repositoryFor(args.repository, args.host);
+    const restic = resticFor(config, repoName);
+    const exec = executorForHost(target.name, target.ssh, config);
+    try {
+      if (args.path !== undefined) {
+        const result = await restorePath({
+          restic,
+          host: args.host,
+          path: args.path,
+          snapshot: args.snapshot,
+          targetExec: exec,
+          destination: args.to,
+          confirm: (action) => confirmAction({ yes: args.yes, action, expect: target.name }),
+        });
+        if (args.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+        else process.stdout.write(`restored ${args.path} of ${args.host} (snapshot ${result.snapshotId.slice(0, 8)}) to ${result.restoredTo} on ${target.name}\n`);
+        return;
+      }
+      const result = await restoreDb(args, config, restic, exec, target.name, target.services);
+      if (args.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+      else process.stdout.write(`restored database ${args.db ?? ""} of ${args.host} (snapshot ${result.snapshotId.slice(0, 8)}) as ${result.targetDb} on ${target.name}${result.replaced ? ", replacing the one there" : ""}\n`);
+    } finally {
+      await exec.close();
+    }
+  },
+};
+
+function repositoryFor(option: string | undefined, host: string): RepositoryName {
+  if (option !== undefined) {
+    const r = REPOSITORY_NAMES.find((n) => n === option);
+    if (!r) throw new InputError([`dcctl restore: unknown repository "${option}" (expected one of: ${REPOSITORY_NAMES.join(", ")})`]);
+    return r;
+  }
+  const job = loadJobs().find((j) => j.host === host);
+  if (!job) throw new InputError([`dcctl restore: host ${host} has no backup job; name the repository with --repository`]);
+  return job.repository;
+}
+
+async function restoreDb(
+  args: RestoreArgs,
+  config: BackupConfig,
+  restic: ReturnType<typeof resticFor>,
+  exec: ReturnType<typeof executorForHost>,
+  targetName: string,
+  services: string[],
+): Promise<DbRestoreResult> {
+  const engines = (["postgresql", "mariadb"] as const).filter((e) => services.includes(e));
+  const engine = args.engine ?? (engines.length === 1 ? engines[0] : undefined);
+  if (engine !== "postgresql" && engine !== "mariadb") {
+    throw new InputError([`dcctl restore: cannot tell which database server of ${targetName} to restore into (services: ${services.join(", ") || "none"}); use --engine`]);
+  }
+  const db = args.db ?? "";
+  const attempt = (overwrite: boolean): Promise<DbRestoreResult> => {
+    const common = { restic, snapshot: args.snapshot, db, host: args.host, targetExec: exec, targetDb: args["target-db"], overwrite };
+    const hostSettings = config.databases.hosts[targetName];
+    return engine === "postgresql"
+      ? restorePostgres({ ...common, target: { ...config.databases.postgresql, ...hostSettings?.postgresql } })
+      : restoreMariadb({ ...common, target: { ...config.databases.mariadb, ...hostSettings?.mariadb } });
+  };
+  try {
+    return await attempt(args.yes);
+  } catch (e) {
+    // The database is there: ask (a terminal) or refuse (exit 5); nothing has been changed so far.
+    if (!(e instanceof RestoreTargetExistsError) || args.yes) throw e;
+    await confirmAction({ yes: false, action: `replace the existing database ${e.database} on ${targetName}`, expect: e.database });
+    return attempt(true);
+  }
+}
