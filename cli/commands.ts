@@ -3,6 +3,7 @@ import { backupCommands } from "./backup.js";
 import { infraCommands } from "./infra.js";
 import { inventoryCommands } from "./inventory.js";
 import { restoreCommands } from "./restore.js";
+import { labCommands } from "./lab.js";
 
 /** A command group as cli/main.ts registers it; its parsed-arguments type matters only inside its own module. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
@@ -17,4 +18,4 @@ export function commandGroup<Args>(module: CommandModule<object, Args>): Command
 }
 
 /** Every command group of dcctl, one module each; cli/main.ts registers them in this order. */
-export const commandGroups: CommandGroup[] = [commandGroup(inventoryCommands), commandGroup(infraCommands), commandGroup(backupCommands), commandGroup(restoreCommands)];
+export const commandGroups: CommandGroup[] = [commandGroup(inventoryCommands), commandGroup(infraCommands), commandGroup(labCommands), commandGroup(backupCommands), commandGroup(restoreCommands)];

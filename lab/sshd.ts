@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,10 @@ export interface SshdOptions {
   /** More users allowed to log in with the same client key. */
   extraUsers?: string[];
   sshdPath?: string;
+  /** Authorize this client public key (`.pub`) instead of generating a client key pair; the lab shares one key. */
+  authorizedKeyPath?: string;
+  /** Keep a host key left in stateDir by an earlier start, so a pinned known_hosts stays valid across restarts. */
+  keepHostKey?: boolean;
 }
 
 export interface Sshd {
@@ -52,10 +56,10 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
 
   const hostKeyPath = join(stateDir, "ssh_host_ed25519_key");
   const clientKeyPath = join(stateDir, "client_ed25519");
-  await keygen(hostKeyPath, `dcctl-lab-host-${port}`);
-  await keygen(clientKeyPath, "dcctl-lab-client");
+  if (!(opts.keepHostKey && existsSync(hostKeyPath))) await keygen(hostKeyPath, `dcctl-lab-host-${port}`);
+  if (!opts.authorizedKeyPath) await keygen(clientKeyPath, "dcctl-lab-client");
   const authorizedKeys = join(stateDir, "authorized_keys");
-  writeFileSync(authorizedKeys, readFileSync(`${clientKeyPath}.pub`, "utf8"), { mode: 0o644 });
+  writeFileSync(authorizedKeys, readFileSync(opts.authorizedKeyPath ?? `${clientKeyPath}.pub`, "utf8"), { mode: 0o644 });
 
   const hostKeyBlob = publicKeyBlob(`${hostKeyPath}.pub`);
   const knownHostsPath = join(stateDir, "known_hosts");
@@ -91,7 +95,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     host,
     port,
     user,
-    clientKeyPath,
+    clientKeyPath: opts.authorizedKeyPath ? opts.authorizedKeyPath.replace(/\.pub$/, "") : clientKeyPath,
     knownHostsPath,
     hostKeyFingerprint: fingerprint(hostKeyBlob),
     hostKeyPath,

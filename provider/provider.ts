@@ -37,8 +37,10 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stri
 /** The engine-facing side: dispatch each CRUD call to the handler of the resource's type. */
 export const vsphereProvider: provider.Provider = {
   version: "0.1.0",
-  async diff(_id, urn, olds: Props, news: Props) {
+  async diff(_id, urn, rawOlds: Props, news: Props) {
     const handler = handlerFor(urn);
+    // Both sides may carry secret envelopes (the engine re-secrets outputs whose inputs were secret): compare values.
+    const olds = unwrapSecrets(rawOlds) as Props;
     const plainNews = unwrapSecrets(news) as Props;
     const changed = Object.keys({ ...olds, ...plainNews }).filter(
       (k) => k !== "connection" && k in plainNews && !same(olds[k], plainNews[k]),
@@ -54,7 +56,7 @@ export const vsphereProvider: provider.Provider = {
     const handler = handlerFor(urn);
     const plain = unwrapSecrets(news) as Props;
     if (!handler.update) throw new Error(`dcvsphere: ${typeOf(urn)} cannot be changed in place`);
-    return { outs: await handler.update(connectionOf(plain), id, olds, plain) };
+    return { outs: await handler.update(connectionOf(plain), id, unwrapSecrets(olds) as Props, plain) };
   },
   async delete(id, urn, props: Props) {
     const plain = unwrapSecrets(props) as Props;

@@ -45,7 +45,7 @@ function writeProjectFile(backend: StateBackend): void {
  * Selects (or creates) a stack that runs `program` in this process through the Automation API, with the tools from
  * set-up on PATH. Config values are set before returning; secret ones are encrypted by the backend's passphrase.
  */
-export async function inlineStack(stackName: string, program: PulumiFn, backend: StateBackend, config: ConfigMap = {}): Promise<Stack> {
+export async function inlineStack(stackName: string, program: PulumiFn, backend: StateBackend, config: ConfigMap = {}, extraEnv: Record<string, string> = {}): Promise<Stack> {
   const env = toolEnv();
   // The engine and its plugins inherit this process's environment, so the tool folders must be on our own PATH.
   process.env.PATH = env.PATH;
@@ -58,6 +58,7 @@ export async function inlineStack(stackName: string, program: PulumiFn, backend:
         PULUMI_CONFIG_PASSPHRASE_FILE: backend.passphraseFile,
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_HOME: join(backend.dir, ".pulumi-home"),
+        ...extraEnv,
       },
     },
   );

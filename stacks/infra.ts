@@ -37,5 +37,7 @@ export async function siteStack(site: SiteName, opts: SiteStackOptions): Promise
     config["vcenter:password"] = { value: opts.vcenter.password, secret: true };
     config["vcenter:insecure"] = { value: String(opts.vcenter.insecure ?? false) };
   }
-  return inlineStack(site, siteProgram(opts.sitesDir), opts.backend, config);
+  // The policy pack runs in a process of its own and reads the inventory too: it must read the same one.
+  const env: Record<string, string> = opts.sitesDir ? { DCCTL_SITES_DIR: opts.sitesDir } : {};
+  return inlineStack(site, siteProgram(opts.sitesDir), opts.backend, config, env);
 }

@@ -139,7 +139,8 @@ export class RoleGroup extends pulumi.ComponentResource {
             resourcePool: pool.name,
             datastore: host.datastore,
             // Through the lookup, so that a missing template fails with its name before any clone starts.
-            template: foundation.lookups.apply(() => host.template),
+            // (unsecret: the look-up carries the connection's secret, which the template's name does not need.)
+            template: pulumi.unsecret(foundation.lookups.apply(() => host.template)),
             network: pg.name,
             numCpus: host.cpus,
             memoryMb: host.memoryGb * 1024,
