@@ -1,4 +1,5 @@
-import { mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,8 +14,10 @@ export interface RestServerOptions {
   port?: number;
   /** `--append-only`: clients can add data but never delete it (the secondary site's repository). */
   appendOnly?: boolean;
-  /** An .htpasswd file (bcrypt entries); without it the server runs with --no-auth. */
+  /** An .htpasswd file (bcrypt or {SHA} entries); without it, and without `users`, the server runs with --no-auth. */
   htpasswdFile?: string;
+  /** Users and passwords for HTTP basic auth; written to an .htpasswd in the data folder. */
+  users?: Record<string, string>;
 }
 
 export interface RestServer {
@@ -38,7 +41,12 @@ export async function startRestServer(opts: RestServerOptions = {}): Promise<Res
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "dcctl-rest-")));
   mkdirSync(dataDir, { recursive: true });
   const args = ["--path", dataDir, "--listen", `${host}:${port}`];
-  args.push(...(opts.htpasswdFile ? ["--htpasswd-file", opts.htpasswdFile] : ["--no-auth"]));
+  let htpasswd = opts.htpasswdFile;
+  if (opts.users && Object.keys(opts.users).length) {
+    htpasswd = join(dataDir, ".htpasswd");
+    writeFileSync(htpasswd, htpasswdLines(opts.users), { mode: 0o600 });
+  }
+  args.push(...(htpasswd ? ["--htpasswd-file", htpasswd] : ["--no-auth"]));
   if (opts.appendOnly) args.push("--append-only");
   const proc = await startServer(`rest-server ${host}:${port}`, toolPath("rest-server"), args, { waitFor: { host, port, timeoutMs: 20_000 } });
   const url = `http://${host}:${port}`;
@@ -52,4 +60,17 @@ export async function startRestServer(opts: RestServerOptions = {}): Promise<Res
     process: proc,
     stop: () => proc.stop(),
   };
+}
+
+/**
+ * .htpasswd lines in the `{SHA}` form (unsalted SHA-1). Weak, but it is what rest-server accepts besides bcrypt, and
+ * Node has no bcrypt; good enough for loopback lab servers, not for a real site (use `htpasswd -B` there).
+ */
+export function htpasswdLines(users: Record<string, string>): string {
+  return Object.entries(users)
+    .map(([user, password]) => {
+      if (!/^[^:\s]+$/.test(user)) throw new Error(`not a usable rest-server user name: ${JSON.stringify(user)}`);
+      return `${user}:{SHA}${createHash("sha1").update(password).digest("base64")}\n`;
+    })
+    .join("");
 }

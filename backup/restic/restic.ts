@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { InputError } from "../../util/errors.js";
@@ -21,7 +22,12 @@ export interface ResticRepo {
   url: string;
   /** A file whose first line is the repository password. */
   passwordFile: string;
+  /** HTTP basic auth for a rest-server with an .htpasswd, passed as RESTIC_REST_USERNAME/RESTIC_REST_PASSWORD. */
+  rest?: { user: string; passwordFile: string };
 }
+
+/** A backup's summary, plus what restic warned about on the way (e.g. a source path that does not exist). */
+export type BackupResult = BackupSummary & { warnings: string[] };
 
 export interface ResticOptions {
   /** The restic binary; default: the set-up tool cache, then PATH. */
@@ -120,6 +126,8 @@ const FOREIGN_ENV = [
   "RESTIC_FROM_PASSWORD",
   "RESTIC_FROM_PASSWORD_FILE",
   "RESTIC_FROM_PASSWORD_COMMAND",
+  "RESTIC_REST_USERNAME",
+  "RESTIC_REST_PASSWORD",
 ];
 
 const STDERR_TAIL = 64 * 1024;
@@ -150,7 +158,7 @@ export class Restic {
   }
 
   /** Backs up files and folders. Exit 3 (some files unreadable) becomes ResticIncompleteError carrying the snapshot id. */
-  async backup(paths: string[], opts: BackupOptions = {}): Promise<BackupSummary> {
+  async backup(paths: string[], opts: BackupOptions = {}): Promise<BackupResult> {
     if (paths.length === 0) throw new InputError(["restic backup needs at least one path"]);
     const args = ["--json", ...backupFlags(opts)];
     for (const e of opts.excludes ?? []) args.push("--exclude", e);
@@ -166,7 +174,8 @@ export class Restic {
       );
     }
     if (res.code !== 0) throw this.failure("backup", res);
-    return this.requireSummary(summary);
+    // restic skips a source path that does not exist and still exits 0; the caller should hear about it.
+    return { ...this.requireSummary(summary), warnings: backupWarnings(res.stderr) };
   }
 
   /**
@@ -347,10 +356,12 @@ export class Restic {
   private env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     const base: NodeJS.ProcessEnv = { ...process.env };
     for (const k of FOREIGN_ENV) delete base[k];
+    const rest = this.repo.rest ? { RESTIC_REST_USERNAME: this.repo.rest.user, RESTIC_REST_PASSWORD: readSecret(this.repo.rest.passwordFile, this.where) } : {};
     return toolEnv(
       {
         ...this.opts.env,
         ...extra,
+        ...rest,
         RESTIC_REPOSITORY: this.repo.url,
         RESTIC_PASSWORD_FILE: this.repo.passwordFile,
         ...(this.opts.cacheDir ? { RESTIC_CACHE_DIR: this.opts.cacheDir } : {}),
@@ -443,6 +454,15 @@ function refusedDelete(stderr: string): boolean {
   return /unexpected HTTP response \(403\)/.test(stderr);
 }
 
+/** The first line of a secret file; the error names the file, never its content. */
+function readSecret(path: string, where: string): string {
+  try {
+    return (readFileSync(path, "utf8").split("\n")[0] ?? "").trim();
+  } catch (e) {
+    throw new ResticError(`cannot read the rest-server password file ${path} for ${where}: ${(e as NodeJS.ErrnoException).code ?? "error"}`, "auth", -1);
+  }
+}
+
 function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -469,6 +489,24 @@ function jsonLines(text: string): Record<string, unknown>[] {
 function backupSummary(stdout: string): BackupSummary | undefined {
   const msg = lastOf(jsonLines(stdout), (m) => m.message_type === "summary");
   return msg as unknown as BackupSummary | undefined;
+}
+
+function backupWarnings(stderr: string): string[] {
+  const warnings: string[] = [];
+  for (const line of stderr.split("\n").map((l) => l.trim())) {
+    if (!line) continue;
+    if (!line.startsWith("{")) {
+      warnings.push(redactRepo(line));
+      continue;
+    }
+    try {
+      const msg = JSON.parse(line) as { message_type?: string; error?: { message?: string }; item?: string };
+      if (msg.message_type === "error") warnings.push(redactRepo(`${msg.item ?? ""}: ${msg.error?.message ?? ""}`));
+    } catch {
+      // Not one of restic's messages.
+    }
+  }
+  return warnings;
 }
 
 function lastLines(text: string, n: number): string {

@@ -7,8 +7,10 @@ import {
   BackupSourceError,
   Restic,
   ResticAppendOnlyError,
+  ResticLockedError,
   ResticRepoMissingError,
   ResticWrongPasswordError,
+  redactRepo,
   resticVersion,
   type ResticRepo,
 } from "../../backup/restic/index.js";
@@ -16,6 +18,7 @@ import { LocalExecutor, SshExecutor } from "../../backup/exec/index.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { toolPath } from "../../util/tools.js";
+import { ExitCode } from "../../util/errors.js";
 import { ensureTestUser } from "../helpers/users.js";
 
 /** Collects what is written to it, for comparing dumps. */
@@ -29,6 +32,14 @@ class Sink extends Writable {
     return Buffer.concat(this.chunks).toString("utf8");
   }
 }
+
+describe("redactRepo", () => {
+  it("hides the password of a repository URL, keeps the rest", () => {
+    expect(redactRepo("rest:https://backup:p%40ss@10.0.0.9:8000/primary/")).toBe("rest:https://backup:***@10.0.0.9:8000/primary/");
+    expect(redactRepo("Fatal: at rest:http://u:x@h/r: 401")).toBe("Fatal: at rest:http://u:***@h/r: 401");
+    expect(redactRepo("rest:http://127.0.0.1:8000/primary/")).toBe("rest:http://127.0.0.1:8000/primary/");
+  });
+});
 
 describe("restic wrapper against real rest-servers", () => {
   let work: string;
@@ -169,6 +180,64 @@ describe("restic wrapper against real rest-servers", () => {
       expect((await new LocalExecutor().run(["pgrep", "-u", testUser, "-x", "cat"])).stdout).toBe("");
     } finally {
       await ssh.close();
+    }
+  });
+
+  it("reports a locked repository as ResticLockedError (exit code 'locked')", async () => {
+    // A backup reading a stream that has not ended holds its lock; prune needs an exclusive one.
+    const input = new PassThrough();
+    input.write("held open");
+    let finish: (r: { code: number; stderr: string }) => void = () => undefined;
+    const done = new Promise<{ code: number; stderr: string }>((resolve) => (finish = resolve));
+    const holding = restic.backupStream({ stdout: input, done }, { filename: "lock.sql", host: "lock01" });
+    try {
+      let err: unknown;
+      for (let i = 0; i < 20 && !(err instanceof ResticLockedError); i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        err = await restic.prune().catch((e: unknown) => e);
+      }
+      expect(err).toBeInstanceOf(ResticLockedError);
+      expect((err as ResticLockedError).exitCode).toBe(ExitCode.locked);
+      expect((err as Error).message).toContain(`restic repository ${repo.url} is locked`);
+    } finally {
+      input.end();
+      finish({ code: 0, stderr: "" });
+      await holding;
+    }
+  });
+
+  it("falls back to --stdin plus forget with a restic older than 0.17", async () => {
+    // A stand-in for restic 0.16: reports the old version, otherwise runs the real binary.
+    const oldRestic = join(work, "restic-0.16");
+    writeFileSync(oldRestic, `#!/bin/sh\nif [ "$1" = version ]; then echo "restic 0.16.4 compiled with go1.21 on linux/amd64"; exit 0; fi\nexec ${toolPath("restic")} "$@"\n`, { mode: 0o755 });
+    const old = new Restic(repo, { bin: oldRestic, cacheDir: join(work, "cache") });
+    expect((await resticVersion(oldRestic)).minor).toBe(16);
+    await expect(old.backupCommand(["sh", "-c", "echo partial; exit 1"], { filename: "old.sql", host: "old01" })).rejects.toThrow(BackupSourceError);
+    expect(await restic.snapshots({ host: "old01" })).toEqual([]);
+    const ok = await old.backupCommand(["printf", "old but whole"], { filename: "old.sql", host: "old01" });
+    const sink = new Sink();
+    await restic.dump(ok.snapshot_id ?? "", "/old.sql", sink);
+    expect(sink.text()).toBe("old but whole");
+  });
+
+  it("warns about a source path that does not exist (restic itself exits 0)", async () => {
+    const res = await restic.backup([join(work, "src"), join(work, "no-such-dir")], { host: "warn01" });
+    expect(res.warnings.join("\n")).toContain("no-such-dir");
+  });
+
+  it("talks to a rest-server with HTTP basic auth", async () => {
+    const authed = await startRestServer({ dataDir: join(work, "auth-data"), users: { primary: "http-secret" } });
+    try {
+      const restPw = join(work, "rest-password");
+      writeFileSync(restPw, "http-secret\n", { mode: 0o600 });
+      const withAuth = new Restic({ url: authed.repo("primary"), passwordFile, rest: { user: "primary", passwordFile: restPw } }, { cacheDir: join(work, "cache") });
+      await withAuth.init();
+      expect(await withAuth.snapshots()).toEqual([]);
+      const noAuth = await new Restic({ url: authed.repo("primary"), passwordFile }).snapshots().catch((e: unknown) => e);
+      expect((noAuth as Error).message).toMatch(/401/);
+      expect((noAuth as Error).message).not.toContain("http-secret");
+    } finally {
+      await authed.stop();
     }
   });
 
