@@ -1,5 +1,6 @@
 import type { CommandModule } from "yargs";
 import { backupCommands } from "./backup.js";
+import { drCommands } from "./dr.js";
 import { infraCommands } from "./infra.js";
 import { inventoryCommands } from "./inventory.js";
 import { restoreCommands } from "./restore.js";
@@ -18,4 +19,4 @@ export function commandGroup<Args>(module: CommandModule<object, Args>): Command
 }
 
 /** Every command group of dcctl, one module each; cli/main.ts registers them in this order. */
-export const commandGroups: CommandGroup[] = [commandGroup(inventoryCommands), commandGroup(infraCommands), commandGroup(labCommands), commandGroup(backupCommands), commandGroup(restoreCommands)];
+export const commandGroups: CommandGroup[] = [commandGroup(inventoryCommands), commandGroup(infraCommands), commandGroup(labCommands), commandGroup(backupCommands), commandGroup(restoreCommands), commandGroup(drCommands)];

@@ -1,0 +1,53 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { readJournal } from "./journal.js";
+import { replay } from "./replay.js";
+import { runsDir } from "./state.js";
+
+/** One line of `dcctl dr history`. */
+export interface RunSummary {
+  runId: string;
+  runbook: string;
+  kind: string;
+  to: string;
+  operator: string;
+  startedAt: string;
+  endedAt?: string;
+  /** interrupted: the journal has no end (the run crashed, or still runs); `dcctl dr resume` continues it. */
+  status: "ok" | "failed" | "interrupted" | "unreadable";
+  steps: { done: number; total: number };
+  message?: string;
+  dir: string;
+}
+
+/** Every run under the state folder, newest first, read from the journals alone (no runbook or inventory needed). */
+export function listRuns(env: NodeJS.ProcessEnv = process.env): RunSummary[] {
+  const dir = runsDir(env);
+  if (!existsSync(dir)) return [];
+  const out: RunSummary[] = [];
+  for (const runId of readdirSync(dir).sort().reverse()) {
+    const runDir = join(dir, runId);
+    try {
+      const { records } = readJournal(join(runDir, "journal.jsonl"));
+      const st = replay(records);
+      const done = [...st.steps.values()].filter((h) => h.state === "done" || h.state === "skipped").length;
+      const s: RunSummary = {
+        runId,
+        runbook: st.start.runbook,
+        kind: st.start.kind,
+        to: st.start.to,
+        operator: st.start.operator,
+        startedAt: st.start.at,
+        status: st.end?.status ?? "interrupted",
+        steps: { done, total: st.steps.size },
+        dir: runDir,
+      };
+      if (st.end) s.endedAt = st.end.at;
+      if (st.end?.message) s.message = st.end.message;
+      out.push(s);
+    } catch (err) {
+      out.push({ runId, runbook: "?", kind: "?", to: "?", operator: "?", startedAt: "", status: "unreadable", steps: { done: 0, total: 0 }, message: String(err), dir: runDir });
+    }
+  }
+  return out;
+}

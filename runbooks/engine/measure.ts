@@ -1,0 +1,55 @@
+import type { Sites } from "../../inventory/index.js";
+import type { JournalRecord } from "./journal.js";
+import type { PlannedStep } from "./model.js";
+import type { Replay } from "./replay.js";
+import type { RestoredDatabase } from "./steps/types.js";
+
+/**
+ * RPO and RTO as a run measured them, per service (the steps' `service:` labels) and overall:
+ *  - RPO: how much data was lost — the failure (or drill) start minus the time of the newest snapshot restored;
+ *  - RTO: how long service was away — the run's start until the last verify step that passed.
+ * Each is compared with the targets of the strictest DR tier among the hosts the service's steps address.
+ */
+export interface Measurement {
+  service: string;
+  tier?: number;
+  rpoMinutes?: number;
+  rpoTargetMinutes?: number;
+  rtoMinutes?: number;
+  rtoTargetMinutes?: number;
+  rpoMet?: boolean;
+  rtoMet?: boolean;
+}
+
+const minutes = (ms: number) => Math.round((ms / 60_000) * 100) / 100;
+
+export function measure(planned: PlannedStep[], state: Replay, records: JournalRecord[], sites: Sites, to: "primary" | "secondary"): { overall: Measurement; services: Measurement[] } {
+  const failedAt = Date.parse(state.start.failedAt);
+  const startedAt = Date.parse(state.start.at);
+  const endAt = new Map<string, number>();
+  for (const r of records) if (r.type === "step-end" && r.status === "ok") endAt.set(r.step, Date.parse(r.at));
+
+  const one = (service: string, steps: PlannedStep[]): Measurement => {
+    const tiers = steps.flatMap((p) => p.hosts.map((h) => h.drTier));
+    const tier = tiers.length ? Math.min(...tiers) : undefined;
+    const target = tier === undefined ? undefined : (sites[to].drTiers.find((t) => t.tier === tier) ?? sites.primary.drTiers.find((t) => t.tier === tier));
+    const restored = steps
+      .filter((p) => p.step.type === "restore-db")
+      .flatMap((p) => (state.results.get(p.step.id)?.data.restored as RestoredDatabase[] | undefined) ?? []);
+    const verifies = steps.filter((p) => p.step.type === "verify" && endAt.has(p.step.id)).map((p) => endAt.get(p.step.id) ?? 0);
+    const m: Measurement = { service, ...(tier !== undefined ? { tier } : {}) };
+    if (restored.length) m.rpoMinutes = minutes(Math.max(...restored.map((r) => failedAt - Date.parse(r.snapshotTime))));
+    if (verifies.length) m.rtoMinutes = minutes(Math.max(...verifies) - startedAt);
+    if (target) {
+      m.rpoTargetMinutes = target.rpoMinutes;
+      m.rtoTargetMinutes = target.rtoMinutes;
+      if (m.rpoMinutes !== undefined) m.rpoMet = m.rpoMinutes <= target.rpoMinutes;
+      if (m.rtoMinutes !== undefined) m.rtoMet = m.rtoMinutes <= target.rtoMinutes;
+    }
+    return m;
+  };
+
+  const labels = [...new Set(planned.map((p) => p.step.service).filter((s): s is string => s !== undefined))];
+  const services = labels.map((s) => one(s, planned.filter((p) => p.step.service === s)));
+  return { overall: one("overall", planned.filter((p) => p.step.type === "restore-db" || p.step.type === "verify")), services };
+}

@@ -1,0 +1,336 @@
+import { randomBytes } from "node:crypto";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { Sites } from "../../inventory/index.js";
+import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
+import { formatDuration } from "./duration.js";
+import { Journal, readJournal, type RunStartRecord } from "./journal.js";
+import { parseRunbook } from "./load.js";
+import { acquireLock, type HeldLock } from "./lock.js";
+import type { PlannedStep, Runbook } from "./model.js";
+import { isIdempotent, planRunbook } from "./plan.js";
+import type { Progress } from "./progress.js";
+import { cleanupDue, replay, type Replay } from "./replay.js";
+import { writeReport } from "./report.js";
+import { locksDir, newRunId, runDir as runDirOf } from "./state.js";
+import { StepFailure, stepModules, type DrServices, type StepContext, type StepResult } from "./steps/index.js";
+import { lastLine, shown } from "./steps/on-hosts.js";
+
+/**
+ * Runs a runbook: priority groups in order, the steps of a group in parallel (up to the runbook's limit) once their
+ * dependencies ended well, each step framed by fsynced `start` and `end` journal records. The first failure stops
+ * new steps (running ones finish). A drill then undoes what it created, whatever happened before.
+ */
+
+export interface EngineOptions {
+  sites: Sites;
+  services: DrServices;
+  progress: Progress;
+  /** Who runs it (the report names them). */
+  operator: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface StartOptions extends EngineOptions {
+  runbook: Runbook;
+  /** The runbook's text, kept in the run folder so that a resume runs exactly what was started. */
+  runbookText: string;
+  confirmedBy: string;
+  /** When the failure happened (failover); default: now. The reference for RPO. */
+  failedAt?: Date;
+}
+
+export interface ResumeOptions extends EngineOptions {
+  runId: string;
+  /** Steps cut off by a crash that the operator says to run again / to count as done. */
+  rerun?: string[];
+  skip?: string[];
+  confirmedBy: string;
+}
+
+export interface RunOutcome {
+  runId: string;
+  runDir: string;
+  status: "ok" | "failed";
+  message?: string;
+  reportFiles: string[];
+}
+
+/** The runbook a run was started with, and what its journal says, for `dr resume` to decide what to ask. */
+export function loadRun(runId: string, sites: Sites, env: NodeJS.ProcessEnv = process.env): { runbook: Runbook; state: Replay; dir: string } {
+  if (!/^[A-Za-z0-9_.-]+$/.test(runId)) throw new DcctlError(`not a run id: ${runId}`, ExitCode.badInput);
+  const dir = runDirOf(runId, env);
+  const state = replay(readJournal(join(dir, "journal.jsonl")).records);
+  let text: string;
+  try {
+    text = readFileSync(join(dir, "runbook.yaml"), "utf8");
+  } catch {
+    throw new DcctlError(`run ${runId}: its runbook copy ${join(dir, "runbook.yaml")} is missing`);
+  }
+  return { runbook: parseRunbook(join(dir, "runbook.yaml"), text, sites), state, dir };
+}
+
+function writeDurably(path: string, text: string): void {
+  const fd = openSync(path, "wx", 0o640);
+  writeSync(fd, text);
+  fsyncSync(fd);
+  closeSync(fd);
+}
+
+export async function startRun(o: StartOptions): Promise<RunOutcome> {
+  const now = o.services.now();
+  const runId = newRunId(o.runbook.kind, now, randomBytes(2).toString("hex"));
+  const lock = acquireLock(locksDir(o.env), o.runbook.scope, runId);
+  try {
+    const dir = runDirOf(runId, o.env);
+    mkdirSync(dir, { recursive: true });
+    writeDurably(join(dir, "runbook.yaml"), o.runbookText);
+    const journal = new Journal(join(dir, "journal.jsonl"), o.services.now);
+    const start: RunStartRecord = {
+      type: "run-start",
+      runId,
+      runbook: o.runbook.name,
+      kind: o.runbook.kind,
+      to: o.runbook.to,
+      scope: o.runbook.scope,
+      file: o.runbook.file,
+      failedAt: (o.failedAt ?? now).toISOString(),
+      operator: o.operator,
+      confirmedBy: o.confirmedBy,
+      host: hostname(),
+      pid: process.pid,
+    };
+    journal.append(start);
+    noteTakeover(journal, lock);
+    o.progress.line(`run ${runId}: ${o.runbook.kind} with runbook ${o.runbook.name}; journal ${journal.path}`);
+    return await new Execution(o, o.runbook, runId, dir, journal, replay(readJournal(journal.path).records)).go();
+  } finally {
+    lock.release();
+  }
+}
+
+export async function resumeRun(o: ResumeOptions): Promise<RunOutcome> {
+  const { runbook, state, dir } = loadRun(o.runId, o.sites, o.env);
+  if (state.end?.status === "ok") throw new DcctlError(`run ${o.runId} already completed; nothing to resume`);
+  const lock = acquireLock(locksDir(o.env), runbook.scope, o.runId);
+  try {
+    const planned = planRunbook(runbook, o.sites);
+    const ids = new Set(planned.map((p) => p.step.id));
+    for (const id of [...(o.rerun ?? []), ...(o.skip ?? [])]) {
+      if (!ids.has(id)) throw new DcctlError(`run ${o.runId} has no step "${id}"`, ExitCode.badInput);
+    }
+    // The resume rule: a step that ended well is never run again; one that a crash cut off (or that failed) runs
+    // again only when its type is idempotent or the operator said so; otherwise stop and ask.
+    const decisions: { step: string; decision: "rerun" | "skip"; reason: string; by: string }[] = [];
+    const undecided: string[] = [];
+    for (const p of planned) {
+      const h = state.steps.get(p.step.id);
+      if (!h || (h.state !== "cut-off" && h.state !== "failed")) continue;
+      const how = h.state === "cut-off" ? "was cut off (started, never ended)" : "failed";
+      if (o.skip?.includes(p.step.id)) decisions.push({ step: p.step.id, decision: "skip", reason: `${how}; operator: done by hand`, by: o.operator });
+      else if (o.rerun?.includes(p.step.id)) decisions.push({ step: p.step.id, decision: "rerun", reason: `${how}; operator: run again`, by: o.operator });
+      else if (isIdempotent(p)) decisions.push({ step: p.step.id, decision: "rerun", reason: `${how}; ${p.step.type} is idempotent`, by: "dcctl (resume rule)" });
+      else undecided.push(`${p.step.id} [${p.step.type}] ${how}`);
+    }
+    if (undecided.length) {
+      throw new DcctlError(
+        `run ${o.runId}: ${undecided.join("; ")} and is not idempotent: check its hosts, then resume with --rerun <step> to run it again or --skip <step> if it is done`,
+        ExitCode.notConfirmed,
+      );
+    }
+    const journal = new Journal(join(dir, "journal.jsonl"), o.services.now);
+    journal.append({ type: "run-resume", operator: o.operator, confirmedBy: o.confirmedBy, pid: process.pid });
+    noteTakeover(journal, lock);
+    for (const d of decisions) journal.append({ type: "decision", ...d });
+    o.progress.line(`run ${o.runId}: resuming ${runbook.kind} with runbook ${runbook.name}`);
+    return await new Execution(o, runbook, o.runId, dir, journal, replay(readJournal(journal.path).records)).go();
+  } finally {
+    lock.release();
+  }
+}
+
+function noteTakeover(journal: Journal, lock: HeldLock): void {
+  if (lock.tookOver) journal.append({ type: "note", message: `took over the lock of run ${lock.tookOver.runId} (pid ${lock.tookOver.pid} is gone)` });
+}
+
+class Execution {
+  private readonly planned: PlannedStep[];
+  private readonly results: Map<string, StepResult>;
+  private readonly completed = new Set<string>();
+  private readonly running = new Set<string>();
+
+  constructor(
+    private readonly o: EngineOptions,
+    private readonly runbook: Runbook,
+    private readonly runId: string,
+    private readonly dir: string,
+    private readonly journal: Journal,
+    private readonly initial: Replay,
+  ) {
+    this.planned = planRunbook(runbook, o.sites);
+    this.results = new Map(initial.results);
+    for (const [id, h] of initial.steps) if (h.state === "done" || h.state === "skipped") this.completed.add(id);
+  }
+
+  async go(): Promise<RunOutcome> {
+    let failure: string | undefined;
+    try {
+      failure = await this.steps();
+    } catch (err) {
+      failure = errorMessage(err);
+    }
+    if (this.runbook.kind === "drill") {
+      const cleanupFailure = await this.cleanup();
+      if (cleanupFailure) failure = failure ? `${failure}; and ${cleanupFailure}` : cleanupFailure;
+    }
+    const status = failure ? "failed" : "ok";
+    this.journal.append({ type: "run-end", status, ...(failure ? { message: failure } : {}) });
+    const reportFiles = await writeReport(this.dir, this.runbook, this.o.sites);
+    this.journal.close();
+    this.o.progress.line(failure ? `run ${this.runId} FAILED: ${failure}` : `run ${this.runId} completed`);
+    this.o.progress.line(`report: ${reportFiles.join(", ")}`);
+    this.o.progress.close();
+    return { runId: this.runId, runDir: this.dir, status, ...(failure ? { message: failure } : {}), reportFiles };
+  }
+
+  /** Runs the groups in order; returns the first failure's message, or undefined when every step ended well. */
+  private async steps(): Promise<string | undefined> {
+    for (const group of this.runbook.groups) {
+      const ids = new Set(group.steps.map((s) => s.id));
+      const pending = this.planned.filter((p) => ids.has(p.step.id) && !this.completed.has(p.step.id));
+      if (pending.length === 0) continue;
+      this.o.progress.line(`group ${group.name}: ${pending.length} step${pending.length === 1 ? "" : "s"}`);
+      const failure = await this.group(pending);
+      if (failure) return failure;
+    }
+    return undefined;
+  }
+
+  private async group(pending: PlannedStep[]): Promise<string | undefined> {
+    let failure: string | undefined;
+    const tasks = new Map<string, Promise<void>>();
+    while (pending.length || tasks.size) {
+      if (!failure) {
+        for (const p of [...pending]) {
+          if (tasks.size >= this.runbook.parallel) break;
+          if (!p.step.dependsOn.every((d) => this.completed.has(d))) continue;
+          pending.splice(pending.indexOf(p), 1);
+          const task = this.step(p).then((err) => {
+            tasks.delete(p.step.id);
+            if (err && !failure) failure = `step ${p.step.id} (${p.step.type}, ${p.step.where}) failed: ${err}`;
+          });
+          tasks.set(p.step.id, task);
+        }
+        this.o.progress.running([...tasks.keys()]);
+      }
+      if (tasks.size === 0) {
+        // Nothing runs and nothing can start: only possible after a failure (the loader rejects cycles).
+        if (!failure) failure = `steps ${pending.map((p) => p.step.id).join(", ")} wait for steps that did not end well`;
+        break;
+      }
+      await Promise.race(tasks.values());
+    }
+    return failure;
+  }
+
+  private context(p: PlannedStep, signal: AbortSignal): StepContext {
+    return {
+      runId: this.runId,
+      runDir: this.dir,
+      runbook: this.runbook,
+      sites: this.o.sites,
+      services: this.o.services,
+      failedAt: new Date(this.initial.start.failedAt),
+      results: this.results,
+      signal,
+      log: (line) => this.o.progress.line(`  ${p.step.id}: ${line}`),
+      writeReport: () => writeReport(this.dir, this.runbook, this.o.sites),
+    };
+  }
+
+  /** One step with its retries; resolves with the failure message, or undefined when it ended well. */
+  private async step(p: PlannedStep): Promise<string | undefined> {
+    const { id, type } = p.step;
+    const m = stepModules[type];
+    const before = this.initial.steps.get(id)?.starts ?? 0;
+    for (let attempt = 1; ; attempt++) {
+      const n = before + attempt;
+      this.journal.append({ type: "step-start", step: id, attempt: n, hosts: p.hosts.map((h) => h.name) });
+      this.o.progress.line(`start ${id} [${type}]${p.hosts.length ? ` on ${p.hosts.map((h) => h.name).join(", ")}` : ""}${n > 1 ? ` (attempt ${n})` : ""}`);
+      const t0 = Date.now();
+      const controller = new AbortController();
+      try {
+        const result = await withTimeout(m.run(p, this.context(p, controller.signal)), p.step.timeoutMs, controller, id);
+        const durationMs = Date.now() - t0;
+        this.journal.append({ type: "step-end", step: id, attempt: n, status: "ok", durationMs, notes: result.notes, data: result.data });
+        this.results.set(id, result);
+        this.completed.add(id);
+        this.o.progress.line(`ok    ${id} in ${formatDuration(durationMs)}`);
+        for (const note of result.notes) this.o.progress.line(`      ${note}`);
+        return undefined;
+      } catch (err) {
+        const durationMs = Date.now() - t0;
+        const message = errorMessage(err);
+        const data = err instanceof StepFailure ? err.data : {};
+        this.journal.append({ type: "step-end", step: id, attempt: n, status: "failed", durationMs, message, notes: [], data });
+        if (attempt <= p.step.retries) {
+          this.o.progress.line(`retry ${id}: ${message}`);
+          continue;
+        }
+        this.o.progress.line(`FAIL  ${id} after ${formatDuration(durationMs)}: ${message}`);
+        return message;
+      }
+    }
+  }
+
+  /** Drills: undo, newest first, what each started step created; every step is tried even when one fails. */
+  private async cleanup(): Promise<string | undefined> {
+    const state = replay(readJournal(this.journal.path).records);
+    const failed: string[] = [];
+    for (const p of [...this.planned].reverse()) {
+      const m = stepModules[p.step.type];
+      if (!m.hasCleanup && !p.step.cleanup) continue;
+      if (!cleanupDue(state.steps.get(p.step.id))) continue;
+      this.journal.append({ type: "cleanup-start", step: p.step.id });
+      this.o.progress.line(`clean up after ${p.step.id}`);
+      const notes: string[] = [];
+      try {
+        const controller = new AbortController();
+        const ctx = this.context(p, controller.signal);
+        notes.push(...(await withTimeout(m.cleanup(p, ctx, this.results.get(p.step.id)), p.step.timeoutMs, controller, `${p.step.id} clean-up`)));
+        if (p.step.cleanup) notes.push(...(await this.cleanupCommand(p, p.step.cleanup.argv)));
+        this.journal.append({ type: "cleanup-end", step: p.step.id, status: "ok", notes });
+        for (const note of notes) this.o.progress.line(`      ${note}`);
+      } catch (err) {
+        this.journal.append({ type: "cleanup-end", step: p.step.id, status: "failed", notes, message: errorMessage(err) });
+        failed.push(`${p.step.id}: ${errorMessage(err)}`);
+        this.o.progress.line(`FAIL  clean-up of ${p.step.id}: ${errorMessage(err)}`);
+      }
+    }
+    return failed.length ? `clean-up incomplete (${failed.join("; ")}); see the journal, then resume the run to try again` : undefined;
+  }
+
+  private async cleanupCommand(p: PlannedStep, argv: string[]): Promise<string[]> {
+    const targets = p.hosts.length ? p.hosts.map((h) => ({ name: h.name, exec: this.o.services.executorFor(h) })) : [{ name: "DR runner", exec: this.o.services.local }];
+    const notes: string[] = [];
+    for (const t of targets) {
+      const res = await t.exec.run(argv, { timeoutMs: p.step.timeoutMs });
+      if (res.code !== 0) throw new DcctlError(`${t.name}: \`${shown(argv)}\` failed (exit ${res.code}): ${lastLine(res.stderr)}`);
+      notes.push(`${t.name}: ran \`${shown(argv)}\``);
+    }
+    return notes;
+  }
+}
+
+/** Rejects when `ms` pass first, and aborts the step's signal so that it can give up its work. */
+function withTimeout<T>(work: Promise<T>, ms: number, controller: AbortController, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new DcctlError(`${what} did not finish within ${formatDuration(ms)} (its timeout)`));
+    }, ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,116 @@
+import { existsSync } from "node:fs";
+import { LocalExecutor, SshExecutor, type Executor } from "../../backup/exec/index.js";
+import { backupConfigPath, loadBackupConfig, resticFor, type BackupConfig } from "../../backup/repositories.js";
+import { REPOSITORY_NAMES, type RepositoryName } from "../../backup/policies.js";
+import { restoreMariadb, restorePostgres } from "../../backup/restore-db.js";
+import { mariadbQuery, mariadbTags, sqlIdent } from "../../backup/sources/mariadb.js";
+import { pgQuery, pgTags, type PgConnection } from "../../backup/sources/postgres.js";
+import type { MariadbConnection } from "../../backup/sources/mariadb.js";
+import type { SiteHost } from "../../inventory/index.js";
+import { DcctlError, InputError } from "../../util/errors.js";
+import type { DatabaseRestorer, DbEngine, DrServices, InfraDriver, SnapshotCatalog, SqlClient } from "./steps/types.js";
+
+/**
+ * The DR engine's services as dcctl runs them for real: hosts over SSH (or this machine for the backup config's
+ * localHosts), repositories, database logins and restores from the backup config (backup/repositories.ts), and the
+ * Automation API driver handed in by the CLI (runbooks do not import the stacks).
+ */
+export interface ClosableServices extends DrServices {
+  close(): Promise<void>;
+}
+
+/** The backup config when its file exists; without it, steps that need hosts or repositories fail with a clear line. */
+export function optionalBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig | undefined {
+  return existsSync(backupConfigPath(env)) ? loadBackupConfig(backupConfigPath(env), env) : undefined;
+}
+
+function need(config: BackupConfig | undefined, what: string): BackupConfig {
+  if (!config) throw new DcctlError(`${what} needs the backup config (${backupConfigPath()}; set DCCTL_REPOS_FILE)`);
+  return config;
+}
+
+function repoName(name: string): RepositoryName {
+  if (!(REPOSITORY_NAMES as readonly string[]).includes(name)) throw new InputError([`no repository named "${name}" (known: ${REPOSITORY_NAMES.join(", ")})`]);
+  return name as RepositoryName;
+}
+
+function pgConn(config: BackupConfig, host: SiteHost): PgConnection {
+  return { ...config.databases.postgresql, ...config.databases.hosts[host.name]?.postgresql };
+}
+
+function mariadbConn(config: BackupConfig, host: SiteHost): MariadbConnection {
+  return { ...config.databases.mariadb, ...config.databases.hosts[host.name]?.mariadb };
+}
+
+export function configuredServices(config: BackupConfig | undefined, infra?: InfraDriver): ClosableServices {
+  const local = new LocalExecutor();
+  const executors = new Map<string, Executor>();
+  // One executor per host for the whole run: an SSH connection is opened once and shared by the steps.
+  const executorFor = (host: SiteHost): Executor => {
+    const c = need(config, `reaching ${host.name}`);
+    let e = executors.get(host.name);
+    if (!e) {
+      if (c.localHosts.includes(host.name)) e = local;
+      else {
+        if (!c.ssh.knownHosts) throw new DcctlError(`${c.file}: ssh.knownHosts is required to reach ${host.name} (host keys are pinned)`);
+        e = new SshExecutor({ host: host.ssh.host, port: host.ssh.port, user: host.ssh.user, privateKeyPath: c.ssh.keyFile, knownHostsPath: c.ssh.knownHosts });
+      }
+      executors.set(host.name, e);
+    }
+    return e;
+  };
+
+  const sql: SqlClient = {
+    async query(host, engine, database, text) {
+      const c = need(config, "SQL");
+      const exec = executorFor(host);
+      return engine === "postgresql" ? pgQuery(exec, pgConn(c, host), database || "postgres", text) : mariadbQuery(exec, mariadbConn(c, host), text, database || undefined);
+    },
+  };
+
+  const snapshots: SnapshotCatalog = {
+    async newest(repository, sourceHost) {
+      const snaps = await resticFor(need(config, "precheck"), repoName(repository)).snapshots({ host: sourceHost });
+      const best = snaps.reduce<(typeof snaps)[number] | undefined>((b, s) => (!b || Date.parse(s.time) > Date.parse(b.time) ? s : b), undefined);
+      return best ? { id: best.short_id, time: best.time } : undefined;
+    },
+  };
+
+  const tagsOf = (engine: DbEngine, db: string) => (engine === "postgresql" ? pgTags(db) : mariadbTags(db));
+  const restorer: DatabaseRestorer = {
+    async restore(req) {
+      const c = need(config, "restore-db");
+      const restic = resticFor(c, repoName(req.repository));
+      // The snapshot is chosen here rather than by "latest" inside the restore, so that its time is known for RPO.
+      const snaps = await restic.snapshots({ tags: tagsOf(req.engine, req.database), host: req.sourceHost });
+      const chosen =
+        req.snapshot === "latest"
+          ? snaps.reduce<(typeof snaps)[number] | undefined>((b, s) => (!b || Date.parse(s.time) > Date.parse(b.time) ? s : b), undefined)
+          : snaps.find((s) => s.id.startsWith(req.snapshot) || s.short_id === req.snapshot);
+      if (!chosen) throw new DcctlError(`no ${req.engine} snapshot of ${req.database} from ${req.sourceHost} in repository ${req.repository}${req.snapshot === "latest" ? "" : ` with id ${req.snapshot}`}`);
+      const common = { restic, snapshot: chosen.id, db: req.database, host: req.sourceHost, targetExec: executorFor(req.targetHost), targetDb: req.targetDatabase, overwrite: req.replace };
+      if (req.engine === "postgresql") await restorePostgres({ ...common, target: pgConn(c, req.targetHost) });
+      else await restoreMariadb({ ...common, target: mariadbConn(c, req.targetHost) });
+      return { snapshotId: chosen.short_id, snapshotTime: chosen.time };
+    },
+    async drop(req) {
+      const c = need(config, "restore-db clean-up");
+      const exec = executorFor(req.targetHost);
+      if (req.engine === "postgresql") await pgQuery(exec, pgConn(c, req.targetHost), "postgres", 'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n', { name: req.database });
+      else await mariadbQuery(exec, mariadbConn(c, req.targetHost), `DROP DATABASE IF EXISTS ${sqlIdent(req.database)};\n`);
+    },
+  };
+
+  return {
+    executorFor,
+    local,
+    sql,
+    snapshots,
+    restorer,
+    ...(infra ? { infra } : {}),
+    now: () => new Date(),
+    async close() {
+      await Promise.allSettled([...executors.values()].map((e) => e.close()));
+    },
+  };
+}

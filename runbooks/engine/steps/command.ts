@@ -1,0 +1,36 @@
+import { defineStep } from "./types.js";
+import { Params } from "./params.js";
+import { hostText, lastLine, onHosts, runOn, shown } from "./on-hosts.js";
+import { DcctlError } from "../../../util/errors.js";
+
+/** `command`: an operator script (argument vector) on each target host over SSH, or on the DR runner without targets. */
+interface CommandParams {
+  argv: string[];
+}
+
+export const commandStep = defineStep<CommandParams>({
+  type: "command",
+  // Whether a script may run twice is only known to whoever wrote it: the step's own `idempotent:` decides (runner).
+  idempotent: false,
+  parse(raw) {
+    const p = new Params(raw);
+    p.only("argv");
+    const argv = p.argv("argv", true);
+    return p.result({ argv: argv ?? [] });
+  },
+  plan(p, { argv }) {
+    if (p.hosts.length === 0) return [`run \`${shown(argv)}\` on the DR runner`];
+    return p.hosts.map((h) => `run \`${shown(argv)}\` on ${hostText(h)}`);
+  },
+  async run(p, { argv }, ctx) {
+    if (p.hosts.length === 0) {
+      const res = await ctx.services.local.run(argv, { timeoutMs: p.step.timeoutMs });
+      if (res.code !== 0) throw new DcctlError(`\`${shown(argv)}\` failed (exit ${res.code}): ${lastLine(res.stderr) || lastLine(res.stdout)}`);
+      return { notes: [`DR runner: exit 0${lastLine(res.stdout) ? `: ${lastLine(res.stdout)}` : ""}`], data: {} };
+    }
+    return onHosts(p, async (host) => {
+      const res = await runOn(ctx, p, host, argv);
+      return [`exit 0${lastLine(res.stdout) ? `: ${lastLine(res.stdout)}` : ""}`];
+    });
+  },
+});

@@ -1,0 +1,72 @@
+import type { SiteHost } from "../../../inventory/index.js";
+import { DcctlError, errorMessage } from "../../../util/errors.js";
+import { defineStep, type DbEngine } from "./types.js";
+import { Params } from "./params.js";
+import { hostText, onHosts, runOn, shown } from "./on-hosts.js";
+
+/**
+ * `fence`: stops writes at the primary so that it cannot diverge from the secondary once that takes over.
+ * A host that does not answer is already not writing for us: it is skipped with a note (the primary may be the
+ * site that burned down), never a reason to stop a failover.
+ */
+interface FenceParams {
+  /** Commands per host; default derived from the host's services. */
+  commands?: string[][];
+  /** Seconds to wait for a host to answer before counting it unreachable. */
+  probeTimeout: number;
+}
+
+/** SQL that makes a database server refuse writes while its data stays readable. */
+const READ_ONLY_SQL: Record<DbEngine, string> = {
+  postgresql: "ALTER SYSTEM SET default_transaction_read_only = on;\nSELECT pg_reload_conf();\n",
+  mariadb: "SET GLOBAL read_only = ON;\n",
+};
+
+/** Other services are stopped. */
+function stopCommands(host: SiteHost): string[][] {
+  return host.services.filter((s) => s !== "postgresql" && s !== "mariadb").map((s) => ["systemctl", "stop", s]);
+}
+
+function engines(host: SiteHost): DbEngine[] {
+  return (["postgresql", "mariadb"] as const).filter((e) => host.services.includes(e));
+}
+
+export const fenceStep = defineStep<FenceParams>({
+  type: "fence",
+  idempotent: true,
+  parse(raw) {
+    const p = new Params(raw);
+    p.only("commands", "probeTimeout");
+    return p.result({ commands: p.argvList("commands"), probeTimeout: p.number("probeTimeout", 1) ?? 10 });
+  },
+  plan(p, params) {
+    return p.hosts.map((h) => {
+      const actions = params.commands
+        ? params.commands.map((c) => `\`${shown(c)}\``)
+        : [...engines(h).map((e) => `${e} read-only (${READ_ONLY_SQL[e].trim().replaceAll("\n", " ")})`), ...stopCommands(h).map((c) => `\`${shown(c)}\``)];
+      return [`if ${hostText(h)} answers within ${params.probeTimeout}s, stop its writes: ${actions.join("; ") || "nothing to stop"}`];
+    });
+  },
+  async run(p, params, ctx) {
+    return onHosts(p, async (host) => {
+      try {
+        await ctx.services.executorFor(host).run(["true"], { timeoutMs: params.probeTimeout * 1000 });
+      } catch (err) {
+        return [`unreachable (${errorMessage(err)}): fencing skipped, the host is not taking writes from us`];
+      }
+      const done: string[] = [];
+      if (!params.commands) {
+        for (const e of engines(host)) {
+          if (!ctx.services.sql) throw new DcctlError("no SQL client is configured (backup config databases)");
+          await ctx.services.sql.query(host, e, e === "postgresql" ? "postgres" : "", READ_ONLY_SQL[e]);
+          done.push(`${e} read-only`);
+        }
+      }
+      for (const argv of params.commands ?? stopCommands(host)) {
+        await runOn(ctx, p, host, argv);
+        done.push(shown(argv));
+      }
+      return [`writes stopped: ${done.join("; ") || "nothing to stop"}`];
+    });
+  },
+});

@@ -1,0 +1,31 @@
+import type { StepType } from "../model.js";
+import { commandStep } from "./command.js";
+import { dnsStep } from "./dns.js";
+import { fenceStep } from "./fence.js";
+import { infraStep } from "./infra.js";
+import { notifyStep } from "./notify.js";
+import { precheckStep } from "./precheck.js";
+import { promoteStep } from "./promote.js";
+import { reportStep } from "./report.js";
+import { restoreDbStep } from "./restore-db.js";
+import type { AnyStepModule } from "./types.js";
+import { verifyStep } from "./verify.js";
+
+/** Every step type, one module each. */
+export const stepModules: Record<StepType, AnyStepModule> = {
+  precheck: precheckStep,
+  fence: fenceStep,
+  "restore-db": restoreDbStep,
+  promote: promoteStep,
+  infra: infraStep,
+  dns: dnsStep,
+  verify: verifyStep,
+  command: commandStep,
+  notify: notifyStep,
+  report: reportStep,
+};
+
+/** Types that change production and so have no place in a drill. */
+export const DISRUPTIVE_TYPES: readonly StepType[] = ["fence", "promote", "dns"];
+
+export * from "./types.js";

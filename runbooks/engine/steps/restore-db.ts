@@ -1,0 +1,104 @@
+import type { SiteHost } from "../../../inventory/index.js";
+import { DcctlError } from "../../../util/errors.js";
+import type { PlannedStep } from "../model.js";
+import { defineStep, type DbEngine, type RestoredDatabase, type StepContext } from "./types.js";
+import { Params } from "./params.js";
+import { hostText } from "./on-hosts.js";
+
+/**
+ * `restore-db`: the newest good snapshot of each database, from the secondary repository, into the target database
+ * servers. In a drill the data goes into a scratch database (a name no service uses), which clean-up drops; in a
+ * failover it replaces the standby's copy of the database.
+ */
+interface RestoreParams {
+  /** The repository name in the backup config; default "secondary" (the copy that survives the primary). */
+  repository: string;
+  databases: string[];
+  /** "latest" or a snapshot id. */
+  snapshot: string;
+}
+
+function engineOf(host: SiteHost): DbEngine {
+  return host.services.includes("mariadb") ? "mariadb" : "postgresql";
+}
+
+/** The primary host whose backups a target restores: the one it stands by for. */
+function sourceOf(host: SiteHost): string {
+  return host.standbyFor ?? host.name;
+}
+
+/** A scratch name derived from the run, so that clean-up finds it again even after a crash lost the step's result. */
+export function scratchName(runId: string, database: string): string {
+  const tag = runId.replace(/[^A-Za-z0-9]/g, "").slice(-8).toLowerCase();
+  return `drill_${tag}_${database}`.replace(/[^a-z0-9_]/gi, "_").slice(0, 63);
+}
+
+function targetName(p: PlannedStep, ctx: { runId: string }, db: string): string {
+  return p.kind === "drill" ? scratchName(ctx.runId, db) : db;
+}
+
+export const restoreDbStep = defineStep<RestoreParams>({
+  type: "restore-db",
+  // A drill restores into its own scratch database, dropped and made again; a failover replaces a standby's data,
+  // and whether a half-restored standby may be overwritten once more is for the operator to say.
+  idempotent: (kind) => kind === "drill",
+  parse(raw) {
+    const p = new Params(raw);
+    p.only("repository", "databases", "snapshot");
+    const dbs = raw.databases;
+    let databases: string[] = [];
+    if (!Array.isArray(dbs) || dbs.length === 0 || !dbs.every((d) => typeof d === "string" && /^[A-Za-z0-9_]+$/.test(d))) {
+      p.problems.push({ path: ["with", "databases"], message: "with.databases must be a list of database names (letters, digits, _)" });
+    } else {
+      databases = dbs as string[];
+    }
+    return p.result({ repository: p.string("repository") ?? "secondary", databases, snapshot: p.string("snapshot") ?? "latest" });
+  },
+  plan(p, params) {
+    return p.hosts.flatMap((h) =>
+      params.databases.map((db) =>
+        p.kind === "drill"
+          ? `restore ${engineOf(h)} database ${db} of ${sourceOf(h)} (snapshot ${params.snapshot} of repository ${params.repository}) into scratch database drill_<run>_${db} on ${hostText(h)}; dropped after the drill`
+          : `restore ${engineOf(h)} database ${db} of ${sourceOf(h)} (snapshot ${params.snapshot} of repository ${params.repository}) over database ${db} on ${hostText(h)}`,
+      ),
+    );
+  },
+  async run(p, params, ctx) {
+    const restorer = ctx.services.restorer;
+    if (!restorer) throw new DcctlError("restore-db: no database restorer is configured");
+    const restored: RestoredDatabase[] = [];
+    const notes: string[] = [];
+    // One database after another: restores are I/O-bound on the same repository and target disks.
+    for (const host of p.hosts) {
+      for (const db of params.databases) {
+        const targetDatabase = targetName(p, ctx, db);
+        const snap = await restorer.restore({
+          repository: params.repository,
+          sourceHost: sourceOf(host),
+          engine: engineOf(host),
+          database: db,
+          targetHost: host,
+          targetDatabase,
+          snapshot: params.snapshot,
+          replace: true,
+        });
+        restored.push({ sourceHost: sourceOf(host), database: db, targetDatabase, targetHost: host.name, snapshotId: snap.snapshotId, snapshotTime: snap.snapshotTime });
+        notes.push(`${host.name}: ${db} of ${sourceOf(host)} restored from snapshot ${snap.snapshotId} (${snap.snapshotTime}) into ${targetDatabase}`);
+      }
+    }
+    return { notes, data: { restored } };
+  },
+  async cleanup(p, params, ctx: StepContext) {
+    const restorer = ctx.services.restorer;
+    if (!restorer) return ["no database restorer configured: nothing could have been restored"];
+    const notes: string[] = [];
+    for (const host of p.hosts) {
+      for (const db of params.databases) {
+        const name = scratchName(ctx.runId, db);
+        await restorer.drop({ engine: engineOf(host), targetHost: host, database: name });
+        notes.push(`${host.name}: scratch database ${name} dropped`);
+      }
+    }
+    return notes;
+  },
+});

@@ -1,0 +1,148 @@
+import { DcctlError } from "../../../util/errors.js";
+import type { Executor } from "../../../backup/exec/index.js";
+import type { Problem } from "../../../inventory/problems.js";
+import type { SiteHost, Sites } from "../../../inventory/index.js";
+import type { PlannedStep, Runbook, RunbookKind, StepType } from "../model.js";
+
+/** What a step hands back; it is written into the step's `end` record, so a resumed run sees it too. */
+export interface StepResult {
+  /** One line each, for the journal and the report. */
+  notes: string[];
+  /** Structured results (restored snapshots, checks) that later steps and the report read. JSON only. */
+  data: Record<string, unknown>;
+}
+
+/** A step's failure that carries results worth keeping in the journal (e.g. which checks passed and which did not). */
+export class StepFailure extends DcctlError {
+  constructor(
+    message: string,
+    readonly data: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+/** A database restored by a restore-db step, as recorded in its result's `data.restored`. */
+export interface RestoredDatabase {
+  /** The primary host whose backup was restored. */
+  sourceHost: string;
+  database: string;
+  /** The database it was restored into (a scratch name in drills). */
+  targetDatabase: string;
+  targetHost: string;
+  snapshotId: string;
+  /** ISO time of the snapshot, for RPO. */
+  snapshotTime: string;
+}
+
+export type DbEngine = "postgresql" | "mariadb";
+
+/** Restores one database from a snapshot of a repository; backed by backup/restore-db.ts (runbooks/engine/services.ts). */
+export interface DatabaseRestorer {
+  restore(req: {
+    /** A repository name of the backup config, e.g. "secondary". */
+    repository: string;
+    sourceHost: string;
+    engine: DbEngine;
+    database: string;
+    targetHost: SiteHost;
+    targetDatabase: string;
+    /** "latest" or a snapshot id. */
+    snapshot: string;
+    /** Drop and recreate targetDatabase if it exists (always true for drill scratch databases). */
+    replace: boolean;
+  }): Promise<{ snapshotId: string; snapshotTime: string }>;
+  /** Drops a scratch database a drill created. */
+  drop(req: { engine: DbEngine; targetHost: SiteHost; database: string }): Promise<void>;
+}
+
+/** Runs SQL on a database server of the inventory, with the connection settings of the backup config. */
+export interface SqlClient {
+  /** The client's output: rows one a line, fields separated by | (psql -At) or tabs (mariadb --batch). */
+  query(host: SiteHost, engine: DbEngine, database: string, sql: string): Promise<string>;
+}
+
+/** The newest snapshot of a backup source, read from a repository. */
+export interface SnapshotCatalog {
+  /** `repository`: a repository name of the backup config. Throws when the repository cannot be reached. */
+  newest(repository: string, sourceHost: string): Promise<{ id: string; time: string } | undefined>;
+}
+
+/** Brings a site stack to a DR mode through the Pulumi Automation API. */
+export interface InfraDriver {
+  up(site: SiteHost["site"], mode: "standby" | "active" | "drill"): Promise<string[]>;
+  /** Removes what `up(site, "drill")` created. */
+  downDrill(site: SiteHost["site"]): Promise<string[]>;
+}
+
+/** The outside world a step reaches, injected so that the engine can be tested without it. */
+export interface DrServices {
+  /** Runs commands on an inventory host (SSH, or this machine in the lab). */
+  executorFor(host: SiteHost): Executor;
+  /** Runs commands on the DR runner itself (dns, notify). */
+  local: Executor;
+  restorer?: DatabaseRestorer;
+  sql?: SqlClient;
+  snapshots?: SnapshotCatalog;
+  infra?: InfraDriver;
+  now(): Date;
+}
+
+export interface StepContext {
+  runId: string;
+  runDir: string;
+  runbook: Runbook;
+  sites: Sites;
+  services: DrServices;
+  /** When the failure (failover) or the drill began: the reference for RPO. */
+  failedAt: Date;
+  /** Results of the steps that have ended well so far (this run and, after a resume, the runs before). */
+  results: ReadonlyMap<string, StepResult>;
+  /** Aborted when the step's timeout passes; long work should give up then. */
+  signal: AbortSignal;
+  /** A progress line for the operator (not the journal). */
+  log(line: string): void;
+  /** Writes report.md and report.json of the run as it stands; returns the files written. */
+  writeReport(): Promise<string[]>;
+}
+
+/** One step type: plan() describes without touching anything; run() acts; cleanup() undoes what a drill created. */
+export interface StepModule<P> {
+  type: StepType;
+  /** May a step of this type run again when a crash left its start without an end? (see runbooks/README.md) */
+  idempotent: boolean | ((kind: RunbookKind) => boolean);
+  /** Reads and checks the step's `with:` mapping; problem paths are relative to it. */
+  parse(raw: Record<string, unknown>, kind: RunbookKind): { value?: P; problems: Problem[] };
+  plan(p: PlannedStep, params: P): string[];
+  run(p: PlannedStep, params: P, ctx: StepContext): Promise<StepResult>;
+  /** Drills only: undo what run() created. `result` is absent when run() did not end well. */
+  cleanup?(p: PlannedStep, params: P, ctx: StepContext, result: StepResult | undefined): Promise<string[]>;
+}
+
+/** A step module with its parameter type hidden, so that modules of different types share one registry. */
+export interface AnyStepModule {
+  type: StepType;
+  idempotent(kind: RunbookKind): boolean;
+  check(raw: Record<string, unknown>, kind: RunbookKind): Problem[];
+  plan(p: PlannedStep): string[];
+  run(p: PlannedStep, ctx: StepContext): Promise<StepResult>;
+  hasCleanup: boolean;
+  cleanup(p: PlannedStep, ctx: StepContext, result: StepResult | undefined): Promise<string[]>;
+}
+
+export function defineStep<P>(m: StepModule<P>): AnyStepModule {
+  const params = (p: PlannedStep): P => {
+    const parsed = m.parse(p.step.with, p.kind);
+    if (parsed.value === undefined) throw new Error(`step ${p.step.id}: parameters were not checked by the loader`);
+    return parsed.value;
+  };
+  return {
+    type: m.type,
+    idempotent: (kind) => (typeof m.idempotent === "function" ? m.idempotent(kind) : m.idempotent),
+    check: (raw, kind) => m.parse(raw, kind).problems,
+    plan: (p) => m.plan(p, params(p)),
+    run: (p, ctx) => m.run(p, params(p), ctx),
+    hasCleanup: m.cleanup !== undefined,
+    cleanup: async (p, ctx, result) => (m.cleanup ? m.cleanup(p, params(p), ctx, result) : []),
+  };
+}
