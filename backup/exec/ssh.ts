@@ -15,6 +15,8 @@ export interface SshTarget {
   privateKeyPath?: string;
   /** Use the SSH agent (SSH_AUTH_SOCK) as well as, or instead of, the key file. Default: when no key file is given. */
   useAgent?: boolean;
+  /** The agent's socket; default SSH_AUTH_SOCK. */
+  agentSocket?: string;
   /** The pinned known_hosts file. Required: there is no "accept whatever key the host presents". */
   knownHostsPath: string;
   /** How long the TCP connect, key exchange and login may take. Default 20 s. */
@@ -194,7 +196,7 @@ export class SshExecutor implements Executor {
       }
     }
     if (this.t.useAgent ?? !this.t.privateKeyPath) {
-      const sock = process.env.SSH_AUTH_SOCK;
+      const sock = this.t.agentSocket ?? process.env.SSH_AUTH_SOCK;
       if (sock) config.agent = sock;
       else if (!this.t.privateKeyPath) return Promise.reject(new DcctlError(`no SSH key file for ${this.target} and no SSH agent (SSH_AUTH_SOCK is not set)`));
     }

@@ -16,7 +16,9 @@ import {
   type Executor,
 } from "../../backup/exec/index.js";
 import { keygen, publicKeyBlob, startSshd, type Sshd } from "../../lab/sshd.js";
-import { run } from "../../util/process.js";
+import { createServer, type AddressInfo } from "node:net";
+import { Readable } from "node:stream";
+import { freePort, run, startServer } from "../../util/process.js";
 import { ensureTestUser } from "../helpers/users.js";
 
 /** Arguments a naive `args.join(" ")` would let the remote shell interpret. */
@@ -201,6 +203,42 @@ describe("executors against a real sshd", () => {
     await run("ssh-keygen", ["-H", "-f", hashed]);
     expect(readFileSync(hashed, "utf8")).toMatch(/^\|1\|/);
     expect((await executor({ knownHostsPath: hashed }).run(["echo", "ok"])).stdout).toBe("ok\n");
+  });
+
+  it("logs in with a key held by an SSH agent", async () => {
+    const socket = join(work, "agent.sock");
+    const agent = await startServer("ssh-agent", "ssh-agent", ["-D", "-a", socket]);
+    try {
+      for (let i = 0; i < 50 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 100));
+      const add = await run("ssh-add", [sshd?.clientKeyPath ?? ""], { env: { ...process.env, SSH_AUTH_SOCK: socket } });
+      expect(add.code).toBe(0);
+      const viaAgent = executor({ privateKeyPath: undefined, agentSocket: socket });
+      expect((await viaAgent.run(["echo", "agent"])).stdout).toBe("agent\n");
+      await viaAgent.close();
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("streams a Readable into the remote command's stdin", async () => {
+    const data = randomBytes(5 * 1024 * 1024);
+    const res = await ssh.run(["sha256sum"], { stdin: Readable.from([data.subarray(0, 1_000_000), data.subarray(1_000_000)]) });
+    expect(res.stdout.split(" ")[0]).toBe(createHash("sha256").update(data).digest("hex"));
+  });
+
+  it("fails a connection that never speaks SSH within the connect timeout", async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const started = Date.now();
+      await expect(executor({ port, connectTimeoutMs: 700 }).run(["true"])).rejects.toThrow(/cannot connect to root@\[127\.0\.0\.1\]:\d+: timed out/);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      silent.close();
+    }
+    const closed = await freePort();
+    await expect(executor({ port: closed }).run(["true"])).rejects.toThrow(/cannot connect to .*ECONNREFUSED/);
   });
 
   it("says so when the server refuses the client key", async () => {
