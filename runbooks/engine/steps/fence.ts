@@ -44,7 +44,7 @@ export const fenceStep = defineStep<FenceParams>({
       const actions = params.commands
         ? params.commands.map((c) => `\`${shown(c)}\``)
         : [...engines(h).map((e) => `${e} read-only (${READ_ONLY_SQL[e].trim().replaceAll("\n", " ")})`), ...stopCommands(h).map((c) => `\`${shown(c)}\``)];
-      return [`if ${hostText(h)} answers within ${params.probeTimeout}s, stop its writes: ${actions.join("; ") || "nothing to stop"}`];
+      return `if ${hostText(h)} answers within ${params.probeTimeout}s, stop its writes: ${actions.join("; ") || "nothing to stop"}`;
     });
   },
   async run(p, params, ctx) {
