@@ -4,7 +4,7 @@ import { DcctlError } from "../../util/errors.js";
 export interface ExecOptions {
   /** Fed to the command's standard input, then closed. */
   stdin?: string | Buffer | Readable;
-  /** Kill the command after this long; the call rejects with ExecTimeoutError. */
+  /** Kill the command after this long (counted from its start; SSH connects have their own timeout); rejects with ExecTimeoutError. */
   timeoutMs?: number;
   /** Extra environment variables. Over SSH they are set with `env NAME=value` in the quoted command line, so no secrets. */
   env?: Record<string, string>;

@@ -57,7 +57,12 @@ export class SshExecutor implements Executor {
     const s = this.stream(argv, opts);
     const out: Buffer[] = [];
     s.stdout.on("data", (b: Buffer) => out.push(b));
-    const done = await s.done;
+    // The channel may close while the last chunks still sit in our PassThrough; wait for its end as well.
+    const ended = new Promise<void>((resolve) => {
+      s.stdout.once("end", resolve);
+      s.stdout.once("close", resolve);
+    });
+    const [done] = await Promise.all([s.done, ended]);
     return { ...done, stdout: Buffer.concat(out).toString("utf8") };
   }
 
