@@ -238,11 +238,10 @@ function checkRunbook(source: YamlSource, sites: Sites): { runbook?: Runbook; pr
     const t = r.step.targets;
     if (t) {
       const hosts = resolveTargets(sites, t);
-      for (const name of t.hosts ?? []) {
-        if (!resolveTargets(sites, { hosts: [name] }).length) c.add([...r.path, "targets", "hosts"], `step "${r.step.id}": no host "${name}" in the inventory`);
-      }
-      if (hosts.length === 0) c.add([...r.path, "targets"], `step "${r.step.id}": targets (${selectorText(t)}) match no host in the inventory`);
-      if (kind === "drill" && r.step.type !== "precheck" && hosts.some((h) => h.site === "primary")) {
+      const missing = (t.hosts ?? []).filter((name) => !resolveTargets(sites, { hosts: [name] }).length);
+      for (const name of missing) c.add([...r.path, "targets", "hosts"], `step "${r.step.id}": no host "${name}" in the inventory`);
+      if (hosts.length === 0 && missing.length === 0) c.add([...r.path, "targets"], `step "${r.step.id}": targets (${selectorText(t)}) match no host in the inventory`);
+      if (kind === "drill" && r.step.type !== "precheck" && !DISRUPTIVE_TYPES.includes(r.step.type) && hosts.some((h) => h.site === "primary")) {
         c.add([...r.path, "targets"], `step "${r.step.id}": a drill must not touch the primary site (only precheck may read about it); target the secondary`);
       }
     }

@@ -1,0 +1,135 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../../util/tools.js";
+
+/** `dcctl dr` through the built CLI (dist/cli/main.js): loader errors, plan, confirmation refusal. */
+
+const mainJs = join(repoRoot, "dist", "cli", "main.js");
+const state = mkdtempSync(join(tmpdir(), "dcctl-dr-cli-"));
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+beforeAll(() => {
+  const sources = Math.max(...["cli", "runbooks", "inventory", "util", "backup"].map((d) => newestMtime(join(repoRoot, d))));
+  const built = existsSync(mainJs) && existsSync(join(repoRoot, "dist", "cli", "dr.js")) ? statSync(join(repoRoot, "dist", "runbooks", "engine", "runner.js")).mtimeMs : 0;
+  if (built >= sources) return;
+  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot, encoding: "utf8" });
+  if (!existsSync(join(repoRoot, "dist", "cli", "dr.js"))) throw new Error(`npx tsc did not produce dist/cli/dr.js:\n${build.stdout}${build.stderr}`);
+});
+
+afterAll(() => rmSync(state, { recursive: true, force: true }));
+
+function dcctl(args: string[]) {
+  const r = spawnSync(process.execPath, [mainJs, ...args], {
+    cwd: repoRoot,
+    encoding: "utf8",
+    env: { ...process.env, DCCTL_SITES_DIR: "", DCCTL_DEBUG: "", DCCTL_STATE_DIR: state, DCCTL_REPOS_FILE: join(state, "none.yaml") },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const lines = (t: string) => t.split("\n").filter((l) => l !== "");
+const F = "test/fixtures/runbooks";
+
+/** One fixture per error class, with the exact `file:line: message` lines. */
+const expected: Record<string, string[]> = {
+  "unknown-type.yaml": [
+    `${F}/unknown-type.yaml:8: step "check": unknown step type "verfy" (did you mean "verify"?); known types: precheck, fence, restore-db, promote, infra, dns, verify, command, notify, report`,
+  ],
+  "unknown-host.yaml": [`${F}/unknown-host.yaml:9: step "run-script": no host "qn-dr-db-09" in the inventory`],
+  "no-match.yaml": [`${F}/no-match.yaml:9: step "run-script": targets (site: secondary, role: digitization) match no host in the inventory`],
+  "cycle.yaml": [`${F}/cycle.yaml:9: dependency cycle: a → c → b → a`],
+  "unknown-dependency.yaml": [`${F}/unknown-dependency.yaml:14: step "check": dependsOn names no step "restor-portal"`],
+  "bad-timeout.yaml": [
+    `${F}/bad-timeout.yaml:9: step "slow": bad timeout "5 minutes": write a positive duration such as 30s, 5m, 1h30m`,
+    `${F}/bad-timeout.yaml:13: step "zero": bad timeout "0s": write a positive duration such as 30s, 5m, 1h30m`,
+  ],
+  "disruptive-drill.yaml": [
+    `${F}/disruptive-drill.yaml:8: step "fence": a drill must not fence the primary (drills are non-disruptive)`,
+    `${F}/disruptive-drill.yaml:12: step "touch-primary": a drill must not touch the primary site (only precheck may read about it); target the secondary`,
+  ],
+  "yaml-syntax.yaml": [`${F}/yaml-syntax.yaml:9: YAML syntax error: Tabs are not allowed as indentation`],
+};
+
+describe("dcctl dr plan: runbook checks", () => {
+  for (const [file, want] of Object.entries(expected)) {
+    it(`${file}: file:line errors, exit 2`, () => {
+      const r = dcctl(["dr", "plan", "--runbook", `${F}/${file}`]);
+      expect(lines(r.stderr)).toEqual(want);
+      expect(r.stdout).toBe("");
+      expect(r.code).toBe(2);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    });
+  }
+
+  it("names a runbook that does not exist", () => {
+    const r = dcctl(["dr", "plan", "--runbook", "no-such-runbook"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^runbook no-such-runbook: cannot read .*runbooks\/no-such-runbook\.yaml: no such file/);
+  });
+});
+
+function snapshot(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).map((e) => {
+    const p = join(e.parentPath, e.name);
+    const s = statSync(p);
+    return `${p} ${s.size} ${s.mtimeMs}`;
+  });
+}
+
+describe("dcctl dr plan", () => {
+  for (const name of ["drill", "failover", "failback"]) {
+    it(`prints every step of ${name} with its hosts and changes nothing`, () => {
+      const before = [snapshot(state), snapshot(join(repoRoot, "runbooks")), snapshot(join(repoRoot, "stacks", "sites"))];
+      const r = dcctl(["dr", "plan", "--runbook", name]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^runbook ${name} \\(${name} to (secondary|primary)\\) from runbooks/${name}\\.yaml`));
+      expect(r.stdout).toMatch(/steps; nothing was changed \(this is a plan\)\.\n$/);
+      expect([snapshot(state), snapshot(join(repoRoot, "runbooks")), snapshot(join(repoRoot, "stacks", "sites"))]).toEqual(before);
+      expect(readdirSync(state)).toEqual([]);
+    });
+  }
+
+  it("resolves targets to inventory hosts (--json)", () => {
+    const r = dcctl(["dr", "plan", "--runbook", "failover", "--json"]);
+    const plan = JSON.parse(r.stdout) as { kind: string; steps: { id: string; hosts: { name: string }[]; idempotent: boolean }[] };
+    expect(plan.kind).toBe("failover");
+    const byId = new Map(plan.steps.map((s) => [s.id, s]));
+    expect(byId.get("promote-tier1")?.hosts.map((h) => h.name)).toEqual(["qn-dr-db-01", "qn-dr-db-02", "qn-dr-db-03"]);
+    expect(byId.get("fence-primary-dbs")?.hosts.map((h) => h.name)).toEqual(["qn-db-01", "qn-db-02", "qn-db-03", "qn-db-04", "qn-db-05", "qn-db-06"]);
+    expect(byId.get("restore-mail")?.idempotent).toBe(false);
+    expect(byId.get("verify-databases")?.idempotent).toBe(true);
+  });
+});
+
+describe("destructive runs need a confirmation", () => {
+  it("dr failover without --yes and without a terminal refuses with exit 5, changing nothing", () => {
+    const r = dcctl(["dr", "failover", "--to", "secondary"]);
+    expect(r.code).toBe(5);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^dcctl: refusing to failover to the secondary site with runbook failover: stop writes on qn-app-portal-01, .* without --yes: no terminal to ask for confirmation\n$/);
+    expect(readdirSync(state)).toEqual([]);
+  });
+
+  it("dr failback without --yes refuses the same way", () => {
+    const r = dcctl(["dr", "failback", "--to", "primary"]);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/refusing to failback to the primary site/);
+  });
+
+  it("--to must name the site the command moves service to", () => {
+    const r = dcctl(["dr", "failover", "--to", "primary", "--yes"]);
+    expect(r.code).toBe(2);
+  });
+});
