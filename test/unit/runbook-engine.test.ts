@@ -1,0 +1,333 @@
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../backup/exec/index.js";
+import { loadSites, type SiteHost } from "../../inventory/index.js";
+import {
+  acquireLock,
+  locksDir,
+  parseRunbook,
+  readJournal,
+  resumeRun,
+  silentProgress,
+  startRun,
+  type DrServices,
+  type JournalRecord,
+  type RunReport,
+} from "../../runbooks/engine/index.js";
+import { Journal } from "../../runbooks/engine/journal.js";
+import { DcctlError } from "../../util/errors.js";
+
+/** The engine with its outside world faked: scheduling, journal, retries, timeouts, resume rule, lock, clean-up, report. */
+
+const sites = loadSites();
+let state: string;
+let env: NodeJS.ProcessEnv;
+
+beforeEach(() => {
+  state = mkdtempSync(join(tmpdir(), "dcctl-dr-engine-"));
+  env = { DCCTL_STATE_DIR: state };
+});
+afterEach(() => rmSync(state, { recursive: true, force: true }));
+
+/** An executor that answers from a script and records what ran, with how many commands ran at once. */
+class FakeExecutor implements Executor {
+  readonly target = "fake";
+  calls: string[][] = [];
+  active = 0;
+  maxActive = 0;
+  constructor(private readonly answer: (argv: string[], n: number) => Promise<ExecResult> | ExecResult = () => ({ code: 0, stdout: "", stderr: "" })) {}
+  async run(argv: string[], _opts?: ExecOptions): Promise<ExecResult> {
+    this.calls.push(argv);
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    try {
+      return await this.answer(argv, this.calls.filter((c) => c.join(" ") === argv.join(" ")).length);
+    } finally {
+      this.active--;
+    }
+  }
+  stream(): ExecStream {
+    throw new Error("not used");
+  }
+  async close(): Promise<void> {}
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const FAILED_AT = new Date("2026-11-22T06:00:00Z");
+
+interface Fakes {
+  services: DrServices;
+  local: FakeExecutor;
+  restored: string[];
+  dropped: string[];
+  sqlAnswers: Map<string, string>;
+}
+
+function fakes(opts: { local?: FakeExecutor; snapshotAgeMin?: number } = {}): Fakes {
+  const local = opts.local ?? new FakeExecutor();
+  const restored: string[] = [];
+  const dropped: string[] = [];
+  const sqlAnswers = new Map<string, string>();
+  const services: DrServices = {
+    executorFor: () => local,
+    local,
+    now: () => new Date(),
+    restorer: {
+      async restore(req) {
+        restored.push(`${req.targetHost.name}:${req.targetDatabase}`);
+        return { snapshotId: "abcd1234", snapshotTime: new Date(FAILED_AT.getTime() - (opts.snapshotAgeMin ?? 10) * 60_000).toISOString() };
+      },
+      async drop(req) {
+        dropped.push(`${req.targetHost.name}:${req.database}`);
+      },
+    },
+    sql: {
+      async query(host: SiteHost, _engine, database, sql) {
+        return sqlAnswers.get(`${host.name} ${database} ${sql.trim()}`) ?? "";
+      },
+    },
+  };
+  return { services, local, restored, dropped, sqlAnswers };
+}
+
+function runbook(text: string) {
+  return { runbook: parseRunbook("test.yaml", text, sites), runbookText: text };
+}
+
+function start(text: string, f: Fakes) {
+  return startRun({ ...runbook(text), sites, services: f.services, progress: silentProgress(), operator: "tester", confirmedBy: "test", failedAt: FAILED_AT, env });
+}
+
+function journalOf(runDir: string): JournalRecord[] {
+  return readJournal(join(runDir, "journal.jsonl")).records;
+}
+
+const starts = (j: JournalRecord[], step: string) => j.filter((r) => r.type === "step-start" && r.step === step).length;
+
+const PARALLEL = `
+name: parallel
+kind: drill
+to: secondary
+parallel: 2
+groups:
+  - name: one
+    steps:
+      - { id: a, type: command, with: { argv: [work, a] } }
+      - { id: b, type: command, with: { argv: [work, b] } }
+      - { id: c, type: command, with: { argv: [work, c] } }
+      - { id: d, type: command, dependsOn: [a, b, c], with: { argv: [work, d] } }
+  - name: two
+    steps:
+      - { id: e, type: command, with: { argv: [work, e] } }
+`;
+
+describe("scheduling", () => {
+  it("runs independent steps of a group in parallel up to the limit, dependencies first, groups in order", async () => {
+    const local = new FakeExecutor(async () => {
+      await sleep(100);
+      return { code: 0, stdout: "done\n", stderr: "" };
+    });
+    const out = await start(PARALLEL, fakes({ local }));
+    expect(out.status).toBe("ok");
+    expect(local.maxActive).toBe(2);
+    const j = journalOf(out.runDir);
+    const seq = (type: string, step: string) => j.find((r) => r.type === type && "step" in r && r.step === step)?.seq ?? -1;
+    for (const dep of ["a", "b", "c"]) expect(seq("step-end", dep)).toBeLessThan(seq("step-start", "d"));
+    expect(seq("step-end", "d")).toBeLessThan(seq("step-start", "e"));
+    // Every step framed by a start and an end record, and the run by run-start and run-end.
+    expect(j[0]?.type).toBe("run-start");
+    expect(j[j.length - 1]).toMatchObject({ type: "run-end", status: "ok" });
+    for (const s of ["a", "b", "c", "d", "e"]) expect(j.filter((r) => "step" in r && r.step === s).map((r) => r.type)).toEqual(["step-start", "step-end"]);
+  });
+
+  it("retries a failed step as often as it says, recording each attempt", async () => {
+    const local = new FakeExecutor((_argv, n) => (n < 3 ? { code: 1, stdout: "", stderr: `attempt ${n} broke\n` } : { code: 0, stdout: "", stderr: "" }));
+    const text = `name: r\nkind: drill\nto: secondary\ngroups:\n  - name: g\n    steps:\n      - { id: flaky, type: command, retries: 2, with: { argv: [flaky] } }\n`;
+    const out = await start(text, fakes({ local }));
+    expect(out.status).toBe("ok");
+    const ends = journalOf(out.runDir).filter((r) => r.type === "step-end");
+    expect(ends.map((r) => (r.type === "step-end" ? `${r.attempt}:${r.status}` : ""))).toEqual(["1:failed", "2:failed", "3:ok"]);
+    const report = JSON.parse(readFileSync(join(out.runDir, "report.json"), "utf8")) as RunReport;
+    expect(report.deviations).toContain("step flaky needed 3 attempts");
+  });
+
+  it("fails a step that passes its timeout", async () => {
+    const local = new FakeExecutor(async () => {
+      await sleep(2_000);
+      return { code: 0, stdout: "", stderr: "" };
+    });
+    const text = `name: t\nkind: drill\nto: secondary\ngroups:\n  - name: g\n    steps:\n      - { id: slow, type: command, timeout: 300ms, with: { argv: [slow] } }\n`;
+    const out = await start(text, fakes({ local }));
+    expect(out.status).toBe("failed");
+    expect(out.message).toMatch(/step slow \(command, test.yaml:\d+\) failed: slow did not finish within 300 ms \(its timeout\)/);
+  });
+});
+
+const DRILL = `
+name: drill-test
+kind: drill
+to: secondary
+groups:
+  - name: restore
+    steps:
+      - id: restore-portal
+        type: restore-db
+        service: portal
+        targets: { hosts: [qn-dr-db-01] }
+        with: { databases: [portal] }
+  - name: verify
+    steps:
+      - id: verify-portal
+        type: verify
+        service: portal
+        targets: { hosts: [qn-dr-db-01] }
+        dependsOn: [restore-portal]
+        with:
+          sql: [{ database: portal, query: "SELECT count(*) > 0 FROM dossiers", expect: t }]
+  - name: after
+    steps:
+      - { id: announce, type: command, with: { argv: [echo, done] } }
+`;
+
+describe("drills", () => {
+  it("a failing verify stops the run with a clear message, the journal shows where, and the drill still cleans up", async () => {
+    const f = fakes();
+    const out = await start(DRILL, f);
+    expect(out.status).toBe("failed");
+    expect(out.message).toMatch(
+      /^step verify-portal \(verify, test.yaml:\d+\) failed: 1 of 1 checks failed: qn-dr-db-01 drill_\w+_portal: SELECT count\(\*\) > 0 FROM dossiers: expected t, got $/,
+    );
+    const j = journalOf(out.runDir);
+    expect(j.find((r) => r.type === "step-end" && r.step === "verify-portal")).toMatchObject({ status: "failed" });
+    expect(starts(j, "announce")).toBe(0);
+    // The scratch database was restored and then dropped, and the journal says so.
+    expect(f.restored).toHaveLength(1);
+    expect(f.dropped).toEqual(f.restored);
+    expect(f.restored[0]).toMatch(/^qn-dr-db-01:drill_[a-z0-9]+_portal$/);
+    expect(j.filter((r) => r.type === "cleanup-end").map((r) => (r.type === "cleanup-end" ? `${r.step}:${r.status}` : ""))).toEqual(["restore-portal:ok"]);
+    expect(j[j.length - 1]).toMatchObject({ type: "run-end", status: "failed" });
+    const report = JSON.parse(readFileSync(join(out.runDir, "report.json"), "utf8")) as RunReport;
+    expect(report.status).toBe("failed");
+    expect(report.checks).toEqual([expect.objectContaining({ step: "verify-portal", ok: false, expected: "t", got: "" })]);
+    expect(report.deviations.some((d) => d.startsWith("step verify-portal failed"))).toBe(true);
+    expect(readFileSync(join(out.runDir, "report.md"), "utf8")).toMatch(/^# DR drill .*: FAILED/);
+  });
+
+  it("measures RPO and RTO per service against the tier and writes a report someone else can read", async () => {
+    const ok = fakes({ snapshotAgeMin: 10 });
+    ok.services.sql = { query: async () => "t\n" };
+    const out = await start(DRILL, ok);
+    expect(out.status).toBe("ok");
+    const report = JSON.parse(readFileSync(join(out.runDir, "report.json"), "utf8")) as RunReport;
+    const portal = report.measurements.services.find((m) => m.service === "portal");
+    expect(portal).toMatchObject({ tier: 1, rpoMinutes: 10, rpoTargetMinutes: 15, rpoMet: true, rtoTargetMinutes: 60, rtoMet: true });
+    expect(report.measurements.overall.rpoMinutes).toBe(10);
+    expect(report.deviations).toEqual([]);
+    expect(report.confirmedBy).toBe("test");
+    const md = readFileSync(join(out.runDir, "report.md"), "utf8");
+    expect(md).toMatch(/\| portal \| 1 \| 10 min \| 15 min \| met \|/);
+    expect(md).toContain("## Data checks");
+    expect(md).toContain("None: every step ended well");
+
+    const stale = fakes({ snapshotAgeMin: 30 });
+    stale.services.sql = { query: async () => "t\n" };
+    const late = JSON.parse(readFileSync(join((await start(DRILL, stale)).runDir, "report.json"), "utf8")) as RunReport;
+    expect(late.deviations).toContain("portal: RPO 30 min exceeds the tier 1 target of 15 min");
+  });
+});
+
+const RESUMABLE = `
+name: resumable
+kind: drill
+to: secondary
+groups:
+  - name: g
+    steps:
+      - { id: first, type: command, with: { argv: [first] } }
+      - { id: middle, type: command, dependsOn: [first], with: { argv: [middle] } }
+      - { id: middle-safe, type: command, idempotent: true, dependsOn: [first], with: { argv: [middle-safe] } }
+      - { id: last, type: command, dependsOn: [middle, middle-safe], with: { argv: [last] } }
+`;
+
+/** A run folder as a crash leaves it: `first` ended, `middle` and `middle-safe` started, nothing more. */
+function crashedRun(runId: string): void {
+  const dir = join(state, "dr", "runs", runId);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "runbook.yaml"), RESUMABLE);
+  const j = new Journal(join(dir, "journal.jsonl"));
+  j.append({ type: "run-start", runId, runbook: "resumable", kind: "drill", to: "secondary", scope: "site-secondary", file: "test.yaml", failedAt: FAILED_AT.toISOString(), operator: "night-shift", confirmedBy: "x", host: "h", pid: 1 });
+  j.append({ type: "step-start", step: "first", attempt: 1, hosts: [] });
+  j.append({ type: "step-end", step: "first", attempt: 1, status: "ok", durationMs: 5, notes: [], data: {} });
+  j.append({ type: "step-start", step: "middle", attempt: 1, hosts: [] });
+  j.append({ type: "step-start", step: "middle-safe", attempt: 1, hosts: [] });
+  j.close();
+}
+
+describe("resume", () => {
+  const resume = (f: Fakes, extra: { rerun?: string[]; skip?: string[] } = {}) =>
+    resumeRun({ runId: "R1", sites, services: f.services, progress: silentProgress(), operator: "day-shift", confirmedBy: "test", env, ...extra });
+
+  it("stops and asks (exit 5) when a non-idempotent step was cut off, writing nothing", async () => {
+    crashedRun("R1");
+    const before = readFileSync(join(state, "dr", "runs", "R1", "journal.jsonl"), "utf8");
+    const f = fakes();
+    const err = await resume(f).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DcctlError);
+    expect((err as DcctlError).exitCode).toBe(5);
+    expect((err as DcctlError).message).toBe(
+      "run R1: middle [command] was cut off (started, never ended) and is not idempotent: check its hosts, then resume with --rerun <step> to run it again or --skip <step> if it is done",
+    );
+    expect(f.local.calls).toEqual([]);
+    expect(readFileSync(join(state, "dr", "runs", "R1", "journal.jsonl"), "utf8")).toBe(before);
+  });
+
+  it("with --skip, counts the step as done, reruns the idempotent one and never repeats a completed step", async () => {
+    crashedRun("R1");
+    const f = fakes();
+    const out = await resume(f, { skip: ["middle"] });
+    expect(out.status).toBe("ok");
+    expect(f.local.calls).toEqual([["middle-safe"], ["last"]]);
+    const j = journalOf(out.runDir);
+    expect(starts(j, "first")).toBe(1);
+    expect(starts(j, "middle")).toBe(1);
+    expect(starts(j, "middle-safe")).toBe(2);
+    expect(j.filter((r) => r.type === "decision").map((r) => (r.type === "decision" ? `${r.step}:${r.decision}:${r.by}` : ""))).toEqual([
+      "middle:skip:day-shift",
+      "middle-safe:rerun:dcctl (resume rule)",
+    ]);
+    await expect(resume(f)).rejects.toThrow("run R1 already completed; nothing to resume");
+  });
+
+  it("with --rerun, runs the cut-off step again on the operator's word", async () => {
+    crashedRun("R1");
+    const f = fakes();
+    const out = await resume(f, { rerun: ["middle"] });
+    expect(out.status).toBe("ok");
+    expect(f.local.calls.map((c) => c[0]).sort()).toEqual(["last", "middle", "middle-safe"]);
+  });
+});
+
+describe("lock", () => {
+  it("refuses a second run in the same scope (exit 3) and takes over the lock of a crashed one", async () => {
+    const held = acquireLock(locksDir(env), "site-secondary", "other-run");
+    try {
+      const err = await start(PARALLEL, fakes()).catch((e: unknown) => e);
+      expect((err as DcctlError).exitCode).toBe(3);
+      expect((err as DcctlError).message).toMatch(/^DR scope site-secondary is locked by run other-run \(pid \d+ on /);
+      expect(readdirSync(join(state, "dr"))).toEqual(["locks"]);
+    } finally {
+      held.release();
+    }
+    // A lock whose process is gone (a crash) is stale.
+    const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
+    const lockFile = join(locksDir(env), "site-secondary.lock");
+    writeFileSync(lockFile, JSON.stringify({ runId: "crashed", pid: Number(gone), host: (await import("node:os")).hostname(), since: "x" }));
+    const out = await start(PARALLEL, fakes());
+    expect(out.status).toBe("ok");
+    expect(journalOf(out.runDir).find((r) => r.type === "note")).toMatchObject({ message: `took over the lock of run crashed (pid ${gone} is gone)` });
+    expect(readdirSync(locksDir(env))).toEqual([]);
+  });
+});
