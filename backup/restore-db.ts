@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
-import { DcctlError, ExitCode, InputError } from "../util/errors.js";
+import { DcctlError, errorMessage, ExitCode, InputError } from "../util/errors.js";
 import { type ExecCompletion, type Executor } from "./exec/index.js";
 import type { Restic } from "./restic/index.js";
 import { mariadbArgv, mariadbDumpFilename, mariadbQuery, mariadbTags, sqlIdent, sqlString, type MariadbConnection } from "./sources/mariadb.js";
@@ -124,32 +124,43 @@ async function pipeDump(restic: Restic, snapshotId: string, file: string, exec: 
   const cmd = exec.stream(argv, { stdin: pipe, env });
   // Its stdout must be read or it stalls; pg_restore and mariadb print nothing there worth keeping.
   cmd.stdout.resume();
-  // The side that fails first holds the cause; the other side's failure is only the consequence.
-  let first: unknown;
-  const fail = (e: unknown): never => {
-    first ??= e;
-    throw e;
-  };
+  let dumpSettled = false;
+  // Set when the consumer failed while restic was still writing: restic's own failure is then only the consequence.
+  let stoppedByConsumer = false;
   const consumer = cmd.done.then(
     (c: ExecCompletion) => {
       if (c.code === 0) return;
-      // The consumer stopped reading (pg_restore hit an error): end restic's dump instead of letting it block.
-      pipe.destroy();
+      stopDump();
       const last = c.stderr.split("\n").map((l) => l.trim()).filter(Boolean).pop() ?? `exit code ${c.code}`;
-      fail(new DcctlError(`${argv[0] ?? "restore"} on ${exec.target} failed (exit ${c.code}): ${last}`));
+      throw new DcctlError(`${argv[0] ?? "restore"} on ${exec.target} failed (exit ${c.code}): ${last}`);
     },
     (e: unknown) => {
-      pipe.destroy();
-      fail(e);
+      stopDump();
+      throw e;
     },
   );
-  const dumping = restic.dump(snapshotId, file, pipe).catch((e: unknown) => {
-    // Without this, the target command would wait for the rest of its input for ever.
-    cmd.kill();
-    fail(e);
-  });
-  const results = await Promise.allSettled([dumping, consumer]);
-  if (results.some((r) => r.status === "rejected")) throw first;
+  function stopDump(): void {
+    if (!dumpSettled) stoppedByConsumer = true;
+    // The consumer no longer reads: end restic's dump instead of letting it block on a full pipe.
+    pipe.destroy();
+  }
+  const dumping = restic.dump(snapshotId, file, pipe).then(
+    () => void (dumpSettled = true),
+    (e: unknown) => {
+      dumpSettled = true;
+      // Without this, the target command would wait for the rest of its input for ever.
+      cmd.kill();
+      throw e;
+    },
+  );
+  const [dumped, consumed] = await Promise.allSettled([dumping, consumer]);
+  if (dumped.status === "rejected" && consumed.status === "rejected") {
+    // Both ends failed; which one caused it cannot always be told from the order the reports arrive in, so say both.
+    const [cause, effect] = stoppedByConsumer ? [consumed.reason, dumped.reason] : [dumped.reason, consumed.reason];
+    throw new DcctlError(`${errorMessage(cause)} (then: ${errorMessage(effect)})`);
+  }
+  if (dumped.status === "rejected") throw dumped.reason;
+  if (consumed.status === "rejected") throw consumed.reason;
 }
 
 function refusal(db: string, what: string, exec: Executor): RestoreTargetExistsError {

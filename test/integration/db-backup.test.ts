@@ -252,6 +252,29 @@ describe("database backups over SSH into restic, and restores into fresh databas
     expect((await plainSnapshots()).map((s) => s.id).sort()).toEqual(before);
   });
 
+  it("keeps no snapshot when mysqldump loses its connection in the middle of a table", async () => {
+    const m = need(maria, "MariaDB");
+    await m.sql("CREATE DATABASE archive;");
+    // Tens of MB of dump: mysqldump is still inside the table when the output pipe fills up.
+    await m.sql("CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(64)) ENGINE=InnoDB; INSERT INTO big SELECT seq, CONCAT(MD5(seq), MD5(RAND())) FROM seq_1_to_600000;", "archive");
+    const before = (await plainSnapshots()).map((s) => s.id).sort();
+    const gated = gatedExecutor(need(ssh, "sshd"), 1024 * 1024);
+    const backup = mariaSrc().backup(gated, restic, { kind: "mariadb", name: "mariadb/archive", tags: ["source:mariadb", "db:archive"] }, JOB);
+    backup.catch(() => undefined);
+    await gated.reached;
+    let ids: string[] = [];
+    for (let i = 0; i < 100 && ids.length === 0; i++) {
+      ids = (await m.sql("SELECT id FROM information_schema.processlist WHERE user = 'dcctl_backup' AND info LIKE 'SELECT%big%';")).split("\n").filter(Boolean);
+      if (ids.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ids).toHaveLength(1);
+    await m.sql(`KILL CONNECTION ${ids[0]};`);
+    gated.release();
+    await expect(backup).rejects.toThrow(BackupSourceError);
+    await expect(backup).rejects.toThrow(/mysqldump.*no snapshot kept/i);
+    expect((await plainSnapshots()).map((s) => s.id).sort()).toEqual(before);
+  });
+
   it("starts both servers again on the same folders with their databases intact", async () => {
     const oldPg = need(pg, "PostgreSQL");
     const oldMaria = need(maria, "MariaDB");
