@@ -11,6 +11,7 @@ import { policyPackDir, siteStack } from "../stacks/infra.js";
 import { DcctlError } from "../util/errors.js";
 import { lastLine } from "../util/process.js";
 import { repoRoot } from "../util/tools.js";
+import { writeLabBackupConfig } from "./backup-config.js";
 import { labPaths, type LabConfig } from "./paths.js";
 import { keygen } from "./sshd.js";
 import { isAlive, readLabState, stateFile, type LabState } from "./state.js";
@@ -63,6 +64,7 @@ function prepare(dir: string, opts: LabUpOptions): LabConfig {
     sizeMb: opts.sizeMb ?? previous?.sizeMb ?? 2,
     seed: opts.seed ?? previous?.seed ?? 2026,
     portalPassword: previous?.portalPassword ?? randomBytes(12).toString("hex"),
+    dbPassword: previous?.dbPassword ?? randomBytes(12).toString("hex"),
   };
   writeFileSync(paths.config, JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
   const pgs = labServices(loadSites(paths.sites)).filter((s) => s.kind === "postgresql");
@@ -123,6 +125,8 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     if (child.pid === undefined) throw new DcctlError("could not start the lab's supervisor");
     state = await waitForSupervisor(dir, child.pid, log);
   }
+  const config = JSON.parse(readFileSync(paths.config, "utf8")) as LabConfig;
+  await writeLabBackupConfig(dir, state, config);
   if (opts.provision !== false) await provision(dir, state, log);
   return state;
 }

@@ -5,6 +5,8 @@ export interface LabConfig {
   sizeMb: number;
   seed: number;
   portalPassword: string;
+  /** The password of the lab's `dcctl` MariaDB account (used by backups and restores). */
+  dbPassword: string;
 }
 
 /** Where each part of the lab lives inside its folder. */
@@ -18,6 +20,9 @@ export function labPaths(dir: string) {
     portalPgpass: join(dir, "secrets", "portal.pgpass"),
     pulumi: join(dir, "pulumi"),
     reposFile: join(dir, "repositories.yaml"),
+    reposFileSecondary: join(dir, "repositories-secondary.yaml"),
+    policiesFile: join(dir, "policies.yaml"),
+    stateDir: join(dir, "state"),
     envFile: join(dir, "env"),
   };
 }

@@ -73,6 +73,8 @@ async function startAll(sites: Sites): Promise<void> {
       case "mariadb": {
         const db = await startMariadb({ dir: hostDir("db"), host: svc.address, port: svc.port });
         mariadbs.set(svc.host ?? "", db);
+        // The account backups and restores log in with, over TCP from the lab's address range.
+        await db.sql(`CREATE USER IF NOT EXISTS 'dcctl'@'127.%' IDENTIFIED BY '${config.dbPassword}'; GRANT ALL PRIVILEGES ON *.* TO 'dcctl'@'127.%'; FLUSH PRIVILEGES;`);
         started(svc, db.process, db.stop);
         break;
       }
