@@ -104,7 +104,9 @@ const runCommand: CommandModule<object, RunArgs> = {
     if (outcome.exitCode !== ExitCode.ok) {
       const bad = outcome.results.filter((r) => r.status !== "ok");
       const first = bad[0];
-      const detail = bad.length === 1 && first ? `${first.job}: ${first.error ?? first.status}` : `${bad.length} of ${outcome.results.length} jobs did not succeed (see ${outcome.reportPath ?? "the report"})`;
+      const firstLine = first ? `${first.job}: ${first.error ?? first.status}` : "";
+      // One line on stderr: the job's own error for a single job; for many, how many and the first, the rest in the report.
+      const detail = outcome.results.length === 1 ? firstLine : `${bad.length} of ${outcome.results.length} jobs did not succeed (report ${outcome.reportPath ?? "-"}); first: ${firstLine}`;
       throw new DcctlError(detail, outcome.exitCode);
     }
   },
