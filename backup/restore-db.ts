@@ -36,6 +36,8 @@ interface RestoreCommon {
 export interface PgRestoreOptions extends RestoreCommon {
   /** A role that may create databases (and drop the target, for overwrite). */
   target: PgConnection;
+  /** Leave out GRANTs (pg_restore --no-privileges), for a target server that lacks the source's roles. */
+  noPrivileges?: boolean;
 }
 
 export interface MariadbRestoreOptions extends RestoreCommon {
@@ -67,6 +69,8 @@ export async function resolveSnapshot(restic: Restic, snapshot: string, tags: st
 export async function restorePostgres(o: PgRestoreOptions): Promise<DbRestoreResult> {
   const targetDb = o.targetDb ?? o.db;
   checkName(targetDb);
+  // PostgreSQL would silently cut a longer name, and restore under a name nobody asked for.
+  if (Buffer.byteLength(targetDb) > 63) throw new InputError([`PostgreSQL database names are at most 63 bytes: ${targetDb}`]);
   const { targetExec: exec, target } = o;
   const exists = async (name: string) => (await pgQuery(exec, target, "postgres", "SELECT 1 FROM pg_database WHERE datname = :'name';\n", { name })).trim() === "1";
   const existed = await exists(targetDb);
@@ -78,7 +82,7 @@ export async function restorePostgres(o: PgRestoreOptions): Promise<DbRestoreRes
   await pgQuery(exec, target, "postgres", 'CREATE DATABASE :"name";\n', { name: staging });
   try {
     // --exit-on-error: the first failing statement fails the restore instead of a warning count at the end.
-    const argv = pgArgv(target, "pg_restore", ["--no-owner", "--exit-on-error", "-d", pgDbname(staging)]);
+    const argv = pgArgv(target, "pg_restore", ["--no-owner", ...(o.noPrivileges ? ["--no-privileges"] : []), "--exit-on-error", "-d", pgDbname(staging)]);
     await pipeDump(o.restic, snapshotId, "/" + pgDumpFilename(o.db), exec, argv, pgEnv(target));
     await pgQuery(exec, target, "postgres", (o.overwrite ? 'DROP DATABASE IF EXISTS :"target" WITH (FORCE);\n' : "") + 'ALTER DATABASE :"staging" RENAME TO :"target";\n', {
       target: targetDb,
