@@ -110,35 +110,50 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
   }
 }
 
+type Decision = { step: string; decision: "rerun" | "skip"; reason: string; by: string };
+
+/**
+ * The resume rule: a step that ended well is never run again; one that a crash cut off (or that failed) runs again
+ * only when its type is idempotent or the operator said so (--rerun), or is counted as done by hand (--skip);
+ * otherwise resuming stops and asks (exit 5) before writing anything.
+ */
+function decide(o: ResumeOptions, runbook: Runbook, state: Replay): Decision[] {
+  const planned = planRunbook(runbook, o.sites);
+  const ids = new Set(planned.map((p) => p.step.id));
+  for (const id of [...(o.rerun ?? []), ...(o.skip ?? [])]) {
+    if (!ids.has(id)) throw new DcctlError(`run ${o.runId} has no step "${id}"`, ExitCode.badInput);
+  }
+  const decisions: Decision[] = [];
+  const undecided: string[] = [];
+  for (const p of planned) {
+    const h = state.steps.get(p.step.id);
+    if (!h || (h.state !== "cut-off" && h.state !== "failed")) continue;
+    const how = h.state === "cut-off" ? "was cut off (started, never ended)" : "failed";
+    if (o.skip?.includes(p.step.id)) decisions.push({ step: p.step.id, decision: "skip", reason: `${how}; operator: done by hand`, by: o.operator });
+    else if (o.rerun?.includes(p.step.id)) decisions.push({ step: p.step.id, decision: "rerun", reason: `${how}; operator: run again`, by: o.operator });
+    else if (isIdempotent(p)) decisions.push({ step: p.step.id, decision: "rerun", reason: `${how}; ${p.step.type} is idempotent`, by: "dcctl (resume rule)" });
+    else undecided.push(`${p.step.id} [${p.step.type}] ${how}`);
+  }
+  if (undecided.length) {
+    throw new DcctlError(
+      `run ${o.runId}: ${undecided.join("; ")} and is not idempotent: check its hosts, then resume with --rerun <step> to run it again or --skip <step> if it is done`,
+      ExitCode.notConfirmed,
+    );
+  }
+  return decisions;
+}
+
 export async function resumeRun(o: ResumeOptions): Promise<RunOutcome> {
-  const { runbook, state, dir } = loadRun(o.runId, o.sites, o.env);
-  if (state.end?.status === "ok") throw new DcctlError(`run ${o.runId} already completed; nothing to resume`);
-  const lock = acquireLock(locksDir(o.env), runbook.scope, o.runId);
+  const first = loadRun(o.runId, o.sites, o.env);
+  if (first.state.end?.status === "ok") throw new DcctlError(`run ${o.runId} already completed; nothing to resume`);
+  // Asked before the lock is taken, so that a refusal leaves everything (journal and lock) as it was.
+  decide(o, first.runbook, first.state);
+  const lock = acquireLock(locksDir(o.env), first.runbook.scope, o.runId);
   try {
-    const planned = planRunbook(runbook, o.sites);
-    const ids = new Set(planned.map((p) => p.step.id));
-    for (const id of [...(o.rerun ?? []), ...(o.skip ?? [])]) {
-      if (!ids.has(id)) throw new DcctlError(`run ${o.runId} has no step "${id}"`, ExitCode.badInput);
-    }
-    // The resume rule: a step that ended well is never run again; one that a crash cut off (or that failed) runs
-    // again only when its type is idempotent or the operator said so; otherwise stop and ask.
-    const decisions: { step: string; decision: "rerun" | "skip"; reason: string; by: string }[] = [];
-    const undecided: string[] = [];
-    for (const p of planned) {
-      const h = state.steps.get(p.step.id);
-      if (!h || (h.state !== "cut-off" && h.state !== "failed")) continue;
-      const how = h.state === "cut-off" ? "was cut off (started, never ended)" : "failed";
-      if (o.skip?.includes(p.step.id)) decisions.push({ step: p.step.id, decision: "skip", reason: `${how}; operator: done by hand`, by: o.operator });
-      else if (o.rerun?.includes(p.step.id)) decisions.push({ step: p.step.id, decision: "rerun", reason: `${how}; operator: run again`, by: o.operator });
-      else if (isIdempotent(p)) decisions.push({ step: p.step.id, decision: "rerun", reason: `${how}; ${p.step.type} is idempotent`, by: "dcctl (resume rule)" });
-      else undecided.push(`${p.step.id} [${p.step.type}] ${how}`);
-    }
-    if (undecided.length) {
-      throw new DcctlError(
-        `run ${o.runId}: ${undecided.join("; ")} and is not idempotent: check its hosts, then resume with --rerun <step> to run it again or --skip <step> if it is done`,
-        ExitCode.notConfirmed,
-      );
-    }
+    // Read again under the lock: another resume may have moved the run on meanwhile.
+    const { runbook, state, dir } = loadRun(o.runId, o.sites, o.env);
+    if (state.end?.status === "ok") throw new DcctlError(`run ${o.runId} already completed; nothing to resume`);
+    const decisions = decide(o, runbook, state);
     const journal = new Journal(join(dir, "journal.jsonl"), o.services.now);
     journal.append({ type: "run-resume", operator: o.operator, confirmedBy: o.confirmedBy, pid: process.pid });
     noteTakeover(journal, lock);
