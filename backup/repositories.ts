@@ -7,8 +7,8 @@ import { displayPath, parseYamlSource } from "../inventory/yaml-source.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { Restic, type ResticRepo } from "./restic/index.js";
-import type { MariadbConnection } from "./sources/mariadb.js";
-import type { PgConnection } from "./sources/postgres.js";
+import type { MariadbSourceOptions } from "./sources/mariadb.js";
+import type { PostgresSourceOptions } from "./sources/postgres.js";
 
 /**
  * Where the repositories are and how this machine reaches hosts: a small per-machine YAML file, never in the
@@ -25,7 +25,7 @@ import type { PgConnection } from "./sources/postgres.js";
  *   cacheDir: /var/cache/dcctl/restic
  *   concurrency: 4                # jobs at once per site for `backup run --all`
  *   databases:                    # how the database sources log in on the hosts (passwords in files on the host)
- *     postgresql: { port: 5432, user: dcctl_backup, passFile: /home/dcctl/.pgpass }
+ *     postgresql: { port: 5432, user: dcctl_backup, passFile: /home/dcctl/.pgpass, globals: without-role-passwords }
  *     mariadb: { port: 3306, defaultsFile: /home/dcctl/.my.cnf }
  *     hosts: { qn-db-04: { mariadb: { port: 3307 } } }   # per-host differences
  *
@@ -55,10 +55,11 @@ export interface BackupConfig {
   databases: DatabaseSettings;
 }
 
+/** How the database sources reach the servers, and which databases they take (default: all, with PostgreSQL globals). */
 export interface DatabaseSettings {
-  postgresql: PgConnection;
-  mariadb: MariadbConnection;
-  hosts: Record<string, { postgresql?: Partial<PgConnection>; mariadb?: Partial<MariadbConnection> }>;
+  postgresql: PostgresSourceOptions;
+  mariadb: MariadbSourceOptions;
+  hosts: Record<string, { postgresql?: Partial<PostgresSourceOptions>; mariadb?: Partial<MariadbSourceOptions> }>;
 }
 
 interface RawConfig {
@@ -71,16 +72,22 @@ interface RawConfig {
   cacheDir?: string;
   concurrency?: number;
   databases?: {
-    postgresql?: Partial<PgConnection>;
-    mariadb?: Partial<MariadbConnection>;
-    hosts?: Record<string, { postgresql?: Partial<PgConnection>; mariadb?: Partial<MariadbConnection> }>;
+    postgresql?: Partial<PostgresSourceOptions>;
+    mariadb?: Partial<MariadbSourceOptions>;
+    hosts?: Record<string, { postgresql?: Partial<PostgresSourceOptions>; mariadb?: Partial<MariadbSourceOptions> }>;
   };
 }
 
 const text = { type: "string", minLength: 1 } as const;
 const port = { type: "integer", minimum: 1, maximum: 65535 } as const;
-const pgSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, passFile: text, binDir: text } } as const;
-const mariadbSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, defaultsFile: text, binDir: text } } as const;
+const dbList = { type: "array", items: text } as const;
+const selection = { databases: { anyOf: [{ const: "all" }, dbList] }, exclude: dbList } as const;
+const pgSchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: { host: text, port, user: text, passFile: text, binDir: text, ...selection, globals: { enum: [true, false, "without-role-passwords"] } },
+} as const;
+const mariadbSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, defaultsFile: text, binDir: text, ...selection } } as const;
 const schema = {
   type: "object",
   additionalProperties: false,
