@@ -23,7 +23,7 @@ export interface PlanEntry {
   cleanup: string[];
 }
 
-/** Whether a step may be run again after a crash cut it off (the resume rule; see runbooks/README.md). */
+/** Whether a step may be run again after a crash cut it off (the resume rule; see runbooks/engine/README.md). */
 export function isIdempotent(p: PlannedStep): boolean {
   if (p.step.type === "command") return p.step.idempotent ?? false;
   return stepModules[p.step.type].idempotent(p.kind);

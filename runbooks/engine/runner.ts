@@ -78,6 +78,16 @@ function writeDurably(path: string, text: string): void {
   closeSync(fd);
 }
 
+/** Makes a new file's name durable too: without it a crash can lose a fsynced file whose folder entry was not. */
+function syncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function startRun(o: StartOptions): Promise<RunOutcome> {
   const now = o.services.now();
   const runId = newRunId(o.runbook.kind, now, randomBytes(2).toString("hex"));
@@ -102,6 +112,7 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
       pid: process.pid,
     };
     journal.append(start);
+    syncDir(dir);
     noteTakeover(journal, lock);
     o.progress.line(`run ${runId}: ${o.runbook.kind} with runbook ${o.runbook.name}; journal ${journal.path}`);
     return await new Execution(o, o.runbook, runId, dir, journal, replay(readJournal(journal.path).records)).go();

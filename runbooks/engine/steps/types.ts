@@ -109,7 +109,7 @@ export interface StepContext {
 /** One step type: plan() describes without touching anything; run() acts; cleanup() undoes what a drill created. */
 export interface StepModule<P> {
   type: StepType;
-  /** May a step of this type run again when a crash left its start without an end? (see runbooks/README.md) */
+  /** May a step of this type run again when a crash left its start without an end? (see runbooks/engine/README.md) */
   idempotent: boolean | ((kind: RunbookKind) => boolean);
   /** Reads and checks the step's `with:` mapping; problem paths are relative to it. */
   parse(raw: Record<string, unknown>, kind: RunbookKind): { value?: P; problems: Problem[] };

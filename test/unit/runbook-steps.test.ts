@@ -1,0 +1,177 @@
+import { createServer, type Server } from "node:http";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../backup/exec/index.js";
+import { loadSites, type SiteHost } from "../../inventory/index.js";
+import { parseRunbook, planRunbook, stepModules, type DrServices, type PlannedStep } from "../../runbooks/engine/index.js";
+import type { StepContext, StepResult } from "../../runbooks/engine/steps/types.js";
+
+/** Step modules one by one, with their outside world faked: what each does, and what plan() says it would do. */
+
+const sites = loadSites();
+
+class Recorder implements Executor {
+  readonly target = "rec";
+  calls: { argv: string[]; stdin?: string }[] = [];
+  constructor(private readonly answer: (argv: string[]) => ExecResult | Promise<ExecResult> = () => ({ code: 0, stdout: "", stderr: "" })) {}
+  async run(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    this.calls.push({ argv, ...(typeof opts.stdin === "string" ? { stdin: opts.stdin } : {}) });
+    return this.answer(argv);
+  }
+  stream(): ExecStream {
+    throw new Error("not used");
+  }
+  async close(): Promise<void> {}
+}
+
+function plannedStep(kind: "drill" | "failover", step: string): PlannedStep {
+  const text = `name: t\nkind: ${kind}\nto: secondary\ngroups:\n  - name: g\n    steps:\n${step.replace(/^/gm, "      ")}\n`;
+  const planned = planRunbook(parseRunbook("t.yaml", text, sites), sites);
+  const first = planned[0];
+  if (!first) throw new Error("no step");
+  return first;
+}
+
+function context(services: Partial<DrServices>, dir: string, results = new Map<string, StepResult>()): StepContext {
+  const local = new Recorder();
+  const full: DrServices = { executorFor: () => local, local, now: () => new Date("2026-11-22T06:00:00Z"), ...services };
+  return {
+    runId: "20261122T060000Z-failover-0001",
+    runDir: dir,
+    runbook: parseRunbook("t.yaml", "name: t\nkind: drill\nto: secondary\ngroups:\n  - name: g\n    steps:\n      - { id: r, type: report }\n", sites),
+    sites,
+    services: full,
+    failedAt: new Date("2026-11-22T06:00:00Z"),
+    results,
+    signal: new AbortController().signal,
+    log: () => undefined,
+    writeReport: async () => [],
+  };
+}
+
+let dir: string;
+let server: Server;
+let base: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "dcctl-dr-steps-"));
+  server = createServer((req, res) => {
+    res.statusCode = req.url === "/health" ? 200 : 503;
+    res.end(req.url === "/health" ? "status: ok" : "down");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const addr = server.address();
+  base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("fence", () => {
+  it("makes reachable databases read-only, stops other services, and skips unreachable hosts with a note", async () => {
+    const p = plannedStep("failover", "- { id: f, type: fence, targets: { hosts: [qn-db-01, qn-app-portal-01] } }");
+    expect(stepModules.fence.plan(p)).toEqual([
+      "if qn-db-01 (primary, 10.10.20.11) answers within 10s, stop its writes: postgresql read-only (ALTER SYSTEM SET default_transaction_read_only = on; SELECT pg_reload_conf();)",
+      "if qn-app-portal-01 (primary, 10.10.40.11) answers within 10s, stop its writes: `systemctl stop portal`; `systemctl stop nginx`",
+    ]);
+    const db = new Recorder();
+    const sqls: string[] = [];
+    const unreachable = new Recorder(() => Promise.reject(new Error("connect ETIMEDOUT")));
+    const ctx = context(
+      {
+        executorFor: (h: SiteHost) => (h.name === "qn-db-01" ? db : unreachable),
+        sql: { query: async (_h, engine, _db, sql) => (sqls.push(`${engine}: ${sql}`), "") },
+      },
+      dir,
+    );
+    const res = await stepModules.fence.run(p, ctx);
+    expect(res.notes).toEqual([
+      "qn-db-01: writes stopped: postgresql read-only",
+      "qn-app-portal-01: unreachable (connect ETIMEDOUT): fencing skipped, the host is not taking writes from us",
+    ]);
+    expect(sqls).toEqual(["postgresql: ALTER SYSTEM SET default_transaction_read_only = on;\nSELECT pg_reload_conf();\n"]);
+  });
+});
+
+describe("promote", () => {
+  it("promotes a standby in recovery, leaves a primary alone, and notes non-PostgreSQL hosts", async () => {
+    const p = plannedStep("failover", "- { id: p, type: promote, targets: { site: secondary, role: db } }");
+    const asked: string[] = [];
+    const ctx = context({ sql: { query: async (h, _e, _d, sql) => (asked.push(`${h.name} ${sql.trim()}`), h.name === "qn-dr-db-02" ? "f\n" : "t\n") } }, dir);
+    const res = await stepModules.promote.run(p, ctx);
+    expect(res.notes).toEqual([
+      "qn-dr-db-01: promoted to primary",
+      "qn-dr-db-02: not in recovery: already a primary, nothing to promote",
+      "qn-dr-db-03: promoted to primary",
+      "qn-dr-db-04: no streaming PostgreSQL standby: nothing to promote",
+    ]);
+    expect(asked.filter((a) => a.includes("pg_promote")).map((a) => a.split(" ")[0])).toEqual(["qn-dr-db-01", "qn-dr-db-03"]);
+  });
+});
+
+describe("dns", () => {
+  it("feeds nsupdate an update script with inventory hosts resolved to their addresses", async () => {
+    const p = plannedStep(
+      "failover",
+      "- id: d\n  type: dns\n  with:\n    command: [nsupdate, -k, /etc/k]\n    server: 10.10.10.10\n    records: [{ name: portal.example, address: qn-dr-app-portal-01, ttl: 60 }]",
+    );
+    const local = new Recorder();
+    await stepModules.dns.run(p, context({ local }, dir));
+    expect(local.calls).toEqual([
+      { argv: ["nsupdate", "-k", "/etc/k"], stdin: "server 10.10.10.10\nupdate delete portal.example A\nupdate add portal.example 60 A 10.20.40.11\nsend\n" },
+    ]);
+  });
+
+  it("runs another command once per record, each placeholder one argument", async () => {
+    const p = plannedStep("failover", "- id: d\n  type: dns\n  with:\n    command: [dnsctl, set, '{name}', '{address}']\n    records: [{ name: a.example, address: 10.0.0.1 }, { name: b.example, address: 10.0.0.2 }]");
+    const local = new Recorder();
+    await stepModules.dns.run(p, context({ local }, dir));
+    expect(local.calls.map((c) => c.argv)).toEqual([
+      ["dnsctl", "set", "a.example", "10.0.0.1"],
+      ["dnsctl", "set", "b.example", "10.0.0.2"],
+    ]);
+  });
+});
+
+describe("verify", () => {
+  it("checks HTTP status and body, and lists every miss", async () => {
+    const ok = plannedStep("failover", `- id: v\n  type: verify\n  with:\n    http: [{ url: "${base}/health", status: 200, body: ok }]`);
+    expect((await stepModules.verify.run(ok, context({}, dir))).notes).toEqual([`ok: GET ${base}/health → status 200`]);
+    const bad = plannedStep("failover", `- id: v\n  type: verify\n  with:\n    http: [{ url: "${base}/health", body: nope }, { url: "${base}/other" }]`);
+    await expect(stepModules.verify.run(bad, context({}, dir))).rejects.toThrow(
+      `2 of 2 checks failed: GET ${base}/health: expected status 200 and a body containing "nope", got status 200, body without it (status: ok); GET ${base}/other: expected status 200, got status 503`,
+    );
+  });
+
+  it("in a drill, queries the scratch copy restore-db made on that host", async () => {
+    const p = plannedStep("drill", "- id: v\n  type: verify\n  targets: { hosts: [qn-dr-db-01] }\n  with:\n    sql: [{ database: portal, query: SELECT 1, expect: 1 }]");
+    const results = new Map<string, StepResult>([
+      ["restore", { notes: [], data: { restored: [{ sourceHost: "qn-db-01", database: "portal", targetDatabase: "drill_x_portal", targetHost: "qn-dr-db-01", snapshotId: "s", snapshotTime: "t" }] } }],
+    ]);
+    const seen: string[] = [];
+    const res = await stepModules.verify.run(p, context({ sql: { query: async (_h, _e, db) => (seen.push(db), "1\n") } }, dir, results));
+    expect(seen).toEqual(["drill_x_portal"]);
+    expect(res.notes).toEqual(["ok: qn-dr-db-01 drill_x_portal: SELECT 1 → 1"]);
+  });
+});
+
+describe("precheck and notify", () => {
+  it("fails on a snapshot older than the tier's RPO unless allowStale, and checks capacity", async () => {
+    const snapshots = { newest: async (_r: string, host: string) => ({ id: `s-${host}`, time: host === "qn-db-01" ? "2026-11-22T05:50:00Z" : "2026-11-22T05:00:00Z" }) };
+    const strict = plannedStep("failover", "- { id: p, type: precheck, targets: { hosts: [qn-db-01, qn-db-02] } }");
+    await expect(stepModules.precheck.run(strict, context({ snapshots }, dir))).rejects.toThrow(
+      "qn-db-02: newest snapshot s-qn-db-02 is 60.0 min old (RPO 15 min): older than the RPO",
+    );
+    const lenient = plannedStep("failover", "- { id: p, type: precheck, targets: { hosts: [qn-db-01, qn-db-02] }, with: { allowStale: true, capacityCpus: 64, capacityMemoryGb: 512 } }");
+    await expect(stepModules.precheck.run(lenient, context({ snapshots }, dir))).rejects.toThrow(/secondary needs \d+ vCPU \/ \d+ GB of 64 \/ 512: not enough capacity/);
+  });
+
+  it("appends a JSON line to the notification log", async () => {
+    const log = join(dir, "notify", "log.jsonl");
+    const p = plannedStep("drill", `- { id: n, type: notify, with: { log: "${log}", message: "drill started" } }`);
+    await stepModules.notify.run(p, context({}, dir));
+    expect(JSON.parse(readFileSync(log, "utf8"))).toMatchObject({ run: "20261122T060000Z-failover-0001", step: "n", message: "drill started" });
+  });
+});
