@@ -32,6 +32,8 @@ export interface RunReport {
   measurements: { overall: Measurement; services: Measurement[] };
   cleanup: { step: string; status: string; notes: string[]; message?: string }[];
   deviations: string[];
+  /** Drills: steps whose targets include a primary host (precheck only reads the repository about them). */
+  primaryTouchedBy?: string[];
   journal: string;
 }
 
@@ -105,6 +107,9 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites): RunRep
     deviations: deviations(steps, measurements, cleanup, records, state.resumes),
     journal,
   };
+  if (runbook.kind === "drill") {
+    report.primaryTouchedBy = planned.filter((p) => p.step.type !== "precheck" && p.hosts.some((h) => h.site === "primary")).map((p) => p.step.id);
+  }
   if (state.end) report.endedAt = records[records.length - 1]?.at ?? state.end.at;
   if (state.end?.message) report.message = state.end.message;
   return report;
@@ -138,11 +143,19 @@ export function reportMarkdown(r: RunReport): string {
   const title = r.kind === "drill" ? "DR drill" : r.kind === "failover" ? "Failover" : "Failback";
   L.push(`# ${title} ${r.runId}: ${r.status.toUpperCase()}`, "");
   L.push(
-    `Runbook **${r.runbook}** (${r.file}) moved service to the **${r.to}** site. It was started by ${r.operator} on ${r.host} at ${r.startedAt}` +
+    `Runbook **${r.runbook}** (${r.file}) ${r.kind === "drill" ? `tested recovery at the **${r.to}** site without moving any service` : `moved service to the **${r.to}** site`}. It was started by ${r.operator} on ${r.host} at ${r.startedAt}` +
       (r.endedAt ? ` and ended at ${r.endedAt} (${formatDuration(Date.parse(r.endedAt) - Date.parse(r.startedAt))})` : " and has not ended (interrupted: resume it with `dcctl dr resume " + r.runId + "`)") +
       `. Confirmation: ${r.confirmedBy}. RPO is counted from ${r.failedAt}.`,
   );
   if (r.message) L.push("", `Outcome: ${r.message}`);
+  if (r.primaryTouchedBy) {
+    L.push(
+      "",
+      r.primaryTouchedBy.length
+        ? `Primary site: steps ${r.primaryTouchedBy.join(", ")} addressed primary hosts.`
+        : "Primary site: untouched. No step of this drill addressed a primary host (precheck only read the repository about them).",
+    );
+  }
   L.push("", "## RPO and RTO against the DR tiers", "", "| service | tier | RPO | target | | RTO | target | |", "|---|---|---|---|---|---|---|---|");
   for (const m of [...r.measurements.services, r.measurements.overall]) {
     L.push(`| ${m.service} | ${m.tier ?? "—"} | ${fmt(m.rpoMinutes)} | ${fmt(m.rpoTargetMinutes)} | ${met(m.rpoMet)} | ${fmt(m.rtoMinutes)} | ${fmt(m.rtoTargetMinutes)} | ${met(m.rtoMet)} |`);
