@@ -25,7 +25,8 @@ export interface RunOptions {
   concurrency?: number;
   /** How long a job waits for a lock held by another run before it counts as locked (exit 3); default 0. */
   waitMs?: number;
-  /** Called as each job finishes (progress lines). */
+  /** Called as each job starts and finishes (progress lines). */
+  onStart?: (job: BackupJob) => void;
   onResult?: (result: JobResult) => void;
   /** Overrides how a job reaches its host; tests and the bench use it. */
   executorFor?: (job: BackupJob) => Executor;
@@ -74,6 +75,7 @@ export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunO
   await Promise.all(
     [...bySite.values()].map((siteJobs) =>
       pool(siteJobs, limit, async (job) => {
+        opts.onStart?.(job);
         const result = await runJob(job, opts);
         done.set(job.id, result);
         opts.onResult?.(result);

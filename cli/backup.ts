@@ -98,6 +98,8 @@ const runCommand: CommandModule<object, RunArgs> = {
       config,
       concurrency: args.concurrency,
       waitMs: args.wait * 1000,
+      // A line as each job finishes; on a terminal also one as each starts, so a long run shows it is alive.
+      onStart: !args.json && process.stdout.isTTY ? (j) => print(`start  ${j.id}`) : undefined,
       onResult: args.json ? undefined : (r) => print(describeResult(r)),
     });
     if (args.json) printJson(outcome);

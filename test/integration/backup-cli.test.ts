@@ -161,6 +161,13 @@ describe("dcctl backup through the CLI", () => {
     expect(check.num_errors).toBe(0);
   });
 
+  it("with --wait, the second of two concurrent runs waits for the first and then runs too", async () => {
+    const before = jobSnaps(await primaryRestic.snapshots(), "qn-db-01/files-test").length;
+    const runs = await Promise.all([0, 1].map(() => dcctl(["backup", "run", "--job", "qn-db-01/files-test", "--wait", "120"])));
+    expect(runs.map((r) => r.code)).toEqual([0, 0]);
+    expect(jobSnaps(await primaryRestic.snapshots(), "qn-db-01/files-test")).toHaveLength(before + 2);
+  });
+
   it("runs --all: a job whose source fails exits 4 with its error line and leaves no snapshot", async () => {
     const run = await dcctl(["backup", "run", "--all", "--json"]);
     expect(run.code).toBe(4);
@@ -215,7 +222,7 @@ describe("dcctl backup through the CLI", () => {
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout) as { repository: string; jobs: { job: string; kept: number; removed: number }[]; pruned: boolean };
     expect(result.repository).toBe("primary");
-    expect(result.jobs.find((j) => j.job === "qn-db-01/files-test")).toEqual({ job: "qn-db-01/files-test", kept: 1, removed: 2 });
+    expect(result.jobs.find((j) => j.job === "qn-db-01/files-test")).toEqual({ job: "qn-db-01/files-test", kept: 1, removed: 4 });
     expect(result.pruned).toBe(true);
     expect(jobSnaps(await primaryRestic.snapshots(), "qn-db-01/files-test")).toHaveLength(1);
     expect((await secondaryRestic.snapshots()).length).toBe(secondaryBefore);
