@@ -2,7 +2,8 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { readJournal } from "./journal.js";
 import { replay } from "./replay.js";
-import { runsDir } from "./state.js";
+import { lockHolder } from "./lock.js";
+import { locksDir, runsDir } from "./state.js";
 
 /** One line of `dcctl dr history`. */
 export interface RunSummary {
@@ -13,8 +14,8 @@ export interface RunSummary {
   operator: string;
   startedAt: string;
   endedAt?: string;
-  /** interrupted: the journal has no end (the run crashed, or still runs); `dcctl dr resume` continues it. */
-  status: "ok" | "failed" | "interrupted" | "unreadable";
+  /** running: a live process holds the run's lock; interrupted: no end and nobody runs it (`dcctl dr resume`). */
+  status: "ok" | "failed" | "running" | "interrupted" | "unreadable";
   steps: { done: number; total: number };
   message?: string;
   dir: string;
@@ -38,7 +39,7 @@ export function listRuns(env: NodeJS.ProcessEnv = process.env): RunSummary[] {
         to: st.start.to,
         operator: st.start.operator,
         startedAt: st.start.at,
-        status: st.end?.status ?? "interrupted",
+        status: st.end?.status ?? (lockHolder(locksDir(env), st.start.scope) === runId ? "running" : "interrupted"),
         steps: { done, total: st.steps.size },
         dir: runDir,
       };

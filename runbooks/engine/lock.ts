@@ -38,6 +38,12 @@ function readLock(path: string): LockInfo | undefined {
   }
 }
 
+/** The run id holding a scope's lock, if its process is alive on this machine. */
+export function lockHolder(dir: string, scope: string): string | undefined {
+  const held = readLock(lockPath(dir, scope));
+  return held && (held.host !== hostname() || alive(held.pid)) ? held.runId : undefined;
+}
+
 export function lockPath(dir: string, scope: string): string {
   return join(dir, `${scope.replace(/[^A-Za-z0-9_.-]/g, "_")}.lock`);
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError } from "../../../util/errors.js";
 import type { PlannedStep } from "../model.js";
@@ -16,20 +17,22 @@ interface RestoreParams {
   databases: string[];
   /** "latest" or a snapshot id. */
   snapshot: string;
+  /** The host whose backups to restore, when not the target's standbyFor (failback: the secondary that ran). */
+  from?: string;
 }
 
 function engineOf(host: SiteHost): DbEngine {
   return host.services.includes("mariadb") ? "mariadb" : "postgresql";
 }
 
-/** The primary host whose backups a target restores: the one it stands by for. */
-function sourceOf(host: SiteHost): string {
-  return host.standbyFor ?? host.name;
+/** The host whose backups a target restores: `with.from`, else the one it stands by for, else its own. */
+function sourceOf(host: SiteHost, params: RestoreParams): string {
+  return params.from ?? host.standbyFor ?? host.name;
 }
 
 /** A scratch name derived from the run, so that clean-up finds it again even after a crash lost the step's result. */
 export function scratchName(runId: string, database: string): string {
-  const tag = runId.replace(/[^A-Za-z0-9]/g, "").slice(-8).toLowerCase();
+  const tag = createHash("sha256").update(runId).digest("hex").slice(0, 10);
   return `drill_${tag}_${database}`.replace(/[^a-z0-9_]/gi, "_").slice(0, 63);
 }
 
@@ -44,7 +47,7 @@ export const restoreDbStep = defineStep<RestoreParams>({
   idempotent: (kind) => kind === "drill",
   parse(raw) {
     const p = new Params(raw);
-    p.only("repository", "databases", "snapshot");
+    p.only("repository", "databases", "snapshot", "from");
     const dbs = raw.databases;
     let databases: string[] = [];
     if (!Array.isArray(dbs) || dbs.length === 0 || !dbs.every((d) => typeof d === "string" && /^[A-Za-z0-9_]+$/.test(d))) {
@@ -52,14 +55,15 @@ export const restoreDbStep = defineStep<RestoreParams>({
     } else {
       databases = dbs as string[];
     }
-    return p.result({ repository: p.string("repository") ?? "secondary", databases, snapshot: p.string("snapshot") ?? "latest" });
+    const from = p.string("from");
+    return p.result({ repository: p.string("repository") ?? "secondary", databases, snapshot: p.string("snapshot") ?? "latest", ...(from ? { from } : {}) });
   },
   plan(p, params) {
     return p.hosts.flatMap((h) =>
       params.databases.map((db) =>
         p.kind === "drill"
-          ? `restore ${engineOf(h)} database ${db} of ${sourceOf(h)} (snapshot ${params.snapshot} of repository ${params.repository}) into scratch database drill_<run>_${db} on ${hostText(h)}; dropped after the drill`
-          : `restore ${engineOf(h)} database ${db} of ${sourceOf(h)} (snapshot ${params.snapshot} of repository ${params.repository}) over database ${db} on ${hostText(h)}`,
+          ? `restore ${engineOf(h)} database ${db} of ${sourceOf(h, params)} (snapshot ${params.snapshot} of repository ${params.repository}) into scratch database drill_<run>_${db} on ${hostText(h)}; dropped after the drill`
+          : `restore ${engineOf(h)} database ${db} of ${sourceOf(h, params)} (snapshot ${params.snapshot} of repository ${params.repository}) over database ${db} on ${hostText(h)}`,
       ),
     );
   },
@@ -74,7 +78,7 @@ export const restoreDbStep = defineStep<RestoreParams>({
         const targetDatabase = targetName(p, ctx, db);
         const snap = await restorer.restore({
           repository: params.repository,
-          sourceHost: sourceOf(host),
+          sourceHost: sourceOf(host, params),
           engine: engineOf(host),
           database: db,
           targetHost: host,
@@ -82,8 +86,8 @@ export const restoreDbStep = defineStep<RestoreParams>({
           snapshot: params.snapshot,
           replace: true,
         });
-        restored.push({ sourceHost: sourceOf(host), database: db, targetDatabase, targetHost: host.name, snapshotId: snap.snapshotId, snapshotTime: snap.snapshotTime });
-        notes.push(`${host.name}: ${db} of ${sourceOf(host)} restored from snapshot ${snap.snapshotId} (${snap.snapshotTime}) into ${targetDatabase}`);
+        restored.push({ sourceHost: sourceOf(host, params), database: db, targetDatabase, targetHost: host.name, snapshotId: snap.snapshotId, snapshotTime: snap.snapshotTime });
+        notes.push(`${host.name}: ${db} of ${sourceOf(host, params)} restored from snapshot ${snap.snapshotId} (${snap.snapshotTime}) into ${targetDatabase}`);
       }
     }
     return { notes, data: { restored } };
