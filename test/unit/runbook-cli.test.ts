@@ -28,11 +28,11 @@ beforeAll(() => {
 
 afterAll(() => rmSync(state, { recursive: true, force: true }));
 
-function dcctl(args: string[]) {
+function dcctl(args: string[], extra: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [mainJs, ...args], {
     cwd: repoRoot,
     encoding: "utf8",
-    env: { ...process.env, DCCTL_SITES_DIR: "", DCCTL_DEBUG: "", DCCTL_STATE_DIR: state, DCCTL_REPOS_FILE: join(state, "none.yaml") },
+    env: { ...process.env, DCCTL_SITES_DIR: "", DCCTL_DEBUG: "", DCCTL_STATE_DIR: state, DCCTL_REPOS_FILE: join(state, "none.yaml"), ...extra },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -100,6 +100,20 @@ describe("dcctl dr plan", () => {
       expect(readdirSync(state)).toEqual([]);
     });
   }
+
+  it("checks the lab's drill runbook against the lab inventory", () => {
+    const r = dcctl(["dr", "plan", "--runbook", "lab-drill", "--json"], { DCCTL_SITES_DIR: join(repoRoot, "lab", "sites") });
+    expect(r.stderr).toBe("");
+    const plan = JSON.parse(r.stdout) as { steps: { id: string; hosts: { name: string }[] }[] };
+    expect(plan.steps.map((s) => `${s.id}:${s.hosts.map((h) => h.name).join(",")}`)).toEqual([
+      "precheck:lab-db-01,lab-db-02",
+      "restore-portal:lab-dr-db-01",
+      "restore-mail:lab-dr-db-02",
+      "verify-portal:lab-dr-db-01",
+      "verify-mail:lab-dr-db-02",
+      "report:",
+    ]);
+  });
 
   it("resolves targets to inventory hosts (--json)", () => {
     const r = dcctl(["dr", "plan", "--runbook", "failover", "--json"]);
