@@ -32,9 +32,9 @@ interface Run {
   stderr: string;
 }
 
-function dcctl(args: string[]): Promise<Run> {
+function dcctl(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [mainJs, ...args], { cwd: repoRoot, env: { ...process.env, DCCTL_DEBUG: "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [mainJs, ...args], { cwd: repoRoot, env: { ...process.env, DCCTL_DEBUG: "", ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
@@ -227,6 +227,22 @@ describe("dcctl backup through the CLI", () => {
     expect(jobSnaps(await primaryRestic.snapshots(), "qn-db-01/files-test")).toHaveLength(1);
     expect((await secondaryRestic.snapshots()).length).toBe(secondaryBefore);
     expect((await primaryRestic.check()).num_errors).toBe(0);
+  });
+
+  it("prunes the secondary's repository at the secondary, through its own (not append-only) access", async () => {
+    const before = await secondaryRestic.snapshots();
+    const atSecondary = join(work, "repositories-secondary.yaml");
+    // The secondary's dcctl reaches its repository on its own disk, not through the append-only listener.
+    writeFileSync(atSecondary, stringify({ site: "secondary", repositories: { secondary: { url: join(work, "rest-secondary", "secondary"), passwordFile: "secondary.pass" } }, cacheDir: join(work, "cache") }));
+    const run = await dcctl(["backup", "prune", "--json"], { DCCTL_REPOS_FILE: atSecondary, DCCTL_STATE_DIR: join(work, "state-secondary") });
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as { repository: string; jobs: { job: string; removed: number }[] };
+    expect(result.repository).toBe("secondary");
+    const removed = result.jobs.reduce((n, j) => n + j.removed, 0);
+    expect(removed).toBeGreaterThan(0);
+    expect((await secondaryRestic.snapshots()).length).toBe(before.length - removed);
+    expect((await secondaryRestic.check()).num_errors).toBe(0);
   });
 
   it("lists snapshots and verifies a subset of the data", async () => {
