@@ -138,7 +138,9 @@ export function parsePolicies(path: string, text: string): Policies {
   if (source.syntaxProblems.length) throw new InputError(source.syntaxProblems);
   const data: unknown = source.data;
   if (!validate(data)) {
-    throw new InputError(sorted(source, (validate.errors ?? []).map((e) => describe(e))));
+    // An error inside propertyNames repeats, without the name, what the propertyNames error itself says.
+    const errors = (validate.errors ?? []).filter((e) => (e as ErrorObject & { propertyName?: string }).propertyName === undefined);
+    throw new InputError(sorted(source, errors.map((e) => describe(e))));
   }
   const problems: { path: DataPath; message: string }[] = [];
   const policies = new Map<string, Policy>();
@@ -190,8 +192,9 @@ function describe(err: ErrorObject): { path: DataPath; message: string } {
     .split("/")
     .slice(1)
     .map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, "/").replace(/~0/g, "~")));
-  const name = path[0] === "policies" && typeof path[1] === "string" ? `policy ${path[1]}: ` : "";
-  const field = path.slice(2).map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("").replace(/^\./, "");
+  const inPolicy = path[0] === "policies" && typeof path[1] === "string";
+  const name = inPolicy ? `policy ${String(path[1])}: ` : "";
+  const field = (inPolicy ? path.slice(2) : path).map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("").replace(/^\./, "");
   const at = field ? `${field} ` : "";
   switch (err.keyword) {
     case "additionalProperties":
@@ -202,6 +205,8 @@ function describe(err: ErrorObject): { path: DataPath; message: string } {
       return { path, message: `${name}${at}must be one of: ${(err.params.allowedValues as unknown[]).map(String).join(", ")}` };
     case "propertyNames":
       return { path: [...path, String(err.params.propertyName)], message: `policy name "${String(err.params.propertyName)}" must be lower-case letters, digits and hyphens` };
+    case "minProperties":
+      return { path, message: path.length === 1 ? "policies: define at least one policy" : `${name}${at}must have at least one entry` };
     case "if":
       // The `then`/`else` branch already said what is wrong.
       return { path, message: "" };
