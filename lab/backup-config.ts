@@ -93,4 +93,20 @@ export async function writeLabBackupConfig(dir: string, state: LabState, config:
     }
   }
   writeFileSync(paths.envFile, Object.entries(labEnv(dir)).map(([k, v]) => `export ${k}=${v}`).join("\n") + "\n");
+  writeLabRunbooks(dir, state);
+}
+
+/** The lab's runbooks, from the templates in lab/runbooks with this lab's folder and addresses filled in. */
+function writeLabRunbooks(dir: string, state: LabState): void {
+  const paths = labPaths(dir);
+  const drDb = state.services.find((s) => s.kind === "postgresql" && s.site === "secondary");
+  const anySecondary = state.services.find((s) => s.site === "secondary" && s.kind === "sshd");
+  if (!drDb || !anySecondary) throw new Error("the lab has no PostgreSQL or host at the secondary");
+  // The drill network of the lab: its own address in the secondary's range, where nothing else listens.
+  const drill = anySecondary.address.replace(/\.\d+$/, ".91");
+  mkdirSync(paths.runbooks, { recursive: true });
+  for (const sub of ["run", "logs"]) mkdirSync(join(dir, sub), { recursive: true });
+  const template = readFileSync(join(repoRoot, "lab", "runbooks", "drill.yaml"), "utf8");
+  const filled = template.replaceAll("@REPO@", repoRoot).replaceAll("@LAB@", dir).replaceAll("@DRILL@", drill).replaceAll("@DRDB@", drDb.address);
+  writeFileSync(join(paths.runbooks, "drill.yaml"), filled);
 }

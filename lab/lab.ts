@@ -8,7 +8,7 @@ import { parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 import { loadSites } from "../inventory/index.js";
 import { localBackend } from "../stacks/automation.js";
 import { policyPackDir, siteStack } from "../stacks/infra.js";
-import { DcctlError } from "../util/errors.js";
+import { DcctlError, ExitCode } from "../util/errors.js";
 import { lastLine } from "../util/process.js";
 import { repoRoot } from "../util/tools.js";
 import { writeLabBackupConfig } from "./backup-config.js";
@@ -43,14 +43,24 @@ function listening(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** The lab's own copy of the site files, with ssh.user set to whoever runs it (no root needed where possible). */
+/**
+ * The lab's own copy of the site files, with ssh.user set to whoever runs it (no root needed where possible), and the
+ * loopback addresses moved from 127.0.x.y to NET.x.y when DCCTL_LAB_NET is set, so a second lab (a test's) can run
+ * beside the first.
+ */
 function writeSites(dir: string): void {
   const paths = labPaths(dir);
   mkdirSync(paths.sites, { recursive: true });
   const user = userInfo().username;
+  const net = process.env.DCCTL_LAB_NET;
+  if (net !== undefined && !/^127\.\d{1,3}$/.test(net)) throw new DcctlError(`DCCTL_LAB_NET must look like 127.N, not "${net}"`, ExitCode.badInput);
   for (const file of readdirSync(join(repoRoot, "lab", "sites")).filter((f) => f.endsWith(".yaml"))) {
     const doc = parseDocument(readFileSync(join(repoRoot, "lab", "sites", file), "utf8"));
-    for (const host of (doc.get("hosts") as YAMLSeq<YAMLMap>).items) (host.get("ssh") as YAMLMap).set("user", user);
+    for (const host of (doc.get("hosts") as YAMLSeq<YAMLMap>).items) {
+      const ssh = host.get("ssh") as YAMLMap;
+      ssh.set("user", user);
+      if (net) ssh.set("host", String(ssh.get("host")).replace(/^127\.0\./, `${net}.`));
+    }
     writeFileSync(join(paths.sites, file), doc.toString());
   }
 }

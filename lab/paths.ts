@@ -23,6 +23,7 @@ export function labPaths(dir: string) {
     reposFileSecondary: join(dir, "repositories-secondary.yaml"),
     policiesFile: join(dir, "policies.yaml"),
     stateDir: join(dir, "state"),
+    runbooks: join(dir, "runbooks"),
     envFile: join(dir, "env"),
   };
 }

@@ -15,8 +15,11 @@ export interface LabService {
 /** The well-known ports of the lab's services; each host has its own loopback address, so they never collide. */
 export const LAB_PORTS = { sshd: 2222, postgresql: 5432, mariadb: 3306, "rest-server": 8000, portal: 8080, vcsim: 8989 } as const;
 
-/** The address the lab's vCenter of a site listens on: 127.0.<1|2>.41. */
-export const vcsimAddress = (site: SiteName) => `127.0.${site === "primary" ? 1 : 2}.41`;
+/** The address the lab's vCenter of a site listens on: .41 in the /24 of the site's hosts (127.0.1.41, 127.0.2.41). */
+export function vcsimAddress(site: Site): string {
+  const first = site.hosts[0]?.ssh.host ?? "127.0.0.1";
+  return first.replace(/\.\d+$/, ".41");
+}
 
 /** Services that run on a host: its sshd always, then what its `services` list names. */
 function hostServices(site: SiteName, host: Host): LabService[] {
@@ -34,7 +37,7 @@ function hostServices(site: SiteName, host: Host): LabService[] {
 export function labServices(sites: Sites): LabService[] {
   const all: LabService[] = [];
   for (const site of [sites.primary, sites.secondary] as Site[]) {
-    all.push({ name: `vcsim ${site.site}`, kind: "vcsim", site: site.site, address: vcsimAddress(site.site), port: LAB_PORTS.vcsim });
+    all.push({ name: `vcsim ${site.site}`, kind: "vcsim", site: site.site, address: vcsimAddress(site), port: LAB_PORTS.vcsim });
     for (const host of site.hosts) all.push(...hostServices(site.site, host));
   }
   const order: LabService["kind"][] = ["vcsim", "rest-server", "sshd", "postgresql", "mariadb", "portal"];

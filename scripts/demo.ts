@@ -1,6 +1,8 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { labEnv } from "../lab/backup-config.js";
+import { labPaths } from "../lab/paths.js";
 import { labDir } from "../lab/state.js";
 import { repoRoot } from "../util/tools.js";
 
@@ -31,14 +33,24 @@ async function phase(title: string, args: string[], env: NodeJS.ProcessEnv, okCo
   }
 }
 
+/** The newest run's measured RPO and RTO: the "RPO and RTO" section of its report.md. */
+function printDrillSummary(env: NodeJS.ProcessEnv): void {
+  const runs = JSON.parse(execFileSync(process.execPath, [cli, "dr", "history", "--json"], { env, encoding: "utf8" })) as { runId: string; dir: string }[];
+  const newest = runs[0];
+  if (!newest) return;
+  const report = readFileSync(join(newest.dir, "report.md"), "utf8");
+  const section = report.slice(report.indexOf("## RPO and RTO"), report.indexOf("## Steps")).trim();
+  process.stdout.write(`\n== the drill's report (${join(newest.dir, "report.md")})\n${report.split("\n")[0] ?? ""}\n\n${section}\n`);
+}
+
 const total = Date.now();
 await phase("bring up the two-site lab and apply both stacks", ["lab", "up"], process.env);
 const env = { ...process.env, ...labEnv(dir) };
 await phase("back up every job of both sites", ["backup", "run", "--all"], env);
 await phase("replicate new snapshots to the secondary (append-only)", ["backup", "replicate", "--to", "secondary"], env);
-await phase("run a DR drill at the secondary", ["dr", "drill", "--runbook", join(repoRoot, "lab", "runbooks", "drill.yaml")], env);
-await phase("the drill's report", ["dr", "history", "--last"], env);
+await phase("run a DR drill at the secondary", ["dr", "drill", "--runbook", join(labPaths(dir).runbooks, "drill.yaml")], env);
 timings.push(["total", (Date.now() - total) / 1000]);
+printDrillSummary(env);
 
 process.stdout.write(`\nPhases: ${timings.map(([t, s]) => `${t} ${s.toFixed(1)} s`).join("; ")}\n`);
 process.stdout.write(`

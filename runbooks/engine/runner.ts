@@ -12,6 +12,7 @@ import type { PlannedStep, Runbook } from "./model.js";
 import { isIdempotent, planRunbook } from "./plan.js";
 import type { Progress } from "./progress.js";
 import { cleanupDue, replay, type Replay } from "./replay.js";
+import { expandArgv } from "./steps/argv-vars.js";
 import { writeReport } from "./report.js";
 import { locksDir, newRunId, runDir as runDirOf } from "./state.js";
 import { StepFailure, stepModules, type DrServices, type StepContext, type StepResult } from "./steps/index.js";
@@ -337,7 +338,8 @@ class Execution {
     return failed.length ? `clean-up incomplete (${failed.join("; ")}); see the journal, then resume the run to try again` : undefined;
   }
 
-  private async cleanupCommand(p: PlannedStep, argv: string[]): Promise<string[]> {
+  private async cleanupCommand(p: PlannedStep, rawArgv: string[]): Promise<string[]> {
+    const argv = expandArgv(rawArgv, { runId: this.runId, kind: p.kind });
     const targets = p.hosts.length ? p.hosts.map((h) => ({ name: h.name, exec: this.o.services.executorFor(h) })) : [{ name: "DR runner", exec: this.o.services.local }];
     const notes: string[] = [];
     for (const t of targets) {

@@ -2,8 +2,12 @@ import { defineStep } from "./types.js";
 import { Params } from "./params.js";
 import { hostText, lastLine, onHosts, runOn, shown } from "./on-hosts.js";
 import { DcctlError } from "../../../util/errors.js";
+import { expandArgv } from "./argv-vars.js";
 
-/** `command`: an operator script (argument vector) on each target host over SSH, or on the DR runner without targets. */
+/**
+ * `command`: an operator script (argument vector) on each target host over SSH, or on the DR runner without targets.
+ * Its arguments may name what the run made: {run}, {db:NAME} (see argv-vars.ts).
+ */
 interface CommandParams {
   argv: string[];
 }
@@ -22,7 +26,8 @@ export const commandStep = defineStep<CommandParams>({
     if (p.hosts.length === 0) return [`run \`${shown(argv)}\` on the DR runner`];
     return p.hosts.map((h) => `run \`${shown(argv)}\` on ${hostText(h)}`);
   },
-  async run(p, { argv }, ctx) {
+  async run(p, params, ctx) {
+    const argv = expandArgv(params.argv, { runId: ctx.runId, kind: p.kind });
     if (p.hosts.length === 0) {
       const res = await ctx.services.local.run(argv, { timeoutMs: p.step.timeoutMs });
       if (res.code !== 0) throw new DcctlError(`\`${shown(argv)}\` failed (exit ${res.code}): ${lastLine(res.stderr) || lastLine(res.stdout)}`);
