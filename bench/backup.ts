@@ -127,6 +127,10 @@ async function main(): Promise<void> {
     const serial = await variant("all-c1");
     const c4 = ok("--all --concurrency 4", await timed(process.execPath, [mainJs, "backup", "run", "--all", "--site", "primary", "--concurrency", "4"], parallel.env));
     const c1 = ok("--all --concurrency 1", await timed(process.execPath, [mainJs, "backup", "run", "--all", "--site", "primary", "--concurrency", "1"], serial.env));
+    // And as timers would run them: one `dcctl backup run --job` process after another.
+    const separate = await variant("separate");
+    let each = 0;
+    for (const h of p.hosts) each += ok("backup run --job", await timed(process.execPath, [mainJs, "backup", "run", "--job", String(h.name)], separate.env));
 
     process.stdout.write(`one local files job (${400 + 2000} files, ~104 MiB):\n`);
     const verdict = (ours: number, bare: number): string => (ours - bare <= 300 || ours <= bare * 1.05 ? "within goal" : "over goal");
@@ -138,6 +142,7 @@ async function main(): Promise<void> {
     process.stdout.write(`  dcctl start-up alone (backup jobs): ${fmt(startup)}\n`);
     process.stdout.write(`${SMALL_JOBS} small local jobs:\n`);
     process.stdout.write(`  --all, concurrency 4: ${fmt(c4)}   one by one (concurrency 1): ${fmt(c1)}   speed-up ${(c1 / c4).toFixed(2)}x (ratio ${(c4 / c1).toFixed(3)})\n`);
+    process.stdout.write(`  ${SMALL_JOBS} separate \`backup run --job\` processes: ${fmt(each)}   (--all, concurrency 4 is ${(each / c4).toFixed(2)}x faster)\n`);
   } finally {
     await rest?.stop();
     rmSync(work, { recursive: true, force: true });
