@@ -4,10 +4,14 @@ import { join, resolve } from "node:path";
 import type { VcenterConnection } from "../provider/connection.js";
 import type { LabService } from "./topology.js";
 
-/** The lab's one folder: everything it creates lives below it, and `lab down` removes nothing. */
+/**
+ * The lab's one folder: everything it creates lives below it, and `lab down` removes nothing. As root the servers
+ * that refuse root (PostgreSQL) run as an unprivileged account, which cannot enter root's home: /var/lib then.
+ */
 export function labDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.DCCTL_LAB_DIR) return resolve(env.DCCTL_LAB_DIR);
-  return join(env.DCCTL_STATE_DIR ? resolve(env.DCCTL_STATE_DIR) : join(homedir(), ".local", "state", "dcctl"), "lab");
+  if (env.DCCTL_STATE_DIR) return join(resolve(env.DCCTL_STATE_DIR), "lab");
+  return process.getuid?.() === 0 ? "/var/lib/dcctl/lab" : join(homedir(), ".local", "state", "dcctl", "lab");
 }
 
 export interface RunningService extends LabService {
