@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { userInfo } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 import { loadSites } from "../inventory/index.js";
 import { localBackend } from "../stacks/automation.js";
@@ -82,6 +82,20 @@ function prepare(dir: string, opts: LabUpOptions): LabConfig {
   return config;
 }
 
+/**
+ * As root, the database servers run as an unprivileged account, which must be able to enter the lab's folder: make
+ * the folder itself enterable, and refuse (naming the culprit) when a parent folder shuts it out.
+ */
+function checkReachable(dir: string): void {
+  if (process.getuid?.() !== 0) return;
+  chmodSync(dir, 0o755);
+  for (let d = dirname(dir); d !== dirname(d); d = dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) {
+      throw new DcctlError(`the lab's folder ${dir} is inside ${d}, which other accounts cannot enter (the lab's databases run unprivileged): set DCCTL_LAB_DIR elsewhere`, ExitCode.badInput);
+    }
+  }
+}
+
 /** Refuses to start when another program holds one of the lab's addresses: a clear message instead of a hang. */
 async function checkPortsFree(services: LabService[]): Promise<void> {
   const taken: string[] = [];
@@ -118,6 +132,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const dir = opts.dir;
   const paths = labPaths(dir);
   mkdirSync(dir, { recursive: true });
+  checkReachable(dir);
   const existing = readLabState(dir);
   let state: LabState;
   if (existing && isAlive(existing.supervisorPid) && existing.phase !== "failed") {
