@@ -107,6 +107,20 @@ describe("a database host's backup job through dcctl", () => {
     expect(rows.find((r) => r.job === "qn-db-01/db-test")?.state).toBe("ok");
   });
 
+  it("restores a database through dcctl restore --db, and refuses to replace an existing one without --yes (exit 5)", async () => {
+    const copy = dcctl(["restore", "--host", "qn-db-01", "--db", "portal", "--target-db", "portal_copy"]);
+    expect(copy.stderr).toBe("");
+    expect(copy.code).toBe(0);
+    expect(copy.stdout).toMatch(/^restored database portal of qn-db-01 \(snapshot \w{8}\) as portal_copy on qn-db-01\n$/);
+    expect((await pg?.psql("SELECT name FROM citizens;", "portal_copy"))?.trim()).toBe("Nguyễn Văn A");
+    const refused = dcctl(["restore", "--host", "qn-db-01", "--db", "portal"]);
+    expect(refused.code).toBe(5);
+    expect(refused.stderr.trim()).toMatch(/^dcctl: refusing to replace the existing database portal on qn-db-01 without --yes/);
+    const replaced = dcctl(["restore", "--host", "qn-db-01", "--db", "portal", "--yes", "--json"]);
+    expect(replaced.code).toBe(0);
+    expect(JSON.parse(replaced.stdout)).toMatchObject({ targetDb: "portal", replaced: true });
+  });
+
   it("fails the job, keeping the good snapshots of its other sources, when a database cannot be dumped", async () => {
     // No password for the backup role any more: pg_dump cannot log in.
     writeFileSync(join(work, "pgpass"), "", { mode: 0o600 });
