@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { Ajv } from "ajv";
 import { SITE_NAMES, type SiteName } from "../inventory/index.js";
 import { displayPath, parseYamlSource } from "../inventory/yaml-source.js";
 import { InputError, errorMessage } from "../util/errors.js";
+import { stateDir as dcctlStateDir } from "../util/state.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { Restic, type ResticRepo } from "./restic/index.js";
 import type { MariadbSourceOptions } from "./sources/mariadb.js";
@@ -128,9 +128,7 @@ export function backupConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** The state folder: $DCCTL_STATE_DIR or ~/.local/state/dcctl (as `dcctl infra` uses it). */
-export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DCCTL_STATE_DIR ? resolve(env.DCCTL_STATE_DIR) : join(homedir(), ".local", "state", "dcctl");
-}
+
 
 /** Reads the backup config; every problem as `file:line: message` (InputError, exit 2). */
 export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.ProcessEnv = process.env): BackupConfig {
@@ -163,7 +161,7 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     const url = r && !/^[a-z0-9]+:/.test(r.url) ? abs(r.url) : r?.url;
     if (r && url) repositories[name] = { name, owner: name, repo: { url, passwordFile: abs(r.passwordFile) } };
   }
-  const stateDir = data.stateDir ? abs(data.stateDir) : defaultStateDir(env);
+  const stateDir = data.stateDir ? abs(data.stateDir) : dcctlStateDir(env);
   return {
     file: source.displayPath,
     site: data.site,

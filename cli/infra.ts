@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
@@ -9,6 +8,7 @@ import { planSite, type PlannedResource } from "../stacks/plan.js";
 import { DR_MODES, type DrMode } from "../stacks/site-stack.js";
 import { confirmAction } from "../util/confirm.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
+import { stateDir } from "../util/state.js";
 
 /** `dcctl infra plan|preview|up|destroy|configure`: the site stacks through a mock run or the Automation API. */
 
@@ -27,7 +27,7 @@ interface ConfigureArgs extends StackArgs {
   insecure: boolean;
 }
 
-const defaultState = process.env.DCCTL_STATE_DIR ? join(process.env.DCCTL_STATE_DIR, "pulumi") : join(homedir(), ".local", "state", "dcctl", "pulumi");
+const defaultState = join(stateDir(), "pulumi");
 
 function stackOptions<T>(y: Argv<T>): Argv<T & StackArgs> {
   return y

@@ -9,12 +9,12 @@ import { loadSites } from "../inventory/index.js";
 import { localBackend } from "../stacks/automation.js";
 import { policyPackDir, siteStack } from "../stacks/infra.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
-import { lastLine } from "../util/process.js";
+import { isAlive, lastLine } from "../util/process.js";
 import { repoRoot } from "../util/tools.js";
 import { writeLabBackupConfig } from "./backup-config.js";
 import { labPaths, type LabConfig } from "./paths.js";
 import { keygen } from "./sshd.js";
-import { isAlive, readLabState, stateFile, type LabState } from "./state.js";
+import { readLabState, stateFile, type LabState } from "./state.js";
 import { labServices, type LabService } from "./topology.js";
 
 export interface LabUpOptions {

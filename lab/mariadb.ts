@@ -1,8 +1,8 @@
 import { chownSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { DcctlError } from "../util/errors.js";
-import { freePort, startServer, type ServerProcess } from "../util/process.js";
-import { lastLines, run, serverAccount, stopGently } from "./postgres.js";
+import { freePort, run, startServer, type ServerProcess } from "../util/process.js";
+import { lastLines, serverAccount, stopGently } from "./postgres.js";
 
 export interface MariadbOptions {
   /** The state folder of this server: `data/` (the datadir) and `run/` (socket, pid file). */

@@ -1,11 +1,9 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { DcctlError } from "../util/errors.js";
-import { freePort, startServer, type RunResult, type ServerProcess } from "../util/process.js";
-import { toolEnv } from "../util/tools.js";
+import { freePort, run, startServer, type ServerProcess } from "../util/process.js";
 
 /** Where Debian keeps the PostgreSQL 15 server programs (they are not on PATH). */
 export const PG_BIN_DIR = "/usr/lib/postgresql/15/bin";
@@ -154,26 +152,6 @@ export async function stopGently(proc: ServerProcess, signal: NodeJS.Signals, gr
   if (!(await Promise.race([exited, timer]))) await proc.stop();
   // Backends or helpers left in the group (after a crash) go with the group.
   await proc.stop();
-}
-
-/**
- * Runs a program by argument vector and collects its output. Unlike util/process run(), a program that exits without
- * reading its input (id, or psql refusing a login) is not an EPIPE crash of the test process.
- */
-export function run(cmd: string, args: readonly string[], opts: { input?: string } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: toolEnv(), stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
-    child.stdin.on("error", () => undefined);
-    child.once("error", (e) => reject(new DcctlError(`cannot run ${cmd}: ${e.message}`)));
-    child.once("close", (code, signal) =>
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
-    );
-    child.stdin.end(opts.input ?? "");
-  });
 }
 
 export function lastLines(text: string): string {

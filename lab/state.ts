@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { VcenterConnection } from "../provider/connection.js";
+import { stateDir } from "../util/state.js";
 import type { LabService } from "./topology.js";
 
 /**
@@ -10,8 +10,8 @@ import type { LabService } from "./topology.js";
  */
 export function labDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.DCCTL_LAB_DIR) return resolve(env.DCCTL_LAB_DIR);
-  if (env.DCCTL_STATE_DIR) return join(resolve(env.DCCTL_STATE_DIR), "lab");
-  return process.getuid?.() === 0 ? "/var/lib/dcctl/lab" : join(homedir(), ".local", "state", "dcctl", "lab");
+  if (env.DCCTL_STATE_DIR || process.getuid?.() !== 0) return join(stateDir(env), "lab");
+  return "/var/lib/dcctl/lab";
 }
 
 export interface RunningService extends LabService {
@@ -45,11 +45,3 @@ export function writeLabState(dir: string, state: LabState): void {
   renameSync(tmp, stateFile(dir));
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

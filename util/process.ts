@@ -61,6 +61,16 @@ export function lastLine(text: string): string {
   return lines[lines.length - 1] ?? "";
 }
 
+/** Whether a process with this pid exists (one we may not signal counts as alive). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** A free TCP port on a loopback address, chosen by the kernel. */
 export function freePort(host = "127.0.0.1"): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { waitForPort } from "../../util/process.js";
+import { isAlive as alive, waitForPort } from "../../util/process.js";
 
 /**
  * Starts and stops the portal as a service would be, for the runbooks' `command` steps over SSH:
@@ -17,15 +17,6 @@ const usage = () => {
 };
 if (!pidfile) usage();
 const pidPath = pidfile as string;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 if (action === "start") {
   const [logfile, listen, ...portalArgs] = rest;

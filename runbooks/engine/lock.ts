@@ -2,6 +2,7 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync, fsyncS
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { DcctlError, ExitCode } from "../../util/errors.js";
+import { isAlive } from "../../util/process.js";
 
 /**
  * One DR run at a time per scope (e.g. the secondary site): a lock file made with O_EXCL. A lock whose process is
@@ -21,15 +22,6 @@ export interface HeldLock {
   release(): void;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 function readLock(path: string): LockInfo | undefined {
   try {
     return JSON.parse(readFileSync(path, "utf8")) as LockInfo;
@@ -41,7 +33,7 @@ function readLock(path: string): LockInfo | undefined {
 /** The run id holding a scope's lock, if its process is alive on this machine. */
 export function lockHolder(dir: string, scope: string): string | undefined {
   const held = readLock(lockPath(dir, scope));
-  return held && (held.host !== hostname() || alive(held.pid)) ? held.runId : undefined;
+  return held && (held.host !== hostname() || isAlive(held.pid)) ? held.runId : undefined;
 }
 
 export function lockPath(dir: string, scope: string): string {
@@ -70,7 +62,7 @@ export function acquireLock(dir: string, scope: string, runId: string): HeldLock
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const held = readLock(path);
       // Only a lock of this machine can be proven stale; one from another host (shared state) is left to a human.
-      if (held && held.host === hostname() && !alive(held.pid)) {
+      if (held && held.host === hostname() && !isAlive(held.pid)) {
         tookOver = held;
         rmSync(path, { force: true });
         continue;

@@ -1,10 +1,7 @@
-import { homedir } from "node:os";
 import { join } from "node:path";
+import { stateDir } from "../../util/state.js";
 
-/** dcctl's state folder: $DCCTL_STATE_DIR, or ~/.local/state/dcctl (as cli/infra.ts uses for Pulumi state). */
-export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DCCTL_STATE_DIR ? env.DCCTL_STATE_DIR : join(homedir(), ".local", "state", "dcctl");
-}
+export { stateDir };
 
 export function runsDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(stateDir(env), "dr", "runs");

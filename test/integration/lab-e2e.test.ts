@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isAlive as alive } from "../../util/process.js";
 import { repoRoot } from "../../util/tools.js";
 
 /**
@@ -26,14 +27,6 @@ function dcctl(args: string[], env: NodeJS.ProcessEnv = withLab) {
   return { code: res.status ?? 1, stdout: res.stdout, stderr: res.stderr };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(() => {
   execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot });

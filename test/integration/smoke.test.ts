@@ -1,14 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runSmoke } from "../../lab/smoke.js";
+import { isAlive as alive } from "../../util/process.js";
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("the whole chain: Pulumi engine, dcvsphere provider plugin, govc and vcsim", () => {
   it("creates a folder and a customised VM, then destroys them and stops the simulator", async () => {

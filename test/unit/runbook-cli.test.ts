@@ -102,7 +102,7 @@ describe("dcctl dr plan", () => {
   }
 
   it("checks the lab's drill runbook against the lab inventory", () => {
-    const r = dcctl(["dr", "plan", "--runbook", "lab-drill", "--json"], { DCCTL_SITES_DIR: join(repoRoot, "lab", "sites") });
+    const r = dcctl(["dr", "plan", "--runbook", join(repoRoot, "lab", "runbooks", "drill.yaml"), "--json"], { DCCTL_SITES_DIR: join(repoRoot, "lab", "sites") });
     expect(r.stderr).toBe("");
     const plan = JSON.parse(r.stdout) as { steps: { id: string; hosts: { name: string }[] }[] };
     expect(plan.steps.map((s) => `${s.id}:${s.hosts.map((h) => h.name).join(",")}`)).toEqual([
@@ -111,6 +111,8 @@ describe("dcctl dr plan", () => {
       "restore-mail:lab-dr-db-02",
       "verify-portal:lab-dr-db-01",
       "verify-mail:lab-dr-db-02",
+      "start-portal:lab-dr-app-01",
+      "verify-portal-http:",
       "report:",
     ]);
   });
