@@ -2,15 +2,20 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
-import { localBackend } from "../stacks/automation.js";
-import { policyPackDir, siteStack } from "../stacks/infra.js";
-import { planSite, type PlannedResource } from "../stacks/plan.js";
-import { DR_MODES, type DrMode } from "../stacks/site-stack.js";
+import { DR_MODES, type DrMode } from "../stacks/dr-mode.js";
+import type { PlannedResource } from "../stacks/plan.js";
 import { confirmAction } from "../util/confirm.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 import { stateDir } from "../util/state.js";
 
-/** `dcctl infra plan|preview|up|destroy|configure`: the site stacks through a mock run or the Automation API. */
+/**
+ * `dcctl infra plan|preview|up|destroy|configure`: the site stacks through a mock run or the Automation API.
+ * The stacks (and with them the Pulumi SDK) load only when an infra command runs: every other command starts faster.
+ */
+const stacks = async () => {
+  const [automation, infra, plan] = await Promise.all([import("../stacks/automation.js"), import("../stacks/infra.js"), import("../stacks/plan.js")]);
+  return { ...automation, ...infra, ...plan };
+};
 
 interface StackArgs {
   stack: SiteName;
@@ -60,6 +65,7 @@ const plan: CommandModule<object, StackArgs> = {
   builder: (y) => stackOptions(y),
   handler: async (args) => {
     const site = loadSites()[args.stack];
+    const { planSite } = await stacks();
     const planned = await planSite(site, args.mode ?? "standby");
     if (args.json) {
       process.stdout.write(JSON.stringify(planned, null, 2) + "\n");
@@ -80,6 +86,7 @@ const preview: CommandModule<object, StackArgs> = {
   describe: "what `up` would change, with the policy pack enforced",
   builder: (y) => stackOptions(y),
   handler: async (args) => {
+    const { siteStack, localBackend, policyPackDir } = await stacks();
     const stack = await siteStack(args.stack, { backend: localBackend(args.state), mode: args.mode });
     const result = await stack.preview({ policyPacks: [policyPackDir], onOutput: out(args.json) });
     if (args.json) process.stdout.write(JSON.stringify(result.changeSummary) + "\n");
@@ -91,6 +98,7 @@ const up: CommandModule<object, StackArgs> = {
   describe: "apply the stack to vCenter (previews and asks first unless --yes)",
   builder: (y) => stackOptions(y),
   handler: async (args) => {
+    const { siteStack, localBackend, policyPackDir } = await stacks();
     const stack = await siteStack(args.stack, { backend: localBackend(args.state), mode: args.mode });
     if (!args.yes) {
       await stack.preview({ policyPacks: [policyPackDir], onOutput: out(args.json) });
@@ -106,6 +114,7 @@ const destroy: CommandModule<object, StackArgs> = {
   describe: "remove every resource of the stack from vCenter (asks unless --yes)",
   builder: (y) => stackOptions(y),
   handler: async (args) => {
+    const { siteStack, localBackend, policyPackDir } = await stacks();
     const stack = await siteStack(args.stack, { backend: localBackend(args.state) });
     await confirmAction({ yes: args.yes, action: `destroy every VM, port group, folder and tag of stack ${args.stack}`, expect: args.stack });
     const result = await stack.destroy({ onOutput: out(args.json) });
@@ -129,6 +138,7 @@ const configure: CommandModule<object, ConfigureArgs> = {
     } catch (e) {
       throw new DcctlError(`--password-file ${args["password-file"]}: ${(e as NodeJS.ErrnoException).code ?? "unreadable"}`, ExitCode.badInput);
     }
+    const { siteStack, localBackend } = await stacks();
     await siteStack(args.stack, { backend: localBackend(args.state), mode: args.mode, vcenter: { url: args.url, user: args.user, password, insecure: args.insecure } });
     process.stdout.write(`stack ${args.stack}: vCenter ${args.url} as ${args.user} stored in ${args.state}\n`);
   },

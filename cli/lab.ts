@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from "yargs";
-import { labDown, labStatus, labUp } from "../lab/lab.js";
+// lab/lab.js brings the stacks and the Pulumi SDK: loaded only when a lab command runs.
+const lab = () => import("../lab/lab.js");
 import { labDir } from "../lab/state.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 
@@ -27,6 +28,7 @@ const up: CommandModule<object, UpArgs> = {
   handler: async (args) => {
     if (!(args.size > 0)) throw new DcctlError("--size must be a positive number of megabytes", ExitCode.badInput);
     const dir = labDir();
+    const { labUp } = await lab();
     const state = await labUp({ dir, sizeMb: args.size, seed: args.seed, provision: args.provision, log: say });
     say(`lab ready in ${dir}: ${state.services.length} processes; see \`dcctl lab status\`, stop with \`dcctl lab down\``);
   },
@@ -36,6 +38,7 @@ const down: CommandModule<object, object> = {
   command: "down",
   describe: "stop every process the lab started; its folder (data, repositories, keys) stays",
   handler: async () => {
+    const { labDown } = await lab();
     const { stopped } = await labDown(labDir(), say);
     say(stopped ? `lab stopped: ${stopped} processes` : "the lab is not running");
   },
@@ -45,7 +48,8 @@ const status: CommandModule<object, StatusArgs> = {
   command: "status",
   describe: "each lab process, its address and whether it runs (exit 1 when any is down)",
   builder: (y: Argv<object>) => y.option("json", { type: "boolean", default: false }) as unknown as Argv<StatusArgs>,
-  handler: (args) => {
+  handler: async (args) => {
+    const { labStatus } = await lab();
     const { state, services } = labStatus(labDir());
     if (args.json) say(JSON.stringify({ phase: state?.phase ?? "down", services }, null, 2));
     else if (!state) say("the lab is not running (start it with `dcctl lab up`)");

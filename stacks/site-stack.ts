@@ -3,9 +3,9 @@ import { parseCidr, formatIpv4 } from "../inventory/ipv4.js";
 import { ROLES, type Host, type Role, type Site } from "../inventory/index.js";
 import * as vsphere from "../provider/sdk.js";
 
-/** `standby`: the secondary as it runs every day. `active`: after failover, with the application tier brought up. */
-export type DrMode = "standby" | "active";
-export const DR_MODES: readonly DrMode[] = ["standby", "active"];
+import type { DrMode } from "./dr-mode.js";
+
+export { DR_MODES, type DrMode } from "./dr-mode.js";
 
 export interface SiteStackArgs {
   connection: vsphere.ConnectionArgs;
