@@ -114,7 +114,7 @@ const destroy: CommandModule<object, StackArgs> = {
   describe: "remove every resource of the stack from vCenter (asks unless --yes)",
   builder: (y) => stackOptions(y),
   handler: async (args) => {
-    const { siteStack, localBackend, policyPackDir } = await stacks();
+    const { siteStack, localBackend } = await stacks();
     const stack = await siteStack(args.stack, { backend: localBackend(args.state) });
     await confirmAction({ yes: args.yes, action: `destroy every VM, port group, folder and tag of stack ${args.stack}`, expect: args.stack });
     const result = await stack.destroy({ onOutput: out(args.json) });
