@@ -188,7 +188,7 @@ export function repository(config: BackupConfig, name: RepositoryName): Reposito
 }
 
 /** A restic wrapper for a configured repository; waits up to a minute for a lock another restic holds on it. */
-export function resticFor(config: BackupConfig, name: RepositoryName): Restic {
+export function resticFor(config: BackupConfig, name: RepositoryName, opts: { limitUploadKiB?: number } = {}): Restic {
   const r = repository(config, name);
-  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m" });
+  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m", limitUploadKiB: opts.limitUploadKiB });
 }

@@ -145,9 +145,7 @@ export async function runJob(job: BackupJob, opts: RunOptions): Promise<JobResul
  * should not cost the host its /etc backup), but it fails the job; returns one line per failed item.
  */
 async function backupSources(job: BackupJob, opts: RunOptions, add: (s: BackupSummary) => void): Promise<string[]> {
-  // job.limitUploadKiB is not applied yet: restic's --limit-upload is a global flag and the Restic wrapper
-  // (backup/restic/restic.ts) has no option for global flags. It should gain one; then pass it here.
-  const restic = resticFor(opts.config, job.repository);
+  const restic = resticFor(opts.config, job.repository, { limitUploadKiB: job.limitUploadKiB });
   const exec = opts.executorFor?.(job) ?? executorFor(job, opts.config);
   const errors: string[] = [];
   try {

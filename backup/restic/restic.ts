@@ -36,6 +36,8 @@ export interface ResticOptions {
   cacheDir?: string;
   /** Wait this long for a lock held by another restic (e.g. "2m") instead of failing at once. */
   retryLock?: string;
+  /** restic --limit-upload, in KiB/s (0 or absent: no limit), so that a backup does not fill the WAN. */
+  limitUploadKiB?: number;
   /** Extra environment for restic (e.g. RESTIC_HOST); must not carry passwords. */
   env?: Record<string, string>;
 }
@@ -373,7 +375,12 @@ export class Restic {
   }
 
   private exec(command: string, args: string[], opts: ExecOptions = {}): Promise<RawResult> {
-    const argv = [command, ...(this.opts.retryLock ? ["--retry-lock", this.opts.retryLock] : []), ...args];
+    const argv = [
+      command,
+      ...(this.opts.retryLock ? ["--retry-lock", this.opts.retryLock] : []),
+      ...(this.opts.limitUploadKiB ? ["--limit-upload", String(this.opts.limitUploadKiB)] : []),
+      ...args,
+    ];
     return new Promise((resolve, reject) => {
       const child = spawn(this.bin, argv, { env: this.env(opts.env), stdio: ["pipe", "pipe", "pipe"] });
       const out: Buffer[] = [];
