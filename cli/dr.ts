@@ -19,8 +19,6 @@ import {
   type RunOutcome,
 } from "../runbooks/engine/index.js";
 import { configuredServices, optionalBackupConfig } from "../runbooks/engine/services.js";
-import { localBackend } from "../stacks/automation.js";
-import { policyPackDir, siteStack } from "../stacks/infra.js";
 import { confirmAction } from "../util/confirm.js";
 import { DcctlError, InputError } from "../util/errors.js";
 
@@ -53,11 +51,12 @@ function json<T>(y: Argv<T>): Argv<T & CommonArgs> {
 
 /** The Automation API driver of the infra steps: the site stacks, with the Pulumi state `dcctl infra` uses. */
 function infraDriver(): InfraDriver {
-  const backend = () => localBackend(join(stateDir(), "pulumi"));
   return {
     async up(site, mode) {
       if (mode === "drill") throw new DcctlError("the site stacks declare no drill copies yet: remove the infra step from the drill runbook or extend stacks/");
-      const stack = await siteStack(site, { backend: backend(), mode });
+      // The stacks bring the Pulumi SDK: loaded only when a runbook reaches an infra step.
+      const [{ localBackend }, { policyPackDir, siteStack }] = await Promise.all([import("../stacks/automation.js"), import("../stacks/infra.js")]);
+      const stack = await siteStack(site, { backend: localBackend(join(stateDir(), "pulumi")), mode });
       const res = await stack.up({ policyPacks: [policyPackDir] });
       return [`stack ${site} dr:mode=${mode}: ${res.summary.result}, changes ${JSON.stringify(res.summary.resourceChanges ?? {})}`];
     },
