@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { Ajv, type ErrorObject } from "ajv";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { hostLocation, siteSourceFile, type Sites } from "../inventory/index.js";
 import { parseYamlSource, displayPath, type DataPath, type YamlSource } from "../inventory/yaml-source.js";
 import { InputError, errorMessage } from "../util/errors.js";
@@ -115,7 +115,9 @@ const schema = {
 } as const;
 
 const ajv = new Ajv({ allErrors: true, strict: false });
-const validate = ajv.compile<{ policies: Record<string, RawPolicy> }>(schema);
+// Compiled on first use: a schema costs tens of milliseconds to compile, paid by every dcctl start otherwise.
+let compiled: ValidateFunction<{ policies: Record<string, RawPolicy> }> | undefined;
+const validator = (): ValidateFunction<{ policies: Record<string, RawPolicy> }> => (compiled ??= ajv.compile<{ policies: Record<string, RawPolicy> }>(schema));
 
 /** $DCCTL_POLICIES_FILE, or backup/policies.yaml of this checkout. */
 export function policiesFilePath(env: NodeJS.ProcessEnv = process.env): string {
@@ -137,7 +139,7 @@ export function parsePolicies(path: string, text: string): Policies {
   const source = parseYamlSource(path, text);
   if (source.syntaxProblems.length) throw new InputError(source.syntaxProblems);
   const data: unknown = source.data;
-  if (!validate(data)) {
+  const validate = validator(); if (!validate(data)) {
     // An error inside propertyNames repeats, without the name, what the propertyNames error itself says.
     const errors = (validate.errors ?? []).filter((e) => (e as ErrorObject & { propertyName?: string }).propertyName === undefined);
     throw new InputError(sorted(source, errors.map((e) => describe(e))));

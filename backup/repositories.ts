@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { Ajv } from "ajv";
+import { Ajv, type ValidateFunction } from "ajv";
 import { SITE_NAMES, type SiteName } from "../inventory/index.js";
 import { displayPath, parseYamlSource } from "../inventory/yaml-source.js";
 import { InputError, errorMessage } from "../util/errors.js";
@@ -121,7 +121,9 @@ const schema = {
 } as const;
 
 const ajv = new Ajv({ allErrors: true, strict: false });
-const validate = ajv.compile<RawConfig>(schema);
+// Compiled on first use: a schema costs tens of milliseconds to compile, paid by every dcctl start otherwise.
+let compiled: ValidateFunction<RawConfig> | undefined;
+const validator = (): ValidateFunction<RawConfig> => (compiled ??= ajv.compile<RawConfig>(schema));
 
 export function backupConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.DCCTL_REPOS_FILE ? resolve(env.DCCTL_REPOS_FILE) : "/etc/dcctl/repositories.yaml";
@@ -143,7 +145,7 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
   const source = parseYamlSource(path, body);
   if (source.syntaxProblems.length) throw new InputError(source.syntaxProblems);
   const data: unknown = source.data;
-  if (!validate(data)) {
+  const validate = validator(); if (!validate(data)) {
     throw new InputError(
       (validate.errors ?? []).map((e) => {
         const p = e.instancePath.split("/").slice(1);

@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject } from "ajv";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { siteSchema } from "./schema.js";
 import { asRecord, closest, fieldText, show, subjectOf, type Problem } from "./problems.js";
 import type { DataPath } from "./yaml-source.js";
@@ -36,11 +36,13 @@ export interface RawHost {
 }
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
-const validate = ajv.compile<RawSite>(siteSchema);
+// Compiled on first use: a schema costs tens of milliseconds to compile, paid by every dcctl start otherwise.
+let compiled: ValidateFunction<RawSite> | undefined;
+const validator = (): ValidateFunction<RawSite> => (compiled ??= ajv.compile<RawSite>(siteSchema));
 
 /** Checks the structure of a parsed site file; the data is a RawSite exactly when no problems are returned. */
 export function checkStructure(data: unknown): { ok: true; site: RawSite } | { ok: false; problems: Problem[] } {
-  if (validate(data)) return { ok: true, site: data };
+  const validate = validator(); if (validate(data)) return { ok: true, site: data };
   const problems = (validate.errors ?? []).map((err) => describeError(data, err));
   return { ok: false, problems };
 }
