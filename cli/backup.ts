@@ -11,6 +11,7 @@ import { renderCrontab, renderSystemd, writeSchedule } from "../backup/schedule.
 import { backupStatus, formatAge } from "../backup/status.js";
 import { withLock } from "../backup/lock.js";
 import { backupStatePaths } from "../backup/run.js";
+import { progressFor, silentProgress } from "../util/progress.js";
 import { DcctlError, ExitCode, InputError } from "../util/errors.js";
 
 /**
@@ -94,14 +95,20 @@ const runCommand: CommandModule<object, RunArgs> = {
       return;
     }
     const config = loadBackupConfig();
+    // A line as each job finishes; on a terminal also a spinner naming the jobs still running.
+    const progress = args.json ? silentProgress() : progressFor();
+    const active = new Set<string>();
     const outcome = await runJobs(jobs, {
       config,
       concurrency: args.concurrency,
       waitMs: args.wait * 1000,
-      // A line as each job finishes; on a terminal also one as each starts, so a long run shows it is alive.
-      onStart: !args.json && process.stdout.isTTY ? (j) => print(`start  ${j.id}`) : undefined,
-      onResult: args.json ? undefined : (r) => print(describeResult(r)),
-    });
+      onStart: (j) => progress.running([...active.add(j.id)]),
+      onResult: (r) => {
+        active.delete(r.job);
+        progress.line(describeResult(r));
+        progress.running([...active]);
+      },
+    }).finally(() => progress.close());
     if (args.json) printJson(outcome);
     if (outcome.exitCode !== ExitCode.ok) {
       const bad = outcome.results.filter((r) => r.status !== "ok");

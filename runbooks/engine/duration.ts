@@ -1,19 +1,2 @@
-/** Step timeouts as people write them: 90s, 5m, 1h30m, or a bare number of seconds. */
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Milliseconds, or undefined for anything else (zero and negative durations included). */
-export function parseDuration(value: unknown): number | undefined {
-  if (typeof value === "number") return Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
-  if (typeof value !== "string" || !/^(\d+(ms|s|m|h))+$/.test(value.trim())) return undefined;
-  let total = 0;
-  for (const [, n, unit] of value.trim().matchAll(/(\d+)(ms|s|m|h)/g)) total += Number(n) * (UNIT_MS[unit ?? "s"] ?? 0);
-  return total > 0 ? total : undefined;
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  return m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
-}
+// Durations as runbooks write them and reports print them: one implementation, in util/.
+export { formatDuration, parseDuration } from "../../util/duration.js";

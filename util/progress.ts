@@ -1,0 +1,61 @@
+import ora from "ora";
+import { formatDuration } from "./duration.js";
+
+/**
+ * What the operator sees while long work goes on. Plain lines, one per event, when the output is not a terminal
+ * (logs, CI, systemd, cron); on a terminal the same lines with, below them, a spinner naming what is running now
+ * and for how long (ora draws and clears it).
+ */
+export interface Progress {
+  line(text: string): void;
+  /** What runs at the moment (step ids, job ids); an empty list hides the spinner. */
+  running(ids: string[]): void;
+  close(): void;
+}
+
+const stamp = () => new Date().toISOString().slice(11, 19);
+
+export function silentProgress(): Progress {
+  return { line: () => undefined, running: () => undefined, close: () => undefined };
+}
+
+export function plainProgress(out: NodeJS.WriteStream = process.stdout): Progress {
+  return {
+    line: (text) => void out.write(`${stamp()} ${text}\n`),
+    running: () => undefined,
+    close: () => undefined,
+  };
+}
+
+export function terminalProgress(out: NodeJS.WriteStream = process.stdout): Progress {
+  const spinner = ora({ stream: out, discardStdin: false });
+  let ids: string[] = [];
+  let since = Date.now();
+  const text = () => `running ${ids.join(", ")} (${formatDuration(Math.floor((Date.now() - since) / 1000) * 1000)})`;
+  const timer = setInterval(() => {
+    if (spinner.isSpinning) spinner.text = text();
+  }, 1000);
+  timer.unref();
+  return {
+    line: (line) => {
+      if (spinner.isSpinning) spinner.clear();
+      out.write(`${stamp()} ${line}\n`);
+      if (spinner.isSpinning) spinner.render();
+    },
+    running: (next) => {
+      if (next.join() !== ids.join()) since = Date.now();
+      ids = next;
+      if (ids.length === 0) spinner.stop();
+      else if (spinner.isSpinning) spinner.text = text();
+      else spinner.start(text());
+    },
+    close: () => {
+      clearInterval(timer);
+      spinner.stop();
+    },
+  };
+}
+
+export function progressFor(out: NodeJS.WriteStream = process.stdout): Progress {
+  return out.isTTY ? terminalProgress(out) : plainProgress(out);
+}
