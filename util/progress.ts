@@ -1,5 +1,4 @@
 import ora from "ora";
-import { formatDuration } from "./duration.js";
 
 /**
  * What the operator sees while long work goes on. Plain lines, one per event, when the output is not a terminal
@@ -31,7 +30,12 @@ export function terminalProgress(out: NodeJS.WriteStream = process.stdout): Prog
   const spinner = ora({ stream: out, discardStdin: false });
   let ids: string[] = [];
   let since = Date.now();
-  const text = () => `running ${ids.join(", ")} (${formatDuration(Math.floor((Date.now() - since) / 1000) * 1000)})`;
+  const text = () => {
+    const full = `${Math.round((Date.now() - since) / 1000)} s, running ${ids.length}: ${ids.join(", ")}`;
+    // One line: a spinner line that wraps cannot be cleared and redrawn in place.
+    const width = (out.columns ?? 80) - 3;
+    return full.length > width ? `${full.slice(0, width - 1)}…` : full;
+  };
   const timer = setInterval(() => {
     if (spinner.isSpinning) spinner.text = text();
   }, 1000);
