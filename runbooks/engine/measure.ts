@@ -38,7 +38,9 @@ export function measure(planned: PlannedStep[], state: Replay, records: JournalR
       .flatMap((p) => (state.results.get(p.step.id)?.data.restored as RestoredDatabase[] | undefined) ?? []);
     const verifies = steps.filter((p) => p.step.type === "verify" && endAt.has(p.step.id)).map((p) => endAt.get(p.step.id) ?? 0);
     const m: Measurement = { service, ...(tier !== undefined ? { tier } : {}) };
-    if (restored.length) m.rpoMinutes = minutes(Math.max(...restored.map((r) => failedAt - Date.parse(r.snapshotTime))));
+    // A snapshot taken after the reference time (a failback backs up the secondary once its writers stopped, within
+    // the run) lost nothing: 0, not a negative RPO.
+    if (restored.length) m.rpoMinutes = minutes(Math.max(0, ...restored.map((r) => failedAt - Date.parse(r.snapshotTime))));
     if (verifies.length) m.rtoMinutes = minutes(Math.max(...verifies) - startedAt);
     if (target) {
       m.rpoTargetMinutes = target.rpoMinutes;

@@ -45,7 +45,9 @@ export const precheckStep = defineStep<PrecheckParams>({
     const result = await onHosts(p, async (host) => {
       const newest = await catalog.newest(params.repository, host.name);
       if (!newest) throw new DcctlError(`no snapshot in ${params.repository}`);
-      const ageMin = (now - Date.parse(newest.time)) / 60_000;
+      // A snapshot newer than the reference time (taken by an earlier step of this run, e.g. a failback's backup of
+      // the secondary) is 0 min old, not a negative age.
+      const ageMin = Math.max(0, now - Date.parse(newest.time)) / 60_000;
       const rpo = drTierOf(siteOf(ctx, host), host).rpoMinutes;
       const line = `newest snapshot ${newest.id} is ${ageMin.toFixed(1)} min old (RPO ${rpo} min)`;
       if (ageMin > rpo && !params.allowStale) throw new DcctlError(`${line}: older than the RPO`);
