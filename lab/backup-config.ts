@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { loadSites } from "../inventory/index.js";
@@ -99,14 +99,61 @@ export async function writeLabBackupConfig(dir: string, state: LabState, config:
 /** The lab's runbooks, from the templates in lab/runbooks with this lab's folder and addresses filled in. */
 function writeLabRunbooks(dir: string, state: LabState): void {
   const paths = labPaths(dir);
-  const drDb = state.services.find((s) => s.kind === "postgresql" && s.site === "secondary");
-  const anySecondary = state.services.find((s) => s.site === "secondary" && s.kind === "sshd");
-  if (!drDb || !anySecondary) throw new Error("the lab has no PostgreSQL or host at the secondary");
+  const sites = loadSites(paths.sites);
+  const service = (kind: string, site: "primary" | "secondary") => state.services.find((s) => s.kind === kind && s.site === site);
+  const db = service("postgresql", "primary");
+  const drDb = service("postgresql", "secondary");
+  const mariadb = service("mariadb", "primary");
+  const anySecondary = service("sshd", "secondary");
+  // The portal hosts: the primary's first (started by the lab), the secondary's activeOnly one (started by failover).
+  const primaryApp = sites.primary.hosts.find((h) => h.role === "app" && h.services.includes("portal"));
+  const secondaryApp = sites.secondary.hosts.find((h) => h.role === "app" && h.services.includes("portal"));
+  if (!db || !drDb || !mariadb || !anySecondary || !primaryApp || !secondaryApp) {
+    throw new Error("the lab lacks a PostgreSQL at each site, a MariaDB at the primary or a portal host at each site");
+  }
   // The drill network of the lab: its own address in the secondary's range, where nothing else listens.
   const drill = anySecondary.address.replace(/\.\d+$/, ".91");
+  const values: Record<string, string> = {
+    "@REPO@": repoRoot,
+    "@LAB@": dir,
+    "@DRILL@": drill,
+    "@DB@": db.address,
+    "@DRDB@": drDb.address,
+    "@MARIADB@": mariadb.address,
+    "@PRIMARY_APP@": primaryApp.ssh.host,
+    "@SECONDARY_APP@": secondaryApp.ssh.host,
+  };
   mkdirSync(paths.runbooks, { recursive: true });
-  for (const sub of ["run", "logs"]) mkdirSync(join(dir, sub), { recursive: true });
-  const template = readFileSync(join(repoRoot, "lab", "runbooks", "drill.yaml"), "utf8");
-  const filled = template.replaceAll("@REPO@", repoRoot).replaceAll("@LAB@", dir).replaceAll("@DRILL@", drill).replaceAll("@DRDB@", drDb.address);
-  writeFileSync(join(paths.runbooks, "drill.yaml"), filled);
+  for (const sub of ["run", "logs", "dns"]) mkdirSync(join(dir, sub), { recursive: true });
+  for (const name of ["drill", "failover", "failback"]) {
+    const template = readFileSync(join(repoRoot, "lab", "runbooks", `${name}.yaml`), "utf8");
+    const filled = Object.entries(values).reduce((text, [k, v]) => text.replaceAll(k, v), template);
+    writeFileSync(join(paths.runbooks, `${name}.yaml`), filled);
+  }
+  // The lab's DNS (lab/dns-update.ts rewrites it): the service name at the primary until a failover moves it.
+  const hostsFile = join(dir, "dns", "hosts");
+  if (!existsSync(hostsFile)) writeFileSync(hostsFile, `# the lab's DNS: ADDRESS NAME\n${primaryApp.ssh.host} portal.lab\n`);
+  linkPulumiState(dir, state);
+}
+
+/**
+ * The DR engine's infra steps (cli/dr.ts) and `dcctl infra` keep their Pulumi state in $DCCTL_STATE_DIR/pulumi; the
+ * lab applied its stacks with the state in <lab>/pulumi/<supervisor pid> (vcsim forgets everything when it stops, so
+ * each run of the lab has its own). Point the former at the latter, so that a runbook's `infra` step finds the
+ * lab's stacks with their vCenter address and credentials. A real folder there (not ours) is left alone.
+ */
+function linkPulumiState(dir: string, state: LabState): void {
+  const paths = labPaths(dir);
+  const link = join(paths.stateDir, "pulumi");
+  const target = join(paths.pulumi, String(state.supervisorPid));
+  mkdirSync(paths.stateDir, { recursive: true });
+  let current: string | undefined;
+  try {
+    current = lstatSync(link).isSymbolicLink() ? readlinkSync(link) : "(not a link)";
+  } catch {
+    current = undefined;
+  }
+  if (current === target || current === "(not a link)") return;
+  if (current !== undefined) rmSync(link, { force: true });
+  symlinkSync(target, link);
 }
