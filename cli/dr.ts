@@ -1,6 +1,5 @@
-import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { hostname, userInfo } from "node:os";
+import { userInfo } from "node:os";
 import type { Argv, CommandModule } from "yargs";
 import { loadSites, type SiteName, type Sites } from "../inventory/index.js";
 import {
@@ -22,7 +21,6 @@ import {
 import { configuredServices, optionalBackupConfig } from "../runbooks/engine/services.js";
 import { confirmAction } from "../util/confirm.js";
 import { DcctlError, InputError } from "../util/errors.js";
-import { isAlive } from "../util/process.js";
 
 /** `dcctl dr plan|drill|failover|failback|resume|history`: the DR engine (runbooks/engine) behind thin commands. */
 
@@ -51,67 +49,23 @@ function json<T>(y: Argv<T>): Argv<T & CommonArgs> {
   return y.option("json", { type: "boolean", default: false, describe: "machine-readable output" }) as unknown as Argv<T & CommonArgs>;
 }
 
-/**
- * A `pulumi up` killed together with the DR run (SIGKILL, OOM) leaves its lock in the file backend
- * (.pulumi/locks/organization/<project>/<stack>/<id>.json: pid, hostname), and every later `up` of the stack then
- * refuses ("the stack is currently locked"): a resumed failover could never get past its infra step. Same rule as the
- * DR lock: a lock held by a process that is gone from this machine is a crash's; it is removed, with a note.
- */
-function clearStaleStackLocks(backendDir: string, project: string, stack: string): string[] {
-  const dir = join(backendDir, ".pulumi", "locks", "organization", project, stack);
-  if (!existsSync(dir)) return [];
-  const notes: string[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
-    let lock: { pid?: unknown; hostname?: unknown; timestamp?: unknown };
-    try {
-      lock = JSON.parse(readFileSync(join(dir, file), "utf8")) as typeof lock;
-    } catch {
-      continue;
-    }
-    if (lock.hostname !== hostname() || typeof lock.pid !== "number" || isAlive(lock.pid)) continue;
-    rmSync(join(dir, file), { force: true });
-    rmSync(join(dir, `${file}.attrs`), { force: true });
-    notes.push(`removed the lock of stack ${stack} left by pulumi pid ${lock.pid} (gone) since ${String(lock.timestamp)}`);
-  }
-  return notes;
-}
-
-/**
- * A `pulumi up` killed while creating leaves "pending creates" in the state: the object may exist, half made, in vCenter
- * without the state knowing it, and a second `up` fails on it (the provider's clone finds the VM's files already
- * there). Only someone looking at vCenter can say what to keep, so the step stops with what to do, once, instead of a
- * retried page of engine output.
- */
-async function refuseHalfCreated(stack: { exportStack(): Promise<{ deployment: unknown }> }, site: string, backendDir: string): Promise<void> {
-  const deployment = (await stack.exportStack()).deployment as { pending_operations?: { type?: string; resource?: { urn?: string } }[] } | undefined;
-  const creating = (deployment?.pending_operations ?? []).filter((o) => o.type === "creating").map((o) => o.resource?.urn?.split("::").pop() ?? "?");
-  if (!creating.length) return;
-  throw new DcctlError(
-    `stack ${site}: an earlier pulumi up was cut off while creating ${creating.join(", ")}; each may exist half made in vCenter, unknown to the state. ` +
-      `Remove what is half made in vCenter, then run \`pulumi refresh --clear-pending-creates --stack ${site}\` in ${backendDir} (PULUMI_CONFIG_PASSPHRASE_FILE=${join(backendDir, "passphrase")}), then resume`,
-  );
-}
-
-/** The engine's own error lines out of the Automation API's error (which carries the whole output of the run). */
-function pulumiFailure(e: unknown, site: string): unknown {
-  const text = e instanceof Error ? e.message : String(e);
-  const lines = [...new Set(text.split("\n").map((l) => l.trim()).filter((l) => l.startsWith("error: ") && l !== "error: update failed"))];
-  return lines.length ? new DcctlError(`pulumi up of stack ${site} failed: ${lines.map((l) => l.slice(7)).join("; ")}`) : e;
-}
-
 /** The Automation API driver of the infra steps: the site stacks, with the Pulumi state `dcctl infra` uses. */
 function infraDriver(): InfraDriver {
   return {
     async up(site, mode) {
       if (mode === "drill") throw new DcctlError("the site stacks declare no drill copies yet: remove the infra step from the drill runbook or extend stacks/");
       // The stacks bring the Pulumi SDK: loaded only when a runbook reaches an infra step.
-      const [{ localBackend, projectName }, { policyPackDir, siteStack }] = await Promise.all([import("../stacks/automation.js"), import("../stacks/infra.js")]);
+      const [{ localBackend, projectName }, { policyPackDir, siteStack }, { clearStaleStackLocks, refuseHalfCreated, engineFailure }] = await Promise.all([
+        import("../stacks/automation.js"),
+        import("../stacks/infra.js"),
+        import("../stacks/guards.js"),
+      ]);
       const backend = localBackend(join(stateDir(), "pulumi"));
       const notes = clearStaleStackLocks(backend.dir, projectName, site);
       const stack = await siteStack(site, { backend, mode });
       await refuseHalfCreated(stack, site, backend.dir);
       const res = await stack.up({ policyPacks: [policyPackDir] }).catch((e: unknown) => {
-        throw pulumiFailure(e, site);
+        throw engineFailure(e, `pulumi up of stack ${site}`);
       });
       return [...notes, `stack ${site} dr:mode=${mode}: ${res.summary.result}, changes ${JSON.stringify(res.summary.resourceChanges ?? {})}`];
     },

@@ -13,9 +13,29 @@ import { stateDir } from "../util/state.js";
  * The stacks (and with them the Pulumi SDK) load only when an infra command runs: every other command starts faster.
  */
 const stacks = async () => {
-  const [automation, infra, plan] = await Promise.all([import("../stacks/automation.js"), import("../stacks/infra.js"), import("../stacks/plan.js")]);
-  return { ...automation, ...infra, ...plan };
+  const [automation, infra, plan, guards] = await Promise.all([
+    import("../stacks/automation.js"),
+    import("../stacks/infra.js"),
+    import("../stacks/plan.js"),
+    import("../stacks/guards.js"),
+  ]);
+  return { ...automation, ...infra, ...plan, ...guards };
 };
+
+/**
+ * The site's stack, ready for the engine: a lock left by a crashed `pulumi` cleared, and its vCenter connection
+ * present (otherwise one line saying how to set it, instead of the engine's page of output).
+ */
+async function readyStack(args: StackArgs) {
+  const s = await stacks();
+  const backend = s.localBackend(args.state);
+  for (const note of s.clearStaleStackLocks(backend.dir, s.projectName, args.stack)) process.stderr.write(`dcctl: ${note}\n`);
+  const stack = await s.siteStack(args.stack, { backend, mode: args.mode });
+  if (!(await stack.getAllConfig())["vcenter:url"]) {
+    throw new DcctlError(`stack ${args.stack} has no vCenter connection in ${args.state}: set it with dcctl infra configure --stack ${args.stack} --url … --user … --password-file …`, ExitCode.badInput);
+  }
+  return { stack, backend, s };
+}
 
 interface StackArgs {
   stack: SiteName;
@@ -86,9 +106,10 @@ const preview: CommandModule<object, StackArgs> = {
   describe: "what `up` would change, with the policy pack enforced",
   builder: (y) => stackOptions(y),
   handler: async (args) => {
-    const { siteStack, localBackend, policyPackDir } = await stacks();
-    const stack = await siteStack(args.stack, { backend: localBackend(args.state), mode: args.mode });
-    const result = await stack.preview({ policyPacks: [policyPackDir], onOutput: out(args.json) });
+    const { stack, s } = await readyStack(args);
+    const result = await stack.preview({ policyPacks: [s.policyPackDir], onOutput: out(args.json) }).catch((e: unknown) => {
+      throw s.engineFailure(e, `pulumi preview of stack ${args.stack}`);
+    });
     if (args.json) process.stdout.write(JSON.stringify(result.changeSummary) + "\n");
   },
 };
@@ -98,13 +119,16 @@ const up: CommandModule<object, StackArgs> = {
   describe: "apply the stack to vCenter (previews and asks first unless --yes)",
   builder: (y) => stackOptions(y),
   handler: async (args) => {
-    const { siteStack, localBackend, policyPackDir } = await stacks();
-    const stack = await siteStack(args.stack, { backend: localBackend(args.state), mode: args.mode });
+    const { stack, backend, s } = await readyStack(args);
+    await s.refuseHalfCreated(stack, args.stack, backend.dir);
+    const failed = (what: string) => (e: unknown) => {
+      throw s.engineFailure(e, `pulumi ${what} of stack ${args.stack}`);
+    };
     if (!args.yes) {
-      await stack.preview({ policyPacks: [policyPackDir], onOutput: out(args.json) });
+      await stack.preview({ policyPacks: [s.policyPackDir], onOutput: out(args.json) }).catch(failed("preview"));
       await confirmAction({ yes: false, action: `apply these changes to stack ${args.stack}`, expect: args.stack });
     }
-    const result = await stack.up({ policyPacks: [policyPackDir], onOutput: out(args.json) });
+    const result = await stack.up({ policyPacks: [s.policyPackDir], onOutput: out(args.json) }).catch(failed("up"));
     if (args.json) process.stdout.write(JSON.stringify({ result: result.summary.result, changes: result.summary.resourceChanges }) + "\n");
   },
 };
@@ -114,10 +138,11 @@ const destroy: CommandModule<object, StackArgs> = {
   describe: "remove every resource of the stack from vCenter (asks unless --yes)",
   builder: (y) => stackOptions(y),
   handler: async (args) => {
-    const { siteStack, localBackend } = await stacks();
-    const stack = await siteStack(args.stack, { backend: localBackend(args.state) });
+    const { stack, s } = await readyStack(args);
     await confirmAction({ yes: args.yes, action: `destroy every VM, port group, folder and tag of stack ${args.stack}`, expect: args.stack });
-    const result = await stack.destroy({ onOutput: out(args.json) });
+    const result = await stack.destroy({ onOutput: out(args.json) }).catch((e: unknown) => {
+      throw s.engineFailure(e, `pulumi destroy of stack ${args.stack}`);
+    });
     if (args.json) process.stdout.write(JSON.stringify({ result: result.summary.result, changes: result.summary.resourceChanges }) + "\n");
   },
 };

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 import { loadSites } from "../inventory/index.js";
 import { localBackend } from "../stacks/automation.js";
+import { engineFailure } from "../stacks/guards.js";
 import { policyPackDir, siteStack } from "../stacks/infra.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 import { isAlive, lastLine } from "../util/process.js";
@@ -164,7 +165,9 @@ async function provision(dir: string, state: LabState, log: (l: string) => void)
     const vc = state.vcenters[site];
     if (!vc) throw new DcctlError(`the lab has no vCenter for ${site}`);
     const stack = await siteStack(site, { backend, sitesDir: paths.sites, mode: "standby", vcenter: { url: vc.url, user: vc.username, password: vc.password, insecure: true } });
-    const res = await stack.up({ policyPacks: [policyPackDir] });
+    const res = await stack.up({ policyPacks: [policyPackDir] }).catch((e: unknown) => {
+      throw engineFailure(e, `pulumi up of the lab's stack ${site}`);
+    });
     const changes = Object.entries(res.summary.resourceChanges ?? {}).map(([k, v]) => `${k} ${v}`).join(", ");
     log(`stack ${site}: ${changes}`);
   }
