@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { labEnv as labEnvOf } from "../../lab/backup-config.js";
 import { isAlive as alive } from "../../util/process.js";
 import { repoRoot } from "../../util/tools.js";
 
@@ -14,13 +15,8 @@ import { repoRoot } from "../../util/tools.js";
 const dir = mkdtempSync(join(tmpdir(), "dcctl-lab-e2e-"));
 const cli = join(repoRoot, "dist", "cli", "main.js");
 const labEnv = { ...process.env, DCCTL_LAB_DIR: dir, DCCTL_LAB_NET: "127.77" };
-const withLab = {
-  ...labEnv,
-  DCCTL_SITES_DIR: join(dir, "sites"),
-  DCCTL_REPOS_FILE: join(dir, "repositories.yaml"),
-  DCCTL_POLICIES_FILE: join(dir, "policies.yaml"),
-  DCCTL_STATE_DIR: join(dir, "state"),
-};
+// What `source <lab>/env` sets: dcctl pointed at this lab.
+const withLab = { ...labEnv, ...labEnvOf(dir) };
 
 function dcctl(args: string[], env: NodeJS.ProcessEnv = withLab) {
   const res = spawnSync(process.execPath, [cli, ...args], { env, encoding: "utf8", timeout: 600_000 });

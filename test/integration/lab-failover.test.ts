@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { govc } from "../../provider/connection.js";
 import { readJournal, type JournalRecord } from "../../runbooks/engine/index.js";
 import type { LabState } from "../../lab/state.js";
+import { labEnv as labEnvOf } from "../../lab/backup-config.js";
 import { repoRoot } from "../../util/tools.js";
 
 /**
@@ -19,13 +20,8 @@ const dir = mkdtempSync(join(tmpdir(), "dcctl-lab-failover-"));
 const cli = join(repoRoot, "dist", "cli", "main.js");
 const NET = "127.78";
 const labEnv = { ...process.env, DCCTL_LAB_DIR: dir, DCCTL_LAB_NET: NET };
-const withLab = {
-  ...labEnv,
-  DCCTL_SITES_DIR: join(dir, "sites"),
-  DCCTL_REPOS_FILE: join(dir, "repositories.yaml"),
-  DCCTL_POLICIES_FILE: join(dir, "policies.yaml"),
-  DCCTL_STATE_DIR: join(dir, "state"),
-};
+// What `source <lab>/env` sets: dcctl pointed at this lab.
+const withLab = { ...labEnv, ...labEnvOf(dir) };
 const runsDir = join(dir, "state", "dr", "runs");
 const primaryApp = `${NET}.1.21`;
 const secondaryApp = `${NET}.2.21`;
