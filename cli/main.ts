@@ -2,7 +2,7 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
-import { commandGroups } from "./commands.js";
+import { groupsFor } from "./commands.js";
 
 /**
  * The CLI is thin: each command group parses its flags, calls one library function and prints.
@@ -23,7 +23,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err) throw err;
       throw new InputError([`dcctl: ${(msg ?? "bad arguments").replace(/\s*\n\s*/g, " ")} (see dcctl --help)`]);
     });
-  for (const group of commandGroups) cli.command(group);
+  for (const group of await groupsFor(argv)) cli.command(group);
   try {
     await cli.parseAsync();
   } catch (err) {
