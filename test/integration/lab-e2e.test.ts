@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -7,21 +7,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labEnv as labEnvOf } from "../../lab/backup-config.js";
 import { isAlive as alive } from "../../util/process.js";
 import { repoRoot } from "../../util/tools.js";
+import { dcctl as run } from "../helpers/cli.js";
 
 /**
  * The README's main job, through the dcctl binary as an operator types it, on a lab of its own: its own folder and
  * its own loopback range (127.77.x.y) so it can run beside a developer's lab.
  */
 const dir = mkdtempSync(join(tmpdir(), "dcctl-lab-e2e-"));
-const cli = join(repoRoot, "dist", "cli", "main.js");
 const labEnv = { ...process.env, DCCTL_LAB_DIR: dir, DCCTL_LAB_NET: "127.77" };
 // What `source <lab>/env` sets: dcctl pointed at this lab.
 const withLab = { ...labEnv, ...labEnvOf(dir) };
 
-function dcctl(args: string[], env: NodeJS.ProcessEnv = withLab) {
-  const res = spawnSync(process.execPath, [cli, ...args], { env, encoding: "utf8", timeout: 600_000 });
-  return { code: res.status ?? 1, stdout: res.stdout, stderr: res.stderr };
-}
+const dcctl = (args: string[], env: NodeJS.ProcessEnv = withLab) => run(args, env);
 
 
 beforeAll(() => {
