@@ -53,7 +53,6 @@ function json<T>(y: Argv<T>): Argv<T & CommonArgs> {
 function infraDriver(): InfraDriver {
   return {
     async up(site, mode) {
-      if (mode === "drill") throw new DcctlError("the site stacks declare no drill copies yet: remove the infra step from the drill runbook or extend stacks/");
       // The stacks bring the Pulumi SDK: loaded only when a runbook reaches an infra step.
       const [{ localBackend, projectName }, { policyPackDir, siteStack }, { clearStaleStackLocks, refuseHalfCreated, engineFailure }] = await Promise.all([
         import("../stacks/automation.js"),
@@ -69,8 +68,9 @@ function infraDriver(): InfraDriver {
       });
       return [...notes, `stack ${site} dr:mode=${mode}: ${res.summary.result}, changes ${JSON.stringify(res.summary.resourceChanges ?? {})}`];
     },
-    async downDrill() {
-      return [];
+    // The drill copies go with the stack's return to standby.
+    async downDrill(site) {
+      return this.up(site, "standby");
     },
   };
 }

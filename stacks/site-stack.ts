@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { parseCidr, formatIpv4 } from "../inventory/ipv4.js";
-import { ROLES, type Host, type Role, type Site } from "../inventory/index.js";
+import { ROLES, drillNetwork, type Host, type Role, type Site } from "../inventory/index.js";
 import * as vsphere from "../provider/sdk.js";
 
 import type { DrMode } from "./dr-mode.js";
@@ -37,7 +37,25 @@ export const resourcePoolName = (tier: number) => `tier-${tier}`;
 export const roleFolder = (site: Site, role: Role) => `${site.site}/${role}`;
 
 export function hostsInMode(site: Site, mode: DrMode): Host[] {
-  return site.hosts.filter((h) => mode === "active" || !h.activeOnly);
+  const present = site.hosts.filter((h) => mode === "active" || !h.activeOnly);
+  return mode === "drill" ? [...present, ...drillCopies(site)] : present;
+}
+
+/** The suffix that names a drill copy: qn-dr-db-01 → qn-dr-db-01-drill. */
+export const DRILL_SUFFIX = "-drill";
+
+/**
+ * What a drill brings up: a copy of each standby database server and of each application host that exists only after
+ * failover, on the isolated drill network, at the same last octet as the original (10.20.20.11 → 10.20.90.11), so
+ * the drill can run the real services against restored data without any route to production.
+ */
+export function drillCopies(site: Site): Host[] {
+  const net = drillNetwork(site);
+  if (!net) return [];
+  const base = net.cidr.split("/")[0]?.split(".").slice(0, 3).join(".") ?? "";
+  return site.hosts
+    .filter((h) => (h.role === "db" && h.standbyFor !== undefined) || (h.role === "app" && h.activeOnly))
+    .map((h) => ({ ...h, name: `${h.name}${DRILL_SUFFIX}`, network: net.name, ip: `${base}.${h.ip.split(".")[3] ?? "0"}`, activeOnly: false, standbyFor: undefined }));
 }
 
 function netmaskOf(cidr: string): string {

@@ -1,41 +1,18 @@
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../../util/tools.js";
+import { dcctl as run } from "../helpers/cli.js";
 
 /** `dcctl dr` through the built CLI (dist/cli/main.js): loader errors, plan, confirmation refusal. */
 
-const mainJs = join(repoRoot, "dist", "cli", "main.js");
 const state = mkdtempSync(join(tmpdir(), "dcctl-dr-cli-"));
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
-  }
-  return newest;
-}
-
-beforeAll(() => {
-  const sources = Math.max(...["cli", "runbooks", "inventory", "util", "backup"].map((d) => newestMtime(join(repoRoot, d))));
-  const built = existsSync(mainJs) && existsSync(join(repoRoot, "dist", "cli", "dr.js")) ? statSync(join(repoRoot, "dist", "runbooks", "engine", "runner.js")).mtimeMs : 0;
-  if (built >= sources) return;
-  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot, encoding: "utf8" });
-  if (!existsSync(join(repoRoot, "dist", "cli", "dr.js"))) throw new Error(`npx tsc did not produce dist/cli/dr.js:\n${build.stdout}${build.stderr}`);
-});
 
 afterAll(() => rmSync(state, { recursive: true, force: true }));
 
-function dcctl(args: string[], extra: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [mainJs, ...args], {
-    cwd: repoRoot,
-    encoding: "utf8",
-    env: { ...process.env, DCCTL_SITES_DIR: "", DCCTL_DEBUG: "", DCCTL_STATE_DIR: state, DCCTL_REPOS_FILE: join(state, "none.yaml"), ...extra },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const dcctl = (args: string[], extra: Record<string, string> = {}) =>
+  run(args, { ...process.env, DCCTL_SITES_DIR: "", DCCTL_DEBUG: "", DCCTL_STATE_DIR: state, DCCTL_REPOS_FILE: join(state, "none.yaml"), ...extra });
 
 const lines = (t: string) => t.split("\n").filter((l) => l !== "");
 const F = "test/fixtures/runbooks";
@@ -107,6 +84,7 @@ describe("dcctl dr plan", () => {
     const plan = JSON.parse(r.stdout) as { steps: { id: string; hosts: { name: string }[] }[] };
     expect(plan.steps.map((s) => `${s.id}:${s.hosts.map((h) => h.name).join(",")}`)).toEqual([
       "precheck:lab-db-01,lab-db-02",
+      "drill-copies:",
       "restore-portal:lab-dr-db-01",
       "restore-mail:lab-dr-db-02",
       "verify-portal:lab-dr-db-01",

@@ -57,6 +57,22 @@ describe("site stacks under Pulumi's mock runtime", () => {
     expect(standby.some((n) => activeOnly.includes(n))).toBe(false);
   });
 
+  it("adds, in dr:mode=drill, copies of the standby databases and the failover-only tier on the isolated drill network", async () => {
+    const vms = async (mode: "standby" | "drill") => ofType(await planSite(sites.secondary, mode), tokens.VirtualMachine);
+    const standby = (await vms("standby")).map((vm) => String(vm.inputs.name));
+    const drill = await vms("drill");
+    const copies = drill.filter((vm) => !standby.includes(String(vm.inputs.name)));
+    const originals = sites.secondary.hosts.filter((h) => (h.role === "db" && h.standbyFor) || h.activeOnly);
+    expect(copies.map((vm) => vm.inputs.name).sort()).toEqual(originals.map((h) => `${h.name}-drill`).sort());
+    for (const vm of copies) {
+      const original = originals.find((h) => `${h.name}-drill` === vm.inputs.name);
+      expect(vm.inputs.network).toBe("pg-drill");
+      expect((vm.inputs.customization as { ipv4Address: string }).ipv4Address).toBe(`10.20.90.${original?.ip.split(".")[3] ?? "?"}`);
+    }
+    const dbRule = ofType(await planSite(sites.secondary, "drill"), tokens.AntiAffinityRule).find((r) => r.inputs.name === "secondary-db-anti-affinity");
+    expect(dbRule?.inputs.virtualMachines).toEqual(expect.arrayContaining(copies.filter((vm) => tagOf(vm, "role") === "db").map((vm) => vm.inputs.name)));
+  });
+
   it("never lets the vCenter password into the planned inputs", async () => {
     const planned = await planSite(sites.secondary, "active");
     expect(JSON.stringify(planned)).not.toContain("plan-placeholder");
