@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DcctlError, ExitCode } from "../util/errors.js";
 
 /**
@@ -11,11 +11,16 @@ import { DcctlError, ExitCode } from "../util/errors.js";
  * belongs to a younger process) is stale and is removed by the next one who looks. Shared holders (backups into one
  * repository) coexist; an exclusive holder (a job's host, a prune) excludes everyone. Each side first creates its own
  * file and then looks for the other kind, backing off if it finds a live one: two contenders may both back off,
- * but two can never both proceed.
+ * but two can never both proceed. A holder may carry its caller's metadata (`meta`, e.g. the DR run id), which
+ * `liveHolder` reads back and which a `Lock` reports for the stale holders it broke on the way in.
  */
 
 export class LockedError extends DcctlError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The live holder in the way. */
+    readonly holder?: LockHolder,
+  ) {
     super(message, ExitCode.locked);
   }
 }
@@ -28,17 +33,25 @@ export interface LockOptions {
   waitMs?: number;
   /** What the lock protects, for messages, e.g. "job qn-db-01/db-hourly". */
   what?: string;
+  /** Caller's metadata written into the holder file, e.g. `{ runId }`. */
+  meta?: Record<string, string>;
 }
 
 export interface Lock {
   readonly path: string;
+  /** Stale holders (their process gone) that were removed to take this lock; absent when there were none. */
+  readonly brokeStale?: readonly LockHolder[];
   release(): void;
 }
 
-interface Holder {
+export interface LockHolder {
   pid: number;
   start?: string;
   host: string;
+  /** When the holder took the lock (ISO time). */
+  at?: string;
+  meta?: Record<string, string>;
+  /** The holder file. */
   file: string;
 }
 
@@ -46,18 +59,20 @@ let counter = 0;
 
 /** Takes the lock `<dir>/<name>`; throws LockedError (exit 3) if a live holder keeps it past `waitMs`. */
 export async function acquireLock(dir: string, name: string, opts: LockOptions = {}): Promise<Lock> {
-  const lockDir = join(dir, safeName(name));
+  const lockDir = lockFolder(dir, name);
   mkdirSync(lockDir, { recursive: true });
   const mode = opts.mode ?? "exclusive";
   const deadline = Date.now() + (opts.waitMs ?? 0);
+  const broken: LockHolder[] = [];
   let delay = 50;
   for (;;) {
-    const blocker = tryAcquire(lockDir, mode);
+    const blocker = tryAcquire(lockDir, mode, opts.meta, broken);
     if (typeof blocker !== "object") {
       const file = blocker;
       let released = false;
       return {
         path: file,
+        ...(broken.length ? { brokeStale: broken } : {}),
         release: () => {
           if (released) return;
           released = true;
@@ -67,7 +82,7 @@ export async function acquireLock(dir: string, name: string, opts: LockOptions =
     }
     if (Date.now() >= deadline) {
       const host = blocker.host === hostname() ? "" : ` on ${blocker.host}`;
-      throw new LockedError(`${opts.what ?? name} is locked by another run (pid ${blocker.pid}${host}, ${blocker.file})`);
+      throw new LockedError(`${opts.what ?? name} is locked by another run (pid ${blocker.pid}${host}, ${blocker.file})`, blocker);
     }
     // Jittered back-off, so that two contenders that both backed off do not collide again in step.
     await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
@@ -85,15 +100,31 @@ export async function withLock<T>(dir: string, name: string, opts: LockOptions, 
   }
 }
 
-/** The holder file on success; the live holder in the way otherwise. */
-function tryAcquire(lockDir: string, mode: LockMode): string | Holder {
+/** The folder of the lock `<dir>/<name>`. */
+export function lockFolder(dir: string, name: string): string {
+  return join(dir, safeName(name));
+}
+
+/** The first live holder of the lock `<dir>/<name>` (the exclusive one if there is one), or undefined. */
+export function liveHolder(dir: string, name: string): LockHolder | undefined {
+  const files = holders(lockFolder(dir, name)).sort((a, b) => Number(b.endsWith("exclusive.lock")) - Number(a.endsWith("exclusive.lock")));
+  for (const file of files) {
+    const holder = readHolder(file);
+    if (holder && isAlive(holder)) return holder;
+  }
+  return undefined;
+}
+
+/** The holder file on success; the live holder in the way otherwise. Stale holders removed are added to `broken`. */
+function tryAcquire(lockDir: string, mode: LockMode, meta: Record<string, string> | undefined, broken: LockHolder[]): string | LockHolder {
   const mine = join(lockDir, mode === "exclusive" ? "exclusive.lock" : `shared-${process.pid}-${++counter}.lock`);
   for (;;) {
-    if (createExclusive(mine)) break;
+    if (createExclusive(mine, meta)) break;
     // Only exclusive.lock can already exist: is its holder alive?
     const holder = readHolder(mine);
     if (holder && isAlive(holder)) return holder;
-    breakStale(lockDir, mine);
+    const gone = breakStale(lockDir, mine);
+    if (gone) broken.push(gone);
   }
   for (const other of holders(lockDir)) {
     if (other === mine) continue;
@@ -103,21 +134,31 @@ function tryAcquire(lockDir: string, mode: LockMode): string | Holder {
       unlinkQuietly(mine);
       return holder;
     }
-    breakStale(lockDir, other);
+    const gone = breakStale(lockDir, other);
+    if (gone) broken.push(gone);
   }
   return mine;
 }
 
-function createExclusive(file: string): boolean {
+function createExclusive(file: string, meta?: Record<string, string>): boolean {
   let fd: number;
-  try {
-    fd = openSync(file, "wx", 0o644);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw new DcctlError(`cannot create lock file ${file}: ${(e as Error).message}`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fd = openSync(file, "wx", 0o644);
+      break;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") return false;
+      // The lock's (empty) folder was removed by a releasing holder meanwhile: make it again.
+      if (code === "ENOENT" && attempt < 3) {
+        mkdirSync(dirname(file), { recursive: true });
+        continue;
+      }
+      throw new DcctlError(`cannot create lock file ${file}: ${(e as Error).message}`);
+    }
   }
   try {
-    writeSync(fd, JSON.stringify({ pid: process.pid, start: processStart(process.pid), host: hostname(), at: new Date().toISOString() }) + "\n");
+    writeSync(fd, JSON.stringify({ pid: process.pid, start: processStart(process.pid), host: hostname(), at: new Date().toISOString(), ...(meta ? { meta } : {}) }) + "\n");
   } finally {
     closeSync(fd);
   }
@@ -127,18 +168,23 @@ function createExclusive(file: string): boolean {
 /**
  * Removes a stale holder file. Breakers take `break.lock` first and re-read the holder under it, so that two of
  * them cannot remove one stale file and then, the second one, the fresh lock a third process has just taken.
+ * Returns the holder removed, when it could be read.
  */
-function breakStale(lockDir: string, file: string): void {
+function breakStale(lockDir: string, file: string): LockHolder | undefined {
   const breaker = join(lockDir, "break.lock");
   if (!createExclusive(breaker)) {
     const b = readHolder(breaker);
     // A breaker that died mid-way would block every later breaker; its own staleness is judged the same way.
     if (!b || !isAlive(b)) unlinkQuietly(breaker);
-    return;
+    return undefined;
   }
   try {
     const holder = readHolder(file);
-    if (holder === undefined || !isAlive(holder)) unlinkQuietly(file);
+    if (holder === undefined || !isAlive(holder)) {
+      unlinkQuietly(file);
+      return holder;
+    }
+    return undefined;
   } finally {
     unlinkQuietly(breaker);
   }
@@ -155,7 +201,7 @@ function holders(lockDir: string): string[] {
 }
 
 /** undefined when the file is gone or unreadable (a holder half-written by a process that died at that instant). */
-function readHolder(file: string): Holder | undefined {
+function readHolder(file: string): LockHolder | undefined {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -163,9 +209,12 @@ function readHolder(file: string): Holder | undefined {
     return undefined;
   }
   try {
-    const v = JSON.parse(text) as { pid?: unknown; start?: unknown; host?: unknown };
+    const v = JSON.parse(text) as { pid?: unknown; start?: unknown; host?: unknown; at?: unknown; meta?: unknown };
     if (typeof v.pid !== "number") return undefined;
-    return { pid: v.pid, start: typeof v.start === "string" ? v.start : undefined, host: typeof v.host === "string" ? v.host : "", file };
+    const h: LockHolder = { pid: v.pid, start: typeof v.start === "string" ? v.start : undefined, host: typeof v.host === "string" ? v.host : "", file };
+    if (typeof v.at === "string") h.at = v.at;
+    if (v.meta && typeof v.meta === "object") h.meta = Object.fromEntries(Object.entries(v.meta).filter((e): e is [string, string] => typeof e[1] === "string"));
+    return h;
   } catch {
     // Being written this instant (alive), or left half-written by a process that died between open and write
     // (stale once it is a few seconds old).
@@ -177,7 +226,7 @@ function readHolder(file: string): Holder | undefined {
  * Whether the holder's process still runs. A lock from another machine (a shared state folder) cannot be
  * checked and counts as alive. A pid reused by a younger process is told apart by its start time.
  */
-function isAlive(h: Holder): boolean {
+function isAlive(h: LockHolder): boolean {
   if (h.host && h.host !== hostname()) return true;
   try {
     process.kill(h.pid, 0);

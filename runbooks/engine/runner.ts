@@ -92,7 +92,7 @@ function syncDir(dir: string): void {
 export async function startRun(o: StartOptions): Promise<RunOutcome> {
   const now = o.services.now();
   const runId = newRunId(o.runbook.kind, now, randomBytes(2).toString("hex"));
-  const lock = acquireLock(locksDir(o.env), o.runbook.scope, runId);
+  const lock = await acquireLock(locksDir(o.env), o.runbook.scope, runId);
   try {
     const dir = runDirOf(runId, o.env);
     mkdirSync(dir, { recursive: true });
@@ -160,7 +160,7 @@ export async function resumeRun(o: ResumeOptions): Promise<RunOutcome> {
   if (first.state.end?.status === "ok") throw new DcctlError(`run ${o.runId} already completed; nothing to resume`);
   // Asked before the lock is taken, so that a refusal leaves everything (journal and lock) as it was.
   decide(o, first.runbook, first.state);
-  const lock = acquireLock(locksDir(o.env), first.runbook.scope, o.runId);
+  const lock = await acquireLock(locksDir(o.env), first.runbook.scope, o.runId);
   try {
     // Read again under the lock: another resume may have moved the run on meanwhile.
     const { runbook, state, dir } = loadRun(o.runId, o.sites, o.env);

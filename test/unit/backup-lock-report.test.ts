@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LockedError, acquireLock } from "../../backup/lock.js";
+import { LockedError, acquireLock, liveHolder } from "../../backup/lock.js";
 import { mergeState, parsePrometheus, renderPrometheus, writeRunReport, type JobResult } from "../../backup/report.js";
 import { runExitCode } from "../../backup/run.js";
 import { ExitCode } from "../../util/errors.js";
@@ -58,6 +58,25 @@ describe("lock files", () => {
     expect(JSON.parse(readFileSync(lock.path, "utf8")).pid).toBe(process.pid);
     expect(existsSync(join(dir, "shared-1-1.lock"))).toBe(false);
     lock.release();
+  });
+
+  it("keeps the holder's metadata, reads back the live holder and reports the stale holder it broke", async () => {
+    const host = (await import("node:os")).hostname();
+    const a = await acquireLock(work, "scope-m", { meta: { runId: "run-1" } });
+    expect(a.brokeStale).toBeUndefined();
+    expect(liveHolder(work, "scope-m")).toMatchObject({ pid: process.pid, host, meta: { runId: "run-1" } });
+    const err = await acquireLock(work, "scope-m").catch((e: unknown) => e);
+    expect((err as LockedError).holder).toMatchObject({ pid: process.pid, meta: { runId: "run-1" } });
+    a.release();
+    expect(liveHolder(work, "scope-m")).toBeUndefined();
+
+    const gone = deadPid();
+    writeFileSync(join(work, "scope-m", "exclusive.lock"), JSON.stringify({ pid: gone, host, at: "2026-01-01T00:00:00.000Z", meta: { runId: "crashed" } }));
+    expect(liveHolder(work, "scope-m")).toBeUndefined();
+    const b = await acquireLock(work, "scope-m", { meta: { runId: "run-2" } });
+    expect(b.brokeStale).toEqual([{ pid: gone, host, at: "2026-01-01T00:00:00.000Z", meta: { runId: "crashed" }, file: join(work, "scope-m", "exclusive.lock"), start: undefined }]);
+    expect(liveHolder(work, "scope-m")?.meta).toEqual({ runId: "run-2" });
+    b.release();
   });
 });
 

@@ -7,6 +7,7 @@ import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../backup
 import { loadSites, type SiteHost } from "../../inventory/index.js";
 import {
   acquireLock,
+  lockPath,
   locksDir,
   parseRunbook,
   readJournal,
@@ -18,6 +19,7 @@ import {
   type RunReport,
 } from "../../runbooks/engine/index.js";
 import { Journal } from "../../runbooks/engine/journal.js";
+import { lockHolder } from "../../runbooks/engine/lock.js";
 import { DcctlError } from "../../util/errors.js";
 
 /** The engine with its outside world faked: scheduling, journal, retries, timeouts, resume rule, lock, clean-up, report. */
@@ -312,22 +314,25 @@ describe("resume", () => {
 
 describe("lock", () => {
   it("refuses a second run in the same scope (exit 3) and takes over the lock of a crashed one", async () => {
-    const held = acquireLock(locksDir(env), "site-secondary", "other-run");
+    const held = await acquireLock(locksDir(env), "site-secondary", "other-run");
     try {
       const err = await start(PARALLEL, fakes()).catch((e: unknown) => e);
       expect((err as DcctlError).exitCode).toBe(3);
       expect((err as DcctlError).message).toMatch(/^DR scope site-secondary is locked by run other-run \(pid \d+ on /);
       expect(readdirSync(join(state, "dr"))).toEqual(["locks"]);
+      expect(lockHolder(locksDir(env), "site-secondary")).toBe("other-run");
     } finally {
       held.release();
     }
     // A lock whose process is gone (a crash) is stale.
     const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
-    const lockFile = join(locksDir(env), "site-secondary.lock");
-    writeFileSync(lockFile, JSON.stringify({ runId: "crashed", pid: Number(gone), host: (await import("node:os")).hostname(), since: "x" }));
+    const lockDir = lockPath(locksDir(env), "site-secondary");
+    mkdirSync(lockDir, { recursive: true });
+    writeFileSync(join(lockDir, "exclusive.lock"), JSON.stringify({ pid: Number(gone), host: (await import("node:os")).hostname(), meta: { runId: "crashed", since: "x" } }));
     const out = await start(PARALLEL, fakes());
     expect(out.status).toBe("ok");
     expect(journalOf(out.runDir).find((r) => r.type === "note")).toMatchObject({ message: `took over the lock of run crashed (pid ${gone} is gone)` });
     expect(readdirSync(locksDir(env))).toEqual([]);
+    expect(lockHolder(locksDir(env), "site-secondary")).toBeUndefined();
   });
 });
