@@ -1,4 +1,3 @@
-import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,13 +9,13 @@ import { parsePrometheus } from "../../backup/report.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";
 import { repoRoot } from "../../util/tools.js";
+import { startDcctl, type CliRun } from "../helpers/cli.js";
 
 /**
  * `dcctl backup …` and `dcctl restore --path` end to end: the built CLI against a real sshd (the "hosts") and two
  * real rest-servers (the primary's, and the secondary's with --append-only), with a test inventory and policies.
  */
 
-const mainJs = join(repoRoot, "dist", "cli", "main.js");
 const work = mkdtempSync(join(tmpdir(), "dcctl-backup-cli-"));
 let sshd: Sshd | undefined;
 let primary: RestServer | undefined;
@@ -26,22 +25,8 @@ let primaryRestic: Restic;
 let secondaryRestic: Restic;
 const appDir = join(work, "data", "app");
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function dcctl(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [mainJs, ...args], { cwd: repoRoot, env: { ...process.env, DCCTL_DEBUG: "", ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** Not waited for: two runs of a job go side by side. */
+const dcctl = (args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> => startDcctl(args, { ...process.env, DCCTL_DEBUG: "", ...env, ...extraEnv }).done;
 
 function host(name: string, ip: string, policy: string, port: number): Record<string, unknown> {
   return { name, role: "app", cpus: 2, memoryGb: 4, disks: [{ label: "os", sizeGb: 40 }], network: "dmz", ip, template: "tpl-debian-12", backupPolicy: policy, drTier: 2, ssh: { host: "127.0.0.1", port, user: "root" } };
@@ -50,10 +35,6 @@ function host(name: string, ip: string, policy: string, port: number): Record<st
 const jobSnaps = (snaps: Snapshot[], job: string): Snapshot[] => snaps.filter((s) => s.tags?.includes(`job:${job}`));
 
 beforeAll(async () => {
-  // tsc emits even when another part of the tree does not type-check; a missing entry point is what matters here.
-  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot, encoding: "utf8" });
-  if (!existsSync(join(repoRoot, "dist", "cli", "backup.js"))) throw new Error(`tsc did not build the CLI:\n${build.stdout}${build.stderr}`);
-
   sshd = await startSshd({ stateDir: join(work, "sshd") });
   primary = await startRestServer({ dataDir: join(work, "rest-primary") });
   secondary = await startRestServer({ dataDir: join(work, "rest-secondary"), appendOnly: true });

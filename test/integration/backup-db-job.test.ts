@@ -1,5 +1,4 @@
-import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,13 +8,13 @@ import { PG_BIN_DIR, startPostgres, type Postgres } from "../../lab/postgres.js"
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";
 import { repoRoot } from "../../util/tools.js";
+import { dcctl as runDcctl, type CliRun } from "../helpers/cli.js";
 
 /**
  * A database host's job through the CLI: the policy lists postgresql, mariadb and files; the host's inventory
  * `services` say it runs PostgreSQL only, so the job backs up each database, the globals and the files, and no MariaDB.
  */
 
-const mainJs = join(repoRoot, "dist", "cli", "main.js");
 const work = mkdtempSync(join(tmpdir(), "dcctl-backup-db-job-"));
 let sshd: Sshd | undefined;
 let rest: RestServer | undefined;
@@ -23,15 +22,9 @@ let pg: Postgres | undefined;
 let env: Record<string, string> = {};
 let restic: Restic;
 
-function dcctl(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: repoRoot, env: { ...process.env, DCCTL_DEBUG: "", ...env }, encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const dcctl = (args: string[]): CliRun => runDcctl(args, { ...process.env, DCCTL_DEBUG: "", ...env });
 
 beforeAll(async () => {
-  // tsc emits even when another part of the tree does not type-check; a missing entry point is what matters here.
-  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot, encoding: "utf8" });
-  if (!existsSync(mainJs)) throw new Error(`tsc did not build the CLI:\n${build.stdout}${build.stderr}`);
   // The PostgreSQL server account must reach its folder below this one.
   chmodSync(work, 0o755);
   sshd = await startSshd({ stateDir: join(work, "sshd") });

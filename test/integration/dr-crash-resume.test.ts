@@ -1,17 +1,15 @@
-import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../../util/tools.js";
+import { afterAll, describe, expect, it } from "vitest";
 import { readJournal, type JournalRecord } from "../../runbooks/engine/index.js";
+import { dcctl as run, startDcctl } from "../helpers/cli.js";
 
 /**
  * A crash in the middle of a DR run: the CLI running a drill is killed (SIGKILL, no chance to clean up) while a step
  * sleeps; `dcctl dr resume` must then finish the run from the journal without running any completed step again.
  */
 
-const mainJs = join(repoRoot, "dist", "cli", "main.js");
 const tmp = mkdtempSync(join(tmpdir(), "dcctl-dr-crash-"));
 const env = {
   ...process.env,
@@ -25,10 +23,6 @@ const env = {
 };
 const started: number[] = [];
 
-beforeAll(() => {
-  if (!existsSync(join(repoRoot, "dist", "cli", "dr.js"))) spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot });
-});
-
 afterAll(() => {
   // Whatever happened, nothing this test started may outlive it.
   for (const pid of started) {
@@ -41,10 +35,7 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-function dcctl(args: string[]) {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: repoRoot, encoding: "utf8", env });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const dcctl = (args: string[]) => run(args, env);
 
 async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -62,11 +53,8 @@ const startsOf = (j: JournalRecord[], step: string) => j.filter((r) => r.type ==
 
 describe("dcctl dr: crash and resume", () => {
   it("a run killed mid-step resumes from its journal; completed steps never run again", async () => {
-    const child = spawn(process.execPath, [mainJs, "dr", "drill", "--runbook", "test/fixtures/runbooks/crash-drill.yaml"], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+    const { child, done } = startDcctl(["dr", "drill", "--runbook", "test/fixtures/runbooks/crash-drill.yaml"], env);
     if (child.pid) started.push(child.pid);
-    let out = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
 
     const runId = await until("the run folder", () => (existsSync(runsDir) ? readdirSync(runsDir)[0] : undefined));
     const sleeper = await until("the slow step to start", () => (existsSync(env.DR_PIDFILE) ? Number(readFileSync(env.DR_PIDFILE, "utf8").trim()) || undefined : undefined));
@@ -75,7 +63,7 @@ describe("dcctl dr: crash and resume", () => {
 
     child.kill("SIGKILL");
     process.kill(sleeper, "SIGKILL");
-    await exited;
+    const out = (await done).stdout;
     // Plain progress lines, since stdout is a pipe and not a terminal.
     expect(out).toMatch(/^\d\d:\d\d:\d\d run .*: drill with runbook crash-drill; journal /m);
     expect(out).toMatch(/^\d\d:\d\d:\d\d start slow \[command\]$/m);

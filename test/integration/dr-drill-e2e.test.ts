@@ -1,6 +1,5 @@
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +9,7 @@ import { postgresSource } from "../../backup/sources/postgres.js";
 import { PG_BIN_DIR, startPostgres, type Postgres } from "../../lab/postgres.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { readJournal, type RunReport } from "../../runbooks/engine/index.js";
-import { repoRoot } from "../../util/tools.js";
+import { dcctl as run } from "../helpers/cli.js";
 import { PG_SEED, pgSums } from "../helpers/db-fixtures.js";
 
 /**
@@ -19,8 +18,6 @@ import { PG_SEED, pgSums } from "../helpers/db-fixtures.js";
  * second PostgreSQL, the standby), verifies it, measures RPO/RTO and drops the scratch database — also when the drill
  * fails — and the primary is left exactly as it was.
  */
-
-const mainJs = join(repoRoot, "dist", "cli", "main.js");
 
 describe("dcctl dr drill against real PostgreSQL and rest-server", () => {
   let work: string;
@@ -34,13 +31,9 @@ describe("dcctl dr drill against real PostgreSQL and rest-server", () => {
     return v;
   };
   const databases = async (pg: Postgres) => (await pg.psql("SELECT datname FROM pg_database ORDER BY datname")).split("\n").filter(Boolean);
-  const dcctl = (args: string[]) => {
-    const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: repoRoot, encoding: "utf8", env });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  const dcctl = (args: string[]) => run(args, env);
 
   beforeAll(async () => {
-    if (!existsSync(join(repoRoot, "dist", "cli", "dr.js"))) spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot });
     work = mkdtempSync(join(tmpdir(), "dcctl-dr-e2e-"));
     chmodSync(work, 0o755);
     [primary, standby, rest] = await Promise.all([startPostgres({ dir: join(work, "primary") }), startPostgres({ dir: join(work, "standby") }), startRestServer({ dataDir: join(work, "rest") })]);

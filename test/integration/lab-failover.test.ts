@@ -1,13 +1,14 @@
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { govc } from "../../provider/connection.js";
 import { readJournal, type JournalRecord } from "../../runbooks/engine/index.js";
 import type { LabState } from "../../lab/state.js";
 import { labEnv as labEnvOf } from "../../lab/backup-config.js";
 import { repoRoot } from "../../util/tools.js";
+import { mainJs as cli, dcctl as run } from "../helpers/cli.js";
 
 /**
  * A real failover and failback on a lab of its own (folder in /tmp, loopback 127.78.x.y so that it runs beside the
@@ -17,7 +18,6 @@ import { repoRoot } from "../../util/tools.js";
  * lab-dr-app-01 in the secondary's vCenter, the lab's DNS pointing at it. Then the failback serves from the primary.
  */
 const dir = mkdtempSync(join(tmpdir(), "dcctl-lab-failover-"));
-const cli = join(repoRoot, "dist", "cli", "main.js");
 const NET = "127.78";
 const labEnv = { ...process.env, DCCTL_LAB_DIR: dir, DCCTL_LAB_NET: NET };
 // What `source <lab>/env` sets: dcctl pointed at this lab.
@@ -29,10 +29,7 @@ const secondaryPortalPid = join(dir, "run", "portal-secondary.pid");
 /** Every process the lab and this test started, for the check that none outlives `lab down`. */
 const pids = new Map<string, number>();
 
-function dcctl(args: string[], env: NodeJS.ProcessEnv = withLab) {
-  const res = spawnSync(process.execPath, [cli, ...args], { env, encoding: "utf8", timeout: 600_000 });
-  return { code: res.status ?? 1, stdout: res.stdout, stderr: res.stderr };
-}
+const dcctl = (args: string[], env: NodeJS.ProcessEnv = withLab) => run(args, env);
 
 function alive(pid: number): boolean {
   try {
@@ -121,10 +118,6 @@ function measurements(runId: string): Measured[] {
   const report = JSON.parse(readFileSync(join(runsDir, runId, "report.json"), "utf8")) as { measurements: { overall: Measured; services: Measured[] } };
   return [...report.measurements.services, { ...report.measurements.overall, service: "overall" }];
 }
-
-beforeAll(() => {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot });
-});
 
 afterAll(async () => {
   try {

@@ -1,50 +1,14 @@
-import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../../util/tools.js";
+import { describe, expect, it } from "vitest";
 import { crossSiteBadProblems, fixtureProblems } from "../fixtures/inventory/expected.js";
+import { dcctl as runDcctl, type CliRun } from "../helpers/cli.js";
 
 /** `dcctl inventory` end to end: the built CLI (dist/cli/main.js) run as a child process from the repository root. */
 
-const mainJs = join(repoRoot, "dist", "cli", "main.js");
-
-function newestMtime(dir: string): number {
-  if (!existsSync(dir)) return 0;
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
-  }
-  return newest;
-}
-
-beforeAll(() => {
-  const sources = Math.max(...["cli", "inventory", "util"].map((dir) => newestMtime(join(repoRoot, dir))));
-  const built = existsSync(mainJs) ? Math.min(statSync(mainJs).mtimeMs, statSync(join(repoRoot, "dist", "inventory", "load.js")).mtimeMs) : 0;
-  if (built >= sources) return;
-  // tsc emits even when some other part of the tree does not type-check; only a missing entry point is fatal here.
-  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot, encoding: "utf8" });
-  if (!existsSync(mainJs)) throw new Error(`npx tsc did not produce dist/cli/main.js:\n${build.stdout}${build.stderr}`);
-});
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function dcctl(args: string[], env: Record<string, string> = {}): Run {
-  const result = spawnSync(process.execPath, [mainJs, ...args], {
-    cwd: repoRoot,
-    encoding: "utf8",
-    env: { ...process.env, DCCTL_SITES_DIR: "", DCCTL_DEBUG: "", ...env },
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const dcctl = (args: string[], env: Record<string, string> = {}): CliRun => runDcctl(args, { ...process.env, DCCTL_SITES_DIR: "", DCCTL_DEBUG: "", ...env });
 
 const lines = (text: string): string[] => text.split("\n").filter((line) => line !== "");
 
-function expectNoStackTrace(run: Run): void {
+function expectNoStackTrace(run: CliRun): void {
   expect(run.stderr).not.toMatch(/^\s+at /m);
   expect(run.stderr).not.toMatch(/Error:/);
 }
