@@ -1,12 +1,10 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { labEnv as labEnvOf } from "../../lab/backup-config.js";
 import { isAlive as alive } from "../../util/process.js";
-import { repoRoot } from "../../util/tools.js";
 import { dcctl as run } from "../helpers/cli.js";
 
 /**
@@ -19,11 +17,6 @@ const labEnv = { ...process.env, DCCTL_LAB_DIR: dir, DCCTL_LAB_NET: "127.77" };
 const withLab = { ...labEnv, ...labEnvOf(dir) };
 
 const dcctl = (args: string[], env: NodeJS.ProcessEnv = withLab) => run(args, env);
-
-
-beforeAll(() => {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: repoRoot });
-});
 
 afterAll(() => {
   dcctl(["lab", "down"], labEnv);
