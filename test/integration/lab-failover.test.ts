@@ -163,7 +163,10 @@ describe("a real failover and failback on the lab, through the dcctl binary", ()
     });
     closeSync(out);
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    const runId = await until("the failover's run folder", () => (existsSync(runsDir) ? readdirSync(runsDir).find((d) => d.includes("failover")) : undefined));
+    // The run folder appears a moment before its journal: wait for the journal itself.
+    const runId = await until("the failover's journal", () =>
+      existsSync(runsDir) ? readdirSync(runsDir).find((d) => d.includes("failover") && existsSync(join(runsDir, d, "journal.jsonl"))) : undefined,
+    );
     await until("both restores to end", () => {
       if (child.exitCode !== null) throw new Error(`the failover ended (exit ${child.exitCode}) before it could be killed: ${readFileSync(outFile, "utf8")}`);
       const j = journal(runId);
