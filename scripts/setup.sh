@@ -106,10 +106,16 @@ link_dir="$cache/langhost" tool pulumi-language-nodejs github.com/pulumi/pulumi/
 
 # The engine runs Node policy packs through this plugin when no Node language host is installed
 # (see README: the language host module is not served here).
+# An engine killed outright never stops its analyzer: the preloaded watcher ends it when its parent is gone.
+cat > "$bin/parent-watch.mjs" <<'JS'
+const parent = process.ppid;
+setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 1000).unref();
+JS
 cat > "$bin/pulumi-analyzer-policy-nodejs.new" <<'SH'
 #!/bin/sh
 # Started by the Pulumi engine in the policy pack's folder with: ENGINE_ADDRESS PACK_DIR [options].
-exec node "$(node -e "process.stdout.write(require.resolve('@pulumi/pulumi/cmd/run-policy-pack'))")" "$@"
+exec node --import "file://$(dirname "$(readlink -f "$0")")/parent-watch.mjs" \
+  "$(node -e "process.stdout.write(require.resolve('@pulumi/pulumi/cmd/run-policy-pack'))")" "$@"
 SH
 chmod +x "$bin/pulumi-analyzer-policy-nodejs.new"
 mv "$bin/pulumi-analyzer-policy-nodejs.new" "$bin/pulumi-analyzer-policy-nodejs"
