@@ -46,5 +46,10 @@ function report(err: unknown): number {
   return ExitCode.failed;
 }
 
+// `dcctl … | head`: a reader that stops early is not an error of ours.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw e;
+});
 const code = await main(hideBin(process.argv));
 process.exitCode = code;
