@@ -389,6 +389,9 @@ export class Restic {
       let piping: Promise<void> = Promise.resolve();
       if (opts.stdout) {
         piping = pipeline(child.stdout, opts.stdout, { end: opts.endStdout ?? true });
+        // A reader that goes away early (a failed restore target) rejects this before restic has closed; it is handled
+        // when restic closes, but must not count as an unhandled rejection in between.
+        piping.catch(() => undefined);
       } else {
         child.stdout.on("data", (b: Buffer) => out.push(b));
       }
