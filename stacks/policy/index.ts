@@ -14,41 +14,40 @@ const everyVmBackedUp: ResourceValidationPolicy = {
   },
 };
 
-function ofType<T>(resources: { type: string; props: Record<string, unknown> }[], type: string): T[] {
+type Resources = { type: string; props: Record<string, unknown> }[];
+
+function ofType<T>(resources: Resources, type: string): T[] {
   return resources.filter((r) => r.type === type).map((r) => r.props as T);
 }
 
-const noDatabaseOnDmz: StackValidationPolicy = {
-  name: "no-database-on-dmz",
-  description: "No database VM is attached to a DMZ port group.",
-  enforcementLevel: "mandatory",
-  validateStack: (args, reportViolation) => {
-    const problems = dbOnDmz(ofType<VmInputs>(args.resources, tokens.VirtualMachine), ofType<PortGroupInputs>(args.resources, tokens.DistributedPortGroup));
-    problems.forEach((p) => reportViolation(p));
-  },
-};
+/** A mandatory policy over the whole stack: `check` returns one line per violation. */
+function stackPolicy(name: string, description: string, check: (resources: Resources) => string[]): StackValidationPolicy {
+  return {
+    name,
+    description,
+    enforcementLevel: "mandatory",
+    validateStack: (args, reportViolation) => check(args.resources).forEach((p) => reportViolation(p)),
+  };
+}
 
-const databasesSpread: StackValidationPolicy = {
-  name: "database-anti-affinity",
-  description: "Every database VM is in an anti-affinity rule.",
-  enforcementLevel: "mandatory",
-  validateStack: (args, reportViolation) => {
-    const problems = dbWithoutAntiAffinity(ofType<VmInputs>(args.resources, tokens.VirtualMachine), ofType<RuleInputs>(args.resources, tokens.AntiAffinityRule));
-    problems.forEach((p) => reportViolation(p));
-  },
-};
+const noDatabaseOnDmz = stackPolicy("no-database-on-dmz", "No database VM is attached to a DMZ port group.", (rs) =>
+  dbOnDmz(ofType<VmInputs>(rs, tokens.VirtualMachine), ofType<PortGroupInputs>(rs, tokens.DistributedPortGroup)),
+);
 
-const standbyCapacity: StackValidationPolicy = {
-  name: "secondary-standby-capacity",
-  description: "The secondary has at least as many standby database servers as the primary has tier-1 databases.",
-  enforcementLevel: "mandatory",
-  validateStack: (args, reportViolation) => {
-    const vms = ofType<VmInputs>(args.resources, tokens.VirtualMachine);
-    if (!vms.some((vm) => vm.tags?.some((t) => t.category?.endsWith("-site") && t.tag === "secondary"))) return;
+const databasesSpread = stackPolicy("database-anti-affinity", "Every database VM is in an anti-affinity rule.", (rs) =>
+  dbWithoutAntiAffinity(ofType<VmInputs>(rs, tokens.VirtualMachine), ofType<RuleInputs>(rs, tokens.AntiAffinityRule)),
+);
+
+const standbyCapacity = stackPolicy(
+  "secondary-standby-capacity",
+  "The secondary has at least as many standby database servers as the primary has tier-1 databases.",
+  (rs) => {
+    const vms = ofType<VmInputs>(rs, tokens.VirtualMachine);
+    if (!vms.some((vm) => vm.tags?.some((t) => t.category?.endsWith("-site") && t.tag === "secondary"))) return [];
     const problem = standbyShortfall(vms, loadSites().primary);
-    if (problem) reportViolation(problem);
+    return problem ? [problem] : [];
   },
-};
+);
 
 new PolicyPack("dcctl", {
   policies: [everyVmBackedUp, noDatabaseOnDmz, databasesSpread, standbyCapacity],
