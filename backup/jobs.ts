@@ -21,11 +21,17 @@ export interface BackupJob {
   rpoMinutes: number;
   limitUploadKiB: number;
   randomizedDelaySec: number;
+  stallMs: number;
 }
 
 /** The tags every snapshot of a job carries; `job:<id>` is how status and prune find a job's snapshots. */
 export function jobTags(job: BackupJob): string[] {
   return ["dcctl", `job:${job.id}`];
+}
+
+/** The tag naming the run that made a snapshot: how a failed or interrupted run's leftovers are found. */
+export function runTag(runId: string): string {
+  return `run:${runId}`;
 }
 
 /**
@@ -57,6 +63,7 @@ export function expandJobs(sites: Sites, policies: Policies): BackupJob[] {
         rpoMinutes: policy.rpoMinutes,
         limitUploadKiB: policy.limitUploadKiB,
         randomizedDelaySec: policy.randomizedDelaySec,
+        stallMs: policy.stallMs,
       });
     }
   }

@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { hostLocation, siteSourceFile, type Sites } from "../inventory/index.js";
 import { parseYamlSource, displayPath, type DataPath, type YamlSource } from "../inventory/yaml-source.js";
+import { parseDuration } from "../util/duration.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { repoRoot } from "../util/tools.js";
 import type { KeepPolicy } from "./restic/index.js";
@@ -43,7 +44,12 @@ export interface Policy {
   /** restic --limit-upload, KiB/s; 0 means no limit. */
   limitUploadKiB: number;
   randomizedDelaySec: number;
+  /** A job that makes no progress for this long fails (restic stopped, nothing saved). */
+  stallMs: number;
 }
+
+/** A job's stall limit when its policy names none: long enough for a slow pg_dump to send its first bytes. */
+export const DEFAULT_STALL_MS = 5 * 60_000;
 
 export interface Policies {
   file: string;
@@ -59,6 +65,7 @@ interface RawPolicy {
   repository: RepositoryName;
   limitUploadKiB?: number;
   randomizedDelaySec?: number;
+  stallTimeout?: string | number;
 }
 
 const count = { type: "integer", minimum: 1 } as const;
@@ -108,6 +115,7 @@ const schema = {
           repository: { enum: [...REPOSITORY_NAMES] },
           limitUploadKiB: { type: "integer", minimum: 0 },
           randomizedDelaySec: { type: "integer", minimum: 0 },
+          stallTimeout: { type: ["string", "number"] },
         },
       },
     },
@@ -156,6 +164,8 @@ export function parsePolicies(path: string, text: string): Policies {
     const kinds = raw.sources.map((s) => s.kind);
     const repeated = kinds.filter((k, i) => kinds.indexOf(k) !== i);
     if (repeated.length) problems.push({ path: ["policies", name, "sources"], message: `policy ${name}: source kind ${repeated[0] ?? ""} is listed twice (merge its paths)` });
+    const stallMs = raw.stallTimeout === undefined ? DEFAULT_STALL_MS : parseDuration(raw.stallTimeout);
+    if (stallMs === undefined) problems.push({ path: ["policies", name, "stallTimeout"], message: `policy ${name}: stallTimeout: not a duration (e.g. 90s, 5m, 1h)` });
     policies.set(name, {
       name,
       description: raw.description ?? "",
@@ -166,6 +176,7 @@ export function parsePolicies(path: string, text: string): Policies {
       repository: raw.repository,
       limitUploadKiB: raw.limitUploadKiB ?? 0,
       randomizedDelaySec: raw.randomizedDelaySec ?? 0,
+      stallMs: stallMs ?? DEFAULT_STALL_MS,
     });
   }
   if (problems.length) throw new InputError(sorted(source, problems));

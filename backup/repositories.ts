@@ -6,7 +6,7 @@ import { displayPath, parseYamlSource } from "../inventory/yaml-source.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { stateDir as dcctlStateDir } from "../util/state.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
-import { Restic, type ResticRepo } from "./restic/index.js";
+import { Restic, type ResticOptions, type ResticRepo } from "./restic/index.js";
 import type { MariadbSourceOptions } from "./sources/mariadb.js";
 import type { PostgresSourceOptions } from "./sources/postgres.js";
 
@@ -190,7 +190,7 @@ export function repository(config: BackupConfig, name: RepositoryName): Reposito
 }
 
 /** A restic wrapper for a configured repository; waits up to a minute for a lock another restic holds on it. */
-export function resticFor(config: BackupConfig, name: RepositoryName, opts: { limitUploadKiB?: number } = {}): Restic {
+export function resticFor(config: BackupConfig, name: RepositoryName, opts: Pick<ResticOptions, "limitUploadKiB" | "stallMs" | "signal"> = {}): Restic {
   const r = repository(config, name);
-  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m", limitUploadKiB: opts.limitUploadKiB });
+  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m", ...opts });
 }

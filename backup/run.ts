@@ -2,11 +2,12 @@ import { join } from "node:path";
 import type { SshEndpoint } from "../inventory/index.js";
 import { ExitCode, errorMessage } from "../util/errors.js";
 import { LocalExecutor, SshExecutor, type Executor } from "./exec/index.js";
-import { jobTags, type BackupJob } from "./jobs.js";
+import { jobTags, runTag, type BackupJob } from "./jobs.js";
 import { LockedError, acquireLock, type Lock } from "./lock.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
 import { jobExitStatus, writeRunReport, type JobResult } from "./report.js";
-import type { BackupSummary } from "./restic/index.js";
+import type { BackupProgress, BackupSummary } from "./restic/index.js";
+import { reconcileDeadRuns, RunLedger, type Reconciled } from "./run-ledger.js";
 import { FilesSource } from "./sources/files.js";
 import { mariadbSource } from "./sources/mariadb.js";
 import { postgresSource } from "./sources/postgres.js";
@@ -32,6 +33,12 @@ export interface RunOptions {
   executorFor?: (job: BackupJob) => Executor;
   /** Write the JSON-lines report and the metrics file (default true). */
   writeReport?: boolean;
+  /** Overrides every job's stall limit (its policy's stallTimeout). */
+  stallMs?: number;
+  /** Aborting it stops the run: every restic and source is stopped, nothing of theirs is kept, the jobs fail. */
+  signal?: AbortSignal;
+  /** How far a job has come (bytes and files of the item it is on). */
+  onProgress?: (job: BackupJob, item: string, p: BackupProgress) => void;
 }
 
 export interface RunOutcome {
@@ -43,6 +50,8 @@ export interface RunOutcome {
   /** The JSON-lines report, when written. */
   reportPath?: string;
   metricsFile?: string;
+  /** Leftovers of failed or interrupted runs (this one's or dead earlier ones') found and forgotten. */
+  reconciled: Reconciled[];
 }
 
 /** Folders under the state dir; one place so that run, prune and status agree. */
@@ -68,6 +77,8 @@ export function runExitCode(results: JobResult[]): ExitCode {
 export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunOutcome> {
   const startedAt = new Date();
   const id = `${startedAt.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "")}-${process.pid}`;
+  const reconciled = await reconcileDeadRuns(opts.config);
+  const ledger = new RunLedger(opts.config, id, [...new Set(jobs.map((j) => j.repository))]);
   const limit = Math.max(1, opts.concurrency ?? opts.config.concurrency);
   const bySite = new Map<string, BackupJob[]>();
   for (const job of jobs) bySite.set(job.site, [...(bySite.get(job.site) ?? []), job]);
@@ -76,7 +87,7 @@ export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunO
     [...bySite.values()].map((siteJobs) =>
       pool(siteJobs, limit, async (job) => {
         opts.onStart?.(job);
-        const result = await runJob(job, opts);
+        const result = await runJob(job, { ...opts, runId: id, ledger });
         done.set(job.id, result);
         opts.onResult?.(result);
       }),
@@ -86,7 +97,8 @@ export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunO
   const results = jobs.map((j) => done.get(j.id)).filter((r): r is JobResult => r !== undefined);
   const finishedAt = new Date().toISOString();
   const exitCode = runExitCode(results);
-  const outcome: RunOutcome = { id, startedAt: startedAt.toISOString(), finishedAt, exitCode, results };
+  reconciled.push(...(await ledger.close(results.every((r) => r.status === "ok"))));
+  const outcome: RunOutcome = { id, startedAt: startedAt.toISOString(), finishedAt, exitCode, results, reconciled };
   if (opts.writeReport ?? true) {
     const paths = backupStatePaths(opts.config);
     outcome.reportPath = await writeRunReport(paths, { id, startedAt: outcome.startedAt, finishedAt, exitCode }, results);
@@ -95,8 +107,14 @@ export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunO
   return outcome;
 }
 
+interface JobRunOptions extends RunOptions {
+  runId: string;
+  /** Where each accepted snapshot is recorded, so that anything else the run tagged can be found and forgotten. */
+  ledger: RunLedger;
+}
+
 /** Runs one job and never throws: every failure, including a lock held elsewhere, is in the result. */
-export async function runJob(job: BackupJob, opts: RunOptions): Promise<JobResult> {
+export async function runJob(job: BackupJob, opts: JobRunOptions): Promise<JobResult> {
   const started = Date.now();
   const result: JobResult = {
     job: job.id,
@@ -119,8 +137,12 @@ export async function runJob(job: BackupJob, opts: RunOptions): Promise<JobResul
     const waitMs = opts.waitMs ?? 0;
     locks.push(await acquireLock(locksDir, `host-${job.host}`, { mode: "exclusive", waitMs, what: `host ${job.host} (job ${job.id})` }));
     locks.push(await acquireLock(locksDir, `repo-${job.repository}`, { mode: "shared", waitMs, what: `repository ${job.repository}` }));
+    if (opts.signal?.aborted) throw new Error("stopped before it began");
     const errors = await backupSources(job, opts, (s) => {
-      if (s.snapshot_id) result.snapshots.push(s.snapshot_id);
+      if (s.snapshot_id) {
+        opts.ledger.accepted(s.snapshot_id);
+        result.snapshots.push(s.snapshot_id);
+      }
       result.bytesAdded += s.data_added;
       result.filesNew += s.files_new;
       result.filesChanged += s.files_changed;
@@ -144,8 +166,8 @@ export async function runJob(job: BackupJob, opts: RunOptions): Promise<JobResul
  * Backs up every item of every source of the job. A failing item does not stop the others (a broken database dump
  * should not cost the host its /etc backup), but it fails the job; returns one line per failed item.
  */
-async function backupSources(job: BackupJob, opts: RunOptions, add: (s: BackupSummary) => void): Promise<string[]> {
-  const restic = resticFor(opts.config, job.repository, { limitUploadKiB: job.limitUploadKiB });
+async function backupSources(job: BackupJob, opts: JobRunOptions, add: (s: BackupSummary) => void): Promise<string[]> {
+  const restic = resticFor(opts.config, job.repository, { limitUploadKiB: job.limitUploadKiB, stallMs: opts.stallMs ?? job.stallMs, signal: opts.signal });
   const exec = opts.executorFor?.(job) ?? executorFor(job, opts.config);
   const errors: string[] = [];
   try {
@@ -159,8 +181,13 @@ async function backupSources(job: BackupJob, opts: RunOptions, add: (s: BackupSu
         continue;
       }
       for (const item of items) {
+        if (opts.signal?.aborted) {
+          errors.push(`${item.name}: not started, the run was stopped`);
+          continue;
+        }
         try {
-          add(await source.backup(exec, restic, item, { host: job.host, tags: jobTags(job) }));
+          const onProgress = (p: BackupProgress) => opts.onProgress?.(job, item.name, p);
+          add(await source.backup(exec, restic, item, { host: job.host, tags: [...jobTags(job), runTag(opts.runId)], onProgress }));
         } catch (e) {
           errors.push(`${item.name}: ${oneLine(errorMessage(e))}`);
         }
@@ -216,6 +243,13 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
 
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, " | ").trim();
+}
+
+/** "1.2 GiB, 340 files" as a job goes: what the progress display shows beside a running job. */
+export function describeProgress(p: BackupProgress): string {
+  const size = p.bytesDone >= 1024 ** 3 ? `${(p.bytesDone / 1024 ** 3).toFixed(2)} GiB` : `${(p.bytesDone / 1024 ** 2).toFixed(1)} MiB`;
+  const of = p.totalBytes ? ` of ${(p.totalBytes / 1024 ** 2).toFixed(1)} MiB` : "";
+  return `${size}${of}${p.filesDone ? `, ${p.filesDone} files` : ""}`;
 }
 
 /** A one-line human summary of a job result. */

@@ -6,7 +6,9 @@ import { REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
 import { pruneOwnRepository } from "../backup/prune.js";
 import { replicate } from "../backup/replicate.js";
 import { loadBackupConfig, repository, resticFor } from "../backup/repositories.js";
-import { describeResult, runJobs } from "../backup/run.js";
+import { describeProgress, describeResult, runJobs } from "../backup/run.js";
+import { describeReconciled } from "../backup/run-ledger.js";
+import { parseDuration } from "../util/duration.js";
 import { renderCrontab, renderSystemd, writeSchedule } from "../backup/schedule.js";
 import { backupStatus, formatAge } from "../backup/status.js";
 import { withLock } from "../backup/lock.js";
@@ -67,6 +69,7 @@ interface RunArgs {
   json: boolean;
   wait: number;
   concurrency?: number;
+  "stall-timeout"?: string;
 }
 
 const runCommand: CommandModule<object, RunArgs> = {
@@ -81,12 +84,15 @@ const runCommand: CommandModule<object, RunArgs> = {
       .option("json", { type: "boolean", default: false, describe: "print the run report as JSON" })
       .option("wait", { type: "number", default: 0, describe: "seconds to wait for a lock held by another run before giving up (exit 3)" })
       .option("concurrency", { type: "number", describe: "jobs at once per site (default: the config's, 4)" })
+      .option("stall-timeout", { type: "string", describe: "fail a job that makes no progress for this long, e.g. 90s, 5m (default: its policy's stallTimeout, 5m)" })
       .example("$0 backup run --job qn-db-01/db-hourly", "what a systemd timer runs")
       .example("$0 backup run --all --site primary --json", "every job of the primary, machine-readable"),
   handler: async (args) => {
     if ((args.job === undefined) === !args.all) throw new InputError(["dcctl backup run: name a job with --job, or use --all (not both)"]);
     if (args.concurrency !== undefined && (!Number.isInteger(args.concurrency) || args.concurrency < 1)) throw new InputError(["dcctl backup run: --concurrency must be a whole number ≥ 1"]);
     if (!(args.wait >= 0)) throw new InputError(["dcctl backup run: --wait must be a number of seconds ≥ 0"]);
+    const stallMs = args["stall-timeout"] === undefined ? undefined : parseDuration(args["stall-timeout"]);
+    if (args["stall-timeout"] !== undefined && stallMs === undefined) throw new InputError([`dcctl backup run: --stall-timeout "${args["stall-timeout"]}" is not a duration (e.g. 90s, 5m, 1h)`]);
     const jobs = selectJobs(loadJobs(), { job: args.job, all: args.all, site: siteOption(args.site) });
     if (args["dry-run"]) {
       const plan = jobs.map((j) => ({ job: j.id, host: j.host, ssh: `${j.ssh.user}@${j.ssh.host}:${j.ssh.port}`, repository: j.repository, sources: j.sources }));
@@ -97,18 +103,45 @@ const runCommand: CommandModule<object, RunArgs> = {
     const config = loadBackupConfig();
     // A line as each job finishes; on a terminal also a spinner naming the jobs still running.
     const progress = args.json ? silentProgress() : progressFor();
-    const active = new Set<string>();
+    const active = new Map<string, string>();
+    const show = () => progress.running([...active].map(([job, state]) => (state ? `${job} ${state}` : job)));
+    // SIGTERM (systemd stopping the unit) or Ctrl-C: stop every restic and source, keep nothing of theirs, report.
+    const stop = new AbortController();
+    let stoppedBy: NodeJS.Signals | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      stoppedBy ??= sig;
+      stop.abort();
+    };
+    process.on("SIGTERM", onSignal).on("SIGINT", onSignal);
     const outcome = await runJobs(jobs, {
       config,
       concurrency: args.concurrency,
       waitMs: args.wait * 1000,
-      onStart: (j) => progress.running([...active.add(j.id)]),
+      stallMs,
+      signal: stop.signal,
+      onStart: (j) => {
+        if (!process.stdout.isTTY && !args.json) progress.line(`start  ${j.id}`);
+        active.set(j.id, "");
+        show();
+      },
+      onProgress: (j, item, p) => {
+        active.set(j.id, `${item} ${describeProgress(p)}`);
+        show();
+      },
       onResult: (r) => {
         active.delete(r.job);
         progress.line(describeResult(r));
-        progress.running([...active]);
+        show();
       },
-    }).finally(() => progress.close());
+    }).finally(() => {
+      progress.close();
+      process.off("SIGTERM", onSignal).off("SIGINT", onSignal);
+    });
+    for (const r of outcome.reconciled) process.stderr.write(describeReconciled(r) + "\n");
+    if (stoppedBy) {
+      if (args.json) printJson(outcome);
+      throw new DcctlError(`stopped by ${stoppedBy}: ${outcome.results.filter((r) => r.status === "ok").length} of ${outcome.results.length} jobs finished before; nothing of the stopped ones was kept (report ${outcome.reportPath ?? "-"})`, stoppedBy === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated);
+    }
     if (args.json) printJson(outcome);
     if (outcome.exitCode !== ExitCode.ok) {
       const bad = outcome.results.filter((r) => r.status !== "ok");

@@ -12,6 +12,9 @@ export const ExitCode = {
   partial: 4,
   /** A destructive action was not confirmed (no --yes and no terminal, or the operator said no). */
   notConfirmed: 5,
+  /** Stopped by Ctrl-C (SIGINT) or by SIGTERM (systemd stopping the unit): 128 + the signal, as a shell says. */
+  interrupted: 130,
+  terminated: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { DcctlError } from "./errors.js";
 import { toolEnv } from "./tools.js";
@@ -59,6 +60,18 @@ export async function runOk(cmd: string, args: readonly string[], opts: RunOptio
 export function lastLine(text: string): string {
   const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
   return lines[lines.length - 1] ?? "";
+}
+
+const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
+
+/**
+ * The command line that starts `cmd` so that the kernel kills it (SIGKILL) when this process dies, however it dies:
+ * `setpriv --pdeathsig KILL` execs the program with the parent-death signal set. A restic left running by a killed
+ * dcctl would otherwise read its input to the end and save a snapshot that no report mentions. Without setpriv
+ * (not Linux) the command is returned as it is.
+ */
+export function diesWithUs(cmd: string, args: readonly string[]): [string, string[]] {
+  return SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", "--", cmd, ...args]] : [cmd, [...args]];
 }
 
 /** Whether a process with this pid exists (one we may not signal counts as alive). */

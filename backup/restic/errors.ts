@@ -70,3 +70,6 @@ export function errorForExit(command: string, code: number, repo: string, detail
       return new ResticError(`restic ${command} failed for repository ${where}${why || ` (exit code ${code})`}`, command, code);
   }
 }
+
+/** restic made no progress (or a repository did not answer) within the stall limit, and was stopped. */
+export class ResticStalledError extends ResticError {}

@@ -1,15 +1,22 @@
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import type { Readable, Writable } from "node:stream";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Socket, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Transform, type Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { InputError } from "../../util/errors.js";
-import { toolEnv, toolPath } from "../../util/tools.js";
+import { diesWithUs } from "../../util/process.js";
+import { repoRoot, toolEnv, toolPath } from "../../util/tools.js";
+import { formatDuration } from "../../util/duration.js";
+import { Watchdog } from "../../util/watchdog.js";
 import {
   BackupSourceError,
   ResticAppendOnlyError,
   ResticError,
   ResticExit,
   ResticIncompleteError,
+  ResticStalledError,
   errorForExit,
 } from "./errors.js";
 import { oneLine, redactRepo } from "./redact.js";
@@ -40,6 +47,22 @@ export interface ResticOptions {
   limitUploadKiB?: number;
   /** Extra environment for restic (e.g. RESTIC_HOST); must not carry passwords. */
   env?: Record<string, string>;
+  /**
+   * A backup that makes no progress for this long (no data taken, no file read), or a repository listing, lookup or
+   * forget that does not answer within it, is killed and fails with ResticStalledError naming where it stood.
+   * Absent: restic's own timeouts only. Long maintenance (check, prune, copy) is not bounded by it.
+   */
+  stallMs?: number;
+  /** Aborting it stops every restic this object runs (SIGINT, then SIGKILL), e.g. when dcctl itself is told to stop. */
+  signal?: AbortSignal;
+}
+
+/** How far a backup has come, from restic's status messages or from the bytes dcctl has streamed into it. */
+export interface BackupProgress {
+  bytesDone: number;
+  filesDone: number;
+  /** Known for files restic scans itself, not for a stream. */
+  totalBytes?: number;
 }
 
 /** Snapshot selection shared by several commands. Tags: a snapshot must carry all of them. */
@@ -56,6 +79,7 @@ export interface BackupOptions {
   excludes?: string[];
   excludeFiles?: string[];
   oneFileSystem?: boolean;
+  onProgress?: (p: BackupProgress) => void;
 }
 
 export interface StdinBackupOptions extends Omit<BackupOptions, "excludes" | "excludeFiles" | "oneFileSystem"> {
@@ -105,9 +129,21 @@ interface RawResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** Set when a watchdog killed restic: where it stood. */
+  stalled?: string;
 }
 
+/** Commands that only read or write repository metadata: a stall bound fits them as a plain deadline. */
+const METADATA_COMMANDS = new Set(["snapshots", "forget", "unlock", "cat", "list", "tag", "init", "stats"]);
+
+/** The producer restic runs for a stream; see stream-relay.ts for why a snapshot of a partial stream cannot be kept. */
+const STREAM_RELAY = join(repoRoot, "dist", "backup", "restic", "stream-relay.js");
+
 interface ExecOptions {
+  /** Kill restic when it fires; the result then carries why (`stalled`). */
+  watchdog?: Watchdog;
+  /** Each line restic prints on stdout, as it comes (collected all the same). */
+  onLine?: (line: string) => void;
   stdin?: Readable;
   /** Send stdout here instead of collecting it. */
   stdout?: Writable;
@@ -167,7 +203,8 @@ export class Restic {
     for (const f of opts.excludeFiles ?? []) args.push("--exclude-file", f);
     if (opts.oneFileSystem) args.push("--one-file-system");
     args.push("--", ...paths);
-    const res = await this.exec("backup", args);
+    const watchdog = this.watchdog((idle) => `restic read no file and saved no data for ${formatDuration(idle)} (backup of ${paths.join(", ")} to ${this.where})`);
+    const res = await this.exec("backup", args, { watchdog, onLine: statusReader(watchdog, opts.onProgress) });
     const summary = backupSummary(res.stdout);
     if (res.code === ResticExit.incomplete) {
       throw new ResticIncompleteError(
@@ -202,11 +239,96 @@ export class Restic {
   }
 
   /**
-   * Backs up a stream (e.g. the stdout of pg_dump run over SSH) as one file. If the source's `done` reports a non-zero
-   * code (or rejects) the snapshot restic made of the truncated stream is forgotten at once, so a failed dump never
-   * stays in the repository as if it were good, and BackupSourceError is thrown.
+   * Backs up a stream (e.g. the stdout of pg_dump run over SSH) as one file. A snapshot is kept only when dcctl has
+   * seen the whole stream end well: the source's `done` reports code 0 and every byte reached restic (see
+   * STREAM_RELAY; restic < 0.17 falls back to forgetting a failed stream's snapshot). A failed source throws
+   * BackupSourceError; a stream that stops moving fails after `stallMs` with ResticStalledError.
    */
   async backupStream(source: StreamSource, opts: StdinBackupOptions): Promise<BackupSummary> {
+    if (!supportsStdinFromCommand(await resticVersion(this.bin))) return this.backupStreamPiped(source, opts);
+    const dir = mkdtempSync(join(tmpdir(), "dcctl-stream-"));
+    try {
+      return await this.backupStreamRelayed(source, opts, join(dir, "socket"), join(dir, "complete"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async backupStreamRelayed(source: StreamSource, opts: StdinBackupOptions, socketPath: string, marker: string): Promise<BackupSummary> {
+    let sent = 0;
+    let sourceEnded = false;
+    let pipe: Socket | undefined;
+    const watchdog = this.watchdog((idle) => {
+      const d = formatDuration(idle);
+      if (sourceEnded) return `restic did not finish the snapshot of ${opts.filename} in ${this.where} within ${d} after the stream ended`;
+      if (!pipe) return `restic did not start reading ${opts.filename} within ${d} (${this.where} not answering?)`;
+      if (pipe.writableLength > 0) return `restic took no data of ${opts.filename} for ${d} (${this.where} not answering?)`;
+      return `the source of ${opts.filename} sent no data for ${d} (after ${sent} bytes)`;
+    });
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        sent += chunk.length;
+        watchdog?.touch();
+        opts.onProgress?.({ bytesDone: sent, filesDone: 0 });
+        cb(null, chunk);
+      },
+    });
+    // Read from the source at once: Node discards a child's output that nobody reads by the time it exits.
+    const metered = pipeline(source.stdout, meter);
+    metered.catch(() => undefined);
+    const server = createServer({ pauseOnConnect: true });
+    const connected = new Promise<Socket>((resolve) => server.once("connection", resolve));
+    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socketPath, resolve));
+    const args = ["--json", ...backupFlags(opts), "--stdin-filename", opts.filename, "--stdin-from-command", "--", process.execPath, STREAM_RELAY, socketPath, marker];
+    let resticDone = false;
+    const run = this.exec("backup", args, { watchdog }).then((r) => {
+      resticDone = true;
+      // restic gone first (refused, stalled, killed): stop the source so that its completion settles.
+      source.kill?.();
+      meter.destroy();
+      pipe?.destroy();
+      server.close();
+      return r;
+    });
+    let copied = false;
+    const first = await Promise.race([connected, run]);
+    if (first instanceof Socket) {
+      pipe = first;
+      // Only the one relay restic started may connect.
+      server.close();
+      pipe.on("error", () => undefined);
+      copied = await pipeline(meter, pipe, { end: false })
+        .then(() => metered)
+        .then(() => flushed(first))
+        .then(
+          () => true,
+          () => false,
+        );
+    }
+    sourceEnded = true;
+    const prod = await source.done.catch((e: unknown): ProducerResult => ({ code: -1, stderr: e instanceof Error ? e.message : String(e) }));
+    if (!resticDone && copied && prod.code === 0) writeFileSync(marker, String(sent));
+    pipe?.end();
+    const res = await run;
+    const summary = backupSummary(res.stdout);
+    if (res.stalled) throw this.failure("backup", res);
+    if (prod.code !== 0 && (res.code === 0 || isRelayFailure(res.stderr))) {
+      // The producer's failure is the story; restic's "command failed" only echoes it.
+      if (res.code === 0 && summary?.snapshot_id) await this.forgetIds([summary.snapshot_id]);
+      const why = oneLine(lastLines(prod.stderr, 3)) || `exit code ${prod.code}`;
+      throw new BackupSourceError(`backup source of ${opts.filename} failed (${why}); no snapshot kept in ${this.where}`, "backup", res.code);
+    }
+    if (res.code !== 0) throw this.failure("backup", res);
+    const got = this.requireSummary(summary);
+    if (got.total_bytes_processed !== sent) {
+      if (got.snapshot_id) await this.forgetIds([got.snapshot_id]);
+      throw new ResticError(`restic stored ${got.total_bytes_processed} bytes of ${opts.filename} but ${sent} were sent; snapshot forgotten in ${this.where}`, "backup", 0);
+    }
+    return got;
+  }
+
+  /** restic before 0.17: the stream piped into `--stdin`, and the snapshot of a failed source forgotten afterwards. */
+  private async backupStreamPiped(source: StreamSource, opts: StdinBackupOptions): Promise<BackupSummary> {
     const input = source.stdout;
     const run = this.exec("backup", ["--json", ...backupFlags(opts), "--stdin", "--stdin-filename", opts.filename], { stdin: input });
     // If restic dies first the producer would block on a full pipe for ever; stop it so its completion settles.
@@ -321,7 +443,11 @@ export class Restic {
       child.once("error", (e) => resolve({ code: -1, stderr: e.message }));
       child.once("close", (code) => resolve({ code: code ?? -1, stderr }));
     });
-    return this.backupStream({ stdout: child.stdout, done, kill: () => child.kill("SIGKILL") }, opts);
+    return this.backupStreamPiped({ stdout: child.stdout, done, kill: () => child.kill("SIGKILL") }, opts);
+  }
+
+  private watchdog(describe: (idleMs: number) => string): Watchdog | undefined {
+    return this.opts.stallMs ? new Watchdog(this.opts.stallMs, describe) : undefined;
   }
 
   private requireSummary(summary: BackupSummary | undefined): BackupSummary {
@@ -337,6 +463,7 @@ export class Restic {
   }
 
   private failure(command: string, res: RawResult): ResticError {
+    if (res.stalled) return new ResticStalledError(`stalled: ${res.stalled}; restic ${command} stopped, nothing saved`, command, res.code);
     const detail = this.detail(res.stderr);
     if (refusedDelete(res.stderr)) {
       return new ResticAppendOnlyError(`repository ${this.where} refused to delete data (append-only): restic ${command} removed nothing`, command, res.code);
@@ -381,10 +508,29 @@ export class Restic {
       ...(this.opts.limitUploadKiB ? ["--limit-upload", String(this.opts.limitUploadKiB)] : []),
       ...args,
     ];
+    const watchdog =
+      opts.watchdog ??
+      (METADATA_COMMANDS.has(command) && this.opts.stallMs ? new Watchdog(this.opts.stallMs, (idle) => `restic ${command} on ${this.where} did not answer within ${formatDuration(idle)}`) : undefined);
+    const env = this.env(opts.env);
     return new Promise((resolve, reject) => {
-      const child = spawn(this.bin, argv, { env: this.env(opts.env), stdio: ["pipe", "pipe", "pipe"] });
+      const [cmd, cmdArgs] = diesWithUs(this.bin, argv);
+      const child = spawn(cmd, cmdArgs, { env, stdio: ["pipe", "pipe", "pipe"] });
       const out: Buffer[] = [];
       let stderr = "";
+      let partial = "";
+      let stalled: string | undefined;
+      const stop = () => {
+        child.kill("SIGINT");
+        // restic answers SIGINT by removing its lock and leaving; one that does not within 10 s is killed.
+        setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
+      };
+      watchdog?.onFire((why) => {
+        stalled = why;
+        child.kill("SIGKILL");
+      });
+      const signal = this.opts.signal;
+      if (signal?.aborted) stop();
+      signal?.addEventListener("abort", stop, { once: true });
       child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString("utf8")).slice(-STDERR_TAIL)));
       let piping: Promise<void> = Promise.resolve();
       if (opts.stdout) {
@@ -393,7 +539,13 @@ export class Restic {
         // when restic closes, but must not count as an unhandled rejection in between.
         piping.catch(() => undefined);
       } else {
-        child.stdout.on("data", (b: Buffer) => out.push(b));
+        child.stdout.on("data", (b: Buffer) => {
+          out.push(b);
+          if (!opts.onLine) return;
+          const lines = (partial + b.toString("utf8")).split("\n");
+          partial = lines.pop() ?? "";
+          for (const line of lines) opts.onLine(line);
+        });
       }
       // A producer that errors, or restic closing its stdin early, must not crash the process with EPIPE.
       child.stdin.on("error", () => undefined);
@@ -403,13 +555,19 @@ export class Restic {
       } else {
         child.stdin.end();
       }
-      child.once("error", (e) => reject(new ResticError(`cannot run restic (${this.bin}): ${e.message}`, command, -1)));
-      child.once("close", (code, signal) => {
+      child.once("error", (e) => {
+        watchdog?.stop();
+        reject(new ResticError(`cannot run restic (${this.bin}): ${e.message}`, command, -1));
+      });
+      child.once("close", (code, sig) => {
+        watchdog?.stop();
+        signal?.removeEventListener("abort", stop);
         const finish = () =>
           resolve({
-            code: code ?? (signal === "SIGINT" ? ResticExit.interrupted : -1),
+            code: code ?? (sig === "SIGINT" ? ResticExit.interrupted : -1),
             stdout: Buffer.concat(out).toString("utf8"),
             stderr,
+            ...(stalled ? { stalled } : {}),
           });
         piping.then(finish, (e: unknown) => {
           stderr += `\nwriting restic ${command} output failed: ${e instanceof Error ? e.message : String(e)}`;
@@ -418,6 +576,34 @@ export class Restic {
       });
     });
   }
+}
+
+/** Resolves once everything written to `sock` so far has reached the kernel (a write's callback comes in order). */
+function flushed(sock: Socket): Promise<void> {
+  return new Promise((resolve, reject) => sock.write(Buffer.alloc(0), (e) => (e ? reject(e) : resolve())));
+}
+
+/** restic's error when its producer (our relay) failed: the stream ended without dcctl's completion marker. */
+function isRelayFailure(stderr: string): boolean {
+  return /command failed/i.test(stderr);
+}
+
+/** Reads restic backup's JSON status lines: progress touches the watchdog and is reported. */
+function statusReader(watchdog: Watchdog | undefined, onProgress: ((p: BackupProgress) => void) | undefined): (line: string) => void {
+  let last = "";
+  return (line) => {
+    if (!line.startsWith('{"message_type":"status"')) return;
+    try {
+      const m = JSON.parse(line) as { bytes_done?: number; files_done?: number; total_bytes?: number };
+      const p: BackupProgress = { bytesDone: m.bytes_done ?? 0, filesDone: m.files_done ?? 0, totalBytes: m.total_bytes };
+      const key = `${p.bytesDone}/${p.filesDone}`;
+      if (key !== last) watchdog?.touch();
+      last = key;
+      onProgress?.(p);
+    } catch {
+      // A status line cut short: the next one will do.
+    }
+  };
 }
 
 function backupFlags(opts: { tags?: string[]; host?: string }): string[] {

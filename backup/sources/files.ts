@@ -21,7 +21,7 @@ export const FILES_TAG = "source:files";
  * Files and folders of a host. On the machine dcctl runs on (the local executor) restic reads them itself, which
  * keeps restic's per-file deduplication and change detection. On another host nothing but tar needs to be
  * installed: `tar -c` runs there over the executor and its stream goes into `restic backup --stdin` as
- * files/<host>.tar; a tar that fails leaves no snapshot (backupStream forgets it).
+ * files/<host>.tar; a tar that fails or is cut off leaves no snapshot (see Restic.backupStream).
  */
 export class FilesSource implements DataSource {
   readonly kind = "files" as const;
@@ -42,7 +42,7 @@ export class FilesSource implements DataSource {
 
   async backup(exec: Executor, restic: Restic, item: SourceItem, opts: SourceBackupOptions): Promise<BackupSummary> {
     const tags = [...opts.tags, ...item.tags];
-    if (exec.target === "local") return this.backupLocal(restic, opts.host, tags);
+    if (exec.target === "local") return this.backupLocal(restic, opts, tags);
     const stream = exec.stream(tarCreateArgv(this.paths, this.excludes));
     const source: StreamSource = {
       stdout: stream.stdout,
@@ -51,12 +51,12 @@ export class FilesSource implements DataSource {
       done: stream.done.then((d) => (d.code === 1 && !d.signal ? { ...d, code: 0 } : d)),
       kill: () => stream.kill(),
     };
-    return restic.backupStream(source, { filename: filesStreamName(opts.host), host: opts.host, tags });
+    return restic.backupStream(source, { filename: filesStreamName(opts.host), host: opts.host, tags, onProgress: opts.onProgress });
   }
 
-  private async backupLocal(restic: Restic, host: string, tags: string[]): Promise<BackupSummary> {
+  private async backupLocal(restic: Restic, opts: SourceBackupOptions, tags: string[]): Promise<BackupSummary> {
     try {
-      return await restic.backup(this.paths, { excludes: this.excludes, tags, host });
+      return await restic.backup(this.paths, { excludes: this.excludes, tags, host: opts.host, onProgress: opts.onProgress });
     } catch (e) {
       // Unreadable files: restic wrote a snapshot that lacks them. It must not count as a good backup.
       if (e instanceof ResticIncompleteError && e.snapshotId) await restic.forgetIds([e.snapshotId]);

@@ -110,7 +110,7 @@ export function mariadbSource(opts: MariadbSourceOptions): DataSource {
         "--",
         db,
       ]);
-      return restic.backupStream(exec.stream(argv), { filename: mariadbDumpFilename(db), host: bo.host, tags: [...bo.tags, ...it.tags] });
+      return restic.backupStream(exec.stream(argv), { filename: mariadbDumpFilename(db), host: bo.host, tags: [...bo.tags, ...it.tags], onProgress: bo.onProgress });
     },
   };
 }

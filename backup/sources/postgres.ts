@@ -113,7 +113,7 @@ export function postgresSource(opts: PostgresSourceOptions): DataSource {
           : pgArgv(opts, "pg_dump", ["-Fc", "-d", pgDbname(db)]);
       // Straight from pg_dump's stdout into restic: no file on the host, and a failed pg_dump leaves no snapshot.
       const stream = exec.stream(argv, { env: pgEnv(opts) });
-      return restic.backupStream(stream, { filename: pgDumpFilename(db), host: bo.host, tags: [...bo.tags, ...it.tags] });
+      return restic.backupStream(stream, { filename: pgDumpFilename(db), host: bo.host, tags: [...bo.tags, ...it.tags], onProgress: bo.onProgress });
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { Executor } from "../exec/index.js";
-import type { BackupSummary, Restic } from "../restic/index.js";
+import type { BackupProgress, BackupSummary, Restic } from "../restic/index.js";
 
 /** The kinds of data a job backs up. */
 export type SourceKind = "files" | "postgresql" | "mariadb";
@@ -18,6 +18,7 @@ export interface SourceBackupOptions {
   host: string;
   /** The job's tags (e.g. "dcctl", "job:<job>"); the item's own tags are added. */
   tags: string[];
+  onProgress?: (p: BackupProgress) => void;
 }
 
 /**
