@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { errorMessage } from "../util/errors.js";
 import { isAlive } from "../util/process.js";
 import { runTag } from "./jobs.js";
-import type { RepositoryName } from "./policies.js";
+import { DEFAULT_STALL_MS, type RepositoryName } from "./policies.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
 
 /**
@@ -45,6 +45,7 @@ export class RunLedger {
     private readonly config: BackupConfig,
     readonly runId: string,
     readonly repositories: RepositoryName[],
+    private readonly stallMs = DEFAULT_STALL_MS,
   ) {
     this.file = join(ledgerDir(config), `${runId}.jsonl`);
     mkdirSync(ledgerDir(config), { recursive: true });
@@ -60,7 +61,7 @@ export class RunLedger {
    * succeeded each snapshot it made was accepted, so there is nothing to look for (and no listing to pay for).
    */
   async close(allAccepted: boolean): Promise<Reconciled[]> {
-    if (!allAccepted) return reconcileFile(this.config, this.file);
+    if (!allAccepted) return reconcileFile(this.config, this.file, this.stallMs);
     rmSync(this.file, { force: true });
     return [];
   }
@@ -71,7 +72,7 @@ export class RunLedger {
 }
 
 /** Reconciles the ledgers of runs whose process is gone (crashed or killed): see RunLedger. */
-export async function reconcileDeadRuns(config: BackupConfig): Promise<Reconciled[]> {
+export async function reconcileDeadRuns(config: BackupConfig, stallMs = DEFAULT_STALL_MS): Promise<Reconciled[]> {
   let names: string[];
   try {
     names = readdirSync(ledgerDir(config)).filter((n) => n.endsWith(".jsonl"));
@@ -83,12 +84,12 @@ export async function reconcileDeadRuns(config: BackupConfig): Promise<Reconcile
     const file = join(ledgerDir(config), name);
     const start = readLedger(file).find((l): l is LedgerStart => l.type === "start");
     if (start && start.pid !== process.pid && isAlive(start.pid)) continue;
-    out.push(...(await reconcileFile(config, file)));
+    out.push(...(await reconcileFile(config, file, stallMs)));
   }
   return out;
 }
 
-async function reconcileFile(config: BackupConfig, file: string): Promise<Reconciled[]> {
+async function reconcileFile(config: BackupConfig, file: string, stallMs: number): Promise<Reconciled[]> {
   const lines = readLedger(file);
   const start = lines.find((l): l is LedgerStart => l.type === "start");
   if (!start) {
@@ -100,7 +101,7 @@ async function reconcileFile(config: BackupConfig, file: string): Promise<Reconc
   let clean = true;
   for (const repository of start.repositories) {
     try {
-      const restic = resticFor(config, repository);
+      const restic = resticFor(config, repository, { stallMs });
       const stray = (await restic.snapshots({ tags: [runTag(start.run)] })).filter((s) => !accepted.has(s.id)).map((s) => s.id);
       if (stray.length) {
         await restic.forgetIds(stray);

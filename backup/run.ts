@@ -77,8 +77,8 @@ export function runExitCode(results: JobResult[]): ExitCode {
 export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunOutcome> {
   const startedAt = new Date();
   const id = `${startedAt.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "")}-${process.pid}`;
-  const reconciled = await reconcileDeadRuns(opts.config);
-  const ledger = new RunLedger(opts.config, id, [...new Set(jobs.map((j) => j.repository))]);
+  const reconciled = await reconcileDeadRuns(opts.config, opts.stallMs);
+  const ledger = new RunLedger(opts.config, id, [...new Set(jobs.map((j) => j.repository))], opts.stallMs);
   const limit = Math.max(1, opts.concurrency ?? opts.config.concurrency);
   const bySite = new Map<string, BackupJob[]>();
   for (const job of jobs) bySite.set(job.site, [...(bySite.get(job.site) ?? []), job]);

@@ -276,6 +276,8 @@ export class Restic {
     // Read from the source at once: Node discards a child's output that nobody reads by the time it exits.
     const metered = pipeline(source.stdout, meter);
     metered.catch(() => undefined);
+    // Heard now, not only once awaited below: a source that fails early (SSH refused) must not be an unhandled rejection.
+    const producerDone = source.done.catch((e: unknown): ProducerResult => ({ code: -1, stderr: e instanceof Error ? e.message : String(e) }));
     const server = createServer({ pauseOnConnect: true });
     const connected = new Promise<Socket>((resolve) => server.once("connection", resolve));
     await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socketPath, resolve));
@@ -306,7 +308,7 @@ export class Restic {
         );
     }
     sourceEnded = true;
-    const prod = await source.done.catch((e: unknown): ProducerResult => ({ code: -1, stderr: e instanceof Error ? e.message : String(e) }));
+    const prod = await producerDone;
     if (!resticDone && copied && prod.code === 0) writeFileSync(marker, String(sent));
     pipe?.end();
     const res = await run;

@@ -1,0 +1,207 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { Restic, type Snapshot } from "../../backup/restic/index.js";
+import { PG_BIN_DIR, startPostgres, type Postgres } from "../../lab/postgres.js";
+import { startRestServer, type RestServer } from "../../lab/rest-server.js";
+import { startSshd, type Sshd } from "../../lab/sshd.js";
+import { repoRoot } from "../../util/tools.js";
+import { startDcctl, type CliChild, type CliRun } from "../helpers/cli.js";
+
+/**
+ * Faults against real parts, through the dcctl binary: a backup killed (SIGKILL, SIGTERM) in the middle of a stream
+ * from a remote host (a large file's tar, a PostgreSQL dump) over a real sshd into a real rest-server, a host whose
+ * SSH key does not match, and a repository frozen with SIGSTOP. After each: no restic of the run is left, no
+ * snapshot of what was cut off exists, the repository checks clean, and the next run is good.
+ */
+
+const work = mkdtempSync(join(tmpdir(), "dcctl-backup-faults-"));
+let sshd: Sshd | undefined;
+let rest: RestServer | undefined;
+let pg: Postgres | undefined;
+let env: Record<string, string> = {};
+let restic: Restic;
+let repoUrl = "";
+
+const start = (args: string[], extra: Record<string, string> = {}): CliChild => startDcctl(args, { ...process.env, DCCTL_DEBUG: "", ...env, ...extra });
+const dcctl = (args: string[], extra: Record<string, string> = {}): Promise<CliRun> => start(args, extra).done;
+
+/** Processes whose environment names our repository: the restic processes dcctl started for this test. */
+function resticPids(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/environ`, "utf8").split("\0").includes(`RESTIC_REPOSITORY=${repoUrl}`)) pids.push(Number(name));
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+/** Whether one of our restic processes has a child: the stream relay, i.e. the stream is flowing into restic. */
+function streaming(): boolean {
+  return resticPids().some((pid) => {
+    seen.add(pid);
+    try {
+      return readdirSync(`/proc/${pid}/task`).some((t) => readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim() !== "");
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const jobSnapshots = async (job: string): Promise<Snapshot[]> => restic.snapshots({ tags: [`job:${job}`] });
+
+beforeAll(async () => {
+  chmodSync(work, 0o755);
+  sshd = await startSshd({ stateDir: join(work, "sshd") });
+  rest = await startRestServer({ dataDir: join(work, "rest") });
+  pg = await startPostgres({ dir: join(work, "pg") });
+  // 12 MiB of incompressible rows: with the policy's upload limit the dump takes many seconds to stream.
+  await pg.psql("CREATE DATABASE big;");
+  await pg.psql("CREATE TABLE blobs AS SELECT g AS id, decode(md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text), 'hex') AS b FROM generate_series(1, 200000) g;", "big");
+  const pgpass = join(work, "pgpass");
+  writeFileSync(pgpass, `127.0.0.1:${pg.port}:*:${pg.superuser}:${readFileSync(pg.superuserPasswordFile, "utf8").trim()}\n`, { mode: 0o600 });
+  mkdirSync(join(work, "files"));
+  writeFileSync(join(work, "files", "big.bin"), randomBytes(24 * 1024 * 1024));
+
+  const sites = join(work, "sites");
+  mkdirSync(sites);
+  const fixture = join(repoRoot, "test", "fixtures", "inventory", "cross-site-ok");
+  const p = parse(readFileSync(join(fixture, "primary.yaml"), "utf8")) as { hosts: Record<string, unknown>[] };
+  const ssh = { host: "127.0.0.1", port: sshd.port, user: "root" };
+  p.hosts = p.hosts.map((h) => (h.name === "qn-db-01" ? { ...h, services: ["postgresql"], backupPolicy: "db-slow", ssh } : { ...h, backupPolicy: "files-slow", ssh }));
+  writeFileSync(join(sites, "primary.yaml"), stringify(p));
+  const s = parse(readFileSync(join(fixture, "secondary.yaml"), "utf8")) as { hosts: Record<string, unknown>[] };
+  s.hosts = s.hosts.map((h) => ({ ...h, backupPolicy: "files-slow", ssh }));
+  writeFileSync(join(sites, "secondary.yaml"), stringify(s));
+  const common = { schedule: "5 * * * *", retention: { keepLast: 5 }, rpoMinutes: 90, repository: "primary", limitUploadKiB: 768 };
+  writeFileSync(
+    join(work, "policies.yaml"),
+    stringify({
+      policies: {
+        "db-slow": { ...common, sources: [{ kind: "postgresql" }] },
+        "files-slow": { ...common, sources: [{ kind: "files", paths: [join(work, "files")] }] },
+      },
+    }),
+  );
+  writeFileSync(join(work, "pass"), "faults secret\n", { mode: 0o600 });
+  const repos = (knownHosts: string) =>
+    stringify({
+      site: "primary",
+      repositories: { primary: { url: rest?.repo("primary"), passwordFile: "pass" } },
+      ssh: { keyFile: sshd?.clientKeyPath, knownHosts },
+      databases: { postgresql: { port: pg?.port, user: pg?.superuser, passFile: pgpass, binDir: PG_BIN_DIR, databases: ["big"], globals: false } },
+    });
+  writeFileSync(join(work, "repositories.yaml"), repos(sshd.knownHostsPath));
+  // The same site with a known_hosts whose key for the host is another one: every connection must be refused.
+  const wrongKnownHosts = join(work, "wrong_known_hosts");
+  const line = readFileSync(sshd.knownHostsPath, "utf8").split("\n")[0] ?? "";
+  writeFileSync(wrongKnownHosts, line.replace(/(\S+\s+\S+\s+)\S+/, `$1${randomBytes(51).toString("base64").replace(/=+$/, "")}`) + "\n");
+  writeFileSync(join(work, "repositories-wrong-key.yaml"), repos(wrongKnownHosts));
+  env = { DCCTL_SITES_DIR: sites, DCCTL_POLICIES_FILE: join(work, "policies.yaml"), DCCTL_REPOS_FILE: join(work, "repositories.yaml"), DCCTL_STATE_DIR: join(work, "state") };
+  repoUrl = rest.repo("primary");
+  restic = new Restic({ url: repoUrl, passwordFile: join(work, "pass") });
+  await restic.init();
+});
+
+afterAll(async () => {
+  if (rest) process.kill(rest.process.pid, "SIGCONT");
+  for (const stop of [() => pg?.stop(), () => rest?.stop(), () => sshd?.stop()]) await Promise.resolve(stop()).catch((e: unknown) => console.error(e));
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** The restic processes seen so far, zombies included once seen: a lock's owner counts as alive until reaped. */
+const seen = new Set<number>();
+const gone = (): boolean => {
+  for (const pid of resticPids()) seen.add(pid);
+  return [...seen].every((pid) => !existsSync(`/proc/${pid}`));
+};
+
+/** After a killed run: its restic is gone at once, the repository checks clean (stale locks cleared), no snapshot of the job. */
+async function expectNothingLeft(job: string): Promise<void> {
+  await until("the run's restic processes to end", gone, 5_000);
+  expect(await jobSnapshots(job)).toEqual([]);
+  await restic.unlock();
+  expect((await restic.check()).num_errors ?? 0).toBe(0);
+}
+
+describe("backups stay truthful under kills, refusals and a frozen repository", () => {
+  for (const [signal, job] of [
+    ["SIGKILL", "qn-app-01/files-slow"],
+    ["SIGTERM", "qn-db-01/db-slow"],
+  ] as const) {
+    it(`${signal} of backup run --job ${job} in the middle of its stream keeps no snapshot, and the next run is good`, async () => {
+      const run = start(["backup", "run", "--job", job]);
+      await until("the stream to flow into restic", streaming);
+      run.child.kill(signal);
+      const res = await run.done;
+      if (signal === "SIGTERM") {
+        expect(res.code).toBe(143);
+        expect(res.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^dcctl: stopped by SIGTERM: 0 of 1 jobs finished before; nothing of the stopped ones was kept/)]);
+      }
+      await expectNothingLeft(job);
+
+      const next = await dcctl(["backup", "run", "--job", job, "--json"]);
+      expect(next.code, next.stderr).toBe(0);
+      const snaps = await jobSnapshots(job);
+      expect(snaps).toHaveLength(1);
+      // Whole: the stored size is what the source holds.
+      expect(snaps[0]?.summary?.total_bytes_processed ?? 0).toBeGreaterThan(12 * 1024 * 1024);
+    });
+  }
+
+  it("SIGKILL of backup run --all leaves no restic behind and no snapshot of what was cut off", async () => {
+    const before = new Set((await restic.snapshots()).map((s) => s.id));
+    const run = start(["backup", "run", "--all", "--site", "primary"]);
+    await until("the stream to flow into restic", streaming);
+    run.child.kill("SIGKILL");
+    await run.done;
+    await until("the run's restic processes to end", gone, 5_000);
+    // Whatever finished before the kill is whole; nothing else was added.
+    const added = (await restic.snapshots()).filter((s) => !before.has(s.id));
+    for (const s of added) expect(s.summary?.total_bytes_processed ?? 0).toBeGreaterThan(12 * 1024 * 1024);
+    expect(added.length).toBeLessThan(2);
+  });
+
+  it("a host whose SSH key does not match fails the job with no snapshot at all", async () => {
+    const job = "qn-dr-db-01/files-slow";
+    const res = await dcctl(["backup", "run", "--job", job], { DCCTL_REPOS_FILE: join(work, "repositories-wrong-key.yaml") });
+    expect(res.code).toBe(1);
+    // Besides notes about the killed run before (its ledger reconciled), one line.
+    expect(res.stderr.trim().split("\n").filter((l) => !l.startsWith("note:"))).toEqual([expect.stringMatching(/refusing to connect\); no snapshot kept/)]);
+    expect(await jobSnapshots(job)).toEqual([]);
+  });
+
+  it("a frozen repository (SIGSTOP) fails the job within its stall limit, and nothing is recorded", async () => {
+    const job = "qn-dr-db-01/files-slow";
+    const pid = rest?.process.pid ?? 0;
+    process.kill(pid, "SIGSTOP");
+    const started = Date.now();
+    let res: CliRun;
+    try {
+      res = await dcctl(["backup", "run", "--job", job, "--stall-timeout", "4s"]);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    const seconds = (Date.now() - started) / 1000;
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split("\n").filter((l) => !l.startsWith("note:"))).toEqual([expect.stringMatching(/^dcctl: qn-dr-db-01\/files-slow: files: stalled: .* not answering\?\)/)]);
+    // 4 s of no progress, detected within a quarter of that, plus process starts.
+    expect(seconds).toBeLessThan(15);
+    await expectNothingLeft(job);
+  });
+});
