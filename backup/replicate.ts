@@ -1,8 +1,9 @@
-import { InputError } from "../util/errors.js";
+import { DcctlError, InputError } from "../util/errors.js";
 import { withLock } from "./lock.js";
 import type { RepositoryName } from "./policies.js";
 import { repository, resticFor, type BackupConfig } from "./repositories.js";
 import { backupStatePaths } from "./run.js";
+import { reconcileDeadRuns, type Reconciled } from "./run-ledger.js";
 
 /**
  * `dcctl backup replicate --to secondary`: `restic copy` of the snapshots the secondary's repository does not have yet.
@@ -16,6 +17,8 @@ export interface ReplicateResult {
   copied: string[];
   /** Snapshots already present at the destination. */
   alreadyThere: number;
+  /** Leftovers of dead runs forgotten before copying. */
+  reconciled: Reconciled[];
 }
 
 export async function replicate(config: BackupConfig, to: RepositoryName, opts: { waitMs?: number } = {}): Promise<ReplicateResult> {
@@ -27,12 +30,17 @@ export async function replicate(config: BackupConfig, to: RepositoryName, opts: 
   // Shared on the source so a local prune does not remove what is being copied; one replicate at a time.
   return withLock(locksDir, `repo-${from}`, { mode: "shared", waitMs: opts.waitMs ?? 0, what: `repository ${from}` }, () =>
     withLock(locksDir, `replicate-${to}`, { mode: "exclusive", waitMs: opts.waitMs ?? 0, what: `replication to ${to}` }, async () => {
+      // What a dead run left unfinished goes first: once copied to the append-only secondary it could not be removed.
+      const reconciled = await reconcileDeadRuns(config);
+      if (reconciled.some((r) => r.error && r.repository === from)) {
+        throw new DcctlError(`not replicating: the leftovers of a failed run in repository ${from} could not be checked (${reconciled.find((r) => r.error)?.error ?? ""})`);
+      }
       const [have, mine] = await Promise.all([dest.snapshots(), source.snapshots({ tags: ["dcctl"] })]);
       // A copied snapshot remembers its source id in `original` (and keeps it through later copies).
       const there = new Set(have.flatMap((s) => [s.original, s.id]).filter((id): id is string => typeof id === "string"));
       const missing = mine.filter((s) => !there.has(s.id) && !(s.original && there.has(s.original))).map((s) => s.id);
       if (missing.length) await dest.copy(repository(config, from).repo, { snapshotIds: missing });
-      return { from, to, copied: missing, alreadyThere: mine.length - missing.length };
+      return { from, to, copied: missing, alreadyThere: mine.length - missing.length, reconciled };
     }),
   );
 }

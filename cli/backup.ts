@@ -256,6 +256,7 @@ const replicateCommand: CommandModule<object, ReplicateArgs> = {
       .option("wait", { type: "number", default: 0, describe: "seconds to wait for a lock (exit 3 after)" }),
   handler: async (args) => {
     const result = await replicate(loadBackupConfig(), "secondary", { waitMs: args.wait * 1000 });
+    for (const r of result.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     if (args.json) return printJson(result);
     print(`copied ${result.copied.length} snapshot${result.copied.length === 1 ? "" : "s"} from ${result.from} to ${result.to} (${result.alreadyThere} already there)`);
   },
