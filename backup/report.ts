@@ -27,6 +27,16 @@ export interface JobResult {
   filesChanged: number;
   /** One line, for failed and locked jobs. */
   error?: string;
+  /** Each item the job backed up (or tried to): what `backup status` expects to find a snapshot of. */
+  items?: ItemResult[];
+}
+
+export interface ItemResult {
+  /** "files", "postgresql/portal", "postgresql/_globals", "mariadb/mail"; or the source kind when its items could not be listed. */
+  name: string;
+  status: "ok" | "failed";
+  snapshot?: string;
+  error?: string;
 }
 
 /** The exit status a job reports in metrics and JSON: the dcctl exit code it would have alone. */

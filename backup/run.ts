@@ -5,7 +5,7 @@ import { LocalExecutor, SshExecutor, type Executor } from "./exec/index.js";
 import { jobTags, runTag, type BackupJob } from "./jobs.js";
 import { LockedError, acquireLock, type Lock } from "./lock.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
-import { jobExitStatus, writeRunReport, type JobResult } from "./report.js";
+import { jobExitStatus, writeRunReport, type ItemResult, type JobResult } from "./report.js";
 import type { BackupProgress, BackupSummary } from "./restic/index.js";
 import { reconcileDeadRuns, RunLedger, type Reconciled } from "./run-ledger.js";
 import { FilesSource } from "./sources/files.js";
@@ -138,7 +138,9 @@ export async function runJob(job: BackupJob, opts: JobRunOptions): Promise<JobRe
     locks.push(await acquireLock(locksDir, `host-${job.host}`, { mode: "exclusive", waitMs, what: `host ${job.host} (job ${job.id})` }));
     locks.push(await acquireLock(locksDir, `repo-${job.repository}`, { mode: "shared", waitMs, what: `repository ${job.repository}` }));
     if (opts.signal?.aborted) throw new Error("stopped before it began");
-    const errors = await backupSources(job, opts, (s) => {
+    result.items = [];
+    const items = result.items;
+    const errors = await backupSources(job, opts, items, (s) => {
       if (s.snapshot_id) {
         opts.ledger.accepted(s.snapshot_id);
         result.snapshots.push(s.snapshot_id);
@@ -166,7 +168,7 @@ export async function runJob(job: BackupJob, opts: JobRunOptions): Promise<JobRe
  * Backs up every item of every source of the job. A failing item does not stop the others (a broken database dump
  * should not cost the host its /etc backup), but it fails the job; returns one line per failed item.
  */
-async function backupSources(job: BackupJob, opts: JobRunOptions, add: (s: BackupSummary) => void): Promise<string[]> {
+async function backupSources(job: BackupJob, opts: JobRunOptions, done: ItemResult[], add: (s: BackupSummary) => void): Promise<string[]> {
   const restic = resticFor(opts.config, job.repository, { limitUploadKiB: job.limitUploadKiB, stallMs: opts.stallMs ?? job.stallMs, signal: opts.signal });
   const exec = opts.executorFor?.(job) ?? executorFor(job, opts.config);
   const errors: string[] = [];
@@ -178,18 +180,23 @@ async function backupSources(job: BackupJob, opts: JobRunOptions, add: (s: Backu
         items = await source.items(exec);
       } catch (e) {
         errors.push(`${spec.kind}: ${oneLine(errorMessage(e))}`);
+        done.push({ name: spec.kind, status: "failed", error: oneLine(errorMessage(e)) });
         continue;
       }
       for (const item of items) {
         if (opts.signal?.aborted) {
           errors.push(`${item.name}: not started, the run was stopped`);
+          done.push({ name: item.name, status: "failed", error: "not started, the run was stopped" });
           continue;
         }
         try {
           const onProgress = (p: BackupProgress) => opts.onProgress?.(job, item.name, p);
-          add(await source.backup(exec, restic, item, { host: job.host, tags: [...jobTags(job), runTag(opts.runId)], onProgress }));
+          const summary = await source.backup(exec, restic, item, { host: job.host, tags: [...jobTags(job), runTag(opts.runId)], onProgress });
+          add(summary);
+          done.push({ name: item.name, status: "ok", snapshot: summary.snapshot_id });
         } catch (e) {
           errors.push(`${item.name}: ${oneLine(errorMessage(e))}`);
+          done.push({ name: item.name, status: "failed", error: oneLine(errorMessage(e)) });
         }
       }
     }

@@ -1,17 +1,34 @@
 import { ExitCode, errorMessage } from "../util/errors.js";
 import type { BackupJob } from "./jobs.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
-import { readState } from "./report.js";
+import { DEFAULT_STALL_MS } from "./policies.js";
+import { readState, type ItemResult, type JobResult } from "./report.js";
 import type { Snapshot } from "./restic/index.js";
 import { backupStatePaths } from "./run.js";
+import { reconcileDeadRuns, type Reconciled } from "./run-ledger.js";
 
 /**
- * `dcctl backup status`: for each job the newest snapshot in its repository and its age against the job's RPO.
- * Only good snapshots exist to be found: a failed source leaves none (the sources and restic wrapper forget it).
+ * `dcctl backup status`: for each job, each of its items (every database dump, the globals, the files) and the age of
+ * its newest good snapshot against the job's RPO. A job is ok only when every item is: a host whose files were saved
+ * an hour ago but whose PostgreSQL dump has failed since yesterday is not ok. The items a job is expected to have are
+ * those its last run from this machine recorded (plus its files); without that record, those its snapshots show.
+ * Leftovers of runs that died are forgotten first (see run-ledger.ts), so no half-made snapshot is counted.
  *
- * Exit codes: 0 every job has a snapshot within its RPO; 4 some job is over its RPO or has no snapshot at all;
+ * Exit codes: 0 every job has a snapshot of every item within its RPO; 4 some item is over its RPO or has none;
  * 1 a repository could not be read (then its jobs show the error, and whether they are late is unknown).
  */
+
+export type ItemState = "ok" | "over-rpo" | "none" | "unknown";
+
+export interface ItemStatusRow {
+  /** "files", "postgresql/portal", "postgresql/_globals", "mariadb/mail". */
+  item: string;
+  newest?: { id: string; time: string };
+  ageMinutes?: number;
+  state: ItemState;
+  /** Why this item failed in the job's last run, if it did. */
+  lastError?: string;
+}
 
 export interface JobStatusRow {
   job: string;
@@ -19,28 +36,45 @@ export interface JobStatusRow {
   site: string;
   repository: string;
   rpoMinutes: number;
-  /** The newest snapshot of the job (any of its sources), if there is one. */
+  /** The job's oldest item's newest snapshot: what decides whether the job is within its RPO. */
   newest?: { id: string; time: string };
   ageMinutes?: number;
-  /** "ok" within RPO, "over-rpo" older than RPO, "none" never backed up, "unknown" repository unreadable. */
-  state: "ok" | "over-rpo" | "none" | "unknown";
+  /** The worst of its items: "ok" within RPO, "over-rpo", "none" never backed up, "unknown" repository unreadable. */
+  state: ItemState;
+  items: ItemStatusRow[];
   /** The status of the job's last run from this machine, if any. */
   lastRun?: string;
+  /** The last run's error line, when it failed. */
+  lastError?: string;
   error?: string;
 }
 
 export interface StatusReport {
   rows: JobStatusRow[];
   exitCode: ExitCode;
+  /** Leftovers of dead runs forgotten before looking. */
+  reconciled: Reconciled[];
 }
 
+/** The item a snapshot belongs to, from the tags the sources give it. */
+export function snapshotItem(tags: readonly string[]): string | undefined {
+  const db = tags.find((t) => t.startsWith("db:"))?.slice(3);
+  if (tags.includes("source:files")) return "files";
+  if (tags.includes("source:postgresql")) return tags.includes("pg:globals") ? "postgresql/_globals" : db !== undefined ? `postgresql/${db}` : undefined;
+  if (tags.includes("source:mariadb")) return db !== undefined ? `mariadb/${db}` : undefined;
+  return undefined;
+}
+
+const RANK: Record<ItemState, number> = { ok: 0, "over-rpo": 1, none: 2, unknown: 3 };
+
 export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now: Date = new Date()): Promise<StatusReport> {
+  const reconciled = await reconcileDeadRuns(config);
   const byRepo = new Map<string, Promise<Snapshot[]>>();
   const snapshotsOf = (job: BackupJob): Promise<Snapshot[]> => {
     let p = byRepo.get(job.repository);
     if (!p) {
       // One listing per repository, not one per job.
-      p = Promise.resolve().then(() => resticFor(config, job.repository).snapshots({ tags: ["dcctl"] }));
+      p = Promise.resolve().then(() => resticFor(config, job.repository, { stallMs: DEFAULT_STALL_MS }).snapshots({ tags: ["dcctl"] }));
       p.catch(() => undefined);
       byRepo.set(job.repository, p);
     }
@@ -49,27 +83,71 @@ export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now:
   const state = readState(backupStatePaths(config).stateFile);
   const rows: JobStatusRow[] = [];
   for (const job of jobs) {
-    const row: JobStatusRow = { job: job.id, host: job.host, site: job.site, repository: job.repository, rpoMinutes: job.rpoMinutes, state: "none" };
-    const last = state[job.id]?.last;
-    if (last) row.lastRun = `${last.status} at ${last.finishedAt}`;
     try {
-      const tag = `job:${job.id}`;
-      const newest = (await snapshotsOf(job))
-        .filter((s) => s.tags?.includes(tag))
-        .reduce<Snapshot | undefined>((best, s) => (!best || Date.parse(s.time) > Date.parse(best.time) ? s : best), undefined);
-      if (newest) {
-        row.newest = { id: newest.short_id || newest.id.slice(0, 8), time: newest.time };
-        row.ageMinutes = Math.max(0, (now.getTime() - Date.parse(newest.time)) / 60_000);
-        row.state = row.ageMinutes <= job.rpoMinutes ? "ok" : "over-rpo";
-      }
+      rows.push(jobStatus(job, await snapshotsOf(job), state[job.id]?.last, now));
     } catch (e) {
-      row.state = "unknown";
-      row.error = errorMessage(e);
+      rows.push({ job: job.id, host: job.host, site: job.site, repository: job.repository, rpoMinutes: job.rpoMinutes, state: "unknown", items: [], error: errorMessage(e) });
     }
-    rows.push(row);
   }
   const exitCode = rows.some((r) => r.state === "unknown") ? ExitCode.failed : rows.some((r) => r.state !== "ok") ? ExitCode.partial : ExitCode.ok;
-  return { rows, exitCode };
+  return { rows, exitCode, reconciled };
+}
+
+/** One job's row from its repository's snapshots and its last run from this machine. */
+export function jobStatus(job: BackupJob, snapshots: Snapshot[], last: JobResult | undefined, now: Date): JobStatusRow {
+  const row: JobStatusRow = { job: job.id, host: job.host, site: job.site, repository: job.repository, rpoMinutes: job.rpoMinutes, state: "none", items: [] };
+  if (last) row.lastRun = `${last.status} at ${last.finishedAt}`;
+  if (last?.error) row.lastError = last.error;
+  const tag = `job:${job.id}`;
+  const newestByItem = new Map<string, Snapshot>();
+  for (const s of snapshots.filter((x) => x.tags?.includes(tag))) {
+    const item = snapshotItem(s.tags ?? []);
+    if (item === undefined) continue;
+    const best = newestByItem.get(item);
+    if (!best || Date.parse(s.time) > Date.parse(best.time)) newestByItem.set(item, s);
+  }
+  const lastErrors = new Map((last?.items ?? []).filter((i) => i.status === "failed").map((i) => [i.name, i.error ?? "failed"]));
+  for (const item of expectedItems(job, last?.items, [...newestByItem.keys()])) {
+    const newest = newestByItem.get(item);
+    const r: ItemStatusRow = { item, state: "none" };
+    const err = lastErrors.get(item);
+    if (err) r.lastError = err;
+    if (newest) {
+      r.newest = { id: newest.short_id || newest.id.slice(0, 8), time: newest.time };
+      r.ageMinutes = Math.max(0, (now.getTime() - Date.parse(newest.time)) / 60_000);
+      r.state = r.ageMinutes <= job.rpoMinutes ? "ok" : "over-rpo";
+    }
+    row.items.push(r);
+  }
+  const worst = row.items.reduce<ItemStatusRow | undefined>((w, r) => (!w || RANK[r.state] > RANK[w.state] || (r.state === w.state && (r.ageMinutes ?? 0) > (w.ageMinutes ?? 0)) ? r : w), undefined);
+  if (worst) {
+    row.state = worst.state;
+    if (worst.newest) row.newest = worst.newest;
+    if (worst.ageMinutes !== undefined) row.ageMinutes = worst.ageMinutes;
+  }
+  return row;
+}
+
+/**
+ * The items a job should have a snapshot of: those its last run recorded (a database dropped since is no longer
+ * expected), or, with no record, those its snapshots show; its files always; a database source with nothing known
+ * stands as itself ("postgresql"), never backed up.
+ */
+function expectedItems(job: BackupJob, lastItems: ItemResult[] | undefined, inRepository: string[]): string[] {
+  const items = new Set(lastItems ? lastItems.map((i) => i.name) : inRepository);
+  // A source whose databases could not even be listed last time: judge the ones its snapshots show.
+  for (const kind of ["postgresql", "mariadb"]) {
+    const known = inRepository.filter((i) => i.startsWith(`${kind}/`));
+    if (items.has(kind) && known.length) {
+      items.delete(kind);
+      for (const i of known) items.add(i);
+    }
+  }
+  for (const spec of job.sources) {
+    if (spec.kind === "files") items.add("files");
+    else if (![...items].some((i) => i === spec.kind || i.startsWith(`${spec.kind}/`))) items.add(spec.kind);
+  }
+  return [...items].sort();
 }
 
 export function formatAge(minutes: number | undefined): string {

@@ -10,7 +10,8 @@ import { describeProgress, describeResult, runJobs } from "../backup/run.js";
 import { describeReconciled } from "../backup/run-ledger.js";
 import { parseDuration } from "../util/duration.js";
 import { renderCrontab, renderSystemd, writeSchedule } from "../backup/schedule.js";
-import { backupStatus, formatAge } from "../backup/status.js";
+import { backupStatus, formatAge, type JobStatusRow } from "../backup/status.js";
+import { readState } from "../backup/report.js";
 import { withLock } from "../backup/lock.js";
 import { backupStatePaths } from "../backup/run.js";
 import { progressFor, silentProgress } from "../util/progress.js";
@@ -265,29 +266,53 @@ const replicateCommand: CommandModule<object, ReplicateArgs> = {
 interface StatusArgs {
   json: boolean;
   site?: string;
+  job?: string;
+}
+
+/** Why a row is not ok, in a few words: its worst item, and what the last run said. */
+function statusWhy(r: JobStatusRow): string {
+  if (r.error) return r.error;
+  const bad = r.items.filter((i) => i.state !== "ok").map((i) => `${i.item} ${i.state === "none" ? "never backed up" : i.state}`);
+  return [bad.join(", "), r.lastError ? `last run: ${r.lastError}` : ""].filter(Boolean).join("; ") || "-";
 }
 
 const statusCommand: CommandModule<object, StatusArgs> = {
   command: "status",
-  describe: "newest snapshot per job and its age against the job's RPO; exit 4 if any job is over RPO or never backed up, 1 if a repository cannot be read",
-  builder: (y: Argv<object>): Argv<StatusArgs> => y.option("json", { type: "boolean", default: false }).option("site", { type: "string", describe: "only this site's jobs" }),
+  describe: "per job and item (each database, the files) the newest snapshot's age against the RPO; exit 4 if any item is over RPO or never backed up, 1 if a repository cannot be read",
+  builder: (y: Argv<object>): Argv<StatusArgs> =>
+    y
+      .option("json", { type: "boolean", default: false })
+      .option("site", { type: "string", describe: "only this site's jobs" })
+      .option("job", { type: "string", describe: "one job (id or host): each item, and its last run's result" }),
   handler: async (args) => {
     const site = siteOption(args.site);
-    const report = await backupStatus(
-      loadJobs().filter((j) => !site || j.site === site),
-      loadBackupConfig(),
-    );
+    const jobs = args.job === undefined ? loadJobs().filter((j) => !site || j.site === site) : selectJobs(loadJobs(), { job: args.job, site });
+    const config = loadBackupConfig();
+    const report = await backupStatus(jobs, config);
+    for (const r of report.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     if (args.json) printJson(report);
-    else
+    else if (args.job !== undefined) {
+      const last = readState(backupStatePaths(config).stateFile);
+      for (const r of report.rows) {
+        print(`${r.job}: ${r.state} (RPO ${formatAge(r.rpoMinutes)}, repository ${r.repository})${r.error ? `: ${r.error}` : ""}`);
+        print(table(["ITEM", "STATE", "AGE", "NEWEST", "LAST RUN"], r.items.map((i) => [i.item, i.state, formatAge(i.ageMinutes), i.newest ? `${i.newest.id} ${i.newest.time.replace(/\.\d+/, "")}` : "-", i.lastError ?? "ok"])));
+        const run = last[r.job]?.last;
+        print(run ? `last run: ${run.status} at ${run.finishedAt} (${run.durationSeconds.toFixed(1)} s)${run.error ? `: ${run.error}` : ""}` : "last run: none from this machine");
+      }
+    } else
       print(
         table(
-          ["JOB", "STATE", "AGE", "RPO", "NEWEST", "LAST RUN"],
-          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : r.error ?? "-", r.lastRun ?? "-"]),
+          ["JOB", "STATE", "AGE", "RPO", "NEWEST", "LAST RUN", "WHY"],
+          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", r.lastRun ?? "-", r.state === "ok" && !r.lastError ? "" : statusWhy(r)]),
         ),
       );
     if (report.exitCode !== ExitCode.ok) {
-      const late = report.rows.filter((r) => r.state !== "ok").length;
-      throw new DcctlError(report.exitCode === ExitCode.failed ? "a repository could not be read" : `${late} job${late === 1 ? " is" : "s are"} over RPO or never backed up`, report.exitCode);
+      const late = report.rows.filter((r) => r.state !== "ok");
+      const first = late[0];
+      throw new DcctlError(
+        report.exitCode === ExitCode.failed ? "a repository could not be read" : `${late.length} job${late.length === 1 ? " is" : "s are"} over RPO or never backed up${first ? ` (first: ${first.job}: ${statusWhy(first)})` : ""}`,
+        report.exitCode,
+      );
     }
   },
 };
