@@ -192,5 +192,6 @@ export function repository(config: BackupConfig, name: RepositoryName): Reposito
 /** A restic wrapper for a configured repository; waits up to a minute for a lock another restic holds on it. */
 export function resticFor(config: BackupConfig, name: RepositoryName, opts: Pick<ResticOptions, "limitUploadKiB" | "stallMs" | "signal"> = {}): Restic {
   const r = repository(config, name);
-  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m", ...opts });
+  // Notes (a dead process's lock removed) go where the operator or the scheduler's log sees them, beside the output.
+  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m", onNote: (line) => void process.stderr.write(line + "\n"), ...opts });
 }

@@ -15,6 +15,8 @@ import { readState } from "../backup/report.js";
 import { withLock } from "../backup/lock.js";
 import { backupStatePaths } from "../backup/run.js";
 import { progressFor, silentProgress } from "../util/progress.js";
+import { confirmAction } from "../util/confirm.js";
+import type { ResticLock } from "../backup/restic/index.js";
 import { DcctlError, ExitCode, InputError } from "../util/errors.js";
 
 /**
@@ -218,6 +220,42 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
   },
 };
 
+interface UnlockArgs {
+  repository?: string;
+  "remove-all": boolean;
+  yes: boolean;
+  json: boolean;
+}
+
+const unlockCommand: CommandModule<object, UnlockArgs> = {
+  command: "unlock",
+  describe: "remove restic locks left by dead runs of this machine, naming each; --remove-all also removes live ones (asks)",
+  builder: (y: Argv<object>): Argv<UnlockArgs> =>
+    y
+      .option("repository", { type: "string", describe: `${REPOSITORY_NAMES.join(" or ")} (default: the site's own)` })
+      .option("remove-all", { type: "boolean", default: false, describe: "also the locks of live processes and other machines: only when you know they are gone" })
+      .option("yes", { type: "boolean", default: false, describe: "do not ask before --remove-all" })
+      .option("json", { type: "boolean", default: false }),
+  handler: async (args) => {
+    const config = loadBackupConfig();
+    const name = repositoryOption(args.repository) ?? config.site;
+    const restic = resticFor(config, name);
+    const describeLock = (l: ResticLock) => `${l.exclusive ? "exclusive" : "shared"} lock of pid ${l.pid} on ${l.hostname} since ${l.time.replace(/\.\d+/, "")}`;
+    let removed: ResticLock[];
+    if (args["remove-all"]) {
+      removed = await restic.locks();
+      if (removed.length) {
+        await confirmAction({ yes: args.yes, action: `remove every lock of repository ${name}, live ones too (${removed.map(describeLock).join("; ")})` });
+        await restic.unlock({ removeAll: true });
+      }
+    } else removed = await restic.clearDeadLocks();
+    const left = args["remove-all"] ? [] : await restic.locks();
+    if (args.json) return printJson({ repository: name, removed, left });
+    if (removed.length === 0) print(`repository ${name}: no lock of a dead process to remove`);
+    for (const l of left) print(`kept: ${describeLock(l)} (alive, or of another machine; --remove-all if you know it is gone)`);
+  },
+};
+
 interface PruneArgs {
   "dry-run": boolean;
   json: boolean;
@@ -350,13 +388,14 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
 
 export const backupCommands: CommandModule<object, object> = {
   command: "backup <command>",
-  describe: "backup jobs: list, run, snapshots, verify, prune, replicate, status, schedule",
+  describe: "backup jobs: list, run, snapshots, verify, unlock, prune, replicate, status, schedule",
   builder: (y: Argv<object>): Argv<object> =>
     y
       .command(jobsCommand)
       .command(runCommand)
       .command(snapshotsCommand)
       .command(verifyCommand)
+      .command(unlockCommand)
       .command(pruneCommand)
       .command(replicateCommand)
       .command(statusCommand)

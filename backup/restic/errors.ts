@@ -61,7 +61,7 @@ export function errorForExit(command: string, code: number, repo: string, detail
     case ResticExit.noRepository:
       return new ResticRepoMissingError(`no restic repository at ${where}`, command, code);
     case ResticExit.locked:
-      return new ResticLockedError(`restic repository ${where} is locked by another process${why}`, command, code, ExitCode.locked);
+      return new ResticLockedError(`restic repository ${where} is locked by another process${why} (if that process is gone: dcctl backup unlock)`, command, code, ExitCode.locked);
     case ResticExit.wrongPassword:
       return new ResticWrongPasswordError(`wrong password for repository ${where}`, command, code);
     case ResticExit.interrupted:

@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Socket, createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Transform, type Readable, type Writable } from "node:stream";
+import { PassThrough, Transform, type Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { InputError } from "../../util/errors.js";
-import { diesWithUs } from "../../util/process.js";
+import { diesWithUs, isAlive } from "../../util/process.js";
 import { repoRoot, toolEnv, toolPath } from "../../util/tools.js";
 import { formatDuration } from "../../util/duration.js";
 import { Watchdog } from "../../util/watchdog.js";
@@ -55,6 +55,18 @@ export interface ResticOptions {
   stallMs?: number;
   /** Aborting it stops every restic this object runs (SIGINT, then SIGKILL), e.g. when dcctl itself is told to stop. */
   signal?: AbortSignal;
+  /** Told one line for each thing done on the side, e.g. a dead process's lock removed. */
+  onNote?: (line: string) => void;
+}
+
+/** A restic lock file's content (`restic cat lock`). */
+export interface ResticLock {
+  id: string;
+  time: string;
+  exclusive: boolean;
+  hostname: string;
+  username?: string;
+  pid: number;
 }
 
 /** How far a backup has come, from restic's status messages or from the bytes dcctl has streamed into it. */
@@ -244,7 +256,8 @@ export class Restic {
    * STREAM_RELAY; restic < 0.17 falls back to forgetting a failed stream's snapshot). A failed source throws
    * BackupSourceError; a stream that stops moving fails after `stallMs` with ResticStalledError.
    */
-  async backupStream(source: StreamSource, opts: StdinBackupOptions): Promise<BackupSummary> {
+  async backupStream(stream: StreamSource, opts: StdinBackupOptions): Promise<BackupSummary> {
+    const source = heardAtOnce(stream);
     if (!supportsStdinFromCommand(await resticVersion(this.bin))) return this.backupStreamPiped(source, opts);
     const dir = mkdtempSync(join(tmpdir(), "dcctl-stream-"));
     try {
@@ -273,11 +286,8 @@ export class Restic {
         cb(null, chunk);
       },
     });
-    // Read from the source at once: Node discards a child's output that nobody reads by the time it exits.
     const metered = pipeline(source.stdout, meter);
     metered.catch(() => undefined);
-    // Heard now, not only once awaited below: a source that fails early (SSH refused) must not be an unhandled rejection.
-    const producerDone = source.done.catch((e: unknown): ProducerResult => ({ code: -1, stderr: e instanceof Error ? e.message : String(e) }));
     const server = createServer({ pauseOnConnect: true });
     const connected = new Promise<Socket>((resolve) => server.once("connection", resolve));
     await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socketPath, resolve));
@@ -308,7 +318,7 @@ export class Restic {
         );
     }
     sourceEnded = true;
-    const prod = await producerDone;
+    const prod = await source.done;
     if (!resticDone && copied && prod.code === 0) writeFileSync(marker, String(sent));
     pipe?.end();
     const res = await run;
@@ -369,6 +379,7 @@ export class Restic {
     if (opts.groupBy !== undefined) args.push("--group-by", opts.groupBy);
     if (opts.prune) args.push("--prune");
     if (opts.dryRun) args.push("--dry-run");
+    await this.clearDeadLocks();
     const res = await this.ok("forget", args);
     const line = res.stdout.split("\n").find((l) => l.startsWith("["));
     return line ? (parseJson(line, "forget") as ForgetGroup[]) : [];
@@ -381,6 +392,7 @@ export class Restic {
   }
 
   async prune(opts: { maxUnused?: string } = {}): Promise<void> {
+    await this.clearDeadLocks();
     await this.ok("prune", opts.maxUnused ? ["--max-unused", opts.maxUnused] : []);
   }
 
@@ -388,6 +400,7 @@ export class Restic {
   async check(opts: { readDataSubset?: string } = {}): Promise<CheckSummary> {
     const args = ["--json"];
     if (opts.readDataSubset) args.push("--read-data-subset", opts.readDataSubset);
+    await this.clearDeadLocks();
     const res = await this.ok("check", args);
     const summary = jsonLines(res.stdout).find((m) => m.message_type === "summary");
     return (summary ?? { num_errors: 0, broken_packs: null, suggest_repair_index: false, suggest_prune: false }) as unknown as CheckSummary;
@@ -429,6 +442,31 @@ export class Restic {
   /** Removes stale locks (of processes that died); `removeAll` also removes live ones. */
   async unlock(opts: { removeAll?: boolean } = {}): Promise<void> {
     await this.ok("unlock", opts.removeAll ? ["--remove-all"] : []);
+  }
+
+  /** The locks in the repository now, with who holds them. */
+  async locks(): Promise<ResticLock[]> {
+    const ids = (await this.ok("list", ["--no-lock", "locks"])).stdout.split("\n").map((l) => l.trim()).filter((l) => /^[0-9a-f]{64}$/.test(l));
+    const out: ResticLock[] = [];
+    for (const id of ids) {
+      const res = await this.exec("cat", ["--no-lock", "lock", id]);
+      // A lock removed between the listing and now is simply gone.
+      if (res.code === 0) out.push({ id, ...(parseJson(res.stdout, "cat lock") as Omit<ResticLock, "id">) });
+    }
+    return out;
+  }
+
+  /**
+   * Removes the locks of restic processes of this machine that are gone (a crash, a SIGKILL): they would hold up
+   * prune, check and every later backup. Locks of live processes and of other machines stay. Returns what was removed.
+   */
+  async clearDeadLocks(): Promise<ResticLock[]> {
+    const dead = (await this.locks()).filter((l) => l.hostname === hostname() && !isAlive(l.pid));
+    if (dead.length === 0) return [];
+    // restic's own rule for a stale lock is the same (this host, process gone), so plain unlock removes exactly these.
+    await this.ok("unlock", []);
+    for (const l of dead) this.opts.onNote?.(`note: removed the lock of restic pid ${l.pid} on ${l.hostname} (gone; ${l.exclusive ? "exclusive" : "shared"}, since ${l.time.replace(/\.\d+/, "")}) from ${this.where}`);
+    return dead;
   }
 
   async catConfig(): Promise<RepoConfig> {
@@ -578,6 +616,25 @@ export class Restic {
       });
     });
   }
+}
+
+/**
+ * The source as backupStream uses it, taken up before its first await: its output is read into a buffer at once
+ * (Node discards a child's output that nobody reads by the time it exits) and its completion never rejects (a
+ * source that fails early, an SSH host key refused, must not be an unhandled rejection while restic starts).
+ */
+function heardAtOnce(source: StreamSource): StreamSource & { done: Promise<ProducerResult> } {
+  const stdout = new PassThrough();
+  pipeline(source.stdout, stdout).catch(() => undefined);
+  const done = source.done.catch((e: unknown): ProducerResult => ({ code: -1, stderr: e instanceof Error ? e.message : String(e) }));
+  return {
+    stdout,
+    done,
+    kill: () => {
+      source.kill?.();
+      source.stdout.destroy();
+    },
+  };
 }
 
 /** Resolves once everything written to `sock` so far has reached the kernel (a write's callback comes in order). */

@@ -172,7 +172,7 @@ describe("dcctl backup through the CLI", () => {
     expect(state).toEqual({ "qn-db-01/files-test": "ok", "qn-app-01/files-late": "over-rpo", "qn-app-02/files-broken": "none", "qn-dr-db-01/files-test": "ok" });
     expect(rows[0]?.ageMinutes).toBeLessThan(5);
     expect(rows[2]?.lastRun).toMatch(/^failed at /);
-    expect(run.stderr.trim()).toBe("dcctl: 2 jobs are over RPO or never backed up");
+    expect(run.stderr.trim()).toBe("dcctl: 2 jobs are over RPO or never backed up (first: qn-app-01/files-late: files over-rpo)");
     const human = await dcctl(["backup", "status", "--site", "secondary"]);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/qn-dr-db-01\/files-test\s+ok\s+\d+m\s+60m/);
