@@ -146,6 +146,18 @@ export interface ScheduleOptions {
   dcctl: string[];
   /** Extra environment for the jobs (e.g. DCCTL_REPOS_FILE); written into the units / crontab. */
   env?: Record<string, string>;
+  /** Where cron jobs append their output (systemd keeps it in the journal); created by writeSchedule's caller. */
+  logDir?: string;
+}
+
+/**
+ * A scheduled run waits this long for a run of the same job still going before it counts as failed (exit 3): long
+ * enough for an overrun to finish, short enough that a job that is always locked shows as failing, not as healthy.
+ */
+export const SCHEDULED_LOCK_WAIT_SECONDS = 600;
+
+function scheduledRun(opts: ScheduleOptions, job: BackupJob): string[] {
+  return [...opts.dcctl, "backup", "run", "--job", job.id, "--wait", String(SCHEDULED_LOCK_WAIT_SECONDS)];
 }
 
 export interface RenderedFile {
@@ -170,7 +182,7 @@ export function renderSystemd(jobs: BackupJob[], opts: ScheduleOptions): Rendere
   const env = Object.entries(opts.env ?? {}).map(([k, v]) => `Environment=${systemdWord(`${k}=${v}`)}`);
   for (const job of jobs) {
     const unit = unitName(job);
-    const exec = [...opts.dcctl, "backup", "run", "--job", job.id].map(systemdWord).join(" ");
+    const exec = scheduledRun(opts, job).map(systemdWord).join(" ");
     files.push({
       name: `${unit}.service`,
       content: [
@@ -183,8 +195,7 @@ export function renderSystemd(jobs: BackupJob[], opts: ScheduleOptions): Rendere
         "Type=oneshot",
         ...env,
         `ExecStart=${exec}`,
-        // dcctl exits 3 when another run of the same job holds its lock: not a failure of this timer's run.
-        "SuccessExitStatus=3",
+        // Every non-zero exit, 3 (still locked after the wait) included, fails the unit: it must show in systemctl --failed.
         "Nice=10",
         "IOSchedulingClass=best-effort",
         "IOSchedulingPriority=7",
@@ -220,8 +231,10 @@ export function renderCrontab(jobs: BackupJob[], opts: ScheduleOptions): Rendere
   for (const [k, v] of Object.entries(opts.env ?? {})) lines.push(`${k}=${v}`);
   for (const job of jobs) {
     // % ends a cron command line; escape it in the words.
-    const cmd = [...opts.dcctl, "backup", "run", "--job", job.id].map(shellWord).join(" ").replace(/%/g, "\\%");
-    lines.push(`${job.schedule} ${cmd} >/dev/null 2>&1`);
+    const cmd = scheduledRun(opts, job).map(shellWord).join(" ").replace(/%/g, "\\%");
+    // Output is kept (a log per job) rather than thrown away: the line that says why a job failed is in it.
+    const log = opts.logDir ? shellWord(join(opts.logDir, `${unitName(job)}.log`)).replace(/%/g, "\\%") : undefined;
+    lines.push(`${job.schedule} ${cmd}${log ? ` >>${log} 2>&1` : ""}`);
   }
   return [{ name: "dcctl-backup.crontab", content: lines.join("\n") + "\n" }];
 }

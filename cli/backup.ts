@@ -1,4 +1,6 @@
-import { resolve } from "node:path";
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { stateDir } from "../util/state.js";
 import type { Argv, CommandModule } from "yargs";
 import { SITE_NAMES, type SiteName } from "../inventory/index.js";
 import { loadJobs, selectJobs, type BackupJob } from "../backup/jobs.js";
@@ -35,6 +37,15 @@ function siteOption(value: string | undefined): SiteName | undefined {
   const site = SITE_NAMES.find((s) => s === value);
   if (!site) throw new InputError([`dcctl backup: unknown site "${value}" (expected one of: ${SITE_NAMES.join(", ")})`]);
   return site;
+}
+
+/** The site this machine serves, from its repositories file; without one, --site must say it. */
+function siteOfThisMachine(): SiteName {
+  try {
+    return loadBackupConfig().site;
+  } catch {
+    throw new InputError(["dcctl backup schedule: name the site with --site (no repositories file says which site this machine serves)"]);
+  }
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -369,20 +380,22 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
     y
       .option("emit", { type: "string", demandOption: true, choices: ["systemd", "cron"] })
       .option("out", { type: "string", demandOption: true, describe: "folder to write the units or the crontab into" })
-      .option("site", { type: "string", describe: "only the jobs of this site (each site schedules its own)" })
+      .option("site", { type: "string", describe: "the site whose jobs to schedule (default: this machine's, from the repositories file); each site's backup server schedules its own" })
       .option("dcctl", { type: "string", describe: "the dcctl command the units run (default: this node and this dcctl)" }),
   handler: (args) => {
-    const site = siteOption(args.site);
-    const jobs = loadJobs().filter((j) => !site || j.site === site);
+    const site = siteOption(args.site) ?? siteOfThisMachine();
+    const jobs = loadJobs().filter((j) => j.site === site);
     const dcctl = args.dcctl ? [args.dcctl] : [process.execPath, resolve(process.argv[1] ?? "dcctl")];
     const env: Record<string, string> = {};
     for (const name of ["DCCTL_REPOS_FILE", "DCCTL_SITES_DIR", "DCCTL_POLICIES_FILE", "DCCTL_STATE_DIR"]) {
       const v = process.env[name];
       if (v) env[name] = resolve(v);
     }
-    const files = args.emit === "systemd" ? renderSystemd(jobs, { dcctl, env }) : renderCrontab(jobs, { dcctl, env });
+    const logDir = join(stateDir(), "backup", "logs");
+    if (args.emit === "cron") mkdirSync(logDir, { recursive: true });
+    const files = args.emit === "systemd" ? renderSystemd(jobs, { dcctl, env }) : renderCrontab(jobs, { dcctl, env, logDir });
     const written = writeSchedule(args.out, files);
-    print(`wrote ${written.length} file${written.length === 1 ? "" : "s"} for ${jobs.length} jobs to ${args.out}`);
+    print(`wrote ${written.length} file${written.length === 1 ? "" : "s"} for the ${jobs.length} jobs of site ${site} to ${args.out}`);
   },
 };
 

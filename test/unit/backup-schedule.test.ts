@@ -77,7 +77,9 @@ describe("dcctl schedule rendering", () => {
     expect(timer.get("Timer")?.get("Unit")).toEqual([`${unitName(job)}.service`]);
     const service = parseUnit(files.find((f) => f.name === `${unitName(job)}.service`)?.content ?? "");
     expect(service.get("Service")?.get("Type")).toEqual(["oneshot"]);
-    expect(service.get("Service")?.get("ExecStart")).toEqual(["/usr/bin/node /opt/dcctl/dist/cli/main.js backup run --job qn-db-01/db-hourly"]);
+    expect(service.get("Service")?.get("ExecStart")).toEqual(["/usr/bin/node /opt/dcctl/dist/cli/main.js backup run --job qn-db-01/db-hourly --wait 600"]);
+    // A job that is always locked (exit 3) must fail its unit, not look healthy.
+    expect(service.get("Service")?.get("SuccessExitStatus")).toBeUndefined();
     expect(service.get("Service")?.get("Environment")).toEqual(["DCCTL_REPOS_FILE=/etc/dcctl/repositories.yaml"]);
   });
 
@@ -101,13 +103,16 @@ describe("dcctl schedule rendering", () => {
   });
 
   it("writes a crontab with one line per job", () => {
-    const [file] = renderCrontab(jobs, { dcctl });
+    const [file] = renderCrontab(jobs, { dcctl, logDir: "/var/lib/dcctl/backup/logs" });
     const lines = (file?.content ?? "").split("\n").filter((l) => l && !l.startsWith("#") && !l.includes("="));
     expect(lines).toHaveLength(jobs.length);
     for (const line of lines) {
       const fields = line.split(/\s+/);
       expect(() => parseCron(fields.slice(0, 5).join(" "))).not.toThrow();
       expect(fields.slice(5, 10)).toEqual([...dcctl, "backup", "run", "--job"]);
+      // Output kept in a log per job, never thrown away.
+      expect(line).not.toContain("/dev/null");
+      expect(fields.slice(-2)).toEqual([expect.stringMatching(/^>>\/var\/lib\/dcctl\/backup\/logs\/dcctl-backup-.+\.log$/), "2>&1"]);
     }
     writeSchedule(join(work, "cron"), [file ?? { name: "x", content: "" }]);
     expect(readFileSync(join(work, "cron", "dcctl-backup.crontab"), "utf8")).toContain("5 * * * * /usr/bin/node");
