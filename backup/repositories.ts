@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import { SITE_NAMES, type SiteName } from "../inventory/index.js";
@@ -163,6 +163,14 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     const url = r && !/^[a-z0-9]+:/.test(r.url) ? abs(r.url) : r?.url;
     if (r && url) repositories[name] = { name, owner: name, repo: { url, passwordFile: abs(r.passwordFile) } };
   }
+  const exposed = REPOSITORY_NAMES.flatMap((name) => {
+    const file = repositories[name]?.repo.passwordFile;
+    const mode = file ? secretFileMode(file) : undefined;
+    return file && mode !== undefined && (mode & 0o077) !== 0
+      ? [source.problem(["repositories", name, "passwordFile"], `repositories.${name}.passwordFile: ${file} is readable by others (mode 0${(mode & 0o777).toString(8)}); chmod 600 it`)]
+      : [];
+  });
+  if (exposed.length) throw new InputError(exposed);
   const stateDir = data.stateDir ? abs(data.stateDir) : dcctlStateDir(env);
   return {
     file: source.displayPath,
@@ -180,6 +188,15 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
       hosts: { ...data.databases?.hosts },
     },
   };
+}
+
+/** The permission bits of a secret file, or undefined when it cannot be read (restic then says so, naming it). */
+function secretFileMode(file: string): number | undefined {
+  try {
+    return statSync(file).mode;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The configured repository, or a bad-input error naming the config file. */

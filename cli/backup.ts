@@ -108,13 +108,14 @@ const runCommand: CommandModule<object, RunArgs> = {
     const stallMs = args["stall-timeout"] === undefined ? undefined : parseDuration(args["stall-timeout"]);
     if (args["stall-timeout"] !== undefined && stallMs === undefined) throw new InputError([`dcctl backup run: --stall-timeout "${args["stall-timeout"]}" is not a duration (e.g. 90s, 5m, 1h)`]);
     const jobs = selectJobs(loadJobs(), { job: args.job, all: args.all, site: siteOption(args.site) });
+    // Read before a dry run too: a dry run must fail on a config the real run would refuse.
+    const config = loadBackupConfig();
     if (args["dry-run"]) {
       const plan = jobs.map((j) => ({ job: j.id, host: j.host, ssh: `${j.ssh.user}@${j.ssh.host}:${j.ssh.port}`, repository: j.repository, sources: j.sources }));
       if (args.json) return printJson({ dryRun: true, jobs: plan });
       for (const p of plan) print(`would run ${p.job}: ${p.ssh} -> repository ${p.repository}: ${sourcesText(jobs.find((j) => j.id === p.job) as BackupJob)}`);
       return;
     }
-    const config = loadBackupConfig();
     // A line as each job finishes; on a terminal also a spinner naming the jobs still running.
     const progress = args.json ? silentProgress() : progressFor();
     const active = new Map<string, string>();

@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from "yargs";
 import { InputError } from "../util/errors.js";
+import { checkInventoryPolicies, loadPolicies } from "../backup/policies.js";
 import {
   ROLES,
   SITE_NAMES,
@@ -51,6 +52,9 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
       add(loadSiteFile(siteFilePath(site)), siteFilePath(site));
     } else {
       const sites = loadSites();
+      // A backupPolicy that names no policy would otherwise pass here and fail only when a backup is due.
+      const problems = checkInventoryPolicies(sites, loadPolicies());
+      if (problems.length) throw new InputError(problems);
       add(sites.primary, siteFilePath("primary"));
       add(sites.secondary, siteFilePath("secondary"));
     }

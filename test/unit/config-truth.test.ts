@@ -1,0 +1,48 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../../util/tools.js";
+import { dcctl as runDcctl, type CliRun } from "../helpers/cli.js";
+
+/**
+ * Inputs that used to pass quietly and fail later, or never: each is now refused where it is given, with one line
+ * naming the file (and its line), exit 2, no stack trace.
+ */
+
+const work = mkdtempSync(join(tmpdir(), "dcctl-config-truth-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const fixture = join(repoRoot, "test", "fixtures", "inventory", "cross-site-ok");
+const dcctl = (args: string[], env: Record<string, string>): CliRun => runDcctl(args, { ...process.env, DCCTL_DEBUG: "", DCCTL_STATE_DIR: join(work, "state"), ...env });
+
+function expectOneLine(run: CliRun, pattern: RegExp): void {
+  const lines = run.stderr.split("\n").filter(Boolean);
+  expect(lines).toEqual([expect.stringMatching(pattern)]);
+  expect(run.stderr).not.toMatch(/^\s+at /m);
+}
+
+describe("configuration that must not pass quietly", () => {
+  it("inventory validate refuses a host whose backupPolicy names no policy, at the host's line", () => {
+    const sites = join(work, "sites-bad-policy");
+    cpSync(fixture, sites, { recursive: true });
+    const file = join(sites, "primary.yaml");
+    writeFileSync(file, readFileSync(file, "utf8").replace("backupPolicy: db-hourly", "backupPolicy: db-hourlyy"));
+    const run = dcctl(["inventory", "validate"], { DCCTL_SITES_DIR: sites });
+    expect(run.code).toBe(2);
+    expectOneLine(run, /primary\.yaml:\d+: host "qn-db-01": backup policy "db-hourlyy" is not defined in .*policies\.yaml/);
+  });
+
+  it("refuses a restic password file that others can read, for a real run and a dry run alike", () => {
+    const pass = join(work, "world.pass");
+    writeFileSync(pass, "secret\n", { mode: 0o644 });
+    const repos = join(work, "repositories.yaml");
+    writeFileSync(repos, `site: primary\nrepositories:\n  primary: { url: "rest:http://127.0.0.1:9/primary/", passwordFile: ${pass} }\n`);
+    const env = { DCCTL_SITES_DIR: fixture, DCCTL_REPOS_FILE: repos };
+    for (const extra of [[], ["--dry-run"]]) {
+      const run = dcctl(["backup", "run", "--job", "qn-db-01", ...extra], env);
+      expect(run.code, extra.join(" ")).toBe(2);
+      expectOneLine(run, /repositories\.yaml:3: repositories\.primary\.passwordFile: .*world\.pass is readable by others \(mode 0644\); chmod 600 it$/);
+    }
+  });
+});
