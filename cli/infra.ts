@@ -147,6 +147,15 @@ const destroy: CommandModule<object, StackArgs> = {
   },
 };
 
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (u.protocol === "https:" || u.protocol === "http:") && u.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
 const configure: CommandModule<object, ConfigureArgs> = {
   command: "configure",
   describe: "store the stack's vCenter address and credentials (the password encrypted as a Pulumi secret)",
@@ -157,6 +166,7 @@ const configure: CommandModule<object, ConfigureArgs> = {
       .option("password-file", { type: "string", demandOption: true, describe: "file holding the password (never pass it on the command line)" })
       .option("insecure", { type: "boolean", default: false, describe: "do not verify vCenter's TLS certificate" }) as unknown as Argv<ConfigureArgs>,
   handler: async (args) => {
+    if (!isHttpUrl(args.url)) throw new DcctlError(`--url "${args.url}" is not an http(s) URL of a vCenter SDK (e.g. https://vcenter.example/sdk)`, ExitCode.badInput);
     let password: string;
     try {
       password = readFileSync(args["password-file"], "utf8").trim();

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { DcctlError, errorMessage } from "../../util/errors.js";
 import { join } from "node:path";
 import { readJournal } from "./journal.js";
 import { replay } from "./replay.js";
@@ -24,9 +25,17 @@ export interface RunSummary {
 /** Every run under the state folder, newest first, read from the journals alone (no runbook or inventory needed). */
 export function listRuns(env: NodeJS.ProcessEnv = process.env): RunSummary[] {
   const dir = runsDir(env);
-  if (!existsSync(dir)) return [];
+  let runIds: string[];
+  try {
+    runIds = readdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return [];
+    // A state folder that is a file, or unreadable: say so, never "no DR runs".
+    throw new DcctlError(`cannot read the DR runs in ${dir}: ${code ?? errorMessage(e)} (check DCCTL_STATE_DIR)`);
+  }
   const out: RunSummary[] = [];
-  for (const runId of readdirSync(dir).sort().reverse()) {
+  for (const runId of runIds.sort().reverse()) {
     const runDir = join(dir, runId);
     try {
       const { records } = readJournal(join(runDir, "journal.jsonl"));

@@ -45,4 +45,21 @@ describe("configuration that must not pass quietly", () => {
       expectOneLine(run, /repositories\.yaml:3: repositories\.primary\.passwordFile: .*world\.pass is readable by others \(mode 0644\); chmod 600 it$/);
     }
   });
+
+  it("infra configure stores only an http(s) URL", () => {
+    const pw = join(work, "vc.pass");
+    writeFileSync(pw, "x\n", { mode: 0o600 });
+    const run = dcctl(["infra", "configure", "--stack", "primary", "--url", "vcenter.example", "--user", "svc", "--password-file", pw], { DCCTL_SITES_DIR: fixture });
+    expect(run.code).toBe(2);
+    expectOneLine(run, /^dcctl: --url "vcenter\.example" is not an http\(s\) URL/);
+  });
+
+  it("dr history with a state folder that is a file fails naming it, instead of saying there are no runs", () => {
+    const file = join(work, "not-a-folder");
+    writeFileSync(file, "");
+    const run = dcctl(["dr", "history"], { DCCTL_STATE_DIR: file });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe("");
+    expectOneLine(run, /^dcctl: cannot read the DR runs in .*not-a-folder\/dr\/runs: ENOTDIR \(check DCCTL_STATE_DIR\)$/);
+  });
 });
