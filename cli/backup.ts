@@ -12,14 +12,14 @@ import { describeProgress, describeResult, runJobs } from "../backup/run.js";
 import { describeReconciled } from "../backup/run-ledger.js";
 import { parseDuration } from "../util/duration.js";
 import { renderCrontab, renderSystemd, writeSchedule } from "../backup/schedule.js";
-import { backupStatus, formatAge, type JobStatusRow } from "../backup/status.js";
+import { backupStatus, formatAge, snapshotItem, type JobStatusRow } from "../backup/status.js";
 import { readState } from "../backup/report.js";
 import { withLock } from "../backup/lock.js";
 import { backupStatePaths } from "../backup/run.js";
 import { progressFor, silentProgress } from "../util/progress.js";
 import { confirmAction } from "../util/confirm.js";
 import type { ResticLock } from "../backup/restic/index.js";
-import { DcctlError, ExitCode, InputError } from "../util/errors.js";
+import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
 
 /**
  * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
@@ -171,8 +171,27 @@ const runCommand: CommandModule<object, RunArgs> = {
 
 interface SnapshotsArgs {
   host?: string;
+  job?: string;
+  since?: string;
   json: boolean;
   repository?: string;
+}
+
+/** --since: a duration back from now (90m, 24h) or a date (2026-11-20, or an ISO time). */
+function sinceOption(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseDuration(value);
+  if (ms !== undefined) return now - ms;
+  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(at)) throw new InputError([`dcctl backup snapshots: --since "${value}" is neither a duration (90m, 24h) nor a date (2026-11-20)`]);
+  return at;
+}
+
+function sizeText(bytes: number | undefined): string {
+  if (bytes === undefined) return "-";
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
 function repositoryOption(value: string | undefined): RepositoryName | undefined {
@@ -184,24 +203,40 @@ function repositoryOption(value: string | undefined): RepositoryName | undefined
 
 const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
   command: "snapshots",
-  describe: "list the snapshots dcctl made, in every configured repository (or --repository)",
+  describe: "list the snapshots dcctl made, in every configured repository (or --repository); exit 4 if one repository could not be read",
   builder: (y: Argv<object>): Argv<SnapshotsArgs> =>
     y
       .option("host", { type: "string", describe: "only this inventory host's snapshots" })
+      .option("job", { type: "string", describe: "only this job's snapshots (<host>/<policy>)" })
+      .option("since", { type: "string", describe: "only snapshots newer than this: a duration (24h) or a date (2026-11-20)" })
       .option("repository", { type: "string", describe: `${REPOSITORY_NAMES.join(" or ")}` })
       .option("json", { type: "boolean", default: false }),
   handler: async (args) => {
+    const since = sinceOption(args.since);
     const config = loadBackupConfig();
     const only = repositoryOption(args.repository);
     const names = REPOSITORY_NAMES.filter((n) => (only ? n === only : config.repositories[n] !== undefined));
+    const tags = ["dcctl", ...(args.job ? [`job:${args.job}`] : [])];
+    const listings = await Promise.allSettled(names.map((name) => resticFor(config, name).snapshots({ tags, ...(args.host ? { host: args.host } : {}) })));
     const rows = [];
-    for (const name of names) {
-      const snaps = await resticFor(config, name).snapshots({ tags: ["dcctl"], ...(args.host ? { host: args.host } : {}) });
-      for (const s of snaps) rows.push({ repository: name, id: s.id, short_id: s.short_id, time: s.time, host: s.hostname, job: s.tags?.find((t) => t.startsWith("job:"))?.slice(4), tags: s.tags ?? [], paths: s.paths });
+    const failed: string[] = [];
+    for (const [i, listing] of listings.entries()) {
+      const name = names[i] as RepositoryName;
+      // One repository that cannot be read is reported, and the others are still listed.
+      if (listing.status === "rejected") {
+        failed.push(`repository ${name}: ${errorMessage(listing.reason)}`);
+        continue;
+      }
+      for (const s of listing.value) {
+        if (since !== undefined && Date.parse(s.time) < since) continue;
+        const job = s.tags?.find((t) => t.startsWith("job:"))?.slice(4);
+        rows.push({ repository: name, id: s.id, short_id: s.short_id, time: s.time, host: s.hostname, job, source: snapshotItem(s.tags ?? []), bytes: s.summary?.total_bytes_processed, tags: s.tags ?? [], paths: s.paths });
+      }
     }
     rows.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
-    if (args.json) return printJson(rows);
-    print(table(["REPOSITORY", "ID", "TIME", "HOST", "JOB", "PATHS"], rows.map((r) => [r.repository, r.short_id, r.time.replace(/\.\d+/, ""), r.host, r.job ?? "", r.paths.join(",")])));
+    if (args.json) printJson(rows);
+    else print(table(["REPOSITORY", "ID", "TIME", "HOST", "JOB", "SOURCE", "SIZE"], rows.map((r) => [r.repository, r.short_id, r.time.replace(/\.\d+/, ""), r.host, r.job ?? "", r.source ?? r.paths.join(","), sizeText(r.bytes)])));
+    if (failed.length) throw new DcctlError(failed.join("; "), failed.length === names.length ? ExitCode.failed : ExitCode.partial);
   },
 };
 

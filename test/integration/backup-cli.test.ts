@@ -232,6 +232,26 @@ describe("dcctl backup through the CLI", () => {
     const rows = JSON.parse(snaps.stdout) as { repository: string; job: string }[];
     expect(new Set(rows.map((r) => r.repository))).toEqual(new Set(["primary", "secondary"]));
     expect(rows.every((r) => r.job === "qn-db-01/files-test")).toBe(true);
+    // Filters, and the columns an operator reads: job, source, size.
+    const byJob = JSON.parse((await dcctl(["backup", "snapshots", "--job", "qn-db-01/files-test", "--repository", "primary", "--json"])).stdout) as { job: string; source: string; bytes: number }[];
+    expect(byJob.length).toBeGreaterThan(0);
+    expect(byJob.every((r) => r.job === "qn-db-01/files-test" && r.source === "files" && r.bytes > 48 * 1024 * 1024)).toBe(true);
+    expect(JSON.parse((await dcctl(["backup", "snapshots", "--since", "2099-01-01", "--json"])).stdout)).toEqual([]);
+    expect((await dcctl(["backup", "snapshots", "--since", "yesterday"])).code).toBe(2);
+    const human = await dcctl(["backup", "snapshots", "--job", "qn-db-01/files-test", "--repository", "primary"]);
+    expect(human.stdout.split("\n")[0]).toMatch(/^REPOSITORY\s+ID\s+TIME\s+HOST\s+JOB\s+SOURCE\s+SIZE$/);
+    expect(human.stdout).toMatch(/qn-db-01\/files-test\s+files\s+48\.\d MiB/);
+    // One repository that cannot be opened (wrong password) is named, and the other is still listed: exit 4.
+    const wrongPass = join(work, "wrong.pass");
+    writeFileSync(wrongPass, "not the password\n", { mode: 0o600 });
+    const reposFile = join(work, "repositories-wrong-secondary.yaml");
+    const repos = parse(readFileSync(join(work, "repositories.yaml"), "utf8")) as { repositories: { secondary: { passwordFile: string } } };
+    repos.repositories.secondary.passwordFile = wrongPass;
+    writeFileSync(reposFile, stringify(repos));
+    const partial = await dcctl(["backup", "snapshots", "--json"], { DCCTL_REPOS_FILE: reposFile });
+    expect(partial.code).toBe(4);
+    expect(partial.stderr.trim()).toMatch(/^dcctl: repository secondary: wrong password for repository /);
+    expect((JSON.parse(partial.stdout) as { repository: string }[]).every((r) => r.repository === "primary")).toBe(true);
     const verify = await dcctl(["backup", "verify", "--subset", "50%"]);
     expect(verify.stdout.trim()).toBe("repository primary: no errors (read 50% of the data)");
     expect(verify.code).toBe(0);
