@@ -29,8 +29,17 @@ if (action === "start") {
   closeSync(out);
   child.unref();
   writeFileSync(pidPath, `${child.pid}\n`);
-  await waitForPort(host, Number(port), 15_000, () => child.pid !== undefined && alive(child.pid));
-  process.stdout.write(`portal started on ${listen} (pid ${child.pid})\n`);
+  const running = () => child.pid !== undefined && alive(child.pid);
+  await waitForPort(host, Number(port), 15_000, running);
+  // Something answering on the port proves nothing by itself: an older portal may hold it while ours died (EADDRINUSE).
+  const database = portalArgs[2] as string;
+  const health = await fetch(`http://${listen}/health`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.json() as Promise<{ database?: string }>, () => ({ database: undefined }));
+  if (!running() || health.database !== database) {
+    const log = readFileSync(logfile as string, "utf8").trim().split("\n").slice(-1)[0] ?? "";
+    process.stderr.write(`portal did not start on ${listen}: ${running() ? "" : "it exited; "}${health.database ? `what answers there serves ${health.database}, not ${database}` : "no portal answers there"}${log ? ` (log: ${log})` : ""}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`portal started on ${listen} (pid ${child.pid}, database ${database})\n`);
 } else if (action === "stop") {
   if (!existsSync(pidPath)) {
     process.stdout.write("portal not running (no pid file)\n");

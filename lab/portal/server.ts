@@ -24,7 +24,8 @@ export function startPortal(opts: PortalOptions): Promise<{ close(): Promise<voi
       if (url.pathname === "/health") {
         const { rows } = await pool.query<{ n: string }>("SELECT count(*) AS n FROM dossiers");
         const n = Number(rows[0]?.n ?? 0);
-        json(res, n > 0 ? 200 : 503, { status: n > 0 ? "ok" : "no data", dossiers: n });
+        // Which database it serves: a drill's check tells its own portal (its scratch copy) from one left by another run.
+        json(res, n > 0 ? 200 : 503, { status: n > 0 ? "ok" : "no data", dossiers: n, database: opts.pg.database });
         return;
       }
       const m = /^\/dossiers\/([\w-]+)$/.exec(url.pathname);

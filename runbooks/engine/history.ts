@@ -12,6 +12,8 @@ export interface RunSummary {
   runbook: string;
   kind: string;
   to: string;
+  /** The lock scope it ran in. */
+  scope: string;
   operator: string;
   startedAt: string;
   endedAt?: string;
@@ -46,6 +48,7 @@ export function listRuns(env: NodeJS.ProcessEnv = process.env): RunSummary[] {
         runbook: st.start.runbook,
         kind: st.start.kind,
         to: st.start.to,
+        scope: st.start.scope,
         operator: st.start.operator,
         startedAt: st.start.at,
         status: st.end?.status ?? (lockHolder(locksDir(env), st.start.scope) === runId ? "running" : "interrupted"),
@@ -56,7 +59,7 @@ export function listRuns(env: NodeJS.ProcessEnv = process.env): RunSummary[] {
       if (st.end?.message) s.message = st.end.message;
       out.push(s);
     } catch (err) {
-      out.push({ runId, runbook: "?", kind: "?", to: "?", operator: "?", startedAt: "", status: "unreadable", steps: { done: 0, total: 0 }, message: String(err), dir: runDir });
+      out.push({ runId, runbook: "?", kind: "?", to: "?", scope: "?", operator: "?", startedAt: "", status: "unreadable", steps: { done: 0, total: 0 }, message: String(err), dir: runDir });
     }
   }
   return out;

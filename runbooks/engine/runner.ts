@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Sites } from "../../inventory/index.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { formatDuration } from "./duration.js";
+import { listRuns } from "./history.js";
 import { Journal, readJournal, type RunStartRecord } from "./journal.js";
 import { parseRunbook } from "./load.js";
 import { acquireLock, type HeldLock } from "./lock.js";
@@ -94,6 +95,7 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
   const runId = newRunId(o.runbook.kind, now, randomBytes(2).toString("hex"));
   const lock = await acquireLock(locksDir(o.env), o.runbook.scope, runId);
   try {
+    refuseOverCutOffRun(o.runbook.scope, o.env);
     const dir = runDirOf(runId, o.env);
     mkdirSync(dir, { recursive: true });
     writeDurably(join(dir, "runbook.yaml"), o.runbookText);
@@ -119,6 +121,21 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
     return await new Execution(o, o.runbook, runId, dir, journal, replay(readJournal(journal.path).records)).go();
   } finally {
     lock.release();
+  }
+}
+
+/**
+ * A run of the scope that a crash cut off has left its work behind (scratch databases, a drill portal, a half-moved
+ * service). A new run beside it could check that work instead of its own and pass without having run, so it is
+ * refused, with the command that finishes the old one (a drill's resume also cleans up).
+ */
+function refuseOverCutOffRun(scope: string, env: NodeJS.ProcessEnv | undefined): void {
+  const cut = listRuns(env).find((r) => r.scope === scope && r.status === "interrupted");
+  if (cut) {
+    throw new DcctlError(
+      `run ${cut.runId} (${cut.kind}, ${cut.steps.done} of ${cut.steps.total} steps done) in scope ${scope} was cut off and has not been finished; finish it first: dcctl dr resume ${cut.runId}`,
+      ExitCode.locked,
+    );
   }
 }
 

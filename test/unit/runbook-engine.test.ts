@@ -335,4 +335,18 @@ describe("lock", () => {
     expect(readdirSync(locksDir(env))).toEqual([]);
     expect(lockHolder(locksDir(env), "site-secondary")).toBeUndefined();
   });
+
+  it("refuses a new run while a run of the scope that crashed is unfinished (exit 3, names dcctl dr resume), and runs once it is finished", async () => {
+    crashedRun("R1");
+    const runs = () => readdirSync(join(state, "dr", "runs")).sort();
+    for (const attempt of [1, 2]) {
+      // The second attempt finds no stale lock any more (the first removed it): the cut-off run still stops it.
+      const err = await start(PARALLEL, fakes()).catch((e: unknown) => e);
+      expect((err as DcctlError).exitCode, `attempt ${attempt}`).toBe(3);
+      expect((err as DcctlError).message).toBe("run R1 (drill, 1 of 3 steps done) in scope site-secondary was cut off and has not been finished; finish it first: dcctl dr resume R1");
+      expect(runs()).toEqual(["R1"]);
+    }
+    await resumeRun({ runId: "R1", sites, services: fakes().services, progress: silentProgress(), operator: "day-shift", confirmedBy: "test", env, rerun: ["middle"] });
+    expect((await start(PARALLEL, fakes())).status).toBe("ok");
+  });
 });

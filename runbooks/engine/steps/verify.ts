@@ -3,6 +3,7 @@ import { errorMessage } from "../../../util/errors.js";
 import { defineStep, StepFailure, type RestoredDatabase, type StepContext } from "./types.js";
 import { Params } from "./params.js";
 import { hostText } from "./on-hosts.js";
+import { expandArgv } from "./argv-vars.js";
 
 /**
  * `verify`: the data and the services are really back. SQL queries run on each target host (with psql or mariadb,
@@ -100,7 +101,11 @@ export const verifyStep = defineStep<VerifyParams>({
   async run(p, params, ctx) {
     const outcomes = await Promise.all([
       ...p.hosts.flatMap((h) => params.sql.map((c) => sqlCheck(ctx, h, c))),
-      ...params.http.map((c) => httpCheck(c, p.step.timeoutMs)),
+      // {run} and {db:NAME} name what this run made, so a check cannot pass on what another run left behind.
+      ...params.http.map((c) => {
+        const [url = c.url, body] = expandArgv([c.url, ...(c.body !== undefined ? [c.body] : [])], { runId: ctx.runId, kind: p.kind });
+        return httpCheck({ ...c, url, ...(body !== undefined ? { body } : {}) }, p.step.timeoutMs);
+      }),
     ]);
     const failed = outcomes.filter((o) => !o.ok);
     if (failed.length) {
