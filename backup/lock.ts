@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { DcctlError, ExitCode } from "../util/errors.js";
+import { makeDir } from "../util/dirs.js";
 
 /**
  * Lock files that keep two dcctl runs from working on the same host or repository at once.
@@ -60,7 +61,7 @@ let counter = 0;
 /** Takes the lock `<dir>/<name>`; throws LockedError (exit 3) if a live holder keeps it past `waitMs`. */
 export async function acquireLock(dir: string, name: string, opts: LockOptions = {}): Promise<Lock> {
   const lockDir = lockFolder(dir, name);
-  mkdirSync(lockDir, { recursive: true });
+  makeDir(lockDir);
   const mode = opts.mode ?? "exclusive";
   const deadline = Date.now() + (opts.waitMs ?? 0);
   const broken: LockHolder[] = [];
@@ -151,7 +152,7 @@ function createExclusive(file: string, meta?: Record<string, string>): boolean {
       if (code === "EEXIST") return false;
       // The lock's (empty) folder was removed by a releasing holder meanwhile: make it again.
       if (code === "ENOENT" && attempt < 3) {
-        mkdirSync(dirname(file), { recursive: true });
+        makeDir(dirname(file));
         continue;
       }
       throw new DcctlError(`cannot create lock file ${file}: ${(e as Error).message}`);

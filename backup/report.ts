@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { withLock } from "./lock.js";
+import { makeDir } from "../util/dirs.js";
 
 /**
  * What a backup run leaves behind for machines: a JSON-lines report per run, and a Prometheus textfile (for
@@ -46,7 +47,7 @@ export function jobExitStatus(status: JobStatus): number {
 
 /** Writes `content` to `path` through a temporary file in the same folder and a rename (atomic on POSIX). */
 export function writeAtomic(path: string, content: string): void {
-  mkdirSync(dirname(path), { recursive: true });
+  makeDir(dirname(path));
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   writeFileSync(tmp, content, { mode: 0o644 });
   renameSync(tmp, path);

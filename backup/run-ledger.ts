@@ -1,10 +1,11 @@
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../util/errors.js";
 import { isAlive } from "../util/process.js";
 import { runTag } from "./jobs.js";
 import { DEFAULT_STALL_MS, type RepositoryName } from "./policies.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
+import { makeDir } from "../util/dirs.js";
 
 /**
  * The ledger of backup runs that have not been reconciled yet: `<state>/backup/runs/<run id>.jsonl`, one line when a
@@ -48,7 +49,7 @@ export class RunLedger {
     private readonly stallMs = DEFAULT_STALL_MS,
   ) {
     this.file = join(ledgerDir(config), `${runId}.jsonl`);
-    mkdirSync(ledgerDir(config), { recursive: true });
+    makeDir(ledgerDir(config));
     this.append({ type: "start", run: runId, pid: process.pid, repositories });
   }
 

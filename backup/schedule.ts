@@ -1,6 +1,7 @@
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BackupJob } from "./jobs.js";
+import { makeDir } from "../util/dirs.js";
 
 /**
  * Cron expressions (5 fields) as the policies write them, checked here, and rendered as systemd timers or a crontab.
@@ -241,7 +242,7 @@ export function renderCrontab(jobs: BackupJob[], opts: ScheduleOptions): Rendere
 
 /** Writes the files into `dir` (created if needed), each atomically; returns their paths. */
 export function writeSchedule(dir: string, files: RenderedFile[]): string[] {
-  mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   return files.map((f) => {
     const path = join(dir, f.name);
     const tmp = `${path}.tmp-${process.pid}`;

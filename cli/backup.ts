@@ -1,4 +1,3 @@
-import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { stateDir } from "../util/state.js";
 import type { Argv, CommandModule } from "yargs";
@@ -20,6 +19,7 @@ import { progressFor, silentProgress } from "../util/progress.js";
 import { confirmAction } from "../util/confirm.js";
 import type { ResticLock } from "../backup/restic/index.js";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
+import { makeDir } from "../util/dirs.js";
 
 /**
  * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
@@ -428,7 +428,7 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
       if (v) env[name] = resolve(v);
     }
     const logDir = join(stateDir(), "backup", "logs");
-    if (args.emit === "cron") mkdirSync(logDir, { recursive: true });
+    if (args.emit === "cron") makeDir(logDir);
     const files = args.emit === "systemd" ? renderSystemd(jobs, { dcctl, env }) : renderCrontab(jobs, { dcctl, env, logDir });
     const written = writeSchedule(args.out, files);
     print(`wrote ${written.length} file${written.length === 1 ? "" : "s"} for the ${jobs.length} jobs of site ${site} to ${args.out}`);

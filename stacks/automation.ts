@@ -1,9 +1,10 @@
-import { mkdirSync, writeFileSync, existsSync } from "node:fs";
+import { writeFileSync, existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { LocalWorkspace, type PulumiFn, type Stack, type ConfigMap } from "@pulumi/pulumi/automation/index.js";
 import { stringify } from "yaml";
 import { cacheDir, repoRoot, toolEnv } from "../util/tools.js";
+import { makeDir } from "../util/dirs.js";
 
 /** Where stack state lives and how its secrets are encrypted: a local file backend with a passphrase file. */
 export interface StateBackend {
@@ -15,7 +16,7 @@ export interface StateBackend {
 
 export function localBackend(dir: string): StateBackend {
   const abs = resolve(dir);
-  mkdirSync(abs, { recursive: true });
+  makeDir(abs);
   const passphraseFile = join(abs, "passphrase");
   if (!existsSync(passphraseFile)) writeFileSync(passphraseFile, randomBytes(24).toString("base64url") + "\n", { mode: 0o600 });
   return { dir: abs, passphraseFile };

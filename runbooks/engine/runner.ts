@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Sites } from "../../inventory/index.js";
@@ -18,6 +18,7 @@ import { writeReport } from "./report.js";
 import { locksDir, newRunId, runDir as runDirOf } from "./state.js";
 import { StepFailure, stepModules, type DrServices, type StepContext, type StepResult } from "./steps/index.js";
 import { lastLine, shown } from "./steps/on-hosts.js";
+import { makeDir } from "../../util/dirs.js";
 
 /**
  * Runs a runbook: priority groups in order, the steps of a group in parallel (up to the runbook's limit) once their
@@ -97,7 +98,7 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
   try {
     refuseOverCutOffRun(o.runbook.scope, o.env);
     const dir = runDirOf(runId, o.env);
-    mkdirSync(dir, { recursive: true });
+    makeDir(dir);
     writeDurably(join(dir, "runbook.yaml"), o.runbookText);
     const journal = new Journal(join(dir, "journal.jsonl"), o.services.now);
     const start: RunStartRecord = {

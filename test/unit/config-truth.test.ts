@@ -62,4 +62,13 @@ describe("configuration that must not pass quietly", () => {
     expect(run.stdout).toBe("");
     expectOneLine(run, /^dcctl: cannot read the DR runs in .*not-a-folder\/dr\/runs: ENOTDIR \(check DCCTL_STATE_DIR\)$/);
   });
+
+  it("a folder that cannot be made (/proc) fails at once, naming it, where Node's own recursive mkdir spun at 100 % CPU", () => {
+    const schedule = runDcctl(["backup", "schedule", "--emit", "systemd", "--site", "primary", "--out", "/proc/dcctl-x"], { ...process.env, DCCTL_DEBUG: "" }, 15_000);
+    expect(schedule.code).toBe(1);
+    expectOneLine(schedule, /^dcctl: cannot create folder \/proc\/dcctl-x: ENOENT at \/proc\/dcctl-x$/);
+    const drill = runDcctl(["dr", "drill"], { ...process.env, DCCTL_DEBUG: "", DCCTL_STATE_DIR: "/proc/dcctl-x" }, 15_000);
+    expect(drill.code).toBe(1);
+    expectOneLine(drill, /^dcctl: cannot create folder \/proc\/dcctl-x\/dr\/locks\/site-secondary: ENOENT at \/proc\/dcctl-x$/);
+  });
 });

@@ -1,9 +1,10 @@
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { DcctlError } from "../../../util/errors.js";
 import { defineStep } from "./types.js";
 import { Params } from "./params.js";
 import { lastLine, shown } from "./on-hosts.js";
+import { makeDir } from "../../../util/dirs.js";
 
 /**
  * `notify`: tells people. Appends a JSON line to a notification log and/or runs a configured command on the DR
@@ -35,7 +36,7 @@ export const notifyStep = defineStep<NotifyParams>({
   async run(p, params, ctx) {
     const notes: string[] = [];
     if (params.log) {
-      mkdirSync(dirname(params.log), { recursive: true });
+      makeDir(dirname(params.log));
       const line = { at: ctx.services.now().toISOString(), run: ctx.runId, runbook: ctx.runbook.name, step: p.step.id, message: params.message };
       appendFileSync(params.log, JSON.stringify(line) + "\n");
       notes.push(`appended to ${params.log}`);
