@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { hostLocation, siteSourceFile, type Sites } from "../inventory/index.js";
 import { parseYamlSource, displayPath, type DataPath, type YamlSource } from "../inventory/yaml-source.js";
-import { parseDuration } from "../util/duration.js";
+import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { repoRoot } from "../util/tools.js";
 import type { KeepPolicy } from "./restic/index.js";
@@ -165,7 +165,7 @@ export function parsePolicies(path: string, text: string): Policies {
     const repeated = kinds.filter((k, i) => kinds.indexOf(k) !== i);
     if (repeated.length) problems.push({ path: ["policies", name, "sources"], message: `policy ${name}: source kind ${repeated[0] ?? ""} is listed twice (merge its paths)` });
     const stallMs = raw.stallTimeout === undefined ? DEFAULT_STALL_MS : parseDuration(raw.stallTimeout);
-    if (stallMs === undefined) problems.push({ path: ["policies", name, "stallTimeout"], message: `policy ${name}: stallTimeout: not a duration (e.g. 90s, 5m, 1h)` });
+    if (stallMs === undefined) problems.push({ path: ["policies", name, "stallTimeout"], message: `policy ${name}: stallTimeout: not a duration (e.g. 90s, 5m, 1h; at most ${MAX_DURATION_TEXT})` });
     policies.set(name, {
       name,
       description: raw.description ?? "",

@@ -9,7 +9,7 @@ import { replicate } from "../backup/replicate.js";
 import { loadBackupConfig, repository, resticFor } from "../backup/repositories.js";
 import { describeProgress, describeResult, runJobs } from "../backup/run.js";
 import { describeReconciled } from "../backup/run-ledger.js";
-import { parseDuration } from "../util/duration.js";
+import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { renderCrontab, renderSystemd, writeSchedule } from "../backup/schedule.js";
 import { backupStatus, formatAge, snapshotItem, type JobStatusRow } from "../backup/status.js";
 import { readState } from "../backup/report.js";
@@ -106,7 +106,7 @@ const runCommand: CommandModule<object, RunArgs> = {
     if (args.concurrency !== undefined && (!Number.isInteger(args.concurrency) || args.concurrency < 1)) throw new InputError(["dcctl backup run: --concurrency must be a whole number ≥ 1"]);
     if (!(args.wait >= 0)) throw new InputError(["dcctl backup run: --wait must be a number of seconds ≥ 0"]);
     const stallMs = args["stall-timeout"] === undefined ? undefined : parseDuration(args["stall-timeout"]);
-    if (args["stall-timeout"] !== undefined && stallMs === undefined) throw new InputError([`dcctl backup run: --stall-timeout "${args["stall-timeout"]}" is not a duration (e.g. 90s, 5m, 1h)`]);
+    if (args["stall-timeout"] !== undefined && stallMs === undefined) throw new InputError([`dcctl backup run: --stall-timeout "${args["stall-timeout"]}" is not a duration (e.g. 90s, 5m, 1h; at most ${MAX_DURATION_TEXT})`]);
     const jobs = selectJobs(loadJobs(), { job: args.job, all: args.all, site: siteOption(args.site) });
     // Read before a dry run too: a dry run must fail on a config the real run would refuse.
     const config = loadBackupConfig();
@@ -240,6 +240,15 @@ const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
   },
 };
 
+/** restic's --read-data-subset forms, with the bounds restic itself would only check after opening the repository. */
+function validSubset(text: string): boolean {
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  if (pct) return Number(pct[1]) > 0 && Number(pct[1]) <= 100;
+  const part = /^(\d+)\/(\d+)$/.exec(text);
+  if (part) return Number(part[1]) >= 1 && Number(part[1]) <= Number(part[2]);
+  return /^\d+[KMGT]?$/i.test(text) && !/^0+[KMGT]?$/i.test(text);
+}
+
 interface VerifyArgs {
   subset?: string;
   repository?: string;
@@ -255,8 +264,8 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
       .option("repository", { type: "string", describe: `${REPOSITORY_NAMES.join(" or ")} (default: the site's own)` })
       .option("json", { type: "boolean", default: false }),
   handler: async (args) => {
-    if (args.subset !== undefined && !/^(\d+(\.\d+)?%|\d+\/\d+|\d+[KMGT]?)$/i.test(args.subset)) {
-      throw new InputError([`dcctl backup verify: --subset "${args.subset}" is not n%, n/t or a size`]);
+    if (args.subset !== undefined && !validSubset(args.subset)) {
+      throw new InputError([`dcctl backup verify: --subset "${args.subset}" is not a percentage above 0 and at most 100 (5%), a part n/t with 1 ≤ n ≤ t (1/10), or a size (500M)`]);
     }
     const config = loadBackupConfig();
     const name = repositoryOption(args.repository) ?? config.site;

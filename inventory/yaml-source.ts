@@ -23,8 +23,19 @@ export function displayPath(file: string): string {
   return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : resolve(file);
 }
 
+/**
+ * The largest YAML file dcctl reads (inventories, policies, runbooks, repositories): a province's site file is tens
+ * of KiB; past this a file is a mistake or an attack, and parsing it would only end in an out-of-memory crash.
+ */
+export const MAX_YAML_BYTES = 4 * 1024 * 1024;
+/** Aliases a file may use: enough for real anchors, far too few for an "alias bomb" to expand. */
+export const MAX_YAML_ALIASES = 100;
+
 export function parseYamlSource(file: string, text: string): YamlSource {
   const shown = displayPath(file);
+  const refused = (message: string): YamlSource => ({ displayPath: shown, data: undefined, syntaxProblems: [message], lineOf: () => 1, problem: (_p, m) => `${shown}:1: ${m}` });
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > MAX_YAML_BYTES) return refused(`${shown}: ${(bytes / 1024 / 1024).toFixed(1)} MiB is larger than the ${MAX_YAML_BYTES / 1024 / 1024} MiB dcctl reads from a YAML file; refused unread`);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineAt = (offset: number): number => lineCounter.linePos(offset).line;
@@ -64,9 +75,18 @@ export function parseYamlSource(file: string, text: string): YamlSource {
     return line;
   };
 
+  let data: unknown;
+  if (!syntaxProblems.length) {
+    try {
+      data = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+    } catch (e) {
+      // The yaml library refuses an excessive alias expansion here (a "billion laughs" file).
+      syntaxProblems.push(`${shown}:1: YAML refused: ${e instanceof Error ? e.message : String(e)} (at most ${MAX_YAML_ALIASES} aliases)`);
+    }
+  }
   return {
     displayPath: shown,
-    data: syntaxProblems.length ? undefined : doc.toJS(),
+    data: syntaxProblems.length ? undefined : data,
     syntaxProblems,
     lineOf,
     problem: (path, message) => `${shown}:${lineOf(path)}: ${message}`,

@@ -1,8 +1,20 @@
 /** Durations as people write them (step timeouts): 90s, 5m, 1h30m, or a bare number of seconds. */
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** Milliseconds, or undefined for anything else (zero and negative durations included). */
+/**
+ * The longest duration dcctl accepts (24 days): a Node timer longer than 2^31-1 ms (24.8 days) overflows and fires at
+ * once, which would turn a generous step timeout into an instant failure.
+ */
+export const MAX_DURATION_MS = 24 * 24 * 3_600_000;
+export const MAX_DURATION_TEXT = "576h (24 days)";
+
+/** Milliseconds, or undefined for anything else (zero, negative and durations over MAX_DURATION_MS included). */
 export function parseDuration(value: unknown): number | undefined {
+  const ms = parseAnyDuration(value);
+  return ms !== undefined && ms <= MAX_DURATION_MS ? ms : undefined;
+}
+
+function parseAnyDuration(value: unknown): number | undefined {
   if (typeof value === "number") return Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
   if (typeof value !== "string" || !/^(\d+(ms|s|m|h))+$/.test(value.trim())) return undefined;
   let total = 0;

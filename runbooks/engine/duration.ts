@@ -1,2 +1,2 @@
 // Durations as runbooks write them and reports print them: one implementation, in util/.
-export { formatDuration, parseDuration } from "../../util/duration.js";
+export { MAX_DURATION_TEXT, formatDuration, parseDuration } from "../../util/duration.js";

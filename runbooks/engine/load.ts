@@ -5,7 +5,7 @@ import { asArray, asRecord, closest, show, type Problem } from "../../inventory/
 import { parseYamlSource, type DataPath, type YamlSource } from "../../inventory/yaml-source.js";
 import { InputError, errorMessage } from "../../util/errors.js";
 import { repoRoot } from "../../util/tools.js";
-import { parseDuration } from "./duration.js";
+import { MAX_DURATION_TEXT, parseDuration } from "./duration.js";
 import { RUNBOOK_KINDS, STEP_TYPES, type Runbook, type RunbookKind, type Step, type StepGroup, type StepType, type TargetSelector } from "./model.js";
 import { DISRUPTIVE_TYPES, stepModules } from "./steps/index.js";
 import { resolveTargets, selectorText } from "./targets.js";
@@ -112,7 +112,7 @@ function readStep(c: Checker, raw: unknown, path: DataPath, kind: RunbookKind | 
   let timeoutMs = DEFAULT_TIMEOUT_MS;
   if (s.timeout !== undefined) {
     const ms = parseDuration(s.timeout);
-    if (ms === undefined) c.add([...path, "timeout"], `${label}: bad timeout ${show(s.timeout)}: write a positive duration such as 30s, 5m, 1h30m`);
+    if (ms === undefined) c.add([...path, "timeout"], `${label}: bad timeout ${show(s.timeout)}: write a positive duration such as 30s, 5m, 1h30m, at most ${MAX_DURATION_TEXT}`);
     else timeoutMs = ms;
   }
   let retries = 0;

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Sites } from "../../inventory/index.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { formatDuration } from "./duration.js";
@@ -64,6 +64,8 @@ export interface RunOutcome {
 export function loadRun(runId: string, sites: Sites, env: NodeJS.ProcessEnv = process.env): { runbook: Runbook; state: Replay; dir: string } {
   if (!/^[A-Za-z0-9_.-]+$/.test(runId)) throw new DcctlError(`not a run id: ${runId}`, ExitCode.badInput);
   const dir = runDirOf(runId, env);
+  // An id that names no run is bad input (a typo), not a failed operation.
+  if (!existsSync(dir)) throw new DcctlError(`no DR run ${runId} in ${dirname(dir)} (see dcctl dr history)`, ExitCode.badInput);
   const state = replay(readJournal(join(dir, "journal.jsonl")).records);
   let text: string;
   try {

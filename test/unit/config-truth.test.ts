@@ -71,4 +71,44 @@ describe("configuration that must not pass quietly", () => {
     expect(drill.code).toBe(1);
     expectOneLine(drill, /^dcctl: cannot create folder \/proc\/dcctl-x\/dr\/locks\/site-secondary: ENOENT at \/proc\/dcctl-x$/);
   });
+
+  it("refuses a runbook over the size limit unread, fast and in bounded memory", () => {
+    const big = join(work, "big.yaml");
+    const group = "  - name: g\n    steps: []\n";
+    writeFileSync(big, "name: big\nkind: drill\nto: secondary\ngroups:\n" + group.repeat(Math.ceil((50 * 1024 * 1024) / group.length)));
+    const started = Date.now();
+    const run = dcctl(["dr", "plan", "--runbook", big], {});
+    expect(run.code).toBe(2);
+    expectOneLine(run, /big\.yaml: 50\.0 MiB is larger than the 4 MiB dcctl reads from a YAML file; refused unread$/);
+    // It used to parse for 113 s into an out-of-memory crash.
+    expect(Date.now() - started).toBeLessThan(20_000);
+    rmSync(big);
+  });
+
+  it("refuses a YAML alias bomb, naming the file (exit 2)", () => {
+    const bomb = join(work, "bomb.yaml");
+    const levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
+    for (const [prev, name] of [["a", "b"], ["b", "c"], ["c", "d"], ["d", "e"], ["e", "f"], ["f", "g"]]) levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(", ")}]`);
+    writeFileSync(bomb, levels.join("\n") + "\n");
+    const run = dcctl(["dr", "plan", "--runbook", bomb], {});
+    expect(run.code).toBe(2);
+    expectOneLine(run, /bomb\.yaml:1: YAML refused: .*alias.* \(at most 100 aliases\)$/i);
+  });
+
+  it("refuses a step timeout past what a timer can hold, stating the largest (exit 2, file:line)", () => {
+    const long = join(work, "long.yaml");
+    writeFileSync(long, readFileSync(join(repoRoot, "runbooks", "drill.yaml"), "utf8").replace("timeout: 30s", "timeout: 600h"));
+    const run = dcctl(["dr", "plan", "--runbook", long], {});
+    expect(run.code).toBe(2);
+    expectOneLine(run, /long\.yaml:\d+: step "[\w-]+": bad timeout "600h": .* at most 576h \(24 days\)$/);
+  });
+
+  it("exits 2 for an impossible verify subset and for a DR run id that names no run", () => {
+    const subset = dcctl(["backup", "verify", "--subset", "200%"], {});
+    expect(subset.code).toBe(2);
+    expectOneLine(subset, /--subset "200%" is not a percentage above 0 and at most 100/);
+    const resume = dcctl(["dr", "resume", "no-such-run", "--yes"], {});
+    expect(resume.code).toBe(2);
+    expectOneLine(resume, /^dcctl: no DR run no-such-run in .* \(see dcctl dr history\)$/);
+  });
 });
