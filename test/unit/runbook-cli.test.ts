@@ -27,8 +27,8 @@ const expected: Record<string, string[]> = {
   "cycle.yaml": [`${F}/cycle.yaml:9: dependency cycle: a → c → b → a`],
   "unknown-dependency.yaml": [`${F}/unknown-dependency.yaml:14: step "check": dependsOn names no step "restor-portal"`],
   "bad-timeout.yaml": [
-    `${F}/bad-timeout.yaml:9: step "slow": bad timeout "5 minutes": write a positive duration such as 30s, 5m, 1h30m`,
-    `${F}/bad-timeout.yaml:13: step "zero": bad timeout "0s": write a positive duration such as 30s, 5m, 1h30m`,
+    `${F}/bad-timeout.yaml:9: step "slow": bad timeout "5 minutes": write a positive duration such as 30s, 5m, 1h30m, at most 576h (24 days)`,
+    `${F}/bad-timeout.yaml:13: step "zero": bad timeout "0s": write a positive duration such as 30s, 5m, 1h30m, at most 576h (24 days)`,
   ],
   "disruptive-drill.yaml": [
     `${F}/disruptive-drill.yaml:8: step "fence": a drill must not fence the primary (drills are non-disruptive)`,
