@@ -130,8 +130,8 @@ export function jobStatus(job: BackupJob, snapshots: Snapshot[], last: JobResult
 
 /**
  * The items a job should have a snapshot of: those its last run recorded (a database dropped since is no longer
- * expected), or, with no record, those its snapshots show; its files always; a database source with nothing known
- * stands as itself ("postgresql"), never backed up.
+ * expected), or, with no record, those its snapshots show; its files always; without a record, a database source
+ * with no snapshot stands as itself ("postgresql"), never backed up.
  */
 function expectedItems(job: BackupJob, lastItems: ItemResult[] | undefined, inRepository: string[]): string[] {
   const items = new Set(lastItems ? lastItems.map((i) => i.name) : inRepository);
@@ -145,7 +145,9 @@ function expectedItems(job: BackupJob, lastItems: ItemResult[] | undefined, inRe
   }
   for (const spec of job.sources) {
     if (spec.kind === "files") items.add("files");
-    else if (![...items].some((i) => i === spec.kind || i.startsWith(`${spec.kind}/`))) items.add(spec.kind);
+    // With a record, a server that was listed and has no database to dump expects nothing (a failed listing is
+    // recorded as an item of its own); without one, nothing is known of it.
+    else if (!lastItems && ![...items].some((i) => i === spec.kind || i.startsWith(`${spec.kind}/`))) items.add(spec.kind);
   }
   return [...items].sort();
 }

@@ -80,6 +80,12 @@ describe("backup status per item", () => {
     ]);
   });
 
+  it("expects no dump of a server the last run listed with no database in it (an empty standby)", () => {
+    const row = jobStatus(job, [files(5)], lastRun([{ name: "files", status: "ok" }]), now);
+    expect(row.items.map((i) => i.item)).toEqual(["files"]);
+    expect(row.state).toBe("ok");
+  });
+
   it("judges the databases its snapshots show when the last run could not list them", () => {
     const last = lastRun([{ name: "postgresql", status: "failed", error: "psql: password authentication failed" }, { name: "files", status: "ok" }], "postgresql: psql: …");
     const row = jobStatus(job, [files(5), pg("portal", 20)], last, now);
