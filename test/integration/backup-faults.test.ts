@@ -152,10 +152,14 @@ describe("backups stay truthful under kills, refusals and a frozen repository", 
     ["SIGTERM", "qn-db-01/db-slow"],
   ] as const) {
     it(`${signal} of backup run --job ${job} in the middle of its stream keeps no snapshot, and the next run is good`, async () => {
+      const streamDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith("dcctl-stream-")).length;
+      const dirsBefore = streamDirs();
       const run = start(["backup", "run", "--job", job]);
       await until("the stream to flow into restic", streaming);
       run.child.kill(signal);
       const res = await run.done;
+      // The stream's temporary folder goes too, even when dcctl could not remove it (the relay does).
+      await until("the stream's temporary folder to be removed", () => streamDirs() <= dirsBefore, 10_000);
       if (signal === "SIGTERM") {
         expect(res.code).toBe(143);
         expect(res.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^dcctl: stopped by SIGTERM: 0 of 1 jobs finished before; nothing of the stopped ones was kept/)]);
