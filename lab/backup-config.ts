@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { loadSites } from "../inventory/index.js";
 import { Restic, ResticRepoMissingError } from "../backup/restic/index.js";
+import type { SiteName } from "../inventory/index.js";
+import { makeDir } from "../util/dirs.js";
 import { repoRoot } from "../util/tools.js";
 import { labPaths, type LabConfig } from "./paths.js";
 import type { LabState } from "./state.js";
@@ -14,27 +16,31 @@ function secretFile(path: string): string {
   return path;
 }
 
-/** The environment that points dcctl at the lab: `source <lab>/env` in a shell, or passed to child processes. */
-export function labEnv(dir: string): Record<string, string> {
+/**
+ * The environment of a site's management host: dcctl pointed at the lab and at that site's control plane. `dcctl lab
+ * exec SITE` and `lab shell SITE` set it inside the site's management namespace.
+ */
+export function labEnv(dir: string, site: SiteName): Record<string, string> {
   const paths = labPaths(dir);
   return {
+    DCCTL_LAB_DIR: dir,
+    DCCTL_SITE: site,
     DCCTL_SITES_DIR: paths.sites,
-    DCCTL_REPOS_FILE: paths.reposFile,
+    DCCTL_REPOS_FILE: paths.reposFile(site),
     DCCTL_POLICIES_FILE: paths.policiesFile,
-    DCCTL_STATE_DIR: paths.stateDir,
+    DCCTL_STATE_DIR: paths.stateDir(site),
   };
 }
 
 /**
  * Writes what the backup and DR engines need to work on the lab: repository passwords, the databases' login files,
- * the lab's policies, the repositories file (one as seen from each site) and the env file; initialises both
- * repositories on first use. Idempotent.
+ * the lab's policies and each site's repositories file. Touches no server (the lab's network is only reachable from
+ * inside it: each site initialises its own repository, see provision.ts). Idempotent.
  */
-export async function writeLabBackupConfig(dir: string, state: LabState, config: LabConfig): Promise<void> {
+export function writeLabBackupConfig(dir: string, state: LabState, config: LabConfig): void {
   const paths = labPaths(dir);
   const secrets = join(dir, "secrets");
   mkdirSync(secrets, { recursive: true, mode: 0o700 });
-  mkdirSync(paths.stateDir, { recursive: true });
   const sites = loadSites(paths.sites);
 
   const pgLines: string[] = [];
@@ -69,7 +75,6 @@ export async function writeLabBackupConfig(dir: string, state: LabState, config:
   };
   const common = {
     ssh: { keyFile: paths.clientKey, knownHosts: paths.knownHosts },
-    stateDir: paths.stateDir,
     concurrency: 4,
     databases: {
       postgresql: { port: 5432, user: "postgres", passFile: pgpass, binDir: "/usr/lib/postgresql/15/bin" },
@@ -78,22 +83,27 @@ export async function writeLabBackupConfig(dir: string, state: LabState, config:
     },
   };
   const backupServer = (site: "primary" | "secondary") => sites[site].hosts.filter((h) => h.role === "backup").map((h) => h.name);
-  writeFileSync(paths.reposFile, stringify({ site: "primary", repositories: repos, localHosts: backupServer("primary"), ...common }));
   // At the secondary its own repository is reached on disk, past the rest-server's --append-only: only it prunes.
   const ownSecondary = { url: join(dir, "repos", "secondary", "secondary"), passwordFile: pass.secondary };
-  writeFileSync(paths.reposFileSecondary, stringify({ site: "secondary", repositories: { ...repos, secondary: ownSecondary }, localHosts: backupServer("secondary"), ...common }));
-
+  const repositories = { primary: repos, secondary: { ...repos, secondary: ownSecondary } };
   for (const site of ["primary", "secondary"] as const) {
-    const restic = new Restic(repos[site]);
-    try {
-      await restic.catConfig();
-    } catch (e) {
-      if (!(e instanceof ResticRepoMissingError)) throw e;
-      await restic.init();
-    }
+    makeDir(paths.stateDir(site));
+    writeFileSync(paths.reposFile(site), stringify({ site, repositories: repositories[site], localHosts: backupServer(site), stateDir: paths.stateDir(site), ...common }));
   }
-  writeFileSync(paths.envFile, Object.entries(labEnv(dir)).map(([k, v]) => `export ${k}=${v}`).join("\n") + "\n");
   writeLabRunbooks(dir, state);
+}
+
+/** A site's own repository, created on first use: run at that site (inside its management namespace). */
+export async function initSiteRepository(dir: string, site: SiteName): Promise<void> {
+  const url = (parse(readFileSync(labPaths(dir).reposFile(site), "utf8")) as { repositories: Record<string, { url: string; passwordFile: string }> }).repositories[site];
+  if (!url) throw new Error(`the lab's repositories file of ${site} has no repository ${site}`);
+  const restic = new Restic(url);
+  try {
+    await restic.catConfig();
+  } catch (e) {
+    if (!(e instanceof ResticRepoMissingError)) throw e;
+    await restic.init();
+  }
 }
 
 /** The lab's runbooks, from the templates in lab/runbooks with this lab's folder and addresses filled in. */
@@ -104,15 +114,15 @@ function writeLabRunbooks(dir: string, state: LabState): void {
   const db = service("postgresql", "primary");
   const drDb = service("postgresql", "secondary");
   const mariadb = service("mariadb", "primary");
-  const anySecondary = service("sshd", "secondary");
   // The portal hosts: the primary's first (started by the lab), the secondary's activeOnly one (started by failover).
   const primaryApp = sites.primary.hosts.find((h) => h.role === "app" && h.services.includes("portal"));
   const secondaryApp = sites.secondary.hosts.find((h) => h.role === "app" && h.services.includes("portal"));
-  if (!db || !drDb || !mariadb || !anySecondary || !primaryApp || !secondaryApp) {
+  if (!db || !drDb || !mariadb || !primaryApp || !secondaryApp) {
     throw new Error("the lab lacks a PostgreSQL at each site, a MariaDB at the primary or a portal host at each site");
   }
-  // The drill network of the lab: its own address in the secondary's range, where nothing else listens.
-  const drill = anySecondary.address.replace(/\.\d+$/, ".91");
+  // The drill's portal runs on the secondary's application host, on a port of its own (not yet in the drill
+  // network's namespaces: see the README's "what the lab does not do").
+  const drill = secondaryApp.ip;
   const values: Record<string, string> = {
     "@REPO@": repoRoot,
     "@LAB@": dir,
@@ -120,8 +130,8 @@ function writeLabRunbooks(dir: string, state: LabState): void {
     "@DB@": db.address,
     "@DRDB@": drDb.address,
     "@MARIADB@": mariadb.address,
-    "@PRIMARY_APP@": primaryApp.ssh.host,
-    "@SECONDARY_APP@": secondaryApp.ssh.host,
+    "@PRIMARY_APP@": primaryApp.ip,
+    "@SECONDARY_APP@": secondaryApp.ip,
   };
   mkdirSync(paths.runbooks, { recursive: true });
   for (const sub of ["run", "logs", "dns"]) mkdirSync(join(dir, sub), { recursive: true });
@@ -132,28 +142,5 @@ function writeLabRunbooks(dir: string, state: LabState): void {
   }
   // The lab's DNS (lab/dns-update.ts rewrites it): the service name at the primary until a failover moves it.
   const hostsFile = join(dir, "dns", "hosts");
-  if (!existsSync(hostsFile)) writeFileSync(hostsFile, `# the lab's DNS: ADDRESS NAME\n${primaryApp.ssh.host} portal.lab\n`);
-  linkPulumiState(dir, state);
-}
-
-/**
- * The DR engine's infra steps (cli/dr.ts) and `dcctl infra` keep their Pulumi state in $DCCTL_STATE_DIR/pulumi; the
- * lab applied its stacks with the state in <lab>/pulumi/<supervisor pid> (vcsim forgets everything when it stops, so
- * each run of the lab has its own). Point the former at the latter, so that a runbook's `infra` step finds the
- * lab's stacks with their vCenter address and credentials. A real folder there (not ours) is left alone.
- */
-function linkPulumiState(dir: string, state: LabState): void {
-  const paths = labPaths(dir);
-  const link = join(paths.stateDir, "pulumi");
-  const target = join(paths.pulumi, String(state.supervisorPid));
-  mkdirSync(paths.stateDir, { recursive: true });
-  let current: string | undefined;
-  try {
-    current = lstatSync(link).isSymbolicLink() ? readlinkSync(link) : "(not a link)";
-  } catch {
-    current = undefined;
-  }
-  if (current === target || current === "(not a link)") return;
-  if (current !== undefined) rmSync(link, { force: true });
-  symlinkSync(target, link);
+  if (!existsSync(hostsFile)) writeFileSync(hostsFile, `# the lab's DNS: ADDRESS NAME\n${primaryApp.ip} portal.lab\n`);
 }

@@ -1,18 +1,17 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
-import { loadSites } from "../inventory/index.js";
-import { localBackend } from "../stacks/automation.js";
-import { engineFailure } from "../stacks/guards.js";
-import { policyPackDir, siteStack } from "../stacks/infra.js";
+import { loadSites, type SiteName, type Sites } from "../inventory/index.js";
+import { makeDir } from "../util/dirs.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
-import { isAlive, lastLine } from "../util/process.js";
+import { isAlive, lastLine, run } from "../util/process.js";
 import { repoRoot } from "../util/tools.js";
-import { writeLabBackupConfig } from "./backup-config.js";
+import { labEnv, writeLabBackupConfig } from "./backup-config.js";
+import { createFreezer, freezerGroup, isFrozen, removeFreezer, setFrozen } from "./freezer.js";
+import { DEFAULT_WAN_MBIT, inNetns, managementNetns, netnsExists, networkDown, networkUp, planNetwork, processesIn, setWan, type LabNetwork } from "./network.js";
 import { labPaths, type LabConfig } from "./paths.js";
 import { keygen } from "./sshd.js";
 import { readLabState, stateFile, type LabState } from "./state.js";
@@ -22,6 +21,8 @@ export interface LabUpOptions {
   dir: string;
   sizeMb?: number;
   seed?: number;
+  /** The WAN link's cap between the sites, Mbit/s (default 100). */
+  wanMbit?: number;
   /** Apply both site stacks to the lab's vCenters (default true). */
   provision?: boolean;
   log?: (line: string) => void;
@@ -29,46 +30,21 @@ export interface LabUpOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function listening(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host, port });
-    sock.setTimeout(1_000, () => {
-      sock.destroy();
-      resolve(false);
-    });
-    sock.once("connect", () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once("error", () => resolve(false));
-  });
-}
-
-/**
- * The lab's own copy of the site files, with ssh.user set to whoever runs it (no root needed where possible), and the
- * loopback addresses moved from 127.0.x.y to NET.x.y when DCCTL_LAB_NET is set, so a second lab (a test's) can run
- * beside the first.
- */
+/** The lab's own copy of the site files, with ssh.user set to whoever runs it. */
 function writeSites(dir: string): void {
   const paths = labPaths(dir);
-  mkdirSync(paths.sites, { recursive: true });
+  makeDir(paths.sites);
   const user = userInfo().username;
-  const net = process.env.DCCTL_LAB_NET;
-  if (net !== undefined && !/^127\.\d{1,3}$/.test(net)) throw new DcctlError(`DCCTL_LAB_NET must look like 127.N, not "${net}"`, ExitCode.badInput);
   for (const file of readdirSync(join(repoRoot, "lab", "sites")).filter((f) => f.endsWith(".yaml"))) {
     const doc = parseDocument(readFileSync(join(repoRoot, "lab", "sites", file), "utf8"));
-    for (const host of (doc.get("hosts") as YAMLSeq<YAMLMap>).items) {
-      const ssh = host.get("ssh") as YAMLMap;
-      ssh.set("user", user);
-      if (net) ssh.set("host", String(ssh.get("host")).replace(/^127\.0\./, `${net}.`));
-    }
+    for (const host of (doc.get("hosts") as YAMLSeq<YAMLMap>).items) host.set("ssh", doc.createNode({ user }));
     writeFileSync(join(paths.sites, file), doc.toString());
   }
 }
 
 function prepare(dir: string, opts: LabUpOptions): LabConfig {
   const paths = labPaths(dir);
-  for (const sub of ["ssh", "secrets", "repos", "logs"]) mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
+  for (const sub of ["ssh", "secrets", "repos", "logs"]) makeDir(join(dir, sub));
   writeSites(dir);
   const previous = existsSync(paths.config) ? (JSON.parse(readFileSync(paths.config, "utf8")) as LabConfig) : undefined;
   const config: LabConfig = {
@@ -76,6 +52,7 @@ function prepare(dir: string, opts: LabUpOptions): LabConfig {
     seed: opts.seed ?? previous?.seed ?? 2026,
     portalPassword: previous?.portalPassword ?? randomBytes(12).toString("hex"),
     dbPassword: previous?.dbPassword ?? randomBytes(12).toString("hex"),
+    wanMbit: opts.wanMbit ?? previous?.wanMbit ?? DEFAULT_WAN_MBIT,
   };
   writeFileSync(paths.config, JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
   const pgs = labServices(loadSites(paths.sites)).filter((s) => s.kind === "postgresql");
@@ -95,13 +72,6 @@ function checkReachable(dir: string): void {
       throw new DcctlError(`the lab's folder ${dir} is inside ${d}, which other accounts cannot enter (the lab's databases run unprivileged): set DCCTL_LAB_DIR elsewhere`, ExitCode.badInput);
     }
   }
-}
-
-/** Refuses to start when another program holds one of the lab's addresses: a clear message instead of a hang. */
-async function checkPortsFree(services: LabService[]): Promise<void> {
-  const taken: string[] = [];
-  for (const s of services) if (await listening(s.address, s.port)) taken.push(`${s.address}:${s.port} (${s.name})`);
-  if (taken.length > 0) throw new DcctlError(`cannot start the lab: already in use by another program: ${taken.join(", ")}`);
 }
 
 async function waitForSupervisor(dir: string, pid: number, log: (l: string) => void): Promise<LabState> {
@@ -124,15 +94,23 @@ async function waitForSupervisor(dir: string, pid: number, log: (l: string) => v
   }
 }
 
+/** The lab's network plan, from its own copy of the site files. */
+export function labNetwork(dir: string): { sites: Sites; net: LabNetwork } {
+  const sites = loadSites(labPaths(dir).sites);
+  return { sites, net: planNetwork(dir, sites) };
+}
+
 /**
- * Brings the two-site lab up: every server under one supervisor process, then both site stacks applied to the lab's
- * vCenters with the real engine. On a lab that is already up it only checks it, so running it twice is harmless.
+ * Brings the two-site lab up: its network (namespaces, bridges, WAN), every server under one supervisor process in
+ * its host's namespace, then each site's repository and stack from inside that site's management namespace. On a lab
+ * that is already up it only checks it, so running it twice is harmless.
  */
 export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const log = opts.log ?? (() => undefined);
   const dir = opts.dir;
   const paths = labPaths(dir);
-  mkdirSync(dir, { recursive: true });
+  if (process.getuid?.() !== 0) throw new DcctlError("dcctl lab up needs root: the lab builds its two sites from network namespaces");
+  makeDir(dir);
   checkReachable(dir);
   const existing = readLabState(dir);
   let state: LabState;
@@ -140,37 +118,74 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     log(`lab already running (supervisor pid ${existing.supervisorPid})`);
     state = await waitForSupervisor(dir, existing.supervisorPid, () => undefined);
   } else {
-    prepare(dir, opts);
+    const config = prepare(dir, opts);
     if (!existsSync(paths.clientKey)) await keygen(paths.clientKey, "dcctl-lab");
-    await checkPortsFree(labServices(loadSites(paths.sites)));
-    log(`starting the lab in ${dir}`);
+    const { sites, net } = labNetwork(dir);
+    await clearLeftovers(net, log);
+    await networkUp(net, config.wanMbit);
+    for (const site of ["primary", "secondary"] as const) createFreezer(freezerGroup(net.id, site));
+    log(`starting the lab in ${dir} (WAN ${config.wanMbit} Mbit/s)`);
     const out = openSync(paths.log, "a");
-    const child = spawn(process.execPath, [join(repoRoot, "dist", "lab", "supervisor.js"), dir], { detached: true, stdio: ["ignore", out, out] });
+    // The supervisor lives in the primary's management namespace: from there it sees every server answer.
+    const child = spawn(...inNetns(managementNetns(net, sites, "primary"), [process.execPath, join(repoRoot, "dist", "lab", "supervisor.js"), dir]), { detached: true, stdio: ["ignore", out, out] });
     closeSync(out);
     child.unref();
-    if (child.pid === undefined) throw new DcctlError("could not start the lab's supervisor");
-    state = await waitForSupervisor(dir, child.pid, log);
+    try {
+      if (child.pid === undefined) throw new DcctlError("could not start the lab's supervisor");
+      state = await waitForSupervisor(dir, child.pid, log);
+    } catch (e) {
+      // A lab that did not come up leaves nothing running and no namespace behind.
+      await labDown(dir);
+      throw e;
+    }
   }
   const config = JSON.parse(readFileSync(paths.config, "utf8")) as LabConfig;
-  await writeLabBackupConfig(dir, state, config);
-  if (opts.provision !== false) await provision(dir, state, log);
+  writeLabBackupConfig(dir, state, config);
+  for (const site of ["primary", "secondary"] as const) {
+    const res = await inSite(dir, site, [process.execPath, join(repoRoot, "dist", "lab", "provision.js"), dir, site, ...(opts.provision === false ? ["--no-stack"] : [])]);
+    if (res.code !== 0) throw new DcctlError(`setting up the lab's ${site} site failed: ${lastLine(res.stderr) || lastLine(res.stdout) || `exit ${res.code}`}`);
+    if (res.stdout.trim()) log(res.stdout.trim());
+  }
   return state;
 }
 
-/** Applies both site stacks to the lab's simulated vCenters (state in the lab folder, lost with the simulators). */
-async function provision(dir: string, state: LabState, log: (l: string) => void): Promise<void> {
-  const paths = labPaths(dir);
-  const backend = localBackend(join(paths.pulumi, String(state.supervisorPid)));
-  for (const site of ["primary", "secondary"] as const) {
-    const vc = state.vcenters[site];
-    if (!vc) throw new DcctlError(`the lab has no vCenter for ${site}`);
-    const stack = await siteStack(site, { backend, sitesDir: paths.sites, mode: "standby", vcenter: { url: vc.url, user: vc.username, password: vc.password, insecure: true } });
-    const res = await stack.up({ policyPacks: [policyPackDir] }).catch((e: unknown) => {
-      throw engineFailure(e, `pulumi up of the lab's stack ${site}`);
-    });
-    const changes = Object.entries(res.summary.resourceChanges ?? {}).map(([k, v]) => `${k} ${v}`).join(", ");
-    log(`stack ${site}: ${changes}`);
+/** Processes and namespaces a lab that was not stopped cleanly (machine reboot aside) left behind. */
+async function clearLeftovers(net: LabNetwork, log: (l: string) => void): Promise<void> {
+  for (const site of ["primary", "secondary"] as const) await setFrozen(freezerGroup(net.id, site), false);
+  const pids = await processesIn(net);
+  if (pids.length) log(`stopping ${pids.length} processes an earlier lab left in its namespaces`);
+  for (const pid of pids) signal(pid, "SIGKILL");
+  await networkDown(net);
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Gone meanwhile.
   }
+}
+
+/** Runs a command inside a site's management namespace with that site's environment, collecting its output. */
+export function inSite(dir: string, site: SiteName, argv: string[]): ReturnType<typeof run> {
+  const { sites, net } = labNetwork(dir);
+  const ns = managementNetns(net, sites, site);
+  if (!netnsExists(ns)) throw new DcctlError("the lab is not running (start it with `dcctl lab up`)");
+  return run(...inNetns(ns, argv), { env: { ...process.env, ...labEnv(dir, site) } });
+}
+
+/**
+ * The argv and environment that run a command on a site's management host: inside its namespace, with its control
+ * plane's environment. `dcctl` as the command is this dcctl.
+ */
+export function siteCommand(dir: string, site: SiteName, argv: string[]): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const { sites, net } = labNetwork(dir);
+  const ns = managementNetns(net, sites, site);
+  if (!netnsExists(ns)) throw new DcctlError("the lab is not running (start it with `dcctl lab up`)");
+  const [first, ...rest] = argv;
+  const command = first === "dcctl" ? [process.execPath, join(repoRoot, "dist", "cli", "main.js"), ...rest] : argv;
+  const [cmd, args] = inNetns(ns, command);
+  return { cmd, args, env: { ...process.env, ...labEnv(dir, site) } };
 }
 
 export interface ServiceStatus extends LabService {
@@ -178,29 +193,70 @@ export interface ServiceStatus extends LabService {
   running: boolean;
 }
 
-export function labStatus(dir: string): { state?: LabState; services: ServiceStatus[] } {
-  const state = readLabState(dir);
-  if (!state) return { services: [] };
-  return { state, services: state.services.map((s) => ({ ...s, running: isAlive(s.pid) })) };
+export interface LabStatus {
+  state?: LabState;
+  services: ServiceStatus[];
+  /** The sites `lab fail` took down. */
+  failed: SiteName[];
+  wanMbit?: number;
 }
 
-/** Stops every process the lab started (through its supervisor) and removes nothing else. */
+export function labStatus(dir: string): LabStatus {
+  const state = readLabState(dir);
+  if (!state) return { services: [], failed: [] };
+  const { net } = labNetwork(dir);
+  const failed = (["primary", "secondary"] as const).filter((s) => isFrozen(freezerGroup(net.id, s)));
+  const config = existsSync(labPaths(dir).config) ? (JSON.parse(readFileSync(labPaths(dir).config, "utf8")) as LabConfig) : undefined;
+  return { state, services: state.services.map((s) => ({ ...s, running: isAlive(s.pid) })), failed, ...(config ? { wanMbit: config.wanMbit } : {}) };
+}
+
+/**
+ * Loses a site as a real outage does: the WAN is cut (each router silently drops what is bound for the other site)
+ * and every server of the site is frozen, so connections to it hang rather than being refused. `heal` undoes both.
+ */
+export async function labFail(dir: string, site: SiteName): Promise<void> {
+  const { net } = labNetwork(dir);
+  if (!readLabState(dir)) throw new DcctlError("the lab is not running (start it with `dcctl lab up`)");
+  await setWan(net, "cut");
+  await setFrozen(freezerGroup(net.id, site), true);
+}
+
+export async function labHeal(dir: string): Promise<SiteName[]> {
+  const { net } = labNetwork(dir);
+  if (!readLabState(dir)) throw new DcctlError("the lab is not running (start it with `dcctl lab up`)");
+  const healed = (["primary", "secondary"] as const).filter((s) => isFrozen(freezerGroup(net.id, s)));
+  for (const site of ["primary", "secondary"] as const) await setFrozen(freezerGroup(net.id, site), false);
+  await setWan(net, "up");
+  return healed;
+}
+
+/**
+ * Stops every process the lab started (through its supervisor, then whatever still runs in its namespaces, such as a
+ * portal a runbook started), and removes its namespaces and freezer groups. Its folder stays.
+ */
 export async function labDown(dir: string, log: (l: string) => void = () => undefined): Promise<{ stopped: number }> {
   const state = readLabState(dir);
-  if (!state) return { stopped: 0 };
-  if (isAlive(state.supervisorPid)) process.kill(state.supervisorPid, "SIGTERM");
+  const { net } = existsSync(labPaths(dir).sites) ? labNetwork(dir) : { net: undefined };
+  // A frozen process cannot even die.
+  if (net) for (const site of ["primary", "secondary"] as const) await setFrozen(freezerGroup(net.id, site), false);
+  if (state && isAlive(state.supervisorPid)) process.kill(state.supervisorPid, "SIGTERM");
   const deadline = Date.now() + 90_000;
-  while (isAlive(state.supervisorPid) && Date.now() < deadline) await sleep(200);
+  while (state && isAlive(state.supervisorPid) && Date.now() < deadline) await sleep(200);
   // A supervisor killed hard would leave its servers: end them by process group, as a last resort.
-  for (const s of state.services) {
+  for (const s of state?.services ?? []) {
     if (!isAlive(s.pid)) continue;
     log(`stopping leftover ${s.name} (pid ${s.pid})`);
-    try {
-      process.kill(-s.pid, "SIGKILL");
-    } catch {
-      // Gone meanwhile.
-    }
+    signal(-s.pid, "SIGKILL");
+  }
+  if (net) {
+    const rest = await processesIn(net);
+    if (rest.length) log(`stopping ${rest.length} more processes in the lab's namespaces`);
+    for (const pid of rest) signal(pid, "SIGKILL");
+    const until = Date.now() + 10_000;
+    while ((await processesIn(net)).length > 0 && Date.now() < until) await sleep(100);
+    await networkDown(net);
+    for (const site of ["primary", "secondary"] as const) await removeFreezer(freezerGroup(net.id, site));
   }
   rmSync(stateFile(dir), { force: true });
-  return { stopped: state.services.length };
+  return { stopped: state?.services.length ?? 0 };
 }

@@ -3,12 +3,15 @@ import { join } from "node:path";
 import { DcctlError } from "../util/errors.js";
 import { freePort, run, startServer, type ServerProcess } from "../util/process.js";
 import { lastLines, serverAccount, stopGently } from "./postgres.js";
+import { checkListenAddress, placed, type Placement } from "./placement.js";
 
 export interface MariadbOptions {
   /** The state folder of this server: `data/` (the datadir) and `run/` (socket, pid file). */
   dir: string;
   /** A loopback address (default 127.0.0.1). */
   host?: string;
+  /** Run inside this lab namespace (the address is then the host's, not loopback). */
+  placement?: Placement;
   /** Default: a free port, chosen anew on every start. */
   port?: number;
   /** The unprivileged OS account mariadbd switches to when we are root. Default "dcctl-lab". */
@@ -37,7 +40,7 @@ export interface Mariadb {
  */
 export async function startMariadb(opts: MariadbOptions): Promise<Mariadb> {
   const host = opts.host ?? "127.0.0.1";
-  if (!host.startsWith("127.")) throw new DcctlError(`the lab's MariaDB listens on loopback only, not ${host}`);
+  checkListenAddress("the lab's MariaDB", host, opts.placement);
   const port = opts.port ?? (await freePort(host));
   const account = await serverAccount(opts.osUser ?? "dcctl-lab");
   const dataDir = join(opts.dir, "data");
@@ -76,7 +79,7 @@ export async function startMariadb(opts: MariadbOptions): Promise<Mariadb> {
   ];
   // mariadbd refuses to run as root unless told which account to switch to.
   if (process.getuid?.() === 0) args.push(`--user=${account.name}`);
-  const proc = await startServer(`mariadbd ${host}:${port}`, opts.mariadbd ?? "mariadbd", args, { waitFor: { host, port, timeoutMs: 60_000 } });
+  const proc = await startServer(`mariadbd ${host}:${port}`, ...placed(opts.placement, opts.mariadbd ?? "mariadbd", args), { waitFor: { host, port, timeoutMs: 60_000 } });
 
   const sql = async (text: string, db?: string): Promise<string> => {
     const res = await run("mariadb", ["--no-defaults", "-u", "root", `--socket=${socket}`, "--batch", "--skip-column-names", "--default-character-set=utf8mb4", ...(db ? [db] : [])], { input: text });

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { SiteName } from "../inventory/index.js";
 
 /** What `dcctl lab up` hands the supervisor (lab-config.json): the data set and the portal's database password. */
 export interface LabConfig {
@@ -7,6 +8,8 @@ export interface LabConfig {
   portalPassword: string;
   /** The password of the lab's `dcctl` MariaDB account (used by backups and restores). */
   dbPassword: string;
+  /** The WAN link's cap between the sites, Mbit/s each way. */
+  wanMbit: number;
 }
 
 /** Where each part of the lab lives inside its folder. */
@@ -19,11 +22,12 @@ export function labPaths(dir: string) {
     knownHosts: join(dir, "ssh", "known_hosts"),
     portalPgpass: join(dir, "secrets", "portal.pgpass"),
     pulumi: join(dir, "pulumi"),
-    reposFile: join(dir, "repositories.yaml"),
-    reposFileSecondary: join(dir, "repositories-secondary.yaml"),
     policiesFile: join(dir, "policies.yaml"),
-    stateDir: join(dir, "state"),
     runbooks: join(dir, "runbooks"),
-    envFile: join(dir, "env"),
+    /** Each site's control plane, as its management host keeps it: its repositories file, its state (see README). */
+    reposFile: (site: SiteName) => join(dir, "control", site, "repositories.yaml"),
+    stateDir: (site: SiteName) => join(dir, "control", site, "state"),
+    /** Where each lab run's stacks are applied from (vcsim forgets everything when it stops: one per supervisor). */
+    pulumiOf: (supervisorPid: number, site: SiteName) => join(dir, "pulumi", String(supervisorPid), site),
   };
 }

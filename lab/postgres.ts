@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { DcctlError } from "../util/errors.js";
 import { freePort, run, startServer, type ServerProcess } from "../util/process.js";
+import { checkListenAddress, placed, type Placement } from "./placement.js";
 
 /** Where Debian keeps the PostgreSQL 15 server programs (they are not on PATH). */
 export const PG_BIN_DIR = "/usr/lib/postgresql/15/bin";
@@ -13,6 +14,8 @@ export interface PostgresOptions {
   dir: string;
   /** A loopback address (default 127.0.0.1). */
   host?: string;
+  /** Run inside this lab namespace (the address is then the host's, not loopback). */
+  placement?: Placement;
   /** Default: a free port, chosen anew on every start. */
   port?: number;
   /** The superuser role (default "postgres"). */
@@ -46,7 +49,7 @@ export interface Postgres {
  */
 export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
   const host = opts.host ?? "127.0.0.1";
-  if (!host.startsWith("127.")) throw new DcctlError(`the lab's PostgreSQL listens on loopback only, not ${host}`);
+  checkListenAddress("the lab's PostgreSQL", host, opts.placement);
   const port = opts.port ?? (await freePort(host));
   const superuser = opts.superuser ?? "postgres";
   const binDir = opts.binDir ?? PG_BIN_DIR;
@@ -78,9 +81,10 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
     // A lab cluster: durability across power loss is not worth the fsync time.
     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
   ];
-  const proc = await startServer(`postgres ${host}:${port}`, join(binDir, "postgres"), args, {
-    uid: account.uid,
-    gid: account.gid,
+  allowNetworkLogins(dataDir);
+  // In a namespace the account switch comes after entering it (setpriv); on loopback spawn switches.
+  const proc = await startServer(`postgres ${host}:${port}`, ...placed(opts.placement, join(binDir, "postgres"), args, account), {
+    ...(opts.placement ? {} : { uid: account.uid, gid: account.gid }),
     waitFor: { host, port, timeoutMs: 60_000 },
   });
 
@@ -103,6 +107,16 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
     process: proc,
     stop: () => stopGently(proc, "SIGINT"),
   };
+}
+
+/**
+ * initdb lets password logins in from loopback only; the lab's servers are reached from other lab hosts (the backup
+ * and DR runners), over the lab's networks, which only exist inside its namespaces.
+ */
+function allowNetworkLogins(dataDir: string): void {
+  const hba = join(dataDir, "pg_hba.conf");
+  const line = "host all all 0.0.0.0/0 scram-sha-256";
+  if (!readFileSync(hba, "utf8").includes(line)) appendFileSync(hba, `# dcctl lab: logins from the lab's networks\n${line}\n`);
 }
 
 export interface Account {

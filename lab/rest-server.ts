@@ -5,12 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, startServer, type ServerProcess } from "../util/process.js";
 import { toolPath } from "../util/tools.js";
+import { checkListenAddress, placed, type Placement } from "./placement.js";
 
 export interface RestServerOptions {
   /** Where the repositories are stored; default a new temporary folder. */
   dataDir?: string;
   /** A loopback address to listen on (default 127.0.0.1). */
   host?: string;
+  /** Run inside this lab namespace (the address is then the host's, not loopback). */
+  placement?: Placement;
   port?: number;
   /** `--append-only`: clients can add data but never delete it (the secondary site's repository). */
   appendOnly?: boolean;
@@ -36,7 +39,7 @@ export interface RestServer {
 /** Starts rest-server on a loopback port. The caller stops it (tests: in afterAll). */
 export async function startRestServer(opts: RestServerOptions = {}): Promise<RestServer> {
   const host = opts.host ?? "127.0.0.1";
-  if (!host.startsWith("127.")) throw new Error(`rest-server for tests and the lab listens on loopback only, not ${host}`);
+  checkListenAddress("rest-server", host, opts.placement);
   const port = opts.port ?? (await freePort(host));
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "dcctl-rest-")));
   mkdirSync(dataDir, { recursive: true });
@@ -48,7 +51,7 @@ export async function startRestServer(opts: RestServerOptions = {}): Promise<Res
   }
   args.push(...(htpasswd ? ["--htpasswd-file", htpasswd] : ["--no-auth"]));
   if (opts.appendOnly) args.push("--append-only");
-  const proc = await startServer(`rest-server ${host}:${port}`, toolPath("rest-server"), args, { waitFor: { host, port, timeoutMs: 20_000 } });
+  const proc = await startServer(`rest-server ${host}:${port}`, ...placed(opts.placement, toolPath("rest-server"), args), { waitFor: { host, port, timeoutMs: 20_000 } });
   const url = `http://${host}:${port}`;
   return {
     url,

@@ -5,12 +5,15 @@ import { join } from "node:path";
 import { fingerprint, knownHostsLine } from "../backup/exec/known-hosts.js";
 import { DcctlError } from "../util/errors.js";
 import { freePort, runOk, startServer, type ServerProcess } from "../util/process.js";
+import { checkListenAddress, placed, type Placement } from "./placement.js";
 
 export interface SshdOptions {
   /** Where keys, config and pid file go; default a new temporary folder. */
   stateDir?: string;
   /** A loopback address (default 127.0.0.1). */
   host?: string;
+  /** Run inside this lab namespace (the address is then the host's, not loopback). */
+  placement?: Placement;
   port?: number;
   /** The login user (default: the current user; root logs in by key only). It must exist and not be locked. */
   user?: string;
@@ -45,7 +48,7 @@ export interface Sshd {
  */
 export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   const host = opts.host ?? "127.0.0.1";
-  if (!host.startsWith("127.")) throw new DcctlError(`test sshd listens on loopback only, not ${host}`);
+  checkListenAddress("test sshd", host, opts.placement);
   const port = opts.port ?? (await freePort(host));
   const user = opts.user ?? userInfo().username;
   const stateDir = opts.stateDir ?? (await mkdtemp(join(tmpdir(), "dcctl-sshd-")));
@@ -90,7 +93,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   const sshd = opts.sshdPath ?? "/usr/sbin/sshd";
   // -t first: a bad config then fails with sshd's own reason instead of "did not listen".
   await runOk(sshd, ["-t", "-f", configPath]);
-  const proc = await startServer(`sshd ${host}:${port}`, sshd, ["-D", "-e", "-f", configPath], { waitFor: { host, port, timeoutMs: 20_000 } });
+  const proc = await startServer(`sshd ${host}:${port}`, ...placed(opts.placement, sshd, ["-D", "-e", "-f", configPath]), { waitFor: { host, port, timeoutMs: 20_000 } });
   return {
     host,
     port,

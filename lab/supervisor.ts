@@ -14,11 +14,16 @@ import { labDir, writeLabState, type LabState, type RunningService } from "./sta
 import { labServices, portalDatabase, type LabService } from "./topology.js";
 import { startVcsim } from "./vcsim.js";
 import { labPaths, type LabConfig } from "./paths.js";
+import { freezerGroup } from "./freezer.js";
+import { planNetwork, type LabNetwork } from "./network.js";
+import { placed, type Placement } from "./placement.js";
 
 /**
- * The lab's supervisor: one long-lived process that starts every server of the two-site lab, publishes their pids
- * and addresses in lab.json, and stops them all, newest first, when it receives SIGTERM (`dcctl lab down`).
- * Keeping the servers as its children means none of them outlives the lab, whatever happens to the CLI.
+ * The lab's supervisor: one long-lived process that starts every server of the two-site lab, each in its host's
+ * network namespace and its site's freezer group, publishes their pids and addresses in lab.json, and stops them all,
+ * newest first, when it receives SIGTERM (`dcctl lab down`). Keeping the servers as its children means none of them
+ * outlives the lab, whatever happens to the CLI. It runs in the primary's management namespace, from where it can
+ * reach every host to see that it answers.
  */
 const dir = process.argv[2] ?? labDir();
 const paths = labPaths(dir);
@@ -35,8 +40,16 @@ function started(svc: LabService, proc: ServerProcess, stop: () => Promise<void>
   log(`started ${svc.name} at ${svc.address}:${svc.port} (pid ${proc.pid})`);
 }
 
+function placementOf(net: LabNetwork, svc: LabService): Placement {
+  const hostName = svc.host ?? "vcenter";
+  const host = net.sites[svc.site].hosts.find((h) => h.name === hostName);
+  if (!host) throw new Error(`the lab's network has no namespace for ${svc.name}`);
+  return { netns: host.netns, freezer: freezerGroup(net.id, svc.site) };
+}
+
 async function startAll(sites: Sites): Promise<void> {
   const services = labServices(sites);
+  const net = planNetwork(dir, sites);
   const pgs = new Map<string, Postgres>();
   const mariadbs = new Map<string, Mariadb>();
   const knownHosts: string[] = [];
@@ -46,35 +59,35 @@ async function startAll(sites: Sites): Promise<void> {
       case "vcsim": {
         const site = sites[svc.site];
         rmSync(hostDir("vcsim"), { recursive: true, force: true });
-        const sim = await startVcsim(hostDir("vcsim"), shapeOf(site), { host: svc.address, port: svc.port });
+        const sim = await startVcsim(hostDir("vcsim"), shapeOf(site), { host: svc.address, port: svc.port, placement: placementOf(net, svc) });
         state.vcenters[svc.site] = sim.connection;
         started(svc, sim.server, sim.stop);
         break;
       }
       case "rest-server": {
-        const rs = await startRestServer({ dataDir: join(dir, "repos", svc.site), host: svc.address, port: svc.port, appendOnly: svc.site === "secondary" });
+        const rs = await startRestServer({ dataDir: join(dir, "repos", svc.site), host: svc.address, port: svc.port, appendOnly: svc.site === "secondary", placement: placementOf(net, svc) });
         started(svc, rs.process, rs.stop);
         break;
       }
       case "sshd": {
-        const sshd = await startSshd({ stateDir: hostDir("ssh"), host: svc.address, port: svc.port, authorizedKeyPath: `${paths.clientKey}.pub`, keepHostKey: true });
+        const sshd = await startSshd({ stateDir: hostDir("ssh"), host: svc.address, port: svc.port, authorizedKeyPath: `${paths.clientKey}.pub`, keepHostKey: true, placement: placementOf(net, svc) });
         knownHosts.push(readFileSync(sshd.knownHostsPath, "utf8").trim());
         writeFileSync(paths.knownHosts, knownHosts.join("\n") + "\n");
         started(svc, sshd.process, sshd.stop);
         break;
       }
       case "postgresql": {
-        const pg = await startPostgres({ dir: hostDir("db"), host: svc.address, port: svc.port });
+        const pg = await startPostgres({ dir: hostDir("db"), host: svc.address, port: svc.port, placement: placementOf(net, svc) });
         pgs.set(svc.host ?? "", pg);
         await pg.psql(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'portal') THEN CREATE ROLE portal LOGIN PASSWORD '${config.portalPassword}'; END IF; END $$;`);
         started(svc, pg.process, pg.stop);
         break;
       }
       case "mariadb": {
-        const db = await startMariadb({ dir: hostDir("db"), host: svc.address, port: svc.port });
+        const db = await startMariadb({ dir: hostDir("db"), host: svc.address, port: svc.port, placement: placementOf(net, svc) });
         mariadbs.set(svc.host ?? "", db);
-        // The account backups and restores log in with, over TCP from the lab's address range.
-        await db.sql(`CREATE USER IF NOT EXISTS 'dcctl'@'127.%' IDENTIFIED BY '${config.dbPassword}'; GRANT ALL PRIVILEGES ON *.* TO 'dcctl'@'127.%'; FLUSH PRIVILEGES;`);
+        // The account backups and restores log in with, over TCP from the lab's networks (which exist only inside it).
+        await db.sql(`CREATE USER IF NOT EXISTS 'dcctl'@'%' IDENTIFIED BY '${config.dbPassword}'; GRANT ALL PRIVILEGES ON *.* TO 'dcctl'@'%'; FLUSH PRIVILEGES;`);
         started(svc, db.process, db.stop);
         break;
       }
@@ -84,7 +97,7 @@ async function startAll(sites: Sites): Promise<void> {
         if (!dbSvc || !pg) throw new Error(`no PostgreSQL at ${svc.site} for the portal on ${svc.host ?? "?"}`);
         if (!state.seeded) await seed(sites, pgs, mariadbs);
         const main = join(repoRoot, "dist", "lab", "portal", "main.js");
-        const proc = await startServer(svc.name, process.execPath, [main, `${svc.address}:${svc.port}`, `${dbSvc.address}:${dbSvc.port}`, "portal", "portal"], {
+        const proc = await startServer(svc.name, ...placed(placementOf(net, svc), process.execPath, [main, `${svc.address}:${svc.port}`, `${dbSvc.address}:${dbSvc.port}`, "portal", "portal"]), {
           env: { ...process.env, PGPASSFILE: paths.portalPgpass },
           waitFor: { host: svc.address, port: svc.port },
         });

@@ -1,6 +1,7 @@
 import type { Host, Site, SiteName, Sites } from "../inventory/index.js";
+import { vcenterAddress } from "./network.js";
 
-/** One server process of the lab, at a fixed loopback address so the inventory can name it. */
+/** One server process of the lab, at its host's inventory address inside the host's network namespace. */
 export interface LabService {
   /** Unique: "sshd lab-db-01", "postgresql lab-db-01", "vcsim primary", … */
   name: string;
@@ -12,18 +13,12 @@ export interface LabService {
   port: number;
 }
 
-/** The well-known ports of the lab's services; each host has its own loopback address, so they never collide. */
-export const LAB_PORTS = { sshd: 2222, postgresql: 5432, mariadb: 3306, "rest-server": 8000, portal: 8080, vcsim: 8989 } as const;
-
-/** The address the lab's vCenter of a site listens on: .41 in the /24 of the site's hosts (127.0.1.41, 127.0.2.41). */
-export function vcsimAddress(site: Site): string {
-  const first = site.hosts[0]?.ssh.host ?? "127.0.0.1";
-  return first.replace(/\.\d+$/, ".41");
-}
+/** The services' real ports: each host is a namespace of its own, so they never collide. */
+export const LAB_PORTS = { sshd: 22, postgresql: 5432, mariadb: 3306, "rest-server": 8000, portal: 8080, vcsim: 443 } as const;
 
 /** Services that run on a host: its sshd always, then what its `services` list names. */
 function hostServices(site: SiteName, host: Host): LabService[] {
-  const at = (kind: LabService["kind"]): LabService => ({ name: `${kind} ${host.name}`, kind, site, host: host.name, address: host.ssh.host, port: LAB_PORTS[kind as keyof typeof LAB_PORTS] });
+  const at = (kind: LabService["kind"]): LabService => ({ name: `${kind} ${host.name}`, kind, site, host: host.name, address: host.ip, port: LAB_PORTS[kind as keyof typeof LAB_PORTS] });
   const out = [at("sshd")];
   if (host.services.includes("postgresql")) out.push(at("postgresql"));
   if (host.services.includes("mariadb")) out.push(at("mariadb"));
@@ -37,7 +32,7 @@ function hostServices(site: SiteName, host: Host): LabService[] {
 export function labServices(sites: Sites): LabService[] {
   const all: LabService[] = [];
   for (const site of [sites.primary, sites.secondary] as Site[]) {
-    all.push({ name: `vcsim ${site.site}`, kind: "vcsim", site: site.site, address: vcsimAddress(site), port: LAB_PORTS.vcsim });
+    all.push({ name: `vcsim ${site.site}`, kind: "vcsim", site: site.site, address: vcenterAddress(site), port: LAB_PORTS.vcsim });
     for (const host of site.hosts) all.push(...hostServices(site.site, host));
   }
   const order: LabService["kind"][] = ["vcsim", "rest-server", "sshd", "postgresql", "mariadb", "portal"];

@@ -5,6 +5,7 @@ import type { VcenterConnection } from "../provider/connection.js";
 import { govc } from "../provider/connection.js";
 import { freePort, startServer, type ServerProcess } from "../util/process.js";
 import { toolPath } from "../util/tools.js";
+import { checkListenAddress, placed, type Placement } from "./placement.js";
 
 /** What a site's vCenter must already hold before its stack is applied: the parts the stack looks up. */
 export interface VcenterShape {
@@ -26,12 +27,13 @@ export interface Vcsim {
  * Starts govmomi's vCenter simulator on a loopback port with an empty inventory, then builds the given shape in it
  * through the vSphere API (the simulator cannot rename hosts or datastores, so they are created with their names).
  */
-export async function startVcsim(stateDir: string, shape: VcenterShape, opts: { host?: string; port?: number } = {}): Promise<Vcsim> {
+export async function startVcsim(stateDir: string, shape: VcenterShape, opts: { host?: string; port?: number; placement?: Placement } = {}): Promise<Vcsim> {
   const host = opts.host ?? "127.0.0.1";
+  checkListenAddress("vcsim", host, opts.placement);
   const port = opts.port ?? (await freePort(host));
   const args = ["-l", `${host}:${port}`, "-dc", "1", "-cluster", "0", "-host", "0", "-ds", "0", "-pod", "0"];
   args.push("-folder", "0", "-app", "0", "-pool", "0", "-vm", "0", "-standalone-host", "0");
-  const server = await startServer("vcsim", toolPath("vcsim"), args, { waitFor: { host, port } });
+  const server = await startServer("vcsim", ...placed(opts.placement, toolPath("vcsim"), args), { waitFor: { host, port } });
   const connection: VcenterConnection = { url: `https://${host}:${port}/sdk`, username: "user", password: randomBytes(12).toString("hex"), insecure: true };
   try {
     await shapeVcenter(connection, shape, stateDir);

@@ -1,15 +1,15 @@
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { labEnv } from "../lab/backup-config.js";
 import { labPaths } from "../lab/paths.js";
 import { labDir } from "../lab/state.js";
 import { repoRoot } from "../util/tools.js";
 
 /**
  * The README's main job on the embedded default, the local two-site lab: bring it up and provision both sites, back
- * up every job, replicate to the secondary, run a DR drill, and print the drill's measured RPO and RTO. Every phase
- * goes through the `dcctl` binary, as an operator would type it; the lab stays up for exploring afterwards.
+ * up every job and replicate from the primary's management host, run a DR drill from the secondary's, and print the
+ * drill's measured RPO and RTO. Every phase goes through the `dcctl` binary, as an operator would type it on that
+ * site's management host (`dcctl lab exec SITE -- …`); the lab stays up for exploring afterwards.
  */
 const dir = labDir();
 const cli = join(repoRoot, "dist", "cli", "main.js");
@@ -34,8 +34,8 @@ async function phase(title: string, args: string[], env: NodeJS.ProcessEnv, okCo
 }
 
 /** The newest run's measured RPO and RTO: the "RPO and RTO" section of its report.md. */
-function printDrillSummary(env: NodeJS.ProcessEnv): void {
-  const runs = JSON.parse(execFileSync(process.execPath, [cli, "dr", "history", "--json"], { env, encoding: "utf8" })) as { runId: string; dir: string }[];
+function printDrillSummary(): void {
+  const runs = JSON.parse(execFileSync(process.execPath, [cli, "lab", "exec", "secondary", "--", "dcctl", "dr", "history", "--json"], { encoding: "utf8" })) as { runId: string; dir: string }[];
   const newest = runs[0];
   if (!newest) return;
   const report = readFileSync(join(newest.dir, "report.md"), "utf8");
@@ -44,22 +44,24 @@ function printDrillSummary(env: NodeJS.ProcessEnv): void {
 }
 
 const total = Date.now();
-await phase("bring up the two-site lab and apply both stacks", ["lab", "up"], process.env);
-const env = { ...process.env, ...labEnv(dir) };
-await phase("back up every job of both sites", ["backup", "run", "--all"], env);
-await phase("replicate new snapshots to the secondary (append-only)", ["backup", "replicate", "--to", "secondary"], env);
-await phase("run a DR drill at the secondary", ["dr", "drill", "--runbook", join(labPaths(dir).runbooks, "drill.yaml")], env);
+const env = process.env;
+const at = (site: "primary" | "secondary", ...args: string[]) => ["lab", "exec", site, "--", "dcctl", ...args];
+await phase("bring up the two-site lab and apply both stacks", ["lab", "up"], env);
+await phase("back up every job of both sites", at("primary", "backup", "run", "--all"), env);
+await phase("replicate new snapshots to the secondary (append-only)", at("primary", "backup", "replicate", "--to", "secondary"), env);
+await phase("run a DR drill at the secondary", at("secondary", "dr", "drill", "--runbook", join(labPaths(dir).runbooks, "drill.yaml")), env);
 timings.push(["total", (Date.now() - total) / 1000]);
-printDrillSummary(env);
+printDrillSummary();
 
 process.stdout.write(`\nPhases: ${timings.map(([t, s]) => `${t} ${s.toFixed(1)} s`).join("; ")}\n`);
 process.stdout.write(`
 The lab is still running. To look around:
-  source ${join(dir, "env")}          # point dcctl at the lab
-  dcctl lab status                     # every lab process
-  dcctl backup snapshots               # what the repositories hold
-  dcctl backup status                  # newest snapshot per job against its RPO
-  dcctl dr history                     # drills and failovers, with their reports
-  curl http://127.0.1.21:8080/health   # the public-service portal at the primary
+  dcctl lab status                                       # every lab process, and whether a site is failed
+  dcctl lab shell primary                                # a shell on the primary's management host
+  dcctl lab exec primary -- dcctl backup snapshots       # what the repositories hold
+  dcctl lab exec primary -- dcctl backup status          # newest snapshot per job against its RPO
+  dcctl lab exec secondary -- dcctl dr history           # drills and failovers, with their reports
+  dcctl lab exec primary -- curl -s http://10.10.30.21:8080/health   # the public-service portal at the primary
+To lose the primary and fail over: dcctl lab fail primary (README, "Losing the primary")
 To stop it: dcctl lab down
 `);

@@ -84,7 +84,9 @@ export class SshExecutor implements Executor {
     };
 
     const done = (async (): Promise<ExecCompletion> => {
-      const client = await this.connect();
+      // The caller's time limit counts from now: a host that does not answer at all (a lost site) must not take the
+      // connection's own, longer timeout.
+      const client = opts.timeoutMs === undefined ? await this.connect() : await withinMs(this.connect(), opts.timeoutMs, () => new ExecTimeoutError(`cannot connect to ${this.target}: no answer within ${opts.timeoutMs} ms`));
       const ch = await new Promise<ClientChannel>((resolve, reject) =>
         client.exec(command, (err, c) => (err ? reject(new DcctlError(`cannot start ${what} on ${this.target}: ${err.message}`)) : resolve(c))),
       );
@@ -265,4 +267,13 @@ function stopChannel(ch: ClientChannel): void {
     // The channel may already be closing.
   }
   ch.close();
+}
+
+/** The promise's value, or the error `late()` makes once `ms` have passed first. */
+function withinMs<T>(p: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

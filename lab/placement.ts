@@ -1,0 +1,25 @@
+import { DcctlError } from "../util/errors.js";
+import type { Account } from "./postgres.js";
+import { inFreezer } from "./freezer.js";
+import { inNetns } from "./network.js";
+
+/** Where a lab server runs: its host's network namespace, and its site's freezer group (see freezer.ts). */
+export interface Placement {
+  netns: string;
+  freezer: string;
+}
+
+/**
+ * The command line that starts `cmd` in its place: joined to the freezer group, inside the namespace, and (when an
+ * account is given) switched to that account last, since entering a namespace needs root. Without a place, as it is.
+ */
+export function placed(where: Placement | undefined, cmd: string, args: readonly string[], account?: Account): [string, string[]] {
+  if (!where) return [cmd, [...args]];
+  const asUser = account && account.uid !== process.getuid?.() ? ["setpriv", `--reuid=${account.uid}`, `--regid=${account.gid}`, "--clear-groups", "--", cmd, ...args] : [cmd, ...args];
+  return inFreezer(where.freezer, ...inNetns(where.netns, asUser));
+}
+
+/** Test servers listen on loopback, or on an address inside a namespace the lab made: never anywhere else. */
+export function checkListenAddress(what: string, host: string, where: Placement | undefined): void {
+  if (!where && !host.startsWith("127.")) throw new DcctlError(`${what} listens on loopback or inside a lab namespace only, not ${host}`);
+}

@@ -1,0 +1,62 @@
+import { lstatSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { SITE_NAMES, type SiteName } from "../inventory/index.js";
+import { localBackend } from "../stacks/automation.js";
+import { engineFailure } from "../stacks/guards.js";
+import { policyPackDir, siteStack } from "../stacks/infra.js";
+import { errorMessage } from "../util/errors.js";
+import { makeDir } from "../util/dirs.js";
+import { initSiteRepository } from "./backup-config.js";
+import { labPaths } from "./paths.js";
+import { readLabState } from "./state.js";
+
+/**
+ * One site's part of `dcctl lab up`, run inside that site's management namespace as its control plane would: its own
+ * repository created on first use, then its own stack applied to its own vCenter with the state kept at that site.
+ *   provision.js LAB_DIR SITE [--no-stack]
+ * Prints `stack SITE: <changes>` for lab up to relay.
+ */
+const [dir = "", siteArg = "", flag] = process.argv.slice(2);
+const site = siteArg as SiteName;
+
+/**
+ * The DR engine's infra steps (cli/dr.ts) keep their Pulumi state in $DCCTL_STATE_DIR/pulumi; each run of the lab has
+ * its own (vcsim forgets everything when it stops). Point the site's state folder at this run's, so that a runbook's
+ * `infra` step finds the site's stack with its vCenter address and credentials. A real folder there is left alone.
+ */
+function linkPulumiState(link: string, target: string): void {
+  let current: string | undefined;
+  try {
+    current = lstatSync(link).isSymbolicLink() ? readlinkSync(link) : "(not a link)";
+  } catch {
+    current = undefined;
+  }
+  if (current === target || current === "(not a link)") return;
+  if (current !== undefined) rmSync(link, { force: true });
+  makeDir(dirname(link));
+  symlinkSync(target, link);
+}
+
+try {
+  if (!SITE_NAMES.includes(site)) throw new Error(`usage: provision.js LAB_DIR primary|secondary [--no-stack]`);
+  const paths = labPaths(dir);
+  const state = readLabState(dir);
+  if (!state) throw new Error(`the lab in ${dir} is not running`);
+  await initSiteRepository(dir, site);
+  const backendDir = paths.pulumiOf(state.supervisorPid, site);
+  makeDir(backendDir);
+  linkPulumiState(join(paths.stateDir(site), "pulumi"), backendDir);
+  if (flag !== "--no-stack") {
+    const vc = state.vcenters[site];
+    if (!vc) throw new Error(`the lab has no vCenter for ${site}`);
+    const stack = await siteStack(site, { backend: localBackend(backendDir), sitesDir: paths.sites, mode: "standby", vcenter: { url: vc.url, user: vc.username, password: vc.password, insecure: true } });
+    const res = await stack.up({ policyPacks: [policyPackDir] }).catch((e: unknown) => {
+      throw engineFailure(e, `pulumi up of the lab's stack ${site}`);
+    });
+    const changes = Object.entries(res.summary.resourceChanges ?? {}).map(([k, v]) => `${k} ${v}`).join(", ");
+    process.stdout.write(`stack ${site}: ${changes}\n`);
+  }
+} catch (e) {
+  process.stderr.write(`${errorMessage(e)}\n`);
+  process.exit(1);
+}
