@@ -159,7 +159,7 @@ function createExclusive(file: string, meta?: Record<string, string>): boolean {
     }
   }
   try {
-    writeSync(fd, JSON.stringify({ pid: process.pid, start: processStart(process.pid), host: hostname(), at: new Date().toISOString(), ...(meta ? { meta } : {}) }) + "\n");
+    writeSync(fd, JSON.stringify({ pid: process.pid, start: procStat(process.pid)?.start, host: hostname(), at: new Date().toISOString(), ...(meta ? { meta } : {}) }) + "\n");
   } finally {
     closeSync(fd);
   }
@@ -234,19 +234,23 @@ function isAlive(h: LockHolder): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
-  const start = processStart(h.pid);
-  return h.start === undefined || start === undefined || start === h.start;
+  const stat = procStat(h.pid);
+  // A killed process whose parent died before reaping it stays a zombie until init gets to it: it holds nothing.
+  if (stat?.state === "Z") return false;
+  return h.start === undefined || stat?.start === undefined || stat.start === h.start;
 }
 
-/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); undefined where /proc is not there. */
-function processStart(pid: number): string | undefined {
+/** State (field 3) and start time (field 22, clock ticks since boot) from /proc/<pid>/stat; undefined without /proc. */
+function procStat(pid: number): { state: string; start: string | undefined } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0] ?? "", start: fields[19] };
   } catch {
     return undefined;
   }
 }
+
 
 function mtimeMs(file: string): number {
   try {

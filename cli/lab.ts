@@ -4,6 +4,7 @@ import { SITE_NAMES, type SiteName } from "../inventory/index.js";
 // lab/lab.js brings the stacks and the Pulumi SDK: loaded only when a lab command runs.
 const lab = () => import("../lab/lab.js");
 import { labDir } from "../lab/state.js";
+import { parseDuration } from "../util/duration.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 
 /** `dcctl lab up|down|status|fail|heal|exec|shell`: the two-site data centre on this machine. */
@@ -13,6 +14,7 @@ interface UpArgs {
   seed: number;
   provision: boolean;
   wanMbit: number;
+  writeEvery: string;
 }
 interface SiteArgs {
   site: SiteName;
@@ -35,13 +37,16 @@ const up: CommandModule<object, UpArgs> = {
       .option("size", { type: "number", default: 2, describe: "megabytes of generated data in the lab's databases (seeded once)" })
       .option("seed", { type: "number", default: 2026, describe: "seed of the generated data set" })
       .option("provision", { type: "boolean", default: true, describe: "apply both site stacks to the lab's vCenters" })
-      .option("wan-mbit", { type: "number", default: 100, describe: "bandwidth cap of the WAN link between the sites, Mbit/s each way" }) as unknown as Argv<UpArgs>,
+      .option("wan-mbit", { type: "number", default: 100, describe: "bandwidth cap of the WAN link between the sites, Mbit/s each way" })
+      .option("write-every", { type: "string", default: "1s", describe: "how often the primary's portal files a new dossier (0: never), so that losing the site loses data" }) as unknown as Argv<UpArgs>,
   handler: async (args) => {
     if (!(args.size > 0)) throw new DcctlError("--size must be a positive number of megabytes", ExitCode.badInput);
     if (!(args.wanMbit >= 1 && args.wanMbit <= 100_000)) throw new DcctlError("--wan-mbit must be between 1 and 100000", ExitCode.badInput);
+    const writeEveryMs = args.writeEvery === "0" ? 0 : parseDuration(args.writeEvery);
+    if (writeEveryMs === undefined || (writeEveryMs > 0 && writeEveryMs < 50)) throw new DcctlError(`--write-every must be 0 or a duration of at least 50ms such as 1s, not "${args.writeEvery}"`, ExitCode.badInput);
     const dir = labDir();
     const { labUp } = await lab();
-    const state = await labUp({ dir, sizeMb: args.size, seed: args.seed, provision: args.provision, wanMbit: args.wanMbit, log: say });
+    const state = await labUp({ dir, sizeMb: args.size, seed: args.seed, provision: args.provision, wanMbit: args.wanMbit, writeEveryMs, log: say });
     say(`lab ready in ${dir}: ${state.services.length} processes; see \`dcctl lab status\`, stop with \`dcctl lab down\``);
   },
 };

@@ -23,6 +23,8 @@ export interface LabUpOptions {
   seed?: number;
   /** The WAN link's cap between the sites, Mbit/s (default 100). */
   wanMbit?: number;
+  /** How often the primary's portal files a dossier, ms (default 1000; 0: never). */
+  writeEveryMs?: number;
   /** Apply both site stacks to the lab's vCenters (default true). */
   provision?: boolean;
   log?: (line: string) => void;
@@ -44,7 +46,7 @@ function writeSites(dir: string): void {
 
 function prepare(dir: string, opts: LabUpOptions): LabConfig {
   const paths = labPaths(dir);
-  for (const sub of ["ssh", "secrets", "repos", "logs"]) makeDir(join(dir, sub));
+  for (const sub of ["ssh", "secrets", "repos", "logs", "run"]) makeDir(join(dir, sub));
   writeSites(dir);
   const previous = existsSync(paths.config) ? (JSON.parse(readFileSync(paths.config, "utf8")) as LabConfig) : undefined;
   const config: LabConfig = {
@@ -53,6 +55,7 @@ function prepare(dir: string, opts: LabUpOptions): LabConfig {
     portalPassword: previous?.portalPassword ?? randomBytes(12).toString("hex"),
     dbPassword: previous?.dbPassword ?? randomBytes(12).toString("hex"),
     wanMbit: opts.wanMbit ?? previous?.wanMbit ?? DEFAULT_WAN_MBIT,
+    writeEveryMs: opts.writeEveryMs ?? previous?.writeEveryMs ?? 1_000,
   };
   writeFileSync(paths.config, JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
   const pgs = labServices(loadSites(paths.sites)).filter((s) => s.kind === "postgresql");

@@ -10,6 +10,8 @@ export interface LabConfig {
   dbPassword: string;
   /** The WAN link's cap between the sites, Mbit/s each way. */
   wanMbit: number;
+  /** The primary's portal files a dossier this often (0: never). */
+  writeEveryMs: number;
 }
 
 /** Where each part of the lab lives inside its folder. */
@@ -24,6 +26,8 @@ export function labPaths(dir: string) {
     pulumi: join(dir, "pulumi"),
     policiesFile: join(dir, "policies.yaml"),
     runbooks: join(dir, "runbooks"),
+    /** The last dossier the primary's portal wrote: `{"code","at"}` (see lab/portal/server.ts). */
+    lastWritten: join(dir, "run", "portal-last-written.json"),
     /** Each site's control plane, as its management host keeps it: its repositories file, its state (see README). */
     reposFile: (site: SiteName) => join(dir, "control", site, "repositories.yaml"),
     stateDir: (site: SiteName) => join(dir, "control", site, "state"),

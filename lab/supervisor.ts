@@ -97,7 +97,9 @@ async function startAll(sites: Sites): Promise<void> {
         if (!dbSvc || !pg) throw new Error(`no PostgreSQL at ${svc.site} for the portal on ${svc.host ?? "?"}`);
         if (!state.seeded) await seed(sites, pgs, mariadbs);
         const main = join(repoRoot, "dist", "lab", "portal", "main.js");
-        const proc = await startServer(svc.name, ...placed(placementOf(net, svc), process.execPath, [main, `${svc.address}:${svc.port}`, `${dbSvc.address}:${dbSvc.port}`, "portal", "portal"]), {
+        // The primary's first portal keeps filing dossiers, so that losing the site loses some (see lab/portal).
+        const writes = config.writeEveryMs > 0 && svc.site === "primary" && !state.services.some((s) => s.kind === "portal") ? [String(config.writeEveryMs), paths.lastWritten] : [];
+        const proc = await startServer(svc.name, ...placed(placementOf(net, svc), process.execPath, [main, `${svc.address}:${svc.port}`, `${dbSvc.address}:${dbSvc.port}`, "portal", "portal", ...writes]), {
           env: { ...process.env, PGPASSFILE: paths.portalPgpass },
           waitFor: { host: svc.address, port: svc.port },
         });
@@ -117,7 +119,7 @@ async function seed(sites: Sites, pgs: Map<string, Postgres>, mariadbs: Map<stri
   for (const [host, pg] of pgs) {
     if (!primaryHosts.has(host)) continue;
     const r = await seedPortal(pg, opts);
-    await pg.psql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO portal", "portal");
+    await pg.psql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO portal; GRANT INSERT ON dossiers TO portal", "portal");
     seeded.dossiers += r.dossiers;
     seeded.documents += r.documents;
     log(`portal data on ${host}: ${r.dossiers} dossiers, ${r.documents} documents${r.created ? " (generated)" : " (kept)"}`);

@@ -1,3 +1,4 @@
+import { renameSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import pg from "pg";
 
@@ -9,6 +10,40 @@ export interface PortalOptions {
   listenHost: string;
   listenPort: number;
   pg: { host: string; port: number; user: string; database: string };
+  /**
+   * Citizens keep filing: one new dossier every `everyMs`, and after each commit the last one written goes to
+   * `recordFile` (`{"code","at"}`), so that after a site is lost the lab can say what the secondary is missing.
+   */
+  writer?: { everyMs: number; recordFile: string };
+}
+
+/** A new dossier, numbered after the newest one, filed now. */
+const FILE_DOSSIER = `INSERT INTO dossiers (id, code, citizen_name, citizen_id, procedure, agency, status, submitted_at, due_at)
+  SELECT n, 'QN-2026-' || lpad(n::text, 8, '0'), 'Công dân trực tuyến', '000000000000', 'Đăng ký hộ kinh doanh', 'Sở Kế hoạch và Đầu tư',
+         'received', now(), now() + interval '15 days'
+  FROM (SELECT coalesce(max(id), 0) + 1 AS n FROM dossiers) AS next
+  RETURNING code, submitted_at`;
+
+function startWriter(pool: pg.Pool, w: NonNullable<PortalOptions["writer"]>): () => void {
+  let busy = false;
+  const timer = setInterval(() => {
+    // One at a time: a database that hangs (a lost site) must not pile up inserts.
+    if (busy) return;
+    busy = true;
+    pool
+      .query<{ code: string; submitted_at: Date }>(FILE_DOSSIER)
+      .then(({ rows }) => {
+        const row = rows[0];
+        if (!row) return;
+        const tmp = `${w.recordFile}.tmp`;
+        writeFileSync(tmp, JSON.stringify({ code: row.code, at: row.submitted_at.toISOString() }) + "\n");
+        renameSync(tmp, w.recordFile);
+      })
+      // Read-only (fenced) or unreachable: nothing was written, nothing to record.
+      .catch(() => undefined)
+      .finally(() => (busy = false));
+  }, w.everyMs);
+  return () => clearInterval(timer);
 }
 
 export function startPortal(opts: PortalOptions): Promise<{ close(): Promise<void> }> {
@@ -47,11 +82,13 @@ export function startPortal(opts: PortalOptions): Promise<{ close(): Promise<voi
     }
   };
   const server = createServer((req, res) => void handle(req, res));
+  const stopWriter = opts.writer ? startWriter(pool, opts.writer) : () => undefined;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.listenPort, opts.listenHost, () =>
       resolve({
         close: async () => {
+          stopWriter();
           await new Promise<void>((r) => server.close(() => r()));
           await pool.end();
         },

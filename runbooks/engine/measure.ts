@@ -3,6 +3,7 @@ import type { JournalRecord } from "./journal.js";
 import type { PlannedStep } from "./model.js";
 import type { Replay } from "./replay.js";
 import type { RestoredDatabase } from "./steps/types.js";
+import type { DataLoss } from "./steps/data-loss.js";
 
 /**
  * RPO and RTO as a run measured them, per service (the steps' `service:` labels) and overall:
@@ -19,6 +20,9 @@ export interface Measurement {
   rtoTargetMinutes?: number;
   rpoMet?: boolean;
   rtoMet?: boolean;
+  /** What a `data-loss` step measured: the writes missing at the target, in minutes and (when countable) records. */
+  measuredLossMinutes?: number;
+  lostRecords?: number;
 }
 
 const minutes = (ms: number) => Math.round((ms / 60_000) * 100) / 100;
@@ -42,6 +46,12 @@ export function measure(planned: PlannedStep[], state: Replay, records: JournalR
     // the run) lost nothing: 0, not a negative RPO.
     if (restored.length) m.rpoMinutes = minutes(Math.max(0, ...restored.map((r) => failedAt - Date.parse(r.snapshotTime))));
     if (verifies.length) m.rtoMinutes = minutes(Math.max(...verifies) - startedAt);
+    const losses = steps.filter((p) => p.step.type === "data-loss").flatMap((p) => (state.results.get(p.step.id)?.data.dataLoss as DataLoss[] | undefined) ?? []);
+    if (losses.length) {
+      m.measuredLossMinutes = minutes(Math.max(...losses.map((l) => l.lostMs)));
+      const counted = losses.filter((l) => l.lostRecords !== undefined).map((l) => l.lostRecords ?? 0);
+      if (counted.length) m.lostRecords = Math.max(...counted);
+    }
     if (target) {
       m.rpoTargetMinutes = target.rpoMinutes;
       m.rtoTargetMinutes = target.rtoMinutes;

@@ -161,6 +161,12 @@ export function reportMarkdown(r: RunReport): string {
     L.push(`| ${m.service} | ${m.tier ?? "—"} | ${fmt(m.rpoMinutes)} | ${fmt(m.rpoTargetMinutes)} | ${met(m.rpoMet)} | ${fmt(m.rtoMinutes)} | ${fmt(m.rtoTargetMinutes)} | ${met(m.rtoMet)} |`);
   }
   L.push("", "RPO: the failure (or drill) start minus the time of the newest restored snapshot. RTO: the run's start until the last verify step that passed.");
+  const measuredLoss = r.measurements.services.filter((m) => m.measuredLossMinutes !== undefined);
+  if (measuredLoss.length) {
+    L.push("", "## Measured data loss", "", "| service | writes lost | records lost | RPO computed above |", "|---|---|---|---|");
+    for (const m of measuredLoss) L.push(`| ${m.service} | ${fmt(m.measuredLossMinutes)} | ${m.lostRecords ?? "—"} | ${fmt(m.rpoMinutes)} |`);
+    L.push("", "Writes lost: the last record written at the lost site minus the newest one that reached the target (data-loss steps).");
+  }
   L.push("", "## Steps", "", "| # | step | type | hosts | status | attempts | took |", "|---|---|---|---|---|---|---|");
   r.steps.forEach((s, i) => L.push(`| ${i + 1} | ${s.id} | ${s.type} | ${s.hosts.join(", ") || "DR runner"} | ${s.status} | ${s.attempts} | ${s.durationMs === undefined ? "—" : formatDuration(s.durationMs)} |`));
   for (const s of r.steps.filter((x) => x.notes.length || x.message)) {

@@ -1,74 +1,87 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { labEnv as labEnvOf } from "../../lab/backup-config.js";
+import { labNetId } from "../../lab/network.js";
 import { isAlive as alive } from "../../util/process.js";
-import { dcctl as run } from "../helpers/cli.js";
+import { mainJs } from "../helpers/cli.js";
+import { rootNamespaceView, routesOf, testLab } from "../helpers/lab.js";
 
 /**
- * The README's main job, through the dcctl binary as an operator types it, on a lab of its own: its own folder and
- * its own loopback range (127.77.x.y) so it can run beside a developer's lab.
+ * The README's main job, through the dcctl binary as an operator types it on each site's management host, on a lab
+ * of its own (its own folder, hence its own namespaces). Also what keeps the lab inside itself: nothing of it in the
+ * root namespace, no default route in any of its namespaces, and nothing left after `lab down`.
  */
-const dir = mkdtempSync(join(tmpdir(), "dcctl-lab-e2e-"));
-const labEnv = { ...process.env, DCCTL_LAB_DIR: dir, DCCTL_LAB_NET: "127.77" };
-// What `source <lab>/env` sets: dcctl pointed at this lab.
-const withLab = { ...labEnv, ...labEnvOf(dir) };
-
-const dcctl = (args: string[], env: NodeJS.ProcessEnv = withLab) => run(args, env);
+const t = testLab("lab-e2e");
+const LAB_CIDRS = ["10.10.10.0/24", "10.10.20.0/24", "10.10.30.0/24", "10.10.50.0/24", "10.20.10.0/24", "10.20.20.0/24", "10.20.30.0/24", "10.20.50.0/24", "10.20.90.0/24", "10.255.255.0/30"];
 
 afterAll(() => {
-  dcctl(["lab", "down"], labEnv);
-  rmSync(dir, { recursive: true, force: true });
+  t.lab(["down"]);
+  rmSync(t.dir, { recursive: true, force: true });
 });
 
 describe("the lab and the main job, through the dcctl binary", () => {
-  it("refuses to start on an address another program holds, at once and naming it", async () => {
-    const squatter: Server = createServer();
-    await new Promise<void>((resolve) => squatter.listen(8989, "127.77.1.41", resolve));
-    try {
-      const started = Date.now();
-      const res = dcctl(["lab", "up", "--size", "1"], labEnv);
-      expect(res.code).toBe(1);
-      expect(res.stderr.trim()).toBe("dcctl: cannot start the lab: already in use by another program: 127.77.1.41:8989 (vcsim primary)");
-      expect(Date.now() - started).toBeLessThan(30_000);
-      expect(dcctl(["lab", "status"], labEnv).code).toBe(1);
-    } finally {
-      await new Promise<void>((resolve) => squatter.close(() => resolve()));
-    }
+  it("as another user than root, lab up says in one line that it needs root and creates nothing", () => {
+    const res = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, mainJs, "lab", "up"], { env: { ...t.env, DCCTL_LAB_DIR: join(t.dir, "not-root") }, encoding: "utf8" });
+    expect(res.status).toBe(1);
+    expect(res.stderr).toBe("dcctl: dcctl lab up needs root: the lab builds its two sites from network namespaces\n");
+    expect(existsSync(join(t.dir, "not-root"))).toBe(false);
   });
 
-  it("brings the lab up, backs up, replicates, drills with measured RPO and RTO, and leaves no process after down", () => {
-    const up = dcctl(["lab", "up", "--size", "1"], labEnv);
+  it("brings the lab up in namespaces, backs up, replicates, drills with measured RPO and RTO, and leaves nothing after down", () => {
+    const up = t.lab(["up", "--size", "1"]);
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/stack primary: create \d+/);
+    expect(up.stdout).toMatch(/stack secondary: create \d+/);
 
-    const status = dcctl(["lab", "status", "--json"], labEnv);
+    const status = t.lab(["status", "--json"]);
     expect(status.code).toBe(0);
-    const services = (JSON.parse(status.stdout) as { services: { name: string; pid: number; running: boolean }[] }).services;
-    expect(services.length).toBe(19);
-    expect(services.every((s) => s.running)).toBe(true);
+    const parsed = JSON.parse(status.stdout) as { failed: string[]; wanMbit: number; services: { name: string; pid: number; running: boolean }[] };
+    expect(parsed.services.length).toBe(19);
+    expect(parsed.services.every((s) => s.running)).toBe(true);
+    expect(parsed).toMatchObject({ failed: [], wanMbit: 100 });
 
-    const backup = dcctl(["backup", "run", "--all", "--json"]);
+    // Thirteen namespaces (9 hosts, 2 vCenters, 2 routers); none has a default route, the root namespace has
+    // neither a route to a lab network nor one of the lab's links.
+    const namespaces = t.namespaces();
+    expect(namespaces.length).toBe(13);
+    for (const ns of namespaces) expect(routesOf(ns), ns).not.toMatch(/^default/m);
+    const root = rootNamespaceView();
+    for (const cidr of LAB_CIDRS) expect(root.routes).not.toContain(cidr.split("/")[0]);
+    expect(root.links).not.toMatch(/: (br\d+|h\d+|vc|wan)[:@]/);
+    expect(root.links).not.toContain(labNetId(t.dir));
+
+    // Inside: the other site answers across the WAN; an address outside the lab is unreachable at once.
+    expect(t.at("primary", ["bash", "-c", "exec 3<>/dev/tcp/10.20.50.11/8000"]).code).toBe(0);
+    const outside = t.at("primary", ["bash", "-c", "exec 3<>/dev/tcp/10.99.0.1/80"]);
+    expect(outside.code).toBe(1);
+    expect(outside.stderr).toContain("Network is unreachable");
+
+    const backup = t.at("primary", ["dcctl", "backup", "run", "--all", "--json"]);
     expect(backup.code, backup.stderr).toBe(0);
-    expect(dcctl(["backup", "replicate", "--to", "secondary"]).code).toBe(0);
+    expect(t.at("primary", ["dcctl", "backup", "replicate", "--to", "secondary"]).code).toBe(0);
 
-    const drill = dcctl(["dr", "drill", "--runbook", join(dir, "runbooks", "drill.yaml")]);
+    const drill = t.at("secondary", ["dcctl", "dr", "drill", "--runbook", join(t.dir, "runbooks", "drill.yaml")]);
     expect(drill.code, drill.stdout + drill.stderr).toBe(0);
-    const runs = JSON.parse(dcctl(["dr", "history", "--json"]).stdout) as { dir: string; status: string }[];
+    const runs = JSON.parse(t.at("secondary", ["dcctl", "dr", "history", "--json"]).stdout) as { dir: string; status: string }[];
     expect(runs[0]?.status).toBe("ok");
-    const report = JSON.parse(readFileSync(join(runs[0]?.dir ?? "", "report.json"), "utf8")) as { measurements?: unknown };
+    // The drill's journal is the secondary's: it lives in the secondary's control plane.
+    expect(runs[0]?.dir.startsWith(join(t.dir, "control", "secondary"))).toBe(true);
     const md = readFileSync(join(runs[0]?.dir ?? "", "report.md"), "utf8");
     expect(md).toMatch(/\| portal \| 1 \| [\d.]+ (s|min) \| 15 min \| met \| [\d.]+ (s|min) \| 60 min \| met \|/);
-    expect(JSON.stringify(report)).toContain("portal");
 
     // Running it again is harmless: the lab is checked, the stacks are unchanged.
-    const again = dcctl(["lab", "up"], labEnv);
+    const again = t.lab(["up"]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/stack primary: same \d+/);
 
-    expect(dcctl(["lab", "down"], labEnv).code).toBe(0);
-    expect(services.filter((s) => alive(s.pid)).map((s) => s.name)).toEqual([]);
+    expect(t.lab(["down"]).code).toBe(0);
+    expect(parsed.services.filter((s) => alive(s.pid)).map((s) => s.name)).toEqual([]);
+    expect(t.namespaces()).toEqual([]);
+    expect(existsSync(`/sys/fs/cgroup/freezer/${labNetId(t.dir)}-primary`)).toBe(false);
+    // A command aimed at the lab once it is down fails at once, sending nothing anywhere.
+    const stray = t.at("primary", ["true"]);
+    expect(stray.code).toBe(1);
+    expect(stray.stderr).toContain("the lab is not running");
   });
 });

@@ -1,40 +1,41 @@
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { govc } from "../../provider/connection.js";
 import { readJournal, type JournalRecord } from "../../runbooks/engine/index.js";
-import type { LabState } from "../../lab/state.js";
-import { labEnv as labEnvOf } from "../../lab/backup-config.js";
-import { repoRoot } from "../../util/tools.js";
-import { mainJs as cli, dcctl as run } from "../helpers/cli.js";
+import { mainJs as cli } from "../helpers/cli.js";
+import { testLab } from "../helpers/lab.js";
 
 /**
- * A real failover and failback on a lab of its own (folder in /tmp, loopback 127.78.x.y so that it runs beside the
- * main job's lab at 127.77), through the dcctl binary: the failover is SIGKILLed once its restores have ended, then
- * `dcctl dr resume` finishes it without running any completed step again, and the end state is the one an
- * uninterrupted failover leaves: the portal answering at the secondary (lab-dr-app-01) with the primary's dossiers,
- * lab-dr-app-01 in the secondary's vCenter, the lab's DNS pointing at it. Then the failback serves from the primary.
+ * Losing the primary, on a lab of its own, through the dcctl binary: while the primary's portal keeps filing
+ * dossiers, `lab fail primary` cuts the WAN and freezes the site; the failover runs from the secondary's management
+ * host alone, is SIGKILLed once its restores have ended and finished by `dcctl dr resume` (no completed step runs
+ * again); the portal then answers at the secondary, and the report states the data really lost (the last dossier that
+ * reached the secondary against the last one written). After `lab heal`, the failback brings a dossier filed at the
+ * secondary during the outage back to the primary. Nothing is left after `lab down`.
  */
-const dir = mkdtempSync(join(tmpdir(), "dcctl-lab-failover-"));
-const NET = "127.78";
-const labEnv = { ...process.env, DCCTL_LAB_DIR: dir, DCCTL_LAB_NET: NET };
-// What `source <lab>/env` sets: dcctl pointed at this lab.
-const withLab = { ...labEnv, ...labEnvOf(dir) };
-const runsDir = join(dir, "state", "dr", "runs");
-const primaryApp = `${NET}.1.21`;
-const secondaryApp = `${NET}.2.21`;
-const secondaryPortalPid = join(dir, "run", "portal-secondary.pid");
+const t = testLab("lab-failover");
+const runsDir = join(t.dir, "control", "secondary", "state", "dr", "runs");
+const PRIMARY_APP = "10.10.30.21";
+const SECONDARY_APP = "10.20.30.21";
+const PRIMARY_DB = "10.10.20.11";
+const SECONDARY_DB = "10.20.20.11";
 /** Every process the lab and this test started, for the check that none outlives `lab down`. */
 const pids = new Map<string, number>();
-
-const dcctl = (args: string[], env: NodeJS.ProcessEnv = withLab) => run(args, env);
 
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
+  } catch {
+    return false;
+  }
+}
+
+function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
   } catch {
     return false;
   }
@@ -79,28 +80,12 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 30
 const journal = (runId: string): JournalRecord[] => readJournal(join(runsDir, runId, "journal.jsonl")).records;
 const endedOk = (j: JournalRecord[], step: string) => j.some((r) => r.type === "step-end" && r.step === step && r.status === "ok");
 
-async function health(address: string): Promise<{ status: number; dossiers?: number }> {
-  try {
-    const res = await fetch(`http://${address}:8080/health`, { signal: AbortSignal.timeout(5_000) });
-    const body = (await res.json()) as { dossiers?: number };
-    return { status: res.status, ...(body.dossiers !== undefined ? { dossiers: body.dossiers } : {}) };
-  } catch {
-    return { status: 0 };
-  }
-}
-
-function labState(): LabState {
-  return JSON.parse(readFileSync(join(dir, "lab.json"), "utf8")) as LabState;
-}
-
-async function secondaryVms(): Promise<string[]> {
-  const vc = labState().vcenters.secondary;
-  if (!vc) throw new Error("the lab has no secondary vCenter");
-  return (await govc(vc, ["find", "/", "-type", "m"])).split("\n").filter(Boolean).map((p) => p.split("/").pop() ?? "");
-}
+/** The number at the end of a dossier code (QN-2026-00001234 → 1234). */
+const seq = (code: string) => Number(/(\d+)$/.exec(code)?.[1] ?? NaN);
+const lastWritten = () => JSON.parse(readFileSync(join(t.dir, "run", "portal-last-written.json"), "utf8")) as { code: string; at: string };
 
 const dnsOf = (name: string) =>
-  readFileSync(join(dir, "dns", "hosts"), "utf8")
+  readFileSync(join(t.dir, "dns", "hosts"), "utf8")
     .split("\n")
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => f[1] === name)
@@ -112,6 +97,8 @@ interface Measured {
   rtoMinutes?: number;
   rpoMet?: boolean;
   rtoMet?: boolean;
+  measuredLossMinutes?: number;
+  lostRecords?: number;
 }
 /** The report's measurements: per service, then "overall". */
 function measurements(runId: string): Measured[] {
@@ -121,43 +108,53 @@ function measurements(runId: string): Measured[] {
 
 afterAll(async () => {
   try {
-    // A portal the failover started and a failed test left running is the lab's too.
-    if (existsSync(secondaryPortalPid)) {
-      pids.set("portal lab-dr-app-01", Number(readFileSync(secondaryPortalPid, "utf8").trim()));
-      spawnSync(process.execPath, [join(repoRoot, "dist", "lab", "portal", "ctl.js"), "stop", secondaryPortalPid], { encoding: "utf8" });
-    }
-    if (existsSync(join(dir, "lab.json"))) for (const s of labState().services) pids.set(s.name, s.pid);
-    dcctl(["lab", "down"], labEnv);
+    if (existsSync(join(t.dir, "lab.json"))) for (const s of t.state().services) pids.set(s.name, s.pid);
+    t.lab(["down"]);
     const deadline = Date.now() + 10_000;
     while ([...pids.values()].some(alive) && Date.now() < deadline) await sleep(200);
     expect([...pids.entries()].filter(([, pid]) => alive(pid)).map(([name]) => name)).toEqual([]);
+    expect(t.namespaces()).toEqual([]);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(t.dir, { recursive: true, force: true });
   }
 });
 
-describe("a real failover and failback on the lab, through the dcctl binary", () => {
-  it("fails over (killed after the restores, resumed), then fails back", async () => {
-    const up = dcctl(["lab", "up", "--size", "1"], labEnv);
+describe("losing the primary: failover from the secondary alone, then failback after the heal", () => {
+  it("fails over with the primary frozen (killed after the restores, resumed), measures the loss, fails back", async () => {
+    const up = t.lab(["up", "--size", "1", "--write-every", "200ms"]);
     expect(up.code, up.stderr).toBe(0);
-    for (const s of labState().services) pids.set(s.name, s.pid);
-    const backup = dcctl(["backup", "run", "--all", "--json"]);
+    for (const s of t.state().services) pids.set(s.name, s.pid);
+    const backup = t.at("primary", ["dcctl", "backup", "run", "--all", "--json"]);
     expect(backup.code, backup.stderr).toBe(0);
-    expect(dcctl(["backup", "replicate", "--to", "secondary"]).code).toBe(0);
+    expect(t.at("primary", ["dcctl", "backup", "replicate", "--to", "secondary"]).code).toBe(0);
 
-    const primary = await health(primaryApp);
-    expect(primary.status).toBe(200);
-    const dossiers = primary.dossiers ?? 0;
-    expect(dossiers).toBeGreaterThan(0);
-    expect(dnsOf("portal.lab")).toEqual([primaryApp]);
-    expect(await secondaryVms()).not.toContain("lab-dr-app-01");
+    expect(t.http("primary", `http://${PRIMARY_APP}:8080/health`).status).toBe(200);
+    expect(dnsOf("portal.lab")).toEqual([PRIMARY_APP]);
+    expect(t.vms("secondary")).not.toContain("lab-dr-app-01");
 
-    // The failover, in a process group of its own so that SIGKILL takes the Pulumi engine it may have started too.
-    const outFile = join(dir, "failover.out");
+    // The portal goes on filing dossiers after the last replicated backup: these are what losing the site loses.
+    const atReplicate = seq(lastWritten().code);
+    await until("five more dossiers filed at the primary", () => (seq(lastWritten().code) >= atReplicate + 5 ? true : undefined), 60_000);
+
+    const fail = t.lab(["fail", "primary"]);
+    expect(fail.code, fail.stderr).toBe(0);
+    const lost = lastWritten();
+    const status = JSON.parse(t.lab(["status", "--json"]).stdout) as { failed: string[] };
+    expect(status.failed).toEqual(["primary"]);
+    // A lost site does not refuse connections: they hang (here: cut off after 2 s by timeout, exit 124).
+    const hang = t.at("secondary", ["timeout", "2", "bash", "-c", `exec 3<>/dev/tcp/${PRIMARY_DB}/5432`]);
+    expect(hang.code).toBe(124);
+    // Frozen, the primary's portal files nothing more.
+    await sleep(1_000);
+    expect(lastWritten()).toEqual(lost);
+
+    // The failover, from the secondary's management host, in a process group of its own so that SIGKILL takes the
+    // Pulumi engine it may have started too.
+    const outFile = join(t.dir, "failover.out");
     const out = openSync(outFile, "w");
     const started = Date.now();
-    const child = spawn(process.execPath, [cli, "dr", "failover", "--to", "secondary", "--runbook", join(dir, "runbooks", "failover.yaml"), "--yes"], {
-      env: withLab,
+    const child = spawn(process.execPath, [cli, "lab", "exec", "secondary", "--", "dcctl", "dr", "failover", "--to", "secondary", "--runbook", join(t.dir, "runbooks", "failover.yaml"), "--yes"], {
+      env: t.env,
       detached: true,
       stdio: ["ignore", out, out],
     });
@@ -172,8 +169,7 @@ describe("a real failover and failback on the lab, through the dcctl binary", ()
       const j = journal(runId);
       return endedOk(j, "restore-portal") && endedOk(j, "restore-mail") ? true : undefined;
     });
-    // As if the DR runner died: the CLI and everything it started, also what runs in a process group of its own
-    // (the Pulumi engine starts its plugins so).
+    // As if the DR runner died: the CLI and everything it started, also what runs in a process group of its own.
     const tree = descendants(child.pid ?? 0);
     process.kill(-(child.pid ?? 0), "SIGKILL");
     for (const pid of tree) {
@@ -184,17 +180,21 @@ describe("a real failover and failback on the lab, through the dcctl binary", ()
       }
     }
     await exited;
+    // The killed dcctl was the grandchild of this test: gone once it is dead or a zombie waiting for init.
+    await until("the killed failover's processes to end", () => (tree.every((pid) => !alive(pid) || zombie(pid)) ? true : undefined), 10_000);
 
     const crashed = journal(runId);
     expect(crashed.some((r) => r.type === "run-end")).toBe(false);
     const doneBeforeKill = new Set(crashed.filter((r) => r.type === "step-end" && r.status === "ok").map((r) => (r as { step: string }).step));
     expect([...doneBeforeKill]).toEqual(expect.arrayContaining(["precheck", "fence-primary", "restore-portal", "restore-mail"]));
-    const cutOff = crashed.filter((r) => r.type === "step-start" && !endedOk(crashed, r.step)).map((r) => (r as { step: string }).step);
-    process.stdout.write(`failover killed after ${[...doneBeforeKill].join(", ")}; cut off: ${cutOff.join(", ") || "nothing"}\n`);
-    const history = JSON.parse(dcctl(["dr", "history", "--json"]).stdout) as { runId: string; status: string }[];
+    // The fence found the primary gone, within its probe time, and went on.
+    const fence = crashed.find((r) => r.type === "step-end" && r.step === "fence-primary") as { notes?: string[]; durationMs?: number } | undefined;
+    expect(fence?.notes?.join("\n")).toMatch(/lab-db-01: unreachable .*no answer within 5000 ms.*fencing skipped/);
+    expect(fence?.durationMs ?? 0).toBeLessThan(15_000);
+    const history = JSON.parse(t.at("secondary", ["dcctl", "dr", "history", "--json"]).stdout) as { runId: string; status: string }[];
     expect(history.find((r) => r.runId === runId)?.status).toBe("interrupted");
 
-    const resumed = dcctl(["dr", "resume", runId, "--yes"]);
+    const resumed = t.at("secondary", ["dcctl", "dr", "resume", runId, "--yes"]);
     expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
     const failoverSeconds = (Date.now() - started) / 1000;
 
@@ -206,36 +206,44 @@ describe("a real failover and failback on the lab, through the dcctl binary", ()
     expect(startedAfterResume.filter((s) => doneBeforeKill.has(s))).toEqual([]);
     const oks = j.filter((r) => r.type === "step-end" && r.status === "ok").map((r) => (r as { step: string }).step);
     expect(new Set(oks).size).toBe(oks.length);
-    expect(oks.sort()).toEqual(["dns", "fence-primary", "infra-active", "notify", "precheck", "report", "restore-mail", "restore-portal", "start-portal", "verify-data", "verify-portal"]);
+    expect(oks.sort()).toEqual(["data-loss", "dns", "fence-primary", "infra-active", "notify", "precheck", "report", "restore-mail", "restore-portal", "start-portal", "verify-data", "verify-portal"]);
     expect(j[j.length - 1]).toMatchObject({ type: "run-end", status: "ok" });
 
-    // The end state of an uninterrupted failover.
-    if (existsSync(secondaryPortalPid)) pids.set("portal lab-dr-app-01", Number(readFileSync(secondaryPortalPid, "utf8").trim()));
-    expect(await health(secondaryApp)).toEqual({ status: 200, dossiers });
-    expect(await secondaryVms()).toContain("lab-dr-app-01");
-    expect(dnsOf("portal.lab")).toEqual([secondaryApp]);
+    // The end state: served at the secondary, lab-dr-app-01 in its vCenter, DNS moved.
+    const health = t.http("secondary", `http://${SECONDARY_APP}:8080/health`);
+    expect(health.status).toBe(200);
+    expect(t.vms("secondary")).toContain("lab-dr-app-01");
+    expect(dnsOf("portal.lab")).toEqual([SECONDARY_APP]);
+
+    // The data really lost: what the secondary's newest dossier lacks against the last one the primary wrote.
+    const newest = t.psql("secondary", SECONDARY_DB, "SELECT code FROM dossiers ORDER BY id DESC LIMIT 1");
+    expect(newest.code, newest.stderr).toBe(0);
+    const lostRecords = seq(lost.code) - seq(newest.stdout.trim());
+    expect(lostRecords).toBeGreaterThanOrEqual(5);
     const fo = measurements(runId);
-    expect(fo.map((m) => m.service).sort()).toEqual(["mail", "overall", "portal"]);
-    expect(fo.every((m) => m.rpoMet && m.rtoMet)).toBe(true);
+    const portal = fo.find((m) => m.service === "portal");
+    expect(portal?.lostRecords).toBe(lostRecords);
+    expect(portal?.measuredLossMinutes).toBeGreaterThan(0);
+    expect(fo.every((m) => m.rtoMet)).toBe(true);
     const md = readFileSync(join(runsDir, runId, "report.md"), "utf8");
     expect(md).toMatch(/^# Failover .*: OK/);
     expect(md).toContain("the run was resumed 1 time");
-    const overall = fo.find((m) => m.service === "overall");
-    process.stdout.write(`failover ${runId}: ${failoverSeconds.toFixed(1)} s wall clock including the kill and the resume; RPO ${overall?.rpoMinutes} min, RTO ${overall?.rtoMinutes} min\n`);
+    expect(md).toMatch(new RegExp(`## Measured data loss[\\s\\S]*\\| portal \\| [\\d.]+ min \\| ${lostRecords} \\|`));
+    process.stdout.write(`failover ${runId}: ${failoverSeconds.toFixed(1)} s wall clock including the kill and the resume; ${lostRecords} dossiers (${portal?.measuredLossMinutes} min) lost, RPO from snapshots ${portal?.rpoMinutes} min\n`);
 
-    // Failback: service at the primary again, the secondary's application tier gone.
-    const back = dcctl(["dr", "failback", "--to", "primary", "--runbook", join(dir, "runbooks", "failback.yaml"), "--yes"]);
+    // Written at the secondary during the outage: must be at the primary after the failback.
+    const filed = t.psql("secondary", SECONDARY_DB, "INSERT INTO dossiers (id, code, citizen_name, citizen_id, procedure, agency, status, submitted_at, due_at) SELECT max(id) + 1, 'QN-2026-OUTAGE-01', 'Công dân', '000000000001', 'Cấp giấy phép', 'Sở Xây dựng', 'received', now(), now() FROM dossiers RETURNING code");
+    expect(filed.code, filed.stderr).toBe(0);
+
+    expect(t.lab(["heal"]).code).toBe(0);
+    expect(JSON.parse(t.lab(["status", "--json"]).stdout)).toMatchObject({ failed: [] });
+    const back = t.at("secondary", ["dcctl", "dr", "failback", "--to", "primary", "--runbook", join(t.dir, "runbooks", "failback.yaml"), "--yes"]);
     expect(back.code, back.stdout + back.stderr).toBe(0);
-    expect(await health(primaryApp)).toEqual({ status: 200, dossiers });
-    expect((await health(secondaryApp)).status).toBe(0);
-    expect(await secondaryVms()).not.toContain("lab-dr-app-01");
-    expect(dnsOf("portal.lab")).toEqual([primaryApp]);
-    const runs = JSON.parse(dcctl(["dr", "history", "--json"]).stdout) as { runId: string; kind: string; status: string }[];
-    const fb = runs.find((r) => r.kind === "failback");
-    expect(fb?.status).toBe("ok");
-    const fbm = measurements(fb?.runId ?? "");
-    expect(fbm.every((m) => m.rpoMet && m.rtoMet && (m.rpoMinutes ?? 0) >= 0)).toBe(true);
-    const fbo = fbm.find((m) => m.service === "overall");
-    process.stdout.write(`failback ${fb?.runId}: RPO ${fbo?.rpoMinutes} min, RTO ${fbo?.rtoMinutes} min\n`);
+    const atPrimary = t.psql("primary", PRIMARY_DB, "SELECT code FROM dossiers WHERE code = 'QN-2026-OUTAGE-01'");
+    expect(atPrimary.stdout.trim()).toBe("QN-2026-OUTAGE-01");
+    expect(t.http("primary", `http://${PRIMARY_APP}:8080/dossiers/QN-2026-OUTAGE-01`).status).toBe(200);
+    expect(t.http("secondary", `http://${SECONDARY_APP}:8080/health`).status).toBe(0);
+    expect(t.vms("secondary")).not.toContain("lab-dr-app-01");
+    expect(dnsOf("portal.lab")).toEqual([PRIMARY_APP]);
   }, 900_000);
 });

@@ -1,5 +1,6 @@
 import type { StepType } from "../model.js";
 import { commandStep } from "./command.js";
+import { dataLossStep } from "./data-loss.js";
 import { dnsStep } from "./dns.js";
 import { fenceStep } from "./fence.js";
 import { infraStep } from "./infra.js";
@@ -20,6 +21,7 @@ export const stepModules: Record<StepType, AnyStepModule> = {
   infra: infraStep,
   dns: dnsStep,
   verify: verifyStep,
+  "data-loss": dataLossStep,
   command: commandStep,
   notify: notifyStep,
   report: reportStep,
