@@ -120,13 +120,9 @@ function writeLabRunbooks(dir: string, state: LabState): void {
   if (!db || !drDb || !mariadb || !primaryApp || !secondaryApp) {
     throw new Error("the lab lacks a PostgreSQL at each site, a MariaDB at the primary or a portal host at each site");
   }
-  // The drill's portal runs on the secondary's application host, on a port of its own (not yet in the drill
-  // network's namespaces: see the README's "what the lab does not do").
-  const drill = secondaryApp.ip;
   const values: Record<string, string> = {
     "@REPO@": repoRoot,
     "@LAB@": dir,
-    "@DRILL@": drill,
     "@DB@": db.address,
     "@DRDB@": drDb.address,
     "@MARIADB@": mariadb.address,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
-import type { Network, Site, SiteName, Sites } from "../inventory/index.js";
+import { drillNetwork, type Network, type Site, type SiteName, type Sites } from "../inventory/index.js";
 import { DcctlError } from "../util/errors.js";
 import { lastLine, run } from "../util/process.js";
 
@@ -206,4 +206,38 @@ export async function setWan(net: LabNetwork, state: "cut" | "up"): Promise<void
     if (state === "cut") await batch(s.router, [...routes, "link set wan down"]);
     else await batch(s.router, ["link set wan up", ...routes]);
   }
+}
+
+/**
+ * The drill's hosts on the secondary's isolated drill network: a copy of the portal's database server (.11) and of
+ * the portal's application host (.21). They exist only while a drill runs (lab/drill-net.ts makes and removes them).
+ */
+export function drillHosts(net: LabNetwork, sites: Sites): { db: NetHost; app: NetHost } {
+  const n = drillNetwork(sites.secondary);
+  if (!n) throw new DcctlError("the lab's secondary has no isolated drill network");
+  const base = n.cidr.split("/")[0] ?? "";
+  const host = (name: string, last: number, port: string): NetHost => ({
+    name,
+    site: "secondary",
+    netns: `${net.id}-${name}`,
+    address: base.replace(/\.\d+$/, `.${last}`),
+    prefix: prefixOf(n.cidr),
+    gateway: n.gateway,
+    bridge: bridgeOf(n),
+    port,
+  });
+  return { db: host("drill-db", 11, "d11"), app: host("drill-app", 21, "d21") };
+}
+
+/** Creates a drill host's namespace on the drill bridge: its own address and nothing else, not even a gateway. */
+export async function drillHostUp(net: LabNetwork, h: NetHost): Promise<void> {
+  const router = net.sites.secondary.router;
+  if (netnsExists(h.netns)) await ip(["netns", "delete", h.netns]);
+  await ip(["netns", "add", h.netns]);
+  await batch(h.netns, ["link set lo up", `link add eth0 type veth peer name ${h.port} netns ${router}`, `addr add ${h.address}/${h.prefix} dev eth0`, "link set eth0 up"]);
+  await batch(router, [`link set ${h.port} master ${h.bridge}`, `link set ${h.port} up`]);
+}
+
+export async function drillHostDown(h: NetHost): Promise<void> {
+  if (netnsExists(h.netns)) await ip(["netns", "delete", h.netns]);
 }

@@ -2,7 +2,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { labNetId } from "../../lab/network.js";
+import { labNetwork } from "../../lab/lab.js";
+import { drillHostDown, drillHosts, drillHostUp, labNetId } from "../../lab/network.js";
 import { isAlive as alive } from "../../util/process.js";
 import { mainJs } from "../helpers/cli.js";
 import { rootNamespaceView, routesOf, testLab } from "../helpers/lab.js";
@@ -28,7 +29,7 @@ describe("the lab and the main job, through the dcctl binary", () => {
     expect(existsSync(join(t.dir, "not-root"))).toBe(false);
   });
 
-  it("brings the lab up in namespaces, backs up, replicates, drills with measured RPO and RTO, and leaves nothing after down", () => {
+  it("brings the lab up in namespaces, backs up, replicates, drills on the isolated network with measured RPO and RTO, and leaves nothing after down", async () => {
     const up = t.lab(["up", "--size", "1"]);
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/stack primary: create \d+/);
@@ -69,6 +70,23 @@ describe("the lab and the main job, through the dcctl binary", () => {
     expect(runs[0]?.dir.startsWith(join(t.dir, "control", "secondary"))).toBe(true);
     const md = readFileSync(join(runs[0]?.dir ?? "", "report.md"), "utf8");
     expect(md).toMatch(/\| portal \| 1 \| [\d.]+ (s|min) \| 15 min \| met \| [\d.]+ (s|min) \| 60 min \| met \|/);
+    // The drill's portal ran on the isolated drill network, which reached nothing of production nor was reached.
+    expect(md).toMatch(/drill portal at 10\.20\.90\.21:8080 serves a copy of drill_\w+_portal \(\d+ dossiers\) on the isolated drill network; unreachable from it: .*10\.10\.20\.11:5432.*10\.20\.20\.11:5432/);
+    expect(md).toMatch(/unreachable from both sites' management hosts: 10\.20\.90\.21:8080, 10\.20\.90\.11:5432/);
+    expect(t.namespaces().length).toBe(13);
+
+    // A host on the drill network, tried by hand: a primary address fails at once from there.
+    const { sites, net } = labNetwork(t.dir);
+    const drillApp = drillHosts(net, sites).app;
+    await drillHostUp(net, drillApp);
+    try {
+      const tried = spawnSync("nsenter", [`--net=/run/netns/${drillApp.netns}`, "bash", "-c", "exec 3<>/dev/tcp/10.10.20.11/5432"], { encoding: "utf8", timeout: 10_000 });
+      expect(tried.status).toBe(1);
+      expect(tried.stderr).toContain("Network is unreachable");
+    } finally {
+      await drillHostDown(drillApp);
+    }
+    expect(t.namespaces().length).toBe(13);
 
     // Running it again is harmless: the lab is checked, the stacks are unchanged.
     const again = t.lab(["up"]);
