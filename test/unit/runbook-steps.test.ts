@@ -175,3 +175,28 @@ describe("precheck and notify", () => {
     expect(JSON.parse(readFileSync(log, "utf8"))).toMatchObject({ run: "20261122T060000Z-failover-0001", step: "n", message: "drill started" });
   });
 });
+
+describe("data-loss", () => {
+  const step = '- id: l\n  type: data-loss\n  service: portal\n  targets: { hosts: [qn-dr-db-01] }\n  with:\n    database: portal\n    newest: "SELECT code, submitted_at FROM dossiers ORDER BY id DESC LIMIT 1"\n    lastWritten: [last-written]';
+
+  it("measures the writes missing at the target against what the lost site last wrote, in time and records", async () => {
+    const p = plannedStep("failover", step);
+    const local = new Recorder(() => ({ code: 0, stdout: "QN-2026-00000150 2026-11-22T05:59:30.000Z\n", stderr: "" }));
+    const ctx = context({ local, sql: { query: async () => "QN-2026-00000120|2026-11-22 05:59:00.5+00\n" } }, dir);
+    const res = await stepModules["data-loss"].run(p, ctx);
+    expect(res.data.dataLoss).toEqual([
+      { service: "portal", host: "qn-dr-db-01", newestKey: "QN-2026-00000120", newestAt: "2026-11-22T05:59:00.500Z", lastKey: "QN-2026-00000150", lastAt: "2026-11-22T05:59:30.000Z", lostMs: 29_500, lostRecords: 30 },
+    ]);
+    expect(res.notes).toEqual(["qn-dr-db-01: newest here QN-2026-00000120 (2026-11-22T05:59:00.500Z); last written at the lost site QN-2026-00000150 (2026-11-22T05:59:30.000Z): 30 records, 29.5 s of writes lost"]);
+  });
+
+  it("notes, without failing the run, a loss it cannot measure; refuses an answer that is not a key and a time", async () => {
+    const p = plannedStep("failover", step);
+    const silent = new Recorder(() => ({ code: 3, stdout: "", stderr: "nothing recorded" }));
+    const res = await stepModules["data-loss"].run(p, context({ local: silent, sql: { query: async () => "" } }, dir));
+    expect(res.notes).toEqual(["not measured: `last-written` failed (exit 3): nothing recorded"]);
+    expect(res.data).toEqual({});
+    const local = new Recorder(() => ({ code: 0, stdout: "QN-1 2026-11-22T05:59:30Z\n", stderr: "" }));
+    await expect(stepModules["data-loss"].run(p, context({ local, sql: { query: async () => "42\n" } }, dir))).rejects.toThrow(/qn-dr-db-01 portal: SELECT code.* gave "42", not a key and a time/);
+  });
+});
