@@ -62,6 +62,6 @@ The lab is still running. To look around:
   dcctl lab exec primary -- dcctl backup status          # newest snapshot per job against its RPO
   dcctl lab exec secondary -- dcctl dr history           # drills and failovers, with their reports
   dcctl lab exec primary -- curl -s http://10.10.30.21:8080/health   # the public-service portal at the primary
-To lose the primary and fail over: dcctl lab fail primary (README, "Losing the primary")
+To lose the primary and fail over from the secondary: README, "Where dcctl runs"
 To stop it: dcctl lab down
 `);
