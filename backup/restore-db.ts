@@ -17,7 +17,7 @@ export class RestoreTargetExistsError extends DcctlError {
   }
 }
 
-interface RestoreCommon {
+export interface RestoreCommon {
   restic: Restic;
   /** A snapshot id, or "latest": the newest snapshot of this database (of `host`, when given). */
   snapshot: string;

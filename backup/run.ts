@@ -8,9 +8,8 @@ import { resticFor, type BackupConfig } from "./repositories.js";
 import { jobExitStatus, writeRunReport, type ItemResult, type JobResult } from "./report.js";
 import type { BackupProgress, BackupSummary } from "./restic/index.js";
 import { reconcileDeadRuns, RunLedger, type Reconciled } from "./run-ledger.js";
+import { ENGINES } from "./engines/index.js";
 import { FilesSource } from "./sources/files.js";
-import { mariadbSource } from "./sources/mariadb.js";
-import { postgresSource } from "./sources/postgres.js";
 import type { DataSource } from "./sources/source.js";
 import type { SourceSpec } from "./policies.js";
 
@@ -229,10 +228,8 @@ export function dataSourceFor(spec: SourceSpec, config: BackupConfig, host: stri
   switch (spec.kind) {
     case "files":
       return new FilesSource({ paths: spec.paths, excludes: spec.excludes });
-    case "postgresql":
-      return postgresSource({ ...config.databases.postgresql, ...config.databases.hosts[host]?.postgresql });
-    case "mariadb":
-      return mariadbSource({ ...config.databases.mariadb, ...config.databases.hosts[host]?.mariadb });
+    default:
+      return ENGINES[spec.kind].source(config, host);
   }
 }
 

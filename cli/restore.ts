@@ -3,7 +3,8 @@ import { findHost, loadSites } from "../inventory/index.js";
 import { loadJobs } from "../backup/jobs.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
 import { loadBackupConfig, resticFor, type BackupConfig } from "../backup/repositories.js";
-import { restoreMariadb, restorePostgres, RestoreTargetExistsError, type DbRestoreResult } from "../backup/restore-db.js";
+import { DB_ENGINES, ENGINES, enginesOf, type DbEngine } from "../backup/engines/index.js";
+import { RestoreTargetExistsError, type DbRestoreResult } from "../backup/restore-db.js";
 import { restorePath } from "../backup/restore-path.js";
 import { executorForHost } from "../backup/run.js";
 import { confirmAction } from "../util/confirm.js";
@@ -23,7 +24,7 @@ interface RestoreArgs {
   target?: string;
   to?: string;
   "target-db"?: string;
-  engine?: string;
+  engine?: DbEngine;
   repository?: string;
   yes: boolean;
   json: boolean;
@@ -41,7 +42,7 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
       .option("target", { type: "string", describe: "restore onto this inventory host (default: --host)" })
       .option("to", { type: "string", describe: "--path only: recreate the path under this folder instead of in place" })
       .option("target-db", { type: "string", describe: "--db only: restore into this database name" })
-      .option("engine", { type: "string", choices: ["postgresql", "mariadb"], describe: "--db only: when the host runs both" })
+      .option("engine", { type: "string", choices: DB_ENGINES, describe: "--db only: when the host runs both" })
       .option("repository", { type: "string", describe: `restore from ${REPOSITORY_NAMES.join(" or ")} (default: the host's job's)` })
       .option("yes", { type: "boolean", default: false, describe: "overwrite without asking" })
       .option("json", { type: "boolean", default: false })
@@ -103,18 +104,14 @@ async function restoreDb(
   targetName: string,
   services: string[],
 ): Promise<DbRestoreResult> {
-  const engines = (["postgresql", "mariadb"] as const).filter((e) => services.includes(e));
-  const engine = args.engine ?? (engines.length === 1 ? engines[0] : undefined);
-  if (engine !== "postgresql" && engine !== "mariadb") {
+  const engines = enginesOf(services);
+  const engine: DbEngine | undefined = args.engine ?? (engines.length === 1 ? engines[0] : undefined);
+  if (!engine) {
     throw new InputError([`dcctl restore: cannot tell which database server of ${targetName} to restore into (services: ${services.join(", ") || "none"}); use --engine`]);
   }
   const db = args.db ?? "";
   const attempt = (overwrite: boolean): Promise<DbRestoreResult> => {
-    const common = { restic, snapshot: args.snapshot, db, host: args.host, targetExec: exec, targetDb: args["target-db"], overwrite };
-    const hostSettings = config.databases.hosts[targetName];
-    return engine === "postgresql"
-      ? restorePostgres({ ...common, target: { ...config.databases.postgresql, ...hostSettings?.postgresql } })
-      : restoreMariadb({ ...common, target: { ...config.databases.mariadb, ...hostSettings?.mariadb } });
+    return ENGINES[engine].restore(config, targetName, { restic, snapshot: args.snapshot, db, host: args.host, targetExec: exec, targetDb: args["target-db"], overwrite });
   };
   try {
     return await attempt(args.yes);

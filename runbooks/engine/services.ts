@@ -2,13 +2,10 @@ import { existsSync } from "node:fs";
 import { LocalExecutor, SshExecutor, type Executor } from "../../backup/exec/index.js";
 import { backupConfigPath, loadBackupConfig, resticFor, type BackupConfig } from "../../backup/repositories.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "../../backup/policies.js";
-import { restoreMariadb, restorePostgres } from "../../backup/restore-db.js";
-import { mariadbQuery, mariadbTags, sqlIdent } from "../../backup/sources/mariadb.js";
-import { pgQuery, pgTags, type PgConnection } from "../../backup/sources/postgres.js";
-import type { MariadbConnection } from "../../backup/sources/mariadb.js";
+import { ENGINES } from "../../backup/engines/index.js";
 import type { SiteHost } from "../../inventory/index.js";
 import { DcctlError, InputError } from "../../util/errors.js";
-import type { DatabaseRestorer, DbEngine, DrServices, InfraDriver, SnapshotCatalog, SqlClient } from "./steps/types.js";
+import type { DatabaseRestorer, DrServices, InfraDriver, SnapshotCatalog, SqlClient } from "./steps/types.js";
 
 /**
  * The DR engine's services as dcctl runs them for real: hosts over SSH (or this machine for the backup config's
@@ -34,14 +31,6 @@ function repoName(name: string): RepositoryName {
   return name as RepositoryName;
 }
 
-function pgConn(config: BackupConfig, host: SiteHost): PgConnection {
-  return { ...config.databases.postgresql, ...config.databases.hosts[host.name]?.postgresql };
-}
-
-function mariadbConn(config: BackupConfig, host: SiteHost): MariadbConnection {
-  return { ...config.databases.mariadb, ...config.databases.hosts[host.name]?.mariadb };
-}
-
 export function configuredServices(config: BackupConfig | undefined, infra?: InfraDriver): ClosableServices {
   const local = new LocalExecutor();
   const executors = new Map<string, Executor>();
@@ -63,8 +52,7 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
   const sql: SqlClient = {
     async query(host, engine, database, text) {
       const c = need(config, "SQL");
-      const exec = executorFor(host);
-      return engine === "postgresql" ? pgQuery(exec, pgConn(c, host), database || "postgres", text) : mariadbQuery(exec, mariadbConn(c, host), text, database || undefined);
+      return ENGINES[engine].query(c, host.name, executorFor(host), database, text);
     },
   };
 
@@ -76,28 +64,24 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
     },
   };
 
-  const tagsOf = (engine: DbEngine, db: string) => (engine === "postgresql" ? pgTags(db) : mariadbTags(db));
   const restorer: DatabaseRestorer = {
     async restore(req) {
       const c = need(config, "restore-db");
       const restic = resticFor(c, repoName(req.repository));
       // The snapshot is chosen here rather than by "latest" inside the restore, so that its time is known for RPO.
-      const snaps = await restic.snapshots({ tags: tagsOf(req.engine, req.database), host: req.sourceHost });
+      const snaps = await restic.snapshots({ tags: ENGINES[req.engine].tags(req.database), host: req.sourceHost });
       const chosen =
         req.snapshot === "latest"
           ? snaps.reduce<(typeof snaps)[number] | undefined>((b, s) => (!b || Date.parse(s.time) > Date.parse(b.time) ? s : b), undefined)
           : snaps.find((s) => s.id.startsWith(req.snapshot) || s.short_id === req.snapshot);
       if (!chosen) throw new DcctlError(`no ${req.engine} snapshot of ${req.database} from ${req.sourceHost} in repository ${req.repository}${req.snapshot === "latest" ? "" : ` with id ${req.snapshot}`}`);
       const common = { restic, snapshot: chosen.id, db: req.database, host: req.sourceHost, targetExec: executorFor(req.targetHost), targetDb: req.targetDatabase, overwrite: req.replace };
-      if (req.engine === "postgresql") await restorePostgres({ ...common, target: pgConn(c, req.targetHost) });
-      else await restoreMariadb({ ...common, target: mariadbConn(c, req.targetHost) });
+      await ENGINES[req.engine].restore(c, req.targetHost.name, common);
       return { snapshotId: chosen.short_id, snapshotTime: chosen.time };
     },
     async drop(req) {
       const c = need(config, "restore-db clean-up");
-      const exec = executorFor(req.targetHost);
-      if (req.engine === "postgresql") await pgQuery(exec, pgConn(c, req.targetHost), "postgres", 'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n', { name: req.database });
-      else await mariadbQuery(exec, mariadbConn(c, req.targetHost), `DROP DATABASE IF EXISTS ${sqlIdent(req.database)};\n`);
+      await ENGINES[req.engine].drop(c, req.targetHost.name, executorFor(req.targetHost), req.database);
     },
   };
 

@@ -1,3 +1,4 @@
+import { engineOf } from "../../../backup/engines/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
 import { defineStep, type StepContext } from "./types.js";
 import { Params } from "./params.js";
@@ -76,8 +77,7 @@ export const dataLossStep = defineStep<DataLossParams>({
     const last = keyAndTime(recorded, `\`${shown(params.lastWritten)}\``);
     const losses: DataLoss[] = [];
     for (const host of p.hosts) {
-      const engine = host.services.includes("mariadb") ? "mariadb" : "postgresql";
-      const out = await sql.query(host, engine, params.database, params.newest.trimEnd().endsWith(";") ? `${params.newest}\n` : `${params.newest};\n`);
+      const out = await sql.query(host, engineOf(host.services), params.database, params.newest.trimEnd().endsWith(";") ? `${params.newest}\n` : `${params.newest};\n`);
       const newest = keyAndTime(lastLine(out), `${host.name} ${params.database}: ${params.newest}`);
       const lostRecords = recordsBetween(newest.key, last.key);
       losses.push({

@@ -1,5 +1,6 @@
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
+import { ENGINES, enginesOf } from "../../../backup/engines/index.js";
 import { defineStep, type DbEngine } from "./types.js";
 import { Params } from "./params.js";
 import { hostText, onHosts, runOn, shown } from "./on-hosts.js";
@@ -16,20 +17,12 @@ interface FenceParams {
   probeTimeout: number;
 }
 
-/** SQL that makes a database server refuse writes while its data stays readable. */
-const READ_ONLY_SQL: Record<DbEngine, string> = {
-  postgresql: "ALTER SYSTEM SET default_transaction_read_only = on;\nSELECT pg_reload_conf();\n",
-  mariadb: "SET GLOBAL read_only = ON;\n",
-};
-
 /** Other services are stopped. */
 function stopCommands(host: SiteHost): string[][] {
   return host.services.filter((s) => s !== "postgresql" && s !== "mariadb").map((s) => ["systemctl", "stop", s]);
 }
 
-function engines(host: SiteHost): DbEngine[] {
-  return (["postgresql", "mariadb"] as const).filter((e) => host.services.includes(e));
-}
+const engines = (host: SiteHost): DbEngine[] => enginesOf(host.services);
 
 export const fenceStep = defineStep<FenceParams>({
   type: "fence",
@@ -43,7 +36,7 @@ export const fenceStep = defineStep<FenceParams>({
     return p.hosts.map((h) => {
       const actions = params.commands
         ? params.commands.map((c) => `\`${shown(c)}\``)
-        : [...engines(h).map((e) => `${e} read-only (${READ_ONLY_SQL[e].trim().replaceAll("\n", " ")})`), ...stopCommands(h).map((c) => `\`${shown(c)}\``)];
+        : [...engines(h).map((e) => `${e} read-only (${ENGINES[e].readOnlySql.trim().replaceAll("\n", " ")})`), ...stopCommands(h).map((c) => `\`${shown(c)}\``)];
       return `if ${hostText(h)} answers within ${params.probeTimeout}s, stop its writes: ${actions.join("; ") || "nothing to stop"}`;
     });
   },
@@ -58,7 +51,7 @@ export const fenceStep = defineStep<FenceParams>({
       if (!params.commands) {
         for (const e of engines(host)) {
           if (!ctx.services.sql) throw new DcctlError("no SQL client is configured (backup config databases)");
-          await ctx.services.sql.query(host, e, e === "postgresql" ? "postgres" : "", READ_ONLY_SQL[e]);
+          await ctx.services.sql.query(host, e, e === "postgresql" ? "postgres" : "", ENGINES[e].readOnlySql);
           done.push(`${e} read-only`);
         }
       }

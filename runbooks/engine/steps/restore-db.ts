@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError } from "../../../util/errors.js";
 import type { PlannedStep } from "../model.js";
-import { defineStep, type DbEngine, type RestoredDatabase, type StepContext } from "./types.js";
+import { engineOf } from "../../../backup/engines/index.js";
+import { defineStep, type RestoredDatabase, type StepContext } from "./types.js";
 import { Params } from "./params.js";
 import { hostText } from "./on-hosts.js";
 
@@ -19,10 +20,6 @@ interface RestoreParams {
   snapshot: string;
   /** The host whose backups to restore, when not the target's standbyFor (failback: the secondary that ran). */
   from?: string;
-}
-
-function engineOf(host: SiteHost): DbEngine {
-  return host.services.includes("mariadb") ? "mariadb" : "postgresql";
 }
 
 /** The host whose backups a target restores: `with.from`, else the one it stands by for, else its own. */
@@ -62,8 +59,8 @@ export const restoreDbStep = defineStep<RestoreParams>({
     return p.hosts.flatMap((h) =>
       params.databases.map((db) =>
         p.kind === "drill"
-          ? `restore ${engineOf(h)} database ${db} of ${sourceOf(h, params)} (snapshot ${params.snapshot} of repository ${params.repository}) into scratch database drill_<run>_${db} on ${hostText(h)}; dropped after the drill`
-          : `restore ${engineOf(h)} database ${db} of ${sourceOf(h, params)} (snapshot ${params.snapshot} of repository ${params.repository}) over database ${db} on ${hostText(h)}`,
+          ? `restore ${engineOf(h.services)} database ${db} of ${sourceOf(h, params)} (snapshot ${params.snapshot} of repository ${params.repository}) into scratch database drill_<run>_${db} on ${hostText(h)}; dropped after the drill`
+          : `restore ${engineOf(h.services)} database ${db} of ${sourceOf(h, params)} (snapshot ${params.snapshot} of repository ${params.repository}) over database ${db} on ${hostText(h)}`,
       ),
     );
   },
@@ -79,7 +76,7 @@ export const restoreDbStep = defineStep<RestoreParams>({
         const snap = await restorer.restore({
           repository: params.repository,
           sourceHost: sourceOf(host, params),
-          engine: engineOf(host),
+          engine: engineOf(host.services),
           database: db,
           targetHost: host,
           targetDatabase,
@@ -99,7 +96,7 @@ export const restoreDbStep = defineStep<RestoreParams>({
     for (const host of p.hosts) {
       for (const db of params.databases) {
         const name = scratchName(ctx.runId, db);
-        await restorer.drop({ engine: engineOf(host), targetHost: host, database: name });
+        await restorer.drop({ engine: engineOf(host.services), targetHost: host, database: name });
         notes.push(`${host.name}: scratch database ${name} dropped`);
       }
     }

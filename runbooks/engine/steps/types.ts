@@ -3,6 +3,7 @@ import type { Executor } from "../../../backup/exec/index.js";
 import type { Problem } from "../../../inventory/problems.js";
 import type { SiteHost, Sites } from "../../../inventory/index.js";
 import type { PlannedStep, Runbook, RunbookKind, StepType } from "../model.js";
+import type { DbEngine } from "../../../backup/engines/index.js";
 
 /** What a step hands back; it is written into the step's `end` record, so a resumed run sees it too. */
 export interface StepResult {
@@ -35,7 +36,7 @@ export interface RestoredDatabase {
   snapshotTime: string;
 }
 
-export type DbEngine = "postgresql" | "mariadb";
+export type { DbEngine };
 
 /** Restores one database from a snapshot of a repository; backed by backup/restore-db.ts (runbooks/engine/services.ts). */
 export interface DatabaseRestorer {

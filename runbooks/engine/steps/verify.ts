@@ -1,4 +1,5 @@
 import type { SiteHost } from "../../../inventory/index.js";
+import { engineOf } from "../../../backup/engines/index.js";
 import { errorMessage } from "../../../util/errors.js";
 import { defineStep, StepFailure, type RestoredDatabase, type StepContext } from "./types.js";
 import { Params } from "./params.js";
@@ -49,8 +50,7 @@ async function sqlCheck(ctx: StepContext, host: SiteHost, c: SqlCheck): Promise<
   const check = `${host.name} ${db}: ${c.query}`;
   try {
     if (!ctx.services.sql) throw new Error("no SQL client is configured (backup config databases)");
-    const engine = host.services.includes("mariadb") ? "mariadb" : "postgresql";
-    const got = (await ctx.services.sql.query(host, engine, db, c.query.trimEnd().endsWith(";") ? `${c.query}\n` : `${c.query};\n`)).trim();
+    const got = (await ctx.services.sql.query(host, engineOf(host.services), db, c.query.trimEnd().endsWith(";") ? `${c.query}\n` : `${c.query};\n`)).trim();
     return { check, expected: c.expect, got, ok: got === c.expect };
   } catch (err) {
     return { check, expected: c.expect, got: `error: ${errorMessage(err)}`, ok: false };

@@ -1,0 +1,18 @@
+import { restorePostgres } from "../restore-db.js";
+import { pgQuery, pgTags, postgresSource, type PostgresSourceOptions } from "../sources/postgres.js";
+import type { BackupConfig } from "../repositories.js";
+import type { DbEngineModule } from "./engine.js";
+
+const connection = (config: BackupConfig, host: string): PostgresSourceOptions => ({ ...config.databases.postgresql, ...config.databases.hosts[host]?.postgresql });
+
+export const postgresql: DbEngineModule = {
+  name: "postgresql",
+  tags: pgTags,
+  source: (config, host) => postgresSource(connection(config, host)),
+  restore: (config, host, o) => restorePostgres({ ...o, target: connection(config, host) }),
+  query: (config, host, exec, database, sql) => pgQuery(exec, connection(config, host), database || "postgres", sql),
+  async drop(config, host, exec, database) {
+    await pgQuery(exec, connection(config, host), "postgres", 'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n', { name: database });
+  },
+  readOnlySql: "ALTER SYSTEM SET default_transaction_read_only = on;\nSELECT pg_reload_conf();\n",
+};
