@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { labNetwork, labStatus } from "../lab/lab.js";
 import { inNetns, managementNetns } from "../lab/network.js";
-import { labPaths, type LabConfig } from "../lab/paths.js";
+import { readLabConfig } from "../lab/paths.js";
 import { labDir } from "../lab/state.js";
 import { toolPath } from "../util/tools.js";
 
@@ -17,11 +17,11 @@ import { toolPath } from "../util/tools.js";
 const mib = Number(process.argv[2] ?? 32);
 const dir = labDir();
 const { state } = labStatus(dir);
-if (!state) {
+const config = readLabConfig(dir);
+if (!state || !config) {
   process.stderr.write("bench/wan: the lab is not running (dcctl lab up)\n");
   process.exit(1);
 }
-const config = JSON.parse(readFileSync(labPaths(dir).config, "utf8")) as LabConfig;
 const { sites, net } = labNetwork(dir);
 const at = { primary: managementNetns(net, sites, "primary"), secondary: managementNetns(net, sites, "secondary") };
 const address = (site: "primary" | "secondary") => sites[site].hosts.find((h) => h.role === "backup")?.ip ?? "";

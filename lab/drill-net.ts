@@ -9,7 +9,7 @@ import { isAlive, run, startServer, type ServerProcess } from "../util/process.j
 import { repoRoot } from "../util/tools.js";
 import { freezerGroup } from "./freezer.js";
 import { labNetwork } from "./lab.js";
-import { drillHostDown, drillHosts, drillHostUp, inNetns, managementNetns, type NetHost } from "./network.js";
+import { drillHostDown, drillHosts, drillHostUp, inNetns, managementNetns, pidsInNetns, type NetHost } from "./network.js";
 import { placed } from "./placement.js";
 import { PG_BIN_DIR, startPostgres, type Postgres } from "./postgres.js";
 import { labServices } from "./topology.js";
@@ -163,8 +163,7 @@ async function down(): Promise<void> {
   }
   // Whatever still runs in the drill's namespaces goes with them.
   for (const h of [hosts.db, hosts.app]) {
-    const pids = (await run("ip", ["netns", "pids", h.netns])).stdout.split(/\s+/).filter(Boolean).map(Number);
-    for (const pid of pids) {
+    for (const pid of await pidsInNetns(h.netns)) {
       try {
         process.kill(pid, "SIGKILL");
       } catch {

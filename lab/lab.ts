@@ -12,7 +12,7 @@ import { repoRoot } from "../util/tools.js";
 import { labEnv, writeLabBackupConfig } from "./backup-config.js";
 import { createFreezer, freezerGroup, isFrozen, removeFreezer, setFrozen } from "./freezer.js";
 import { DEFAULT_WAN_MBIT, inNetns, managementNetns, netnsExists, networkDown, networkUp, planNetwork, processesIn, setWan, type LabNetwork } from "./network.js";
-import { labPaths, type LabConfig } from "./paths.js";
+import { labPaths, readLabConfig, type LabConfig } from "./paths.js";
 import { keygen } from "./sshd.js";
 import { readLabState, stateFile, type LabState } from "./state.js";
 import { labServices, type LabService } from "./topology.js";
@@ -48,7 +48,7 @@ function prepare(dir: string, opts: LabUpOptions): LabConfig {
   const paths = labPaths(dir);
   for (const sub of ["ssh", "secrets", "repos", "logs", "run"]) makeDir(join(dir, sub));
   writeSites(dir);
-  const previous = existsSync(paths.config) ? (JSON.parse(readFileSync(paths.config, "utf8")) as LabConfig) : undefined;
+  const previous = readLabConfig(dir);
   const config: LabConfig = {
     sizeMb: opts.sizeMb ?? previous?.sizeMb ?? 2,
     seed: opts.seed ?? previous?.seed ?? 2026,
@@ -142,7 +142,8 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       throw e;
     }
   }
-  const config = JSON.parse(readFileSync(paths.config, "utf8")) as LabConfig;
+  const config = readLabConfig(dir);
+  if (!config) throw new DcctlError(`the lab's ${paths.config} is missing: run dcctl lab down, then dcctl lab up`);
   writeLabBackupConfig(dir, state, config);
   for (const site of ["primary", "secondary"] as const) {
     const res = await inSite(dir, site, [process.execPath, join(repoRoot, "dist", "lab", "provision.js"), dir, site, ...(opts.provision === false ? ["--no-stack"] : [])]);
@@ -171,10 +172,8 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 
 /** Runs a command inside a site's management namespace with that site's environment, collecting its output. */
 export function inSite(dir: string, site: SiteName, argv: string[]): ReturnType<typeof run> {
-  const { sites, net } = labNetwork(dir);
-  const ns = managementNetns(net, sites, site);
-  if (!netnsExists(ns)) throw new DcctlError("the lab is not running (start it with `dcctl lab up`)");
-  return run(...inNetns(ns, argv), { env: { ...process.env, ...labEnv(dir, site) } });
+  const { cmd, args, env } = siteCommand(dir, site, argv);
+  return run(cmd, args, { env });
 }
 
 /**
@@ -209,7 +208,7 @@ export function labStatus(dir: string): LabStatus {
   if (!state) return { services: [], failed: [] };
   const { net } = labNetwork(dir);
   const failed = (["primary", "secondary"] as const).filter((s) => isFrozen(freezerGroup(net.id, s)));
-  const config = existsSync(labPaths(dir).config) ? (JSON.parse(readFileSync(labPaths(dir).config, "utf8")) as LabConfig) : undefined;
+  const config = readLabConfig(dir);
   return { state, services: state.services.map((s) => ({ ...s, running: isAlive(s.pid) })), failed, ...(config ? { wanMbit: config.wanMbit } : {}) };
 }
 

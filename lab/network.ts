@@ -185,13 +185,16 @@ export async function networkDown(net: LabNetwork): Promise<string[]> {
   return present;
 }
 
+/** The processes running inside one namespace. */
+export async function pidsInNetns(ns: string): Promise<number[]> {
+  const res = await run("ip", ["netns", "pids", ns]);
+  return res.stdout.split(/\s+/).filter(Boolean).map(Number);
+}
+
 /** Processes still running inside any of the lab's namespaces (also ones started there by a runbook over SSH). */
 export async function processesIn(net: LabNetwork): Promise<number[]> {
   const pids: number[] = [];
-  for (const ns of existingNamespaces(net.id)) {
-    const res = await run("ip", ["netns", "pids", ns]);
-    pids.push(...res.stdout.split(/\s+/).filter(Boolean).map(Number));
-  }
+  for (const ns of existingNamespaces(net.id)) pids.push(...(await pidsInNetns(ns)));
   return pids;
 }
 

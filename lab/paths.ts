@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SiteName } from "../inventory/index.js";
 
@@ -12,6 +13,12 @@ export interface LabConfig {
   wanMbit: number;
   /** The primary's portal files a dossier this often (0: never). */
   writeEveryMs: number;
+}
+
+/** The lab's lab-config.json, or undefined before the first `lab up`. */
+export function readLabConfig(dir: string): LabConfig | undefined {
+  const file = labPaths(dir).config;
+  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as LabConfig) : undefined;
 }
 
 /** Where each part of the lab lives inside its folder. */

@@ -13,7 +13,7 @@ import { startSshd } from "./sshd.js";
 import { labDir, writeLabState, type LabState, type RunningService } from "./state.js";
 import { labServices, portalDatabase, type LabService } from "./topology.js";
 import { startVcsim } from "./vcsim.js";
-import { labPaths, type LabConfig } from "./paths.js";
+import { labPaths, readLabConfig, type LabConfig } from "./paths.js";
 import { freezerGroup } from "./freezer.js";
 import { planNetwork, type LabNetwork } from "./network.js";
 import { placed, type Placement } from "./placement.js";
@@ -27,7 +27,11 @@ import { placed, type Placement } from "./placement.js";
  */
 const dir = process.argv[2] ?? labDir();
 const paths = labPaths(dir);
-const config = JSON.parse(readFileSync(paths.config, "utf8")) as LabConfig;
+const config: LabConfig =
+  readLabConfig(dir) ??
+  (() => {
+    throw new Error(`${paths.config} is missing: the supervisor is started by dcctl lab up`);
+  })();
 const stops: { name: string; stop(): Promise<void> }[] = [];
 const state: LabState = { supervisorPid: process.pid, startedAt: new Date().toISOString(), phase: "starting", services: [], vcenters: {} };
 const log = (line: string) => appendFileSync(paths.log, `${new Date().toISOString()} ${line}\n`);
