@@ -20,6 +20,7 @@ import { confirmAction } from "../util/confirm.js";
 import type { ResticLock } from "../backup/restic/index.js";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
 import { makeDir } from "../util/dirs.js";
+import { textTable } from "../util/table.js";
 
 /**
  * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
@@ -48,10 +49,6 @@ function siteOfThisMachine(): SiteName {
   }
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
-  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n") + "\n";
-}
 
 function sourcesText(job: BackupJob): string {
   return job.sources.map((s) => (s.kind === "files" ? `files(${s.paths.join(",")})` : s.kind)).join(" ");
@@ -71,7 +68,7 @@ const jobsCommand: CommandModule<object, JobsArgs> = {
     const site = siteOption(args.site);
     const jobs = loadJobs().filter((j) => !site || j.site === site);
     if (args.json) return printJson(jobs);
-    print(table(["JOB", "SITE", "REPOSITORY", "SCHEDULE", "RPO", "SOURCES"], jobs.map((j) => [j.id, j.site, j.repository, j.schedule, `${j.rpoMinutes}m`, sourcesText(j)])));
+    print(textTable(["JOB", "SITE", "REPOSITORY", "SCHEDULE", "RPO", "SOURCES"], jobs.map((j) => [j.id, j.site, j.repository, j.schedule, `${j.rpoMinutes}m`, sourcesText(j)])));
   },
 };
 
@@ -235,7 +232,7 @@ const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
     }
     rows.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
     if (args.json) printJson(rows);
-    else print(table(["REPOSITORY", "ID", "TIME", "HOST", "JOB", "SOURCE", "SIZE"], rows.map((r) => [r.repository, r.short_id, r.time.replace(/\.\d+/, ""), r.host, r.job ?? "", r.source ?? r.paths.join(","), sizeText(r.bytes)])));
+    else print(textTable(["REPOSITORY", "ID", "TIME", "HOST", "JOB", "SOURCE", "SIZE"], rows.map((r) => [r.repository, r.short_id, r.time.replace(/\.\d+/, ""), r.host, r.job ?? "", r.source ?? r.paths.join(","), sizeText(r.bytes)])));
     if (failed.length) throw new DcctlError(failed.join("; "), failed.length === names.length ? ExitCode.failed : ExitCode.partial);
   },
 };
@@ -389,13 +386,13 @@ const statusCommand: CommandModule<object, StatusArgs> = {
       const last = readState(backupStatePaths(config).stateFile);
       for (const r of report.rows) {
         print(`${r.job}: ${r.state} (RPO ${formatAge(r.rpoMinutes)}, repository ${r.repository})${r.error ? `: ${r.error}` : ""}`);
-        print(table(["ITEM", "STATE", "AGE", "NEWEST", "LAST RUN"], r.items.map((i) => [i.item, i.state, formatAge(i.ageMinutes), i.newest ? `${i.newest.id} ${i.newest.time.replace(/\.\d+/, "")}` : "-", i.lastError ?? "ok"])));
+        print(textTable(["ITEM", "STATE", "AGE", "NEWEST", "LAST RUN"], r.items.map((i) => [i.item, i.state, formatAge(i.ageMinutes), i.newest ? `${i.newest.id} ${i.newest.time.replace(/\.\d+/, "")}` : "-", i.lastError ?? "ok"])));
         const run = last[r.job]?.last;
         print(run ? `last run: ${run.status} at ${run.finishedAt} (${run.durationSeconds.toFixed(1)} s)${run.error ? `: ${run.error}` : ""}` : "last run: none from this machine");
       }
     } else
       print(
-        table(
+        textTable(
           ["JOB", "STATE", "AGE", "RPO", "NEWEST", "LAST RUN", "WHY"],
           report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", r.lastRun ?? "-", r.state === "ok" && !r.lastError ? "" : statusWhy(r)]),
         ),
