@@ -105,11 +105,11 @@ export function renderPrometheus(state: MetricsState): string {
   return out.join("\n") + "\n";
 }
 
-function label(v: string): string {
+export function label(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
-function formatNumber(v: number): string {
+export function formatNumber(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(3);
 }
 

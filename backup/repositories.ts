@@ -9,6 +9,7 @@ import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { Restic, type ResticOptions, type ResticRepo } from "./restic/index.js";
 import type { MariadbSourceOptions } from "./sources/mariadb.js";
 import type { PostgresSourceOptions } from "./sources/postgres.js";
+import type { PgServerControl } from "./replication/postgresql.js";
 
 /**
  * Where the repositories are and how this machine reaches hosts: a small per-machine YAML file, never in the
@@ -28,6 +29,12 @@ import type { PostgresSourceOptions } from "./sources/postgres.js";
  *     postgresql: { port: 5432, user: dcctl_backup, passFile: /home/dcctl/.pgpass, globals: without-role-passwords }
  *     mariadb: { port: 3306, defaultsFile: /home/dcctl/.my.cnf }
  *     hosts: { qn-db-04: { mariadb: { port: 3307 } } }   # per-host differences
+ *     # PostgreSQL servers that replication seeds or promotes: the data directory, its owner, how the server starts
+ *     # and stops on its host (default Debian's 15/main with pg_ctlcluster)
+ *     #   postgresql: { server: { dataDir: /var/lib/postgresql/15/main, osUser: postgres, start: [...], stop: [...] } }
+ *   replication:                  # the account standbys log in to their primary with (dcctl replication setup)
+ *     user: dcctl_replicator
+ *     passwordFile: /etc/dcctl/replication.pass   # on this machine, mode 0600
  *
  * Each repository is owned by its site: the primary's by the primary, the secondary's by the secondary. The
  * secondary's rest-server runs --append-only, so from the primary it can be written and copied to but not pruned;
@@ -53,13 +60,17 @@ export interface BackupConfig {
   cacheDir?: string;
   concurrency: number;
   databases: DatabaseSettings;
+  replication?: { user: string; passwordFile: string };
 }
+
+/** A PostgreSQL server's settings: how its databases are reached, and how replication controls the server. */
+export type PgSettings = PostgresSourceOptions & { server?: Partial<PgServerControl> };
 
 /** How the database sources reach the servers, and which databases they take (default: all, with PostgreSQL globals). */
 export interface DatabaseSettings {
-  postgresql: PostgresSourceOptions;
+  postgresql: PgSettings;
   mariadb: MariadbSourceOptions;
-  hosts: Record<string, { postgresql?: Partial<PostgresSourceOptions>; mariadb?: Partial<MariadbSourceOptions> }>;
+  hosts: Record<string, { postgresql?: Partial<PgSettings>; mariadb?: Partial<MariadbSourceOptions> }>;
 }
 
 interface RawConfig {
@@ -72,20 +83,23 @@ interface RawConfig {
   cacheDir?: string;
   concurrency?: number;
   databases?: {
-    postgresql?: Partial<PostgresSourceOptions>;
+    postgresql?: Partial<PgSettings>;
     mariadb?: Partial<MariadbSourceOptions>;
-    hosts?: Record<string, { postgresql?: Partial<PostgresSourceOptions>; mariadb?: Partial<MariadbSourceOptions> }>;
+    hosts?: Record<string, { postgresql?: Partial<PgSettings>; mariadb?: Partial<MariadbSourceOptions> }>;
   };
+  replication?: { user?: string; passwordFile: string };
 }
 
 const text = { type: "string", minLength: 1 } as const;
 const port = { type: "integer", minimum: 1, maximum: 65535 } as const;
 const dbList = { type: "array", items: text } as const;
 const selection = { databases: { anyOf: [{ const: "all" }, dbList] }, exclude: dbList } as const;
+const argv = { type: "array", minItems: 1, items: text } as const;
+const pgServer = { type: "object", additionalProperties: false, properties: { dataDir: text, osUser: text, start: argv, stop: argv } } as const;
 const pgSchema = {
   type: "object",
   additionalProperties: false,
-  properties: { host: text, port, user: text, passFile: text, binDir: text, ...selection, globals: { enum: [true, false, "without-role-passwords"] } },
+  properties: { host: text, port, user: text, passFile: text, binDir: text, ...selection, globals: { enum: [true, false, "without-role-passwords"] }, server: pgServer },
 } as const;
 const mariadbSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, defaultsFile: text, binDir: text, ...selection } } as const;
 const schema = {
@@ -117,6 +131,7 @@ const schema = {
         hosts: { type: "object", additionalProperties: { type: "object", additionalProperties: false, properties: { postgresql: pgSchema, mariadb: mariadbSchema } } },
       },
     },
+    replication: { type: "object", additionalProperties: false, required: ["passwordFile"], properties: { user: text, passwordFile: text } },
   },
 } as const;
 
@@ -163,11 +178,15 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     const url = r && !/^[a-z0-9]+:/.test(r.url) ? abs(r.url) : r?.url;
     if (r && url) repositories[name] = { name, owner: name, repo: { url, passwordFile: abs(r.passwordFile) } };
   }
-  const exposed = REPOSITORY_NAMES.flatMap((name) => {
-    const file = repositories[name]?.repo.passwordFile;
+  const replication = data.replication ? { user: data.replication.user ?? "dcctl_replicator", passwordFile: abs(data.replication.passwordFile) } : undefined;
+  const secrets: [string[], string | undefined][] = [
+    ...REPOSITORY_NAMES.map((name): [string[], string | undefined] => [["repositories", name, "passwordFile"], repositories[name]?.repo.passwordFile]),
+    [["replication", "passwordFile"], replication?.passwordFile],
+  ];
+  const exposed = secrets.flatMap(([path, file]) => {
     const mode = file ? secretFileMode(file) : undefined;
     return file && mode !== undefined && (mode & 0o077) !== 0
-      ? [source.problem(["repositories", name, "passwordFile"], `repositories.${name}.passwordFile: ${file} is readable by others (mode 0${(mode & 0o777).toString(8)}); chmod 600 it`)]
+      ? [source.problem(path, `${path.join(".")}: ${file} is readable by others (mode 0${(mode & 0o777).toString(8)}); chmod 600 it`)]
       : [];
   });
   if (exposed.length) throw new InputError(exposed);
@@ -187,6 +206,7 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
       mariadb: { port: 3306, ...data.databases?.mariadb },
       hosts: { ...data.databases?.hosts },
     },
+    ...(replication ? { replication } : {}),
   };
 }
 

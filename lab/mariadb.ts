@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { chownSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { DcctlError } from "../util/errors.js";
@@ -18,11 +19,18 @@ export interface MariadbOptions {
   osUser?: string;
   /** The server program (default mariadbd on PATH, /usr/sbin on Debian). */
   mariadbd?: string;
+  /**
+   * The replication server_id, 1..4294967295; default: one derived from the address and port (see labServerId), so
+   * two lab servers differ. Tests that start two servers on one address may set it to be sure.
+   */
+  serverId?: number;
 }
 
 export interface Mariadb {
   host: string;
   port: number;
+  /** @@server_id: each server of a replication pair needs its own. */
+  serverId: number;
   /** The Unix socket; the OS user root logs in there as the MariaDB root (unix_socket authentication), which sql() uses. */
   socket: string;
   dataDir: string;
@@ -34,6 +42,14 @@ export interface Mariadb {
 }
 
 /**
+ * A server_id for the server at host:port: the first four bytes of a hash of both, 1..4294967295. Not the address's last
+ * octets alone: the lab's sites share them (10.10.20.11 and 10.20.20.11), and loopback servers share the address.
+ */
+export function labServerId(host: string, port: number): number {
+  return (createHash("sha256").update(`${host}:${port}`).digest().readUInt32BE(0) % 4294967295) + 1;
+}
+
+/**
  * Starts a MariaDB server on a loopback port with its own datadir and socket. The datadir is initialised on the first
  * start only (mariadb-install-db), so a later start on the same `dir` keeps its databases. No option files are read
  * (--no-defaults): the machine's own MariaDB configuration must not leak into the lab.
@@ -42,6 +58,8 @@ export async function startMariadb(opts: MariadbOptions): Promise<Mariadb> {
   const host = opts.host ?? "127.0.0.1";
   checkListenAddress("the lab's MariaDB", host, opts.placement);
   const port = opts.port ?? (await freePort(host));
+  const serverId = opts.serverId ?? labServerId(host, port);
+  if (!Number.isInteger(serverId) || serverId < 1 || serverId > 4294967295) throw new DcctlError(`the lab's MariaDB: serverId must be 1..4294967295, not ${serverId}`);
   const account = await serverAccount(opts.osUser ?? "dcctl-lab");
   const dataDir = join(opts.dir, "data");
   const runDir = join(opts.dir, "run");
@@ -69,7 +87,15 @@ export async function startMariadb(opts: MariadbOptions): Promise<Mariadb> {
     `--bind-address=${host}`,
     // Accounts are matched by address (user@'127.0.0.1'), never by a reverse lookup that may or may not say "localhost".
     "--skip-name-resolve",
-    "--skip-log-bin",
+    // A binary log with GTIDs, so that the server can be a replication primary, and a replica that is promoted has
+    // the history it applied (log-slave-updates). Kept for two days, in small files that expiry can remove.
+    `--log-bin=${join(dataDir, "mariadb-bin")}`,
+    `--server-id=${serverId}`,
+    "--log-slave-updates",
+    "--binlog-format=ROW",
+    "--gtid-strict-mode=ON",
+    "--expire-logs-days=2",
+    "--max-binlog-size=64M",
     "--character-set-server=utf8mb4",
     "--collation-server=utf8mb4_unicode_ci",
     // A lab server: small, and durability across power loss is not worth the fsync time.
@@ -90,6 +116,7 @@ export async function startMariadb(opts: MariadbOptions): Promise<Mariadb> {
   return {
     host,
     port,
+    serverId,
     socket,
     dataDir,
     osUser: account.name,

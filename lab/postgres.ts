@@ -23,6 +23,11 @@ export interface PostgresOptions {
   /** The unprivileged OS account the server runs as when we are root (PostgreSQL refuses root). Default "dcctl-lab". */
   osUser?: string;
   binDir?: string;
+  /**
+   * The superuser's password on initialisation (default random). Servers that replicate must share it: a standby
+   * is a copy of its primary, roles included.
+   */
+  superuserPassword?: string;
 }
 
 export interface Postgres {
@@ -64,7 +69,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     chownSync(dataDir, account.uid, account.gid);
-    writeFileSync(superuserPasswordFile, randomBytes(18).toString("base64url") + "\n", { mode: 0o600 });
+    writeFileSync(superuserPasswordFile, (opts.superuserPassword ?? randomBytes(18).toString("base64url")) + "\n", { mode: 0o600 });
     // initdb reads the password from a file, so it is never on a command line; the server account must read it once.
     chownSync(superuserPasswordFile, account.uid, account.gid);
     const res = await run(...asAccount(account, join(binDir, "initdb"), [
@@ -75,12 +80,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
     chownSync(superuserPasswordFile, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
   }
 
-  const args = [
-    "-D", dataDir, "-p", String(port), "-k", socketDir,
-    "-c", `listen_addresses=${host}`,
-    // A lab cluster: durability across power loss is not worth the fsync time.
-    "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-  ];
+  const args = ["-D", dataDir, ...serverOptions(host, port, socketDir)];
   allowNetworkLogins(dataDir);
   // In a namespace the account switch comes after entering it (setpriv); on loopback spawn switches.
   const proc = await startServer(`postgres ${host}:${port}`, ...placed(opts.placement, join(binDir, "postgres"), args, account), {
@@ -110,13 +110,31 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
 }
 
 /**
+ * The server's command-line settings besides its data directory: what the supervisor starts it with, and what a
+ * restart after replication seeding must give again (they are not in postgresql.conf, which a base backup copies
+ * from the primary).
+ */
+export function serverOptions(host: string, port: number, socketDir: string): string[] {
+  return [
+    "-p", String(port), "-k", socketDir,
+    "-c", `listen_addresses=${host}`,
+    // A lab cluster: durability across power loss is not worth the fsync time. synchronous_commit stays on, so a
+    // commit the portal saw is in the WAL a standby is sent: what a failover loses is then what replication lagged.
+    "-c", "fsync=off", "-c", "full_page_writes=off",
+  ];
+}
+
+/**
  * initdb lets password logins in from loopback only; the lab's servers are reached from other lab hosts (the backup
  * and DR runners), over the lab's networks, which only exist inside its namespaces.
  */
 function allowNetworkLogins(dataDir: string): void {
   const hba = join(dataDir, "pg_hba.conf");
-  const line = "host all all 0.0.0.0/0 scram-sha-256";
-  if (!readFileSync(hba, "utf8").includes(line)) appendFileSync(hba, `# dcctl lab: logins from the lab's networks\n${line}\n`);
+  // "all" does not cover replication connections: standbys (dcctl replication setup) need their own line.
+  const lines = ["host all all 0.0.0.0/0 scram-sha-256", "host replication all 0.0.0.0/0 scram-sha-256"];
+  const have = readFileSync(hba, "utf8");
+  const missing = lines.filter((l) => !have.includes(l));
+  if (missing.length) appendFileSync(hba, `# dcctl lab: logins from the lab's networks\n${missing.join("\n")}\n`);
 }
 
 export interface Account {

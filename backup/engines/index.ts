@@ -1,15 +1,10 @@
-import { DB_ENGINES, type DbEngine, type DbEngineModule } from "./engine.js";
+import { DB_ENGINES, enginesOf, type DbEngine, type DbEngineModule } from "./engine.js";
 import { mariadb } from "./mariadb.js";
 import { postgresql } from "./postgresql.js";
 
-export { DB_ENGINES, type DbEngine, type DbEngineModule } from "./engine.js";
+export { DB_ENGINES, enginesOf, type DbEngine, type DbEngineModule } from "./engine.js";
 
 export const ENGINES: Record<DbEngine, DbEngineModule> = { postgresql, mariadb };
-
-/** The database engines among a host's services, in DB_ENGINES order. */
-export function enginesOf(services: readonly string[]): DbEngine[] {
-  return DB_ENGINES.filter((e) => services.includes(e));
-}
 
 export function isDbEngine(name: string): name is DbEngine {
   return (DB_ENGINES as readonly string[]).includes(name);

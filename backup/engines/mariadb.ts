@@ -1,9 +1,13 @@
 import { restoreMariadb } from "../restore-db.js";
+import { mariadbReplicaStatus, promoteMariadb, setupMariadbReplica, type MariadbReplicationEnd } from "../replication/mariadb.js";
+import type { ServerEnd } from "../replication/types.js";
 import { mariadbQuery, mariadbSource, mariadbTags, sqlIdent, type MariadbSourceOptions } from "../sources/mariadb.js";
 import type { BackupConfig } from "../repositories.js";
 import type { DbEngineModule } from "./engine.js";
 
 const connection = (config: BackupConfig, host: string): MariadbSourceOptions => ({ ...config.databases.mariadb, ...config.databases.hosts[host]?.mariadb });
+
+const replicationEnd = (config: BackupConfig, end: ServerEnd): MariadbReplicationEnd => ({ ...end, conn: connection(config, end.host.name) });
 
 export const mariadb: DbEngineModule = {
   name: "mariadb",
@@ -15,4 +19,7 @@ export const mariadb: DbEngineModule = {
     await mariadbQuery(exec, connection(config, host), `DROP DATABASE IF EXISTS ${sqlIdent(database)};\n`);
   },
   readOnlySql: "SET GLOBAL read_only = ON;\n",
+  setupReplica: (config, primary, standby, account, o) => setupMariadbReplica(replicationEnd(config, primary), replicationEnd(config, standby), account, o),
+  replicaStatus: (config, primary, standby) => mariadbReplicaStatus(replicationEnd(config, primary), replicationEnd(config, standby)),
+  promote: (config, standby) => promoteMariadb(replicationEnd(config, standby)),
 };

@@ -1,9 +1,16 @@
 import { restorePostgres } from "../restore-db.js";
+import { DEBIAN_PG_SERVER, pgReplicaStatus, promotePg, setupPgReplica, type PgReplicationEnd } from "../replication/postgresql.js";
+import type { ServerEnd } from "../replication/types.js";
 import { pgQuery, pgTags, postgresSource, type PostgresSourceOptions } from "../sources/postgres.js";
 import type { BackupConfig } from "../repositories.js";
 import type { DbEngineModule } from "./engine.js";
 
 const connection = (config: BackupConfig, host: string): PostgresSourceOptions => ({ ...config.databases.postgresql, ...config.databases.hosts[host]?.postgresql });
+
+const replicationEnd = (config: BackupConfig, end: ServerEnd): PgReplicationEnd => {
+  const conn = connection(config, end.host.name);
+  return { ...end, conn, server: { ...DEBIAN_PG_SERVER, ...config.databases.postgresql.server, ...config.databases.hosts[end.host.name]?.postgresql?.server } };
+};
 
 export const postgresql: DbEngineModule = {
   name: "postgresql",
@@ -15,4 +22,7 @@ export const postgresql: DbEngineModule = {
     await pgQuery(exec, connection(config, host), "postgres", 'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n', { name: database });
   },
   readOnlySql: "ALTER SYSTEM SET default_transaction_read_only = on;\nSELECT pg_reload_conf();\n",
+  setupReplica: (config, primary, standby, account, o) => setupPgReplica(replicationEnd(config, primary), replicationEnd(config, standby), account, o),
+  replicaStatus: (config, primary, standby) => pgReplicaStatus(replicationEnd(config, primary), replicationEnd(config, standby)),
+  promote: (config, standby) => promotePg(replicationEnd(config, standby)),
 };

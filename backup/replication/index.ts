@@ -1,0 +1,142 @@
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Sites } from "../../inventory/index.js";
+import { ExitCode, InputError, errorMessage } from "../../util/errors.js";
+import type { Executor } from "../exec/index.js";
+import { ENGINES } from "../engines/index.js";
+import { formatNumber, label, writeAtomic } from "../report.js";
+import type { BackupConfig } from "../repositories.js";
+import { executorForHost } from "../run.js";
+import { replicationPairs, type ReplicationPair } from "./pairs.js";
+import type { ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "./types.js";
+
+export { replicationPairs, type ReplicationPair } from "./pairs.js";
+export * from "./types.js";
+
+/** A pair's status as `replication status` reports it: the engine's measurement judged against the tier's RPO. */
+export interface PairStatus extends ReplicaStatus {
+  pair: string;
+  engine: ReplicationPair["engine"];
+  primary: string;
+  standby: string;
+  tier: number;
+  rpoSeconds: number;
+  /** Streaming and within the RPO. */
+  ok: boolean;
+  overRpo: boolean;
+}
+
+/** How the commands reach hosts; the CLI passes SSH executors from the backup config, tests their own. */
+export type HostExecutors = (host: ServerEnd["host"]) => Executor;
+
+export function configExecutors(config: BackupConfig): HostExecutors & { closeAll(): Promise<void> } {
+  const open = new Map<string, Executor>();
+  const get = (host: ServerEnd["host"]): Executor => {
+    let e = open.get(host.name);
+    if (!e) open.set(host.name, (e = executorForHost(host.name, host.ssh, config)));
+    return e;
+  };
+  return Object.assign(get, { closeAll: async () => void (await Promise.allSettled([...open.values()].map((e) => e.close()))) });
+}
+
+/** The pair a standby's name names, or bad input listing the pairs there are. */
+export function findPair(sites: Sites, name: string): ReplicationPair {
+  const pairs = replicationPairs(sites);
+  const pair = pairs.find((p) => p.name === name || p.primary.name === name);
+  if (!pair) throw new InputError([`dcctl replication: no replication pair "${name}" (pairs: ${pairs.map((p) => `${p.name} ← ${p.primary.name}`).join(", ") || "none: no secondary host has standbyFor with a database its primary runs"})`]);
+  return pair;
+}
+
+/** The replication account from the backup config; its password file must be this machine's and 0600 (checked on load). */
+export function replicationAccount(config: BackupConfig): ReplicationAccount {
+  if (!config.replication) throw new InputError([`${config.file}: no replication account configured (replication.passwordFile, and replication.user, default dcctl_replicator)`]);
+  let password: string;
+  try {
+    password = readFileSync(config.replication.passwordFile, "utf8").trim();
+  } catch (e) {
+    throw new InputError([`${config.file}: replication.passwordFile ${config.replication.passwordFile}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`]);
+  }
+  if (!password) throw new InputError([`${config.file}: replication.passwordFile ${config.replication.passwordFile} is empty`]);
+  return { user: config.replication.user, password };
+}
+
+export async function setupPair(config: BackupConfig, pair: ReplicationPair, exec: HostExecutors, o: { overwrite: boolean; log(line: string): void }): Promise<ReplicaSetupResult> {
+  const account = replicationAccount(config);
+  const end = (host: ServerEnd["host"]): ServerEnd => ({ host, exec: exec(host) });
+  return ENGINES[pair.engine].setupReplica(config, end(pair.primary), end(pair.standby), account, o);
+}
+
+/** Every pair's status, measured side by side; one that cannot be measured is unreachable, never an exception. */
+export async function pairStatuses(config: BackupConfig, pairs: ReplicationPair[], exec: HostExecutors): Promise<PairStatus[]> {
+  return Promise.all(
+    pairs.map(async (pair) => {
+      let s: ReplicaStatus;
+      try {
+        s = await ENGINES[pair.engine].replicaStatus(config, { host: pair.primary, exec: exec(pair.primary) }, { host: pair.standby, exec: exec(pair.standby) });
+      } catch (e) {
+        s = { health: "unreachable", primaryAnswered: false, notes: [errorMessage(e)], measuredAt: new Date().toISOString() };
+      }
+      const overRpo = s.lagSeconds !== undefined && s.lagSeconds > pair.rpoSeconds;
+      return { ...s, pair: pair.name, engine: pair.engine, primary: pair.primary.name, standby: pair.standby.name, tier: pair.tier, rpoSeconds: pair.rpoSeconds, overRpo, ok: s.health === "streaming" && !overRpo };
+    }),
+  );
+}
+
+/** Exit 4 when any pair is broken, not replicating or over its RPO (as `backup status` exits for jobs). */
+export function statusExitCode(statuses: PairStatus[]): ExitCode {
+  return statuses.every((s) => s.ok) ? ExitCode.ok : ExitCode.partial;
+}
+
+/** Where the last measurement is kept (read by `backup status` and the DR report), and the Prometheus textfile. */
+export function replicationPaths(config: BackupConfig): { lastStatus: string; metricsFile: string } {
+  return { lastStatus: join(config.stateDir, "replication", "last-status.json"), metricsFile: join(dirname(config.metricsFile), "dcctl_replication.prom") };
+}
+
+export function readLastStatus(config: BackupConfig): PairStatus[] {
+  try {
+    return JSON.parse(readFileSync(replicationPaths(config).lastStatus, "utf8")) as PairStatus[];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Keeps the measurement and rewrites the textfile, each atomically. Pairs measured before and not now (a status of
+ * one pair) keep their last figures, while they are still pairs of the inventory (`known`).
+ */
+export function recordStatuses(config: BackupConfig, fresh: PairStatus[], known: ReplicationPair[]): void {
+  const paths = replicationPaths(config);
+  const names = new Set(known.map((p) => p.name));
+  const measured = new Set(fresh.map((s) => s.pair));
+  const all = [...readLastStatus(config).filter((s) => !measured.has(s.pair) && names.has(s.pair)), ...fresh].sort((a, b) => a.pair.localeCompare(b.pair));
+  writeAtomic(paths.lastStatus, JSON.stringify(all, null, 1) + "\n");
+  writeAtomic(paths.metricsFile, renderReplicationMetrics(all));
+}
+
+const METRICS: { name: string; help: string; value(s: PairStatus): number | undefined }[] = [
+  { name: "dcctl_replication_lag_seconds", help: "Seconds the replica's data is behind its primary (the live RPO); NaN when unknown", value: (s) => s.lagSeconds ?? Number.NaN },
+  { name: "dcctl_replication_lag_bytes", help: "WAL/binlog bytes written by the primary and not yet applied by the replica", value: (s) => s.lagBytes },
+  { name: "dcctl_replication_rpo_seconds", help: "The RPO of the primary's DR tier", value: (s) => s.rpoSeconds },
+  { name: "dcctl_replication_streaming", help: "1 when the replica is connected and replaying", value: (s) => (s.health === "streaming" ? 1 : 0) },
+  { name: "dcctl_replication_ok", help: "1 when the replica streams within its tier's RPO", value: (s) => (s.ok ? 1 : 0) },
+  { name: "dcctl_replication_measured_timestamp_seconds", help: "When the pair was last measured", value: (s) => Date.parse(s.measuredAt) / 1000 },
+];
+
+export function renderReplicationMetrics(statuses: PairStatus[]): string {
+  const out: string[] = [];
+  for (const m of METRICS) {
+    out.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} gauge`);
+    for (const s of statuses) {
+      const v = m.value(s);
+      if (v === undefined) continue;
+      out.push(`${m.name}{pair="${label(s.pair)}",engine="${s.engine}",primary="${label(s.primary)}",standby="${label(s.standby)}"} ${Number.isNaN(v) ? "NaN" : formatNumber(v)}`);
+    }
+  }
+  return out.join("\n") + "\n";
+}
+
+/** "0.4 s", "12 min": a lag as an operator reads it. */
+export function describeLag(s: PairStatus): string {
+  if (s.lagSeconds === undefined) return "unknown";
+  return s.lagSeconds < 120 ? `${s.lagSeconds.toFixed(1)} s` : `${(s.lagSeconds / 60).toFixed(1)} min`;
+}

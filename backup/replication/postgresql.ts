@@ -1,0 +1,276 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
+import { dirname } from "node:path";
+import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
+import { expectOk, type Executor } from "../exec/index.js";
+import { pgArgv, pgQuery, type PgConnection } from "../sources/postgres.js";
+import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "./types.js";
+
+/**
+ * PostgreSQL physical streaming replication, primary → standby: seeded with pg_basebackup over the network through a
+ * replication slot (the primary keeps the WAL a standby has not received), the standby following with
+ * `primary_conninfo` that names a password file on the standby host, never a password.
+ */
+
+/** How dcctl controls a PostgreSQL server on its host: where its data is, who owns it, how it starts and stops. */
+export interface PgServerControl {
+  /** The cluster's data directory on the host. */
+  dataDir: string;
+  /** The OS account that owns the data directory and runs the server (PostgreSQL refuses root). */
+  osUser: string;
+  /** Argument vectors run on the host (as the SSH login) that start and stop the server: pg_ctlcluster, systemctl, … */
+  start: string[];
+  stop: string[];
+}
+
+/** Debian's cluster 15/main. */
+export const DEBIAN_PG_SERVER: PgServerControl = {
+  dataDir: "/var/lib/postgresql/15/main",
+  osUser: "postgres",
+  start: ["pg_ctlcluster", "15", "main", "start"],
+  stop: ["pg_ctlcluster", "15", "main", "stop", "-m", "fast"],
+};
+
+/** A host's PostgreSQL as replication sees it: how to log in for SQL, and how to control the server. */
+export interface PgReplicationEnd extends ServerEnd {
+  conn: PgConnection;
+  server: PgServerControl;
+}
+
+/** The slot on the primary that holds WAL for one standby: named after it, in the characters slot names allow. */
+export function slotName(standby: string): string {
+  return `dcctl_${standby.toLowerCase().replace(/[^a-z0-9_]/g, "_")}`.slice(0, 63);
+}
+
+/**
+ * A SCRAM-SHA-256 verifier of the password (RFC 5802/7677, as PostgreSQL stores it): the primary is given this, so the
+ * password itself never travels to the server, nor into its logs.
+ */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");
+  const hmac = (key: Buffer, text: string) => createHmac("sha256", key).update(text).digest();
+  const storedKey = createHash("sha256").update(hmac(salted, "Client Key")).digest();
+  const serverKey = hmac(salted, "Server Key");
+  return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
+}
+
+const sqlLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;
+/** A value in a libpq connection string (single-quoted, backslash and quote escaped). */
+const conninfoValue = (s: string) => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+
+/** Where the standby's server reaches the primary: the address dcctl uses unless that is loopback, else the host's own. */
+function primaryAddress(primary: PgReplicationEnd): string {
+  const h = primary.conn.host;
+  return h && !h.startsWith("127.") && h !== "localhost" ? h : primary.host.ip;
+}
+
+/** The password file the standby's server reads (outside the data directory, which seeding replaces). */
+export function standbyPassFile(server: PgServerControl): string {
+  return `${dirname(server.dataDir.replace(/\/+$/, ""))}/dcctl-replication.pgpass`;
+}
+
+const asOsUser = (server: PgServerControl, argv: string[]) => ["runuser", "-u", server.osUser, "--", ...argv];
+
+async function sh(exec: Executor, argv: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<string> {
+  return expectOk(await exec.run(argv, opts), argv, exec.target).stdout;
+}
+
+interface StandbyView {
+  inRecovery: boolean;
+  slot: string;
+  receiver: string;
+  receiveLsn: string;
+  replayLsn: string;
+  lastReplayEpoch?: number;
+  lastReceiptEpoch?: number;
+  nowEpoch: number;
+}
+
+async function standbyView(end: PgReplicationEnd, timeoutMs?: number): Promise<StandbyView> {
+  const sql = `SELECT pg_is_in_recovery(), current_setting('primary_slot_name'),
+  coalesce((SELECT status FROM pg_stat_wal_receiver), ''),
+  coalesce(pg_last_wal_receive_lsn()::text, ''), coalesce(pg_last_wal_replay_lsn()::text, ''),
+  coalesce(extract(epoch FROM pg_last_xact_replay_timestamp())::text, ''),
+  coalesce((SELECT extract(epoch FROM last_msg_receipt_time)::text FROM pg_stat_wal_receiver), ''),
+  extract(epoch FROM clock_timestamp());\n`;
+  const out = await withTimeout(pgQuery(end.exec, end.conn, "postgres", sql), timeoutMs, `PostgreSQL on ${end.host.name}`);
+  const [rec = "", slot = "", receiver = "", receiveLsn = "", replayLsn = "", replay = "", receipt = "", now = ""] = out.trim().split("|");
+  const num = (s: string) => (s === "" ? undefined : Number(s));
+  return { inRecovery: rec === "t", slot, receiver, receiveLsn, replayLsn, lastReplayEpoch: num(replay), lastReceiptEpoch: num(receipt), nowEpoch: Number(now) };
+}
+
+/** Rejects when `p` has not settled within ms (the executor's own limit covers SSH; this one covers the whole query). */
+async function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string): Promise<T> {
+  if (ms === undefined) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DcctlError(`${what}: no answer within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([p, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function userDatabases(end: PgReplicationEnd): Promise<string[]> {
+  const out = await pgQuery(end.exec, end.conn, "postgres", "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1;\n");
+  return out.split("\n").filter(Boolean);
+}
+
+/**
+ * Makes the standby a streaming replica of the primary. Kept as it is when it already streams through its slot. A
+ * standby holding databases, or following another primary, is replaced only with `overwrite`. The new copy is built
+ * beside the old data directory while the old server keeps running; only a complete copy takes its place, so a
+ * failed or interrupted seeding leaves the standby as it was.
+ */
+export async function setupPgReplica(primary: PgReplicationEnd, standby: PgReplicationEnd, account: ReplicationAccount, o: ReplicaSetupOptions): Promise<ReplicaSetupResult> {
+  const slot = slotName(standby.host.name);
+  const dataDir = standby.server.dataDir.replace(/\/+$/, "");
+  const view = await standbyView(standby).catch((e: unknown) => {
+    // A standby whose server is down is seeded only when told to: what its data directory holds cannot be seen.
+    if (!o.overwrite) throw new DcctlError(`PostgreSQL on ${standby.host.name} does not answer (${errorMessage(e)}); run again with --yes to rebuild ${dataDir} from ${primary.host.name}`, ExitCode.notConfirmed);
+    return undefined;
+  });
+  if (view?.inRecovery && view.slot === slot && view.receiver === "streaming") {
+    return { action: "kept", notes: [`${standby.host.name} already streams from ${primary.host.name} through slot ${slot}: nothing changed`] };
+  }
+  if (view && !o.overwrite) {
+    const ours = view.inRecovery && view.slot === slot;
+    const dbs = ours ? [] : await userDatabases(standby);
+    const what = view.inRecovery && !ours ? [`it follows another primary (slot "${view.slot || "none"}")`] : dbs.length ? [`it holds database${dbs.length > 1 ? "s" : ""} ${dbs.join(", ")}`] : [];
+    if (what.length) throw new DcctlError(`${standby.host.name}: ${what.join("; ")}; replication setup replaces its data directory ${dataDir} with a copy of ${primary.host.name}: run again with --yes to overwrite`, ExitCode.notConfirmed);
+  }
+
+  await preparePrimary(primary, standby.host.name, slot, account);
+  const passFile = standbyPassFile(standby.server);
+  const address = primaryAddress(primary);
+  await sh(standby.exec, ["sh", "-c", 'umask 077 && cat > "$1" && chown "$2": "$1"', "sh", passFile, standby.server.osUser], {
+    stdin: `${address}:${primary.conn.port}:replication:${account.user}:${account.password.replace(/\\/g, "\\\\").replace(/:/g, "\\:")}\n`,
+  });
+
+  const fresh = `${dataDir}.dcctl-new`;
+  const aside = `${dataDir}.dcctl-old`;
+  // What an interrupted run left: a half-made copy is thrown away; an old directory set aside is put back.
+  await sh(standby.exec, ["rm", "-rf", "--", fresh]);
+  await sh(standby.exec, ["sh", "-c", '[ ! -e "$2" ] || [ -e "$1" ] || mv -- "$2" "$1"', "sh", dataDir, aside]);
+  await sh(standby.exec, ["sh", "-c", 'mkdir -m 0700 -- "$1" && chown "$2": "$1"', "sh", fresh, standby.server.osUser]);
+  const conninfo = [`host=${conninfoValue(address)}`, `port=${primary.conn.port}`, `user=${conninfoValue(account.user)}`, `passfile=${conninfoValue(passFile)}`, `application_name=${conninfoValue(standby.host.name)}`].join(" ");
+  const basebackup = asOsUser(standby.server, [pgBin(standby.conn, "pg_basebackup"), "--no-password", "-d", conninfo, "-D", fresh, "-X", "stream", "-S", slot, "-R", "--checkpoint=fast"]);
+  o.log(`copying ${primary.host.name} to ${standby.host.name} with pg_basebackup (slot ${slot})`);
+  const started = Date.now();
+  const res = await standby.exec.run(basebackup);
+  if (res.code !== 0) {
+    await standby.exec.run(["rm", "-rf", "--", fresh]);
+    throw new DcctlError(`pg_basebackup of ${primary.host.name} on ${standby.host.name} failed (exit ${res.code}): ${lastLine(res.stderr)}; ${standby.host.name} is unchanged`);
+  }
+  const copySeconds = (Date.now() - started) / 1000;
+
+  o.log(`switching ${standby.host.name} to the copy`);
+  const stop = await standby.exec.run(standby.server.stop);
+  if (stop.code !== 0 && (await standbyView(standby, PROBE_TIMEOUT_MS).then(() => true, () => false))) {
+    await standby.exec.run(["rm", "-rf", "--", fresh]);
+    throw new DcctlError(`${standby.host.name}: the server did not stop (${lastLine(stop.stderr || stop.stdout)}); ${standby.host.name} is unchanged`);
+  }
+  await sh(standby.exec, ["sh", "-c", '[ ! -e "$1" ] || mv -- "$1" "$2"', "sh", dataDir, aside]);
+  await sh(standby.exec, ["mv", "--", fresh, dataDir]);
+  const start = await standby.exec.run(standby.server.start);
+  if (start.code !== 0) {
+    // Put the old server back as it was, so a failed switch leaves a working (if unreplicated) standby.
+    await standby.exec.run(["sh", "-c", 'rm -rf -- "$3" && mv -- "$1" "$3" && mv -- "$2" "$1"', "sh", dataDir, aside, fresh]);
+    await standby.exec.run(standby.server.start);
+    throw new DcctlError(`${standby.host.name}: the server did not start on the copy (${lastLine(start.stderr || start.stdout)}); the old data directory is back in place`);
+  }
+  await waitStreaming(standby, slot, 60_000);
+  await sh(standby.exec, ["rm", "-rf", "--", aside]);
+  return { action: "seeded", notes: [`${standby.host.name} seeded from ${primary.host.name} in ${copySeconds.toFixed(1)} s and streaming through slot ${slot}`] };
+}
+
+function pgBin(conn: PgConnection, program: string): string {
+  return pgArgv(conn, program, [])[0] ?? program;
+}
+
+const lastLine = (text: string) => text.split("\n").map((l) => l.trim()).filter(Boolean).pop() ?? "no output";
+
+/** The replication role (its password as a SCRAM verifier) and the standby's slot on the primary; WAL settings checked. */
+async function preparePrimary(primary: PgReplicationEnd, standby: string, slot: string, account: ReplicationAccount): Promise<void> {
+  const q = (sql: string, vars: Record<string, string> = {}) => pgQuery(primary.exec, primary.conn, "postgres", sql, vars);
+  const [walLevel = "", senders = "0", inRecovery = ""] = (await q("SELECT current_setting('wal_level'), current_setting('max_wal_senders'), pg_is_in_recovery();\n")).trim().split("|");
+  if (inRecovery === "t") throw new DcctlError(`${primary.host.name} is itself a standby (in recovery): a replica follows a primary`);
+  if (walLevel === "minimal" || Number(senders) < 1) {
+    throw new DcctlError(`${primary.host.name}: replication needs wal_level replica or logical (it is ${walLevel}) and max_wal_senders > 0 (it is ${senders})`);
+  }
+  const verifier = sqlLiteral(scramVerifier(account.password));
+  await q(
+    `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user') AS present \\gset\n` +
+      `\\if :present\n  ALTER ROLE :"user" WITH REPLICATION LOGIN PASSWORD ${verifier};\n\\else\n  CREATE ROLE :"user" WITH REPLICATION LOGIN PASSWORD ${verifier};\n\\endif\n`,
+    { user: account.user },
+  );
+  const slotState = (await q("SELECT active::text || '|' || coalesce(active_pid::text, '') FROM pg_replication_slots WHERE slot_name = :'slot';\n", { slot })).trim();
+  if (slotState.startsWith("true")) throw new DcctlError(`${primary.host.name}: replication slot ${slot} is in use (pid ${slotState.split("|")[1] ?? "?"}): another server streams as ${standby}`);
+  // A slot left by an earlier copy holds WAL from back then: start from a fresh one.
+  if (slotState) await q("SELECT pg_drop_replication_slot(:'slot');\n", { slot });
+  await q("SELECT pg_create_physical_replication_slot(:'slot', true);\n", { slot });
+}
+
+async function waitStreaming(standby: PgReplicationEnd, slot: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string;
+  for (;;) {
+    try {
+      const v = await standbyView(standby, PROBE_TIMEOUT_MS);
+      if (v.inRecovery && v.slot === slot && v.receiver === "streaming") return;
+      last = v.inRecovery ? `WAL receiver ${v.receiver || "not running"}` : "not in recovery";
+    } catch (e) {
+      last = errorMessage(e);
+    }
+    if (Date.now() > deadline) throw new DcctlError(`${standby.host.name} did not start streaming within ${timeoutMs / 1000} s (${last})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Lag and positions of the pair; the primary is asked with a short limit, so a lost primary still gets an answer. */
+export async function pgReplicaStatus(primary: PgReplicationEnd, standby: PgReplicationEnd): Promise<ReplicaStatus> {
+  const measuredAt = new Date().toISOString();
+  let view: StandbyView;
+  try {
+    view = await standbyView(standby, PROBE_TIMEOUT_MS);
+  } catch (e) {
+    return { health: "unreachable", primaryAnswered: false, notes: [`${standby.host.name}: ${errorMessage(e)}`], measuredAt };
+  }
+  if (!view.inRecovery) return { health: "not-a-replica", primaryAnswered: false, notes: [`${standby.host.name} is not in recovery: it follows no primary`], measuredAt };
+  const slot = slotName(standby.host.name);
+  const notes: string[] = [];
+  const iso = (epoch?: number) => (epoch === undefined ? undefined : new Date(epoch * 1000).toISOString());
+  const base = { replicaPosition: view.replayLsn, ...(view.lastReceiptEpoch !== undefined ? { lastReceivedAt: iso(view.lastReceiptEpoch) } : {}), measuredAt };
+  if (view.slot !== slot) notes.push(`${standby.host.name} follows slot "${view.slot || "none"}", not ${slot}`);
+  if (view.receiver !== "streaming") notes.push(`${standby.host.name}: WAL receiver ${view.receiver || "not running"} (no connection to ${primary.host.name})`);
+
+  let primaryRow: string[] | undefined;
+  try {
+    const sql = "SELECT pg_current_wal_lsn(), pg_wal_lsn_diff(pg_current_wal_lsn(), :'replay'::pg_lsn), coalesce((SELECT active::text FROM pg_replication_slots WHERE slot_name = :'slot'), 'missing');\n";
+    const out = await withTimeout(pgQuery(primary.exec, primary.conn, "postgres", sql, { replay: view.replayLsn || "0/0", slot }), PROBE_TIMEOUT_MS, `PostgreSQL on ${primary.host.name}`);
+    primaryRow = out.trim().split("|");
+  } catch (e) {
+    notes.push(`${primary.host.name} did not answer: ${errorMessage(e)}`);
+  }
+  if (!primaryRow) {
+    // Without the primary, the honest bound is the time since the replica last heard from it.
+    const since = view.lastReceiptEpoch !== undefined ? Math.max(0, view.nowEpoch - view.lastReceiptEpoch) : undefined;
+    return { health: "broken", primaryAnswered: false, ...(since !== undefined ? { lagSeconds: since } : {}), notes, ...base };
+  }
+  const [current = "", diff = "", slotActive = ""] = primaryRow;
+  const lagBytes = Math.max(0, Math.round(Number(diff)));
+  if (slotActive === "missing") notes.push(`slot ${slot} is missing on ${primary.host.name}`);
+  else if (slotActive !== "true") notes.push(`slot ${slot} on ${primary.host.name} is not in use`);
+  // Nothing unapplied: no lag, however long ago the last write was. Otherwise the age of the newest replayed commit.
+  const lagSeconds = lagBytes === 0 ? 0 : view.lastReplayEpoch !== undefined ? Math.max(0, view.nowEpoch - view.lastReplayEpoch) : undefined;
+  const health = notes.length ? "broken" : "streaming";
+  return { health, primaryAnswered: true, lagBytes, ...(lagSeconds !== undefined ? { lagSeconds } : {}), primaryPosition: current, notes, ...base };
+}
+
+/** Promotes a standby to a primary; a server that is not in recovery needs nothing. */
+export async function promotePg(end: PgReplicationEnd): Promise<string[]> {
+  const state = (await pgQuery(end.exec, end.conn, "postgres", "SELECT pg_is_in_recovery();\n")).trim();
+  if (state !== "t") return [`${end.host.name} is not in recovery: already a primary, nothing to promote`];
+  const done = (await pgQuery(end.exec, end.conn, "postgres", "SELECT pg_promote(true, 60);\n")).trim();
+  if (done !== "t") throw new DcctlError(`${end.host.name}: pg_promote did not finish within 60 s`);
+  return [`${end.host.name} promoted to primary (pg_promote)`];
+}
