@@ -23,6 +23,7 @@ export const commandGroups: Record<string, () => Promise<CommandGroup>> = {
   backup: async () => commandGroup((await import("./backup.js")).backupCommands),
   restore: async () => commandGroup((await import("./restore.js")).restoreCommands),
   dr: async () => commandGroup((await import("./dr.js")).drCommands),
+  replication: async () => commandGroup((await import("./replication.js")).replicationCommands),
 };
 
 /** The groups a command line needs: the one it names, or all of them (for --help and for suggesting a command). */

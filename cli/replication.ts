@@ -1,0 +1,101 @@
+import type { Argv, CommandModule } from "yargs";
+import { loadSites } from "../inventory/index.js";
+import { loadBackupConfig } from "../backup/repositories.js";
+import { configExecutors, describeLag, findPair, pairStatuses, recordStatuses, replicationPairs, setupPair, statusExitCode, type PairStatus } from "../backup/replication/index.js";
+import { DcctlError } from "../util/errors.js";
+import { textTable } from "../util/table.js";
+
+/**
+ * `dcctl replication setup|status`: the standby pairs of the inventory (a secondary host's `standbyFor`), seeded from
+ * their primaries and measured. Exit codes: 0 ok, 1 failed, 2 bad input, 4 a pair is broken or over its RPO,
+ * 5 setup would overwrite what a standby holds and --yes was not given.
+ */
+
+const print = (text: string): void => void process.stdout.write(text.endsWith("\n") ? text : text + "\n");
+
+interface SetupArgs {
+  pair: string;
+  yes: boolean;
+  json: boolean;
+}
+
+const setupCommand: CommandModule<object, SetupArgs> = {
+  command: "setup",
+  describe: "make a standby a replica of its primary (PostgreSQL streaming with a slot, MariaDB GTID), seeded from it; keeps one that already is",
+  builder: (y: Argv<object>): Argv<SetupArgs> =>
+    y
+      .option("pair", { type: "string", demandOption: true, describe: "the standby host (or its primary)" })
+      .option("yes", { type: "boolean", default: false, describe: "replace what the standby holds (its databases, or a replication from elsewhere)" })
+      .option("json", { type: "boolean", default: false })
+      .example("$0 replication setup --pair qn-dr-db-01", "seed qn-dr-db-01 from qn-db-01 and let it stream"),
+  handler: async (args) => {
+    const sites = loadSites();
+    const pair = findPair(sites, args.pair);
+    const config = loadBackupConfig();
+    const exec = configExecutors(config);
+    try {
+      const log = (line: string) => void (args.json ? undefined : process.stderr.write(`${line}\n`));
+      const result = await setupPair(config, pair, exec, { overwrite: args.yes, log });
+      const [status] = await pairStatuses(config, [pair], exec);
+      recordStatuses(config, status ? [status] : [], replicationPairs(sites));
+      if (args.json) print(JSON.stringify({ pair: pair.name, ...result, status }, null, 2));
+      else {
+        for (const n of result.notes) print(n);
+        if (status) print(`${status.pair}: ${status.health}, lag ${describeLag(status)}`);
+      }
+    } finally {
+      await exec.closeAll();
+    }
+  },
+};
+
+interface StatusArgs {
+  pair?: string;
+  json: boolean;
+}
+
+const statusCommand: CommandModule<object, StatusArgs> = {
+  command: "status",
+  describe: "per pair: health, lag (seconds and bytes) against the tier's RPO; writes the Prometheus textfile; exit 4 if a pair is broken or over RPO",
+  builder: (y: Argv<object>): Argv<StatusArgs> =>
+    y.option("pair", { type: "string", describe: "only this pair (standby or primary host)" }).option("json", { type: "boolean", default: false }),
+  handler: async (args) => {
+    const sites = loadSites();
+    const pairs = args.pair === undefined ? replicationPairs(sites) : [findPair(sites, args.pair)];
+    const config = loadBackupConfig();
+    const exec = configExecutors(config);
+    let statuses: PairStatus[];
+    try {
+      statuses = await pairStatuses(config, pairs, exec);
+    } finally {
+      await exec.closeAll();
+    }
+    recordStatuses(config, statuses, replicationPairs(sites));
+    if (args.json) print(JSON.stringify(statuses, null, 2));
+    else if (!statuses.length) print("no replication pairs: no secondary host has standbyFor with a database its primary runs");
+    else
+      print(
+        textTable(
+          ["PAIR", "PRIMARY", "ENGINE", "HEALTH", "LAG", "BEHIND", "RPO", "NOTES"],
+          statuses.map((s) => [s.pair, s.primary, s.engine, s.overRpo ? `${s.health}, over RPO` : s.health, describeLag(s), s.lagBytes === undefined ? "-" : bytesText(s.lagBytes), `${s.rpoSeconds / 60} min`, s.notes.join("; ")]),
+        ),
+      );
+    const code = statusExitCode(statuses);
+    if (code) {
+      const bad = statuses.filter((s) => !s.ok);
+      const first = bad[0];
+      throw new DcctlError(`${bad.length} replication pair${bad.length === 1 ? " is" : "s are"} not streaming within RPO${first ? ` (first: ${first.pair}: ${first.overRpo ? `lag ${describeLag(first)} over RPO` : first.health}${first.notes[0] ? `: ${first.notes[0]}` : ""})` : ""}`, code);
+    }
+  },
+};
+
+function bytesText(n: number): string {
+  return n >= 1024 ** 2 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+}
+
+export const replicationCommands: CommandModule<object, object> = {
+  command: "replication <command>",
+  describe: "continuous replication of the standbys: setup, status",
+  builder: (y: Argv<object>): Argv<object> => y.command(setupCommand).command(statusCommand).demandCommand(1, "name a replication command: setup or status"),
+  handler: () => undefined,
+};
