@@ -1,11 +1,13 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-import { hostLocation, siteSourceFile, type Sites } from "../inventory/index.js";
+import { drTierOf, hostLocation, siteSourceFile, standbyFor, type Host, type Site, type Sites } from "../inventory/index.js";
 import { parseYamlSource, displayPath, type DataPath, type YamlSource } from "../inventory/yaml-source.js";
 import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { repoRoot } from "../util/tools.js";
+// Not ./engines/index.js: it loads every engine module, ssh2 with them, ~30 ms more for each reader of policies.
+import { DB_ENGINES, enginesOf } from "./engines/engine.js";
 import type { KeepPolicy } from "./restic/index.js";
 import { CronError, parseCron } from "./schedule.js";
 
@@ -198,6 +200,52 @@ export function checkInventoryPolicies(sites: Sites, policies: Policies): string
     }
   }
   return problems;
+}
+
+/**
+ * Every database host whose DR tier promises an RPO that none of its protections can meet, as
+ * `site-file:line: warning: …` at the host's drTier. A protection is the host's backup policy (its rpoMinutes) and a
+ * warm standby on the secondary running the same engine (replication loses seconds, so it meets any tier). Only
+ * databases: they hold the data an RPO is about (application servers are rebuilt from templates and hold none the
+ * policies promise). Not checked: standbys (their replication protects them only while the primary writes) and
+ * activeOnly hosts (they run only after a failover). Hosts whose policy is not defined are left to
+ * checkInventoryPolicies.
+ */
+export function checkRpoPromises(sites: Sites, policies: Policies): string[] {
+  return [sites.primary, sites.secondary].flatMap((site) => site.hosts.flatMap((host) => rpoWarning(sites, site, host, policies) ?? []));
+}
+
+function rpoWarning(sites: Sites, site: Site, host: Host, policies: Policies): string | undefined {
+  const policy = policies.policies.get(host.backupPolicy);
+  if (host.role !== "db" || host.activeOnly || host.standbyFor !== undefined || !policy) return undefined;
+  const rpo = drTierOf(site, host).rpoMinutes;
+  if (policy.rpoMinutes <= rpo) return undefined;
+  const gap = replicationGap(sites, site, host);
+  if (!gap) return undefined;
+  const where = hostLocation(site, host.name, "drTier") ?? siteSourceFile(site) ?? site.site;
+  return (
+    `${where}: warning: host "${host.name}": DR tier ${host.drTier} promises an RPO of ${rpo} min, ` +
+    `but backup policy "${policy.name}" has rpoMinutes ${policy.rpoMinutes}${gap.why}; ${gap.remedy ? `${gap.remedy} or a policy` : "give it a policy"} with rpoMinutes <= ${rpo}`
+  );
+}
+
+/** Why no standby's replication protects a host (with what would, when one could), or undefined when one does. */
+function replicationGap(sites: Sites, site: Site, host: Host): { why: string; remedy?: string } | undefined {
+  // Replication is set up from primary databases to the secondary only (dcctl replication setup).
+  if (site.site !== "primary") return { why: "" };
+  const standby = standbyFor(sites, host.name);
+  if (!standby) return { why: " and there is no warm standby", remedy: `add a standby on the secondary (standbyFor: ${host.name})` };
+  const engines = enginesOf(host.services);
+  if (!engines.length) {
+    return {
+      why: ` and its services name no database engine for standby "${standby.name}" to replicate`,
+      remedy: `add its engine (${DB_ENGINES.join(" or ")}) to its services`,
+    };
+  }
+  const missing = engines.filter((engine) => !standby.services.includes(engine));
+  if (!missing.length) return undefined;
+  const names = missing.join(", ");
+  return { why: ` and its standby "${standby.name}" does not run ${names}`, remedy: `add ${names} to the services of "${standby.name}"` };
 }
 
 function describe(err: ErrorObject): { path: DataPath; message: string } {

@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { InputError } from "../util/errors.js";
-import { checkInventoryPolicies, loadPolicies } from "../backup/policies.js";
+import { textTable } from "../util/table.js";
+import { checkInventoryPolicies, checkRpoPromises, loadPolicies } from "../backup/policies.js";
 import {
   ROLES,
   SITE_NAMES,
@@ -31,7 +32,7 @@ interface ShowArgs {
 
 const validateCommand: CommandModule<object, ValidateArgs> = {
   command: "validate",
-  describe: "check the site files; every problem as file:line: message (exit 2)",
+  describe: "check the site files; every problem as file:line: message (exit 2), an RPO no protection meets as a warning",
   builder: (y: Argv<object>): Argv<ValidateArgs> =>
     y
       .option("site", { type: "string", describe: `check only this site's file: ${SITE_NAMES.join(" or ")} (default: both, and the rules across them)` })
@@ -52,9 +53,12 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
       add(loadSiteFile(siteFilePath(site)), siteFilePath(site));
     } else {
       const sites = loadSites();
+      const policies = loadPolicies();
       // A backupPolicy that names no policy would otherwise pass here and fail only when a backup is due.
-      const problems = checkInventoryPolicies(sites, loadPolicies());
+      const problems = checkInventoryPolicies(sites, policies);
       if (problems.length) throw new InputError(problems);
+      // On stderr in both modes, so that stdout (the --json array included) stays what scripts already read.
+      for (const warning of checkRpoPromises(sites, policies)) process.stderr.write(warning + "\n");
       add(sites.primary, siteFilePath("primary"));
       add(sites.secondary, siteFilePath("secondary"));
     }
@@ -99,9 +103,7 @@ function selectHosts(site: SiteName | undefined): SiteHost[] {
 function hostTable(hosts: SiteHost[]): string {
   const header = ["NAME", "SITE", "ROLE", "CPUS", "MEMORY", "NETWORK", "IP", "BACKUP POLICY", "DR TIER"];
   const rows = hosts.map((h) => [h.name, h.site, h.role, String(h.cpus), `${h.memoryGb} GB`, h.network, h.ip, h.backupPolicy, String(h.drTier)]);
-  const widths = header.map((title, col) => Math.max(title.length, ...rows.map((row) => row[col]?.length ?? 0)));
-  const line = (cells: string[]): string => cells.map((cell, col) => cell.padEnd(widths[col] ?? 0)).join("  ").trimEnd() + "\n";
-  return [header, ...rows].map(line).join("") + (hosts.length ? "" : "(no hosts)\n");
+  return textTable(header, rows) + (hosts.length ? "" : "(no hosts)\n");
 }
 
 export const inventoryCommands: CommandModule<object, object> = {

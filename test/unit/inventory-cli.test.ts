@@ -14,9 +14,13 @@ function expectNoStackTrace(run: CliRun): void {
 }
 
 describe("dcctl inventory validate", () => {
-  it("checks both default site files", () => {
+  it("checks both default site files, warning of the databases whose tier's RPO nothing meets", () => {
     const run = dcctl(["inventory", "validate"]);
-    expect(run.stderr).toBe("");
+    // qn-db-05/06 have no standby and a daily dump: their tiers promise 4 h and 24 h.
+    expect(lines(run.stderr).map((l) => l.replace(/ promises .*/, ""))).toEqual([
+      'stacks/sites/primary.yaml:97: warning: host "qn-db-05": DR tier 2',
+      'stacks/sites/primary.yaml:109: warning: host "qn-db-06": DR tier 3',
+    ]);
     expect(lines(run.stdout)).toEqual(["ok: stacks/sites/primary.yaml: 33 hosts", "ok: stacks/sites/secondary.yaml: 13 hosts"]);
     expect(run.code).toBe(0);
   });
