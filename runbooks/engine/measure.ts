@@ -2,12 +2,13 @@ import type { Sites } from "../../inventory/index.js";
 import type { JournalRecord } from "./journal.js";
 import type { PlannedStep } from "./model.js";
 import type { Replay } from "./replay.js";
-import type { RestoredDatabase } from "./steps/types.js";
+import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
 import type { DataLoss } from "./steps/data-loss.js";
 
 /**
  * RPO and RTO as a run measured them, per service (the steps' `service:` labels) and overall:
- *  - RPO: how much data was lost — the failure (or drill) start minus the time of the newest snapshot restored;
+ *  - RPO: how much data was lost — the failure (or drill) start minus the time the recovered data is complete up to:
+ *    a restored snapshot's time, or for a promoted replica the moment it last had everything (its lag at the failure);
  *  - RTO: how long service was away — the run's start until the last verify step that passed.
  * Each is compared with the targets of the strictest DR tier among the hosts the service's steps address.
  */
@@ -37,14 +38,17 @@ export function measure(planned: PlannedStep[], state: Replay, records: JournalR
     const tiers = steps.flatMap((p) => p.hosts.map((h) => h.drTier));
     const tier = tiers.length ? Math.min(...tiers) : undefined;
     const target = tier === undefined ? undefined : (sites[to].drTiers.find((t) => t.tier === tier) ?? sites.primary.drTiers.find((t) => t.tier === tier));
-    const restored = steps
-      .filter((p) => p.step.type === "restore-db")
-      .flatMap((p) => (state.results.get(p.step.id)?.data.restored as RestoredDatabase[] | undefined) ?? []);
+    const recovering = steps.filter((p) => p.step.type === "restore-db" || p.step.type === "promote");
+    const restored = recovering.flatMap((p) => (state.results.get(p.step.id)?.data.restored as RestoredDatabase[] | undefined) ?? []);
+    const promoted = recovering
+      .flatMap((p) => (state.results.get(p.step.id)?.data.recovered as RecoveredHost[] | undefined) ?? [])
+      .filter((r): r is RecoveredHost & { dataAsOf: string } => r.path === "promoted" && r.dataAsOf !== undefined);
     const verifies = steps.filter((p) => p.step.type === "verify" && endAt.has(p.step.id)).map((p) => endAt.get(p.step.id) ?? 0);
     const m: Measurement = { service, ...(tier !== undefined ? { tier } : {}) };
     // A snapshot taken after the reference time (a failback backs up the secondary once its writers stopped, within
     // the run) lost nothing: 0, not a negative RPO.
-    if (restored.length) m.rpoMinutes = minutes(Math.max(0, ...restored.map((r) => failedAt - Date.parse(r.snapshotTime))));
+    const asOf = [...restored.map((r) => r.snapshotTime), ...promoted.map((r) => r.dataAsOf)];
+    if (asOf.length) m.rpoMinutes = minutes(Math.max(0, ...asOf.map((t) => failedAt - Date.parse(t))));
     if (verifies.length) m.rtoMinutes = minutes(Math.max(...verifies) - startedAt);
     const losses = steps.filter((p) => p.step.type === "data-loss").flatMap((p) => (state.results.get(p.step.id)?.data.dataLoss as DataLoss[] | undefined) ?? []);
     if (losses.length) {
@@ -63,5 +67,5 @@ export function measure(planned: PlannedStep[], state: Replay, records: JournalR
 
   const labels = [...new Set(planned.map((p) => p.step.service).filter((s): s is string => s !== undefined))];
   const services = labels.map((s) => one(s, planned.filter((p) => p.step.service === s)));
-  return { overall: one("overall", planned.filter((p) => p.step.type === "restore-db" || p.step.type === "verify")), services };
+  return { overall: one("overall", planned.filter((p) => p.step.type === "restore-db" || p.step.type === "promote" || p.step.type === "verify")), services };
 }

@@ -8,7 +8,7 @@ import type { Runbook } from "./model.js";
 import { planRunbook } from "./plan.js";
 import { replay } from "./replay.js";
 import type { CheckOutcome } from "./steps/verify.js";
-import type { RestoredDatabase } from "./steps/types.js";
+import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
 
 /** report.json: everything report.md says, for machines. Built from the journal only, so it can be rebuilt any time. */
 export interface RunReport {
@@ -29,6 +29,8 @@ export interface RunReport {
   steps: StepReport[];
   checks: (CheckOutcome & { step: string })[];
   restored: RestoredDatabase[];
+  /** How each standby came up (promote steps): promoted replica or restored from the repository, and why. */
+  recovered: RecoveredHost[];
   measurements: { overall: Measurement; services: Measurement[] };
   cleanup: { step: string; status: string; notes: string[]; message?: string }[];
   deviations: string[];
@@ -83,6 +85,7 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites): RunRep
     for (const c of (end?.data.checks as CheckOutcome[] | undefined) ?? []) checks.push({ step: p.step.id, ...c });
   }
   const restored = [...state.results.values()].flatMap((r) => (r.data.restored as RestoredDatabase[] | undefined) ?? []);
+  const recovered = [...state.results.values()].flatMap((r) => (r.data.recovered as RecoveredHost[] | undefined) ?? []);
   const measurements = measure(planned, state, records, sites, runbook.to);
   const cleanup = [...state.steps.entries()].filter(([, h]) => h.cleanup).map(([step, h]) => ({ step, status: h.cleanup?.status ?? "", notes: h.cleanup?.notes ?? [], ...(h.cleanup?.message ? { message: h.cleanup.message } : {}) }));
 
@@ -102,6 +105,7 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites): RunRep
     steps,
     checks,
     restored,
+    recovered,
     measurements,
     cleanup,
     deviations: deviations(steps, measurements, cleanup, records, state.resumes),
@@ -160,7 +164,11 @@ export function reportMarkdown(r: RunReport): string {
   for (const m of [...r.measurements.services, r.measurements.overall]) {
     L.push(`| ${m.service} | ${m.tier ?? "—"} | ${fmt(m.rpoMinutes)} | ${fmt(m.rpoTargetMinutes)} | ${met(m.rpoMet)} | ${fmt(m.rtoMinutes)} | ${fmt(m.rtoTargetMinutes)} | ${met(m.rtoMet)} |`);
   }
-  L.push("", "RPO: the failure (or drill) start minus the time of the newest restored snapshot. RTO: the run's start until the last verify step that passed.");
+  L.push("", "RPO: the failure (or drill) start minus the time the recovered data is complete up to (a restored snapshot's time; for a promoted replica, when it last had all of its primary's writes). RTO: the run's start until the last verify step that passed.");
+  if (r.recovered.length) {
+    L.push("", "## How each standby took over", "", "| standby | of | engine | path | data complete up to | why |", "|---|---|---|---|---|---|");
+    for (const x of r.recovered) L.push(`| ${x.host} | ${x.primary} | ${x.engine} | ${x.path === "promoted" ? "replica promoted" : "restored from the repository"} | ${x.dataAsOf ?? "—"} | ${x.reason.replaceAll("|", "\\|")} |`);
+  }
   const measuredLoss = r.measurements.services.filter((m) => m.measuredLossMinutes !== undefined);
   if (measuredLoss.length) {
     L.push("", "## Measured data loss", "", "| service | writes lost | records lost | RPO computed above |", "|---|---|---|---|");

@@ -5,7 +5,7 @@ import { REPOSITORY_NAMES, type RepositoryName } from "../../backup/policies.js"
 import { ENGINES } from "../../backup/engines/index.js";
 import type { SiteHost } from "../../inventory/index.js";
 import { DcctlError, InputError } from "../../util/errors.js";
-import type { DatabaseRestorer, DrServices, InfraDriver, SnapshotCatalog, SqlClient } from "./steps/types.js";
+import type { DatabaseRestorer, DrServices, InfraDriver, ReplicaControl, SnapshotCatalog, SqlClient } from "./steps/types.js";
 
 /**
  * The DR engine's services as dcctl runs them for real: hosts over SSH (or this machine for the backup config's
@@ -85,12 +85,18 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
     },
   };
 
+  const replicas: ReplicaControl = {
+    status: (pair) => ENGINES[pair.engine].replicaStatus(need(config, "replication"), { host: pair.primary, exec: executorFor(pair.primary) }, { host: pair.standby, exec: executorFor(pair.standby) }),
+    promote: (pair) => ENGINES[pair.engine].promote(need(config, "promote"), { host: pair.standby, exec: executorFor(pair.standby) }),
+  };
+
   return {
     executorFor,
     local,
     sql,
     snapshots,
     restorer,
+    replicas,
     ...(infra ? { infra } : {}),
     now: () => new Date(),
     async close() {

@@ -7,6 +7,7 @@ import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../backup
 import { loadSites, type SiteHost } from "../../inventory/index.js";
 import { parseRunbook, planRunbook, stepModules, type DrServices, type PlannedStep } from "../../runbooks/engine/index.js";
 import type { StepContext, StepResult } from "../../runbooks/engine/steps/types.js";
+import type { ReplicaStatus } from "../../backup/replication/types.js";
 
 /** Step modules one by one, with their outside world faked: what each does, and what plan() says it would do. */
 
@@ -96,18 +97,77 @@ describe("fence", () => {
 });
 
 describe("promote", () => {
-  it("promotes a standby in recovery, leaves a primary alone, and notes non-PostgreSQL hosts", async () => {
-    const p = plannedStep("failover", "- { id: p, type: promote, targets: { site: secondary, role: db } }");
-    const asked: string[] = [];
-    const ctx = context({ sql: { query: async (h, _e, _d, sql) => (asked.push(`${h.name} ${sql.trim()}`), h.name === "qn-dr-db-02" ? "f\n" : "t\n") } }, dir);
-    const res = await stepModules.promote.run(p, ctx);
-    expect(res.notes).toEqual([
-      "qn-dr-db-01: promoted to primary",
-      "qn-dr-db-02: not in recovery: already a primary, nothing to promote",
-      "qn-dr-db-03: promoted to primary",
-      "qn-dr-db-04: no streaming PostgreSQL standby: nothing to promote",
-    ]);
-    expect(asked.filter((a) => a.includes("pg_promote")).map((a) => a.split(" ")[0])).toEqual(["qn-dr-db-01", "qn-dr-db-03"]);
+  const at = "2026-11-22T05:59:00.000Z";
+  const status = (over: Partial<ReplicaStatus>): ReplicaStatus => ({ health: "streaming", primaryAnswered: true, notes: [], measuredAt: at, ...over });
+  /** A fake replication control: each standby's status as given, promotions and restores recorded. */
+  function world(statuses: Record<string, ReplicaStatus>, snapshotTime = "2026-11-22T05:00:00Z") {
+    const promoted: string[] = [];
+    const restores: string[] = [];
+    const services: Partial<DrServices> = {
+      replicas: {
+        status: async (pair) => statuses[pair.name] ?? status({ health: "unreachable", notes: ["no answer"] }),
+        promote: async (pair) => (promoted.push(pair.name), [`${pair.name} promoted`]),
+      },
+      snapshots: { newest: async () => ({ id: "snap1", time: snapshotTime }) },
+      restorer: {
+        restore: async (req) => (restores.push(`${req.targetHost.name}:${req.database}:${req.sourceHost}`), { snapshotId: "snap1", snapshotTime }),
+        drop: async () => undefined,
+      },
+    };
+    return { promoted, restores, services };
+  }
+  const step = (host: string, fallback = true) =>
+    plannedStep("failover", `- { id: p, type: promote, targets: { hosts: [${host}] }${fallback ? ", with: { fallback: { repository: secondary, databases: [portal] } }" : ""} }`);
+
+  it("promotes a streaming replica; its data is complete up to the failure when it had no lag", async () => {
+    const w = world({ "qn-dr-db-01": status({ lagSeconds: 0, lagBytes: 0 }) });
+    const dir1 = mkdtempSync(join(dir, "p1-"));
+    const res = await stepModules.promote.run(step("qn-dr-db-01"), context(w.services, dir1));
+    expect(w.promoted).toEqual(["qn-dr-db-01"]);
+    expect(w.restores).toEqual([]);
+    expect(res.data.recovered).toEqual([{ host: "qn-dr-db-01", primary: "qn-db-01", engine: "postgresql", path: "promoted", reason: "replica streaming, lag 0.0 s when promoted", dataAsOf: at, lagSeconds: 0 }]);
+  });
+
+  it("restores instead when the replica is broken and older than the newest snapshot, and says why", async () => {
+    const w = world({ "qn-dr-db-01": status({ health: "broken", primaryAnswered: false, lastReceivedAt: "2026-11-21T20:00:00.000Z", notes: ["qn-db-01 did not answer"] }) });
+    const res = await stepModules.promote.run(step("qn-dr-db-01"), context(w.services, mkdtempSync(join(dir, "p2-"))));
+    // Made writable first, then its database replaced by the snapshot's.
+    expect(w.promoted).toEqual(["qn-dr-db-01"]);
+    expect(w.restores).toEqual(["qn-dr-db-01:portal:qn-db-01"]);
+    const [r] = res.data.recovered as { path: string; reason: string; dataAsOf: string }[];
+    expect(r?.path).toBe("restored");
+    expect(r?.reason).toMatch(/replica broken \(qn-db-01 did not answer\) with data as of 2026-11-21T20:00:00.000Z, older than snapshot snap1/);
+    expect(r?.dataAsOf).toBe("2026-11-22T05:00:00Z");
+  });
+
+  it("promotes a broken replica whose data is newer than any snapshot: it is the best copy there is", async () => {
+    const w = world({ "qn-dr-db-01": status({ health: "broken", primaryAnswered: false, lastReceivedAt: "2026-11-22T05:58:30.000Z", lagSeconds: 30, notes: ["qn-db-01 did not answer"] }) });
+    const res = await stepModules.promote.run(step("qn-dr-db-01"), context(w.services, mkdtempSync(join(dir, "p3-"))));
+    expect(w.restores).toEqual([]);
+    expect(res.data.recovered).toMatchObject([{ path: "promoted", dataAsOf: "2026-11-22T05:58:30.000Z" }]);
+  });
+
+  it("restores a standby that is no replica; without a fallback it only notes it; an unreachable one fails the step", async () => {
+    const w = world({ "qn-dr-db-01": status({ health: "not-a-replica", notes: ["not in recovery"] }) });
+    const res = await stepModules.promote.run(step("qn-dr-db-01"), context(w.services, mkdtempSync(join(dir, "p4-"))));
+    expect(w.promoted).toEqual([]);
+    expect(w.restores).toEqual(["qn-dr-db-01:portal:qn-db-01"]);
+    expect(res.notes[0]).toMatch(/^qn-dr-db-01: not a replica of qn-db-01 \(not in recovery\): restored portal from snapshot snap1/);
+    const plain = await stepModules.promote.run(step("qn-dr-db-01", false), context(w.services, mkdtempSync(join(dir, "p5-"))));
+    expect(plain.notes).toEqual(["qn-dr-db-01: not a replica: already a primary, nothing to promote"]);
+    await expect(stepModules.promote.run(step("qn-dr-db-02"), context(w.services, mkdtempSync(join(dir, "p6-"))))).rejects.toThrow(/qn-dr-db-02: the standby does not answer: no answer/);
+  });
+
+  it("a resumed run does not restore over a replica it promoted before the crash", async () => {
+    const runDir = mkdtempSync(join(dir, "p7-"));
+    const first = world({ "qn-dr-db-01": status({ lagSeconds: 0, lagBytes: 0 }) });
+    await stepModules.promote.run(step("qn-dr-db-01"), context(first.services, runDir));
+    // Promoted, the server is no replica any more: a fresh look would restore it from the older snapshot.
+    const again = world({ "qn-dr-db-01": status({ health: "not-a-replica" }) });
+    const res = await stepModules.promote.run(step("qn-dr-db-01"), context(again.services, runDir));
+    expect(again.restores).toEqual([]);
+    expect(res.data.recovered).toMatchObject([{ path: "promoted", dataAsOf: at }]);
+    expect(res.notes[0]).toMatch(/promoted earlier in this run/);
   });
 });
 

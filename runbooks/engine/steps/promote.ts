@@ -1,37 +1,156 @@
-import { DcctlError } from "../../../util/errors.js";
-import { defineStep } from "./types.js";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { replicationPairs, type ReplicationPair } from "../../../backup/replication/index.js";
+import type { ReplicaStatus } from "../../../backup/replication/types.js";
+import type { SiteHost } from "../../../inventory/index.js";
+import { DcctlError, errorMessage } from "../../../util/errors.js";
+import { defineStep, StepFailure, type RecoveredHost, type RestoredDatabase, type StepContext } from "./types.js";
 import { Params } from "./params.js";
-import { hostText, onHosts } from "./on-hosts.js";
+import { hostText } from "./on-hosts.js";
 
 /**
- * `promote`: turns a PostgreSQL streaming standby into a primary. A server that is not in recovery (already promoted,
- * or restored from a backup rather than streaming) and a non-PostgreSQL server need nothing: a note, not a failure.
+ * `promote`: each target standby takes over from the primary it replicates (PostgreSQL pg_promote, MariaDB replica
+ * stopped and made writable). With `fallback`, a standby whose replica cannot serve — broken with data older than
+ * the newest snapshot, or no replica at all — is made writable and its databases restored from the repository
+ * instead. Each host's path, the reason for it and how old its data is are in the result (`recovered`), which the
+ * report shows and RPO is measured from: the replication lag at the failure for a promoted replica, the snapshot's age
+ * for a restore.
  */
-export const promoteStep = defineStep<Record<string, never>>({
+interface PromoteParams {
+  fallback?: { repository: string; databases: string[] };
+}
+
+/** A mark in the run's folder, written before promoting: a resumed run knows the host was promoted, not restored. */
+const markFile = (ctx: StepContext, host: string) => join(ctx.runDir, `promoted-${host}.json`);
+
+export const promoteStep = defineStep<PromoteParams>({
   type: "promote",
-  // It asks pg_is_in_recovery() first, so running it again after a crash does nothing twice.
+  // A host already promoted (its mark) or not a replica is not promoted twice; a restore replaces what it restored.
   idempotent: true,
   parse(raw) {
     const p = new Params(raw);
-    p.only();
-    return p.result({});
+    p.only("fallback");
+    const fb = raw.fallback;
+    if (fb === undefined) return p.result({});
+    const f = typeof fb === "object" && fb !== null && !Array.isArray(fb) ? (fb as Record<string, unknown>) : undefined;
+    const dbs = f?.databases;
+    const repository = f?.repository ?? "secondary";
+    const extra = f ? Object.keys(f).filter((k) => k !== "databases" && k !== "repository") : [];
+    if (!f || typeof repository !== "string" || !Array.isArray(dbs) || !dbs.length || !dbs.every((d) => typeof d === "string" && /^[A-Za-z0-9_]+$/.test(d)) || extra.length) {
+      p.problems.push({ path: ["with", "fallback"], message: "with.fallback must be { repository: NAME, databases: [names] } (letters, digits, _)" });
+      return p.result({});
+    }
+    return p.result({ fallback: { repository, databases: dbs as string[] } });
   },
-  plan(p) {
+  plan(p, params) {
+    const fallback = params.fallback ? `restore ${params.fallback.databases.join(", ")} from repository ${params.fallback.repository}` : undefined;
     return p.hosts.map((h) =>
-      h.services.includes("postgresql")
-        ? `promote the PostgreSQL standby on ${hostText(h)} if it is in recovery (pg_promote)`
-        : `${hostText(h)}: no streaming PostgreSQL standby (${h.services.join(", ") || "no services"}): nothing to promote`,
+      h.standbyFor === undefined
+        ? `${hostText(h)}: stands by for no host${fallback ? `: ${fallback}` : ": nothing to promote"}`
+        : `promote the replica on ${hostText(h)} of ${h.standbyFor}${fallback ? `; if it is broken with data older than the newest snapshot, or no replica, ${fallback} instead` : ""}`,
     );
   },
-  async run(p, _params, ctx) {
-    const sql = ctx.services.sql;
-    return onHosts(p, async (host) => {
-      if (!host.services.includes("postgresql")) return [`no streaming PostgreSQL standby: nothing to promote`];
-      if (!sql) throw new DcctlError("no SQL client is configured (backup config databases)");
-      const state = (await sql.query(host, "postgresql", "postgres", "SELECT pg_is_in_recovery();\n")).trim();
-      if (state !== "t") return [`not in recovery: already a primary, nothing to promote`];
-      await sql.query(host, "postgresql", "postgres", "SELECT pg_promote(true, 60);\n");
-      return [`promoted to primary`];
+  async run(p, params, ctx) {
+    const pairs = replicationPairs(ctx.sites);
+    const outcomes = await Promise.allSettled(p.hosts.map((host) => recoverHost(ctx, host, pairs.find((x) => x.name === host.name), params)));
+    const recovered: RecoveredHost[] = [];
+    const restored: RestoredDatabase[] = [];
+    const notes: string[] = [];
+    const failed: string[] = [];
+    outcomes.forEach((o, i) => {
+      const name = p.hosts[i]?.name ?? "?";
+      if (o.status === "rejected") return void failed.push(`${name}: ${errorMessage(o.reason)}`);
+      if (o.value.recovered) recovered.push(o.value.recovered);
+      restored.push(...o.value.restored);
+      notes.push(...o.value.notes.map((n) => `${name}: ${n}`));
     });
+    if (failed.length) throw new StepFailure(failed.join("; "), { recovered, restored });
+    return { notes, data: { recovered, restored } };
   },
 });
+
+interface HostOutcome {
+  recovered?: RecoveredHost;
+  restored: RestoredDatabase[];
+  notes: string[];
+}
+
+async function recoverHost(ctx: StepContext, host: SiteHost, pair: ReplicationPair | undefined, params: PromoteParams): Promise<HostOutcome> {
+  const replicas = ctx.services.replicas;
+  if (!replicas) throw new DcctlError("promote: no replication control is configured (backup config)");
+  if (!pair) {
+    if (!params.fallback) return { restored: [], notes: ["replicates nothing: nothing to promote"] };
+    return restoreInstead(ctx, host, undefined, params.fallback, "no replica: the host replicates no database of a primary");
+  }
+  const base = { host: host.name, primary: pair.primary.name, engine: pair.engine };
+  if (existsSync(markFile(ctx, host.name))) {
+    const earlier = JSON.parse(readFileSync(markFile(ctx, host.name), "utf8")) as RecoveredHost;
+    const notes = await replicas.promote(pair);
+    return { recovered: earlier, restored: [], notes: [`promoted earlier in this run (${earlier.reason}); ${notes.join("; ")}`] };
+  }
+  const status = await replicas.status(pair);
+  if (status.health === "unreachable") throw new DcctlError(`the standby does not answer: ${status.notes.join("; ")}`);
+  if (status.health === "not-a-replica") {
+    if (!params.fallback) return { recovered: { ...base, path: "promoted", reason: "not a replica: already writable" }, restored: [], notes: ["not a replica: already a primary, nothing to promote"] };
+    return restoreInstead(ctx, host, pair, params.fallback, `not a replica of ${pair.primary.name} (${status.notes.join("; ")})`);
+  }
+  const asOf = dataAsOf(status, ctx.failedAt);
+  if (status.health === "broken" && params.fallback) {
+    const newest = await ctx.services.snapshots?.newest(params.fallback.repository, pair.primary.name).catch(() => undefined);
+    const stale = asOf === undefined || (newest !== undefined && Date.parse(newest.time) > Date.parse(asOf));
+    if (stale && newest) {
+      await promoteMarked(ctx, pair, { ...base, path: "restored", reason: "made writable for the restore" });
+      return restoreInstead(ctx, host, pair, params.fallback, `replica broken (${status.notes.join("; ")}) with data as of ${asOf ?? "an unknown time"}, older than snapshot ${newest.id} (${newest.time})`);
+    }
+  }
+  const reason =
+    status.health === "streaming"
+      ? `replica streaming, lag ${fmt(status.lagSeconds)} when promoted`
+      : `replica broken (${status.notes.join("; ")}); its data as of ${asOf ?? "an unknown time"} is the newest there is`;
+  const recovered: RecoveredHost = { ...base, path: "promoted", reason, ...(asOf ? { dataAsOf: asOf } : {}), ...(status.lagSeconds !== undefined ? { lagSeconds: status.lagSeconds } : {}) };
+  const notes = await promoteMarked(ctx, pair, recovered);
+  return { recovered, restored: [], notes: [`${reason}: ${notes.join("; ")}`] };
+}
+
+/** Writes the mark, then promotes: a crash in between leaves a mark, and promoting again is harmless. */
+async function promoteMarked(ctx: StepContext, pair: ReplicationPair, recovered: RecoveredHost): Promise<string[]> {
+  writeFileSync(markFile(ctx, pair.name), JSON.stringify(recovered) + "\n");
+  const replicas = ctx.services.replicas;
+  if (!replicas) throw new DcctlError("promote: no replication control is configured");
+  return replicas.promote(pair);
+}
+
+/**
+ * Up to when the replica's data is complete: everything until it was measured when it had no lag, else until it last
+ * heard from its primary (or its lag before the measurement); never later than the failure, after which nothing was
+ * written that could be lost.
+ */
+function dataAsOf(s: ReplicaStatus, failedAt: Date): string | undefined {
+  const measured = Date.parse(s.measuredAt);
+  const upTo =
+    s.health === "streaming" && s.lagSeconds === 0
+      ? measured
+      : s.lastReceivedAt !== undefined
+        ? Date.parse(s.lastReceivedAt)
+        : s.lagSeconds !== undefined
+          ? measured - s.lagSeconds * 1000
+          : undefined;
+  return upTo === undefined ? undefined : new Date(Math.min(upTo, failedAt.getTime())).toISOString();
+}
+
+const fmt = (s: number | undefined) => (s === undefined ? "unknown" : `${s.toFixed(1)} s`);
+
+async function restoreInstead(ctx: StepContext, host: SiteHost, pair: ReplicationPair | undefined, fb: NonNullable<PromoteParams["fallback"]>, reason: string): Promise<HostOutcome> {
+  const restorer = ctx.services.restorer;
+  if (!restorer) throw new DcctlError("promote: the fallback restore needs a database restorer (backup config)");
+  const source = pair?.primary.name ?? host.standbyFor ?? host.name;
+  const engine = pair?.engine ?? (host.services.includes("mariadb") && !host.services.includes("postgresql") ? "mariadb" : "postgresql");
+  const restored: RestoredDatabase[] = [];
+  for (const db of fb.databases) {
+    const snap = await restorer.restore({ repository: fb.repository, sourceHost: source, engine, database: db, targetHost: host, targetDatabase: db, snapshot: "latest", replace: true });
+    restored.push({ sourceHost: source, database: db, targetDatabase: db, targetHost: host.name, snapshotId: snap.snapshotId, snapshotTime: snap.snapshotTime });
+  }
+  const oldest = restored.map((r) => r.snapshotTime).sort()[0];
+  const recovered: RecoveredHost = { host: host.name, primary: source, engine, path: "restored", reason, ...(oldest ? { dataAsOf: oldest } : {}) };
+  return { recovered, restored, notes: [`${reason}: restored ${restored.map((r) => `${r.database} from snapshot ${r.snapshotId} (${r.snapshotTime})`).join(", ")}`] };
+}

@@ -4,6 +4,8 @@ import type { Problem } from "../../../inventory/problems.js";
 import type { SiteHost, Sites } from "../../../inventory/index.js";
 import type { PlannedStep, Runbook, RunbookKind, StepType } from "../model.js";
 import type { DbEngine } from "../../../backup/engines/index.js";
+import type { ReplicationPair } from "../../../backup/replication/pairs.js";
+import type { ReplicaStatus } from "../../../backup/replication/types.js";
 
 /** What a step hands back; it is written into the step's `end` record, so a resumed run sees it too. */
 export interface StepResult {
@@ -34,6 +36,19 @@ export interface RestoredDatabase {
   snapshotId: string;
   /** ISO time of the snapshot, for RPO. */
   snapshotTime: string;
+}
+
+/** How one standby was brought up, as recorded in the step's `data.recovered`. */
+export interface RecoveredHost {
+  host: string;
+  primary: string;
+  engine: string;
+  path: "promoted" | "restored";
+  reason: string;
+  /** ISO time up to which the recovered data is complete (replica: last heard from the primary; restore: snapshot). */
+  dataAsOf?: string;
+  /** The replica's lag as measured just before promotion, seconds. */
+  lagSeconds?: number;
 }
 
 export type { DbEngine };
@@ -69,6 +84,13 @@ export interface SnapshotCatalog {
   newest(repository: string, sourceHost: string): Promise<{ id: string; time: string } | undefined>;
 }
 
+/** The standbys' replication: measured and promoted (backup/replication through the backup config's hosts). */
+export interface ReplicaControl {
+  status(pair: ReplicationPair): Promise<ReplicaStatus>;
+  /** Makes the replica a writable primary; one that is not a replica is left alone (a note says so). */
+  promote(pair: ReplicationPair): Promise<string[]>;
+}
+
 /** Brings a site stack to a DR mode through the Pulumi Automation API. */
 export interface InfraDriver {
   up(site: SiteHost["site"], mode: "standby" | "active" | "drill"): Promise<string[]>;
@@ -85,6 +107,7 @@ export interface DrServices {
   restorer?: DatabaseRestorer;
   sql?: SqlClient;
   snapshots?: SnapshotCatalog;
+  replicas?: ReplicaControl;
   infra?: InfraDriver;
   now(): Date;
 }
