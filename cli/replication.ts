@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { loadSites } from "../inventory/index.js";
 import { loadBackupConfig } from "../backup/repositories.js";
-import { configExecutors, describeLag, findPair, pairStatuses, recordStatuses, replicationPairs, setupPair, statusExitCode, type PairStatus } from "../backup/replication/index.js";
+import { configExecutors, describeLag, findPair, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, statusExitCode, type PairStatus } from "../backup/replication/index.js";
 import { DcctlError } from "../util/errors.js";
 import { textTable } from "../util/table.js";
 
@@ -15,6 +15,7 @@ const print = (text: string): void => void process.stdout.write(text.endsWith("\
 
 interface SetupArgs {
   pair: string;
+  reverse: boolean;
   yes: boolean;
   json: boolean;
 }
@@ -25,23 +26,28 @@ const setupCommand: CommandModule<object, SetupArgs> = {
   builder: (y: Argv<object>): Argv<SetupArgs> =>
     y
       .option("pair", { type: "string", demandOption: true, describe: "the standby host (or its primary)" })
+      .option("reverse", { type: "boolean", default: false, describe: "the other way round: the pair's primary host follows its standby (reprotect after a failover, until the switchover back)" })
       .option("yes", { type: "boolean", default: false, describe: "replace what the standby holds (its databases, or a replication from elsewhere)" })
       .option("json", { type: "boolean", default: false })
-      .example("$0 replication setup --pair qn-dr-db-01", "seed qn-dr-db-01 from qn-db-01 and let it stream"),
+      .example("$0 replication setup --pair qn-dr-db-01", "seed qn-dr-db-01 from qn-db-01 and let it stream")
+      .example("$0 replication setup --pair qn-dr-db-01 --reverse --yes", "after a failover: wind qn-db-01 back onto qn-dr-db-01 (pg_rewind) as its replica"),
   handler: async (args) => {
     const sites = loadSites();
-    const pair = findPair(sites, args.pair);
+    const found = findPair(sites, args.pair);
+    const pair = args.reverse ? reversed(found) : found;
     const config = loadBackupConfig();
     const exec = configExecutors(config);
     try {
       const log = (line: string) => void (args.json ? undefined : process.stderr.write(`${line}\n`));
       const result = await setupPair(config, pair, exec, { overwrite: args.yes, log });
       const [status] = await pairStatuses(config, [pair], exec);
-      recordStatuses(config, status ? [status] : [], replicationPairs(sites));
+      // The reversed pair is measured, not recorded: the record follows the inventory's pairs.
+      if (!args.reverse) recordStatuses(config, status ? [status] : [], replicationPairs(sites));
       if (args.json) print(JSON.stringify({ pair: pair.name, ...result, status }, null, 2));
       else {
         for (const n of result.notes) print(n);
-        if (status) print(`${status.pair}: ${status.health}, lag ${describeLag(status)}`);
+        // The last line says it all (a runbook's command step keeps the last line in its report).
+        print(`${pair.name}: ${result.action}${status ? `, ${status.health}, lag ${describeLag(status)}` : ""}`);
       }
     } finally {
       await exec.closeAll();

@@ -10,7 +10,11 @@ export function isDbEngine(name: string): name is DbEngine {
   return (DB_ENGINES as readonly string[]).includes(name);
 }
 
-/** The engine a host's SQL goes to: the first database server it runs (PostgreSQL for a host that names none). */
-export function engineOf(services: readonly string[]): DbEngine {
-  return enginesOf(services)[0] ?? "postgresql";
+/**
+ * The engine a host's SQL goes to: the first database server it runs (PostgreSQL for a host that names none). A host
+ * running both (a restore-test server) is told apart by `among`: the services a runbook step's targets name.
+ */
+export function engineOf(services: readonly string[], among?: readonly string[]): DbEngine {
+  const runs = enginesOf(services);
+  return runs.find((e) => among?.includes(e)) ?? runs[0] ?? "postgresql";
 }

@@ -10,7 +10,7 @@ import { executorForHost } from "../run.js";
 import { replicationPairs, type ReplicationPair } from "./pairs.js";
 import type { ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "./types.js";
 
-export { replicationPairs, type ReplicationPair } from "./pairs.js";
+export { replicationPairs, reversed, type ReplicationPair } from "./pairs.js";
 export * from "./types.js";
 
 /** A pair's status as `replication status` reports it: the engine's measurement judged against the tier's RPO. */
@@ -136,7 +136,7 @@ export function renderReplicationMetrics(statuses: PairStatus[]): string {
 }
 
 /** "0.4 s", "12 min": a lag as an operator reads it. */
-export function describeLag(s: PairStatus): string {
+export function describeLag(s: Pick<PairStatus, "lagSeconds">): string {
   if (s.lagSeconds === undefined) return "unknown";
   return s.lagSeconds < 120 ? `${s.lagSeconds.toFixed(1)} s` : `${(s.lagSeconds / 60).toFixed(1)} min`;
 }

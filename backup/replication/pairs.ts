@@ -14,6 +14,14 @@ export interface ReplicationPair {
 }
 
 /**
+ * The pair the other way round: the primary host following its standby, as after a failover (reprotect) until the
+ * switchover back. Named after the host that follows.
+ */
+export function reversed(pair: ReplicationPair): ReplicationPair {
+  return { ...pair, name: pair.primary.name, primary: pair.standby, standby: pair.primary };
+}
+
+/**
  * Every replication pair of the inventory: a secondary host with `standbyFor` whose database engine its primary runs
  * too. A standby that shares no engine with its primary has nothing to replicate (it is restored from backups).
  */

@@ -142,9 +142,22 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
   await preparePrimary(primary, standby.host.name, slot, account);
   const passFile = standbyPassFile(standby.server);
   const address = primaryAddress(primary);
+  // Any database: replication, and pg_rewind's look at the primary's files (through the functions granted above).
   await sh(standby.exec, ["sh", "-c", 'umask 077 && cat > "$1" && chown "$2": "$1"', "sh", passFile, standby.server.osUser], {
-    stdin: `${address}:${primary.conn.port}:replication:${account.user}:${account.password.replace(/\\/g, "\\\\").replace(/:/g, "\\:")}\n`,
+    stdin: `${address}:${primary.conn.port}:*:${account.user}:${account.password.replace(/\\/g, "\\\\").replace(/:/g, "\\:")}\n`,
   });
+  const conninfo = [`host=${conninfoValue(address)}`, `port=${primary.conn.port}`, `user=${conninfoValue(account.user)}`, `passfile=${conninfoValue(passFile)}`, `application_name=${conninfoValue(standby.host.name)}`].join(" ");
+
+  // A former primary of the same cluster (the failover's old primary, or a promoted standby on the way back) has
+  // diverged only since the promotion: pg_rewind winds it back to there instead of copying everything.
+  const notes: string[] = [];
+  if (view && !view.inRecovery && (await sameCluster(primary, standby))) {
+    const rewound = await rewindPg(primary, standby, slot, conninfo, o).then(
+      (seconds) => seconds,
+      (e: unknown) => void notes.push(`pg_rewind was not possible (${errorMessage(e)}): copied with pg_basebackup instead`),
+    );
+    if (rewound !== undefined) return { action: "rewound", notes: [`${standby.host.name} rewound onto ${primary.host.name} in ${rewound.toFixed(1)} s (pg_rewind) and streaming through slot ${slot}`] };
+  }
 
   const fresh = `${dataDir}.dcctl-new`;
   const aside = `${dataDir}.dcctl-old`;
@@ -152,7 +165,6 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
   await sh(standby.exec, ["rm", "-rf", "--", fresh]);
   await sh(standby.exec, ["sh", "-c", '[ ! -e "$2" ] || [ -e "$1" ] || mv -- "$2" "$1"', "sh", dataDir, aside]);
   await sh(standby.exec, ["sh", "-c", 'mkdir -m 0700 -- "$1" && chown "$2": "$1"', "sh", fresh, standby.server.osUser]);
-  const conninfo = [`host=${conninfoValue(address)}`, `port=${primary.conn.port}`, `user=${conninfoValue(account.user)}`, `passfile=${conninfoValue(passFile)}`, `application_name=${conninfoValue(standby.host.name)}`].join(" ");
   const basebackup = asOsUser(standby.server, [pgBin(standby.conn, "pg_basebackup"), "--no-password", "-d", conninfo, "-D", fresh, "-X", "stream", "-S", slot, "-R", "--checkpoint=fast"]);
   o.log(`copying ${primary.host.name} to ${standby.host.name} with pg_basebackup (slot ${slot})`);
   const started = Date.now();
@@ -178,9 +190,58 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
     await standby.exec.run(standby.server.start);
     throw new DcctlError(`${standby.host.name}: the server did not start on the copy (${lastLine(start.stderr || start.stdout)}); the old data directory is back in place`);
   }
-  await waitStreaming(standby, slot, 60_000);
+  await followAsReplica(standby, slot);
   await sh(standby.exec, ["rm", "-rf", "--", aside]);
-  return { action: "seeded", notes: [`${standby.host.name} seeded from ${primary.host.name} in ${copySeconds.toFixed(1)} s and streaming through slot ${slot}`] };
+  return { action: "seeded", notes: [...notes, `${standby.host.name} seeded from ${primary.host.name} in ${copySeconds.toFixed(1)} s and streaming through slot ${slot}`] };
+}
+
+/** Both servers are copies of one cluster (a standby seeded from the other, promoted or not). */
+async function sameCluster(a: PgReplicationEnd, b: PgReplicationEnd): Promise<boolean> {
+  const id = async (e: PgReplicationEnd) => (await pgQuery(e.exec, e.conn, "postgres", "SELECT system_identifier FROM pg_control_system();\n")).trim();
+  const [x, y] = await Promise.all([id(a), id(b)]);
+  return x !== "" && x === y;
+}
+
+/**
+ * Winds a stopped former primary back to where it left its new primary's timeline (pg_rewind, which needs
+ * wal_log_hints or data checksums on it), then starts it as that primary's replica. Returns the seconds it took;
+ * throws when it cannot, leaving the caller to copy the primary afresh (a failed rewind may leave the data directory
+ * unusable: the copy replaces it).
+ */
+async function rewindPg(primary: PgReplicationEnd, standby: PgReplicationEnd, slot: string, conninfo: string, o: ReplicaSetupOptions): Promise<number> {
+  const started = Date.now();
+  const [hints = "", checksums = ""] = (await pgQuery(standby.exec, standby.conn, "postgres", "SELECT current_setting('wal_log_hints'), current_setting('data_checksums');\n")).trim().split("|");
+  if (hints !== "on" && checksums !== "on") throw new DcctlError("it has neither wal_log_hints nor data checksums");
+  o.log(`stopping ${standby.host.name} and rewinding it with pg_rewind`);
+  const stop = await standby.exec.run(standby.server.stop);
+  if (stop.code !== 0 && (await standbyView(standby, PROBE_TIMEOUT_MS).then(() => true, () => false))) throw new DcctlError(`the server did not stop (${lastLine(stop.stderr || stop.stdout)})`);
+  // A standby just promoted records its new timeline in its control file only at its next checkpoint; before it,
+  // pg_rewind sees one timeline and finds "no rewind required".
+  await pgQuery(primary.exec, primary.conn, "postgres", "CHECKPOINT;\n");
+  const rewind = asOsUser(standby.server, [pgBin(standby.conn, "pg_rewind"), "--target-pgdata", standby.server.dataDir, "--source-server", `${conninfo} dbname=postgres`, "--write-recovery-conf"]);
+  const res = await standby.exec.run(rewind);
+  if (res.code !== 0) throw new DcctlError(`pg_rewind exit ${res.code}: ${lastLine(res.stderr)}`);
+  // pg_rewind brought the primary's own settings along, a slot name of its standby days among them: the last line of
+  // postgresql.auto.conf wins, and the server must find its slot before it can reach a consistent state.
+  await sh(standby.exec, asOsUser(standby.server, ["sh", "-c", 'printf "primary_slot_name = \x27%s\x27\n" "$2" >> "$1"', "sh", `${standby.server.dataDir.replace(/\/+$/, "")}/postgresql.auto.conf`, slot]));
+  const start = await standby.exec.run(standby.server.start);
+  if (start.code !== 0) throw new DcctlError(`the server did not start after pg_rewind (${lastLine(start.stderr || start.stdout)})`);
+  await followAsReplica(standby, slot);
+  return (Date.now() - started) / 1000;
+}
+
+/**
+ * A replica's last settings, then the wait for it to stream: its slot named, and a fence the copy may have brought
+ * along (ALTER SYSTEM settings travel in the data directory) lifted, so that it is writable once promoted.
+ */
+async function followAsReplica(standby: PgReplicationEnd, slot: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await standbyView(standby, PROBE_TIMEOUT_MS).then((v) => v.inRecovery, () => false))) {
+    if (Date.now() > deadline) throw new DcctlError(`${standby.host.name} did not come up as a standby within 60 s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await pgQuery(standby.exec, standby.conn, "postgres", "ALTER SYSTEM SET primary_slot_name = :'slot';\nALTER SYSTEM RESET default_transaction_read_only;\nSELECT pg_reload_conf();\n", { slot });
+  await waitStreaming(standby, slot, 60_000);
 }
 
 function pgBin(conn: PgConnection, program: string): string {
@@ -201,6 +262,11 @@ async function preparePrimary(primary: PgReplicationEnd, standby: string, slot: 
   await q(
     `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user') AS present \\gset\n` +
       `\\if :present\n  ALTER ROLE :"user" WITH REPLICATION LOGIN PASSWORD ${verifier};\n\\else\n  CREATE ROLE :"user" WITH REPLICATION LOGIN PASSWORD ${verifier};\n\\endif\n`,
+    { user: account.user },
+  );
+  // pg_rewind, run by a former primary to wind back onto this one, reads files through these (no superuser needed).
+  await q(
+    'GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean), pg_catalog.pg_stat_file(text, boolean), pg_catalog.pg_read_binary_file(text), pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO :"user";\n',
     { user: account.user },
   );
   const slotState = (await q("SELECT active::text || '|' || coalesce(active_pid::text, '') FROM pg_replication_slots WHERE slot_name = :'slot';\n", { slot })).trim();
@@ -272,5 +338,7 @@ export async function promotePg(end: PgReplicationEnd): Promise<string[]> {
   if (state !== "t") return [`${end.host.name} is not in recovery: already a primary, nothing to promote`];
   const done = (await pgQuery(end.exec, end.conn, "postgres", "SELECT pg_promote(true, 60);\n")).trim();
   if (done !== "t") throw new DcctlError(`${end.host.name}: pg_promote did not finish within 60 s`);
+  // A fence of its former primary (ALTER SYSTEM, kept in the data directory) may have come along with the copy.
+  await pgQuery(end.exec, end.conn, "postgres", "ALTER SYSTEM RESET default_transaction_read_only;\nSELECT pg_reload_conf();\n");
   return [`${end.host.name} promoted to primary (pg_promote)`];
 }

@@ -49,8 +49,11 @@ export interface ReplicaSetupOptions {
 }
 
 export interface ReplicaSetupResult {
-  /** seeded: the standby was rebuilt from its primary and now follows it; kept: it already did, nothing changed. */
-  action: "seeded" | "kept";
+  /**
+   * seeded: the standby was rebuilt from a copy of its primary and now follows it; rewound: a former primary was wound
+   * back onto it (pg_rewind); kept: it already followed it, nothing changed.
+   */
+  action: "seeded" | "rewound" | "kept";
   notes: string[];
 }
 

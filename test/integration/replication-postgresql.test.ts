@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalExecutor } from "../../backup/exec/index.js";
-import { pairStatuses, renderReplicationMetrics, setupPair, statusExitCode, type ReplicationPair } from "../../backup/replication/index.js";
+import { pairStatuses, renderReplicationMetrics, reversed, setupPair, statusExitCode, type ReplicationPair } from "../../backup/replication/index.js";
 import { ENGINES } from "../../backup/engines/index.js";
 import { loadBackupConfig, type BackupConfig } from "../../backup/repositories.js";
 import type { SiteHost } from "../../inventory/index.js";
@@ -48,25 +48,28 @@ describe("PostgreSQL replication: setup, lag, broken, promote", () => {
   const execs = () => exec;
   const log: string[] = [];
   const standbyDir = () => join(work, "standby");
+  const primaryDir = () => join(work, "primary");
   const pgCtl = (args: string[]) => ["runuser", "-u", "dcctl-lab", "--", join(PG_BIN_DIR, "pg_ctl"), ...args];
-  // The standby's server as a Debian host would run it (pg_ctlcluster wraps pg_ctl): started and stopped by dcctl.
-  const standbyControl = () => ({
-    dataDir: join(standbyDir(), "data"),
+  // Each server as a Debian host would run it (pg_ctlcluster wraps pg_ctl): started and stopped by dcctl.
+  const control = (dir: string, port: number) => ({
+    dataDir: join(dir, "data"),
     osUser: "dcctl-lab",
-    start: pgCtl(["-D", join(standbyDir(), "data"), "-l", join(standbyDir(), "run", "server.log"), "-w", "-o", serverOptions("127.0.0.1", need(standby).port, join(standbyDir(), "run")).join(" "), "start"]),
-    stop: pgCtl(["-D", join(standbyDir(), "data"), "-m", "fast", "-w", "stop"]),
+    start: pgCtl(["-D", join(dir, "data"), "-l", join(dir, "run", "server.log"), "-w", "-o", serverOptions("127.0.0.1", port, join(dir, "run")).join(" "), "start"]),
+    stop: pgCtl(["-D", join(dir, "data"), "-m", "fast", "-w", "stop"]),
   });
   const need = <T>(v: T | undefined): T => {
     if (v === undefined) throw new Error("server did not start");
     return v;
   };
-  /** SQL on the standby's current server (pg_ctl may have replaced the one the test started) over its socket. */
-  const onStandby = async (sql: string, db = "postgres") => {
-    const s = need(standby);
+  /** SQL on a server as it runs now (pg_ctl may have replaced the one the test started), over its socket. */
+  const on = (server: () => Postgres | undefined) => async (sql: string, db = "postgres") => {
+    const s = need(server());
     const res = await run(join(PG_BIN_DIR, "psql"), ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", s.socketDir, "-p", String(s.port), "-U", "postgres", "-d", db], { input: sql });
     if (res.code !== 0) throw new Error(res.stderr);
     return res.stdout.trim();
   };
+  const onStandby = on(() => standby);
+  const onPrimary = on(() => primary);
   const waitFor = async (what: string, check: () => Promise<boolean>, ms = 30_000) => {
     const deadline = Date.now() + ms;
     while (!(await check().catch(() => false))) {
@@ -78,7 +81,7 @@ describe("PostgreSQL replication: setup, lag, broken, promote", () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "dcctl-repl-pg-"));
     chmodSync(work, 0o755);
-    primary = await startPostgres({ dir: join(work, "primary") });
+    primary = await startPostgres({ dir: primaryDir() });
     // A standby is a copy of its primary, roles included: the admin account's password is the same on both.
     standby = await startPostgres({ dir: standbyDir(), superuserPassword: readFileSync(primary.superuserPasswordFile, "utf8").trim() });
     await primary.psql("CREATE DATABASE portal");
@@ -100,7 +103,7 @@ describe("PostgreSQL replication: setup, lag, broken, promote", () => {
         replication: { passwordFile: replPass },
         databases: {
           postgresql: { user: "postgres", passFile: pgpass, binDir: PG_BIN_DIR },
-          hosts: { "t-db-01": { postgresql: { port: primary.port } }, "t-dr-db-01": { postgresql: { port: standby.port, server: standbyControl() } } },
+          hosts: { "t-db-01": { postgresql: { port: primary.port, server: control(primaryDir(), primary.port) } }, "t-dr-db-01": { postgresql: { port: standby.port, server: control(standbyDir(), standby.port) } } },
         },
       }),
     );
@@ -110,7 +113,7 @@ describe("PostgreSQL replication: setup, lag, broken, promote", () => {
 
   afterAll(async () => {
     // pg_ctl's server is no child of ours: stop it by its data directory, then whatever the test started.
-    if (standby) await run("runuser", pgCtl(["-D", join(standbyDir(), "data"), "-m", "immediate", "stop"]).slice(1));
+    for (const dir of [standbyDir(), primaryDir()]) await run("runuser", pgCtl(["-D", join(dir, "data"), "-m", "immediate", "stop"]).slice(1));
     await standby?.stop();
     await primary?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
@@ -200,5 +203,40 @@ describe("PostgreSQL replication: setup, lag, broken, promote", () => {
     await onStandby("INSERT INTO writes (note) VALUES ('ghi tại site phụ')", "portal");
     expect(await ENGINES.postgresql.promote(config, { host: pair.standby, exec })).toEqual(["t-dr-db-01 is not in recovery: already a primary, nothing to promote"]);
     expect((await pairStatuses(config, [pair], execs))[0]?.health).toBe("not-a-replica");
+  });
+
+  it("reprotects: the old primary, diverged, is wound back onto the promoted standby (pg_rewind); then the switchover back loses nothing", async () => {
+    // The old primary comes back (healed) holding a write the standby never got: it has diverged.
+    const p = need(primary);
+    await run("runuser", [...control(primaryDir(), p.port).start.slice(1)]);
+    await onPrimary("INSERT INTO writes (note) VALUES ('chỉ có ở site chính')", "portal");
+    const back = reversed(pair);
+    // It holds databases: replacing its data needs --yes.
+    const refused = await setupPair(config, back, execs, { overwrite: false, log: () => undefined }).catch((e: unknown) => e);
+    expect((refused as DcctlError).exitCode).toBe(ExitCode.notConfirmed);
+    const rewound = await setupPair(config, back, execs, { overwrite: true, log: (l) => log.push(l) });
+    expect(rewound.notes.join("; ")).toMatch(/rewound onto t-dr-db-01/);
+    expect(rewound.action).toBe("rewound");
+    expect(await onPrimary("SELECT pg_is_in_recovery()")).toBe("t");
+    // The standby's write during the outage is there; the diverged one is gone.
+    expect(await onPrimary("SELECT count(*) FROM writes WHERE note = 'ghi tại site phụ'", "portal")).toBe("1");
+    expect(await onPrimary("SELECT count(*) FROM writes WHERE note = 'chỉ có ở site chính'", "portal")).toBe("0");
+    await waitFor("the reversed pair to stream", async () => (await pairStatuses(config, [back], execs))[0]?.health === "streaming");
+
+    // The planned way back: writes stopped at the acting primary, the old one caught up, promoted; nothing lost.
+    await onStandby("INSERT INTO writes (note) SELECT 'trước khi chuyển về ' || g FROM generate_series(1, 500) g", "portal");
+    await ENGINES.postgresql.query(config, "t-dr-db-01", exec, "", ENGINES.postgresql.readOnlySql);
+    await waitFor("the old primary to apply everything", async () => (await pairStatuses(config, [back], execs))[0]?.lagBytes === 0);
+    const count = await onStandby("SELECT count(*) FROM writes", "portal");
+    expect(await ENGINES.postgresql.promote(config, { host: pair.primary, exec })).toEqual(["t-db-01 promoted to primary (pg_promote)"]);
+    expect(await onPrimary("SELECT count(*) FROM writes", "portal")).toBe(count);
+    // Writable again: the fence the copy carried is lifted by the promotion.
+    await onPrimary("INSERT INTO writes (note) VALUES ('về lại site chính')", "portal");
+
+    // And the standby is rewound back into its place as the primary's replica.
+    const again = await setupPair(config, pair, execs, { overwrite: true, log: () => undefined });
+    expect(again.action).toBe("rewound");
+    await waitFor("the original pair to stream again", async () => (await pairStatuses(config, [pair], execs))[0]?.health === "streaming");
+    await waitFor("the last write at the standby", async () => (await onStandby("SELECT count(*) FROM writes WHERE note = 'về lại site chính'", "portal")) === "1");
   });
 });
