@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { DcctlError, ExitCode } from "../util/errors.js";
 import { makeDir } from "../util/dirs.js";
+import { procStat } from "../util/process.js";
 
 /**
  * Lock files that keep two dcctl runs from working on the same host or repository at once.
@@ -239,18 +240,6 @@ function isAlive(h: LockHolder): boolean {
   if (stat?.state === "Z") return false;
   return h.start === undefined || stat?.start === undefined || stat.start === h.start;
 }
-
-/** State (field 3) and start time (field 22, clock ticks since boot) from /proc/<pid>/stat; undefined without /proc. */
-function procStat(pid: number): { state: string; start: string | undefined } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0] ?? "", start: fields[19] };
-  } catch {
-    return undefined;
-  }
-}
-
 
 function mtimeMs(file: string): number {
   try {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { DcctlError } from "./errors.js";
 import { toolEnv } from "./tools.js";
@@ -81,6 +81,25 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Whether the process runs: alive and not a zombie. A killed process whose parent died before reaping it stays a
+ * zombie until init gets to it; it holds nothing but its pid.
+ */
+export function isRunning(pid: number): boolean {
+  return isAlive(pid) && procStat(pid)?.state !== "Z";
+}
+
+/** State (field 3) and start time (field 22, clock ticks since boot) from /proc/<pid>/stat; undefined without /proc. */
+export function procStat(pid: number): { state: string; start: string | undefined } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0] ?? "", start: fields[19] };
+  } catch {
+    return undefined;
   }
 }
 
