@@ -35,6 +35,7 @@ interface RunArgs extends CommonArgs {
   yes: boolean;
   to?: SiteName;
   "failed-at"?: string;
+  planned?: boolean;
 }
 interface ResumeArgs extends CommonArgs {
   runId: string;
@@ -121,6 +122,8 @@ async function execute(runbook: Runbook, text: string, sites: Sites, args: RunAr
       operator: operator(),
       confirmedBy,
       ...(failedAt ? { failedAt } : {}),
+      // Coming back is planned by nature: both sites answer, and nothing written at the secondary may be lost.
+      ...((args.planned ?? runbook.kind === "failback") ? { planned: true } : {}),
     });
     finish(outcome, args.json);
   } finally {
@@ -144,6 +147,11 @@ function runCommand(kind: "drill" | "failover" | "failback"): CommandModule<obje
         .option("yes", { type: "boolean", default: false, describe: "do not ask for confirmation" });
       if (to) b = b.option("to", { type: "string", choices: [to], demandOption: true, describe: "the site that takes over" }) as typeof b;
       if (kind === "failover") b = b.option("failed-at", { type: "string", describe: "when the primary failed (ISO 8601), the reference for RPO; default now" }) as typeof b;
+      if (kind !== "drill") {
+        b = b
+          .option("planned", { type: "boolean", describe: `a planned switchover: stop the writes first (every primary must answer), let every replica apply all of them, then promote: nothing is lost${kind === "failback" ? " (default for failback; --no-planned to go on without a site that does not answer)" : ""}` })
+          .conflicts("planned", "failed-at") as typeof b;
+      }
       return b as unknown as Argv<RunArgs>;
     },
     handler: async (args) => {

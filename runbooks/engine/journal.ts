@@ -18,6 +18,8 @@ export interface RunStartRecord {
   file: string;
   /** The reference time for RPO: when the failure happened (failover) or the drill began. */
   failedAt: string;
+  /** A planned switchover: the primary's writes are stopped first and every replica catches up before promotion. */
+  planned?: boolean;
   operator: string;
   /** How the destructive run was confirmed: "--yes", "typed <word> at a terminal", or "not needed (drill)". */
   confirmedBy: string;

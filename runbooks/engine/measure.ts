@@ -35,7 +35,13 @@ export function measure(planned: PlannedStep[], state: Replay, records: JournalR
   for (const r of records) if (r.type === "step-end" && r.status === "ok") endAt.set(r.step, Date.parse(r.at));
 
   const one = (service: string, steps: PlannedStep[]): Measurement => {
-    const tiers = steps.flatMap((p) => p.hosts.map((h) => h.drTier));
+    // A service's tier is its data's: a restore into a restore-test server serves the tier of the host it came from.
+    const tiers = steps.flatMap((p) => {
+      const data = state.results.get(p.step.id)?.data;
+      const sources = [...((data?.restored as RestoredDatabase[] | undefined) ?? []).map((r) => r.sourceHost), ...((data?.recovered as RecoveredHost[] | undefined) ?? []).map((r) => r.primary)];
+      const known = sources.flatMap((name) => [...sites.primary.hosts, ...sites.secondary.hosts].filter((h) => h.name === name).map((h) => h.drTier));
+      return known.length ? known : p.hosts.map((h) => h.drTier);
+    });
     const tier = tiers.length ? Math.min(...tiers) : undefined;
     const target = tier === undefined ? undefined : (sites[to].drTiers.find((t) => t.tier === tier) ?? sites.primary.drTiers.find((t) => t.tier === tier));
     const recovering = steps.filter((p) => p.step.type === "restore-db" || p.step.type === "promote");

@@ -25,6 +25,8 @@ export interface RunReport {
   endedAt?: string;
   status: "ok" | "failed" | "interrupted";
   message?: string;
+  /** A planned switchover: when the fence stopped the writes, and for how long until service was verified again. */
+  planned?: { writesStoppedAt?: string; writesStoppedMs?: number };
   resumes: number;
   steps: StepReport[];
   checks: (CheckOutcome & { step: string })[];
@@ -111,12 +113,26 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites): RunRep
     deviations: deviations(steps, measurements, cleanup, records, state.resumes),
     journal,
   };
+  if (state.start.planned) report.planned = writesStopped(planned, records);
   if (runbook.kind === "drill") {
     report.primaryTouchedBy = planned.filter((p) => p.step.type !== "precheck" && p.hosts.some((h) => h.site === "primary")).map((p) => p.step.id);
   }
   if (state.end) report.endedAt = records[records.length - 1]?.at ?? state.end.at;
   if (state.end?.message) report.message = state.end.message;
   return report;
+}
+
+/** From the first fence that ended well to the last verify that passed: the writes' pause in a switchover. */
+function writesStopped(planned: ReturnType<typeof planRunbook>, records: JournalRecord[]): NonNullable<RunReport["planned"]> {
+  const endOf = (type: string) =>
+    records
+      .filter((r): r is Extract<JournalRecord, { type: "step-end" }> => r.type === "step-end" && r.status === "ok" && planned.some((p) => p.step.id === r.step && p.step.type === type))
+      .map((r) => Date.parse(r.at));
+  const fences = endOf("fence");
+  const verifies = endOf("verify");
+  if (!fences.length) return {};
+  const stopped = Math.min(...fences);
+  return { writesStoppedAt: new Date(stopped).toISOString(), ...(verifies.length ? { writesStoppedMs: Math.max(...verifies) - stopped } : {}) };
 }
 
 function deviations(steps: StepReport[], m: RunReport["measurements"], cleanup: RunReport["cleanup"], records: JournalRecord[], resumes: number): string[] {
@@ -152,6 +168,13 @@ export function reportMarkdown(r: RunReport): string {
       `. Confirmation: ${r.confirmedBy}. RPO is counted from ${r.failedAt}.`,
   );
   if (r.message) L.push("", `Outcome: ${r.message}`);
+  if (r.planned) {
+    L.push(
+      "",
+      `Planned switchover: writes stopped at ${r.planned.writesStoppedAt ?? "— (no fence ended well)"}` +
+        (r.planned.writesStoppedMs !== undefined ? ` until service was verified again, ${formatDuration(r.planned.writesStoppedMs)} later; every replica had applied all of them before it was promoted.` : "."),
+    );
+  }
   if (r.primaryTouchedBy) {
     L.push(
       "",

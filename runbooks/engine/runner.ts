@@ -42,6 +42,8 @@ export interface StartOptions extends EngineOptions {
   confirmedBy: string;
   /** When the failure happened (failover); default: now. The reference for RPO. */
   failedAt?: Date;
+  /** A planned switchover (see RunStartRecord.planned). */
+  planned?: boolean;
 }
 
 export interface ResumeOptions extends EngineOptions {
@@ -112,6 +114,7 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
       scope: o.runbook.scope,
       file: o.runbook.file,
       failedAt: (o.failedAt ?? now).toISOString(),
+      ...(o.planned ? { planned: true } : {}),
       operator: o.operator,
       confirmedBy: o.confirmedBy,
       host: hostname(),
@@ -289,6 +292,7 @@ class Execution {
       sites: this.o.sites,
       services: this.o.services,
       failedAt: new Date(this.initial.start.failedAt),
+      planned: this.initial.start.planned === true,
       results: this.results,
       signal,
       log: (line) => this.o.progress.line(`  ${p.step.id}: ${line}`),

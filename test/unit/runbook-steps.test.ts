@@ -45,6 +45,7 @@ function context(services: Partial<DrServices>, dir: string, results = new Map<s
     sites,
     services: full,
     failedAt: new Date("2026-11-22T06:00:00Z"),
+    planned: false,
     results,
     signal: new AbortController().signal,
     log: () => undefined,

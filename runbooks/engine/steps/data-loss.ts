@@ -77,7 +77,7 @@ export const dataLossStep = defineStep<DataLossParams>({
     const last = keyAndTime(recorded, `\`${shown(params.lastWritten)}\``);
     const losses: DataLoss[] = [];
     for (const host of p.hosts) {
-      const out = await sql.query(host, engineOf(host.services), params.database, params.newest.trimEnd().endsWith(";") ? `${params.newest}\n` : `${params.newest};\n`);
+      const out = await sql.query(host, engineOf(host.services, p.step.targets?.services), params.database, params.newest.trimEnd().endsWith(";") ? `${params.newest}\n` : `${params.newest};\n`);
       const newest = keyAndTime(lastLine(out), `${host.name} ${params.database}: ${params.newest}`);
       const lostRecords = recordsBetween(newest.key, last.key);
       losses.push({

@@ -45,6 +45,8 @@ export const fenceStep = defineStep<FenceParams>({
       try {
         await ctx.services.executorFor(host).run(["true"], { timeoutMs: params.probeTimeout * 1000 });
       } catch (err) {
+        // A switchover promises no loss: it cannot go on without having stopped the writes.
+        if (ctx.planned) throw new DcctlError(`unreachable (${errorMessage(err)}): a planned switchover must stop its writes first; if the site is lost, fail over without --planned`);
         return [`unreachable (${errorMessage(err)}): fencing skipped, the host is not taking writes from us`];
       }
       const done: string[] = [];

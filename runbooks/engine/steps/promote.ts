@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { replicationPairs, type ReplicationPair } from "../../../backup/replication/index.js";
+import { engineOf } from "../../../backup/engines/index.js";
+import { replicationPairs, reversed, type ReplicationPair } from "../../../backup/replication/index.js";
 import type { ReplicaStatus } from "../../../backup/replication/types.js";
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
@@ -18,6 +19,8 @@ import { hostText } from "./on-hosts.js";
  */
 interface PromoteParams {
   fallback?: { repository: string; databases: string[] };
+  /** Planned switchovers: how long a replica may take to apply everything once writes stopped, seconds. */
+  catchUp: number;
 }
 
 /** A mark in the run's folder, written before promoting: a resumed run knows the host was promoted, not restored. */
@@ -29,30 +32,33 @@ export const promoteStep = defineStep<PromoteParams>({
   idempotent: true,
   parse(raw) {
     const p = new Params(raw);
-    p.only("fallback");
+    p.only("fallback", "catchUp");
+    const catchUp = p.number("catchUp", 1) ?? 120;
     const fb = raw.fallback;
-    if (fb === undefined) return p.result({});
+    if (fb === undefined) return p.result({ catchUp });
     const f = typeof fb === "object" && fb !== null && !Array.isArray(fb) ? (fb as Record<string, unknown>) : undefined;
     const dbs = f?.databases;
     const repository = f?.repository ?? "secondary";
     const extra = f ? Object.keys(f).filter((k) => k !== "databases" && k !== "repository") : [];
     if (!f || typeof repository !== "string" || !Array.isArray(dbs) || !dbs.length || !dbs.every((d) => typeof d === "string" && /^[A-Za-z0-9_]+$/.test(d)) || extra.length) {
       p.problems.push({ path: ["with", "fallback"], message: "with.fallback must be { repository: NAME, databases: [names] } (letters, digits, _)" });
-      return p.result({});
+      return p.result({ catchUp });
     }
-    return p.result({ fallback: { repository, databases: dbs as string[] } });
+    return p.result({ fallback: { repository, databases: dbs as string[] }, catchUp });
   },
   plan(p, params) {
     const fallback = params.fallback ? `restore ${params.fallback.databases.join(", ")} from repository ${params.fallback.repository}` : undefined;
     return p.hosts.map((h) =>
-      h.standbyFor === undefined
+      h.standbyFor === undefined && h.site === "secondary"
         ? `${hostText(h)}: stands by for no host${fallback ? `: ${fallback}` : ": nothing to promote"}`
-        : `promote the replica on ${hostText(h)} of ${h.standbyFor}${fallback ? `; if it is broken with data older than the newest snapshot, or no replica, ${fallback} instead` : ""}`,
+        : `promote the replica on ${hostText(h)} of ${h.standbyFor ?? "its standby"}${p.kind === "drill" ? "" : ` (in a planned switchover: once it has applied everything, waiting at most ${params.catchUp} s)`}${fallback ? `; if it is broken with data older than the newest snapshot, or no replica, ${fallback} instead` : ""}`,
     );
   },
   async run(p, params, ctx) {
     const pairs = replicationPairs(ctx.sites);
-    const outcomes = await Promise.allSettled(p.hosts.map((host) => recoverHost(ctx, host, pairs.find((x) => x.name === host.name), params)));
+    // A standby takes over from its primary; on the way back a primary host takes over from its standby.
+    const pairOf = (host: SiteHost) => pairs.find((x) => x.name === host.name) ?? [pairs.find((x) => x.primary.name === host.name)].filter((x) => x !== undefined).map(reversed)[0];
+    const outcomes = await Promise.allSettled(p.hosts.map((host) => recoverHost(ctx, host, pairOf(host), params)));
     const recovered: RecoveredHost[] = [];
     const restored: RestoredDatabase[] = [];
     const notes: string[] = [];
@@ -88,7 +94,7 @@ async function recoverHost(ctx: StepContext, host: SiteHost, pair: ReplicationPa
     const notes = await replicas.promote(pair);
     return { recovered: earlier, restored: [], notes: [`promoted earlier in this run (${earlier.reason}); ${notes.join("; ")}`] };
   }
-  const status = await replicas.status(pair);
+  const status = ctx.planned ? await caughtUp(ctx, pair, params.catchUp) : await replicas.status(pair);
   if (status.health === "unreachable") throw new DcctlError(`the standby does not answer: ${status.notes.join("; ")}`);
   if (status.health === "not-a-replica") {
     if (!params.fallback) return { recovered: { ...base, path: "promoted", reason: "not a replica: already writable" }, restored: [], notes: ["not a replica: already a primary, nothing to promote"] };
@@ -105,11 +111,30 @@ async function recoverHost(ctx: StepContext, host: SiteHost, pair: ReplicationPa
   }
   const reason =
     status.health === "streaming"
-      ? `replica streaming, lag ${fmt(status.lagSeconds)} when promoted`
+      ? ctx.planned
+        ? `replica caught up with the fenced primary (${status.primaryPosition ?? "?"}): nothing lost`
+        : `replica streaming, lag ${fmt(status.lagSeconds)} when promoted`
       : `replica broken (${status.notes.join("; ")}); its data as of ${asOf ?? "an unknown time"} is the newest there is`;
   const recovered: RecoveredHost = { ...base, path: "promoted", reason, ...(asOf ? { dataAsOf: asOf } : {}), ...(status.lagSeconds !== undefined ? { lagSeconds: status.lagSeconds } : {}) };
   const notes = await promoteMarked(ctx, pair, recovered);
   return { recovered, restored: [], notes: [`${reason}: ${notes.join("; ")}`] };
+}
+
+/**
+ * A switchover's wait: the primary's writes are stopped (fence), so the replica is done when it has applied all the
+ * primary wrote. A replica that is not streaming, or not done in time, fails the step before anything is promoted.
+ */
+async function caughtUp(ctx: StepContext, pair: ReplicationPair, seconds: number): Promise<ReplicaStatus> {
+  const replicas = ctx.services.replicas;
+  if (!replicas) throw new DcctlError("promote: no replication control is configured");
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const s = await replicas.status(pair);
+    if (s.health !== "streaming") throw new DcctlError(`a planned switchover needs a streaming replica; it is ${s.health} (${s.notes.join("; ")}): nothing promoted`);
+    if (s.lagBytes === 0 || (s.lagBytes === undefined && s.primaryPosition !== undefined && s.primaryPosition === s.replicaPosition)) return s;
+    if (Date.now() > deadline || ctx.signal.aborted) throw new DcctlError(`the replica had not applied everything after ${seconds} s (still ${s.lagBytes ?? "?"} bytes behind): nothing promoted`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** Writes the mark, then promotes: a crash in between leaves a mark, and promoting again is harmless. */
@@ -144,7 +169,7 @@ async function restoreInstead(ctx: StepContext, host: SiteHost, pair: Replicatio
   const restorer = ctx.services.restorer;
   if (!restorer) throw new DcctlError("promote: the fallback restore needs a database restorer (backup config)");
   const source = pair?.primary.name ?? host.standbyFor ?? host.name;
-  const engine = pair?.engine ?? (host.services.includes("mariadb") && !host.services.includes("postgresql") ? "mariadb" : "postgresql");
+  const engine = pair?.engine ?? engineOf(host.services);
   const restored: RestoredDatabase[] = [];
   for (const db of fb.databases) {
     const snap = await restorer.restore({ repository: fb.repository, sourceHost: source, engine, database: db, targetHost: host, targetDatabase: db, snapshot: "latest", replace: true });

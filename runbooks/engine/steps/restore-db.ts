@@ -59,8 +59,8 @@ export const restoreDbStep = defineStep<RestoreParams>({
     return p.hosts.flatMap((h) =>
       params.databases.map((db) =>
         p.kind === "drill"
-          ? `restore ${engineOf(h.services)} database ${db} of ${sourceOf(h, params)} (snapshot ${params.snapshot} of repository ${params.repository}) into scratch database drill_<run>_${db} on ${hostText(h)}; dropped after the drill`
-          : `restore ${engineOf(h.services)} database ${db} of ${sourceOf(h, params)} (snapshot ${params.snapshot} of repository ${params.repository}) over database ${db} on ${hostText(h)}`,
+          ? `restore ${engineOf(h.services, p.step.targets?.services)} database ${db} of ${sourceOf(h, params)} (snapshot ${params.snapshot} of repository ${params.repository}) into scratch database drill_<run>_${db} on ${hostText(h)}; dropped after the drill`
+          : `restore ${engineOf(h.services, p.step.targets?.services)} database ${db} of ${sourceOf(h, params)} (snapshot ${params.snapshot} of repository ${params.repository}) over database ${db} on ${hostText(h)}`,
       ),
     );
   },
@@ -76,7 +76,7 @@ export const restoreDbStep = defineStep<RestoreParams>({
         const snap = await restorer.restore({
           repository: params.repository,
           sourceHost: sourceOf(host, params),
-          engine: engineOf(host.services),
+          engine: engineOf(host.services, p.step.targets?.services),
           database: db,
           targetHost: host,
           targetDatabase,
@@ -96,7 +96,7 @@ export const restoreDbStep = defineStep<RestoreParams>({
     for (const host of p.hosts) {
       for (const db of params.databases) {
         const name = scratchName(ctx.runId, db);
-        await restorer.drop({ engine: engineOf(host.services), targetHost: host, database: name });
+        await restorer.drop({ engine: engineOf(host.services, p.step.targets?.services), targetHost: host, database: name });
         notes.push(`${host.name}: scratch database ${name} dropped`);
       }
     }

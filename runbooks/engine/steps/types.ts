@@ -120,6 +120,8 @@ export interface StepContext {
   services: DrServices;
   /** When the failure (failover) or the drill began: the reference for RPO. */
   failedAt: Date;
+  /** A planned switchover: the fence must reach every primary, and replicas catch up before they are promoted. */
+  planned: boolean;
   /** Results of the steps that have ended well so far (this run and, after a resume, the runs before). */
   results: ReadonlyMap<string, StepResult>;
   /** Aborted when the step's timeout passes; long work should give up then. */

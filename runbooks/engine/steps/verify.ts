@@ -1,4 +1,5 @@
 import type { SiteHost } from "../../../inventory/index.js";
+import type { PlannedStep } from "../model.js";
 import { engineOf } from "../../../backup/engines/index.js";
 import { errorMessage } from "../../../util/errors.js";
 import { defineStep, StepFailure, type RestoredDatabase, type StepContext } from "./types.js";
@@ -45,12 +46,12 @@ function databaseOn(ctx: StepContext, host: SiteHost, database: string): string 
   return database;
 }
 
-async function sqlCheck(ctx: StepContext, host: SiteHost, c: SqlCheck): Promise<CheckOutcome> {
+async function sqlCheck(ctx: StepContext, p: PlannedStep, host: SiteHost, c: SqlCheck): Promise<CheckOutcome> {
   const db = databaseOn(ctx, host, c.database);
   const check = `${host.name} ${db}: ${c.query}`;
   try {
     if (!ctx.services.sql) throw new Error("no SQL client is configured (backup config databases)");
-    const got = (await ctx.services.sql.query(host, engineOf(host.services), db, c.query.trimEnd().endsWith(";") ? `${c.query}\n` : `${c.query};\n`)).trim();
+    const got = (await ctx.services.sql.query(host, engineOf(host.services, p.step.targets?.services), db, c.query.trimEnd().endsWith(";") ? `${c.query}\n` : `${c.query};\n`)).trim();
     return { check, expected: c.expect, got, ok: got === c.expect };
   } catch (err) {
     return { check, expected: c.expect, got: `error: ${errorMessage(err)}`, ok: false };
@@ -100,7 +101,7 @@ export const verifyStep = defineStep<VerifyParams>({
   },
   async run(p, params, ctx) {
     const outcomes = await Promise.all([
-      ...p.hosts.flatMap((h) => params.sql.map((c) => sqlCheck(ctx, h, c))),
+      ...p.hosts.flatMap((h) => params.sql.map((c) => sqlCheck(ctx, p, h, c))),
       // {run} and {db:NAME} name what this run made, so a check cannot pass on what another run left behind.
       ...params.http.map((c) => {
         const [url = c.url, body] = expandArgv([c.url, ...(c.body !== undefined ? [c.body] : [])], { runId: ctx.runId, kind: p.kind });
