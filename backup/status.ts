@@ -6,6 +6,7 @@ import { readState, type ItemResult, type JobResult } from "./report.js";
 import type { Snapshot } from "./restic/index.js";
 import { backupStatePaths } from "./run.js";
 import { reconcileDeadRuns, type Reconciled } from "./run-ledger.js";
+import { readLastStatus, type PairStatus } from "./replication/index.js";
 
 /**
  * `dcctl backup status`: for each job, each of its items (every database dump, the globals, the files) and the age of
@@ -16,6 +17,8 @@ import { reconcileDeadRuns, type Reconciled } from "./run-ledger.js";
  *
  * Exit codes: 0 every job has a snapshot of every item within its RPO; 4 some item is over its RPO or has none;
  * 1 a repository could not be read (then its jobs show the error, and whether they are late is unknown).
+ * Beside each job of a replicated database stands its replica's last measured lag: the first line of protection,
+ * which never counts for the second (a replica copies a DROP TABLE in seconds).
  */
 
 export type ItemState = "ok" | "over-rpo" | "none" | "unknown";
@@ -47,6 +50,10 @@ export interface JobStatusRow {
   /** The last run's error line, when it failed. */
   lastError?: string;
   error?: string;
+  /** The replica of this job's host (it is a replication pair's primary), as `replication status` last measured it. */
+  replica?: Pick<PairStatus, "pair" | "health" | "lagSeconds" | "rpoSeconds" | "ok" | "measuredAt">;
+  /** A replicated database without a snapshot within RPO: the replica would copy a mistake within seconds. */
+  warning?: string;
 }
 
 export interface StatusReport {
@@ -89,8 +96,21 @@ export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now:
       rows.push({ job: job.id, host: job.host, site: job.site, repository: job.repository, rpoMinutes: job.rpoMinutes, state: "unknown", items: [], error: errorMessage(e) });
     }
   }
+  addReplicas(rows, readLastStatus(config));
   const exitCode = rows.some((r) => r.state === "unknown") ? ExitCode.failed : rows.some((r) => r.state !== "ok") ? ExitCode.partial : ExitCode.ok;
   return { rows, exitCode, reconciled };
+}
+
+/** Each replicated database's replica beside its row, and the warning when a streaming replica stands in for a backup. */
+export function addReplicas(rows: JobStatusRow[], replicas: PairStatus[]): void {
+  for (const row of rows) {
+    const r = replicas.find((x) => x.primary === row.host);
+    if (!r) continue;
+    row.replica = { pair: r.pair, health: r.health, ...(r.lagSeconds !== undefined ? { lagSeconds: r.lagSeconds } : {}), rpoSeconds: r.rpoSeconds, ok: r.ok, measuredAt: r.measuredAt };
+    if (row.state === "over-rpo" || row.state === "none") {
+      row.warning = `${row.host} is replicated to ${r.pair} (${r.health}), but a replica is no backup: no snapshot within the job's RPO of ${row.rpoMinutes} min, and a mistake at ${row.host} reaches ${r.pair} in seconds`;
+    }
+  }
 }
 
 /** One job's row from its repository's snapshots and its last run from this machine. */

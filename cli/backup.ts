@@ -21,6 +21,7 @@ import type { ResticLock } from "../backup/restic/index.js";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
 import { makeDir } from "../util/dirs.js";
 import { textTable } from "../util/table.js";
+import { describeLag } from "../backup/replication/index.js";
 
 /**
  * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
@@ -367,6 +368,13 @@ function statusWhy(r: JobStatusRow): string {
   return [bad.join(", "), r.lastError ? `last run: ${r.lastError}` : ""].filter(Boolean).join("; ") || "-";
 }
 
+/** The replica beside a job: its health and lag when last measured (`replication status`), and how long ago. */
+function replicaText(r: JobStatusRow): string {
+  const x = r.replica;
+  if (!x) return "-";
+  return `${x.pair} ${x.health}, lag ${describeLag(x)} (${formatAge((Date.now() - Date.parse(x.measuredAt)) / 60_000)} ago)`;
+}
+
 const statusCommand: CommandModule<object, StatusArgs> = {
   command: "status",
   describe: "per job and item (each database, the files) the newest snapshot's age against the RPO; exit 4 if any item is over RPO or never backed up, 1 if a repository cannot be read",
@@ -381,6 +389,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     const config = loadBackupConfig();
     const report = await backupStatus(jobs, config);
     for (const r of report.reconciled) process.stderr.write(describeReconciled(r) + "\n");
+    for (const r of report.rows) if (r.warning) process.stderr.write(`warning: ${r.warning}\n`);
     if (args.json) printJson(report);
     else if (args.job !== undefined) {
       const last = readState(backupStatePaths(config).stateFile);
@@ -393,8 +402,8 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     } else
       print(
         textTable(
-          ["JOB", "STATE", "AGE", "RPO", "NEWEST", "LAST RUN", "WHY"],
-          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", r.lastRun ?? "-", r.state === "ok" && !r.lastError ? "" : statusWhy(r)]),
+          ["JOB", "STATE", "AGE", "RPO", "NEWEST", "REPLICA", "LAST RUN", "WHY"],
+          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", replicaText(r), r.lastRun ?? "-", r.state === "ok" && !r.lastError ? "" : statusWhy(r)]),
         ),
       );
     if (report.exitCode !== ExitCode.ok) {

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { BackupJob } from "../../backup/jobs.js";
 import type { JobResult } from "../../backup/report.js";
 import type { Snapshot } from "../../backup/restic/index.js";
-import { jobStatus, snapshotItem } from "../../backup/status.js";
+import { addReplicas, jobStatus, snapshotItem } from "../../backup/status.js";
+import type { PairStatus } from "../../backup/replication/index.js";
 
 /** backup status judges a job by every one of its items, each against the job's RPO. */
 
@@ -94,5 +95,32 @@ describe("backup status per item", () => {
       ["postgresql/portal", "ok"],
     ]);
     expect(row.lastError).toMatch(/^postgresql: /);
+  });
+});
+
+describe("backup status beside replication", () => {
+  const replica = (over: Partial<PairStatus> = {}): PairStatus => ({
+    pair: "lab-dr-db-01", engine: "postgresql", primary: "lab-db-01", standby: "lab-dr-db-01", tier: 1, rpoSeconds: 900,
+    health: "streaming", lagSeconds: 0.2, lagBytes: 0, primaryAnswered: true, notes: [], measuredAt: minutesAgo(1), ok: true, overRpo: false, ...over,
+  });
+
+  it("shows the replica beside the job of its primary, and a streaming replica never makes a late backup good", () => {
+    const late = jobStatus(job, [pg("portal", 200), files(200)], lastRun([{ name: "postgresql/portal", status: "ok" }, { name: "files", status: "ok" }]), now);
+    const other = { ...jobStatus(job, [pg("portal", 5), files(5)], undefined, now), job: "lab-db-02/db-daily", host: "lab-db-02" };
+    const rows = [late, other];
+    addReplicas(rows, [replica()]);
+    expect(late.state).toBe("over-rpo");
+    expect(late.replica).toMatchObject({ pair: "lab-dr-db-01", health: "streaming", lagSeconds: 0.2 });
+    expect(late.warning).toMatch(/^lab-db-01 is replicated to lab-dr-db-01 \(streaming\), but a replica is no backup: no snapshot within the job's RPO of 90 min/);
+    expect(other.replica).toBeUndefined();
+    expect(other.warning).toBeUndefined();
+  });
+
+  it("warns of nothing when the backups are within their RPO", () => {
+    const fresh = jobStatus(job, [pg("portal", 5), files(5)], undefined, now);
+    addReplicas([fresh], [replica({ health: "broken", ok: false })]);
+    expect(fresh.state).toBe("ok");
+    expect(fresh.replica?.health).toBe("broken");
+    expect(fresh.warning).toBeUndefined();
   });
 });
