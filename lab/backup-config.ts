@@ -9,6 +9,7 @@ import { makeDir } from "../util/dirs.js";
 import { repoRoot } from "../util/tools.js";
 import { labPaths, type LabConfig } from "./paths.js";
 import type { LabState } from "./state.js";
+import type { PgServerControl } from "../backup/replication/postgresql.js";
 
 /** A secret file created once with a random value (mode 0600), then kept: repositories outlive lab restarts. */
 function secretFile(path: string): string {
@@ -44,18 +45,22 @@ export function writeLabBackupConfig(dir: string, state: LabState, config: LabCo
   const sites = loadSites(paths.sites);
 
   const pgLines: string[] = [];
-  const dbHosts: Record<string, { postgresql?: { host: string; port: number }; mariadb?: { host: string; port: number } }> = {};
+  const dbHosts: Record<string, { postgresql?: { host: string; port: number; server: PgServerControl }; mariadb?: { host: string; port: number } }> = {};
   for (const s of state.services) {
     if (!s.host) continue;
     if (s.kind === "postgresql") {
       const pw = readFileSync(join(dir, "db", s.host, "superuser.password"), "utf8").trim();
       pgLines.push(`${s.address}:${s.port}:*:postgres:${pw}`);
-      dbHosts[s.host] = { ...dbHosts[s.host], postgresql: { host: s.address, port: s.port } };
+      // The lab's service control (lab/dbctl.ts), run on the host over SSH as pg_ctlcluster would be.
+      const dbctl = (action: string) => [process.execPath, join(repoRoot, "dist", "lab", "dbctl.js"), action, dir, s.host ?? ""];
+      const server = { dataDir: join(dir, "db", s.host, "data"), osUser: "dcctl-lab", start: dbctl("start"), stop: dbctl("stop") };
+      dbHosts[s.host] = { ...dbHosts[s.host], postgresql: { host: s.address, port: s.port, server } };
     }
     if (s.kind === "mariadb") dbHosts[s.host] = { ...dbHosts[s.host], mariadb: { host: s.address, port: s.port } };
   }
   const pgpass = join(secrets, "postgres.pgpass");
   writeFileSync(pgpass, pgLines.join("\n") + "\n", { mode: 0o600 });
+  secretFile(paths.replicationPass);
   const mycnf = join(secrets, "mariadb.cnf");
   writeFileSync(mycnf, `[client]\nuser=dcctl\npassword=${config.dbPassword}\n`, { mode: 0o600 });
 
@@ -75,6 +80,7 @@ export function writeLabBackupConfig(dir: string, state: LabState, config: LabCo
   };
   const common = {
     ssh: { keyFile: paths.clientKey, knownHosts: paths.knownHosts },
+    replication: { passwordFile: paths.replicationPass },
     concurrency: 4,
     databases: {
       postgresql: { port: 5432, user: "postgres", passFile: pgpass, binDir: "/usr/lib/postgresql/15/bin" },
@@ -112,7 +118,9 @@ function writeLabRunbooks(dir: string, state: LabState): void {
   const sites = loadSites(paths.sites);
   const service = (kind: string, site: "primary" | "secondary") => state.services.find((s) => s.kind === kind && s.site === site);
   const db = service("postgresql", "primary");
-  const drDb = service("postgresql", "secondary");
+  // The portal's standby: the secondary's PostgreSQL that stands by for a primary host (not the restore-test server).
+  const standbys = new Set(sites.secondary.hosts.filter((h) => h.standbyFor !== undefined).map((h) => h.name));
+  const drDb = state.services.find((s) => s.kind === "postgresql" && s.site === "secondary" && s.host !== undefined && standbys.has(s.host));
   const mariadb = service("mariadb", "primary");
   // The portal hosts: the primary's first (started by the lab), the secondary's activeOnly one (started by failover).
   const primaryApp = sites.primary.hosts.find((h) => h.role === "app" && h.services.includes("portal"));

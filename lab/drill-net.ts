@@ -17,8 +17,9 @@ import { labServices } from "./topology.js";
 /**
  * The drill's own hosts on the isolated drill network, for the lab's drill runbook (command step and its clean-up):
  *   drill-net.js up LAB RUN SCRATCH_DB   the drill copies: a PostgreSQL holding a copy of the scratch database the
- *                                        drill restored (drill-db), the portal on it (drill-app), checked over HTTP from
- *                                        inside the drill network, and the isolation checked both ways; one line out
+ *                                        drill restored on the restore-test server (drill-db), the portal on it
+ *                                        (drill-app), checked over HTTP from inside the drill network, and the
+ *                                        isolation checked both ways; one line out
  *   drill-net.js down LAB RUN            everything of it stopped and removed, namespaces included
  * The copy is made through the database servers' Unix sockets, as a vSphere drill clones disks rather than sending
  * data across networks: nothing on the drill network can reach production, nor production it.
@@ -82,15 +83,17 @@ async function serve(): Promise<void> {
     const freezer = freezerGroup(net.id, "secondary");
     const pg: Postgres = await startPostgres({ dir: join(workDir(), "db"), host: hosts.db.address, port: 5432, placement: { netns: hosts.db.netns, freezer } });
     servers.push(pg);
-    // The scratch copy the drill restored on the standby, copied socket to socket into the drill's own server.
-    const standby = labServices(sites).find((s) => s.site === "secondary" && s.kind === "postgresql");
-    if (!standby?.host) throw new Error("the lab has no PostgreSQL standby at the secondary");
+    // The scratch copy the drill restored on the secondary's restore-test server (its backup host), copied socket to
+    // socket into the drill's own server.
+    const backupHosts = new Set(sites.secondary.hosts.filter((h) => h.role === "backup").map((h) => h.name));
+    const source = labServices(sites).find((s) => s.site === "secondary" && s.kind === "postgresql" && s.host !== undefined && backupHosts.has(s.host));
+    if (!source?.host) throw new Error("the lab has no restore-test PostgreSQL on the secondary's backup host");
     const password = randomBytes(12).toString("hex");
     await pg.psql(`CREATE ROLE portal LOGIN PASSWORD '${password}'; CREATE DATABASE portal OWNER portal;`);
     const copy = await run("bash", [
       "-o", "pipefail", "-c",
       '"$0/pg_dump" -h "$1" -p 5432 -U postgres --no-owner --no-privileges "$2" | "$0/psql" -X -q -v ON_ERROR_STOP=1 -h "$3" -p 5432 -U postgres -d portal',
-      PG_BIN_DIR, join(dir, "db", standby.host, "run"), scratchDb, pg.socketDir,
+      PG_BIN_DIR, join(dir, "db", source.host, "run"), scratchDb, pg.socketDir,
     ]);
     if (copy.code !== 0) throw new Error(`copying ${scratchDb} into the drill network failed: ${copy.stderr.trim().split("\n").pop() ?? ""}`);
     await pg.psql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO portal", "portal");

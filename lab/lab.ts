@@ -54,6 +54,7 @@ function prepare(dir: string, opts: LabUpOptions): LabConfig {
     seed: opts.seed ?? previous?.seed ?? 2026,
     portalPassword: previous?.portalPassword ?? randomBytes(12).toString("hex"),
     dbPassword: previous?.dbPassword ?? randomBytes(12).toString("hex"),
+    pgPassword: previous?.pgPassword ?? randomBytes(12).toString("hex"),
     wanMbit: opts.wanMbit ?? previous?.wanMbit ?? DEFAULT_WAN_MBIT,
     writeEveryMs: opts.writeEveryMs ?? previous?.writeEveryMs ?? 1_000,
   };

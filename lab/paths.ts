@@ -9,6 +9,11 @@ export interface LabConfig {
   portalPassword: string;
   /** The password of the lab's `dcctl` MariaDB account (used by backups and restores). */
   dbPassword: string;
+  /**
+   * The PostgreSQL superuser's password, the same on every server of the lab: a standby is a copy of its primary,
+   * roles included, so after `replication setup` it has the primary's anyway. Absent in labs made before it existed.
+   */
+  pgPassword?: string;
   /** The WAN link's cap between the sites, Mbit/s each way. */
   wanMbit: number;
   /** The primary's portal files a dossier this often (0: never). */
@@ -30,6 +35,8 @@ export function labPaths(dir: string) {
     clientKey: join(dir, "ssh", "id_ed25519"),
     knownHosts: join(dir, "ssh", "known_hosts"),
     portalPgpass: join(dir, "secrets", "portal.pgpass"),
+    /** The replication account's password (dcctl replication setup), on the DR runner. */
+    replicationPass: join(dir, "secrets", "replication.pass"),
     pulumi: join(dir, "pulumi"),
     policiesFile: join(dir, "policies.yaml"),
     runbooks: join(dir, "runbooks"),

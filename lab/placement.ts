@@ -1,7 +1,8 @@
 import { DcctlError } from "../util/errors.js";
 import type { Account } from "./postgres.js";
-import { inFreezer } from "./freezer.js";
-import { inNetns } from "./network.js";
+import { freezerGroup, inFreezer } from "./freezer.js";
+import { inNetns, type LabNetwork } from "./network.js";
+import type { LabService } from "./topology.js";
 
 /** Where a lab server runs: its host's network namespace, and its site's freezer group (see freezer.ts). */
 export interface Placement {
@@ -22,4 +23,12 @@ export function placed(where: Placement | undefined, cmd: string, args: readonly
 /** Test servers listen on loopback, or on an address inside a namespace the lab made: never anywhere else. */
 export function checkListenAddress(what: string, host: string, where: Placement | undefined): void {
   if (!where && !host.startsWith("127.")) throw new DcctlError(`${what} listens on loopback or inside a lab namespace only, not ${host}`);
+}
+
+/** Where a lab service runs: its host's namespace (the site's vCenter namespace for vcsim) and its site's freezer. */
+export function placementOf(net: LabNetwork, svc: LabService): Placement {
+  const hostName = svc.host ?? "vcenter";
+  const host = net.sites[svc.site].hosts.find((h) => h.name === hostName);
+  if (!host) throw new DcctlError(`the lab's network has no namespace for ${svc.name}`);
+  return { netns: host.netns, freezer: freezerGroup(net.id, svc.site) };
 }

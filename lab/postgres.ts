@@ -120,7 +120,9 @@ export function serverOptions(host: string, port: number, socketDir: string): st
     "-c", `listen_addresses=${host}`,
     // A lab cluster: durability across power loss is not worth the fsync time. synchronous_commit stays on, so a
     // commit the portal saw is in the WAL a standby is sent: what a failover loses is then what replication lagged.
-    "-c", "fsync=off", "-c", "full_page_writes=off",
+    // Full page writes, hint bits in the WAL, and the WAL back to the last checkpoint before a promotion are what
+    // pg_rewind needs to wind a former primary back onto the standby that took over (reprotect after a failover).
+    "-c", "fsync=off", "-c", "wal_log_hints=on", "-c", "wal_keep_size=256MB",
   ];
 }
 

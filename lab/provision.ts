@@ -1,6 +1,8 @@
 import { lstatSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { SITE_NAMES, type SiteName } from "../inventory/index.js";
+import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
+import { configExecutors, replicationPairs, setupPair } from "../backup/replication/index.js";
+import { loadBackupConfig } from "../backup/repositories.js";
 import { localBackend } from "../stacks/automation.js";
 import { engineFailure } from "../stacks/guards.js";
 import { policyPackDir, siteStack } from "../stacks/infra.js";
@@ -18,6 +20,25 @@ import { readLabState } from "./state.js";
  */
 const [dir = "", siteArg = "", flag] = process.argv.slice(2);
 const site = siteArg as SiteName;
+
+/**
+ * The secondary's standbys made replicas of their primaries, as its operators would after building the site: each
+ * pair set up once and kept afterwards. A standby that holds data of its own (it was failed over to) is not
+ * overwritten: the line says so, and `dcctl replication setup --pair H --yes` is the operator's decision.
+ */
+async function replicateStandbys(dir: string): Promise<void> {
+  const paths = labPaths(dir);
+  const config = loadBackupConfig(paths.reposFile("secondary"));
+  const exec = configExecutors(config);
+  try {
+    for (const pair of replicationPairs(loadSites(paths.sites))) {
+      const result = await setupPair(config, pair, exec, { overwrite: false, log: () => undefined }).catch((e: unknown) => ({ action: "refused", notes: [errorMessage(e)] }));
+      process.stdout.write(`replication ${pair.name}: ${result.action}: ${result.notes.join("; ")}\n`);
+    }
+  } finally {
+    await exec.closeAll();
+  }
+}
 
 /**
  * The DR engine's infra steps (cli/dr.ts) keep their Pulumi state in $DCCTL_STATE_DIR/pulumi; each run of the lab has
@@ -56,6 +77,7 @@ try {
     const changes = Object.entries(res.summary.resourceChanges ?? {}).map(([k, v]) => `${k} ${v}`).join(", ");
     process.stdout.write(`stack ${site}: ${changes}\n`);
   }
+  if (site === "secondary") await replicateStandbys(dir);
 } catch (e) {
   process.stderr.write(`${errorMessage(e)}\n`);
   process.exit(1);

@@ -14,9 +14,8 @@ import { labDir, writeLabState, type LabState, type RunningService } from "./sta
 import { labServices, portalDatabase, type LabService } from "./topology.js";
 import { startVcsim } from "./vcsim.js";
 import { labPaths, readLabConfig, type LabConfig } from "./paths.js";
-import { freezerGroup } from "./freezer.js";
-import { planNetwork, type LabNetwork } from "./network.js";
-import { placed, type Placement } from "./placement.js";
+import { planNetwork } from "./network.js";
+import { placed, placementOf } from "./placement.js";
 
 /**
  * The lab's supervisor: one long-lived process that starts every server of the two-site lab, each in its host's
@@ -42,13 +41,6 @@ function started(svc: LabService, proc: ServerProcess, stop: () => Promise<void>
   stops.push({ name: svc.name, stop });
   writeLabState(dir, state);
   log(`started ${svc.name} at ${svc.address}:${svc.port} (pid ${proc.pid})`);
-}
-
-function placementOf(net: LabNetwork, svc: LabService): Placement {
-  const hostName = svc.host ?? "vcenter";
-  const host = net.sites[svc.site].hosts.find((h) => h.name === hostName);
-  if (!host) throw new Error(`the lab's network has no namespace for ${svc.name}`);
-  return { netns: host.netns, freezer: freezerGroup(net.id, svc.site) };
 }
 
 async function startAll(sites: Sites): Promise<void> {
@@ -81,17 +73,22 @@ async function startAll(sites: Sites): Promise<void> {
         break;
       }
       case "postgresql": {
-        const pg = await startPostgres({ dir: hostDir("db"), host: svc.address, port: svc.port, placement: placementOf(net, svc) });
+        const pg = await startPostgres({ dir: hostDir("db"), host: svc.address, port: svc.port, placement: placementOf(net, svc), superuserPassword: config.pgPassword });
         pgs.set(svc.host ?? "", pg);
-        await pg.psql(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'portal') THEN CREATE ROLE portal LOGIN PASSWORD '${config.portalPassword}'; END IF; END $$;`);
+        // A streaming standby is read-only and has its primary's roles already.
+        if ((await pg.psql("SELECT pg_is_in_recovery()")).trim() === "f") {
+          await pg.psql(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'portal') THEN CREATE ROLE portal LOGIN PASSWORD '${config.portalPassword}'; END IF; END $$;`);
+        }
         started(svc, pg.process, pg.stop);
         break;
       }
       case "mariadb": {
         const db = await startMariadb({ dir: hostDir("db"), host: svc.address, port: svc.port, placement: placementOf(net, svc) });
         mariadbs.set(svc.host ?? "", db);
-        // The account backups and restores log in with, over TCP from the lab's networks (which exist only inside it).
-        await db.sql(`CREATE USER IF NOT EXISTS 'dcctl'@'%' IDENTIFIED BY '${config.dbPassword}'; GRANT ALL PRIVILEGES ON *.* TO 'dcctl'@'%'; FLUSH PRIVILEGES;`);
+        // The account backups, restores and replication set-up log in with, over TCP from the lab's networks (which
+        // exist only inside it); replication set-up grants the replication account its rights, hence GRANT OPTION.
+        // Each server's own, kept out of the binary log: on a replica a local write would clash with its primary's.
+        await db.sql(`SET SESSION sql_log_bin = 0; CREATE USER IF NOT EXISTS 'dcctl'@'%' IDENTIFIED BY '${config.dbPassword}'; GRANT ALL PRIVILEGES ON *.* TO 'dcctl'@'%' WITH GRANT OPTION; FLUSH PRIVILEGES;`);
         started(svc, db.process, db.stop);
         break;
       }

@@ -318,8 +318,10 @@ export async function pgReplicaStatus(primary: PgReplicationEnd, standby: PgRepl
     notes.push(`${primary.host.name} did not answer: ${errorMessage(e)}`);
   }
   if (!primaryRow) {
-    // Without the primary, the honest bound is the time since the replica last heard from it.
-    const since = view.lastReceiptEpoch !== undefined ? Math.max(0, view.nowEpoch - view.lastReceiptEpoch) : undefined;
+    // Without the primary, the honest bound is the time since the replica last heard from it; with its receiver gone
+    // (the connection broke), since the last commit it replayed: it holds everything up to then at least.
+    const heard = view.lastReceiptEpoch ?? view.lastReplayEpoch;
+    const since = heard !== undefined ? Math.max(0, view.nowEpoch - heard) : undefined;
     return { health: "broken", primaryAnswered: false, ...(since !== undefined ? { lagSeconds: since } : {}), notes, ...base };
   }
   const [current = "", diff = "", slotActive = ""] = primaryRow;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { labNetwork } from "../../lab/lab.js";
 import { drillHostDown, drillHosts, drillHostUp, labNetId } from "../../lab/network.js";
-import { isAlive as alive } from "../../util/process.js";
+import { isRunning } from "../../util/process.js";
 import { mainJs } from "../helpers/cli.js";
 import { rootNamespaceView, routesOf, testLab } from "../helpers/lab.js";
 
@@ -34,11 +34,15 @@ describe("the lab and the main job, through the dcctl binary", () => {
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/stack primary: create \d+/);
     expect(up.stdout).toMatch(/stack secondary: create \d+/);
+    // The secondary's standbys were seeded from their primaries and stream (lab up sets replication up once).
+    expect(up.stdout).toMatch(/replication lab-dr-db-01: seeded: lab-dr-db-01 seeded from lab-db-01 in [\d.]+ s and streaming through slot dcctl_lab_dr_db_01/);
+    expect(up.stdout).toMatch(/replication lab-dr-db-02: seeded:/);
 
     const status = t.lab(["status", "--json"]);
     expect(status.code).toBe(0);
     const parsed = JSON.parse(status.stdout) as { failed: string[]; wanMbit: number; services: { name: string; pid: number; running: boolean }[] };
-    expect(parsed.services.length).toBe(19);
+    // The restore-test servers on lab-dr-bk-01 count too: 21.
+    expect(parsed.services.length).toBe(21);
     expect(parsed.services.every((s) => s.running)).toBe(true);
     expect(parsed).toMatchObject({ failed: [], wanMbit: 100 });
 
@@ -61,6 +65,10 @@ describe("the lab and the main job, through the dcctl binary", () => {
     const backup = t.at("primary", ["dcctl", "backup", "run", "--all", "--json"]);
     expect(backup.code, backup.stderr).toBe(0);
     expect(t.at("primary", ["dcctl", "backup", "replicate", "--to", "secondary"]).code).toBe(0);
+    const replication = t.at("secondary", ["dcctl", "replication", "status"]);
+    expect(replication.code, replication.stdout + replication.stderr).toBe(0);
+    expect(replication.stdout).toMatch(/^lab-dr-db-01 +lab-db-01 +postgresql +streaming /m);
+    expect(replication.stdout).toMatch(/^lab-dr-db-02 +lab-db-02 +mariadb +streaming /m);
 
     const drill = t.at("secondary", ["dcctl", "dr", "drill", "--runbook", join(t.dir, "runbooks", "drill.yaml")]);
     expect(drill.code, drill.stdout + drill.stderr).toBe(0);
@@ -92,9 +100,10 @@ describe("the lab and the main job, through the dcctl binary", () => {
     const again = t.lab(["up"]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/stack primary: same \d+/);
+    expect(again.stdout).toMatch(/replication lab-dr-db-01: kept: /);
 
     expect(t.lab(["down"]).code).toBe(0);
-    expect(parsed.services.filter((s) => alive(s.pid)).map((s) => s.name)).toEqual([]);
+    expect(parsed.services.filter((s) => isRunning(s.pid)).map((s) => s.name)).toEqual([]);
     expect(t.namespaces()).toEqual([]);
     expect(existsSync(`/sys/fs/cgroup/freezer/${labNetId(t.dir)}-primary`)).toBe(false);
     // A command aimed at the lab once it is down fails at once, sending nothing anywhere.
