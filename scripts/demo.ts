@@ -49,6 +49,7 @@ const at = (site: "primary" | "secondary", ...args: string[]) => ["lab", "exec",
 await phase("bring up the two-site lab and apply both stacks", ["lab", "up"], env);
 await phase("back up every job of both sites", at("primary", "backup", "run", "--all"), env);
 await phase("replicate new snapshots to the secondary (append-only)", at("primary", "backup", "replicate", "--to", "secondary"), env);
+await phase("measure the standbys' replication (the live RPO)", at("secondary", "replication", "status"), env);
 await phase("run a DR drill at the secondary", at("secondary", "dr", "drill", "--runbook", join(labPaths(dir).runbooks, "drill.yaml")), env);
 timings.push(["total", (Date.now() - total) / 1000]);
 printDrillSummary();
@@ -60,6 +61,7 @@ The lab is still running. To look around:
   dcctl lab shell primary                                # a shell on the primary's management host
   dcctl lab exec primary -- dcctl backup snapshots       # what the repositories hold
   dcctl lab exec primary -- dcctl backup status          # newest snapshot per job against its RPO
+  dcctl lab exec secondary -- dcctl replication status   # each standby's lag against its tier's RPO
   dcctl lab exec secondary -- dcctl dr history           # drills and failovers, with their reports
   dcctl lab exec primary -- curl -s http://10.10.30.21:8080/health   # the public-service portal at the primary
 To lose the primary and fail over from the secondary: README, "Where dcctl runs"
