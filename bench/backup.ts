@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +9,7 @@ import { Restic } from "../backup/restic/index.js";
 import { runJobs } from "../backup/run.js";
 import { startRestServer, type RestServer } from "../lab/rest-server.js";
 import { repoRoot, toolEnv, toolPath } from "../util/tools.js";
+import { timed, type Timed } from "./timed.js";
 
 /**
  * What dcctl costs on top of restic, measured in one run on the same generated data (node dist/bench/backup.js):
@@ -23,24 +23,8 @@ import { repoRoot, toolEnv, toolPath } from "../util/tools.js";
 const mainJs = join(repoRoot, "dist", "cli", "main.js");
 const SMALL_JOBS = 30;
 
-interface Timed {
-  ms: number;
-  code: number | null;
-  stderr: string;
-}
-
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    child.on("close", (code) => resolve({ ms: performance.now() - t0, code, stderr }));
-  });
-}
-
 function ok(what: string, t: Timed): number {
-  if (t.code !== 0) throw new Error(`${what} exited ${t.code}: ${t.stderr.trim()}`);
+  if (t.code !== 0) throw new Error(`${what} exited ${t.code}: ${t.out.trim()}`);
   return t.ms;
 }
 

@@ -1,10 +1,10 @@
-import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { labNetwork, labStatus } from "../lab/lab.js";
 import { inNetns, managementNetns } from "../lab/network.js";
 import { readLabConfig } from "../lab/paths.js";
 import { labDir } from "../lab/state.js";
+import { timed } from "./timed.js";
 import { toolPath } from "../util/tools.js";
 
 /**
@@ -26,16 +26,7 @@ const { sites, net } = labNetwork(dir);
 const at = { primary: managementNetns(net, sites, "primary"), secondary: managementNetns(net, sites, "secondary") };
 const address = (site: "primary" | "secondary") => sites[site].hosts.find((h) => h.role === "backup")?.ip ?? "";
 
-function runIn(ns: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ ms: number; out: string; code: number | null }> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const child = spawn(...inNetns(ns, argv), { env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
-    child.on("close", (code) => resolve({ ms: performance.now() - t0, out, code }));
-  });
-}
+const runIn = (ns: string, argv: string[], env: NodeJS.ProcessEnv = process.env) => timed(...inNetns(ns, argv), env);
 
 const report = (what: string, bytes: number, ms: number) => {
   const mbit = (bytes * 8) / 1e6 / (ms / 1000);

@@ -1,0 +1,20 @@
+import { spawn } from "node:child_process";
+
+/** A command run to its end: how long it took, how it exited, and what it printed (stdout then stderr, interleaved). */
+export interface Timed {
+  ms: number;
+  code: number | null;
+  out: string;
+}
+
+/** Runs a command and times it, wall clock, from spawn to close; the benches' one way to run what they measure. */
+export function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    child.on("close", (code) => resolve({ ms: performance.now() - t0, code, out }));
+  });
+}
