@@ -141,6 +141,19 @@ describe("promote", () => {
     expect(r?.dataAsOf).toBe("2026-11-22T05:00:00Z");
   });
 
+  it("a resumed run repeats a restore the crash may have cut short, and never promotes over it", async () => {
+    const runDir = mkdtempSync(join(dir, "p8-"));
+    const broken = status({ health: "broken", primaryAnswered: false, lastReceivedAt: "2026-11-21T20:00:00.000Z", notes: ["qn-db-01 did not answer"] });
+    const first = world({ "qn-dr-db-01": broken });
+    first.services.restorer = { restore: async () => Promise.reject(new Error("killed mid-restore")), drop: async () => undefined };
+    await expect(stepModules.promote.run(step("qn-dr-db-01"), context(first.services, runDir))).rejects.toThrow(/killed mid-restore/);
+    // Made writable before the crash, it no longer looks like a replica; the mark says it is to be restored.
+    const again = world({ "qn-dr-db-01": status({ health: "not-a-replica" }) });
+    const res = await stepModules.promote.run(step("qn-dr-db-01"), context(again.services, runDir));
+    expect(again.restores).toEqual(["qn-dr-db-01:portal:qn-db-01"]);
+    expect(res.data.recovered).toMatchObject([{ path: "restored", reason: expect.stringMatching(/older than snapshot snap1 .*\(made writable earlier in this run\)$/) }]);
+  });
+
   it("promotes a broken replica whose data is newer than any snapshot: it is the best copy there is", async () => {
     const w = world({ "qn-dr-db-01": status({ health: "broken", primaryAnswered: false, lastReceivedAt: "2026-11-22T05:58:30.000Z", lagSeconds: 30, notes: ["qn-db-01 did not answer"] }) });
     const res = await stepModules.promote.run(step("qn-dr-db-01"), context(w.services, mkdtempSync(join(dir, "p3-"))));

@@ -57,7 +57,10 @@ export const promoteStep = defineStep<PromoteParams>({
   async run(p, params, ctx) {
     const pairs = replicationPairs(ctx.sites);
     // A standby takes over from its primary; on the way back a primary host takes over from its standby.
-    const pairOf = (host: SiteHost) => pairs.find((x) => x.name === host.name) ?? [pairs.find((x) => x.primary.name === host.name)].filter((x) => x !== undefined).map(reversed)[0];
+    const pairOf = (host: SiteHost): ReplicationPair | undefined => {
+      const back = pairs.find((x) => x.primary.name === host.name);
+      return pairs.find((x) => x.name === host.name) ?? (back && reversed(back));
+    };
     const outcomes = await Promise.allSettled(p.hosts.map((host) => recoverHost(ctx, host, pairOf(host), params)));
     const recovered: RecoveredHost[] = [];
     const restored: RestoredDatabase[] = [];
@@ -92,6 +95,8 @@ async function recoverHost(ctx: StepContext, host: SiteHost, pair: ReplicationPa
   if (existsSync(markFile(ctx, host.name))) {
     const earlier = JSON.parse(readFileSync(markFile(ctx, host.name), "utf8")) as RecoveredHost;
     const notes = await replicas.promote(pair);
+    // A restore the crash may have cut short is done again: it replaces what it restores.
+    if (earlier.path === "restored" && params.fallback) return restoreInstead(ctx, host, pair, params.fallback, `${earlier.reason} (made writable earlier in this run)`);
     return { recovered: earlier, restored: [], notes: [`promoted earlier in this run (${earlier.reason}); ${notes.join("; ")}`] };
   }
   const status = ctx.planned ? await caughtUp(ctx, pair, params.catchUp) : await replicas.status(pair);
@@ -105,8 +110,9 @@ async function recoverHost(ctx: StepContext, host: SiteHost, pair: ReplicationPa
     const newest = await ctx.services.snapshots?.newest(params.fallback.repository, pair.primary.name).catch(() => undefined);
     const stale = asOf === undefined || (newest !== undefined && Date.parse(newest.time) > Date.parse(asOf));
     if (stale && newest) {
-      await promoteMarked(ctx, pair, { ...base, path: "restored", reason: "made writable for the restore" });
-      return restoreInstead(ctx, host, pair, params.fallback, `replica broken (${status.notes.join("; ")}) with data as of ${asOf ?? "an unknown time"}, older than snapshot ${newest.id} (${newest.time})`);
+      const why = `replica broken (${status.notes.join("; ")}) with data as of ${asOf ?? "an unknown time"}, older than snapshot ${newest.id} (${newest.time})`;
+      await promoteMarked(ctx, pair, { ...base, path: "restored", reason: why });
+      return restoreInstead(ctx, host, pair, params.fallback, why);
     }
   }
   const reason =
