@@ -92,22 +92,10 @@ async function standbyView(end: PgReplicationEnd, timeoutMs?: number): Promise<S
   coalesce(extract(epoch FROM pg_last_xact_replay_timestamp())::text, ''),
   coalesce((SELECT extract(epoch FROM last_msg_receipt_time)::text FROM pg_stat_wal_receiver), ''),
   extract(epoch FROM clock_timestamp());\n`;
-  const out = await withTimeout(pgQuery(end.exec, end.conn, "postgres", sql), timeoutMs, `PostgreSQL on ${end.host.name}`);
+  const out = await pgQuery(end.exec, end.conn, "postgres", sql, {}, timeoutMs);
   const [rec = "", slot = "", receiver = "", receiveLsn = "", replayLsn = "", replay = "", receipt = "", now = ""] = out.trim().split("|");
   const num = (s: string) => (s === "" ? undefined : Number(s));
   return { inRecovery: rec === "t", slot, receiver, receiveLsn, replayLsn, lastReplayEpoch: num(replay), lastReceiptEpoch: num(receipt), nowEpoch: Number(now) };
-}
-
-/** Rejects when `p` has not settled within ms (the executor's own limit covers SSH; this one covers the whole query). */
-async function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string): Promise<T> {
-  if (ms === undefined) return p;
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DcctlError(`${what}: no answer within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([p, limit]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function userDatabases(end: PgReplicationEnd): Promise<string[]> {
@@ -139,7 +127,7 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
     if (what.length) throw new DcctlError(`${standby.host.name}: ${what.join("; ")}; replication setup replaces its data directory ${dataDir} with a copy of ${primary.host.name}: run again with --yes to overwrite`, ExitCode.notConfirmed);
   }
 
-  await preparePrimary(primary, standby.host.name, slot, account);
+  await preparePrimary(primary, standby, slot, account);
   const passFile = standbyPassFile(standby.server);
   const address = primaryAddress(primary);
   // Any database: replication, and pg_rewind's look at the primary's files (through the functions granted above).
@@ -166,6 +154,8 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
   await sh(standby.exec, ["sh", "-c", '[ ! -e "$2" ] || [ -e "$1" ] || mv -- "$2" "$1"', "sh", dataDir, aside]);
   await sh(standby.exec, ["sh", "-c", 'mkdir -m 0700 -- "$1" && chown "$2": "$1"', "sh", fresh, standby.server.osUser]);
   const basebackup = asOsUser(standby.server, [pgBin(standby.conn, "pg_basebackup"), "--no-password", "-d", conninfo, "-D", fresh, "-X", "stream", "-S", slot, "-R", "--checkpoint=fast"]);
+  // A rewind that gave up has just stopped the standby: its last walsender may still hold the slot.
+  await freeSlot(primary, standby, slot);
   o.log(`copying ${primary.host.name} to ${standby.host.name} with pg_basebackup (slot ${slot})`);
   const started = Date.now();
   const res = await standby.exec.run(basebackup);
@@ -251,7 +241,7 @@ function pgBin(conn: PgConnection, program: string): string {
 const lastLine = (text: string) => text.split("\n").map((l) => l.trim()).filter(Boolean).pop() ?? "no output";
 
 /** The replication role (its password as a SCRAM verifier) and the standby's slot on the primary; WAL settings checked. */
-async function preparePrimary(primary: PgReplicationEnd, standby: string, slot: string, account: ReplicationAccount): Promise<void> {
+async function preparePrimary(primary: PgReplicationEnd, standby: PgReplicationEnd, slot: string, account: ReplicationAccount): Promise<void> {
   const q = (sql: string, vars: Record<string, string> = {}) => pgQuery(primary.exec, primary.conn, "postgres", sql, vars);
   const [walLevel = "", senders = "0", inRecovery = ""] = (await q("SELECT current_setting('wal_level'), current_setting('max_wal_senders'), pg_is_in_recovery();\n")).trim().split("|");
   if (inRecovery === "t") throw new DcctlError(`${primary.host.name} is itself a standby (in recovery): a replica follows a primary`);
@@ -269,11 +259,30 @@ async function preparePrimary(primary: PgReplicationEnd, standby: string, slot: 
     'GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean), pg_catalog.pg_stat_file(text, boolean), pg_catalog.pg_read_binary_file(text), pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO :"user";\n',
     { user: account.user },
   );
-  const slotState = (await q("SELECT active::text || '|' || coalesce(active_pid::text, '') FROM pg_replication_slots WHERE slot_name = :'slot';\n", { slot })).trim();
-  if (slotState.startsWith("true")) throw new DcctlError(`${primary.host.name}: replication slot ${slot} is in use (pid ${slotState.split("|")[1] ?? "?"}): another server streams as ${standby}`);
+  const exists = await freeSlot(primary, standby, slot);
   // A slot left by an earlier copy holds WAL from back then: start from a fresh one.
-  if (slotState) await q("SELECT pg_drop_replication_slot(:'slot');\n", { slot });
+  if (exists) await q("SELECT pg_drop_replication_slot(:'slot');\n", { slot });
   await q("SELECT pg_create_physical_replication_slot(:'slot', true);\n", { slot });
+}
+
+/**
+ * Makes sure no walsender holds the standby's slot; returns whether the slot exists. One that streams to the
+ * standby's own address is the standby being rebuilt (or its last connection, not yet timed out after the server
+ * stopped): it is ended. One that streams anywhere else is another server using this standby's slot: an error.
+ */
+async function freeSlot(primary: PgReplicationEnd, standby: PgReplicationEnd, slot: string): Promise<boolean> {
+  const q = (sql: string) => pgQuery(primary.exec, primary.conn, "postgres", sql, { slot });
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const row = (await q("SELECT s.active::text || '|' || coalesce(s.active_pid::text, '') || '|' || coalesce(host(r.client_addr), '') FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = :'slot';\n")).trim();
+    if (!row.startsWith("true")) return row !== "";
+    const [, pid = "?", client = ""] = row.split("|");
+    const ours = [standby.host.ip, standby.conn.host, "127.0.0.1"].includes(client) || client === "";
+    if (!ours) throw new DcctlError(`${primary.host.name}: replication slot ${slot} is in use by ${client} (pid ${pid}), not ${standby.host.name}: another server streams as ${standby.host.name}`);
+    if (Date.now() > deadline) throw new DcctlError(`${primary.host.name}: replication slot ${slot} is still held by pid ${pid} after ending it`);
+    await q("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = :'slot' AND active;\n");
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 async function waitStreaming(standby: PgReplicationEnd, slot: string, timeoutMs: number): Promise<void> {
@@ -312,7 +321,7 @@ export async function pgReplicaStatus(primary: PgReplicationEnd, standby: PgRepl
   let primaryRow: string[] | undefined;
   try {
     const sql = "SELECT pg_current_wal_lsn(), pg_wal_lsn_diff(pg_current_wal_lsn(), :'replay'::pg_lsn), coalesce((SELECT active::text FROM pg_replication_slots WHERE slot_name = :'slot'), 'missing');\n";
-    const out = await withTimeout(pgQuery(primary.exec, primary.conn, "postgres", sql, { replay: view.replayLsn || "0/0", slot }), PROBE_TIMEOUT_MS, `PostgreSQL on ${primary.host.name}`);
+    const out = await pgQuery(primary.exec, primary.conn, "postgres", sql, { replay: view.replayLsn || "0/0", slot }, PROBE_TIMEOUT_MS);
     primaryRow = out.trim().split("|");
   } catch (e) {
     notes.push(`${primary.host.name} did not answer: ${errorMessage(e)}`);
