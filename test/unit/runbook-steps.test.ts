@@ -242,6 +242,14 @@ describe("precheck and notify", () => {
     await expect(stepModules.precheck.run(lenient, context({ snapshots }, dir))).rejects.toThrow(/secondary needs \d+ vCPU \/ \d+ GB of 64 \/ 512: not enough capacity/);
   });
 
+  it("goes on without any snapshot only when allowed (a failover whose replicas may hold it all), saying so", async () => {
+    const none = { newest: async () => undefined };
+    const strict = plannedStep("failover", "- { id: p, type: precheck, targets: { hosts: [qn-db-01] } }");
+    await expect(stepModules.precheck.run(strict, context({ snapshots: none }, dir))).rejects.toThrow("qn-db-01: no snapshot in secondary");
+    const lenient = plannedStep("failover", "- { id: p, type: precheck, targets: { hosts: [qn-db-01] }, with: { allowStale: true } }");
+    expect((await stepModules.precheck.run(lenient, context({ snapshots: none }, dir))).notes).toEqual(["qn-db-01: no snapshot in secondary: STALE (none at all), going on (allowStale)"]);
+  });
+
   it("appends a JSON line to the notification log", async () => {
     const log = join(dir, "notify", "log.jsonl");
     const p = plannedStep("drill", `- { id: n, type: notify, with: { log: "${log}", message: "drill started" } }`);

@@ -44,7 +44,11 @@ export const precheckStep = defineStep<PrecheckParams>({
     const now = ctx.failedAt.getTime();
     const result = await onHosts(p, async (host) => {
       const newest = await catalog.newest(params.repository, host.name);
-      if (!newest) throw new DcctlError(`no snapshot in ${params.repository}`);
+      if (!newest) {
+        // A failover goes on with the best data there is: a replica may hold it all even when no backup was copied.
+        if (params.allowStale) return [`no snapshot in ${params.repository}: STALE (none at all), going on (allowStale)`];
+        throw new DcctlError(`no snapshot in ${params.repository}`);
+      }
       // A snapshot newer than the reference time (taken by an earlier step of this run, e.g. a failback's backup of
       // the secondary) is 0 min old, not a negative age.
       const ageMin = Math.max(0, now - Date.parse(newest.time)) / 60_000;
