@@ -48,6 +48,8 @@ export class SshExecutor implements Executor {
   /** How many connections this executor has opened (a job should need one). */
   connectCount = 0;
   private conn: Promise<Client> | undefined;
+  /** A login under way (connected or not yet), until it is ready or has failed. */
+  private connecting: Client | undefined;
 
   constructor(private readonly t: SshTarget) {
     this.target = `${t.user}@${knownHostsName(t.host, t.port ?? 22)}`;
@@ -143,6 +145,13 @@ export class SshExecutor implements Executor {
   async close(): Promise<void> {
     const conn = this.conn;
     this.conn = undefined;
+    // A host that never answered (a lost site) is given up at once rather than after the login's own timeout.
+    const pending = this.connecting;
+    this.connecting = undefined;
+    if (pending) {
+      pending.destroy();
+      return;
+    }
     if (!conn) return;
     const client = await conn.catch(() => undefined);
     if (!client) return;
@@ -210,9 +219,14 @@ export class SshExecutor implements Executor {
 
     return new Promise<Client>((resolve, reject) => {
       const client = new Client();
+      this.connecting = client;
       let ready = false;
+      const settled = () => {
+        if (this.connecting === client) this.connecting = undefined;
+      };
       client.once("ready", () => {
         ready = true;
+        settled();
         this.connectCount++;
         resolve(client);
       });
@@ -223,6 +237,7 @@ export class SshExecutor implements Executor {
         // After login an error is followed by "close"; running channels then reject on their own.
       });
       client.once("close", () => {
+        settled();
         if (!ready) reject(refusal ?? new DcctlError(`connection to ${this.target} closed during login`));
         onClosed();
       });

@@ -241,6 +241,21 @@ describe("executors against a real sshd", () => {
     await expect(executor({ port: closed }).run(["true"])).rejects.toThrow(/cannot connect to .*ECONNREFUSED/);
   });
 
+  it("gives up a login to a host that does not answer at close, not after the login's own timeout", async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const ex = executor({ port, connectTimeoutMs: 20_000 });
+      await expect(ex.run(["true"], { timeoutMs: 300 })).rejects.toThrow(/no answer within 300 ms/);
+      const started = Date.now();
+      await ex.close();
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      silent.close();
+    }
+  });
+
   it("says so when the server refuses the client key", async () => {
     const stranger = join(work, "stranger_key");
     await keygen(stranger, "stranger");
