@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
+import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { expectOk, type ExecCompletion, type ExecResult } from "../exec/index.js";
 import { listMariadbDatabases, MARIADB_SYSTEM_SCHEMAS, mariadbArgv, mariadbQuery, sqlIdent, sqlString, type MariadbConnection } from "../sources/mariadb.js";
@@ -305,13 +306,12 @@ async function copyDatabases(primary: MariadbReplicationEnd, standby: MariadbRep
   const [dumped, loaded] = await Promise.allSettled([dumping, loading]);
   const failures: string[] = [];
   if (dumped.status === "rejected") failures.push(`mysqldump on ${primary.exec.target}: ${errorMessage(dumped.reason)}`);
-  else if (dumped.value.code !== 0) failures.push(`mysqldump on ${primary.exec.target} failed (exit ${dumped.value.code}): ${lastLine(dumped.value.stderr)}`);
+  else if (dumped.value.code !== 0) failures.push(`mysqldump on ${primary.exec.target} failed (exit ${dumped.value.code}): ${lastLine(dumped.value.stderr) || "no output"}`);
   if (loaded.status === "rejected") failures.push(`mariadb on ${standby.exec.target}: ${errorMessage(loaded.reason)}`);
-  else if (loaded.value.code !== 0) failures.push(`mariadb on ${standby.exec.target} failed (exit ${loaded.value.code}): ${lastLine(loaded.value.stderr)}`);
+  else if (loaded.value.code !== 0) failures.push(`mariadb on ${standby.exec.target} failed (exit ${loaded.value.code}): ${lastLine(loaded.value.stderr) || "no output"}`);
   if (failures.length) throw new DcctlError(failures.join("; "));
 }
 
-const lastLine = (s: string) => s.split("\n").map((l) => l.trim()).filter(Boolean).pop() ?? "no output";
 
 /** Waits until both replication threads run; an SQL thread stopped by an error, or the deadline, fails with the errors. */
 async function waitRunning(standby: MariadbReplicationEnd, timeoutMs: number): Promise<StandbyView> {

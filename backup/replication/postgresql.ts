@@ -1,5 +1,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { dirname } from "node:path";
+import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { expectOk, type Executor } from "../exec/index.js";
 import { pgArgv, pgQuery, type PgConnection } from "../sources/postgres.js";
@@ -161,7 +162,7 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
   const res = await standby.exec.run(basebackup);
   if (res.code !== 0) {
     await standby.exec.run(["rm", "-rf", "--", fresh]);
-    throw new DcctlError(`pg_basebackup of ${primary.host.name} on ${standby.host.name} failed (exit ${res.code}): ${lastLine(res.stderr)}; ${standby.host.name} is unchanged`);
+    throw new DcctlError(`pg_basebackup of ${primary.host.name} on ${standby.host.name} failed (exit ${res.code}): ${lastLine(res.stderr) || "no output"}; ${standby.host.name} is unchanged`);
   }
   const copySeconds = (Date.now() - started) / 1000;
 
@@ -169,7 +170,7 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
   const stop = await standby.exec.run(standby.server.stop);
   if (stop.code !== 0 && (await standbyView(standby, PROBE_TIMEOUT_MS).then(() => true, () => false))) {
     await standby.exec.run(["rm", "-rf", "--", fresh]);
-    throw new DcctlError(`${standby.host.name}: the server did not stop (${lastLine(stop.stderr || stop.stdout)}); ${standby.host.name} is unchanged`);
+    throw new DcctlError(`${standby.host.name}: the server did not stop (${lastLine(stop.stderr || stop.stdout) || "no output"}); ${standby.host.name} is unchanged`);
   }
   await sh(standby.exec, ["sh", "-c", '[ ! -e "$1" ] || mv -- "$1" "$2"', "sh", dataDir, aside]);
   await sh(standby.exec, ["mv", "--", fresh, dataDir]);
@@ -178,7 +179,7 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
     // Put the old server back as it was, so a failed switch leaves a working (if unreplicated) standby.
     await standby.exec.run(["sh", "-c", 'rm -rf -- "$3" && mv -- "$1" "$3" && mv -- "$2" "$1"', "sh", dataDir, aside, fresh]);
     await standby.exec.run(standby.server.start);
-    throw new DcctlError(`${standby.host.name}: the server did not start on the copy (${lastLine(start.stderr || start.stdout)}); the old data directory is back in place`);
+    throw new DcctlError(`${standby.host.name}: the server did not start on the copy (${lastLine(start.stderr || start.stdout) || "no output"}); the old data directory is back in place`);
   }
   await followAsReplica(standby, slot);
   await sh(standby.exec, ["rm", "-rf", "--", aside]);
@@ -204,18 +205,18 @@ async function rewindPg(primary: PgReplicationEnd, standby: PgReplicationEnd, sl
   if (hints !== "on" && checksums !== "on") throw new DcctlError("it has neither wal_log_hints nor data checksums");
   o.log(`stopping ${standby.host.name} and rewinding it with pg_rewind`);
   const stop = await standby.exec.run(standby.server.stop);
-  if (stop.code !== 0 && (await standbyView(standby, PROBE_TIMEOUT_MS).then(() => true, () => false))) throw new DcctlError(`the server did not stop (${lastLine(stop.stderr || stop.stdout)})`);
+  if (stop.code !== 0 && (await standbyView(standby, PROBE_TIMEOUT_MS).then(() => true, () => false))) throw new DcctlError(`the server did not stop (${lastLine(stop.stderr || stop.stdout) || "no output"})`);
   // A standby just promoted records its new timeline in its control file only at its next checkpoint; before it,
   // pg_rewind sees one timeline and finds "no rewind required".
   await pgQuery(primary.exec, primary.conn, "postgres", "CHECKPOINT;\n");
   const rewind = asOsUser(standby.server, [pgBin(standby.conn, "pg_rewind"), "--target-pgdata", standby.server.dataDir, "--source-server", `${conninfo} dbname=postgres`, "--write-recovery-conf"]);
   const res = await standby.exec.run(rewind);
-  if (res.code !== 0) throw new DcctlError(`pg_rewind exit ${res.code}: ${lastLine(res.stderr)}`);
+  if (res.code !== 0) throw new DcctlError(`pg_rewind exit ${res.code}: ${lastLine(res.stderr) || "no output"}`);
   // pg_rewind brought the primary's own settings along, a slot name of its standby days among them: the last line of
   // postgresql.auto.conf wins, and the server must find its slot before it can reach a consistent state.
   await sh(standby.exec, asOsUser(standby.server, ["sh", "-c", 'printf "primary_slot_name = \x27%s\x27\n" "$2" >> "$1"', "sh", `${standby.server.dataDir.replace(/\/+$/, "")}/postgresql.auto.conf`, slot]));
   const start = await standby.exec.run(standby.server.start);
-  if (start.code !== 0) throw new DcctlError(`the server did not start after pg_rewind (${lastLine(start.stderr || start.stdout)})`);
+  if (start.code !== 0) throw new DcctlError(`the server did not start after pg_rewind (${lastLine(start.stderr || start.stdout) || "no output"})`);
   await followAsReplica(standby, slot);
   return (Date.now() - started) / 1000;
 }
@@ -238,7 +239,6 @@ function pgBin(conn: PgConnection, program: string): string {
   return pgArgv(conn, program, [])[0] ?? program;
 }
 
-const lastLine = (text: string) => text.split("\n").map((l) => l.trim()).filter(Boolean).pop() ?? "no output";
 
 /** The replication role (its password as a SCRAM verifier) and the standby's slot on the primary; WAL settings checked. */
 async function preparePrimary(primary: PgReplicationEnd, standby: PgReplicationEnd, slot: string, account: ReplicationAccount): Promise<void> {

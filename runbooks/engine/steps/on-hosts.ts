@@ -2,6 +2,7 @@ import type { ExecResult } from "../../../backup/exec/index.js";
 import { quoteArgv } from "../../../backup/exec/index.js";
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
+import { lastLine } from "../../../util/process.js";
 import type { PlannedStep } from "../model.js";
 import type { StepContext, StepResult } from "./types.js";
 
@@ -32,9 +33,7 @@ export async function runOn(ctx: StepContext, p: PlannedStep, host: SiteHost, ar
   return res;
 }
 
-export function lastLine(text: string): string {
-  return text.split("\n").map((l) => l.trim()).filter(Boolean).pop() ?? "";
-}
+export { lastLine };
 
 /** An argument vector as a reader would type it. */
 export function shown(argv: readonly string[]): string {
