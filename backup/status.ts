@@ -74,7 +74,8 @@ export function snapshotItem(tags: readonly string[]): string | undefined {
 
 const RANK: Record<ItemState, number> = { ok: 0, "over-rpo": 1, none: 2, unknown: 3 };
 
-export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now: Date = new Date()): Promise<StatusReport> {
+/** `replicas`: the pairs as just measured; without them, as `replication status` last recorded them on this machine. */
+export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now: Date = new Date(), replicas: PairStatus[] = readLastStatus(config)): Promise<StatusReport> {
   const reconciled = await reconcileDeadRuns(config);
   const byRepo = new Map<string, Promise<Snapshot[]>>();
   const snapshotsOf = (job: BackupJob): Promise<Snapshot[]> => {
@@ -96,7 +97,7 @@ export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now:
       rows.push({ job: job.id, host: job.host, site: job.site, repository: job.repository, rpoMinutes: job.rpoMinutes, state: "unknown", items: [], error: errorMessage(e) });
     }
   }
-  addReplicas(rows, readLastStatus(config));
+  addReplicas(rows, replicas);
   const exitCode = rows.some((r) => r.state === "unknown") ? ExitCode.failed : rows.some((r) => r.state !== "ok") ? ExitCode.partial : ExitCode.ok;
   return { rows, exitCode, reconciled };
 }

@@ -1,12 +1,12 @@
 import { join, resolve } from "node:path";
 import { stateDir } from "../util/state.js";
 import type { Argv, CommandModule } from "yargs";
-import { SITE_NAMES, type SiteName } from "../inventory/index.js";
+import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
 import { loadJobs, selectJobs, type BackupJob } from "../backup/jobs.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
 import { pruneOwnRepository } from "../backup/prune.js";
 import { replicate } from "../backup/replicate.js";
-import { loadBackupConfig, repository, resticFor } from "../backup/repositories.js";
+import { loadBackupConfig, repository, resticFor, type BackupConfig } from "../backup/repositories.js";
 import { describeProgress, describeResult, runJobs } from "../backup/run.js";
 import { describeReconciled } from "../backup/run-ledger.js";
 import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
@@ -21,7 +21,7 @@ import type { ResticLock } from "../backup/restic/index.js";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
 import { makeDir } from "../util/dirs.js";
 import { textTable } from "../util/table.js";
-import { describeLag } from "../backup/replication/index.js";
+import { configExecutors, describeLag, pairStatuses, recordStatuses, replicationPairs, type PairStatus } from "../backup/replication/index.js";
 
 /**
  * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
@@ -368,6 +368,24 @@ function statusWhy(r: JobStatusRow): string {
   return [bad.join(", "), r.lastError ? `last run: ${r.lastError}` : ""].filter(Boolean).join("; ") || "-";
 }
 
+/**
+ * The replicas of the jobs' hosts, measured now (each probe bounded to seconds) and recorded as `replication status`
+ * would: the REPLICA column shows the live RPO, not an old sample.
+ */
+async function measureReplicas(config: BackupConfig, jobs: BackupJob[]): Promise<PairStatus[]> {
+  const all = replicationPairs(loadSites());
+  const pairs = all.filter((p) => jobs.some((j) => j.host === p.primary.name));
+  if (!pairs.length) return [];
+  const exec = configExecutors(config);
+  try {
+    const statuses = await pairStatuses(config, pairs, exec);
+    recordStatuses(config, statuses, all);
+    return statuses;
+  } finally {
+    await exec.closeAll();
+  }
+}
+
 /** The replica beside a job: its health and lag when last measured (`replication status`), and how long ago. */
 function replicaText(r: JobStatusRow): string {
   const x = r.replica;
@@ -387,7 +405,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     const site = siteOption(args.site);
     const jobs = args.job === undefined ? loadJobs().filter((j) => !site || j.site === site) : selectJobs(loadJobs(), { job: args.job, site });
     const config = loadBackupConfig();
-    const report = await backupStatus(jobs, config);
+    const report = await backupStatus(jobs, config, new Date(), await measureReplicas(config, jobs));
     for (const r of report.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     for (const r of report.rows) if (r.warning) process.stderr.write(`warning: ${r.warning}\n`);
     if (args.json) printJson(report);

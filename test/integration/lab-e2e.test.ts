@@ -65,6 +65,11 @@ describe("the lab and the main job, through the dcctl binary", () => {
     const backup = t.at("primary", ["dcctl", "backup", "run", "--all", "--json"]);
     expect(backup.code, backup.stderr).toBe(0);
     expect(t.at("primary", ["dcctl", "backup", "replicate", "--to", "secondary"]).code).toBe(0);
+    // The first line beside the second: each replicated database's replica, measured now, next to its newest snapshot.
+    const backupStatus = t.at("primary", ["dcctl", "backup", "status"]);
+    expect(backupStatus.code, backupStatus.stdout + backupStatus.stderr).toBe(0);
+    expect(backupStatus.stdout).toMatch(/^lab-db-01\/db-hourly +ok .* lab-dr-db-01 streaming, lag [\d.]+ s \(0m ago\)/m);
+    expect(backupStatus.stdout).toMatch(/^lab-db-02\/db-daily +ok .* lab-dr-db-02 streaming, lag [\d.]+ s /m);
     const replication = t.at("secondary", ["dcctl", "replication", "status"]);
     expect(replication.code, replication.stdout + replication.stderr).toBe(0);
     expect(replication.stdout).toMatch(/^lab-dr-db-01 +lab-db-01 +postgresql +streaming /m);
