@@ -1,9 +1,8 @@
 import { join } from "node:path";
-import { labNetwork, labStatus, siteCommand } from "../lab/lab.js";
+import { siteCommand } from "../lab/lab.js";
 import { inNetns, managementNetns } from "../lab/network.js";
-import { readLabConfig } from "../lab/paths.js";
 import { PG_BIN_DIR } from "../lab/postgres.js";
-import { labDir } from "../lab/state.js";
+import { runningLab } from "./running-lab.js";
 import { timed } from "./timed.js";
 
 /**
@@ -17,14 +16,7 @@ import { timed } from "./timed.js";
  *     (pg_rewind), so the lab is as it was.
  */
 const mib = Number(process.argv[2] ?? 64);
-const dir = labDir();
-const { state } = labStatus(dir);
-const config = readLabConfig(dir);
-if (!state || !config) {
-  process.stderr.write("bench/replication: the lab is not running (dcctl lab up)\n");
-  process.exit(1);
-}
-const { sites, net } = labNetwork(dir);
+const { dir, config, sites, net } = runningLab("replication");
 const primaryNs = managementNetns(net, sites, "primary");
 const pgpass = join(dir, "secrets", "postgres.pgpass");
 const PRIMARY_DB = sites.primary.hosts.find((h) => h.name === "lab-db-01")?.ip ?? "";

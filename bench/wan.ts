@@ -1,9 +1,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { labNetwork, labStatus } from "../lab/lab.js";
 import { inNetns, managementNetns } from "../lab/network.js";
-import { readLabConfig } from "../lab/paths.js";
-import { labDir } from "../lab/state.js";
+import { runningLab } from "./running-lab.js";
 import { timed } from "./timed.js";
 import { toolPath } from "../util/tools.js";
 
@@ -15,14 +13,7 @@ import { toolPath } from "../util/tools.js";
  * Each is printed as throughput and as a ratio to the cap. Asserts nothing.
  */
 const mib = Number(process.argv[2] ?? 32);
-const dir = labDir();
-const { state } = labStatus(dir);
-const config = readLabConfig(dir);
-if (!state || !config) {
-  process.stderr.write("bench/wan: the lab is not running (dcctl lab up)\n");
-  process.exit(1);
-}
-const { sites, net } = labNetwork(dir);
+const { dir, config, sites, net } = runningLab("wan");
 const at = { primary: managementNetns(net, sites, "primary"), secondary: managementNetns(net, sites, "secondary") };
 const address = (site: "primary" | "secondary") => sites[site].hosts.find((h) => h.role === "backup")?.ip ?? "";
 
