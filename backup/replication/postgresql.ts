@@ -38,7 +38,7 @@ export interface PgReplicationEnd extends ServerEnd {
 }
 
 /** The slot on the primary that holds WAL for one standby: named after it, in the characters slot names allow. */
-export function slotName(standby: string): string {
+function slotName(standby: string): string {
   return `dcctl_${standby.toLowerCase().replace(/[^a-z0-9_]/g, "_")}`.slice(0, 63);
 }
 
@@ -46,7 +46,7 @@ export function slotName(standby: string): string {
  * A SCRAM-SHA-256 verifier of the password (RFC 5802/7677, as PostgreSQL stores it): the primary is given this, so the
  * password itself never travels to the server, nor into its logs.
  */
-export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
+function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
   const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");
   const hmac = (key: Buffer, text: string) => createHmac("sha256", key).update(text).digest();
   const storedKey = createHash("sha256").update(hmac(salted, "Client Key")).digest();
@@ -65,7 +65,7 @@ function primaryAddress(primary: PgReplicationEnd): string {
 }
 
 /** The password file the standby's server reads (outside the data directory, which seeding replaces). */
-export function standbyPassFile(server: PgServerControl): string {
+function standbyPassFile(server: PgServerControl): string {
   return `${dirname(server.dataDir.replace(/\/+$/, ""))}/dcctl-replication.pgpass`;
 }
 
@@ -150,7 +150,9 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
 
   const fresh = `${dataDir}.dcctl-new`;
   const aside = `${dataDir}.dcctl-old`;
-  // What an interrupted run left: a half-made copy is thrown away; an old directory set aside is put back.
+  // What an interrupted run left: a pg_basebackup that outlived its dcctl (a root login's command survives the
+  // connection) is stopped, a half-made copy thrown away, an old directory set aside put back.
+  await sh(standby.exec, ["sh", "-c", 'pkill -KILL -f -- "pg_basebackup.* -D $1 " || true; while pgrep -f -- "pg_basebackup.* -D $1 " >/dev/null; do sleep 0.1; done', "sh", fresh]);
   await sh(standby.exec, ["rm", "-rf", "--", fresh]);
   await sh(standby.exec, ["sh", "-c", '[ ! -e "$2" ] || [ -e "$1" ] || mv -- "$2" "$1"', "sh", dataDir, aside]);
   await sh(standby.exec, ["sh", "-c", 'mkdir -m 0700 -- "$1" && chown "$2": "$1"', "sh", fresh, standby.server.osUser]);
