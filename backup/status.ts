@@ -6,7 +6,7 @@ import { readState, type ItemResult, type JobResult } from "./report.js";
 import type { Snapshot } from "./restic/index.js";
 import { backupStatePaths } from "./run.js";
 import { reconcileDeadRuns, type Reconciled } from "./run-ledger.js";
-import { readLastStatus, type PairStatus } from "./replication/index.js";
+import type { PairStatus } from "./replication/index.js";
 
 /**
  * `dcctl backup status`: for each job, each of its items (every database dump, the globals, the files) and the age of
@@ -74,8 +74,8 @@ export function snapshotItem(tags: readonly string[]): string | undefined {
 
 const RANK: Record<ItemState, number> = { ok: 0, "over-rpo": 1, none: 2, unknown: 3 };
 
-/** `replicas`: the pairs as just measured; without them, as `replication status` last recorded them on this machine. */
-export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now: Date = new Date(), replicas: PairStatus[] = readLastStatus(config)): Promise<StatusReport> {
+/** `replicas`: the replication pairs of the jobs' hosts as just measured, shown beside their rows. */
+export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now: Date, replicas: PairStatus[]): Promise<StatusReport> {
   const reconciled = await reconcileDeadRuns(config);
   const byRepo = new Map<string, Promise<Snapshot[]>>();
   const snapshotsOf = (job: BackupJob): Promise<Snapshot[]> => {

@@ -1,9 +1,9 @@
 import { join, resolve } from "node:path";
 import { stateDir } from "../util/state.js";
 import type { Argv, CommandModule } from "yargs";
-import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
-import { loadJobs, selectJobs, type BackupJob } from "../backup/jobs.js";
-import { REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
+import { SITE_NAMES, loadSites, type SiteName, type Sites } from "../inventory/index.js";
+import { expandJobs, loadJobs, selectJobs, type BackupJob } from "../backup/jobs.js";
+import { loadPolicies, REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
 import { pruneOwnRepository } from "../backup/prune.js";
 import { replicate } from "../backup/replicate.js";
 import { loadBackupConfig, repository, resticFor, type BackupConfig } from "../backup/repositories.js";
@@ -21,6 +21,7 @@ import type { ResticLock } from "../backup/restic/index.js";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
 import { makeDir } from "../util/dirs.js";
 import { textTable } from "../util/table.js";
+import { print, printJson } from "./print.js";
 import { configExecutors, describeLag, pairStatuses, recordStatuses, replicationPairs, type PairStatus } from "../backup/replication/index.js";
 
 /**
@@ -29,10 +30,6 @@ import { configExecutors, describeLag, pairStatuses, recordStatuses, replication
  * 4 some jobs failed (run) or are over their RPO (status).
  */
 
-const print = (text: string): void => {
-  process.stdout.write(text.endsWith("\n") ? text : text + "\n");
-};
-const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
 
 function siteOption(value: string | undefined): SiteName | undefined {
   if (value === undefined) return undefined;
@@ -372,8 +369,8 @@ function statusWhy(r: JobStatusRow): string {
  * The replicas of the jobs' hosts, measured now (each probe bounded to seconds) and recorded as `replication status`
  * would: the REPLICA column shows the live RPO, not an old sample.
  */
-async function measureReplicas(config: BackupConfig, jobs: BackupJob[]): Promise<PairStatus[]> {
-  const all = replicationPairs(loadSites());
+async function measureReplicas(config: BackupConfig, jobs: BackupJob[], sites: Sites): Promise<PairStatus[]> {
+  const all = replicationPairs(sites);
   const pairs = all.filter((p) => jobs.some((j) => j.host === p.primary.name));
   if (!pairs.length) return [];
   const exec = configExecutors(config);
@@ -403,9 +400,11 @@ const statusCommand: CommandModule<object, StatusArgs> = {
       .option("job", { type: "string", describe: "one job (id or host): each item, and its last run's result" }),
   handler: async (args) => {
     const site = siteOption(args.site);
-    const jobs = args.job === undefined ? loadJobs().filter((j) => !site || j.site === site) : selectJobs(loadJobs(), { job: args.job, site });
+    const sites = loadSites();
+    const everyJob = expandJobs(sites, loadPolicies());
+    const jobs = args.job === undefined ? everyJob.filter((j) => !site || j.site === site) : selectJobs(everyJob, { job: args.job, site });
     const config = loadBackupConfig();
-    const report = await backupStatus(jobs, config, new Date(), await measureReplicas(config, jobs));
+    const report = await backupStatus(jobs, config, new Date(), await measureReplicas(config, jobs, sites));
     for (const r of report.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     for (const r of report.rows) if (r.warning) process.stderr.write(`warning: ${r.warning}\n`);
     if (args.json) printJson(report);

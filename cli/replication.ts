@@ -4,6 +4,7 @@ import { loadBackupConfig } from "../backup/repositories.js";
 import { configExecutors, describeLag, findPair, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, statusExitCode, type PairStatus } from "../backup/replication/index.js";
 import { DcctlError } from "../util/errors.js";
 import { textTable } from "../util/table.js";
+import { print } from "./print.js";
 
 /**
  * `dcctl replication setup|status`: the standby pairs of the inventory (a secondary host's `standbyFor`), seeded from
@@ -11,7 +12,6 @@ import { textTable } from "../util/table.js";
  * 5 setup would overwrite what a standby holds and --yes was not given.
  */
 
-const print = (text: string): void => void process.stdout.write(text.endsWith("\n") ? text : text + "\n");
 
 interface SetupArgs {
   pair: string;

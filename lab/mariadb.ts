@@ -45,7 +45,7 @@ export interface Mariadb {
  * A server_id for the server at host:port: the first four bytes of a hash of both, 1..4294967295. Not the address's last
  * octets alone: the lab's sites share them (10.10.20.11 and 10.20.20.11), and loopback servers share the address.
  */
-export function labServerId(host: string, port: number): number {
+function labServerId(host: string, port: number): number {
   return (createHash("sha256").update(`${host}:${port}`).digest().readUInt32BE(0) % 4294967295) + 1;
 }
 

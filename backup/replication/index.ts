@@ -88,11 +88,11 @@ export function statusExitCode(statuses: PairStatus[]): ExitCode {
 }
 
 /** Where the last measurement is kept (read by `backup status` and the DR report), and the Prometheus textfile. */
-export function replicationPaths(config: BackupConfig): { lastStatus: string; metricsFile: string } {
+function replicationPaths(config: BackupConfig): { lastStatus: string; metricsFile: string } {
   return { lastStatus: join(config.stateDir, "replication", "last-status.json"), metricsFile: join(dirname(config.metricsFile), "dcctl_replication.prom") };
 }
 
-export function readLastStatus(config: BackupConfig): PairStatus[] {
+function readLastStatus(config: BackupConfig): PairStatus[] {
   try {
     return JSON.parse(readFileSync(replicationPaths(config).lastStatus, "utf8")) as PairStatus[];
   } catch {

@@ -8,8 +8,7 @@ import type { SiteHost } from "../../inventory/index.js";
  * - not-a-replica: a server that is not following a primary (never set up, or promoted by a failover);
  * - unreachable: the standby itself did not answer.
  */
-export const REPLICA_HEALTH = ["streaming", "broken", "not-a-replica", "unreachable"] as const;
-export type ReplicaHealth = (typeof REPLICA_HEALTH)[number];
+export type ReplicaHealth = "streaming" | "broken" | "not-a-replica" | "unreachable";
 
 /** One replica's lag and positions, measured at `measuredAt`. */
 export interface ReplicaStatus {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { engineOf } from "../../../backup/engines/index.js";
-import { replicationPairs, reversed, type ReplicationPair } from "../../../backup/replication/index.js";
+import { describeLag, replicationPairs, reversed, type ReplicationPair } from "../../../backup/replication/index.js";
 import type { ReplicaStatus } from "../../../backup/replication/types.js";
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
@@ -119,7 +119,7 @@ async function recoverHost(ctx: StepContext, host: SiteHost, pair: ReplicationPa
     status.health === "streaming"
       ? ctx.planned
         ? `replica caught up with the fenced primary (${status.primaryPosition ?? "?"}): nothing lost`
-        : `replica streaming, lag ${fmt(status.lagSeconds)} when promoted`
+        : `replica streaming, lag ${describeLag(status)} when promoted`
       : `replica broken (${status.notes.join("; ")}); its data as of ${asOf ?? "an unknown time"} is the newest there is`;
   const recovered: RecoveredHost = { ...base, path: "promoted", reason, ...(asOf ? { dataAsOf: asOf } : {}), ...(status.lagSeconds !== undefined ? { lagSeconds: status.lagSeconds } : {}) };
   const notes = await promoteMarked(ctx, pair, recovered);
@@ -169,7 +169,6 @@ function dataAsOf(s: ReplicaStatus, failedAt: Date): string | undefined {
   return upTo === undefined ? undefined : new Date(Math.min(upTo, failedAt.getTime())).toISOString();
 }
 
-const fmt = (s: number | undefined) => (s === undefined ? "unknown" : `${s.toFixed(1)} s`);
 
 async function restoreInstead(ctx: StepContext, host: SiteHost, pair: ReplicationPair | undefined, fb: NonNullable<PromoteParams["fallback"]>, reason: string): Promise<HostOutcome> {
   const restorer = ctx.services.restorer;
