@@ -4,6 +4,7 @@ import { Ajv, type ValidateFunction } from "ajv";
 import { SITE_NAMES, type SiteName } from "../inventory/index.js";
 import { displayPath, parseYamlSource } from "../inventory/yaml-source.js";
 import { InputError, errorMessage } from "../util/errors.js";
+import { LANGS, type Lang } from "../util/i18n.js";
 import { stateDir as dcctlStateDir } from "../util/state.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { Restic, type ResticOptions, type ResticRepo } from "./restic/index.js";
@@ -32,6 +33,7 @@ import type { PgServerControl } from "./replication/postgresql.js";
  *     # PostgreSQL servers that replication seeds or promotes: the data directory, its owner, how the server starts
  *     # and stops on its host (default Debian's 15/main with pg_ctlcluster)
  *     #   postgresql: { server: { dataDir: /var/lib/postgresql/15/main, osUser: postgres, start: [...], stop: [...] } }
+ *   lang: vi                      # reports, prompts and the console in Vietnamese (default en; --lang overrides)
  *   replication:                  # the account standbys log in to their primary with (dcctl replication setup)
  *     user: dcctl_replicator
  *     passwordFile: /etc/dcctl/replication.pass   # on this machine, mode 0600
@@ -61,6 +63,8 @@ export interface BackupConfig {
   concurrency: number;
   databases: DatabaseSettings;
   replication?: { user: string; passwordFile: string };
+  /** The language of reports, prompts and the console at this site, when set (util/i18n.ts). */
+  lang?: Lang;
 }
 
 /** A PostgreSQL server's settings: how its databases are reached, and how replication controls the server. */
@@ -88,6 +92,7 @@ interface RawConfig {
     hosts?: Record<string, { postgresql?: Partial<PgSettings>; mariadb?: Partial<MariadbSourceOptions> }>;
   };
   replication?: { user?: string; passwordFile: string };
+  lang?: Lang;
 }
 
 const text = { type: "string", minLength: 1 } as const;
@@ -132,6 +137,7 @@ const schema = {
       },
     },
     replication: { type: "object", additionalProperties: false, required: ["passwordFile"], properties: { user: text, passwordFile: text } },
+    lang: { enum: [...LANGS] },
   },
 } as const;
 
@@ -207,6 +213,7 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
       hosts: { ...data.databases?.hosts },
     },
     ...(replication ? { replication } : {}),
+    ...(data.lang ? { lang: data.lang } : {}),
   };
 }
 

@@ -16,6 +16,7 @@ export async function main(argv: string[]): Promise<number> {
     .strict()
     .demandCommand(1, "name a command; see dcctl --help")
     .recommendCommands()
+    .option("lang", { type: "string", global: true, describe: "language of reports, prompts and the console: en or vi (default: $DCCTL_LANG, the repositories file's lang, en)" })
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .epilogue("Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run, 4 some jobs failed, 5 not confirmed.")
     .exitProcess(false)

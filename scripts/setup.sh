@@ -17,7 +17,7 @@ export GOFLAGS="${GOFLAGS:-} -mod=mod"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------------------
-apt_packages=(openssh-server postgresql mariadb-server iproute2 procps)
+apt_packages=(openssh-server postgresql mariadb-server iproute2 procps chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
