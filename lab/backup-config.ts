@@ -6,6 +6,7 @@ import { loadSites } from "../inventory/index.js";
 import { Restic, ResticRepoMissingError } from "../backup/restic/index.js";
 import type { SiteName } from "../inventory/index.js";
 import { makeDir } from "../util/dirs.js";
+import { quoteArg } from "../backup/exec/quote.js";
 import { repoRoot } from "../util/tools.js";
 import { labPaths, type LabConfig } from "./paths.js";
 import type { LabState } from "./state.js";
@@ -24,6 +25,8 @@ function secretFile(path: string): string {
 export function labEnv(dir: string, site: SiteName): Record<string, string> {
   const paths = labPaths(dir);
   return {
+    // `dcctl` typed in `lab shell` is this dcctl, whichever checkout's set-up put one on PATH last.
+    PATH: `${join(repoRoot, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
     DCCTL_LAB_DIR: dir,
     DCCTL_SITE: site,
     DCCTL_SITES_DIR: paths.sites,
@@ -31,6 +34,19 @@ export function labEnv(dir: string, site: SiteName): Record<string, string> {
     DCCTL_POLICIES_FILE: paths.policiesFile,
     DCCTL_STATE_DIR: paths.stateDir(site),
   };
+}
+
+/**
+ * `<lab>/env`: what makes the README's and the demo's commands work as typed in any shell of this machine — this
+ * checkout's dcctl first on PATH, and the lab's folder when it is not the default one.
+ */
+export function writeLabEnvFile(dir: string): void {
+  const lines = [
+    `# dcctl's lab in ${dir}: \`source\` this file, then type the README's commands (dcctl lab status, dcctl lab exec ...)`,
+    `export DCCTL_LAB_DIR=${quoteArg(dir)}`,
+    `export PATH=${quoteArg(join(repoRoot, "bin"))}:"$PATH"`,
+  ];
+  writeFileSync(labPaths(dir).envFile, lines.join("\n") + "\n", { mode: 0o644 });
 }
 
 /**

@@ -9,7 +9,7 @@ import { makeDir } from "../util/dirs.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 import { isAlive, lastLine, run } from "../util/process.js";
 import { repoRoot } from "../util/tools.js";
-import { labEnv, writeLabBackupConfig } from "./backup-config.js";
+import { labEnv, writeLabBackupConfig, writeLabEnvFile } from "./backup-config.js";
 import { createFreezer, freezerGroup, isFrozen, removeFreezer, setFrozen } from "./freezer.js";
 import { DEFAULT_WAN_MBIT, inNetns, managementNetns, netnsExists, networkDown, networkUp, planNetwork, processesIn, setWan, type LabNetwork } from "./network.js";
 import { labPaths, readLabConfig, type LabConfig } from "./paths.js";
@@ -146,6 +146,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const config = readLabConfig(dir);
   if (!config) throw new DcctlError(`the lab's ${paths.config} is missing: run dcctl lab down, then dcctl lab up`);
   writeLabBackupConfig(dir, state, config);
+  writeLabEnvFile(dir);
   for (const site of ["primary", "secondary"] as const) {
     const res = await inSite(dir, site, [process.execPath, join(repoRoot, "dist", "lab", "provision.js"), dir, site, ...(opts.provision === false ? ["--no-stack"] : [])]);
     if (res.code !== 0) throw new DcctlError(`setting up the lab's ${site} site failed: ${lastLine(res.stderr) || lastLine(res.stdout) || `exit ${res.code}`}`);

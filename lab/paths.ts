@@ -30,6 +30,8 @@ export function readLabConfig(dir: string): LabConfig | undefined {
 export function labPaths(dir: string) {
   return {
     config: join(dir, "lab-config.json"),
+    /** The shell settings that make `dcctl lab …` find this lab from any shell (`source <lab>/env`). */
+    envFile: join(dir, "env"),
     log: join(dir, "supervisor.log"),
     sites: join(dir, "sites"),
     clientKey: join(dir, "ssh", "id_ed25519"),

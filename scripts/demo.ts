@@ -43,6 +43,21 @@ function printDrillSummary(): void {
   process.stdout.write(`\n== the drill's report (${join(newest.dir, "report.md")})\n${report.split("\n")[0] ?? ""}\n\n${section}\n`);
 }
 
+/**
+ * What the demo offers to type at its end, each with why. Every line runs as printed (test/integration/lab-demo.test.ts
+ * runs them all): the first puts this dcctl on PATH and names the lab's folder.
+ */
+const LOOK_AROUND: [string, string][] = [
+  [`source ${labPaths(dir).envFile}`, "this dcctl on PATH, pointed at this lab"],
+  ["dcctl lab status", "every lab process, and whether a site is failed"],
+  ["dcctl lab shell primary", "a shell on the primary's management host"],
+  ["dcctl lab exec primary -- dcctl backup snapshots", "what the repositories hold"],
+  ["dcctl lab exec primary -- dcctl backup status", "newest snapshot per job against its RPO"],
+  ["dcctl lab exec secondary -- dcctl replication status", "each standby's lag against its tier's RPO"],
+  ["dcctl lab exec secondary -- dcctl dr history", "drills and failovers, with their reports"],
+  ["dcctl lab exec primary -- curl -s http://10.10.30.21:8080/health", "the public-service portal at the primary"],
+];
+
 const total = Date.now();
 const env = process.env;
 const at = (site: "primary" | "secondary", ...args: string[]) => ["lab", "exec", site, "--", "dcctl", ...args];
@@ -56,14 +71,8 @@ printDrillSummary();
 
 process.stdout.write(`\nPhases: ${timings.map(([t, s]) => `${t} ${s.toFixed(1)} s`).join("; ")}\n`);
 process.stdout.write(`
-The lab is still running. To look around:
-  dcctl lab status                                       # every lab process, and whether a site is failed
-  dcctl lab shell primary                                # a shell on the primary's management host
-  dcctl lab exec primary -- dcctl backup snapshots       # what the repositories hold
-  dcctl lab exec primary -- dcctl backup status          # newest snapshot per job against its RPO
-  dcctl lab exec secondary -- dcctl replication status   # each standby's lag against its tier's RPO
-  dcctl lab exec secondary -- dcctl dr history           # drills and failovers, with their reports
-  dcctl lab exec primary -- curl -s http://10.10.30.21:8080/health   # the public-service portal at the primary
+The lab is still running. To look around, in any shell of this machine:
+${LOOK_AROUND.map(([cmd, why]) => `  ${cmd.padEnd(56)} # ${why}`).join("\n")}
 To lose the primary and fail over from the secondary: README, "Where dcctl runs"
 To stop it: dcctl lab down
 `);

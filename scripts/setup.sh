@@ -127,3 +127,17 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npx tsc -p tsconfig.json
+
+# --- dcctl on PATH -----------------------------------------------------------------------------------------
+# The README and the demo say `dcctl …`: a command on PATH that runs this checkout's build. The checkout whose
+# set-up ran last is the one it runs; set-up says so when that changes.
+if [ "$(id -u)" = 0 ]; then path_dir=/usr/local/bin; else path_dir="$HOME/.local/bin"; fi
+mkdir -p "$path_dir"
+if [ "$(readlink "$path_dir/dcctl" 2>/dev/null || true)" != "$repo/bin/dcctl" ]; then
+  ln -sfn "$repo/bin/dcctl" "$path_dir/dcctl"
+  log "dcctl on PATH: $path_dir/dcctl runs $repo"
+fi
+case ":$PATH:" in
+  *":$path_dir:"*) ;;
+  *) log "$path_dir is not on your PATH: export PATH=\"$path_dir:\$PATH\" (or source the lab's env file)" ;;
+esac
