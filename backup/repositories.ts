@@ -11,6 +11,7 @@ import { Restic, type ResticOptions, type ResticRepo } from "./restic/index.js";
 import type { MariadbSourceOptions } from "./sources/mariadb.js";
 import type { PostgresSourceOptions } from "./sources/postgres.js";
 import type { PgServerControl } from "./replication/postgresql.js";
+import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "./notify/config.js";
 
 /**
  * Where the repositories are and how this machine reaches hosts: a small per-machine YAML file, never in the
@@ -37,6 +38,12 @@ import type { PgServerControl } from "./replication/postgresql.js";
  *   replication:                  # the account standbys log in to their primary with (dcctl replication setup)
  *     user: dcctl_replicator
  *     passwordFile: /etc/dcctl/replication.pass   # on this machine, mode 0600
+ *   notify:                       # who is told of failed backup jobs and of DR runs (backup/notify/); optional
+ *     smtp: { host: mail.qn.gov.vn, port: 587, secure: false, from: "dcctl <dcctl@qn.gov.vn>", to: [trucban@qn.gov.vn],
+ *             user: dcctl, passwordFile: /etc/dcctl/smtp.pass }   # user and passwordFile together or not at all; 0600
+ *     webhook: { url: "https://chat.qn.gov.vn/hooks/dr", tokenFile: /etc/dcctl/webhook.token }   # bearer token; 0600
+ *     consoleUrl: "https://10.10.50.11:8088"   # where `dcctl serve` answers: messages link <consoleUrl>/runs/<runId>
+ *     on: [failure, drill, failover, failback] # which events are sent (default all); failure = a backup job failed
  *
  * Each repository is owned by its site: the primary's by the primary, the secondary's by the secondary. The
  * secondary's rest-server runs --append-only, so from the primary it can be written and copied to but not pruned;
@@ -65,6 +72,8 @@ export interface BackupConfig {
   replication?: { user: string; passwordFile: string };
   /** The language of reports, prompts and the console at this site, when set (util/i18n.ts). */
   lang?: Lang;
+  /** Mail and webhook channels for failed backups and DR runs (backup/notify/). */
+  notify?: NotifyConfig;
 }
 
 /** A PostgreSQL server's settings: how its databases are reached, and how replication controls the server. */
@@ -93,6 +102,7 @@ interface RawConfig {
   };
   replication?: { user?: string; passwordFile: string };
   lang?: Lang;
+  notify?: RawNotifyConfig;
 }
 
 const text = { type: "string", minLength: 1 } as const;
@@ -105,6 +115,22 @@ const pgSchema = {
   type: "object",
   additionalProperties: false,
   properties: { host: text, port, user: text, passFile: text, binDir: text, ...selection, globals: { enum: [true, false, "without-role-passwords"] }, server: pgServer },
+} as const;
+const notifySchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    smtp: {
+      type: "object",
+      additionalProperties: false,
+      required: ["host", "from", "to"],
+      dependentRequired: { user: ["passwordFile"], passwordFile: ["user"] },
+      properties: { host: text, port, secure: { type: "boolean" }, from: text, to: { type: "array", minItems: 1, items: text }, user: text, passwordFile: text },
+    },
+    webhook: { type: "object", additionalProperties: false, required: ["url"], properties: { url: text, tokenFile: text } },
+    consoleUrl: text,
+    on: { type: "array", minItems: 1, items: { enum: [...NOTIFY_EVENTS] } },
+  },
 } as const;
 const mariadbSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, defaultsFile: text, binDir: text, ...selection } } as const;
 const schema = {
@@ -138,6 +164,7 @@ const schema = {
     },
     replication: { type: "object", additionalProperties: false, required: ["passwordFile"], properties: { user: text, passwordFile: text } },
     lang: { enum: [...LANGS] },
+    notify: notifySchema,
   },
 } as const;
 
@@ -185,9 +212,14 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     if (r && url) repositories[name] = { name, owner: name, repo: { url, passwordFile: abs(r.passwordFile) } };
   }
   const replication = data.replication ? { user: data.replication.user ?? "dcctl_replicator", passwordFile: abs(data.replication.passwordFile) } : undefined;
+  const notified = data.notify ? notifyConfig(data.notify, abs) : undefined;
+  if (notified?.problems.length) throw new InputError(notified.problems.map((p) => source.problem(p.path, p.message)));
+  const notify = notified?.value;
   const secrets: [string[], string | undefined][] = [
     ...REPOSITORY_NAMES.map((name): [string[], string | undefined] => [["repositories", name, "passwordFile"], repositories[name]?.repo.passwordFile]),
     [["replication", "passwordFile"], replication?.passwordFile],
+    [["notify", "smtp", "passwordFile"], notify?.smtp?.passwordFile],
+    [["notify", "webhook", "tokenFile"], notify?.webhook?.tokenFile],
   ];
   const exposed = secrets.flatMap(([path, file]) => {
     const mode = file ? secretFileMode(file) : undefined;
@@ -214,6 +246,7 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     },
     ...(replication ? { replication } : {}),
     ...(data.lang ? { lang: data.lang } : {}),
+    ...(notify ? { notify } : {}),
   };
 }
 

@@ -98,6 +98,7 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
     restorer,
     replicas,
     ...(infra ? { infra } : {}),
+    ...(config?.notify ? { notify: config.notify } : {}),
     now: () => new Date(),
     async close() {
       await Promise.allSettled([...executors.values()].map((e) => e.close()));

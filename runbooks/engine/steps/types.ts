@@ -6,6 +6,7 @@ import type { PlannedStep, Runbook, RunbookKind, StepType } from "../model.js";
 import type { DbEngine } from "../../../backup/engines/index.js";
 import type { ReplicationPair } from "../../../backup/replication/pairs.js";
 import type { ReplicaStatus } from "../../../backup/replication/types.js";
+import type { NotifyConfig } from "../../../backup/notify/index.js";
 
 /** What a step hands back; it is written into the step's `end` record, so a resumed run sees it too. */
 export interface StepResult {
@@ -109,6 +110,8 @@ export interface DrServices {
   snapshots?: SnapshotCatalog;
   replicas?: ReplicaControl;
   infra?: InfraDriver;
+  /** The site's mail and webhook channels (backup config `notify:`): notify steps and the end of every run use them. */
+  notify?: NotifyConfig;
   now(): Date;
 }
 
