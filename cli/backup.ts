@@ -9,11 +9,13 @@ import { replicate } from "../backup/replicate.js";
 import { loadBackupConfig, repository, resticFor, type BackupConfig } from "../backup/repositories.js";
 import { describeProgress, describeResult, runJobs } from "../backup/run.js";
 import { describeReconciled } from "../backup/run-ledger.js";
+import { describeDelivery } from "../backup/notify/index.js";
+import { notifyFailedBackupRun } from "../backup/notify/backup-run.js";
 import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { renderCrontab, renderSystemd, writeSchedule } from "../backup/schedule.js";
 import { backupStatus, formatAge, snapshotItem, type JobStatusRow } from "../backup/status.js";
 import { readState } from "../backup/report.js";
-import { withLock } from "../backup/lock.js";
+import { verifyRepository } from "../backup/verify-record.js";
 import { backupStatePaths } from "../backup/run.js";
 import { progressFor, silentProgress } from "../util/progress.js";
 import { confirmAction } from "../util/confirm.js";
@@ -148,11 +150,15 @@ const runCommand: CommandModule<object, RunArgs> = {
       process.off("SIGTERM", onSignal).off("SIGINT", onSignal);
     });
     for (const r of outcome.reconciled) process.stderr.write(describeReconciled(r) + "\n");
+    // One message per run with failed jobs (backup/notify/); however it goes, the exit code stays the jobs' own.
+    const notified = await notifyFailedBackupRun(config, outcome);
+    if (notified.length) process.stderr.write(`note: ${describeDelivery(notified)}\n`);
+    const report = notified.length ? { ...outcome, notified } : outcome;
     if (stoppedBy) {
-      if (args.json) printJson(outcome);
+      if (args.json) printJson(report);
       throw new DcctlError(`stopped by ${stoppedBy}: ${outcome.results.filter((r) => r.status === "ok").length} of ${outcome.results.length} jobs finished before; nothing of the stopped ones was kept (report ${outcome.reportPath ?? "-"})`, stoppedBy === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated);
     }
-    if (args.json) printJson(outcome);
+    if (args.json) printJson(report);
     if (outcome.exitCode !== ExitCode.ok) {
       const bad = outcome.results.filter((r) => r.status !== "ok");
       const first = bad[0];
@@ -252,7 +258,7 @@ interface VerifyArgs {
 
 const verifyCommand: CommandModule<object, VerifyArgs> = {
   command: "verify",
-  describe: "restic check of this site's repository (or --repository), reading --subset of the data (e.g. 5%, 1/10)",
+  describe: "restic check of this site's repository (or --repository), reading --subset of the data (e.g. 5%, 1/10); the outcome is kept in <stateDir>/backup/verify/<repository>.json",
   builder: (y: Argv<object>): Argv<VerifyArgs> =>
     y
       .option("subset", { type: "string", describe: "restic --read-data-subset: n%, n/t or a size like 500M" })
@@ -264,9 +270,11 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
     }
     const config = loadBackupConfig();
     const name = repositoryOption(args.repository) ?? config.site;
-    const { locksDir } = backupStatePaths(config);
-    const summary = await withLock(locksDir, `repo-${name}`, { mode: "shared", what: `repository ${name}` }, () => resticFor(config, name).check({ readDataSubset: args.subset }));
-    if (args.json) return printJson({ repository: name, ...summary });
+    // Recorded in <stateDir>/backup/verify/<repository>.json, failed or not (backup/verify-record.ts).
+    const { summary, record } = await verifyRepository(config, name, { subset: args.subset });
+    if (record.message) process.stderr.write(`repository ${name}: ${record.message}\n`);
+    const size = record.sizeBytes === undefined ? {} : { sizeBytes: record.sizeBytes, snapshots: record.snapshots };
+    if (args.json) return printJson({ repository: name, ...summary, ...size });
     print(`repository ${name}: no errors${args.subset ? ` (read ${args.subset} of the data)` : ""}`);
   },
 };

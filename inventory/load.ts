@@ -6,7 +6,7 @@ import { checkAcrossSites } from "./cross-site-checks.js";
 import type { Problem } from "./problems.js";
 import { checkStructure, type RawHost, type RawSite } from "./schema-check.js";
 import { checkSemantics } from "./semantic-checks.js";
-import type { Host, Site, SiteName, Sites } from "./types.js";
+import { DEFAULT_DRILL_EVERY_DAYS, type Host, type Site, type SiteName, type Sites } from "./types.js";
 import { displayPath, parseYamlSource, type DataPath, type YamlSource } from "./yaml-source.js";
 
 /** Where each loaded Site came from, so that later checks (backup policies, runbooks) can point at its lines. */
@@ -71,7 +71,7 @@ function withDefaults(raw: RawSite): Site {
     vcenter: { ...raw.vcenter, esxiHosts: [...raw.vcenter.esxiHosts], datastores: [...raw.vcenter.datastores] },
     templates: raw.templates.map((t) => ({ ...t })),
     networks: raw.networks.map((n) => ({ ...n, isolated: n.isolated ?? false })),
-    drTiers: raw.drTiers.map((t) => ({ ...t })),
+    drTiers: raw.drTiers.map((t) => ({ ...t, drillEveryDays: t.drillEveryDays ?? DEFAULT_DRILL_EVERY_DAYS })),
     hosts: raw.hosts.map((h) => hostWithDefaults(h, firstDatastore)),
   };
 }

@@ -13,7 +13,7 @@ export interface RawSite {
   vcenter: { datacenter: string; cluster: string; esxiHosts: string[]; datastores: string[]; dvSwitch: string };
   templates: { name: string; os: TemplateOs }[];
   networks: (Omit<Network, "isolated" | "purpose"> & { purpose: NetworkPurpose; isolated?: boolean })[];
-  drTiers: DrTier[];
+  drTiers: (Omit<DrTier, "drillEveryDays"> & { drillEveryDays?: number })[];
   hosts: RawHost[];
 }
 

@@ -106,7 +106,7 @@ export const siteSchema = {
         type: "object",
         additionalProperties: false,
         required: ["tier", "rpoMinutes", "rtoMinutes"],
-        properties: { tier: positiveInteger, rpoMinutes: positive, rtoMinutes: positive },
+        properties: { tier: positiveInteger, rpoMinutes: positive, rtoMinutes: positive, drillEveryDays: positiveInteger },
       },
     },
     hosts: { type: "array", items: hostSchema },

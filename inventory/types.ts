@@ -1,7 +1,7 @@
 /**
  * The site inventory as the loader hands it out: one `Site` per data centre, read from stacks/sites/<site>.yaml.
  * Field names are those of the YAML files; optional YAML fields arrive here with their defaults applied
- * (host.datastore, host.ssh, host.services, host.activeOnly, network.isolated).
+ * (host.datastore, host.ssh, host.services, host.activeOnly, network.isolated, drTier.drillEveryDays).
  */
 
 export const SITE_NAMES = ["primary", "secondary"] as const;
@@ -46,10 +46,15 @@ export interface Network {
   isolated: boolean;
 }
 
+/** How often a tier's services must be drilled when the site file does not say (`drTiers[].drillEveryDays`). */
+export const DEFAULT_DRILL_EVERY_DAYS = 90;
+
 export interface DrTier {
   tier: number;
   rpoMinutes: number;
   rtoMinutes: number;
+  /** Days between drills that prove the tier's RPO and RTO: past it, `dcctl dr readiness` calls a service overdue. Default 90. */
+  drillEveryDays: number;
 }
 
 export interface Disk {
