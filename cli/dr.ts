@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { userInfo } from "node:os";
 import type { Argv, CommandModule } from "yargs";
@@ -19,13 +20,24 @@ import {
   type RunOutcome,
 } from "../runbooks/engine/index.js";
 import { configuredServices, optionalBackupConfig } from "../runbooks/engine/services.js";
+import { collectReadinessInput, readiness, readinessTable, writeReadinessMetrics } from "../runbooks/engine/readiness.js";
+import { loadBackupConfig } from "../backup/repositories.js";
+import { describeReconciled } from "../backup/run-ledger.js";
+import { print, printJson } from "./print.js";
 import { confirmAction } from "../util/confirm.js";
-import { DcctlError, InputError } from "../util/errors.js";
+import { DcctlError, ExitCode, InputError } from "../util/errors.js";
+import type { Lang } from "../util/i18n.js";
+import { confirmTexts } from "./confirm-texts.js";
+import { operatorLang } from "./lang.js";
+import { existingRunDir, verifyLines, verifyReport } from "../runbooks/engine/verify-report.js";
+import { reportPdf } from "../runbooks/engine/report-html.js";
 
-/** `dcctl dr plan|drill|failover|failback|resume|history`: the DR engine (runbooks/engine) behind thin commands. */
+/** `dcctl dr plan|drill|failover|failback|resume|history|verify-report|report`: the DR engine (runbooks/engine) behind thin commands. */
 
 interface CommonArgs {
   json: boolean;
+  /** The global --lang (cli/main.ts). */
+  lang?: string;
 }
 interface PlanArgs extends CommonArgs {
   runbook: string;
@@ -76,24 +88,33 @@ function infraDriver(): InfraDriver {
   };
 }
 
-/** What a destructive runbook will change, in one sentence for the confirmation question. */
-function changes(runbook: Runbook, sites: Sites): string {
-  const parts: string[] = [];
-  for (const e of planEntries(planRunbook(runbook, sites))) {
-    const hosts = e.hosts.map((h) => h.name).join(", ");
-    if (e.type === "fence") parts.push(`stop writes on ${hosts}`);
-    if (e.type === "restore-db") parts.push(`restore over databases on ${hosts}`);
-    if (e.type === "promote") parts.push(`promote standbys on ${hosts}`);
-    if (e.type === "infra") parts.push(e.actions[0] ?? "run pulumi up");
-    if (e.type === "dns") parts.push(`switch DNS: ${e.actions.filter((a) => a.startsWith("point")).join("; ")}`);
-    if (e.type === "command") parts.push(`run ${e.id} on ${hosts || "the DR runner"}`);
-  }
-  return `${runbook.kind} to the ${runbook.to} site with runbook ${runbook.name}: ${parts.join("; ")}`;
+/** The DNS records a dns step's parameters name (checked by the loader), for the confirmation question. */
+function dnsRecords(w: Record<string, unknown>): { name: string; address: string; ttl: number }[] {
+  const records = Array.isArray(w.records) ? (w.records as Record<string, unknown>[]) : [];
+  return records.map((r) => ({ name: String(r.name), address: String(r.address), ttl: typeof r.ttl === "number" ? r.ttl : 60 }));
 }
 
-async function confirmRun(runbook: Runbook, sites: Sites, yes: boolean): Promise<string> {
+/** What a destructive runbook will change, in one sentence for the confirmation question, in the operator's language. */
+function changes(runbook: Runbook, sites: Sites, lang: Lang): string {
+  const t = confirmTexts(lang);
+  const parts: string[] = [];
+  for (const p of planRunbook(runbook, sites)) {
+    const hosts = p.hosts.map((h) => h.name).join(", ");
+    const w = p.step.with;
+    if (p.step.type === "fence") parts.push(t("dr.fence", { hosts }));
+    if (p.step.type === "restore-db") parts.push(t("dr.restore", { hosts }));
+    if (p.step.type === "promote") parts.push(t("dr.promote", { hosts }));
+    if (p.step.type === "infra") parts.push(t("dr.infra", { site: String(w.site), mode: String(w.mode) }));
+    if (p.step.type === "dns") parts.push(t("dr.dns", { records: dnsRecords(w).map((r) => t("dr.dnsRecord", r)).join("; ") }));
+    if (p.step.type === "command") parts.push(hosts ? t("dr.command", { step: p.step.id, hosts }) : t("dr.commandRunner", { step: p.step.id }));
+  }
+  return t(`dr.run.${runbook.kind}`, { to: t(`site.${runbook.to}`), runbook: runbook.name, changes: parts.join("; ") });
+}
+
+/** Asks (or takes --yes); returns how it was confirmed, for the journal, which stays in English. */
+async function confirmRun(runbook: Runbook, sites: Sites, yes: boolean, lang: Lang): Promise<string> {
   if (runbook.kind === "drill") return "not needed (drill: non-disruptive)";
-  await confirmAction({ yes, action: changes(runbook, sites), expect: runbook.to });
+  await confirmAction({ yes, action: changes(runbook, sites, lang), expect: runbook.to, lang });
   return yes ? `--yes given by ${operator()}` : `${operator()} typed "${runbook.to}" at a terminal`;
 }
 
@@ -110,10 +131,13 @@ async function execute(runbook: Runbook, text: string, sites: Sites, args: RunAr
     failedAt = new Date(args["failed-at"]);
     if (Number.isNaN(failedAt.getTime())) throw new InputError([`dcctl: --failed-at ${args["failed-at"]}: not a time (use ISO 8601, e.g. 2026-11-22T05:40:00Z)`]);
   }
-  const confirmedBy = await confirmRun(runbook, sites, args.yes);
-  const services = configuredServices(optionalBackupConfig(), infraDriver());
+  const config = optionalBackupConfig();
+  const lang = operatorLang(args.lang, config);
+  const confirmedBy = await confirmRun(runbook, sites, args.yes, lang);
+  const services = configuredServices(config, infraDriver());
   try {
     const outcome = await startRun({
+      lang,
       runbook,
       runbookText: text,
       sites,
@@ -193,8 +217,10 @@ const resume: CommandModule<object, ResumeArgs> = {
   handler: async (args) => {
     const sites = loadSites();
     const { runbook } = loadRun(args.runId, sites);
-    const confirmedBy = await confirmRun(runbook, sites, args.yes);
-    const services = configuredServices(optionalBackupConfig(), infraDriver());
+    const config = optionalBackupConfig();
+    // The prompt speaks the operator's language; the report keeps the language the run started with.
+    const confirmedBy = await confirmRun(runbook, sites, args.yes, operatorLang(args.lang, config));
+    const services = configuredServices(config, infraDriver());
     try {
       const outcome = await resumeRun({
         runId: args.runId,
@@ -234,6 +260,80 @@ const history: CommandModule<object, CommonArgs> = {
   },
 };
 
+interface ReadinessArgs extends CommonArgs {
+  runbook: string[];
+}
+
+const readinessCommand: CommandModule<object, ReadinessArgs> = {
+  command: "readiness",
+  describe: "per service: could it fail over now? backups, replicas, standbys, and a good drill within its tier's drillEveryDays; writes dcctl_dr.prom; exit 4 if any is not ready",
+  builder: (y) =>
+    json(y).option("runbook", { type: "string", array: true, default: [], describe: "also count the services this runbook labels before it ever ran (the history's runs count anyway)" }) as unknown as Argv<ReadinessArgs>,
+  handler: async (args) => {
+    const sites = loadSites();
+    const config = loadBackupConfig();
+    const runbooks = args.runbook.map((r) => loadRunbook(r, sites).runbook);
+    const now = new Date();
+    const note = (line: string) => void process.stderr.write(line + "\n");
+    const { input, reconciled } = await collectReadinessInput({ sites, config, runbooks, now, onNote: note });
+    for (const r of reconciled) note(describeReconciled(r));
+    const list = readiness(input);
+    writeReadinessMetrics(config, list, now);
+    if (args.json) printJson(list);
+    else print(list.length ? readinessTable(list) : "no services: no primary host lists services, and no DR run or --runbook labels any");
+    const notReady = list.filter((s) => !s.ready);
+    const first = notReady[0];
+    if (first) throw new DcctlError(`${notReady.length} of ${list.length} services not ready to fail over (first: ${first.service}: ${first.reasons[0] ?? "?"})`, ExitCode.partial);
+  },
+};
+
+interface VerifyArgs extends CommonArgs {
+  runId: string;
+  head?: string;
+}
+
+const verifyReportCommand: CommandModule<object, VerifyArgs> = {
+  command: "verify-report <runId>",
+  describe: "check a run's report against its hash-chained journal, one line per check; exit 1 if any fails",
+  builder: (y) =>
+    json(y)
+      .positional("runId", { type: "string", demandOption: true, describe: "the run id (see dcctl dr history)" })
+      .option("head", { type: "string", describe: "the chain head (sha256:…) printed at the end of the run or sent in its notification: the journal must contain it" }) as unknown as Argv<VerifyArgs>,
+  handler: (args) => {
+    const outcome = verifyReport(existingRunDir(args.runId), { ...(args.head !== undefined ? { head: args.head } : {}), currentSites: () => loadSites() });
+    if (args.json) printJson(outcome);
+    else print(verifyLines(outcome).join("\n"));
+    const failed = outcome.checks.filter((c) => c.status === "failed");
+    const first = failed[0];
+    if (first) throw new DcctlError(`run ${args.runId}: ${failed.length} of ${outcome.checks.length} checks failed (first: ${first.check}: ${first.detail})`);
+  },
+};
+
+interface ReportArgs extends CommonArgs {
+  runId: string;
+  pdf?: string;
+}
+
+const reportCommand: CommandModule<object, ReportArgs> = {
+  command: "report <runId>",
+  describe: "print a run's report.md (--json: report.json), or print report.html to a PDF with a headless Chromium (--pdf FILE)",
+  builder: (y) =>
+    json(y)
+      .positional("runId", { type: "string", demandOption: true, describe: "the run id (see dcctl dr history)" })
+      .option("pdf", { type: "string", describe: "write the report as a PDF to this file (needs chromium on PATH or DCCTL_CHROMIUM)" }) as unknown as Argv<ReportArgs>,
+  handler: async (args) => {
+    const dir = existingRunDir(args.runId);
+    if (args.pdf !== undefined) {
+      await reportPdf(dir, args.pdf);
+      print(`wrote ${args.pdf}`);
+      return;
+    }
+    const file = join(dir, args.json ? "report.json" : "report.md");
+    if (!existsSync(file)) throw new DcctlError(`run ${args.runId} has no ${file} yet`);
+    process.stdout.write(readFileSync(file, "utf8"));
+  },
+};
+
 export const drCommands: CommandModule<object, object> = {
   command: "dr <command>",
   describe: "disaster recovery: plan, drill, fail over, fail back, resume, history",
@@ -245,6 +345,9 @@ export const drCommands: CommandModule<object, object> = {
       .command(runCommand("failback"))
       .command(resume)
       .command(history)
+      .command(verifyReportCommand)
+      .command(reportCommand)
+      .command(readinessCommand)
       .demandCommand(1),
   handler: () => undefined,
 };

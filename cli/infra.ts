@@ -5,6 +5,8 @@ import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
 import { DR_MODES, type DrMode } from "../stacks/dr-mode.js";
 import type { PlannedResource } from "../stacks/plan.js";
 import { confirmAction } from "../util/confirm.js";
+import { confirmTexts } from "./confirm-texts.js";
+import { operatorLang } from "./lang.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 import { stateDir } from "../util/state.js";
 
@@ -43,6 +45,8 @@ interface StackArgs {
   json: boolean;
   yes: boolean;
   mode?: DrMode;
+  /** The global --lang (cli/main.ts): the confirmation's language. */
+  lang?: string;
 }
 
 interface ConfigureArgs extends StackArgs {
@@ -126,7 +130,8 @@ const up: CommandModule<object, StackArgs> = {
     };
     if (!args.yes) {
       await stack.preview({ policyPacks: [s.policyPackDir], onOutput: out(args.json) }).catch(failed("preview"));
-      await confirmAction({ yes: false, action: `apply these changes to stack ${args.stack}`, expect: args.stack });
+      const lang = operatorLang(args.lang);
+      await confirmAction({ yes: false, action: confirmTexts(lang)("infra.apply", { stack: args.stack }), expect: args.stack, lang });
     }
     const result = await stack.up({ policyPacks: [s.policyPackDir], onOutput: out(args.json) }).catch(failed("up"));
     if (args.json) process.stdout.write(JSON.stringify({ result: result.summary.result, changes: result.summary.resourceChanges }) + "\n");
@@ -139,7 +144,8 @@ const destroy: CommandModule<object, StackArgs> = {
   builder: (y) => stackOptions(y),
   handler: async (args) => {
     const { stack, s } = await readyStack(args);
-    await confirmAction({ yes: args.yes, action: `destroy every VM, port group, folder and tag of stack ${args.stack}`, expect: args.stack });
+    const lang = operatorLang(args.lang);
+    await confirmAction({ yes: args.yes, action: confirmTexts(lang)("infra.destroy", { stack: args.stack }), expect: args.stack, lang });
     const result = await stack.destroy({ onOutput: out(args.json) }).catch((e: unknown) => {
       throw s.engineFailure(e, `pulumi destroy of stack ${args.stack}`);
     });

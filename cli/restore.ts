@@ -1,3 +1,4 @@
+import { posix } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { findHost, loadSites } from "../inventory/index.js";
 import { loadJobs } from "../backup/jobs.js";
@@ -8,6 +9,9 @@ import { RestoreTargetExistsError, type DbRestoreResult } from "../backup/restor
 import { restorePath } from "../backup/restore-path.js";
 import { executorForHost } from "../backup/run.js";
 import { confirmAction } from "../util/confirm.js";
+import type { Lang } from "../util/i18n.js";
+import { confirmTexts } from "./confirm-texts.js";
+import { operatorLang } from "./lang.js";
 import { InputError } from "../util/errors.js";
 
 /**
@@ -28,6 +32,8 @@ interface RestoreArgs {
   repository?: string;
   yes: boolean;
   json: boolean;
+  /** The global --lang (cli/main.ts): the confirmation's language. */
+  lang?: string;
 }
 
 export const restoreCommands: CommandModule<object, RestoreArgs> = {
@@ -58,6 +64,7 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
     const target = args.target ? findHost(sites, args.target) : source;
     if (!target) throw new InputError([`dcctl restore: unknown target host "${args.target ?? ""}"`]);
     const config = loadBackupConfig();
+    const lang = operatorLang(args.lang, config);
     const repoName = repositoryFor(args.repository, args.host);
     const restic = resticFor(config, repoName);
     const exec = executorForHost(target.name, target.ssh, config);
@@ -70,13 +77,13 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
           snapshot: args.snapshot,
           targetExec: exec,
           destination: args.to,
-          confirm: (action) => confirmAction({ yes: args.yes, action, expect: target.name }),
+          confirm: (action) => confirmAction({ yes: args.yes, action: lang === "en" ? action : pathAction(lang, args, target.name), expect: target.name, lang }),
         });
         if (args.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
         else process.stdout.write(`restored ${args.path} of ${args.host} (snapshot ${result.snapshotId.slice(0, 8)}) to ${result.restoredTo} on ${target.name}\n`);
         return;
       }
-      const result = await restoreDb(args, config, restic, exec, target.name, target.services);
+      const result = await restoreDb(args, config, restic, exec, target.name, target.services, lang);
       if (args.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
       else process.stdout.write(`restored database ${args.db ?? ""} of ${args.host} (snapshot ${result.snapshotId.slice(0, 8)}) as ${result.targetDb} on ${target.name}${result.replaced ? ", replacing the one there" : ""}\n`);
     } finally {
@@ -84,6 +91,16 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
     }
   },
 };
+
+/**
+ * The overwrite a path restore asks about, in the operator's language. backup/restore-path.ts words it in English
+ * from what it found (the snapshot's short id); in another language it is said again from the command's arguments.
+ */
+function pathAction(lang: Lang, args: RestoreArgs, target: string): string {
+  const path = posix.normalize(args.path ?? "/").replace(/\/+$/, "") || "/";
+  const vars = { landing: posix.join(posix.normalize(args.to ?? "/"), path), target, path, snapshot: args.snapshot, host: args.host };
+  return confirmTexts(lang)(args.snapshot === "latest" ? "restore.pathLatest" : "restore.pathSnapshot", vars);
+}
 
 function repositoryFor(option: string | undefined, host: string): RepositoryName {
   if (option !== undefined) {
@@ -103,6 +120,7 @@ async function restoreDb(
   exec: ReturnType<typeof executorForHost>,
   targetName: string,
   services: string[],
+  lang: Lang,
 ): Promise<DbRestoreResult> {
   const engines = enginesOf(services);
   const engine: DbEngine | undefined = args.engine ?? (engines.length === 1 ? engines[0] : undefined);
@@ -118,7 +136,7 @@ async function restoreDb(
   } catch (e) {
     // The database is there: ask (a terminal) or refuse (exit 5); nothing has been changed so far.
     if (!(e instanceof RestoreTargetExistsError) || args.yes) throw e;
-    await confirmAction({ yes: false, action: `replace the existing database ${e.database} on ${targetName}`, expect: e.database });
+    await confirmAction({ yes: false, action: confirmTexts(lang)("restore.database", { database: e.database, target: targetName }), expect: e.database, lang });
     return attempt(true);
   }
 }

@@ -1,11 +1,24 @@
+import { createHash } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { DcctlError } from "../../util/errors.js";
+import type { Lang } from "../../util/i18n.js";
 import type { RunbookKind } from "./model.js";
 
 /**
  * The run journal: append-only JSON lines, each fsynced before the work it announces begins, so that after a crash
  * the file tells exactly which steps began and which ended. Nothing ever rewrites or truncates it.
+ *
+ * Each record is hash-chained to the one before it: `prev` is the previous record's hash (64 zeros for the first)
+ * and `hash`, always the last field, is sha256(prev + "\n" + the line as written without its `hash` field). The
+ * hash covers the exact bytes on disk, so verifying it needs no canonical JSON, only the line's text
+ * (runbooks/engine/verify-report.ts). Journals written before the chain have no hashes; such a record still links
+ * into the chain of the records after it (its link is sha256(prev + "\n" + its whole line)), so a resumed old run
+ * seals its unchained start too.
  */
+
+/** The dcctl release from which journals are hash-chained: older runs are "not chained", not tampered. */
+export const CHAINED_SINCE = "0.2.0";
+export const GENESIS = "0".repeat(64);
 
 export interface RunStartRecord {
   type: "run-start";
@@ -25,6 +38,12 @@ export interface RunStartRecord {
   confirmedBy: string;
   host: string;
   pid: number;
+  /** The language of report.md and report.html, so that a rebuild gives the same text (absent before: en). */
+  lang?: Lang;
+  /** sha256 of runbook.yaml, the copy kept beside the journal (absent before dcctl 0.2.0). */
+  runbookSha256?: string;
+  /** sha256 of the inventory the run planned with, kept beside the journal as sites-<first 16 hex>.json. */
+  inventorySha256?: string;
 }
 
 export interface RunResumeRecord {
@@ -32,6 +51,8 @@ export interface RunResumeRecord {
   operator: string;
   confirmedBy: string;
   pid: number;
+  /** The inventory the resumed run planned with (it may have changed since the start); see RunStartRecord. */
+  inventorySha256?: string;
 }
 
 export interface StepStartRecord {
@@ -97,29 +118,62 @@ export type JournalBody =
   | CleanupEndRecord
   | RunEndRecord;
 
-/** A record as stored: its body plus a sequence number and the time it was written. */
-export type Stamped<T> = T & { seq: number; at: string };
+/** A record as stored: its body plus a sequence number, the time it was written and its chain link. */
+export type Stamped<T> = T & { seq: number; at: string; prev?: string; hash?: string };
 export type JournalRecord = Stamped<JournalBody>;
+
+/** The inventory copy a run keeps beside its journal, named by its digest (a resume may plan with another one). */
+export function inventoryCopyName(digest: string): string {
+  return `sites-${digest.slice(0, 16)}.json`;
+}
+
+export const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
+
+/** A chained line: everything before `,"hash":"…"}` is the hashed text (closed again with its brace). */
+const CHAINED_LINE = /^(.*),"hash":"([0-9a-f]{64})"\}$/;
+
+/** A line's text as it was hashed, and the hash it carries; undefined for a line written before the chain. */
+export function chainedParts(line: string): { body: string; hash: string } | undefined {
+  const m = CHAINED_LINE.exec(line);
+  return m?.[1] !== undefined && m[2] !== undefined ? { body: `${m[1]}}`, hash: m[2] } : undefined;
+}
+
+/** The link a line adds to the chain after `prev`: its stored hash when chained, else the hash of its whole text. */
+export function linkOf(prev: string, line: string): string {
+  return chainedParts(line)?.hash ?? sha256(`${prev}\n${line}`);
+}
 
 export class Journal {
   private fd: number;
   private seq: number;
+  private head: string;
 
-  /** Opens (creating if needed) a journal for appending; `seq` continues after the records already there. */
+  /** Opens (creating if needed) a journal for appending; `seq` and the chain continue after the records there. */
   constructor(
     readonly path: string,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.seq = existsSync(path) ? readJournal(path).records.length : 0;
+    const tail = existsSync(path) ? journalTail(path) : { records: 0, head: GENESIS };
+    this.seq = tail.records;
+    this.head = tail.head;
     this.fd = openSync(path, "a", 0o640);
   }
 
-  /** Writes one record and waits for it to reach the disk. */
+  /** Writes one record, chained to the one before, and waits for it to reach the disk. */
   append(body: JournalBody): JournalRecord {
-    const record = { seq: ++this.seq, at: this.now().toISOString(), ...body } as JournalRecord;
-    writeSync(this.fd, JSON.stringify(record) + "\n");
+    const unhashed = JSON.stringify({ seq: this.seq + 1, at: this.now().toISOString(), ...body, prev: this.head });
+    const hash = sha256(`${this.head}\n${unhashed}`);
+    const line = `${unhashed.slice(0, -1)},"hash":"${hash}"}`;
+    writeSync(this.fd, line + "\n");
     fsyncSync(this.fd);
-    return record;
+    this.seq++;
+    this.head = hash;
+    return JSON.parse(line) as JournalRecord;
+  }
+
+  /** The last record written: what the operator and the notification quote as the run's anchor. */
+  get chainHead(): { seq: number; hash: string } {
+    return { seq: this.seq, hash: this.head };
   }
 
   close(): void {
@@ -132,12 +186,27 @@ export class Journal {
  * step it announced did not begin (the record is written and synced before the work starts).
  */
 export function readJournal(path: string): { records: JournalRecord[]; tornTail: boolean } {
-  let text: string;
+  return parseJournal(readJournalText(path), path);
+}
+
+export function readJournalText(path: string): string {
   try {
-    text = readFileSync(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch {
     throw new DcctlError(`no journal at ${path}`);
   }
+}
+
+/** How many records a journal holds and the link of its last one, as written (the writer continues from it). */
+function journalTail(path: string): { records: number; head: string } {
+  const text = readJournalText(path);
+  const { records } = parseJournal(text, path);
+  let head = GENESIS;
+  for (const line of text.split("\n").filter((l) => l.trim() !== "").slice(0, records.length)) head = linkOf(head, line);
+  return { records: records.length, head };
+}
+
+export function parseJournal(text: string, path: string): { records: JournalRecord[]; tornTail: boolean } {
   const lines = text.split("\n");
   const records: JournalRecord[] = [];
   let tornTail = false;

@@ -1,17 +1,26 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { Sites } from "../../inventory/index.js";
-import { formatDuration } from "./duration.js";
+import { SITE_NAMES, type SiteName, type Sites } from "../../inventory/index.js";
+import { DEFAULT_LANG, type Lang } from "../../util/i18n.js";
 import { readJournal, type JournalRecord } from "./journal.js";
 import { measure, type Measurement } from "./measure.js";
-import type { Runbook } from "./model.js";
+import type { PlannedStep, Runbook } from "./model.js";
 import { planRunbook } from "./plan.js";
 import { replay } from "./replay.js";
+import { deviationItems, reportMarkdown as markdownOf } from "./report-doc.js";
+import { reportHtml } from "./report-html.js";
+import { renderDeviation } from "./report-texts.js";
 import type { CheckOutcome } from "./steps/verify.js";
 import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
 
-/** report.json: everything report.md says, for machines. Built from the journal only, so it can be rebuilt any time. */
+/**
+ * report.json: everything report.md and report.html say, for machines, in no language (report.md and report.html are
+ * rendered from it, in the run's language). Built from the journal only (with the runbook and inventory copies kept
+ * beside it), so that `dcctl dr verify-report` can rebuild it byte for byte.
+ */
 export interface RunReport {
+  /** 2: with journalHead, evidence and the run's language. Reports without it were written before dcctl 0.2.0. */
+  format: 2;
   runId: string;
   runbook: string;
   kind: string;
@@ -25,9 +34,13 @@ export interface RunReport {
   endedAt?: string;
   status: "ok" | "failed" | "interrupted";
   message?: string;
+  /** The language report.md and report.html are written in (the run-start record's). */
+  lang: Lang;
   /** A planned switchover: when the fence stopped the writes, and for how long until service was verified again. */
   planned?: { writesStoppedAt?: string; writesStoppedMs?: number };
   resumes: number;
+  /** Who resumed the run, when, and how it was confirmed. */
+  resumedBy: { at: string; operator: string; confirmedBy: string }[];
   steps: StepReport[];
   checks: (CheckOutcome & { step: string })[];
   restored: RestoredDatabase[];
@@ -35,10 +48,22 @@ export interface RunReport {
   recovered: RecoveredHost[];
   measurements: { overall: Measurement; services: Measurement[] };
   cleanup: { step: string; status: string; notes: string[]; message?: string }[];
+  /** The deviations from the plan, in English (report.md and report.html say them in the run's language). */
   deviations: string[];
+  /** Notes of the engine about the run as a whole (a lock taken over), as the journal has them. */
+  runNotes: string[];
   /** Drills: steps whose targets include a primary host (precheck only reads the repository about them). */
   primaryTouchedBy?: string[];
+  /** What this run shows for the controls of ISO/IEC 27001:2022 an auditor asks about. */
+  evidence: Evidence;
   journal: string;
+  /** How many journal records the report was built from. */
+  journalRecords: number;
+  /** The last of them: its seq and chain hash. Absent when the journal is not chained (written before dcctl 0.2.0). */
+  journalHead?: { seq: number; hash: string };
+  /** sha256 of the runbook copy and of the inventory the run planned with, as the journal recorded them. */
+  runbookSha256?: string;
+  inventorySha256?: string;
 }
 
 export interface StepReport {
@@ -54,11 +79,55 @@ export interface StepReport {
   durationMs?: number;
   notes: string[];
   message?: string;
+  /** An operator's (or the resume rule's) answer about the step after a crash. */
+  decision?: { decision: "rerun" | "skip"; reason: string; by: string };
 }
 
-export function buildReport(dir: string, runbook: Runbook, sites: Sites): RunReport {
+/** A snapshot restored by a step that ended well, with the repository it came from. */
+export type RestoredSnapshot = RestoredDatabase & { step: string; repository: string; at: string };
+
+/**
+ * Facts of the journal for ISO/IEC 27001:2022, language-neutral. Each part holds only what the journal proves; the
+ * report says "not shown by this run" for whatever is missing.
+ */
+export interface Evidence {
+  standard: "ISO/IEC 27001:2022";
+  /** A.5.30 ICT readiness for business continuity: RPO/RTO against targets, deviations, who ran and confirmed it. */
+  continuity: {
+    control: "A.5.30";
+    /** Targets compared (service × RPO/RTO) and the ones missed. */
+    targetsCompared: number;
+    targetsMissed: { service: string; measure: "RPO" | "RTO" }[];
+    deviations: number;
+  };
+  /** A.8.13 Information backup: the snapshots used, the repositories read, the sites they are at, a drill's restore test. */
+  backup: {
+    control: "A.8.13";
+    restored: RestoredSnapshot[];
+    prechecked: { step: string; repository: string; at: string; stale: boolean }[];
+    /** Sites whose backup copies this run read: both, or which one. */
+    sites: SiteName[];
+    restoreTest?: { at: string; result: "ok" | "failed"; checksPassed: number; checksTotal: number };
+  };
+  /** A.8.14 Redundancy: standbys that took over (see `recovered`) and checks that passed at the site that took over. */
+  redundancy: {
+    control: "A.8.14";
+    promoted: number;
+    served?: { site: SiteName; hosts: string[]; steps: string[]; checks: number; at: string };
+  };
+}
+
+export interface BuildOptions {
+  /** Build from the first `upToSeq` records only: what the report looked like when that record was the last. */
+  upToSeq?: number;
+  /** The journal path to print (a run folder moved elsewhere still names the path its report was written with). */
+  journalLabel?: string;
+}
+
+export function buildReport(dir: string, runbook: Runbook, sites: Sites, opts: BuildOptions = {}): RunReport {
   const journal = join(dir, "journal.jsonl");
-  const { records } = readJournal(journal);
+  const all = readJournal(journal).records;
+  const records = opts.upToSeq === undefined ? all : all.slice(0, opts.upToSeq);
   const state = replay(records);
   const planned = planRunbook(runbook, sites);
   const firstStart = new Map<string, string>();
@@ -77,7 +146,7 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites): RunRep
       s.durationMs = end.durationMs;
       if (end.message) s.message = end.message;
     }
-    if (h?.decision) s.notes = [...s.notes, `operator decision: ${h.decision.decision} (${h.decision.reason}, by ${h.decision.by})`];
+    if (h?.decision) s.decision = { decision: h.decision.decision, reason: h.decision.reason, by: h.decision.by };
     return s;
   });
 
@@ -90,8 +159,11 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites): RunRep
   const recovered = [...state.results.values()].flatMap((r) => (r.data.recovered as RecoveredHost[] | undefined) ?? []);
   const measurements = measure(planned, state, records, sites, runbook.to);
   const cleanup = [...state.steps.entries()].filter(([, h]) => h.cleanup).map(([step, h]) => ({ step, status: h.cleanup?.status ?? "", notes: h.cleanup?.notes ?? [], ...(h.cleanup?.message ? { message: h.cleanup.message } : {}) }));
+  const resumedBy = records.filter((r) => r.type === "run-resume").map((r) => ({ at: r.at, operator: r.operator, confirmedBy: r.confirmedBy }));
+  const last = records[records.length - 1];
 
   const report: RunReport = {
+    format: 2,
     runId: state.start.runId,
     runbook: state.start.runbook,
     kind: state.start.kind,
@@ -103,27 +175,114 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites): RunRep
     startedAt: state.start.at,
     failedAt: state.start.failedAt,
     status: state.end?.status ?? "interrupted",
+    lang: state.start.lang ?? DEFAULT_LANG,
     resumes: state.resumes,
+    resumedBy,
     steps,
     checks,
     restored,
     recovered,
     measurements,
     cleanup,
-    deviations: deviations(steps, measurements, cleanup, records, state.resumes),
-    journal,
+    deviations: [],
+    runNotes: records.flatMap((r) => (r.type === "note" && !r.step ? [r.message] : [])),
+    evidence: { standard: "ISO/IEC 27001:2022", continuity: { control: "A.5.30", targetsCompared: 0, targetsMissed: [], deviations: 0 }, backup: { control: "A.8.13", restored: [], prechecked: [], sites: [] }, redundancy: { control: "A.8.14", promoted: 0 } },
+    journal: opts.journalLabel ?? journal,
+    journalRecords: records.length,
   };
   if (state.start.planned) report.planned = writesStopped(planned, records);
   if (runbook.kind === "drill") {
     report.primaryTouchedBy = planned.filter((p) => p.step.type !== "precheck" && p.hosts.some((h) => h.site === "primary")).map((p) => p.step.id);
   }
-  if (state.end) report.endedAt = records[records.length - 1]?.at ?? state.end.at;
+  if (state.end) report.endedAt = last?.at ?? state.end.at;
   if (state.end?.message) report.message = state.end.message;
+  if (last?.hash) report.journalHead = { seq: last.seq, hash: last.hash };
+  if (state.start.runbookSha256) report.runbookSha256 = state.start.runbookSha256;
+  const inventory = [...records].reverse().find((r) => (r.type === "run-start" || r.type === "run-resume") && r.inventorySha256);
+  if (inventory && (inventory.type === "run-start" || inventory.type === "run-resume") && inventory.inventorySha256) report.inventorySha256 = inventory.inventorySha256;
+  report.deviations = deviationItems(report).map((d) => renderDeviation("en", d));
+  report.evidence = evidenceOf(report, planned, state, sites);
   return report;
 }
 
+const isSite = (name: string): name is SiteName => (SITE_NAMES as readonly string[]).includes(name);
+
+/** The repository a recovering step reads, as its runbook parameters name it (the step modules' default: secondary). */
+function repositoryOf(p: PlannedStep): string {
+  const w = p.step.with;
+  const raw = p.step.type === "promote" ? (w.fallback as Record<string, unknown> | undefined)?.repository : w.repository;
+  return typeof raw === "string" ? raw : "secondary";
+}
+
+function evidenceOf(r: RunReport, planned: PlannedStep[], state: ReturnType<typeof replay>, sites: Sites): Evidence {
+  const endOf = (id: string) => state.steps.get(id)?.lastEnd;
+  const restored: RestoredSnapshot[] = planned
+    .filter((p) => p.step.type === "restore-db" || p.step.type === "promote")
+    .flatMap((p) => {
+      const end = endOf(p.step.id);
+      if (end?.status !== "ok") return [];
+      return ((end.data.restored as RestoredDatabase[] | undefined) ?? []).map((d) => ({ ...d, step: p.step.id, repository: repositoryOf(p), at: end.at }));
+    });
+  const prechecked = planned
+    .filter((p) => p.step.type === "precheck" && endOf(p.step.id)?.status === "ok")
+    .map((p) => {
+      const end = endOf(p.step.id);
+      return { step: p.step.id, repository: repositoryOf(p), at: end?.at ?? "", stale: (end?.notes ?? []).some((n) => n.includes("STALE")) };
+    });
+  const backupSites = SITE_NAMES.filter((s) => [...restored.map((x) => x.repository), ...prechecked.map((x) => x.repository)].some((repo) => isSite(repo) && repo === s));
+
+  const backup: Evidence["backup"] = { control: "A.8.13", restored, prechecked, sites: backupSites };
+  const restoreSteps = planned.filter((p) => p.step.type === "restore-db" && state.steps.has(p.step.id));
+  if (r.kind === "drill" && restoreSteps.length) {
+    const ends = restoreSteps.map((p) => endOf(p.step.id));
+    const passed = r.checks.filter((c) => c.ok).length;
+    const ok = ends.every((e) => e?.status === "ok") && r.checks.length > 0 && passed === r.checks.length;
+    const at = ends.flatMap((e) => (e ? [e.at] : [])).sort().pop() ?? r.startedAt;
+    backup.restoreTest = { at, result: ok ? "ok" : "failed", checksPassed: passed, checksTotal: r.checks.length };
+  }
+
+  // Where a check ran: on its step's host it names, or for an HTTP check on the inventory host its URL names.
+  const to = isSite(r.to) ? r.to : "secondary";
+  const byAddress = new Map<string, { name: string; site: SiteName }>();
+  for (const site of SITE_NAMES) {
+    for (const h of sites[site].hosts) {
+      byAddress.set(h.name, { name: h.name, site });
+      byAddress.set(h.ip, { name: h.name, site });
+    }
+  }
+  const served = { hosts: new Set<string>(), steps: new Set<string>(), checks: 0, at: "" };
+  for (const c of r.checks.filter((x) => x.ok)) {
+    const p = planned.find((x) => x.step.id === c.step);
+    if (!p) continue;
+    const url = /^GET (\S+)/.exec(c.check)?.[1];
+    const onHost = p.hosts.filter((h) => c.check.startsWith(`${h.name} `)).map((h) => ({ name: h.name, site: h.site }));
+    const atUrl = url && URL.canParse(url) ? byAddress.get(new URL(url).hostname) : undefined;
+    const here = (onHost.length ? onHost : atUrl ? [atUrl] : []).filter((w) => w.site === to);
+    if (!here.length) continue;
+    served.checks++;
+    for (const w of here) served.hosts.add(w.name);
+    served.steps.add(c.step);
+    const at = endOf(c.step)?.at ?? "";
+    if (at > served.at) served.at = at;
+  }
+  const redundancy: Evidence["redundancy"] = { control: "A.8.14", promoted: r.recovered.filter((x) => x.path === "promoted").length };
+  if (served.checks) redundancy.served = { site: to, hosts: [...served.hosts], steps: [...served.steps], checks: served.checks, at: served.at };
+
+  const compared = [...r.measurements.services, r.measurements.overall].flatMap((m) => [
+    ...(m.rpoMet === undefined ? [] : [{ service: m.service, measure: "RPO" as const, met: m.rpoMet }]),
+    ...(m.rtoMet === undefined ? [] : [{ service: m.service, measure: "RTO" as const, met: m.rtoMet }]),
+  ]);
+  const continuity: Evidence["continuity"] = {
+    control: "A.5.30",
+    targetsCompared: compared.length,
+    targetsMissed: compared.filter((x) => !x.met).map((x) => ({ service: x.service, measure: x.measure })),
+    deviations: r.deviations.length,
+  };
+  return { standard: "ISO/IEC 27001:2022", continuity, backup, redundancy };
+}
+
 /** From the first fence that ended well to the last verify that passed: the writes' pause in a switchover. */
-function writesStopped(planned: ReturnType<typeof planRunbook>, records: JournalRecord[]): NonNullable<RunReport["planned"]> {
+function writesStopped(planned: PlannedStep[], records: JournalRecord[]): NonNullable<RunReport["planned"]> {
   const endOf = (type: string) =>
     records
       .filter((r): r is Extract<JournalRecord, { type: "step-end" }> => r.type === "step-end" && r.status === "ok" && planned.some((p) => p.step.id === r.step && p.step.type === type))
@@ -135,93 +294,9 @@ function writesStopped(planned: ReturnType<typeof planRunbook>, records: Journal
   return { writesStoppedAt: new Date(stopped).toISOString(), ...(verifies.length ? { writesStoppedMs: Math.max(...verifies) - stopped } : {}) };
 }
 
-function deviations(steps: StepReport[], m: RunReport["measurements"], cleanup: RunReport["cleanup"], records: JournalRecord[], resumes: number): string[] {
-  const out: string[] = [];
-  for (const s of steps) {
-    if (s.status === "failed") out.push(`step ${s.id} failed: ${s.message ?? "no message"}`);
-    if (s.status === "cut-off") out.push(`step ${s.id} was cut off (started, never ended)`);
-    if (s.status === "skipped") out.push(`step ${s.id} was skipped by an operator decision`);
-    if (s.attempts > 1) out.push(`step ${s.id} needed ${s.attempts} attempts`);
-    for (const n of s.notes) if (/STALE|unreachable/.test(n)) out.push(`step ${s.id}: ${n}`);
-  }
-  for (const x of [m.overall, ...m.services]) {
-    if (x.rpoMet === false) out.push(`${x.service}: RPO ${x.rpoMinutes} min exceeds the tier ${x.tier} target of ${x.rpoTargetMinutes} min`);
-    if (x.rtoMet === false) out.push(`${x.service}: RTO ${x.rtoMinutes} min exceeds the tier ${x.tier} target of ${x.rtoTargetMinutes} min`);
-  }
-  if (m.overall.rtoMinutes === undefined) out.push("RTO not measured: no verify step passed");
-  for (const c of cleanup) if (c.status !== "ok") out.push(`clean-up after ${c.step} failed: ${c.message ?? ""}`);
-  if (resumes) out.push(`the run was resumed ${resumes} time${resumes === 1 ? "" : "s"} (see the journal for why)`);
-  for (const r of records) if (r.type === "note" && !r.step) out.push(r.message);
-  return out;
-}
-
-const fmt = (v: number | undefined, unit = "min") => (v === undefined ? "—" : `${v} ${unit}`);
-const met = (v: boolean | undefined) => (v === undefined ? "—" : v ? "met" : "**missed**");
-
-export function reportMarkdown(r: RunReport): string {
-  const L: string[] = [];
-  const title = r.kind === "drill" ? "DR drill" : r.kind === "failover" ? "Failover" : "Failback";
-  L.push(`# ${title} ${r.runId}: ${r.status.toUpperCase()}`, "");
-  L.push(
-    `Runbook **${r.runbook}** (${r.file}) ${r.kind === "drill" ? `tested recovery at the **${r.to}** site without moving any service` : `moved service to the **${r.to}** site`}. It was started by ${r.operator} on ${r.host} at ${r.startedAt}` +
-      (r.endedAt ? ` and ended at ${r.endedAt} (${formatDuration(Date.parse(r.endedAt) - Date.parse(r.startedAt))})` : " and has not ended (interrupted: resume it with `dcctl dr resume " + r.runId + "`)") +
-      `. Confirmation: ${r.confirmedBy}. RPO is counted from ${r.failedAt}.`,
-  );
-  if (r.message) L.push("", `Outcome: ${r.message}`);
-  if (r.planned) {
-    L.push(
-      "",
-      `Planned switchover: writes stopped at ${r.planned.writesStoppedAt ?? "— (no fence ended well)"}` +
-        (r.planned.writesStoppedMs !== undefined ? ` until service was verified again, ${formatDuration(r.planned.writesStoppedMs)} later; every replica had applied all of them before it was promoted.` : "."),
-    );
-  }
-  if (r.primaryTouchedBy) {
-    L.push(
-      "",
-      r.primaryTouchedBy.length
-        ? `Primary site: steps ${r.primaryTouchedBy.join(", ")} addressed primary hosts.`
-        : "Primary site: untouched. No step of this drill addressed a primary host (precheck only read the repository about them).",
-    );
-  }
-  L.push("", "## RPO and RTO against the DR tiers", "", "| service | tier | RPO | target | | RTO | target | |", "|---|---|---|---|---|---|---|---|");
-  for (const m of [...r.measurements.services, r.measurements.overall]) {
-    L.push(`| ${m.service} | ${m.tier ?? "—"} | ${fmt(m.rpoMinutes)} | ${fmt(m.rpoTargetMinutes)} | ${met(m.rpoMet)} | ${fmt(m.rtoMinutes)} | ${fmt(m.rtoTargetMinutes)} | ${met(m.rtoMet)} |`);
-  }
-  L.push("", "RPO: the failure (or drill) start minus the time the recovered data is complete up to (a restored snapshot's time; for a promoted replica, when it last had all of its primary's writes). RTO: the run's start until the last verify step that passed.");
-  if (r.recovered.length) {
-    L.push("", "## How each standby took over", "", "| standby | of | engine | path | data complete up to | why |", "|---|---|---|---|---|---|");
-    for (const x of r.recovered) L.push(`| ${x.host} | ${x.primary} | ${x.engine} | ${x.path === "promoted" ? "replica promoted" : "restored from the repository"} | ${x.dataAsOf ?? "—"} | ${x.reason.replaceAll("|", "\\|")} |`);
-  }
-  const measuredLoss = r.measurements.services.filter((m) => m.measuredLossMinutes !== undefined);
-  if (measuredLoss.length) {
-    L.push("", "## Measured data loss", "", "| service | writes lost | records lost | RPO computed above |", "|---|---|---|---|");
-    for (const m of measuredLoss) L.push(`| ${m.service} | ${fmt(m.measuredLossMinutes)} | ${m.lostRecords ?? "—"} | ${fmt(m.rpoMinutes)} |`);
-    L.push("", "Writes lost: the last record written at the lost site minus the newest one that reached the target (data-loss steps).");
-  }
-  L.push("", "## Steps", "", "| # | step | type | hosts | status | attempts | took |", "|---|---|---|---|---|---|---|");
-  r.steps.forEach((s, i) => L.push(`| ${i + 1} | ${s.id} | ${s.type} | ${s.hosts.join(", ") || "DR runner"} | ${s.status} | ${s.attempts} | ${s.durationMs === undefined ? "—" : formatDuration(s.durationMs)} |`));
-  for (const s of r.steps.filter((x) => x.notes.length || x.message)) {
-    L.push("", `**${s.id}**`);
-    for (const n of s.notes) L.push(`- ${n}`);
-    if (s.message) L.push(`- error: ${s.message}`);
-  }
-  if (r.restored.length) {
-    L.push("", "## Data restored", "");
-    for (const d of r.restored) L.push(`- ${d.database} of ${d.sourceHost} → ${d.targetDatabase} on ${d.targetHost}, snapshot ${d.snapshotId} taken ${d.snapshotTime}`);
-  }
-  if (r.checks.length) {
-    L.push("", "## Data checks", "", "| step | check | expected | got | |", "|---|---|---|---|---|");
-    for (const c of r.checks) L.push(`| ${c.step} | ${c.check.replaceAll("|", "\\|")} | ${c.expected} | ${c.got.replaceAll("|", "\\|")} | ${c.ok ? "ok" : "**FAILED**"} |`);
-  }
-  if (r.cleanup.length) {
-    L.push("", "## Clean-up", "");
-    for (const c of r.cleanup) L.push(`- ${c.step}: ${c.status}${c.message ? ` — ${c.message}` : ""}${c.notes.length ? ` (${c.notes.join("; ")})` : ""}`);
-  }
-  L.push("", "## Deviations", "");
-  if (r.deviations.length) for (const d of r.deviations) L.push(`- ${d}`);
-  else L.push("None: every step ended well at the first attempt and the targets were met.");
-  L.push("", `Journal: ${r.journal}`, "");
-  return L.join("\n");
+/** report.md of a report, in the report's language unless told otherwise. */
+export function reportMarkdown(r: RunReport, lang: Lang = r.lang): string {
+  return markdownOf(r, lang);
 }
 
 function writeAtomically(path: string, text: string): void {
@@ -233,12 +308,18 @@ function writeAtomically(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-/** Writes report.json and report.md into the run folder; returns their paths. */
+/** The three files of a report, as writeReport writes them and verify-report rebuilds them. */
+export function reportFiles(r: RunReport): { "report.json": string; "report.md": string; "report.html": string } {
+  return { "report.json": JSON.stringify(r, null, 2) + "\n", "report.md": reportMarkdown(r), "report.html": reportHtml(r, r.lang) };
+}
+
+/** Writes report.json, report.md and report.html into the run folder; returns their paths, report.md first. */
 export async function writeReport(dir: string, runbook: Runbook, sites: Sites): Promise<string[]> {
-  const r = buildReport(dir, runbook, sites);
-  const json = join(dir, "report.json");
-  const md = join(dir, "report.md");
-  writeAtomically(json, JSON.stringify(r, null, 2) + "\n");
-  writeAtomically(md, reportMarkdown(r));
-  return [md, json];
+  const files = reportFiles(buildReport(dir, runbook, sites));
+  const written: string[] = [];
+  for (const name of ["report.md", "report.html", "report.json"] as const) {
+    writeAtomically(join(dir, name), files[name]);
+    written.push(join(dir, name));
+  }
+  return written;
 }

@@ -6,7 +6,7 @@ import type { Sites } from "../../inventory/index.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { formatDuration } from "./duration.js";
 import { listRuns } from "./history.js";
-import { Journal, readJournal, type RunStartRecord } from "./journal.js";
+import { Journal, inventoryCopyName, readJournal, sha256, type RunStartRecord } from "./journal.js";
 import { parseRunbook } from "./load.js";
 import { acquireLock, type HeldLock } from "./lock.js";
 import type { PlannedStep, Runbook } from "./model.js";
@@ -14,11 +14,14 @@ import { isIdempotent, planRunbook } from "./plan.js";
 import type { Progress } from "./progress.js";
 import { cleanupDue, replay, type Replay } from "./replay.js";
 import { expandArgv } from "./steps/argv-vars.js";
-import { writeReport } from "./report.js";
+import { buildReport, writeReport } from "./report.js";
+import { notifyRunEnd } from "./steps/notify.js";
+import { describeDelivery, type NotifyResult } from "../../backup/notify/index.js";
 import { locksDir, newRunId, runDir as runDirOf } from "./state.js";
 import { StepFailure, stepModules, type DrServices, type StepContext, type StepResult } from "./steps/index.js";
 import { lastLine, shown } from "./steps/on-hosts.js";
 import { makeDir } from "../../util/dirs.js";
+import type { Lang } from "../../util/i18n.js";
 
 /**
  * Runs a runbook: priority groups in order, the steps of a group in parallel (up to the runbook's limit) once their
@@ -44,6 +47,8 @@ export interface StartOptions extends EngineOptions {
   failedAt?: Date;
   /** A planned switchover (see RunStartRecord.planned). */
   planned?: boolean;
+  /** The language of the report (recorded in the journal, so that a rebuild reads the same); default en. */
+  lang?: Lang;
 }
 
 export interface ResumeOptions extends EngineOptions {
@@ -60,6 +65,10 @@ export interface RunOutcome {
   status: "ok" | "failed";
   message?: string;
   reportFiles: string[];
+  /** The journal's last record: the anchor `dcctl dr verify-report --head` checks the journal against. */
+  journalHead: { seq: number; hash: string };
+  /** How the end-of-run message went, per channel, when the site has channels (backup config `notify:`). */
+  notified?: NotifyResult[];
 }
 
 /** The runbook a run was started with, and what its journal says, for `dr resume` to decide what to ask. */
@@ -85,6 +94,17 @@ function writeDurably(path: string, text: string): void {
   closeSync(fd);
 }
 
+/**
+ * Keeps the inventory a run plans with beside its journal, named by its digest, so that its report can be rebuilt
+ * (dcctl dr verify-report) after the inventory changed; returns the digest for the journal.
+ */
+function keepInventory(dir: string, sites: Sites): string {
+  const text = JSON.stringify(sites, null, 2) + "\n";
+  const digest = sha256(text);
+  if (!existsSync(join(dir, inventoryCopyName(digest)))) writeDurably(join(dir, inventoryCopyName(digest)), text);
+  return digest;
+}
+
 /** Makes a new file's name durable too: without it a crash can lose a fsynced file whose folder entry was not. */
 function syncDir(dir: string): void {
   const fd = openSync(dir, "r");
@@ -104,6 +124,7 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
     const dir = runDirOf(runId, o.env);
     makeDir(dir);
     writeDurably(join(dir, "runbook.yaml"), o.runbookText);
+    const inventorySha256 = keepInventory(dir, o.sites);
     const journal = new Journal(join(dir, "journal.jsonl"), o.services.now);
     const start: RunStartRecord = {
       type: "run-start",
@@ -119,6 +140,9 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
       confirmedBy: o.confirmedBy,
       host: hostname(),
       pid: process.pid,
+      lang: o.lang ?? "en",
+      runbookSha256: sha256(o.runbookText),
+      inventorySha256,
     };
     journal.append(start);
     syncDir(dir);
@@ -190,7 +214,9 @@ export async function resumeRun(o: ResumeOptions): Promise<RunOutcome> {
     if (state.end?.status === "ok") throw new DcctlError(`run ${o.runId} already completed; nothing to resume`);
     const decisions = decide(o, runbook, state);
     const journal = new Journal(join(dir, "journal.jsonl"), o.services.now);
-    journal.append({ type: "run-resume", operator: o.operator, confirmedBy: o.confirmedBy, pid: process.pid });
+    const inventorySha256 = keepInventory(dir, o.sites);
+    syncDir(dir);
+    journal.append({ type: "run-resume", operator: o.operator, confirmedBy: o.confirmedBy, pid: process.pid, inventorySha256 });
     noteTakeover(journal, lock);
     for (const d of decisions) journal.append({ type: "decision", ...d });
     o.progress.line(`run ${o.runId}: resuming ${runbook.kind} with runbook ${runbook.name}`);
@@ -236,12 +262,19 @@ class Execution {
     }
     const status = failure ? "failed" : "ok";
     this.journal.append({ type: "run-end", status, ...(failure ? { message: failure } : {}) });
+    // Told before the report is written, so that the report also covers the note of how the telling went.
+    const told = await notifyRunEnd(this.o.services.notify, () => buildReport(this.dir, this.runbook, this.o.sites), this.runbook.kind, this.dir);
+    if (told.note) this.journal.append(told.note);
     const reportFiles = await writeReport(this.dir, this.runbook, this.o.sites);
+    const journalHead = this.journal.chainHead;
     this.journal.close();
     this.o.progress.line(failure ? `run ${this.runId} FAILED: ${failure}` : `run ${this.runId} completed`);
     this.o.progress.line(`report: ${reportFiles.join(", ")}`);
+    if (told.results.length) this.o.progress.line(describeDelivery(told.results));
+    // The anchor: whoever rewrites the journal later can recompute its chain, not this line in the operator's log.
+    this.o.progress.line(`journal: ${this.journal.path}, ${journalHead.seq} records, chain head sha256:${journalHead.hash}`);
     this.o.progress.close();
-    return { runId: this.runId, runDir: this.dir, status, ...(failure ? { message: failure } : {}), reportFiles };
+    return { runId: this.runId, runDir: this.dir, status, ...(failure ? { message: failure } : {}), reportFiles, journalHead, ...(told.results.length ? { notified: told.results } : {}) };
   }
 
   /** Runs the groups in order; returns the first failure's message, or undefined when every step ended well. */
