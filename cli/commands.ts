@@ -24,6 +24,7 @@ export const commandGroups: Record<string, () => Promise<CommandGroup>> = {
   restore: async () => commandGroup((await import("./restore.js")).restoreCommands),
   dr: async () => commandGroup((await import("./dr.js")).drCommands),
   replication: async () => commandGroup((await import("./replication.js")).replicationCommands),
+  serve: async () => commandGroup((await import("./serve.js")).serveCommand),
 };
 
 /** The groups a command line needs: the one it names, or all of them (for --help and for suggesting a command). */

@@ -7,7 +7,7 @@ import { labDir } from "../lab/state.js";
 import { parseDuration } from "../util/duration.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 
-/** `dcctl lab up|down|status|fail|heal|exec|shell`: the two-site data centre on this machine. */
+/** `dcctl lab up|down|status|fail|heal|exec|shell|console`: the two-site data centre on this machine. */
 
 interface UpArgs {
   size: number;
@@ -22,6 +22,10 @@ interface SiteArgs {
 interface ExecArgs extends SiteArgs {
   command?: (string | number)[];
   "--"?: (string | number)[];
+}
+interface ConsoleArgs extends SiteArgs {
+  port: number;
+  lang?: string;
 }
 interface StatusArgs {
   json: boolean;
@@ -133,9 +137,25 @@ const shell: CommandModule<object, SiteArgs> = {
   handler: (args) => onSite(args.site, [process.env.SHELL ?? "/bin/bash"]),
 };
 
+const consoleCommand: CommandModule<object, ConsoleArgs> = {
+  command: "console <site>",
+  describe: "the site's duty console (dcctl serve on its management host), opened on this machine's 127.0.0.1:PORT until Ctrl-C",
+  builder: (y: Argv<object>) => siteArg(y).option("port", { type: "number", default: 8088, describe: "the loopback port (0: any free one)" }) as unknown as Argv<ConsoleArgs>,
+  handler: async (args) => {
+    if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new DcctlError(`dcctl lab console: --port ${args.port} is not a port number`, ExitCode.badInput);
+    const { startLabConsole } = await import("../lab/console.js");
+    const running = await startLabConsole(labDir(), args.site, { port: args.port, ...(args.lang ? { lang: args.lang } : {}), log: (l) => process.stderr.write(l + "\n") });
+    say(`the ${args.site} site's duty console: ${running.url} (Ctrl-C stops it)`);
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve).once("SIGTERM", resolve);
+    });
+    await running.close();
+  },
+};
+
 export const labCommands: CommandModule<object, object> = {
   command: "lab <command>",
-  describe: "the local two-site lab: up, down, status, fail, heal, exec, shell",
-  builder: (y) => y.command(up).command(down).command(status).command(fail).command(heal).command(exec).command(shell).demandCommand(1),
+  describe: "the local two-site lab: up, down, status, fail, heal, exec, shell, console",
+  builder: (y) => y.command(up).command(down).command(status).command(fail).command(heal).command(exec).command(shell).command(consoleCommand).demandCommand(1),
   handler: () => undefined,
 };
