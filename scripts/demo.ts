@@ -55,6 +55,7 @@ const LOOK_AROUND: [string, string][] = [
   ["dcctl lab exec primary -- dcctl backup status", "newest snapshot per job against its RPO"],
   ["dcctl lab exec secondary -- dcctl replication status", "each standby's lag against its tier's RPO"],
   ["dcctl lab exec secondary -- dcctl dr history", "drills and failovers, with their reports"],
+  ["dcctl lab exec secondary -- dcctl dr readiness", "per service: protected, drilled within its cadence, ready"],
   ["dcctl lab exec primary -- curl -s http://10.10.30.21:8080/health", "the public-service portal at the primary"],
 ];
 
@@ -74,5 +75,6 @@ process.stdout.write(`
 The lab is still running. To look around, in any shell of this machine:
 ${LOOK_AROUND.map(([cmd, why]) => `  ${cmd.padEnd(56)} # ${why}`).join("\n")}
 To lose the primary and fail over from the secondary: README, "Where dcctl runs"
+The duty room's screen: dcctl lab console secondary, then open http://127.0.0.1:8088/ (Ctrl-C stops it)
 To stop it: dcctl lab down
 `);

@@ -1,15 +1,27 @@
 import { spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 import { repoRoot } from "../../util/tools.js";
+import { mainJs, startDcctl } from "../helpers/cli.js";
 import { testLab } from "../helpers/lab.js";
 
 /**
- * The README's main job as a new user meets it: `npm run demo`'s script on a lab of its own, then every command it
- * prints at its end, typed as printed in a fresh shell that has only sourced what the demo said to source.
+ * The README's main job as a new user and the duty room meet it: `npm run demo`'s script on a lab of its own; then
+ * every command it prints, typed as printed; DR readiness; the secondary's duty console in a real browser; a drill
+ * reported in Vietnamese; and its report checked against its hash-chained journal. Each test puts back what it
+ * changes, so none depends on another having run.
  */
 const t = testLab("lab-demo");
+let demoOut = "";
+
+beforeAll(() => {
+  const demo = spawnSync(process.execPath, [join(repoRoot, "dist", "scripts", "demo.js")], { env: t.env, encoding: "utf8", timeout: 600_000 });
+  demoOut = demo.stdout;
+  if (demo.status !== 0) throw new Error(`the demo failed (exit ${demo.status}):\n${demo.stdout.slice(-2000)}${demo.stderr.slice(-2000)}`);
+});
 
 afterAll(() => {
   t.lab(["down"]);
@@ -26,16 +38,35 @@ function lookAroundCommands(out: string): string[] {
     .filter(Boolean);
 }
 
-describe("the demo and the commands it prints", () => {
-  it("runs, and every command it prints at its end runs as printed", () => {
-    const demo = spawnSync(process.execPath, [join(repoRoot, "dist", "scripts", "demo.js")], { env: t.env, encoding: "utf8", timeout: 600_000 });
-    expect(demo.status, demo.stdout.slice(-2000) + demo.stderr.slice(-2000)).toBe(0);
-    expect(demo.stdout).toMatch(/^# DR drill \S+: OK/m);
-    const commands = lookAroundCommands(demo.stdout);
-    expect(commands[0]).toBe(`source ${join(t.dir, "env")}`);
-    expect(commands.length).toBeGreaterThanOrEqual(8);
+/** Edits a lab file for the length of `body`, then puts its bytes back. */
+async function whileEdited<T>(file: string, edit: (text: string) => string, body: () => Promise<T> | T): Promise<T> {
+  const original = readFileSync(file);
+  writeFileSync(file, edit(original.toString("utf8")));
+  try {
+    return await body();
+  } finally {
+    writeFileSync(file, original);
+  }
+}
 
-    // A shell that knows nothing of the lab or of this checkout: no DCCTL_* and a PATH without any dcctl on it.
+interface Readiness {
+  service: string;
+  ready: boolean;
+  reasons: string[];
+}
+
+const readiness = () => {
+  const res = t.at("secondary", ["dcctl", "dr", "readiness", "--json"]);
+  return { code: res.code, stderr: res.stderr, services: JSON.parse(res.stdout) as Readiness[] };
+};
+
+describe("the demo, and the duty room after it", () => {
+  it("prints commands that each run as printed, in a shell that knows nothing but what it said to source", () => {
+    expect(demoOut).toMatch(/^# DR drill \S+: OK/m);
+    const commands = lookAroundCommands(demoOut);
+    expect(commands[0]).toBe(`source ${join(t.dir, "env")}`);
+    expect(commands.length).toBeGreaterThanOrEqual(9);
+    // No DCCTL_* and a PATH without any dcctl on it.
     const bare: NodeJS.ProcessEnv = { HOME: process.env.HOME ?? "/root", PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" };
     const [source, ...rest] = commands;
     for (const command of rest) {
@@ -45,5 +76,114 @@ describe("the demo and the commands it prints", () => {
     }
     const status = spawnSync("bash", ["-c", `${source} && dcctl lab status`], { env: bare, encoding: "utf8" });
     expect(status.stdout).toMatch(/lab-db-01/);
+  });
+
+  it("dr readiness: every service ready after the demo; a failed job makes its service not ready (exit 4, the job named)", async () => {
+    const before = readiness();
+    expect(before.code, before.stderr + JSON.stringify(before.services)).toBe(0);
+    expect(before.services.map((s) => s.service).sort()).toEqual(["mail", "mariadb", "portal", "postgresql"]);
+    expect(before.services.every((s) => s.ready)).toBe(true);
+    const metrics = readFileSync(join(t.dir, "control", "secondary", "state", "backup", "dcctl_dr.prom"), "utf8");
+    expect(metrics).toMatch(/^dcctl_dr_ready\{service="portal"\} 1$/m);
+    expect(metrics).toMatch(/^dcctl_dr_last_drill_timestamp_seconds\{service="portal"\} \d+/m);
+
+    // The portal's files job run once against a folder that is not there (the policies file pointed elsewhere).
+    const broken = join(t.dir, "broken-policies.yaml");
+    writeFileSync(broken, readFileSync(join(t.dir, "policies.yaml"), "utf8").replace(/\/hosts\/srv/g, "/hosts/no-such-folder"));
+    const job = "lab-app-01/app-daily";
+    try {
+      const failed = t.at("secondary", ["env", `DCCTL_POLICIES_FILE=${broken}`, process.execPath, mainJs, "backup", "run", "--job", job]);
+      expect(failed.code).not.toBe(0);
+      const after = readiness();
+      expect(after.code).toBe(4);
+      const portal = after.services.find((s) => s.service === "portal");
+      expect(portal?.ready).toBe(false);
+      expect(portal?.reasons.join("\n")).toMatch(new RegExp(`backup ${job}: last run failed`));
+      expect(after.stderr).toMatch(/^dcctl: 1 of 4 services not ready to fail over \(first: portal: /m);
+      expect(readFileSync(join(t.dir, "control", "secondary", "state", "backup", "dcctl_dr.prom"), "utf8")).toMatch(/^dcctl_dr_ready\{service="portal"\} 0$/m);
+    } finally {
+      expect(t.at("secondary", ["dcctl", "backup", "run", "--job", job]).code).toBe(0);
+    }
+    expect(readiness().code).toBe(0);
+  });
+
+  it("the secondary's duty console in chromium: every job, an over-RPO job and a never-drilled service as such, a drill's report", async () => {
+    const jobs = (JSON.parse(t.at("secondary", ["dcctl", "backup", "jobs", "--json"]).stdout) as { id: string }[]).map((j) => j.id);
+    expect(jobs.length).toBeGreaterThanOrEqual(5);
+    // An operator tightens the mail database's RPO below its newest snapshot's age, and adds a service to the
+    // inventory that no drill has covered yet.
+    const tighten = (text: string) => text.replace(/(db-daily:[\s\S]*?rpoMinutes: )\d+/, "$10.01");
+    const addService = (text: string) => {
+      const doc = parseDocument(text);
+      const host = (doc.get("hosts") as YAMLSeq<YAMLMap>).items.find((h) => h.get("name") === "lab-app-02");
+      host?.set("services", doc.createNode(["portal", "lgsp"], { flow: true }));
+      return doc.toString();
+    };
+    await whileEdited(join(t.dir, "policies.yaml"), tighten, () =>
+      whileEdited(join(t.dir, "sites", "primary.yaml"), addService, async () => {
+        const console1 = startDcctl(["lab", "console", "secondary", "--port", "0"], t.env);
+        const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+        try {
+          const url = await new Promise<string>((resolve, reject) => {
+            let out = "";
+            console1.child.stdout.on("data", (s: string) => {
+              out += s;
+              const m = /duty console: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+              if (m?.[1]) resolve(m[1]);
+            });
+            void console1.done.then((r) => reject(new Error(`lab console ended: ${r.stderr}`)));
+          });
+          const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+          await page.goto(url, { waitUntil: "load" });
+          const row = (job: string) => page.locator(`tr[data-job="${job}"]`);
+          // The first reading of the repositories happens in the background; the page shows it when it is there.
+          await expect.poll(() => row("lab-db-02/db-daily").locator(".badge").textContent(), { timeout: 60_000, interval: 1000 }).toBe("Over RPO");
+          for (const job of jobs) expect(await row(job).count(), job).toBe(1);
+          expect(await row("lab-db-01/db-hourly").locator(".badge").textContent()).toBe("OK");
+          expect(await page.locator('tr[data-service="lgsp"]').textContent()).toMatch(/never drilled.*Drill overdue/s);
+          expect(await page.locator('tr[data-service="portal"] .badge').first().textContent()).toBe("Ready");
+          expect(await page.locator("#replication").textContent()).toContain("lab-dr-db-01 ← lab-db-01");
+          const shot = join(t.dir, "lab-console.png");
+          await page.screenshot({ path: shot, fullPage: true });
+          copyFileSync(shot, "/tmp/dcctl-lab-console.png");
+          expect(readFileSync(shot).readUInt32BE(16)).toBe(1366);
+          // The drill the demo ran: its report, with the RPO/RTO table.
+          await page.locator("a[href^='/runs/']").first().click();
+          await page.waitForURL(/\/runs\/\S+/);
+          expect(await page.textContent("body")).toContain("RPO and RTO against the DR tiers");
+        } finally {
+          await browser.close();
+          console1.child.kill("SIGTERM");
+          await console1.done;
+        }
+      }),
+    );
+  });
+
+  it("a drill with --lang vi reports in Vietnamese, verify-report passes, and one character edited in its journal is found", () => {
+    const drill = t.at("secondary", ["dcctl", "dr", "drill", "--lang", "vi", "--runbook", join(t.dir, "runbooks", "drill.yaml"), "--json"]);
+    expect(drill.code, drill.stderr).toBe(0);
+    const { runId, runDir } = JSON.parse(drill.stdout) as { runId: string; runDir: string };
+    const md = readFileSync(join(runDir, "report.md"), "utf8");
+    expect(md).toContain(`# Báo cáo diễn tập khôi phục thảm họa ${runId}: HOÀN THÀNH`);
+    expect(md).toContain("## RPO và RTO so với mục tiêu theo cấp DR");
+    expect(md).toContain("Bằng chứng phục vụ đánh giá theo ISO/IEC 27001:2022");
+    expect(readFileSync(join(runDir, "report.html"), "utf8")).toContain('<html lang="vi">');
+
+    const verified = t.at("secondary", ["dcctl", "dr", "verify-report", runId]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    const journal = join(runDir, "journal.jsonl");
+    const original = readFileSync(journal, "utf8");
+    const lines = original.split("\n");
+    const i = lines.findIndex((l) => l.includes('"type":"step-end"') && l.includes('"attempt":1'));
+    lines[i] = (lines[i] ?? "").replace('"attempt":1', '"attempt":2');
+    writeFileSync(journal, lines.join("\n"));
+    try {
+      const tampered = t.at("secondary", ["dcctl", "dr", "verify-report", runId]);
+      expect(tampered.code).toBe(1);
+      expect(tampered.stdout).toContain(`journal chain: first bad record: seq ${i + 1} (line ${i + 1}): its hash does not match its content`);
+    } finally {
+      writeFileSync(journal, original);
+    }
   });
 });
