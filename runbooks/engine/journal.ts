@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { DcctlError } from "../../util/errors.js";
 import type { Lang } from "../../util/i18n.js";
 import type { RunbookKind } from "./model.js";
 
 /**
  * The run journal: append-only JSON lines, each fsynced before the work it announces begins, so that after a crash
- * the file tells exactly which steps began and which ended. Nothing ever rewrites or truncates it.
+ * the file tells exactly which steps began and which ended. Nothing rewrites it; the one cut is a torn last line (a
+ * crash mid-write), which announced nothing because its work only begins after the write is synced: the next opening
+ * moves its bytes to `journal.jsonl.torn-<time>` before appending, so the next record starts on a line of its own.
  *
  * Each record is hash-chained to the one before it: `prev` is the previous record's hash (64 zeros for the first)
  * and `hash`, always the last field, is sha256(prev + "\n" + the line as written without its `hash` field). The
@@ -153,6 +155,7 @@ export class Journal {
     readonly path: string,
     private readonly now: () => Date = () => new Date(),
   ) {
+    if (existsSync(path)) setTornTailAside(path, now());
     const tail = existsSync(path) ? journalTail(path) : { records: 0, head: GENESIS };
     this.seq = tail.records;
     this.head = tail.head;
@@ -198,6 +201,15 @@ export function readJournalText(path: string): string {
 }
 
 /** How many records a journal holds and the link of its last one, as written (the writer continues from it). */
+function setTornTailAside(path: string, at: Date): void {
+  const bytes = readFileSync(path);
+  const end = bytes.lastIndexOf(0x0a) + 1;
+  if (end === bytes.length) return;
+  const aside = `${path}.torn-${at.toISOString().replace(/[:.]/g, "")}`;
+  writeFileSync(aside, bytes.subarray(end), { mode: 0o640 });
+  truncateSync(path, end);
+}
+
 function journalTail(path: string): { records: number; head: string } {
   const text = readJournalText(path);
   const { records } = parseJournal(text, path);

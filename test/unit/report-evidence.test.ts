@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -323,6 +323,22 @@ describe("resume", () => {
     const v = verify(dir);
     expect(v.checks.filter((c) => c.status !== "ok").map((c) => c.check)).toEqual(["runbook copy"]);
     expect(check(v, "runbook copy")?.status).toBe("skipped");
+  });
+
+  it("after a crash that tore the last line, sets the torn bytes aside and resumes on a line of its own", async () => {
+    const dir = crashed("R3", true);
+    const whole = read(dir, "journal.jsonl");
+    const torn = '{"seq":5,"at":"2026-11-22T06:01:00.000Z","type":"step-end","step":"mid';
+    writeFileSync(join(dir, "journal.jsonl"), whole + torn);
+    expect(readJournal(join(dir, "journal.jsonl")).tornTail).toBe(true);
+    const out = await resume("R3");
+    expect(out.status).toBe("ok");
+    expect(read(dir, "journal.jsonl").startsWith(whole)).toBe(true);
+    expect(readJournal(join(dir, "journal.jsonl")).tornTail).toBe(false);
+    expect(verifyChain(read(dir, "journal.jsonl")).problem).toBeUndefined();
+    const aside = readdirSync(dir).filter((f) => f.startsWith("journal.jsonl.torn-"));
+    expect(aside.length).toBe(1);
+    expect(read(dir, aside[0] ?? "")).toBe(torn);
   });
 
   it("seals an unchained journal's records into the chain that the resume begins", async () => {
