@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { writeAtomic } from "../../util/files.js";
 import { join } from "node:path";
 import { SITE_NAMES, type SiteName, type Sites } from "../../inventory/index.js";
 import { DEFAULT_LANG, type Lang } from "../../util/i18n.js";
@@ -194,7 +194,8 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites, opts: B
   if (runbook.kind === "drill") {
     report.primaryTouchedBy = planned.filter((p) => p.step.type !== "precheck" && p.hosts.some((h) => h.site === "primary")).map((p) => p.step.id);
   }
-  if (state.end) report.endedAt = last?.at ?? state.end.at;
+  // The run-end record: what follows it (the end-of-run notification's note) is not part of the run's duration.
+  if (state.end) report.endedAt = state.end.at;
   if (state.end?.message) report.message = state.end.message;
   if (last?.hash) report.journalHead = { seq: last.seq, hash: last.hash };
   if (state.start.runbookSha256) report.runbookSha256 = state.start.runbookSha256;
@@ -299,14 +300,6 @@ export function reportMarkdown(r: RunReport, lang: Lang = r.lang): string {
   return markdownOf(r, lang);
 }
 
-function writeAtomically(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", 0o640);
-  writeSync(fd, text);
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, path);
-}
 
 /** The three files of a report, as writeReport writes them and verify-report rebuilds them. */
 export function reportFiles(r: RunReport): { "report.json": string; "report.md": string; "report.html": string } {
@@ -318,7 +311,7 @@ export async function writeReport(dir: string, runbook: Runbook, sites: Sites): 
   const files = reportFiles(buildReport(dir, runbook, sites));
   const written: string[] = [];
   for (const name of ["report.md", "report.html", "report.json"] as const) {
-    writeAtomically(join(dir, name), files[name]);
+    writeAtomic(join(dir, name), files[name], 0o640);
     written.push(join(dir, name));
   }
   return written;
