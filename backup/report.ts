@@ -1,7 +1,8 @@
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { withLock } from "./lock.js";
-import { makeDir } from "../util/dirs.js";
+import { renderGauges, type Gauge } from "../util/prometheus.js";
+import { writeAtomic } from "../util/files.js";
 
 /**
  * What a backup run leaves behind for machines: a JSON-lines report per run, and a Prometheus textfile (for
@@ -45,13 +46,6 @@ export function jobExitStatus(status: JobStatus): number {
   return status === "ok" ? 0 : status === "locked" ? 3 : 1;
 }
 
-/** Writes `content` to `path` through a temporary file in the same folder and a rename (atomic on POSIX). */
-export function writeAtomic(path: string, content: string): void {
-  makeDir(dirname(path));
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  writeFileSync(tmp, content, { mode: 0o644 });
-  renameSync(tmp, path);
-}
 
 /** One JSON object per line: a `run` header, then one `job` line per job. */
 export function renderJsonLines(run: { id: string; startedAt: string; finishedAt: string; exitCode: number }, results: JobResult[]): string {
@@ -79,38 +73,23 @@ export function mergeState(state: MetricsState, results: JobResult[]): MetricsSt
   return next;
 }
 
-const METRICS: { name: string; help: string; type: "gauge"; value: (s: JobState) => number | undefined }[] = [
-  { name: "dcctl_backup_last_success_timestamp_seconds", help: "Unix time the job last finished successfully.", type: "gauge", value: (s) => s.lastSuccessTimestamp },
-  { name: "dcctl_backup_last_run_timestamp_seconds", help: "Unix time the job's last run finished.", type: "gauge", value: (s) => Date.parse(s.last.finishedAt) / 1000 },
-  { name: "dcctl_backup_duration_seconds", help: "Duration of the job's last run.", type: "gauge", value: (s) => s.last.durationSeconds },
-  { name: "dcctl_backup_bytes_added", help: "Bytes the job's last run added to the repository.", type: "gauge", value: (s) => s.last.bytesAdded },
-  { name: "dcctl_backup_files_new", help: "New files in the job's last run.", type: "gauge", value: (s) => s.last.filesNew },
-  { name: "dcctl_backup_exit_status", help: "0 ok, 1 failed, 3 locked, for the job's last run.", type: "gauge", value: (s) => jobExitStatus(s.last.status) },
+/** A job's figures with its name: one sample per job and gauge. */
+type JobRow = { job: string; s: JobState };
+
+const METRICS: Gauge<JobRow>[] = [
+  { name: "dcctl_backup_last_success_timestamp_seconds", help: "Unix time the job last finished successfully.", value: ({ s }) => s.lastSuccessTimestamp },
+  { name: "dcctl_backup_last_run_timestamp_seconds", help: "Unix time the job's last run finished.", value: ({ s }) => Date.parse(s.last.finishedAt) / 1000 },
+  { name: "dcctl_backup_duration_seconds", help: "Duration of the job's last run.", value: ({ s }) => s.last.durationSeconds },
+  { name: "dcctl_backup_bytes_added", help: "Bytes the job's last run added to the repository.", value: ({ s }) => s.last.bytesAdded },
+  { name: "dcctl_backup_files_new", help: "New files in the job's last run.", value: ({ s }) => s.last.filesNew },
+  { name: "dcctl_backup_exit_status", help: "0 ok, 1 failed, 3 locked, for the job's last run.", value: ({ s }) => jobExitStatus(s.last.status) },
 ];
 
 /** Prometheus text exposition format, sorted by job for stable diffs. */
 export function renderPrometheus(state: MetricsState): string {
-  const jobs = Object.keys(state).sort();
-  const out: string[] = [];
-  for (const m of METRICS) {
-    out.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`);
-    for (const job of jobs) {
-      const s = state[job];
-      const v = s ? m.value(s) : undefined;
-      if (v === undefined || !Number.isFinite(v)) continue;
-      const labels = `job="${label(job)}",host="${label(s?.last.host ?? "")}",policy="${label(s?.last.policy ?? "")}",repository="${label(s?.last.repository ?? "")}"`;
-      out.push(`${m.name}{${labels}} ${formatNumber(v)}`);
-    }
-  }
-  return out.join("\n") + "\n";
-}
-
-export function label(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
-
-export function formatNumber(v: number): string {
-  return Number.isInteger(v) ? String(v) : v.toFixed(3);
+  const rows = Object.keys(state).sort().flatMap((job): JobRow[] => (state[job] ? [{ job, s: state[job] }] : []));
+  const labels = ({ job, s }: JobRow) => ({ job, host: s.last.host, policy: s.last.policy, repository: s.last.repository });
+  return renderGauges(METRICS, rows, labels).join("\n") + "\n";
 }
 
 export interface ReportPaths {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { errorMessage } from "../util/errors.js";
 import { withLock } from "./lock.js";
 import type { RepositoryName } from "./policies.js";
-import { writeAtomic } from "./report.js";
+import { writeAtomic } from "../util/files.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
 import type { CheckSummary } from "./restic/index.js";
 import { backupStatePaths } from "./run.js";

@@ -4,7 +4,8 @@ import type { Sites } from "../../inventory/index.js";
 import { ExitCode, InputError, errorMessage } from "../../util/errors.js";
 import type { Executor } from "../exec/index.js";
 import { ENGINES } from "../engines/index.js";
-import { formatNumber, label, writeAtomic } from "../report.js";
+import { writeAtomic } from "../../util/files.js";
+import { renderGauges, type Gauge } from "../../util/prometheus.js";
 import type { BackupConfig } from "../repositories.js";
 import { executorForHost } from "../run.js";
 import { replicationPairs, type ReplicationPair } from "./pairs.js";
@@ -113,7 +114,7 @@ export function recordStatuses(config: BackupConfig, fresh: PairStatus[], known:
   writeAtomic(paths.metricsFile, renderReplicationMetrics(all));
 }
 
-const METRICS: { name: string; help: string; value(s: PairStatus): number | undefined }[] = [
+const METRICS: Gauge<PairStatus>[] = [
   { name: "dcctl_replication_lag_seconds", help: "Seconds the replica's data is behind its primary (the live RPO); NaN when unknown", value: (s) => s.lagSeconds ?? Number.NaN },
   { name: "dcctl_replication_lag_bytes", help: "WAL/binlog bytes written by the primary and not yet applied by the replica", value: (s) => s.lagBytes },
   { name: "dcctl_replication_rpo_seconds", help: "The RPO of the primary's DR tier", value: (s) => s.rpoSeconds },
@@ -123,16 +124,7 @@ const METRICS: { name: string; help: string; value(s: PairStatus): number | unde
 ];
 
 export function renderReplicationMetrics(statuses: PairStatus[]): string {
-  const out: string[] = [];
-  for (const m of METRICS) {
-    out.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} gauge`);
-    for (const s of statuses) {
-      const v = m.value(s);
-      if (v === undefined) continue;
-      out.push(`${m.name}{pair="${label(s.pair)}",engine="${s.engine}",primary="${label(s.primary)}",standby="${label(s.standby)}"} ${Number.isNaN(v) ? "NaN" : formatNumber(v)}`);
-    }
-  }
-  return out.join("\n") + "\n";
+  return renderGauges(METRICS, statuses, (s) => ({ pair: s.pair, engine: s.engine, primary: s.primary, standby: s.standby })).join("\n") + "\n";
 }
 
 /** "0.4 s", "12 min": a lag as an operator reads it. */

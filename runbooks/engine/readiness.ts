@@ -3,7 +3,8 @@ import { dirname, join } from "node:path";
 import { DEFAULT_DRILL_EVERY_DAYS, type Host, type Sites } from "../../inventory/index.js";
 import { expandJobs, type BackupJob } from "../../backup/jobs.js";
 import { loadPolicies } from "../../backup/policies.js";
-import { formatNumber, label, writeAtomic } from "../../backup/report.js";
+import { writeAtomic } from "../../util/files.js";
+import { renderGauges, type Gauge } from "../../util/prometheus.js";
 import type { BackupConfig } from "../../backup/repositories.js";
 import { configExecutors, describeLag, pairStatuses, recordStatuses, replicationPairs, type PairStatus, type ReplicationPair } from "../../backup/replication/index.js";
 import type { Reconciled } from "../../backup/run-ledger.js";
@@ -420,21 +421,15 @@ export function readinessMetricsPath(config: Pick<BackupConfig, "metricsFile">):
   return join(dirname(config.metricsFile), "dcctl_dr.prom");
 }
 
-const METRICS: { name: string; help: string; value(s: ServiceReadiness): number }[] = [
+const METRICS: Gauge<ServiceReadiness>[] = [
   { name: "dcctl_dr_ready", help: "1 when the service is ready to fail over (dcctl dr readiness: protection, and a good drill within its cadence)", value: (s) => (s.ready ? 1 : 0) },
   { name: "dcctl_dr_last_drill_timestamp_seconds", help: "Unix time of the service's last drill that met its RPO and RTO; 0 when none has", value: (s) => (s.lastGoodDrill ? Date.parse(s.lastGoodDrill.at) / 1000 : 0) },
   { name: "dcctl_dr_drill_overdue", help: "1 when no drill met the service's targets within its tier's drillEveryDays", value: (s) => (s.overdue ? 1 : 0) },
 ];
 
 export function renderReadinessMetrics(list: ServiceReadiness[], measuredAt: Date): string {
-  const out: string[] = [];
-  for (const m of METRICS) {
-    out.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} gauge`);
-    for (const s of list) out.push(`${m.name}{service="${label(s.service)}"} ${formatNumber(m.value(s))}`);
-  }
-  out.push("# HELP dcctl_dr_measured_timestamp_seconds When dcctl dr readiness last looked", "# TYPE dcctl_dr_measured_timestamp_seconds gauge");
-  out.push(`dcctl_dr_measured_timestamp_seconds ${formatNumber(measuredAt.getTime() / 1000)}`);
-  return out.join("\n") + "\n";
+  const measured: Gauge<Date>[] = [{ name: "dcctl_dr_measured_timestamp_seconds", help: "When dcctl dr readiness last looked", value: (d) => d.getTime() / 1000 }];
+  return [...renderGauges(METRICS, list, (s) => ({ service: s.service })), ...renderGauges(measured, [measuredAt], () => ({}))].join("\n") + "\n";
 }
 
 /** Rewrites dcctl_dr.prom atomically (the backup metrics' writer); returns its path. */
