@@ -19,6 +19,8 @@ import { verifyRepository } from "../backup/verify-record.js";
 import { backupStatePaths } from "../backup/run.js";
 import { progressFor, silentProgress } from "../util/progress.js";
 import { confirmAction } from "../util/confirm.js";
+import { confirmTexts } from "./confirm-texts.js";
+import { operatorLang } from "./lang.js";
 import type { ResticLock } from "../backup/restic/index.js";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
 import { makeDir } from "../util/dirs.js";
@@ -304,7 +306,8 @@ const unlockCommand: CommandModule<object, UnlockArgs> = {
     if (args["remove-all"]) {
       removed = await restic.locks();
       if (removed.length) {
-        await confirmAction({ yes: args.yes, action: `remove every lock of repository ${name}, live ones too (${removed.map(describeLock).join("; ")})` });
+        const lang = operatorLang(args.lang, config);
+        await confirmAction({ yes: args.yes, action: confirmTexts(lang)("backup.unlock", { repository: name, locks: removed.map(describeLock).join("; ") }), lang });
         await restic.unlock({ removeAll: true });
       }
     } else removed = await restic.clearDeadLocks();

@@ -30,6 +30,9 @@ const en: Texts = {
     apply: "apply these changes to stack {{stack}}",
     destroy: "destroy every VM, port group, folder and tag of stack {{stack}}",
   },
+  backup: {
+    unlock: "remove every lock of repository {{repository}}, live ones too ({{locks}})",
+  },
 };
 
 const vi: Texts = {
@@ -57,6 +60,9 @@ const vi: Texts = {
   infra: {
     apply: "áp dụng các thay đổi nêu trên vào stack {{stack}}",
     destroy: "xoá toàn bộ máy ảo, port group, thư mục và thẻ (tag) của stack {{stack}}",
+  },
+  backup: {
+    unlock: "gỡ bỏ mọi khoá (lock) của kho sao lưu {{repository}}, kể cả khoá của tiến trình đang chạy ({{locks}})",
   },
 };
 
