@@ -26,7 +26,7 @@ import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.j
 import { makeDir } from "../util/dirs.js";
 import { textTable } from "../util/table.js";
 import { print, printJson } from "./print.js";
-import { configExecutors, describeLag, pairStatuses, recordStatuses, replicationPairs, type PairStatus } from "../backup/replication/index.js";
+import { describeLag, measurePairs, replicationPairs, type PairStatus } from "../backup/replication/index.js";
 
 /**
  * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
@@ -382,16 +382,7 @@ function statusWhy(r: JobStatusRow): string {
  */
 async function measureReplicas(config: BackupConfig, jobs: BackupJob[], sites: Sites): Promise<PairStatus[]> {
   const all = replicationPairs(sites);
-  const pairs = all.filter((p) => jobs.some((j) => j.host === p.primary.name));
-  if (!pairs.length) return [];
-  const exec = configExecutors(config);
-  try {
-    const statuses = await pairStatuses(config, pairs, exec);
-    recordStatuses(config, statuses, all);
-    return statuses;
-  } finally {
-    await exec.closeAll();
-  }
+  return measurePairs(config, all.filter((p) => jobs.some((j) => j.host === p.primary.name)), { record: true, known: all });
 }
 
 /** The replica beside a job: its health and lag when last measured (`replication status`), and how long ago. */

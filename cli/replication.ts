@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { loadSites } from "../inventory/index.js";
 import { loadBackupConfig } from "../backup/repositories.js";
-import { configExecutors, describeLag, findPair, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, statusExitCode, type PairStatus } from "../backup/replication/index.js";
+import { configExecutors, describeLag, findPair, measurePairs, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, statusExitCode } from "../backup/replication/index.js";
 import { DcctlError } from "../util/errors.js";
 import { textTable } from "../util/table.js";
 import { print } from "./print.js";
@@ -69,14 +69,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     const sites = loadSites();
     const pairs = args.pair === undefined ? replicationPairs(sites) : [findPair(sites, args.pair)];
     const config = loadBackupConfig();
-    const exec = configExecutors(config);
-    let statuses: PairStatus[];
-    try {
-      statuses = await pairStatuses(config, pairs, exec);
-    } finally {
-      await exec.closeAll();
-    }
-    recordStatuses(config, statuses, replicationPairs(sites));
+    const statuses = await measurePairs(config, pairs, { record: true, known: replicationPairs(sites) });
     if (args.json) print(JSON.stringify(statuses, null, 2));
     else if (!statuses.length) print("no replication pairs: no secondary host has standbyFor with a database its primary runs");
     else
@@ -100,8 +93,7 @@ function bytesText(n: number): string {
 }
 
 export const replicationCommands: CommandModule<object, object> = {
-  command: "replication <command>",
-  describe: "continuous replication of the standbys: setup, status",
+  // Its command and description are in ./commands.ts, which lists the groups without loading them.
   builder: (y: Argv<object>): Argv<object> => y.command(setupCommand).command(statusCommand).demandCommand(1, "name a replication command: setup or status"),
   handler: () => undefined,
 };

@@ -3,7 +3,7 @@ import { expandJobs } from "../backup/jobs.js";
 import { loadPolicies, REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
 import type { BackupConfig } from "../backup/repositories.js";
 import { addReplicas, backupStatus, type JobStatusRow } from "../backup/status.js";
-import { configExecutors, pairStatuses, replicationPairs, type PairStatus } from "../backup/replication/index.js";
+import { measurePairs, replicationPairs, type PairStatus } from "../backup/replication/index.js";
 import { lastVerify, type VerifyRecord } from "../backup/verify-record.js";
 import { listRuns, type RunSummary } from "../runbooks/engine/index.js";
 import { loadDrillRuns, readiness, type ReadinessInput, type ServiceReadiness } from "../runbooks/engine/readiness.js";
@@ -86,16 +86,8 @@ export async function readBackup(config: BackupConfig, now: Date = new Date()): 
   const jobs = expandJobs(sites, loadPolicies());
   const foreign = jobs.filter((j) => !config.repositories[j.repository]);
   const pairs = replicationPairs(sites);
-  const measureReplicas = async (): Promise<PairStatus[]> => {
-    if (!pairs.length) return [];
-    // Each probe is bounded (PROBE_TIMEOUT_MS): a lost site costs seconds. Read-only: the console keeps no record.
-    const exec = configExecutors(config);
-    try {
-      return await pairStatuses(config, pairs, exec);
-    } finally {
-      await exec.closeAll();
-    }
-  };
+  // Read-only: the console keeps no record of what it measured.
+  const measureReplicas = () => measurePairs(config, pairs, { record: false });
   const [report, copies, replicas] = await Promise.all([
     backupStatus(jobs, config, now, []),
     foreign.length ? backupStatus(foreign.map((j) => ({ ...j, repository: config.site })), config, now, []) : undefined,

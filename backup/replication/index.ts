@@ -105,6 +105,25 @@ function readLastStatus(config: BackupConfig): PairStatus[] {
  * Keeps the measurement and rewrites the textfile, each atomically. Pairs measured before and not now (a status of
  * one pair) keep their last figures, while they are still pairs of the inventory (`known`).
  */
+/**
+ * Measures pairs over executors of their own (each probe bounded by PROBE_TIMEOUT_MS, so a lost site costs seconds),
+ * closes them, and keeps the figures as `replication status` does unless told not to (the read-only console). No pair:
+ * nothing measured, nothing written.
+ * `known`: every pair of the inventory, so that the record forgets pairs that no longer exist.
+ */
+export async function measurePairs(config: BackupConfig, pairs: ReplicationPair[], o: { record: false } | { record: true; known: ReplicationPair[] }): Promise<PairStatus[]> {
+  if (!pairs.length) return [];
+  const exec = configExecutors(config);
+  let statuses: PairStatus[];
+  try {
+    statuses = await pairStatuses(config, pairs, exec);
+  } finally {
+    await exec.closeAll();
+  }
+  if (o.record) recordStatuses(config, statuses, o.known);
+  return statuses;
+}
+
 export function recordStatuses(config: BackupConfig, fresh: PairStatus[], known: ReplicationPair[]): void {
   const paths = replicationPaths(config);
   const names = new Set(known.map((p) => p.name));

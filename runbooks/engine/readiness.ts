@@ -6,7 +6,7 @@ import { loadPolicies } from "../../backup/policies.js";
 import { writeAtomic } from "../../util/files.js";
 import { renderGauges, type Gauge } from "../../util/prometheus.js";
 import type { BackupConfig } from "../../backup/repositories.js";
-import { configExecutors, describeLag, pairStatuses, recordStatuses, replicationPairs, type PairStatus, type ReplicationPair } from "../../backup/replication/index.js";
+import { describeLag, measurePairs, replicationPairs, type PairStatus, type ReplicationPair } from "../../backup/replication/index.js";
 import type { Reconciled } from "../../backup/run-ledger.js";
 import { backupStatus, formatAge, type JobStatusRow } from "../../backup/status.js";
 import { errorMessage } from "../../util/errors.js";
@@ -400,18 +400,7 @@ export async function collectReadinessInput(o: CollectOptions): Promise<{ input:
   const mine = jobs.filter((j) => hosts.has(j.host)).map((j) => (config.repositories[j.repository] ? j : { ...j, repository: config.site }));
   const all = replicationPairs(sites);
   const pairs = all.filter((p) => hosts.has(p.primary.name));
-  const measureReplicas = async (): Promise<PairStatus[]> => {
-    if (!pairs.length) return [];
-    const exec = configExecutors(config);
-    try {
-      const statuses = await pairStatuses(config, pairs, exec);
-      recordStatuses(config, statuses, all);
-      return statuses;
-    } finally {
-      await exec.closeAll();
-    }
-  };
-  const replicas = await measureReplicas();
+  const replicas = await measurePairs(config, pairs, { record: true, known: all });
   const status = await backupStatus(mine, config, now, replicas);
   return { input: { sites, jobs, backup: status.rows, replicas, drills, ...(o.runbooks ? { runbooks: o.runbooks } : {}), now }, reconciled: status.reconciled };
 }
