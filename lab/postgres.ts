@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
-import { DcctlError } from "../util/errors.js";
+import { DcctlError, errorMessage } from "../util/errors.js";
 import { freePort, run, startServer, type ServerProcess } from "../util/process.js";
 import { checkListenAddress, placed, type Placement } from "./placement.js";
 
@@ -95,6 +95,8 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
     return res.stdout;
   };
 
+  await acceptingQueries(psql, proc, 60_000);
+
   return {
     host,
     port,
@@ -107,6 +109,25 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
     process: proc,
     stop: () => stopGently(proc, "SIGINT"),
   };
+}
+
+/**
+ * A listening PostgreSQL may still refuse sessions: after an unclean stop it replays its WAL first, and a loaded
+ * machine makes that seconds ("the database system is starting up"). Callers seed and query at once, so wait for a
+ * query to pass; any other refusal is an error at once.
+ */
+async function acceptingQueries(psql: (sql: string) => Promise<string>, proc: ServerProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await psql("SELECT 1");
+      return;
+    } catch (e) {
+      const starting = /starting up|not yet accepting connections/.test(errorMessage(e));
+      if (!starting || Date.now() > deadline || proc.child.exitCode !== null) throw e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**
