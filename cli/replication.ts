@@ -93,7 +93,8 @@ function bytesText(n: number): string {
 }
 
 export const replicationCommands: CommandModule<object, object> = {
-  // Its command and description are in ./commands.ts, which lists the groups without loading them.
+  command: "replication <command>",
+  describe: "continuous replication of the standbys: setup, status",
   builder: (y: Argv<object>): Argv<object> => y.command(setupCommand).command(statusCommand).demandCommand(1, "name a replication command: setup or status"),
   handler: () => undefined,
 };
