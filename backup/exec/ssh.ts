@@ -121,9 +121,13 @@ export class SshExecutor implements Executor {
         ch.on("exit", (code: number | null, signal?: string) => {
           exit = signal ? { code: signalCode(signal), stderr: "", signal } : { code: code ?? 255, stderr: "" };
         });
-        ch.once("close", () => {
+        // ssh2 hands the exit status to 'close' as well: a command that ends at once may have reported it (in the same
+        // packets as the channel's opening) before the 'exit' listener above was attached.
+        ch.once("close", (code?: number | null, signal?: string) => {
           finished = true;
           clearTimeout(timer);
+          if (!exit && typeof code === "number") exit = { code, stderr: "" };
+          else if (!exit && typeof signal === "string") exit = { code: signalCode(signal), stderr: "", signal };
           if (exit) resolve({ ...exit, stderr });
           else if (killed) resolve({ code: signalCode("KILL"), stderr, signal: "KILL" });
           else reject(new DcctlError(`connection to ${this.target} closed before ${what} reported its exit status`));
