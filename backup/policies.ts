@@ -1,11 +1,13 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject } from "ajv";
 import { drTierOf, hostLocation, siteSourceFile, standbyFor, type Host, type Site, type Sites } from "../inventory/index.js";
 import { parseYamlSource, displayPath, type DataPath, type YamlSource } from "../inventory/yaml-source.js";
+import { cachedYaml } from "../util/yaml-cache.js";
 import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { repoRoot } from "../util/tools.js";
+import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 // Not ./engines/index.js: it loads every engine module, ssh2 with them, ~30 ms more for each reader of policies.
 import { DB_ENGINES, enginesOf } from "./engines/engine.js";
 import type { KeepPolicy } from "./restic/index.js";
@@ -124,10 +126,9 @@ const schema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-// Compiled on first use: a schema costs tens of milliseconds to compile, paid by every dcctl start otherwise.
-let compiled: ValidateFunction<{ policies: Record<string, RawPolicy> }> | undefined;
-const validator = (): ValidateFunction<{ policies: Record<string, RawPolicy> }> => (compiled ??= ajv.compile<{ policies: Record<string, RawPolicy> }>(schema));
+/** The policies file's schema as the build compiles it (util/validator.ts). */
+export const POLICIES_SCHEMA: SchemaSpec = { name: "policies", schema, options: { allErrors: true, strict: false } };
+const validator = schemaValidator<{ policies: Record<string, RawPolicy> }>(POLICIES_SCHEMA);
 
 /** $DCCTL_POLICIES_FILE, or backup/policies.yaml of this checkout. */
 export function policiesFilePath(env: NodeJS.ProcessEnv = process.env): string {
@@ -146,10 +147,11 @@ export function loadPolicies(path: string = policiesFilePath()): Policies {
 }
 
 export function parsePolicies(path: string, text: string): Policies {
-  const source = parseYamlSource(path, text);
+  const source: YamlSource = cachedYaml(path, text, parseYamlSource, displayPath);
   if (source.syntaxProblems.length) throw new InputError(source.syntaxProblems);
   const data: unknown = source.data;
-  const validate = validator(); if (!validate(data)) {
+  const validate = validator();
+  if (!validate(data)) {
     // An error inside propertyNames repeats, without the name, what the propertyNames error itself says.
     const errors = (validate.errors ?? []).filter((e) => (e as ErrorObject & { propertyName?: string }).propertyName === undefined);
     throw new InputError(sorted(source, errors.map((e) => describe(e))));

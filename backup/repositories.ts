@@ -1,11 +1,12 @@
 import { readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { Ajv, type ValidateFunction } from "ajv";
 import { SITE_NAMES, type SiteName } from "../inventory/index.js";
 import { displayPath, parseYamlSource } from "../inventory/yaml-source.js";
+import { cachedYaml } from "../util/yaml-cache.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { LANGS, type Lang } from "../util/i18n.js";
 import { stateDir as dcctlStateDir } from "../util/state.js";
+import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { Restic, type ResticOptions, type ResticRepo } from "./restic/index.js";
 import type { MariadbSourceOptions } from "./sources/mariadb.js";
@@ -168,10 +169,9 @@ const schema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-// Compiled on first use: a schema costs tens of milliseconds to compile, paid by every dcctl start otherwise.
-let compiled: ValidateFunction<RawConfig> | undefined;
-const validator = (): ValidateFunction<RawConfig> => (compiled ??= ajv.compile<RawConfig>(schema));
+/** The repositories file's schema as the build compiles it (util/validator.ts). */
+export const REPOSITORIES_SCHEMA: SchemaSpec = { name: "repositories", schema, options: { allErrors: true, strict: false } };
+const validator = schemaValidator<RawConfig>(REPOSITORIES_SCHEMA);
 
 export function backupConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.DCCTL_REPOS_FILE ? resolve(env.DCCTL_REPOS_FILE) : "/etc/dcctl/repositories.yaml";
@@ -190,10 +190,11 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     const hint = code === "ENOENT" ? " (set DCCTL_REPOS_FILE or create it; see backup/repositories.ts)" : "";
     throw new InputError([`${displayPath(path)}: cannot read the repositories config: ${code ?? errorMessage(e)}${hint}`]);
   }
-  const source = parseYamlSource(path, body);
+  const source = cachedYaml(path, body, parseYamlSource, displayPath);
   if (source.syntaxProblems.length) throw new InputError(source.syntaxProblems);
   const data: unknown = source.data;
-  const validate = validator(); if (!validate(data)) {
+  const validate = validator();
+  if (!validate(data)) {
     throw new InputError(
       (validate.errors ?? []).map((e) => {
         const p = e.instancePath.split("/").slice(1);

@@ -1,32 +1,22 @@
 import { join, resolve } from "node:path";
 import { stateDir } from "../util/state.js";
 import type { Argv, CommandModule } from "yargs";
+// What every backup command reads (the inventory, policies and repositories file) is imported here; what only one
+// command uses (the engine, status, SSH, notifications) that command imports as it runs: see cli/commands.ts.
 import { SITE_NAMES, loadSites, type SiteName, type Sites } from "../inventory/index.js";
 import { expandJobs, loadJobs, selectJobs, type BackupJob } from "../backup/jobs.js";
 import { loadPolicies, REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
-import { pruneOwnRepository } from "../backup/prune.js";
-import { replicate } from "../backup/replicate.js";
 import { loadBackupConfig, repository, resticFor, type BackupConfig } from "../backup/repositories.js";
-import { describeProgress, describeResult, runJobs } from "../backup/run.js";
-import { describeReconciled } from "../backup/run-ledger.js";
-import { describeDelivery } from "../backup/notify/index.js";
-import { notifyFailedBackupRun } from "../backup/notify/backup-run.js";
 import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { renderCrontab, renderSystemd, writeSchedule } from "../backup/schedule.js";
-import { backupStatus, formatAge, snapshotItem, type JobStatusRow } from "../backup/status.js";
-import { readState } from "../backup/report.js";
-import { verifyRepository } from "../backup/verify-record.js";
-import { backupStatePaths } from "../backup/run.js";
+import type { JobStatusRow } from "../backup/status.js";
 import { progressFor, silentProgress } from "../util/progress.js";
-import { confirmAction } from "../util/confirm.js";
-import { confirmTexts } from "./confirm-texts.js";
-import { operatorLang } from "./lang.js";
 import type { ResticLock } from "../backup/restic/index.js";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
 import { makeDir } from "../util/dirs.js";
 import { textTable } from "../util/table.js";
 import { print, printJson } from "./print.js";
-import { describeLag, measurePairs, replicationPairs, type PairStatus } from "../backup/replication/index.js";
+import type { PairStatus } from "../backup/replication/index.js";
 
 /**
  * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
@@ -115,6 +105,7 @@ const runCommand: CommandModule<object, RunArgs> = {
       for (const p of plan) print(`would run ${p.job}: ${p.ssh} -> repository ${p.repository}: ${sourcesText(jobs.find((j) => j.id === p.job) as BackupJob)}`);
       return;
     }
+    const { describeProgress, describeResult, runJobs } = await import("../backup/run.js");
     // A line as each job finishes; on a terminal also a spinner naming the jobs still running.
     const progress = args.json ? silentProgress() : progressFor();
     const active = new Map<string, string>();
@@ -151,6 +142,11 @@ const runCommand: CommandModule<object, RunArgs> = {
       progress.close();
       process.off("SIGTERM", onSignal).off("SIGINT", onSignal);
     });
+    const [{ describeReconciled }, { notifyFailedBackupRun }, { describeDelivery }] = await Promise.all([
+      import("../backup/run-ledger.js"),
+      import("../backup/notify/backup-run.js"),
+      import("../backup/notify/index.js"),
+    ]);
     for (const r of outcome.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     // One message per run with failed jobs (backup/notify/); however it goes, the exit code stays the jobs' own.
     const notified = await notifyFailedBackupRun(config, outcome);
@@ -220,6 +216,7 @@ const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
     const only = repositoryOption(args.repository);
     const names = REPOSITORY_NAMES.filter((n) => (only ? n === only : config.repositories[n] !== undefined));
     const tags = ["dcctl", ...(args.job ? [`job:${args.job}`] : [])];
+    const { snapshotItem } = await import("../backup/status.js");
     const listings = await Promise.allSettled(names.map((name) => resticFor(config, name).snapshots({ tags, ...(args.host ? { host: args.host } : {}) })));
     const rows = [];
     const failed: string[] = [];
@@ -273,6 +270,7 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
     const config = loadBackupConfig();
     const name = repositoryOption(args.repository) ?? config.site;
     // Recorded in <stateDir>/backup/verify/<repository>.json, failed or not (backup/verify-record.ts).
+    const { verifyRepository } = await import("../backup/verify-record.js");
     const { summary, record } = await verifyRepository(config, name, { subset: args.subset });
     if (record.message) process.stderr.write(`repository ${name}: ${record.message}\n`);
     const size = record.sizeBytes === undefined ? {} : { sizeBytes: record.sizeBytes, snapshots: record.snapshots };
@@ -306,6 +304,7 @@ const unlockCommand: CommandModule<object, UnlockArgs> = {
     if (args["remove-all"]) {
       removed = await restic.locks();
       if (removed.length) {
+        const [{ confirmAction }, { confirmTexts }, { operatorLang }] = await Promise.all([import("../util/confirm.js"), import("./confirm-texts.js"), import("./lang.js")]);
         const lang = operatorLang(args.lang, config);
         await confirmAction({ yes: args.yes, action: confirmTexts(lang)("backup.unlock", { repository: name, locks: removed.map(describeLock).join("; ") }), lang });
         await restic.unlock({ removeAll: true });
@@ -334,6 +333,7 @@ const pruneCommand: CommandModule<object, PruneArgs> = {
       .option("wait", { type: "number", default: 0, describe: "seconds to wait for running backups (exit 3 after)" }),
   handler: async (args) => {
     const config = loadBackupConfig();
+    const { pruneOwnRepository } = await import("../backup/prune.js");
     const result = await pruneOwnRepository(loadJobs(), config, { dryRun: args["dry-run"], waitMs: args.wait * 1000 });
     if (args.json) return printJson(result);
     for (const j of result.jobs) print(`${j.job}: keep ${j.kept}, ${args["dry-run"] ? "would remove" : "removed"} ${j.removed}`);
@@ -356,6 +356,7 @@ const replicateCommand: CommandModule<object, ReplicateArgs> = {
       .option("json", { type: "boolean", default: false })
       .option("wait", { type: "number", default: 0, describe: "seconds to wait for a lock (exit 3 after)" }),
   handler: async (args) => {
+    const [{ replicate }, { describeReconciled }] = await Promise.all([import("../backup/replicate.js"), import("../backup/run-ledger.js")]);
     const result = await replicate(loadBackupConfig(), "secondary", { waitMs: args.wait * 1000 });
     for (const r of result.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     if (args.json) return printJson(result);
@@ -367,6 +368,12 @@ interface StatusArgs {
   json: boolean;
   site?: string;
   job?: string;
+}
+
+/** The formatters of the status table, from the modules the status command imports as it runs. */
+interface StatusTexts {
+  describeLag: typeof import("../backup/replication/index.js").describeLag;
+  formatAge: typeof import("../backup/status.js").formatAge;
 }
 
 /** Why a row is not ok, in a few words: its worst item, and what the last run said. */
@@ -381,12 +388,13 @@ function statusWhy(r: JobStatusRow): string {
  * would: the REPLICA column shows the live RPO, not an old sample.
  */
 async function measureReplicas(config: BackupConfig, jobs: BackupJob[], sites: Sites): Promise<PairStatus[]> {
+  const { measurePairs, replicationPairs } = await import("../backup/replication/index.js");
   const all = replicationPairs(sites);
   return measurePairs(config, all.filter((p) => jobs.some((j) => j.host === p.primary.name)), { record: true, known: all });
 }
 
 /** The replica beside a job: its health and lag when last measured (`replication status`), and how long ago. */
-function replicaText(r: JobStatusRow): string {
+function replicaText(r: JobStatusRow, { describeLag, formatAge }: StatusTexts): string {
   const x = r.replica;
   if (!x) return "-";
   return `${x.pair} ${x.health}, lag ${describeLag(x)} (${formatAge((Date.now() - Date.parse(x.measuredAt)) / 60_000)} ago)`;
@@ -406,6 +414,13 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     const everyJob = expandJobs(sites, loadPolicies());
     const jobs = args.job === undefined ? everyJob.filter((j) => !site || j.site === site) : selectJobs(everyJob, { job: args.job, site });
     const config = loadBackupConfig();
+    const [{ backupStatus, formatAge }, { describeLag }, { describeReconciled }, { readState }, { backupStatePaths }] = await Promise.all([
+      import("../backup/status.js"),
+      import("../backup/replication/index.js"),
+      import("../backup/run-ledger.js"),
+      import("../backup/report.js"),
+      import("../backup/run.js"),
+    ]);
     const report = await backupStatus(jobs, config, new Date(), await measureReplicas(config, jobs, sites));
     for (const r of report.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     for (const r of report.rows) if (r.warning) process.stderr.write(`warning: ${r.warning}\n`);
@@ -422,7 +437,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
       print(
         textTable(
           ["JOB", "STATE", "AGE", "RPO", "NEWEST", "REPLICA", "LAST RUN", "WHY"],
-          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", replicaText(r), r.lastRun ?? "-", r.state === "ok" && !r.lastError ? "" : statusWhy(r)]),
+          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", replicaText(r, { describeLag, formatAge }), r.lastRun ?? "-", r.state === "ok" && !r.lastError ? "" : statusWhy(r)]),
         ),
       );
     if (report.exitCode !== ExitCode.ok) {
@@ -470,8 +485,7 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
 };
 
 export const backupCommands: CommandModule<object, object> = {
-  command: "backup <command>",
-  describe: "backup jobs: list, run, snapshots, verify, unlock, prune, replicate, status, schedule",
+  // Its command and description are in ./commands.ts, which lists the groups without loading them.
   builder: (y: Argv<object>): Argv<object> =>
     y
       .command(jobsCommand)

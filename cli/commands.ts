@@ -12,24 +12,48 @@ export function commandGroup<Args>(module: CommandModule<object, Args>): Command
   return module as unknown as CommandGroup;
 }
 
+interface GroupEntry {
+  /** The group's command and description, as --help lists them: here, so that listing them loads no group. */
+  command: string;
+  describe: string;
+  /** The group's module: its builder (subcommands, flags) and handler. */
+  load: () => Promise<CommandGroup>;
+}
+
 /**
- * Every command group of dcctl, by the word that starts it, in the order --help lists them. Each loads on demand:
- * `dcctl backup run` (started by a timer, many times a day) loads the backup engine and nothing else.
+ * Every command group of dcctl, by the word that starts it, in the order --help lists them. A command line loads
+ * the one group it names and nothing else: `dcctl backup run` (started by a timer, many times a day) loads the
+ * backup commands, and each of those loads what it uses when it runs. `dcctl --help` and a mistyped command load none.
  */
-export const commandGroups: Record<string, () => Promise<CommandGroup>> = {
-  inventory: async () => commandGroup((await import("./inventory.js")).inventoryCommands),
-  infra: async () => commandGroup((await import("./infra.js")).infraCommands),
-  lab: async () => commandGroup((await import("./lab.js")).labCommands),
-  backup: async () => commandGroup((await import("./backup.js")).backupCommands),
-  restore: async () => commandGroup((await import("./restore.js")).restoreCommands),
-  dr: async () => commandGroup((await import("./dr.js")).drCommands),
-  replication: async () => commandGroup((await import("./replication.js")).replicationCommands),
-  serve: async () => commandGroup((await import("./serve.js")).serveCommand),
+export const commandGroups: Record<string, GroupEntry> = {
+  inventory: { command: "inventory <command>", describe: "check and show the site inventories (stacks/sites/*.yaml)", load: async () => commandGroup((await import("./inventory.js")).inventoryCommands) },
+  infra: { command: "infra <command>", describe: "plan, preview, apply or destroy a site's stack", load: async () => commandGroup((await import("./infra.js")).infraCommands) },
+  lab: { command: "lab <command>", describe: "the local two-site lab: up, down, status, fail, heal, exec, shell, console", load: async () => commandGroup((await import("./lab.js")).labCommands) },
+  backup: { command: "backup <command>", describe: "backup jobs: list, run, snapshots, verify, unlock, prune, replicate, status, schedule", load: async () => commandGroup((await import("./backup.js")).backupCommands) },
+  restore: { command: "restore", describe: "restore a database (--db) or a path (--path) of a host from its backups, to it or to --target", load: async () => commandGroup((await import("./restore.js")).restoreCommands) },
+  dr: { command: "dr <command>", describe: "disaster recovery: plan, drill, fail over, fail back, resume, history", load: async () => commandGroup((await import("./dr.js")).drCommands) },
+  replication: { command: "replication <command>", describe: "continuous replication of the standbys: setup, status", load: async () => commandGroup((await import("./replication.js")).replicationCommands) },
+  serve: {
+    command: "serve",
+    describe: "the duty room's read-only web console: backups against RPO, replication lag, repositories, drills, DR history",
+    load: async () => commandGroup((await import("./serve.js")).serveCommand),
+  },
 };
 
-/** The groups a command line needs: the one it names, or all of them (for --help and for suggesting a command). */
+/**
+ * The groups a command line needs: the one it names (its first word that is a group: options such as --lang may
+ * come before it), loaded; or, when it names none (--help, a mistyped command), every group by name only, which is
+ * all that listing them or suggesting one takes. A listed-only group never runs: a line that would run it names it.
+ */
 export async function groupsFor(argv: readonly string[]): Promise<CommandGroup[]> {
-  const first = argv.find((a) => !a.startsWith("-"));
-  const load = first !== undefined ? commandGroups[first] : undefined;
-  return load ? [await load()] : Promise.all(Object.values(commandGroups).map((l) => l()));
+  const named = argv.find((a) => Object.hasOwn(commandGroups, a));
+  const entry = named === undefined ? undefined : commandGroups[named];
+  if (entry) return [{ ...(await entry.load()), command: entry.command, describe: entry.describe }];
+  return Object.entries(commandGroups).map(([word, { command, describe }]) => ({
+    command,
+    describe,
+    handler: () => {
+      throw new Error(`dcctl: the ${word} commands were not loaded`);
+    },
+  }));
 }

@@ -335,8 +335,7 @@ const reportCommand: CommandModule<object, ReportArgs> = {
 };
 
 export const drCommands: CommandModule<object, object> = {
-  command: "dr <command>",
-  describe: "disaster recovery: plan, drill, fail over, fail back, resume, history",
+  // Its command and description are in ./commands.ts, which lists the groups without loading them.
   builder: (y) =>
     y
       .command(plan)

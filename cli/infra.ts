@@ -186,8 +186,7 @@ const configure: CommandModule<object, ConfigureArgs> = {
 };
 
 export const infraCommands: CommandModule<object, object> = {
-  command: "infra <command>",
-  describe: "plan, preview, apply or destroy a site's stack",
+  // Its command and description are in ./commands.ts, which lists the groups without loading them.
   builder: (y) => y.command(plan).command(preview).command(up).command(destroy).command(configure).demandCommand(1),
   handler: () => undefined,
 };

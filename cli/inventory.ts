@@ -107,8 +107,7 @@ function hostTable(hosts: SiteHost[]): string {
 }
 
 export const inventoryCommands: CommandModule<object, object> = {
-  command: "inventory <command>",
-  describe: "check and show the site inventories (stacks/sites/*.yaml)",
+  // Its command and description are in ./commands.ts, which lists the groups without loading them.
   builder: (y: Argv<object>): Argv<object> =>
     y.command(validateCommand).command(showCommand).demandCommand(1, "name an inventory command: validate or show"),
   handler: () => undefined,

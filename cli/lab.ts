@@ -154,8 +154,7 @@ const consoleCommand: CommandModule<object, ConsoleArgs> = {
 };
 
 export const labCommands: CommandModule<object, object> = {
-  command: "lab <command>",
-  describe: "the local two-site lab: up, down, status, fail, heal, exec, shell, console",
+  // Its command and description are in ./commands.ts, which lists the groups without loading them.
   builder: (y) => y.command(up).command(down).command(status).command(fail).command(heal).command(exec).command(shell).command(consoleCommand).demandCommand(1),
   handler: () => undefined,
 };

@@ -93,8 +93,7 @@ function bytesText(n: number): string {
 }
 
 export const replicationCommands: CommandModule<object, object> = {
-  command: "replication <command>",
-  describe: "continuous replication of the standbys: setup, status",
+  // Its command and description are in ./commands.ts, which lists the groups without loading them.
   builder: (y: Argv<object>): Argv<object> => y.command(setupCommand).command(statusCommand).demandCommand(1, "name a replication command: setup or status"),
   handler: () => undefined,
 };

@@ -37,8 +37,7 @@ interface RestoreArgs {
 }
 
 export const restoreCommands: CommandModule<object, RestoreArgs> = {
-  command: "restore",
-  describe: "restore a database (--db) or a path (--path) of a host from its backups, to it or to --target",
+  // Its command and description are in ./commands.ts, which lists the groups without loading them.
   builder: (y: Argv<object>): Argv<RestoreArgs> =>
     y
       .option("host", { type: "string", demandOption: true, describe: "the inventory host whose backup to restore" })

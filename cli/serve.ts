@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import type { Argv, CommandModule } from "yargs";
 import { loadBackupConfig } from "../backup/repositories.js";
 import { checkExposure, DEFAULT_LISTEN, parseListen, readTokenFile } from "../console/access.js";
-import { startConsole } from "../console/server.js";
 import { DcctlError, errorMessage, InputError } from "../util/errors.js";
 import { chooseLang } from "../util/i18n.js";
 
@@ -30,8 +29,7 @@ function readFlagFile(flag: string, path: string): Buffer {
 }
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
-  command: "serve",
-  describe: "the duty room's read-only web console: backups against RPO, replication lag, repositories, drills, DR history",
+  // Its command and description are in ./commands.ts, which lists the groups without loading them.
   builder: (y: Argv<object>): Argv<ServeArgs> =>
     y
       .option("listen", { type: "string", default: DEFAULT_LISTEN, describe: "HOST:PORT to listen on; other than loopback only with --token-file or --client-ca (port 0: any free one)" })
@@ -52,6 +50,8 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     const config = loadBackupConfig();
     const lang = chooseLang(args.lang, config.lang);
 
+    // The web server (fastify, the console's pages) loads here: `dcctl serve --help` and bad flags need none of it.
+    const { startConsole } = await import("../console/server.js");
     let running;
     try {
       running = await startConsole({ listen, lang, config, ...(token !== undefined ? { token } : {}), ...(tls ? { tls } : {}) });

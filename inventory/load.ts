@@ -7,6 +7,7 @@ import type { Problem } from "./problems.js";
 import { checkStructure, type RawHost, type RawSite } from "./schema-check.js";
 import { checkSemantics } from "./semantic-checks.js";
 import { DEFAULT_DRILL_EVERY_DAYS, type Host, type Site, type SiteName, type Sites } from "./types.js";
+import { cachedYaml } from "../util/yaml-cache.js";
 import { displayPath, parseYamlSource, type DataPath, type YamlSource } from "./yaml-source.js";
 
 /** Where each loaded Site came from, so that later checks (backup policies, runbooks) can point at its lines. */
@@ -33,7 +34,8 @@ function readSiteFile(path: string, expected?: SiteName): ReadResult {
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : errorMessage(err);
     return { ok: false, problems: [`${displayPath(path)}: cannot read the site file: ${reason}`] };
   }
-  const source = parseYamlSource(path, text);
+  // Every timer's backup run reads the same site files: parsed once per text (util/yaml-cache.ts).
+  const source: YamlSource = cachedYaml(path, text, parseYamlSource, displayPath);
   if (source.syntaxProblems.length) return { ok: false, problems: source.syntaxProblems };
   if (source.data === undefined || source.data === null) {
     return { ok: false, problems: [source.problem([], "the file is empty (expected a site mapping)")] };

@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject } from "ajv";
+import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 import { siteSchema } from "./schema.js";
 import { asRecord, closest, fieldText, show, subjectOf, type Problem } from "./problems.js";
 import type { DataPath } from "./yaml-source.js";
@@ -35,14 +36,14 @@ export interface RawHost {
   standbyFor?: string;
 }
 
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
-// Compiled on first use: a schema costs tens of milliseconds to compile, paid by every dcctl start otherwise.
-let compiled: ValidateFunction<RawSite> | undefined;
-const validator = (): ValidateFunction<RawSite> => (compiled ??= ajv.compile<RawSite>(siteSchema));
+/** The site file's schema as the build compiles it (util/validator.ts); verbose: the messages below read parentSchema. */
+export const SITE_SCHEMA: SchemaSpec = { name: "site", schema: siteSchema, options: { allErrors: true, verbose: true, strict: true } };
+const validator = schemaValidator<RawSite>(SITE_SCHEMA);
 
 /** Checks the structure of a parsed site file; the data is a RawSite exactly when no problems are returned. */
 export function checkStructure(data: unknown): { ok: true; site: RawSite } | { ok: false; problems: Problem[] } {
-  const validate = validator(); if (validate(data)) return { ok: true, site: data };
+  const validate = validator();
+  if (validate(data)) return { ok: true, site: data };
   const problems = (validate.errors ?? []).map((err) => describeError(data, err));
   return { ok: false, problems };
 }

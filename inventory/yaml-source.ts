@@ -1,5 +1,9 @@
+import { createRequire } from "node:module";
 import { isAbsolute, relative, resolve } from "node:path";
-import { LineCounter, isMap, isScalar, isSeq, parseDocument } from "yaml";
+
+// Loaded by the first parse, not by importing this module: a reader whose file util/yaml-cache.ts knows never needs
+// the yaml library, which costs ~30 ms to load.
+const yaml = (): typeof import("yaml") => createRequire(import.meta.url)("yaml") as typeof import("yaml");
 
 /** A path into the parsed data, e.g. ["hosts", 3, "ip"]. */
 export type DataPath = readonly (string | number)[];
@@ -36,6 +40,7 @@ export function parseYamlSource(file: string, text: string): YamlSource {
   const refused = (message: string): YamlSource => ({ displayPath: shown, data: undefined, syntaxProblems: [message], lineOf: () => 1, problem: (_p, m) => `${shown}:1: ${m}` });
   const bytes = Buffer.byteLength(text, "utf8");
   if (bytes > MAX_YAML_BYTES) return refused(`${shown}: ${(bytes / 1024 / 1024).toFixed(1)} MiB is larger than the ${MAX_YAML_BYTES / 1024 / 1024} MiB dcctl reads from a YAML file; refused unread`);
+  const { LineCounter, isMap, isScalar, isSeq, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineAt = (offset: number): number => lineCounter.linePos(offset).line;

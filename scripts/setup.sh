@@ -127,6 +127,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npx tsc -p tsconfig.json
+# Every schema's validator compiled here, once, instead of by every dcctl start (util/validator.ts).
+node dist/scripts/build-validators.js
 
 # --- dcctl on PATH -----------------------------------------------------------------------------------------
 # The README and the demo say `dcctl …`: a command on PATH that runs this checkout's build. The checkout whose

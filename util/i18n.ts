@@ -1,4 +1,5 @@
-import { createInstance, type i18n } from "i18next";
+import { createRequire } from "node:module";
+import type { i18n } from "i18next";
 import { InputError } from "./errors.js";
 
 /**
@@ -25,6 +26,8 @@ let instance: i18n | undefined;
 
 function i18nInstance(): i18n {
   if (instance) return instance;
+  // Loaded here, on the first translation, and not by every command that only needs LANGS (most never translate).
+  const { createInstance } = createRequire(import.meta.url)("i18next") as typeof import("i18next");
   const created = createInstance();
   // Synchronous: all texts are in the process already, and a translator must be usable the moment it is made.
   void created.init({

@@ -1,4 +1,4 @@
-import ora from "ora";
+import { createRequire } from "node:module";
 
 /**
  * What the operator sees while long work goes on. Plain lines, one per event, when the output is not a terminal
@@ -27,6 +27,8 @@ export function plainProgress(out: NodeJS.WriteStream = process.stdout): Progres
 }
 
 export function terminalProgress(out: NodeJS.WriteStream = process.stdout): Progress {
+  // Loaded only for a terminal: a timer's run, with no one to watch a spinner, should not pay ~50 ms for it.
+  const ora = (createRequire(import.meta.url)("ora") as typeof import("ora")).default;
   const spinner = ora({ stream: out, discardStdin: false });
   let ids: string[] = [];
   let since = Date.now();
@@ -61,5 +63,7 @@ export function terminalProgress(out: NodeJS.WriteStream = process.stdout): Prog
 }
 
 export function progressFor(out: NodeJS.WriteStream = process.stdout): Progress {
-  return out.isTTY ? terminalProgress(out) : plainProgress(out);
+  // A terminal that says it has no columns (`script` without a size, some serial consoles) gets plain lines: ora
+  // clearing its line there never ends, writing escape codes for ever.
+  return out.isTTY && (out.columns ?? 0) > 0 ? terminalProgress(out) : plainProgress(out);
 }
