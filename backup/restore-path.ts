@@ -3,13 +3,17 @@ import { PassThrough } from "node:stream";
 import { DcctlError, ExitCode, InputError } from "../util/errors.js";
 import { expectOk, type Executor } from "./exec/index.js";
 import type { Restic, Snapshot } from "./restic/index.js";
+import { RemoteRestic, TargetOccupiedError, reachableFromHosts } from "./restic/remote.js";
 import { FILES_TAG, filesStreamName } from "./sources/files.js";
 
 /**
  * Restores a path from a files snapshot to its host or another one. Two snapshot forms exist (see FilesSource):
- * a remote host's tar stream (/files/<host>.tar), extracted with `restic dump | tar -x` over the target's executor;
- * and a local backup of real paths, restored with `restic restore` when the target is this machine, or with
- * `restic dump <dir>` (restic writes a folder as tar) into tar on another host.
+ * - a snapshot of real paths (a local backup, or restic run on the host): restored by `restic restore --include`
+ *   where the files go — this machine's restic for a local target, restic run on the target host over SSH
+ *   (backup/restic/remote.ts) when the repository is a URL it can reach, which reads only what it restores;
+ *   otherwise `restic dump <dir>` (restic writes a folder as tar) into tar on the target;
+ * - an older remote host's tar stream (/files/<host>.tar), extracted with `restic dump | tar -x` over the target's
+ *   executor (the whole stream is read to find the member).
  * Either way the files land at <destination>/<path>: destination "/" puts them back where they were.
  */
 
@@ -47,31 +51,62 @@ export async function restorePath(o: PathRestoreOptions): Promise<PathRestoreRes
   const path = posix.normalize(o.path).replace(/\/+$/, "") || "/";
   const destination = posix.normalize(o.destination ?? "/");
   if (!destination.startsWith("/")) throw new InputError([`dcctl restore: the destination must be absolute, not ${destination}`]);
-  const snap = await findSnapshot(o.restic, o.host, o.snapshot);
   const landing = posix.join(destination, path);
   const exec = o.targetExec;
+  // The snapshot lookup (a restic run here) goes beside the look at the target, and beside the restore itself below.
+  const lookup = findSnapshot(o.restic, o.host, o.snapshot);
+  lookup.catch(() => undefined);
+  const member = path.replace(/^\/+/, "") || ".";
+  const stream = "/" + filesStreamName(o.host);
+  const onHost = exec.target !== "local" && reachableFromHosts(o.restic.repo.url);
+
+  // `latest` by restic on the target host, if the place is empty (checked there in the same command): it picks the
+  // same snapshot as the lookup (the newest files snapshot of the host) and starts at once rather than after it, one
+  // restic start less to wait for. Were that snapshot an older tar stream, the path matches nothing in it and nothing
+  // is written: the tar way follows. A place with content goes the way below, which asks first.
+  if (onHost && o.snapshot === "latest" && path !== "/" && !stream.startsWith(`${path}/`)) {
+    const [found, restored] = await Promise.allSettled([lookup, new RemoteRestic(exec, o.restic).restore("latest", destination, { include: [path], host: o.host, tags: [FILES_TAG], ifEmpty: landing })]);
+    if (found.status === "rejected") throw found.reason;
+    const snap = found.value;
+    const occupied = restored.status === "rejected" && restored.reason instanceof TargetOccupiedError;
+    if (!occupied) {
+      if (snap.paths.includes(stream)) await dumpIntoTar(o.restic, snap.id, stream, exec, destination, member);
+      else if (!insidePaths(path, snap)) throw notInside(path, snap);
+      else if (restored.status === "rejected") throw restored.reason;
+      return { snapshotId: snap.id, restoredTo: landing, target: exec.target };
+    }
+  }
 
   // A restore must not silently mix old files into a folder someone is using: ask (or refuse) when it has content.
   const probe = await exec.run(["sh", "-c", 'if [ -d "$1" ]; then find "$1" -mindepth 1 -maxdepth 1 -print -quit; elif [ -e "$1" ]; then echo "$1"; fi', "sh", landing]);
   expectOk(probe, ["sh"], exec.target);
-  if (probe.stdout.trim()) {
+  const occupied = probe.stdout.trim() !== "";
+  const snap = await lookup;
+  if (occupied) {
     const action = `overwrite the existing ${landing} on ${exec.target} with ${path} from snapshot ${snap.short_id} of ${o.host}`;
     if (!o.confirm) throw new RestoreTargetNotEmptyError(`refusing to ${action} without --yes: it is not empty`);
     await o.confirm(action);
   }
-
-  const member = path.replace(/^\/+/, "") || ".";
-  const stream = "/" + filesStreamName(o.host);
   if (snap.paths.includes(stream)) {
     await dumpIntoTar(o.restic, snap.id, stream, exec, destination, member);
-  } else if (!snap.paths.some((p) => path === p || path.startsWith(p.endsWith("/") ? p : `${p}/`))) {
-    throw new InputError([`dcctl restore: ${path} is not inside the paths of snapshot ${snap.short_id} (${snap.paths.join(", ")})`]);
+  } else if (!insidePaths(path, snap)) {
+    throw notInside(path, snap);
   } else if (exec.target === "local") {
     await o.restic.restore(snap.id, destination, { include: [path] });
+  } else if (onHost) {
+    await new RemoteRestic(exec, o.restic).restore(snap.id, destination, { include: [path] });
   } else {
     await dumpIntoTar(o.restic, snap.id, path, exec, destination, member);
   }
   return { snapshotId: snap.id, restoredTo: landing, target: exec.target };
+}
+
+function insidePaths(path: string, snap: Snapshot): boolean {
+  return snap.paths.some((p) => path === p || path.startsWith(p.endsWith("/") ? p : `${p}/`));
+}
+
+function notInside(path: string, snap: Snapshot): InputError {
+  return new InputError([`dcctl restore: ${path} is not inside the paths of snapshot ${snap.short_id} (${snap.paths.join(", ")})`]);
 }
 
 /** The files snapshot of `host` named by id (full or short) or "latest". */

@@ -196,6 +196,11 @@ export class Restic {
     this.bin = opts.bin ?? toolPath("restic");
   }
 
+  /** How this wrapper runs restic (limits, stall bound, the stop signal): what restic run elsewhere must honour too. */
+  get options(): Readonly<ResticOptions> {
+    return this.opts;
+  }
+
   /** The repository location with any credentials replaced by `***`, for messages. */
   get where(): string {
     return redactRepo(this.repo.url);
@@ -220,7 +225,7 @@ export class Restic {
     const summary = backupSummary(res.stdout);
     if (res.code === ResticExit.incomplete) {
       throw new ResticIncompleteError(
-        `restic backup to ${this.where} left out unreadable files: ${this.detail(res.stderr) || "see restic's output"}`,
+        `restic backup to ${this.where} left out unreadable files: ${resticDetail(res.stderr) || "see restic's output"}`,
         summary?.snapshot_id,
       );
     }
@@ -243,7 +248,7 @@ export class Restic {
       const err = this.failure("backup", res);
       // restic wraps the command's failure as "command failed: exit status N"; anything else is restic's own problem.
       if (/command failed|exit status/i.test(err.message) && err.resticCode === ResticExit.fatal) {
-        throw new BackupSourceError(`backup source \`${argv[0]}\` failed, nothing was saved to ${this.where}: ${this.detail(res.stderr)}`, "backup", res.code);
+        throw new BackupSourceError(`backup source \`${argv[0]}\` failed, nothing was saved to ${this.where}: ${resticDetail(res.stderr)}`, "backup", res.code);
       }
       throw err;
     }
@@ -504,22 +509,11 @@ export class Restic {
 
   private failure(command: string, res: RawResult): ResticError {
     if (res.stalled) return new ResticStalledError(`stalled: ${res.stalled}; restic ${command} stopped, nothing saved`, command, res.code);
-    const detail = this.detail(res.stderr);
+    const detail = resticDetail(res.stderr);
     if (refusedDelete(res.stderr)) {
       return new ResticAppendOnlyError(`repository ${this.where} refused to delete data (append-only): restic ${command} removed nothing`, command, res.code);
     }
     return errorForExit(command, res.code, this.repo.url, detail);
-  }
-
-  /** restic's own explanation: the exit_error message in JSON mode, else the last line of stderr. */
-  private detail(stderr: string): string {
-    const exit = lastOf(jsonLines(stderr), (m) => m.message_type === "exit_error");
-    if (exit && typeof exit.message === "string") return redactRepo(oneLine(exit.message.split("\n")[0] ?? ""));
-    const lines = stderr
-      .split("\n")
-      .map((l) => l.trim())
-      .filter((l) => l && !l.startsWith("{"));
-    return redactRepo(oneLine(lines[lines.length - 1] ?? ""));
   }
 
   private env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -648,7 +642,7 @@ function isRelayFailure(stderr: string): boolean {
 }
 
 /** Reads restic backup's JSON status lines: progress touches the watchdog and is reported. */
-function statusReader(watchdog: Watchdog | undefined, onProgress: ((p: BackupProgress) => void) | undefined): (line: string) => void {
+export function statusReader(watchdog: Watchdog | undefined, onProgress: ((p: BackupProgress) => void) | undefined): (line: string) => void {
   let last = "";
   return (line) => {
     if (!line.startsWith('{"message_type":"status"')) return;
@@ -665,7 +659,7 @@ function statusReader(watchdog: Watchdog | undefined, onProgress: ((p: BackupPro
   };
 }
 
-function backupFlags(opts: { tags?: string[]; host?: string }): string[] {
+export function backupFlags(opts: { tags?: string[]; host?: string }): string[] {
   const args: string[] = [];
   for (const t of opts.tags ?? []) args.push("--tag", t);
   if (opts.host) args.push("--host", opts.host);
@@ -727,7 +721,7 @@ function parseJson(text: string, what: string): unknown {
 }
 
 /** The JSON objects among restic's output lines (it mixes them with plain text in some modes). */
-function jsonLines(text: string): Record<string, unknown>[] {
+export function jsonLines(text: string): Record<string, unknown>[] {
   const msgs: Record<string, unknown>[] = [];
   for (const line of text.split("\n")) {
     if (!line.startsWith("{")) continue;
@@ -741,12 +735,12 @@ function jsonLines(text: string): Record<string, unknown>[] {
   return msgs;
 }
 
-function backupSummary(stdout: string): BackupSummary | undefined {
+export function backupSummary(stdout: string): BackupSummary | undefined {
   const msg = lastOf(jsonLines(stdout), (m) => m.message_type === "summary");
   return msg as unknown as BackupSummary | undefined;
 }
 
-function backupWarnings(stderr: string): string[] {
+export function backupWarnings(stderr: string): string[] {
   const warnings: string[] = [];
   for (const line of stderr.split("\n").map((l) => l.trim())) {
     if (!line) continue;
@@ -762,6 +756,17 @@ function backupWarnings(stderr: string): string[] {
     }
   }
   return warnings;
+}
+
+/** restic's own explanation: the exit_error message in JSON mode, else the last line of stderr (credentials removed). */
+export function resticDetail(stderr: string): string {
+  const exit = lastOf(jsonLines(stderr), (m) => m.message_type === "exit_error");
+  if (exit && typeof exit.message === "string") return redactRepo(oneLine(exit.message.split("\n")[0] ?? ""));
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("{"));
+  return redactRepo(oneLine(lines[lines.length - 1] ?? ""));
 }
 
 function lastLines(text: string, n: number): string {

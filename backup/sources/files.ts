@@ -1,5 +1,6 @@
 import type { Executor } from "../exec/index.js";
-import { ResticIncompleteError, type BackupSummary, type Restic, type StreamSource } from "../restic/index.js";
+import { ResticError, ResticIncompleteError, type BackupSummary, type Restic, type StreamSource } from "../restic/index.js";
+import { RemoteRestic, reachableFromHosts } from "../restic/remote.js";
 import type { DataSource, SourceBackupOptions, SourceItem } from "./source.js";
 
 export interface FilesSourceOptions {
@@ -18,10 +19,17 @@ export function filesStreamName(host: string): string {
 export const FILES_TAG = "source:files";
 
 /**
- * Files and folders of a host. On the machine dcctl runs on (the local executor) restic reads them itself, which
- * keeps restic's per-file deduplication and change detection. On another host nothing but tar needs to be
- * installed: `tar -c` runs there over the executor and its stream goes into `restic backup --stdin` as
- * files/<host>.tar; a tar that fails or is cut off leaves no snapshot (see Restic.backupStream).
+ * Files and folders of a host, read by restic itself wherever they are, so that its change detection skips every
+ * file whose size, mtime and inode match the parent snapshot (picked by restic by --host and the paths, both stable:
+ * the inventory name and the policy's paths) without reading or sending it:
+ * - on the machine dcctl runs on (the local executor), by the local restic;
+ * - on another host, by restic run there over SSH against the repository's URL (backup/restic/remote.ts: the binary
+ *   pushed by dcctl, the password over the channel), when the repository is a URL the host can reach;
+ * - otherwise (a repository that is a path on this machine) as before: `tar -c` run there and its stream stored by
+ *   `restic backup --stdin` as files/<host>.tar, read whole every time; a tar that fails or is cut off leaves no
+ *   snapshot (see Restic.backupStream).
+ * Whichever way, a snapshot that lacks files (unreadable, or a path that does not exist on a remote host, which tar
+ * refused too) is forgotten and the item fails.
  */
 export class FilesSource implements DataSource {
   readonly kind = "files" as const;
@@ -43,6 +51,27 @@ export class FilesSource implements DataSource {
   async backup(exec: Executor, restic: Restic, item: SourceItem, opts: SourceBackupOptions): Promise<BackupSummary> {
     const tags = [...opts.tags, ...item.tags];
     if (exec.target === "local") return this.backupLocal(restic, opts, tags);
+    if (reachableFromHosts(restic.repo.url)) return this.backupOnHost(exec, restic, opts, tags);
+    return this.backupTar(exec, restic, opts, tags);
+  }
+
+  private async backupOnHost(exec: Executor, restic: Restic, opts: SourceBackupOptions, tags: string[]): Promise<BackupSummary> {
+    try {
+      const result = await new RemoteRestic(exec, restic).backup(this.paths, { excludes: this.excludes, tags, host: opts.host, onProgress: opts.onProgress });
+      const missing = result.warnings.filter((w) => /does not exist, skipping$/.test(w));
+      if (missing.length) {
+        // A policy's path that the host lacks: the snapshot is not what the policy promises (tar refused it too).
+        if (result.snapshot_id) await restic.forgetIds([result.snapshot_id]);
+        throw new ResticError(`${missing.map((w) => w.replace(/, skipping$/, "")).join("; ")} on ${exec.target}; no snapshot kept in ${restic.where}`, "backup", 0);
+      }
+      return result;
+    } catch (e) {
+      if (e instanceof ResticIncompleteError && e.snapshotId) await restic.forgetIds([e.snapshotId]);
+      throw e;
+    }
+  }
+
+  private async backupTar(exec: Executor, restic: Restic, opts: SourceBackupOptions, tags: string[]): Promise<BackupSummary> {
     const stream = exec.stream(tarCreateArgv(this.paths, this.excludes));
     const source: StreamSource = {
       stdout: stream.stdout,

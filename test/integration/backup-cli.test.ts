@@ -117,7 +117,8 @@ describe("dcctl backup through the CLI", () => {
     expect(outcome.results[0]?.snapshots).toHaveLength(1);
     expect(outcome.results[0]?.bytesAdded).toBeGreaterThan(48 * 1024 * 1024 * 0.9);
     const snaps = jobSnaps(await primaryRestic.snapshots(), "qn-db-01/files-test");
-    expect(snaps.map((s) => [s.hostname, s.paths])).toEqual([["qn-db-01", ["/files/qn-db-01.tar"]]]);
+    // restic ran on the host and read the paths themselves (backup/restic/remote.ts).
+    expect(snaps.map((s) => [s.hostname, s.paths])).toEqual([["qn-db-01", [appDir]]]);
     expect(snaps[0]?.id).toBe(outcome.results[0]?.snapshots[0]);
 
     const report = readFileSync(outcome.reportPath, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string; job?: string });
@@ -159,8 +160,8 @@ describe("dcctl backup through the CLI", () => {
       ["qn-app-02/files-broken", "failed"],
       ["qn-dr-db-01/files-test", "ok"],
     ]);
-    expect(outcome.results[2]?.error).toMatch(/files: backup source of files\/qn-app-02.tar failed \(.*missing.*Cannot stat.*\); no snapshot kept/);
-    expect(run.stderr.trim()).toMatch(/^dcctl: 1 of 4 jobs did not succeed \(report .*run-.*\.jsonl\); first: qn-app-02\/files-broken: files: backup source/);
+    expect(outcome.results[2]?.error).toMatch(/^files: on root@\[127\.0\.0\.1\]:\d+: restic backup failed for repository .*: all source directories\/files do not exist \(.*\/missing does not exist\)$/);
+    expect(run.stderr.trim()).toMatch(/^dcctl: 1 of 4 jobs did not succeed \(report .*run-.*\.jsonl\); first: qn-app-02\/files-broken: files: on root@/);
     expect((await primaryRestic.snapshots({ host: "qn-app-02" })).length).toBe(0);
   });
 

@@ -12,8 +12,9 @@ import { repoRoot } from "../../util/tools.js";
 import { startDcctl, type CliChild, type CliRun } from "../helpers/cli.js";
 
 /**
- * Faults against real parts, through the dcctl binary: a backup killed (SIGKILL, SIGTERM) in the middle of a stream
- * from a remote host (a large file's tar, a PostgreSQL dump) over a real sshd into a real rest-server, a host whose
+ * Faults against real parts, through the dcctl binary: a backup killed (SIGKILL, SIGTERM) in the middle of its work
+ * on a remote host (restic run there over a real sshd reading a large file, a PostgreSQL dump streamed into restic
+ * here) against a real rest-server, a host whose
  * SSH key does not match, and a repository frozen with SIGSTOP. After each: no restic of the run is left, no
  * snapshot of what was cut off exists, the repository checks clean, and the next run is good.
  */
@@ -29,13 +30,17 @@ let repoUrl = "";
 const start = (args: string[], extra: Record<string, string> = {}): CliChild => startDcctl(args, { ...process.env, DCCTL_DEBUG: "", ...env, ...extra });
 const dcctl = (args: string[], extra: Record<string, string> = {}): Promise<CliRun> => start(args, extra).done;
 
-/** Processes whose environment names our repository: the restic processes dcctl started for this test. */
+/**
+ * restic processes whose environment names our repository: those dcctl started for this test, here and on the "hosts"
+ * (the shell that runs restic on a host has it in its environment too, hence the look at the program).
+ */
 function resticPids(): number[] {
   const pids: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      if (readFileSync(`/proc/${name}/environ`, "utf8").split("\0").includes(`RESTIC_REPOSITORY=${repoUrl}`)) pids.push(Number(name));
+      const ours = readFileSync(`/proc/${name}/environ`, "utf8").split("\0").includes(`RESTIC_REPOSITORY=${repoUrl}`);
+      if (ours && /(^|\/)restic$/.test(readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0")[0] ?? "")) pids.push(Number(name));
     } catch {
       // Gone meanwhile, or not ours to read.
     }
@@ -49,6 +54,19 @@ function streaming(): boolean {
     seen.add(pid);
     try {
       return readdirSync(`/proc/${pid}/task`).some((t) => readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim() !== "");
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Whether restic run on the host (this machine) for a files job of our repository has read some of the files. */
+function readingOnHost(): boolean {
+  return resticPids().some((pid) => {
+    seen.add(pid);
+    try {
+      const reading = Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? 0);
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("source:files") && reading > 1024 * 1024;
     } catch {
       return false;
     }
@@ -155,7 +173,9 @@ describe("backups stay truthful under kills, refusals and a frozen repository", 
       const streamDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith("dcctl-stream-")).length;
       const dirsBefore = streamDirs();
       const run = start(["backup", "run", "--job", job]);
-      await until("the stream to flow into restic", streaming);
+      // Both run restic on the host: a files job reads the files, a database job's restic runs pg_dump (its child).
+      if (job.endsWith("/files-slow")) await until("restic on the host to read the files", readingOnHost);
+      else await until("the stream to flow into restic", streaming);
       run.child.kill(signal);
       const res = await run.done;
       // The stream's temporary folder goes too, even when dcctl could not remove it (the relay does).
@@ -182,10 +202,12 @@ describe("backups stay truthful under kills, refusals and a frozen repository", 
     run.child.kill("SIGKILL");
     await run.done;
     await until("the run's restic processes to end", gone, 5_000);
-    // The killed restic's lock stays in the repository until someone removes it; unlock names what it removes.
+    // A restic killed here leaves its lock until someone removes it, and unlock names what it removes; one run on a
+    // host was stopped there by the channel's end and removed its own.
     const unlock = await dcctl(["backup", "unlock"]);
     expect(unlock.code, unlock.stderr).toBe(0);
-    expect(unlock.stderr).toMatch(/^note: removed the lock of restic pid \d+ on \S+ \(gone; shared, since /);
+    for (const line of unlock.stderr.trim().split("\n").filter(Boolean)) expect(line).toMatch(/^note: removed the lock of restic pid \d+ on \S+ \(gone; shared, since /);
+    expect(await restic.locks()).toEqual([]);
     expect((await dcctl(["backup", "unlock"])).stdout).toBe("repository primary: no lock of a dead process to remove\n");
     // Whatever finished before the kill is whole; nothing else was added.
     const added = (await restic.snapshots()).filter((s) => !before.has(s.id));
