@@ -10,6 +10,7 @@ import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";
 import { repoRoot } from "../../util/tools.js";
 import { startDcctl, type CliChild, type CliRun } from "../helpers/cli.js";
+import { until } from "../helpers/until.js";
 
 /**
  * Faults against real parts, through the dcctl binary: a backup killed (SIGKILL, SIGTERM) in the middle of its work
@@ -71,14 +72,6 @@ function readingOnHost(): boolean {
       return false;
     }
   });
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const jobSnapshots = async (job: string): Promise<Snapshot[]> => restic.snapshots({ tags: [`job:${job}`] });

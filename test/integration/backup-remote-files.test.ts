@@ -12,6 +12,10 @@ import { startSshd, type Sshd } from "../../lab/sshd.js";
 import { repoRoot } from "../../util/tools.js";
 import { startDcctl, type CliChild, type CliRun } from "../helpers/cli.js";
 import { ensureTestUser } from "../helpers/users.js";
+import { until as untilAny } from "../helpers/until.js";
+
+/** Waits as the shared helper does, with this file's own deadline. */
+const until = <T>(what: string, probe: () => T | false | undefined, timeoutMs = 30_000): Promise<T> => untilAny(what, probe, timeoutMs);
 
 /**
  * Files jobs of remote hosts through the dcctl binary, with restic run on the host over a real sshd against a real
@@ -37,14 +41,6 @@ const FILES = 40;
 const start = (args: string[]): CliChild => startDcctl(args, { ...process.env, DCCTL_DEBUG: "", ...env });
 const dcctl = (args: string[]): Promise<CliRun> => start(args).done;
 const jobSnapshots = (job: string): Promise<Snapshot[]> => restic.snapshots({ tags: [`job:${job}`] });
-
-async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const procText = (pid: number, what: string): string => {
   try {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { readJournal, type JournalRecord } from "../../runbooks/engine/index.js";
 import { dcctl as run, startDcctl } from "../helpers/cli.js";
+import { until } from "../helpers/until.js";
 
 /**
  * A crash in the middle of a DR run: the CLI running a drill is killed (SIGKILL, no chance to clean up) while a step
@@ -36,16 +37,6 @@ afterAll(() => {
 });
 
 const dcctl = (args: string[]) => run(args, env);
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const runsDir = join(tmp, "state", "dr", "runs");
 const journal = (runId: string): JournalRecord[] => readJournal(join(runsDir, runId, "journal.jsonl")).records;

@@ -7,6 +7,10 @@ import { mainJs as cli } from "../helpers/cli.js";
 import { isRunning } from "../../util/process.js";
 import { repoRoot } from "../../util/tools.js";
 import { testLab } from "../helpers/lab.js";
+import { until as untilAny } from "../helpers/until.js";
+
+/** Waits as the shared helper does, with this file's own deadline. */
+const until = <T>(what: string, probe: () => T | false | undefined, timeoutMs = 300_000): Promise<T> => untilAny(what, probe, timeoutMs);
 
 /**
  * Losing the primary, on a lab of its own, through the dcctl binary: the standbys replicate their primaries (lab up
@@ -52,16 +56,6 @@ function descendants(pid: number): number[] {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 300_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const journal = (runId: string): JournalRecord[] => readJournal(join(runsDir, runId, "journal.jsonl")).records;
 const endedOk = (j: JournalRecord[], step: string) => j.some((r) => r.type === "step-end" && r.step === step && r.status === "ok");

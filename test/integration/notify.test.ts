@@ -12,6 +12,10 @@ import { readJournal, type JournalRecord } from "../../runbooks/engine/journal.j
 import { END_OF_RUN_NOTE } from "../../runbooks/engine/steps/notify.js";
 import { repoRoot } from "../../util/tools.js";
 import { startDcctl, type CliRun } from "../helpers/cli.js";
+import { until as untilAny } from "../helpers/until.js";
+
+/** Waits as the shared helper does, with this file's own deadline. */
+const until = <T>(what: string, probe: () => T | false | undefined, timeoutMs = 10_000): Promise<T> => untilAny(what, probe, timeoutMs);
 
 /**
  * Notifications end to end through the dcctl binary: a real SMTP server (smtp-server, plain text on loopback, with
@@ -70,16 +74,6 @@ function parseMail(raw: string): { headers: Map<string, string>; body: string } 
     body = Buffer.from(bytes).toString("utf8");
   }
   return { headers, body: body.replace(/\r\n/g, "\n") };
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const mailsOf = (run: string) => mails.filter((m) => m.headers.get("x-dcctl-run") === run);
