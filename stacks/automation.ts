@@ -5,6 +5,7 @@ import { LocalWorkspace, type PulumiFn, type Stack, type ConfigMap } from "@pulu
 import { stringify } from "yaml";
 import { cacheDir, repoRoot, toolEnv } from "../util/tools.js";
 import { makeDir } from "../util/dirs.js";
+import { setStackConfig } from "./stack-config.js";
 
 /** Where stack state lives and how its secrets are encrypted: a local file backend with a passphrase file. */
 export interface StateBackend {
@@ -44,7 +45,8 @@ function writeProjectFile(backend: StateBackend): void {
 
 /**
  * Selects (or creates) a stack that runs `program` in this process through the Automation API, with the tools from
- * set-up on PATH. Config values are set before returning; secret ones are encrypted by the backend's passphrase.
+ * set-up on PATH. Config values are set before returning; secret ones are encrypted by the backend's passphrase and
+ * reach pulumi on its stdin, never on a command line (see setStackConfig).
  */
 export async function inlineStack(stackName: string, program: PulumiFn, backend: StateBackend, config: ConfigMap = {}, extraEnv: Record<string, string> = {}): Promise<Stack> {
   const env = toolEnv();
@@ -63,6 +65,6 @@ export async function inlineStack(stackName: string, program: PulumiFn, backend:
       },
     },
   );
-  if (Object.keys(config).length > 0) await stack.setAllConfig(config);
+  await setStackConfig(stack, config);
   return stack;
 }
