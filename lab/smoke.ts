@@ -56,10 +56,11 @@ export interface SmokeResult {
 /**
  * Proves the chain engine → provider plugin → govc → simulator: up the smoke stack against a fresh vcsim, read what
  * vCenter holds with govc, destroy, stop the simulator. Everything lives in a temporary folder, removed at the end.
+ * `password` is the one the stack presents to the simulator (random by default).
  */
-export async function runSmoke(log: (line: string) => void = () => undefined): Promise<SmokeResult> {
+export async function runSmoke(log: (line: string) => void = () => undefined, opts: { password?: string } = {}): Promise<SmokeResult> {
   const dir = mkdtempSync(join(tmpdir(), "dcctl-smoke-"));
-  const sim = await startVcsim(dir, shape);
+  const sim = await startVcsim(dir, shape, { password: opts.password });
   try {
     log(`vcsim listening at ${sim.connection.url} (pid ${sim.server.pid})`);
     const stack = await inlineStack("smoke", async () => smokeProgram(), localBackend(join(dir, "state")), {

@@ -27,14 +27,19 @@ export interface Vcsim {
  * Starts govmomi's vCenter simulator on a loopback port with an empty inventory, then builds the given shape in it
  * through the vSphere API (the simulator cannot rename hosts or datastores, so they are created with their names).
  */
-export async function startVcsim(stateDir: string, shape: VcenterShape, opts: { host?: string; port?: number; placement?: Placement } = {}): Promise<Vcsim> {
+export async function startVcsim(
+  stateDir: string,
+  shape: VcenterShape,
+  // vcsim takes any user and password; `password` fixes the one its clients present (a test that looks for it).
+  opts: { host?: string; port?: number; placement?: Placement; password?: string } = {},
+): Promise<Vcsim> {
   const host = opts.host ?? "127.0.0.1";
   checkListenAddress("vcsim", host, opts.placement);
   const port = opts.port ?? (await freePort(host));
   const args = ["-l", `${host}:${port}`, "-dc", "1", "-cluster", "0", "-host", "0", "-ds", "0", "-pod", "0"];
   args.push("-folder", "0", "-app", "0", "-pool", "0", "-vm", "0", "-standalone-host", "0");
   const server = await startServer("vcsim", ...placed(opts.placement, toolPath("vcsim"), args), { waitFor: { host, port } });
-  const connection: VcenterConnection = { url: `https://${host}:${port}/sdk`, username: "user", password: randomBytes(12).toString("hex"), insecure: true };
+  const connection: VcenterConnection = { url: `https://${host}:${port}/sdk`, username: "user", password: opts.password ?? randomBytes(12).toString("hex"), insecure: true };
   try {
     await shapeVcenter(connection, shape, stateDir);
   } catch (err) {
@@ -50,6 +55,8 @@ async function shapeVcenter(conn: VcenterConnection, s: VcenterShape, stateDir: 
   await govc(conn, ["cluster.create", "-dc", s.datacenter, s.cluster]);
   const hostPaths = s.esxiHosts.map((h) => `${dc}/host/${s.cluster}/${h}`);
   for (const h of s.esxiHosts) {
+    // The simulated ESXi host's root password: a fixed value that vcsim ignores and nothing else uses, so on argv it
+    // reveals nothing (govc takes it only as a flag). vCenter's own password reaches govc by environment only.
     await govc(conn, ["cluster.add", "-dc", s.datacenter, "-cluster", s.cluster, "-hostname", h, "-username", "root", "-password", "lab", "-noverify"]);
   }
   for (const ds of s.datastores) {
