@@ -32,6 +32,8 @@ import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } 
  *     postgresql: { port: 5432, user: dcctl_backup, passFile: /home/dcctl/.pgpass, globals: without-role-passwords }
  *     mariadb: { port: 3306, defaultsFile: /home/dcctl/.my.cnf }
  *     hosts: { qn-db-04: { mariadb: { port: 3307 } } }   # per-host differences
+ *     # restic runs on the database host (dump and restore) when the repository is a URL; resticOnHost: false streams
+ *     # every dump through dcctl instead, for a host that cannot reach the repository (backup/sources/dump.ts)
  *     # PostgreSQL servers that replication seeds or promotes: the data directory, its owner, how the server starts
  *     # and stops on its host (default Debian's 15/main with pg_ctlcluster)
  *     #   postgresql: { server: { dataDir: /var/lib/postgresql/15/main, osUser: postgres, start: [...], stop: [...] } }
@@ -115,7 +117,7 @@ const pgServer = { type: "object", additionalProperties: false, properties: { da
 const pgSchema = {
   type: "object",
   additionalProperties: false,
-  properties: { host: text, port, user: text, passFile: text, binDir: text, ...selection, globals: { enum: [true, false, "without-role-passwords"] }, server: pgServer },
+  properties: { host: text, port, user: text, passFile: text, binDir: text, ...selection, globals: { enum: [true, false, "without-role-passwords"] }, resticOnHost: { type: "boolean" }, server: pgServer },
 } as const;
 const notifySchema = {
   type: "object",
@@ -133,7 +135,7 @@ const notifySchema = {
     on: { type: "array", minItems: 1, items: { enum: [...NOTIFY_EVENTS] } },
   },
 } as const;
-const mariadbSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, defaultsFile: text, binDir: text, ...selection } } as const;
+const mariadbSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, defaultsFile: text, binDir: text, ...selection, resticOnHost: { type: "boolean" } } } as const;
 const schema = {
   type: "object",
   additionalProperties: false,

@@ -1,8 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { DcctlError, errorMessage, ExitCode, InputError } from "../util/errors.js";
-import { type ExecCompletion, type Executor } from "./exec/index.js";
+import { expectOk, type ExecCompletion, type Executor } from "./exec/index.js";
 import type { Restic } from "./restic/index.js";
+import { RemoteRestic, reachableFromHosts } from "./restic/remote.js";
+import type { DumpPlacement } from "./sources/dump.js";
 import { mariadbArgv, mariadbDumpFilename, mariadbQuery, mariadbTags, sqlIdent, sqlString, type MariadbConnection } from "./sources/mariadb.js";
 import { pgArgv, pgDbname, pgDumpFilename, pgEnv, pgQuery, pgTags, type PgConnection } from "./sources/postgres.js";
 
@@ -31,11 +33,16 @@ export interface RestoreCommon {
   targetDb?: string;
   /** Replace the target database if it exists. Without it an existing target is refused and left untouched. */
   overwrite: boolean;
+  /**
+   * PostgreSQL only: pg_restore --jobs on the target host (default: its processor count, 2 to 8). Above 1 the dump is
+   * first restored as a file on the host (pg_restore reads a file, not a pipe, in parallel); 1 streams it.
+   */
+  jobs?: number;
 }
 
 export interface PgRestoreOptions extends RestoreCommon {
-  /** A role that may create databases (and drop the target, for overwrite). */
-  target: PgConnection;
+  /** A role that may create databases (and drop the target, for overwrite); where restic runs, as for a backup. */
+  target: PgConnection & DumpPlacement;
   /** Leave out GRANTs (pg_restore --no-privileges), for a target server that lacks the source's roles. */
   noPrivileges?: boolean;
 }
@@ -61,10 +68,14 @@ export async function resolveSnapshot(restic: Restic, snapshot: string, tags: st
 }
 
 /**
- * Restores a PostgreSQL database from its pg_dump snapshot: `restic dump` streams straight into `pg_restore` on the
- * target host (no file anywhere). The dump goes into a fresh staging database that only becomes `targetDb` once
- * pg_restore succeeded, so a failed restore never leaves a half-filled database under the real name, and with
- * `overwrite` the old database is dropped only after its replacement is complete.
+ * Restores a PostgreSQL database from its pg_dump snapshot into a fresh staging database that only becomes
+ * `targetDb` once pg_restore succeeded, so a failed restore never leaves a half-filled database under the real name,
+ * and with `overwrite` the old database is dropped only after its replacement is complete.
+ *
+ * The dump reaches pg_restore one of two ways. Where restic can run on the target host (see dumpIntoRestic) and
+ * `jobs` is above 1, restic restores the dump there as a file in a private temporary folder (/var/tmp, removed
+ * afterwards) and `pg_restore --jobs` loads it: tables and indexes in parallel, and the dump never passes through
+ * dcctl (bench/db-restore.ts has the figures). Otherwise `restic dump` here streams it into a single pg_restore there.
  */
 export async function restorePostgres(o: PgRestoreOptions): Promise<DbRestoreResult> {
   const targetDb = o.targetDb ?? o.db;
@@ -72,6 +83,9 @@ export async function restorePostgres(o: PgRestoreOptions): Promise<DbRestoreRes
   // PostgreSQL would silently cut a longer name, and restore under a name nobody asked for.
   if (Buffer.byteLength(targetDb) > 63) throw new InputError([`PostgreSQL database names are at most 63 bytes: ${targetDb}`]);
   const { targetExec: exec, target } = o;
+  const onHost = restoresOnHost(exec, o.restic, target);
+  // pg_restore reads a file in parallel, never a pipe: without restic on the host there is no file to read.
+  if (!onHost && (o.jobs ?? 1) > 1) throw new InputError([`pg_restore --jobs ${o.jobs ?? 1} needs restic on ${exec.target} (a rest: repository and resticOnHost not false); use --jobs 1 to stream the dump`]);
   const exists = async (name: string) => (await pgQuery(exec, target, "postgres", "SELECT 1 FROM pg_database WHERE datname = :'name';\n", { name })).trim() === "1";
   const existed = await exists(targetDb);
   if (existed && !o.overwrite) throw refusal(targetDb, "PostgreSQL", exec);
@@ -82,8 +96,17 @@ export async function restorePostgres(o: PgRestoreOptions): Promise<DbRestoreRes
   await pgQuery(exec, target, "postgres", 'CREATE DATABASE :"name";\n', { name: staging });
   try {
     // --exit-on-error: the first failing statement fails the restore instead of a warning count at the end.
-    const argv = pgArgv(target, "pg_restore", ["--no-owner", ...(o.noPrivileges ? ["--no-privileges"] : []), "--exit-on-error", "-d", pgDbname(staging)]);
-    await pipeDump(o.restic, snapshotId, "/" + pgDumpFilename(o.db), exec, argv, pgEnv(target));
+    const args = ["--no-owner", ...(o.noPrivileges ? ["--no-privileges"] : []), "--exit-on-error", "-d", pgDbname(staging)];
+    const file = "/" + pgDumpFilename(o.db);
+    const jobs = onHost ? (o.jobs ?? (await processors(exec))) : 1;
+    if (jobs > 1) {
+      await onHostFile(exec, o.restic, snapshotId, file, async (path) => {
+        const argv = pgArgv(target, "pg_restore", [...args, "--jobs", String(jobs), path]);
+        expectOk(await exec.run(argv, { env: pgEnv(target) }), argv, exec.target);
+      });
+    } else {
+      await pipeDump(o.restic, snapshotId, file, exec, pgArgv(target, "pg_restore", args), pgEnv(target));
+    }
     await pgQuery(exec, target, "postgres", (o.overwrite ? 'DROP DATABASE IF EXISTS :"target" WITH (FORCE);\n' : "") + 'ALTER DATABASE :"staging" RENAME TO :"target";\n', {
       target: targetDb,
       staging,
@@ -165,6 +188,65 @@ async function pipeDump(restic: Restic, snapshotId: string, file: string, exec: 
   }
   if (dumped.status === "rejected") throw dumped.reason;
   if (consumed.status === "rejected") throw consumed.reason;
+}
+
+/** Whether restic can restore on the target host itself: another host that reaches the repository's URL. */
+function restoresOnHost(exec: Executor, restic: Restic, placement: DumpPlacement): boolean {
+  return exec.target !== "local" && placement.resticOnHost !== false && reachableFromHosts(restic.repo.url);
+}
+
+/** The target host's processors, 2 to 8: pg_restore --jobs for a restore (a restore is what the host is for then). */
+async function processors(exec: Executor): Promise<number> {
+  const res = await exec.run(["nproc"]).catch(() => undefined);
+  const n = Number(res?.code === 0 ? res.stdout.trim() : NaN);
+  return Number.isInteger(n) ? Math.min(8, Math.max(2, n)) : 2;
+}
+
+/**
+ * Makes a private temporary folder on the host (mode 0700, under /var/tmp: a dump can outgrow a RAM-backed /tmp) and
+ * keeps it for as long as the SSH channel of this command stays open: its end, however it comes (the work done,
+ * dcctl killed, the connection lost; a root login too, which sshd signals nothing), removes the folder. Prints it.
+ */
+const TEMP_DIR_SCRIPT = `d=$(mktemp -d /var/tmp/dcctl-restore-XXXXXXXX) || exit 1
+trap 'rm -rf -- "$d"' EXIT
+trap 'exit 1' HUP INT TERM
+echo "$d"
+while IFS= read -r _; do :; done`;
+
+/** One file of a snapshot restored by restic on the host into such a folder, handed to `use`, then removed. */
+async function onHostFile(exec: Executor, restic: Restic, snapshotId: string, file: string, use: (path: string) => Promise<void>): Promise<void> {
+  const hold = new PassThrough();
+  const holder = exec.stream(["sh", "-c", TEMP_DIR_SCRIPT, "dcctl-restore-temp"], { stdin: hold });
+  try {
+    const dir = await firstLine(holder.stdout);
+    if (!dir.startsWith("/var/tmp/dcctl-restore-")) {
+      const c = await holder.done;
+      throw new DcctlError(`cannot make a temporary folder on ${exec.target} for the restore: ${c.stderr.trim().split("\n").pop() || `exit ${c.code}`}`);
+    }
+    await new RemoteRestic(exec, restic).restore(snapshotId, dir, { include: [file] });
+    await use(dir + file);
+  } finally {
+    hold.end();
+    await holder.done.catch(() => undefined);
+  }
+}
+
+/** The first line a stream prints ("" if it ends first); the rest is read and dropped. */
+function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    let done = false;
+    const finish = () => {
+      if (!done) resolve(text.split("\n")[0] ?? "");
+      done = true;
+    };
+    stream.on("data", (b: Buffer) => {
+      text += b.toString("utf8");
+      if (text.includes("\n")) finish();
+    });
+    stream.once("end", finish);
+    stream.once("close", finish);
+  });
 }
 
 function refusal(db: string, what: string, exec: Executor): RestoreTargetExistsError {

@@ -29,6 +29,7 @@ interface RestoreArgs {
   to?: string;
   "target-db"?: string;
   engine?: DbEngine;
+  jobs?: number;
   repository?: string;
   yes: boolean;
   json: boolean;
@@ -48,6 +49,7 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
       .option("to", { type: "string", describe: "--path only: recreate the path under this folder instead of in place" })
       .option("target-db", { type: "string", describe: "--db only: restore into this database name" })
       .option("engine", { type: "string", choices: DB_ENGINES, describe: "--db only: when the host runs both" })
+      .option("jobs", { type: "number", describe: "--db, PostgreSQL: pg_restore --jobs on the target (default: its processors, 2 to 8; 1 streams the dump)" })
       .option("repository", { type: "string", describe: `restore from ${REPOSITORY_NAMES.join(" or ")} (default: the host's job's)` })
       .option("yes", { type: "boolean", default: false, describe: "overwrite without asking" })
       .option("json", { type: "boolean", default: false })
@@ -57,6 +59,9 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
       .example("$0 restore --host qn-db-01 --db portal --target qn-dr-db-01 --yes", "a database over an existing one"),
   handler: async (args) => {
     if ((args.db === undefined) === (args.path === undefined)) throw new InputError(["dcctl restore: give exactly one of --db NAME or --path P"]);
+    if (args.jobs !== undefined && (args.db === undefined || !Number.isInteger(args.jobs) || args.jobs < 1 || args.jobs > 64)) {
+      throw new InputError([`dcctl restore: --jobs must be a whole number from 1 to 64, with --db (not ${String(args.jobs)})`]);
+    }
     const sites = loadSites();
     const source = findHost(sites, args.host);
     if (!source) throw new InputError([`dcctl restore: unknown host "${args.host}" (see dcctl inventory show)`]);
@@ -126,9 +131,10 @@ async function restoreDb(
   if (!engine) {
     throw new InputError([`dcctl restore: cannot tell which database server of ${targetName} to restore into (services: ${services.join(", ") || "none"}); use --engine`]);
   }
+  if (args.jobs !== undefined && engine !== "postgresql") throw new InputError([`dcctl restore: --jobs is for PostgreSQL; a ${engine} dump is one SQL stream, run in order`]);
   const db = args.db ?? "";
   const attempt = (overwrite: boolean): Promise<DbRestoreResult> => {
-    return ENGINES[engine].restore(config, targetName, { restic, snapshot: args.snapshot, db, host: args.host, targetExec: exec, targetDb: args["target-db"], overwrite });
+    return ENGINES[engine].restore(config, targetName, { restic, snapshot: args.snapshot, db, host: args.host, targetExec: exec, targetDb: args["target-db"], overwrite, ...(args.jobs !== undefined ? { jobs: args.jobs } : {}) });
   };
   try {
     return await attempt(args.yes);

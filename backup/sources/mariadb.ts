@@ -1,6 +1,7 @@
 import { DcctlError, InputError } from "../../util/errors.js";
 import { expectOk, type Executor } from "../exec/index.js";
 import type { BackupSummary, Restic } from "../restic/index.js";
+import { dumpIntoRestic, type DumpPlacement } from "./dump.js";
 import type { DataSource, SourceBackupOptions, SourceItem } from "./source.js";
 
 /** How dcctl reaches a MariaDB/MySQL server from the host it runs on (over TCP, usually loopback). */
@@ -19,7 +20,7 @@ export interface MariadbConnection {
   binDir?: string;
 }
 
-export interface MariadbSourceOptions extends MariadbConnection {
+export interface MariadbSourceOptions extends MariadbConnection, DumpPlacement {
   /** Which databases to back up; default "all" (every one but the server's own schemas). */
   databases?: string[] | "all";
   /** Databases to leave out of "all". */
@@ -110,7 +111,7 @@ export function mariadbSource(opts: MariadbSourceOptions): DataSource {
         "--",
         db,
       ]);
-      return restic.backupStream(exec.stream(argv), { filename: mariadbDumpFilename(db), host: bo.host, tags: [...bo.tags, ...it.tags], onProgress: bo.onProgress });
+      return dumpIntoRestic(exec, restic, argv, {}, opts, { filename: mariadbDumpFilename(db), host: bo.host, tags: [...bo.tags, ...it.tags], onProgress: bo.onProgress });
     },
   };
 }

@@ -112,6 +112,15 @@ describe("a database host's backup job through dcctl", () => {
     const replaced = dcctl(["restore", "--host", "qn-db-01", "--db", "portal", "--yes", "--json"]);
     expect(replaced.code).toBe(0);
     expect(JSON.parse(replaced.stdout)).toMatchObject({ targetDb: "portal", replaced: true });
+    // pg_restore --jobs as asked; a count that is not one, or --jobs for a path, is refused before anything is done.
+    const parallel = dcctl(["restore", "--host", "qn-db-01", "--db", "portal", "--target-db", "portal_jobs", "--jobs", "3"]);
+    expect(parallel.code, parallel.stderr).toBe(0);
+    expect((await pg?.psql("SELECT name FROM citizens;", "portal_jobs"))?.trim()).toBe("Nguyễn Văn A");
+    for (const bad of [["--db", "portal", "--jobs", "0"], ["--db", "portal", "--jobs", "2.5"], ["--path", "/etc", "--jobs", "2"]]) {
+      const refusedJobs = dcctl(["restore", "--host", "qn-db-01", ...bad]);
+      expect(refusedJobs.code).toBe(2);
+      expect(refusedJobs.stderr).toMatch(/^dcctl restore: --jobs must be a whole number from 1 to 64, with --db \(not [\d.]+\)\n$/);
+    }
   });
 
   it("fails the job, keeping the good snapshots of its other sources, when a database cannot be dumped", async () => {

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -12,7 +12,7 @@ import { mariadbSource } from "../../backup/sources/mariadb.js";
 import { postgresSource } from "../../backup/sources/postgres.js";
 import type { SourceItem } from "../../backup/sources/source.js";
 import { startMariadb, type Mariadb } from "../../lab/mariadb.js";
-import { startPostgres, type Postgres } from "../../lab/postgres.js";
+import { PG_BIN_DIR, startPostgres, type Postgres } from "../../lab/postgres.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";
 import { ExitCode } from "../../util/errors.js";
@@ -20,8 +20,25 @@ import { toolPath } from "../../util/tools.js";
 import { MARIA_SEED, mariaSums, PG_SEED, pgSums } from "../helpers/db-fixtures.js";
 import { gatedExecutor } from "../helpers/gated-executor.js";
 import { ensureTestUser } from "../helpers/users.js";
+import { until } from "../helpers/until.js";
 
 const execFileP = promisify(execFile);
+
+function procComm(pid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+function procUid(pid: string): number {
+  try {
+    return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? -1);
+  } catch {
+    return -1;
+  }
+}
 const JOB = { host: "db01", tags: ["dcctl", "job:db01-daily"] };
 
 describe("database backups over SSH into restic, and restores into fresh databases", () => {
@@ -36,6 +53,8 @@ describe("database backups over SSH into restic, and restores into fresh databas
   let pgPassFile: string;
   let mariaBackupCnf: string;
   let mariaRestoreCnf: string;
+  let testUser = "";
+  let testUid = -1;
 
   /** restic itself, without any of our code: what an operator would run by hand in a disaster. */
   async function plainRestic(args: string[]): Promise<Buffer> {
@@ -55,6 +74,8 @@ describe("database backups over SSH into restic, and restores into fresh databas
     // The server account and the SSH login user both reach their files below this folder.
     chmodSync(work, 0o755);
     const user = await ensureTestUser();
+    testUser = user.name;
+    testUid = user.uid;
     sshd = await startSshd({ stateDir: join(work, "sshd"), user: user.name });
     rest = await startRestServer({ dataDir: join(work, "rest") });
     pg = await startPostgres({ dir: join(work, "pg") });
@@ -110,9 +131,22 @@ describe("database backups over SSH into restic, and restores into fresh databas
     rmSync(work, { recursive: true, force: true });
   });
 
-  const pgSrc = () => postgresSource({ port: need(pg, "PostgreSQL").port, user: "dcctl_backup", passFile: pgPassFile, globals: "without-role-passwords" });
-  const mariaSrc = () => mariadbSource({ port: need(maria, "MariaDB").port, defaultsFile: mariaBackupCnf });
+  // restic runs on the database host (the repository is a URL it reaches); relayed: the dump streamed through dcctl.
+  const pgSrc = (relayed = false) => postgresSource({ port: need(pg, "PostgreSQL").port, user: "dcctl_backup", passFile: pgPassFile, globals: "without-role-passwords", resticOnHost: !relayed });
+  const mariaSrc = (relayed = false) => mariadbSource({ port: need(maria, "MariaDB").port, defaultsFile: mariaBackupCnf, resticOnHost: !relayed });
   const item = (items: SourceItem[], name: string): SourceItem => need(items.find((i) => i.name === name), name);
+  /** The temporary folders of parallel restores on "the host" (this machine). */
+  const restoreDirs = (): string[] => readdirSync("/var/tmp").filter((d) => d.startsWith("dcctl-restore-") && ownedByTestUser(join("/var/tmp", d)));
+  const ownedByTestUser = (path: string): boolean => {
+    try {
+      return statSync(path).uid === testUid;
+    } catch {
+      return false;
+    }
+  };
+  /** pg_restore processes of the test user now (a parallel one: its leader and workers). */
+  const pgRestoreWorkers = (): number =>
+    readdirSync("/proc").filter((p) => /^\d+$/.test(p) && procComm(p) === "pg_restore" && procUid(p) === testUid).length;
 
   it("lists the databases on each server over SSH (no templates, no system schemas)", async () => {
     const exec = need(ssh, "sshd");
@@ -124,7 +158,7 @@ describe("database backups over SSH into restic, and restores into fresh databas
     await expect(postgresSource({ port: need(pg, "PostgreSQL").port, user: "dcctl_backup", passFile: pgPassFile, databases: ["portal", "nope"] }).items(exec)).rejects.toThrow(/no database "nope"/);
   });
 
-  it("backs up PostgreSQL and MariaDB through SSH, readable by plain restic", async () => {
+  it("backs up PostgreSQL and MariaDB through SSH, restic on the host or the dump streamed through dcctl, readable by plain restic", async () => {
     const exec = need(ssh, "sshd");
     const pgS = pgSrc();
     const pgItems = await pgS.items(exec);
@@ -132,15 +166,25 @@ describe("database backups over SSH into restic, and restores into fresh databas
     const globals = await pgS.backup(exec, restic, item(pgItems, "postgresql/_globals"), JOB);
     const mS = mariaSrc();
     const mail = await mS.backup(exec, restic, item(await mS.items(exec), "mariadb/mail"), JOB);
-    for (const s of [portal, globals, mail]) expect(s.snapshot_id).toMatch(/^[0-9a-f]{64}$/);
+    const relayed = await pgSrc(true).backup(exec, restic, item(pgItems, "postgresql/portal"), JOB);
+    for (const s of [portal, globals, mail, relayed]) expect(s.snapshot_id).toMatch(/^[0-9a-f]{64}$/);
 
     const snaps = await plainSnapshots();
     const byId = new Map(snaps.map((s) => [s.id, s]));
     expect(byId.get(portal.snapshot_id ?? "")).toMatchObject({ hostname: "db01", tags: ["dcctl", "job:db01-daily", "source:postgresql", "db:portal"] });
     expect(byId.get(mail.snapshot_id ?? "")?.tags).toEqual(["dcctl", "job:db01-daily", "source:mariadb", "db:mail"]);
+    // restic records who ran it: the database host's login for a dump taken there, this process's user for the relay.
+    for (const s of [portal, globals, mail]) expect(byId.get(s.snapshot_id ?? "")?.username).toBe(testUser);
+    expect(byId.get(relayed.snapshot_id ?? "")?.username).not.toBe(testUser);
 
     const pgDump = await plainRestic(["dump", portal.snapshot_id ?? "", "/postgresql/portal.dump"]);
     expect(pgDump.subarray(0, 5).toString("latin1")).toBe("PGDMP");
+    // The same archive either way, uncompressed (restic compresses): the relay changes nothing in what is stored.
+    const relayedDump = await plainRestic(["dump", relayed.snapshot_id ?? "", "/postgresql/portal.dump"]);
+    expect(relayedDump.length).toBe(pgDump.length);
+    writeFileSync(join(work, "portal.dump"), pgDump);
+    const listing = await execFileP(join(PG_BIN_DIR, "pg_restore"), ["--list", join(work, "portal.dump")], { encoding: "utf8" });
+    expect(listing.stdout).toMatch(/^;\s+Compression: 0$/m);
     const globalsSql = (await plainRestic(["dump", globals.snapshot_id ?? "", "/postgresql/_globals.sql"])).toString("utf8");
     expect(globalsSql).toMatch(/CREATE ROLE dcctl_backup;/);
     const mailSql = (await plainRestic(["dump", mail.snapshot_id ?? "", "/mariadb/mail.sql"])).toString("utf8");
@@ -166,6 +210,77 @@ describe("database backups over SSH into restic, and restores into fresh databas
     expect(await db.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'dcctl_restore_%';")).toBe("0\n");
   });
 
+  it("restores PostgreSQL with pg_restore --jobs from a file restic restored on the host: the same data as a streamed restore, no file left", async () => {
+    const db = need(pg, "PostgreSQL");
+    const exec = need(ssh, "sshd");
+    const target = { port: db.port, user: db.superuser, passFile: pgPassFile };
+    const before = restoreDirs();
+    // Watch the host for the file and pg_restore's workers while it runs: proof of the path taken, not only its end.
+    const seen = { file: false, workers: 0 };
+    const watch = setInterval(() => {
+      if (restoreDirs().some((d) => !before.includes(d) && existsSync(join("/var/tmp", d, "postgresql", "portal.dump")))) seen.file = true;
+      seen.workers = Math.max(seen.workers, pgRestoreWorkers());
+    }, 20);
+    try {
+      await restorePostgres({ restic, snapshot: "latest", db: "portal", host: "db01", targetExec: exec, target, targetDb: "portal_jobs", overwrite: false, jobs: 3 });
+    } finally {
+      clearInterval(watch);
+    }
+    await restorePostgres({ restic, snapshot: "latest", db: "portal", host: "db01", targetExec: exec, target, targetDb: "portal_streamed", overwrite: false, jobs: 1 });
+    expect(seen.file).toBe(true);
+    // pg_restore --jobs 3 runs as a leader and its workers (processes, each a connection of its own).
+    expect(seen.workers).toBeGreaterThan(1);
+    const streamed = await pgSums(db, "portal_streamed");
+    expect(streamed).toEqual(await pgSums(db, "portal"));
+    expect(await pgSums(db, "portal_jobs")).toEqual(streamed);
+    // Views, functions, constraints and indexes came through the parallel path too.
+    const schema = "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'; SELECT count(*) FROM pg_constraint WHERE contype = 'f'; SELECT greet('A');";
+    expect(await db.psql(schema, "portal_jobs")).toBe(await db.psql(schema, "portal_streamed"));
+    expect(restoreDirs().filter((d) => !before.includes(d))).toEqual([]);
+    // Asked for --jobs where restic may not run on the host: refused before anything is made, not quietly streamed.
+    const streamedOnly = { ...target, resticOnHost: false };
+    await expect(restorePostgres({ restic, snapshot: "latest", db: "portal", host: "db01", targetExec: exec, target: streamedOnly, targetDb: "portal_refused", overwrite: false, jobs: 2 })).rejects.toThrow(
+      /pg_restore --jobs 2 needs restic on .*; use --jobs 1 to stream the dump/,
+    );
+    expect(await db.psql("SELECT count(*) FROM pg_database WHERE datname = 'portal_refused' OR datname LIKE 'dcctl_restore_%';")).toBe("0\n");
+    await db.psql("DROP DATABASE portal_jobs; DROP DATABASE portal_streamed;");
+  });
+
+  it("a parallel restore cut off by a lost connection leaves no file on the host", async () => {
+    const db = need(pg, "PostgreSQL");
+    const src = pgSrc();
+    await src.backup(need(ssh, "sshd"), restic, item(await src.items(need(ssh, "sshd")), "postgresql/archive"), JOB);
+    const u = need(sshd, "sshd");
+    // A connection of its own, dropped while pg_restore reads the file, as when dcctl dies or the network goes.
+    const lost = new SshExecutor({ host: u.host, port: u.port, user: testUser, privateKeyPath: u.clientKeyPath, knownHostsPath: u.knownHostsPath });
+    const before = restoreDirs();
+    const attempt = restorePostgres({
+      restic, snapshot: "latest", db: "archive", targetExec: lost,
+      target: { port: db.port, user: db.superuser, passFile: pgPassFile }, targetDb: "archive_cut", overwrite: false, jobs: 2,
+    });
+    attempt.catch(() => undefined);
+    const fresh = () => restoreDirs().filter((d) => !before.includes(d));
+    await until("the dump restored as a file on the host", () => fresh().some((d) => existsSync(join("/var/tmp", d, "postgresql", "archive.dump"))) && pgRestoreWorkers() > 0);
+    await lost.close();
+    await until("the temporary folder removed", () => fresh().length === 0);
+    await expect(attempt).rejects.toThrow();
+    await db.psql("DROP DATABASE IF EXISTS archive_cut;");
+  });
+
+  it("a parallel restore whose pg_restore fails removes its staging database and the file on the host", async () => {
+    const db = need(pg, "PostgreSQL");
+    const before = restoreDirs();
+    const bad = await restic.backupStream(new LocalExecutor().stream(["printf", "PGDMP this is not an archive"]), { filename: "postgresql/portal.dump", host: "broken", tags: ["source:postgresql", "db:portal"] });
+    const attempt = restorePostgres({
+      restic, snapshot: bad.snapshot_id ?? "", db: "portal", targetExec: need(ssh, "sshd"),
+      target: { port: db.port, user: db.superuser, passFile: pgPassFile }, targetDb: "portal_broken", overwrite: false, jobs: 2,
+    });
+    await expect(attempt).rejects.toThrow(/pg_restore on .* failed \(exit 1\)/);
+    await restic.forgetIds([bad.snapshot_id ?? ""]);
+    expect(await db.psql("SELECT count(*) FROM pg_database WHERE datname = 'portal_broken' OR datname LIKE 'dcctl_restore_%';")).toBe("0\n");
+    expect(restoreDirs().filter((d) => !before.includes(d))).toEqual([]);
+  });
+
   it("refuses to restore PostgreSQL over an existing database without overwrite, and leaves it untouched", async () => {
     const db = need(pg, "PostgreSQL");
     await db.psql("UPDATE citizens SET note = 'sửa sau sao lưu' WHERE id = 1;", "portal");
@@ -186,7 +301,7 @@ describe("database backups over SSH into restic, and restores into fresh databas
     const snap = (await restic.snapshots({ tags: ["db:portal"] }))[0]?.id ?? "";
     const res = await restorePostgres({
       restic, snapshot: snap, db: "portal", targetExec: need(ssh, "sshd"),
-      target: { port: db.port, user: db.superuser, passFile: pgPassFile }, targetDb: "portal_restored", overwrite: true,
+      target: { port: db.port, user: db.superuser, passFile: pgPassFile }, targetDb: "portal_restored", overwrite: true, jobs: 1,
     });
     expect(res).toMatchObject({ snapshotId: snap, replaced: true });
     expect((await pgSums(db, "portal_restored")).dossiers?.rows).toBe(3000);
@@ -198,9 +313,15 @@ describe("database backups over SSH into restic, and restores into fresh databas
     const exec = need(ssh, "sshd");
     const pgAttempt = restorePostgres({
       restic, snapshot: "0123abcd", db: "portal", targetExec: exec,
-      target: { port: db.port, user: db.superuser, passFile: pgPassFile }, targetDb: "portal_broken", overwrite: false,
+      target: { port: db.port, user: db.superuser, passFile: pgPassFile }, targetDb: "portal_broken", overwrite: false, jobs: 1,
     });
     await expect(pgAttempt).rejects.toThrow(/restic dump failed/);
+    // Restored on the host instead, the same missing snapshot fails there.
+    const onHost = restorePostgres({
+      restic, snapshot: "0123abcd", db: "portal", targetExec: exec,
+      target: { port: db.port, user: db.superuser, passFile: pgPassFile }, targetDb: "portal_broken", overwrite: false, jobs: 2,
+    });
+    await expect(onHost).rejects.toThrow(/restic restore failed|no matching ID|0123abcd/);
     expect(await db.psql("SELECT count(*) FROM pg_database WHERE datname = 'portal_broken' OR datname LIKE 'dcctl_restore_%';")).toBe("0\n");
     // A dump whose SQL breaks after a good start: the client fails part-way, and the half-filled database is dropped.
     const bad = await restic.backupStream(new LocalExecutor().stream(["printf", "%s\\n", "CREATE TABLE t (id INT);", "INSERT INTO t VALUES (1);", "THIS IS NOT SQL;"]), {
@@ -231,12 +352,25 @@ describe("database backups over SSH into restic, and restores into fresh databas
     expect(await mariaSums(m, "mail")).toEqual(original);
   });
 
-  it("keeps no snapshot when pg_dump dies in the middle of a table (backend terminated)", async () => {
+  it("keeps no snapshot when pg_dump run by restic on the host fails part-way through its output", async () => {
+    const before = (await plainSnapshots()).map((s) => s.id).sort();
+    // A pg_dump that sends its first 2 MB and then fails, as one whose connection broke would.
+    const bin = join(work, "failing-bin");
+    mkdirSync(bin, { recursive: true, mode: 0o755 });
+    writeFileSync(join(bin, "pg_dump"), `#!/bin/sh\n${join(PG_BIN_DIR, "pg_dump")} "$@" | head -c 2000000\necho "pg_dump: error: connection to server was lost" >&2\nexit 1\n`, { mode: 0o755 });
+    const src = postgresSource({ port: need(pg, "PostgreSQL").port, user: "dcctl_backup", passFile: pgPassFile, binDir: bin });
+    const backup = src.backup(need(ssh, "sshd"), restic, { kind: "postgresql", name: "postgresql/archive", tags: ["source:postgresql", "db:archive"] }, JOB);
+    await expect(backup).rejects.toThrow(BackupSourceError);
+    await expect(backup).rejects.toThrow(/archive\.dump failed on .*connection to server was lost.*no snapshot kept/);
+    expect((await plainSnapshots()).map((s) => s.id).sort()).toEqual(before);
+  });
+
+  it("keeps no snapshot when pg_dump, streamed through dcctl, dies in the middle of a table (backend terminated)", async () => {
     const db = need(pg, "PostgreSQL");
     const before = (await plainSnapshots()).map((s) => s.id).sort();
     // Hold pg_dump's output after 1 MiB, so that it is blocked inside COPY of the big table when we cut it off.
     const gated = gatedExecutor(need(ssh, "sshd"), 1024 * 1024);
-    const src = pgSrc();
+    const src = pgSrc(true);
     const backup = src.backup(gated, restic, item(await src.items(gated), "postgresql/archive"), JOB);
     backup.catch(() => undefined);
     await gated.reached;
@@ -252,14 +386,14 @@ describe("database backups over SSH into restic, and restores into fresh databas
     expect((await plainSnapshots()).map((s) => s.id).sort()).toEqual(before);
   });
 
-  it("keeps no snapshot when mysqldump loses its connection in the middle of a table", async () => {
+  it("keeps no snapshot when mysqldump, streamed through dcctl, loses its connection in the middle of a table", async () => {
     const m = need(maria, "MariaDB");
     await m.sql("CREATE DATABASE archive;");
     // Tens of MB of dump: mysqldump is still inside the table when the output pipe fills up.
     await m.sql("CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(64)) ENGINE=InnoDB; INSERT INTO big SELECT seq, CONCAT(MD5(seq), MD5(RAND())) FROM seq_1_to_600000;", "archive");
     const before = (await plainSnapshots()).map((s) => s.id).sort();
     const gated = gatedExecutor(need(ssh, "sshd"), 1024 * 1024);
-    const backup = mariaSrc().backup(gated, restic, { kind: "mariadb", name: "mariadb/archive", tags: ["source:mariadb", "db:archive"] }, JOB);
+    const backup = mariaSrc(true).backup(gated, restic, { kind: "mariadb", name: "mariadb/archive", tags: ["source:mariadb", "db:archive"] }, JOB);
     backup.catch(() => undefined);
     await gated.reached;
     let ids: string[] = [];
