@@ -6,7 +6,12 @@ import { pgArgv, pgDbname, pgEnv } from "../backup/sources/postgres.js";
 import {
   benchLabDown,
   benchLabUp,
-  DEFAULT_LAB,
+  benchOption,
+  commonOptions,
+  MARIA_DB,
+  MARIA_HOST,
+  PG_DB,
+  PG_HOST,
   dcctlArgv,
   ensureMariaDatabase,
   ensurePgDatabase,
@@ -46,25 +51,12 @@ import {
  * /tmp/dcctl-bench-db/lab) keeps the generated data between runs; the lab is stopped at the end (--keep-up: not).
  */
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? (args[i + 1] as string) : dflt;
-};
-const PG_MB = Number(opt("pg-mb", "1024"));
-const MARIA_MB = Number(opt("maria-mb", "1200"));
-const SMALL_MB = Number(opt("small-mb", "256"));
-const ROUNDS = Number(opt("rounds", "3"));
-const LAB = opt("lab", DEFAULT_LAB);
-const BEFORE = opt("before", "");
-const ONLY = opt("only", "");
-const KEEP_UP = args.includes("--keep-up");
+const PG_MB = Number(benchOption("pg-mb", "1024"));
+const MARIA_MB = Number(benchOption("maria-mb", "1200"));
+const SMALL_MB = Number(benchOption("small-mb", "256"));
+const { rounds: ROUNDS, lab: LAB, before: BEFORE, only: ONLY, keepUp: KEEP_UP } = commonOptions();
 
-const PG_HOST = "lab-db-01";
-const MARIA_HOST = "lab-db-02";
-const PG_DB = "portal";
 const SMALL_DB = "bench_small";
-const MARIA_DB = "bench_mail";
 
 interface Variant {
   name: string;

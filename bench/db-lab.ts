@@ -12,7 +12,7 @@ import { inNetns, managementNetns } from "../lab/network.js";
 import { labPaths } from "../lab/paths.js";
 import { isAlive } from "../util/process.js";
 import { repoRoot, toolPath } from "../util/tools.js";
-import type { Timed } from "./timed.js";
+import { timed, type Timed } from "./timed.js";
 
 /**
  * What bench/db-backup.ts and bench/db-restore.ts share: a lab of their own (its folder caches the generated data
@@ -21,6 +21,30 @@ import type { Timed } from "./timed.js";
  */
 
 export const DEFAULT_LAB = "/tmp/dcctl-bench-db/lab";
+
+/** The lab's databases the benches measure: the portal PostgreSQL the lab generates, and a MariaDB of the bench's. */
+export const PG_HOST = "lab-db-01";
+export const MARIA_HOST = "lab-db-02";
+export const PG_DB = "portal";
+export const MARIA_DB = "bench_mail";
+
+/** The value of `--NAME VALUE` on the bench's command line, or `dflt`. */
+export function benchOption(name: string, dflt: string): string {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? (args[i + 1] as string) : dflt;
+}
+
+/** The options both database benches take: --rounds, --lab, --before, --only, --keep-up. */
+export function commonOptions(): { rounds: number; lab: string; before: string; only: string; keepUp: boolean } {
+  return {
+    rounds: Number(benchOption("rounds", "3")),
+    lab: benchOption("lab", DEFAULT_LAB),
+    before: benchOption("before", ""),
+    only: benchOption("only", ""),
+    keepUp: process.argv.slice(2).includes("--keep-up"),
+  };
+}
 export const mainJs = join(repoRoot, "dist", "cli", "main.js");
 
 export interface BenchLab {
@@ -56,18 +80,9 @@ export function load(): string {
     .join(" ");
 }
 
-/** Runs a command to its end, output collected; no sampling. */
+/** Runs a command to its end, output collected; no sampling (bench/timed.ts, with the input it is given). */
 export function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, stdin?: string): Promise<Timed> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
-    child.stdin.end(stdin ?? "");
-    child.on("error", (e) => resolve({ ms: performance.now() - t0, code: -1, out: e.message }));
-    child.on("close", (code) => resolve({ ms: performance.now() - t0, code, out }));
-  });
+  return timed(cmd, args, env, stdin ?? "");
 }
 
 export function ok<T extends Timed>(what: string, t: T): T {

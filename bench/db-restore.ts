@@ -5,7 +5,12 @@ import {
   bashArgv,
   benchLabDown,
   benchLabUp,
-  DEFAULT_LAB,
+  benchOption,
+  commonOptions,
+  MARIA_DB,
+  MARIA_HOST,
+  PG_DB,
+  PG_HOST,
   dcctlArgv,
   ensureMariaDatabase,
   fmtMiB,
@@ -44,26 +49,13 @@ import {
  * ratios with sizes and the load; asserts nothing. The lab is stopped at the end (--keep-up: not).
  */
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? (args[i + 1] as string) : dflt;
-};
-const MARIA_MB = Number(opt("maria-mb", "1200"));
-const ROUNDS = Number(opt("rounds", "3"));
-const LAB = opt("lab", DEFAULT_LAB);
-const BEFORE = opt("before", "");
-const ONLY = opt("only", "");
-const JOBS = opt("jobs", "2,4")
+const MARIA_MB = Number(benchOption("maria-mb", "1200"));
+const { rounds: ROUNDS, lab: LAB, before: BEFORE, only: ONLY, keepUp: KEEP_UP } = commonOptions();
+const JOBS = benchOption("jobs", "2,4")
   .split(",")
   .map(Number)
   .filter((n) => n > 0);
-const KEEP_UP = args.includes("--keep-up");
 
-const PG_HOST = "lab-db-01";
-const MARIA_HOST = "lab-db-02";
-const PG_DB = "portal";
-const MARIA_DB = "bench_mail";
 const PG_TARGET = "bench_restored";
 const MARIA_TARGET = "bench_mail_restored";
 

@@ -6,6 +6,7 @@ import { parse, stringify } from "yaml";
 import { quoteArg } from "../backup/exec/quote.js";
 import { loadSites } from "../inventory/index.js";
 import { siteCommand } from "../lab/lab.js";
+import { prng } from "../lab/dataset.js";
 import { labPaths } from "../lab/paths.js";
 import { repoRoot, toolPath } from "../util/tools.js";
 import { timed, type Timed } from "./timed.js";
@@ -47,18 +48,6 @@ const fmt = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
 const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
-
-/** A small seeded generator: the same tree, file for file, on every machine. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Sizes like a document store's: mostly small scans and mails, some larger PDFs, a few big archives. */
 function fileSize(r: () => number): number {

@@ -7,14 +7,19 @@ export interface Timed {
   out: string;
 }
 
-/** Runs a command and times it, wall clock, from spawn to close; the benches' one way to run what they measure. */
-export function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
+/**
+ * Runs a command and times it, wall clock, from spawn to close; the benches' one way to run what they measure.
+ * `stdin`, when given, is written to the command's input (else it reads nothing).
+ */
+export function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, stdin?: string): Promise<Timed> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { env, stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     let out = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    child.stdout?.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr?.on("data", (b: Buffer) => (out += b.toString()));
+    if (stdin !== undefined) child.stdin?.end(stdin);
+    child.on("error", (e) => resolve({ ms: performance.now() - t0, code: -1, out: e.message }));
     child.on("close", (code) => resolve({ ms: performance.now() - t0, code, out }));
   });
 }

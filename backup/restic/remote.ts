@@ -11,7 +11,7 @@ import { Watchdog } from "../../util/watchdog.js";
 import type { ExecCompletion, Executor } from "../exec/executor.js";
 import { BackupSourceError, ResticError, ResticIncompleteError, ResticInterruptedError, ResticStalledError, errorForExit } from "./errors.js";
 import { oneLine, redactRepo } from "./redact.js";
-import { backupFlags, backupSummary, backupWarnings, jsonLines, resticDetail, statusReader, type BackupOptions, type BackupResult, type Restic, type RestoreOptions, type StdinBackupOptions } from "./restic.js";
+import { backupFlags, backupPathArgs, backupSummary, backupWarnings, jsonLines, resticDetail, statusReader, type BackupOptions, type BackupResult, type Restic, type RestoreOptions, type StdinBackupOptions } from "./restic.js";
 import type { BackupSummary, RestoreSummary } from "./types.js";
 import { resticVersion } from "./version.js";
 
@@ -179,12 +179,7 @@ export class RemoteRestic {
    * id; a stop (the run's signal, a stall) fails it, and a snapshot that was written all the same is forgotten.
    */
   async backup(paths: string[], opts: BackupOptions = {}): Promise<BackupResult> {
-    if (paths.length === 0) throw new InputError(["restic backup needs at least one path"]);
-    const args = ["--json", ...backupFlags(opts)];
-    for (const e of opts.excludes ?? []) args.push("--exclude", e);
-    for (const f of opts.excludeFiles ?? []) args.push("--exclude-file", f);
-    if (opts.oneFileSystem) args.push("--one-file-system");
-    args.push("--", ...paths);
+    const args = backupPathArgs(paths, opts);
     let started = false;
     const watchdog = this.restic.options.stallMs
       ? new Watchdog(this.restic.options.stallMs, (idle) =>

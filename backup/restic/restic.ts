@@ -214,12 +214,7 @@ export class Restic {
 
   /** Backs up files and folders. Exit 3 (some files unreadable) becomes ResticIncompleteError carrying the snapshot id. */
   async backup(paths: string[], opts: BackupOptions = {}): Promise<BackupResult> {
-    if (paths.length === 0) throw new InputError(["restic backup needs at least one path"]);
-    const args = ["--json", ...backupFlags(opts)];
-    for (const e of opts.excludes ?? []) args.push("--exclude", e);
-    for (const f of opts.excludeFiles ?? []) args.push("--exclude-file", f);
-    if (opts.oneFileSystem) args.push("--one-file-system");
-    args.push("--", ...paths);
+    const args = backupPathArgs(paths, opts);
     const watchdog = this.watchdog((idle) => `restic read no file and saved no data for ${formatDuration(idle)} (backup of ${paths.join(", ")} to ${this.where})`);
     const res = await this.exec("backup", args, { watchdog, onLine: statusReader(watchdog, opts.onProgress) });
     const summary = backupSummary(res.stdout);
@@ -657,6 +652,17 @@ export function statusReader(watchdog: Watchdog | undefined, onProgress: ((p: Ba
       // A status line cut short: the next one will do.
     }
   };
+}
+
+/** `restic backup`'s arguments for paths, here or on a host: JSON output, tags, host, excludes, the paths. */
+export function backupPathArgs(paths: string[], opts: BackupOptions): string[] {
+  if (paths.length === 0) throw new InputError(["restic backup needs at least one path"]);
+  const args = ["--json", ...backupFlags(opts)];
+  for (const e of opts.excludes ?? []) args.push("--exclude", e);
+  for (const f of opts.excludeFiles ?? []) args.push("--exclude-file", f);
+  if (opts.oneFileSystem) args.push("--one-file-system");
+  args.push("--", ...paths);
+  return args;
 }
 
 export function backupFlags(opts: { tags?: string[]; host?: string }): string[] {
