@@ -18,7 +18,8 @@ describe("dcctl infra plan (mock run: no engine, no vCenter)", () => {
     const r = dcctl(["infra", "plan", "--stack", "primary", "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const planned = JSON.parse(r.stdout) as Planned[];
-    expect(planned.filter((p) => p.type === "dcvsphere:index:VirtualMachine")).toHaveLength(33);
+    expect(planned.filter((p) => p.type === "vsphere:index/virtualMachine:VirtualMachine")).toHaveLength(33);
+    expect(planned.some((p) => p.type.startsWith("dcvsphere:"))).toBe(false);
     expect(r.stdout).not.toContain("plan-placeholder");
   });
 
