@@ -1,10 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as vsphere from "@pulumi/vsphere";
 import { parseCidr } from "../inventory/ipv4.js";
-import { ROLES, drillNetwork, type Host, type Network, type Role, type Site } from "../inventory/index.js";
+import { ROLES, drillNetwork, isDmzName, type Host, type Network, type Role, type Site } from "../inventory/index.js";
 
 import type { DrMode } from "./dr-mode.js";
-import { isDmzName } from "./policy/rules.js";
 
 export { DR_MODES, type DrMode } from "./dr-mode.js";
 

@@ -1,4 +1,4 @@
-import type { Site } from "../../inventory/index.js";
+import { isDmzName, type Site } from "../../inventory/index.js";
 
 /**
  * The pack's rules over a site as the policy pack sees it, references already resolved (see index.ts): a VM's tags as
@@ -24,13 +24,8 @@ export interface RuleView {
   virtualMachines: string[];
 }
 
-/**
- * A DMZ port group is one whose name has the word `dmz` in it (any case; words split by `-`, `_`, `.` or a space):
- * `pg-dmz`, `DMZ-web`, `pg_dmz_01`. The stacks name every DMZ network's port group so (site-stack.ts portGroupName).
- */
-export function isDmzName(name: string): boolean {
-  return name.split(/[-_. ]+/).some((word) => word.toLowerCase() === "dmz");
-}
+/** A DMZ port group is one whose name has the word `dmz` in it (inventory/query.ts isDmzName). */
+export { isDmzName };
 
 const tagValue = (vm: VmView, category: string) => vm.tags.find((t) => t.category.endsWith(`-${category}`))?.tag;
 
