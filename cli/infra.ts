@@ -179,7 +179,7 @@ const configure: CommandModule<object, ConfigureArgs> = {
       .option("password-file", { type: "string", demandOption: true, describe: "file holding the password (never pass it on the command line)" })
       .option("insecure", { type: "boolean", default: false, describe: "do not verify vCenter's TLS certificate" }) as unknown as Argv<ConfigureArgs>,
   handler: async (args) => {
-    if (!isHttpUrl(args.url)) throw new DcctlError(`--url "${args.url}" is not an https URL of a vCenter SDK (e.g. https://vcenter.example/sdk)`, ExitCode.badInput);
+    if (!isHttpUrl(args.url)) throw new DcctlError(`--url "${args.url}" is not an http(s) URL of a vCenter SDK (e.g. https://vcenter.example/sdk)`, ExitCode.badInput);
     const { siteStack, localBackend, vsphereServerOf } = await stacks();
     vsphereServerOf(args.url);
     let password: string;
