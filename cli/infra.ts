@@ -33,8 +33,13 @@ async function readyStack(args: StackArgs) {
   const backend = s.localBackend(args.state);
   for (const note of s.clearStaleStackLocks(backend.dir, s.projectName, args.stack)) process.stderr.write(`dcctl: ${note}\n`);
   const stack = await s.siteStack(args.stack, { backend, mode: args.mode });
-  if (!(await stack.getAllConfig())["vcenter:url"]) {
-    throw new DcctlError(`stack ${args.stack} has no vCenter connection in ${args.state}: set it with dcctl infra configure --stack ${args.stack} --url … --user … --password-file …`, ExitCode.badInput);
+  const config = await stack.getAllConfig();
+  if (!config[s.VSPHERE_CONFIG.server]) {
+    const older = config["vcenter:url"] ? " (it was stored by an older dcctl as vcenter:*, which the vsphere provider does not read)" : "";
+    throw new DcctlError(
+      `stack ${args.stack} has no vCenter connection in ${args.state}${older}: set it with dcctl infra configure --stack ${args.stack} --url … --user … --password-file …`,
+      ExitCode.badInput,
+    );
   }
   return { stack, backend, s };
 }
@@ -67,18 +72,19 @@ function stackOptions<T>(y: Argv<T>): Argv<T & StackArgs> {
     .option("yes", { type: "boolean", default: false, describe: "do not ask for confirmation" }) as unknown as Argv<T & StackArgs>;
 }
 
-/** The key inputs of a planned resource, for a one-line human listing. */
+/** The key inputs of a planned resource, for a one-line human listing (the real provider's input names). */
 function summary(r: PlannedResource): string {
   const i = r.inputs;
-  const c = i.customization as { ipv4Address?: string } | undefined;
+  const clone = i.clone as { customize?: { networkInterfaces?: { ipv4Address?: string; ipv4Netmask?: number }[] } } | undefined;
+  const nic = clone?.customize?.networkInterfaces?.[0];
   const parts: [string, unknown][] = [
+    ["name", r.type.endsWith(":VirtualMachine") ? undefined : i.name],
     ["folder", i.folder ?? i.path],
-    ["network", i.network],
-    ["ip", c?.ipv4Address],
+    ["ip", nic?.ipv4Address !== undefined ? `${nic.ipv4Address}/${String(nic.ipv4Netmask)}` : undefined],
     ["cpus", i.numCpus],
-    ["memoryMb", i.memoryMb],
+    ["memory", i.memory],
     ["vlan", i.vlanId],
-    ["vms", Array.isArray(i.virtualMachines) ? i.virtualMachines.length : undefined],
+    ["vms", Array.isArray(i.virtualMachineIds) ? i.virtualMachineIds.length : undefined],
   ];
   return parts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`).join(" ");
 }
@@ -95,7 +101,8 @@ const plan: CommandModule<object, StackArgs> = {
       process.stdout.write(JSON.stringify(planned, null, 2) + "\n");
       return;
     }
-    for (const r of planned) process.stdout.write(`${r.type.padEnd(44)} ${r.name.padEnd(36)} ${summary(r)}\n`);
+    const width = Math.max(...planned.map((r) => r.type.length));
+    for (const r of planned) process.stdout.write(`${r.type.padEnd(width)} ${r.name.padEnd(36)} ${summary(r)}\n`);
     const vms = planned.filter((r) => r.type.endsWith(":VirtualMachine")).length;
     process.stdout.write(`\n${planned.length} resources, ${vms} virtual machines (stack ${args.stack}, mode ${args.mode ?? "standby"})\n`);
   },
@@ -164,7 +171,7 @@ function isHttpUrl(text: string): boolean {
 
 const configure: CommandModule<object, ConfigureArgs> = {
   command: "configure",
-  describe: "store the stack's vCenter address and credentials (the password encrypted as a Pulumi secret)",
+  describe: "store the stack's vCenter address and credentials as vsphere provider config (the password as a Pulumi secret)",
   builder: (y) =>
     stackOptions(y)
       .option("url", { type: "string", demandOption: true, describe: "vCenter SDK URL, e.g. https://vcenter.example/sdk" })
@@ -173,13 +180,14 @@ const configure: CommandModule<object, ConfigureArgs> = {
       .option("insecure", { type: "boolean", default: false, describe: "do not verify vCenter's TLS certificate" }) as unknown as Argv<ConfigureArgs>,
   handler: async (args) => {
     if (!isHttpUrl(args.url)) throw new DcctlError(`--url "${args.url}" is not an http(s) URL of a vCenter SDK (e.g. https://vcenter.example/sdk)`, ExitCode.badInput);
+    const { siteStack, localBackend, vsphereServerOf } = await stacks();
+    vsphereServerOf(args.url);
     let password: string;
     try {
       password = readFileSync(args["password-file"], "utf8").trim();
     } catch (e) {
       throw new DcctlError(`--password-file ${args["password-file"]}: ${(e as NodeJS.ErrnoException).code ?? "unreadable"}`, ExitCode.badInput);
     }
-    const { siteStack, localBackend } = await stacks();
     await siteStack(args.stack, { backend: localBackend(args.state), mode: args.mode, vcenter: { url: args.url, user: args.user, password, insecure: args.insecure } });
     process.stdout.write(`stack ${args.stack}: vCenter ${args.url} as ${args.user} stored in ${args.state}\n`);
   },

@@ -44,3 +44,12 @@ export function standbyFor(sites: Sites, primaryHostName: string): Host | undefi
 export function drillNetwork(site: Site): Network | undefined {
   return site.networks.find((n) => n.purpose === "drill" && n.isolated);
 }
+
+/**
+ * Whether a name marks a DMZ network: it has the word `dmz` in it (any case; words split by `-`, `_`, `.` or a
+ * space): `dmz`, `pg-dmz`, `DMZ-web`, `pg_dmz_01`. The policy pack tells a DMZ port group by its name so, and the
+ * stacks name every DMZ network's port group so (stacks/site-stack.ts portGroupName).
+ */
+export function isDmzName(name: string): boolean {
+  return name.split(/[-_. ]+/).some((word) => word.toLowerCase() === "dmz");
+}

@@ -1,5 +1,6 @@
 import { formatCidr, networkContains, networksOverlap, parseCidr, parseIpv4, type Ipv4Network } from "./ipv4.js";
 import { asArray, asRecord, asString, prefixFor, type Problem } from "./problems.js";
+import { isDmzName } from "./query.js";
 import type { DataPath } from "./yaml-source.js";
 
 /**
@@ -128,6 +129,10 @@ function checkNetworks(root: Record<string, unknown>, lineOf: (path: DataPath) =
       } else {
         info.gateway = address;
       }
+    }
+    // The policy pack tells a DMZ port group by the word dmz in its name: only a DMZ may carry it.
+    if (name !== undefined && isDmzName(name) && info.purpose !== undefined && info.purpose !== "dmz") {
+      report(["networks", i, "name"], `named as a DMZ, but its purpose is ${info.purpose}: only a purpose: dmz network may have the word dmz in its name`);
     }
     if (info.purpose === "drill" && network.isolated !== true) {
       report(["networks", i], `a drill network must be isolated (add isolated: true)`);

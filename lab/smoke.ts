@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as pulumi from "@pulumi/pulumi";
-import * as vsphere from "../provider/sdk.js";
+import * as vsphere from "@pulumi/vsphere";
 import { govc } from "../provider/connection.js";
 import { inlineStack, localBackend } from "../stacks/automation.js";
+import { VSPHERE_CONFIG, vsphereServerOf } from "../stacks/infra.js";
 import { startVcsim, type VcenterShape } from "./vcsim.js";
 
 const shape: VcenterShape = {
@@ -16,33 +16,37 @@ const shape: VcenterShape = {
   templates: ["tpl-debian-12"],
 };
 
-/** The smoke stack: one folder and one VM cloned into it, with a static address. */
+/** The smoke stack: one folder and one VM cloned into it, with a static address, through @pulumi/vsphere. */
 function smokeProgram(): void {
-  const cfg = new pulumi.Config("vcenter");
-  const connection = { url: cfg.require("url"), username: cfg.require("user"), password: cfg.requireSecret("password"), insecure: true };
-  const common = { connection, datacenter: shape.datacenter };
-  const pg = new vsphere.DistributedPortGroup("pg-app", { ...common, dvSwitch: shape.dvSwitch, name: "pg-app", vlanId: 30 });
-  const pool = new vsphere.ResourcePool("pool", { ...common, cluster: shape.cluster, name: "smoke" });
-  const folder = new vsphere.Folder("folder", { ...common, path: "smoke" });
-  new vsphere.VirtualMachine(
-    "vm",
-    {
-      ...common,
-      name: "smoke-app-01",
-      folder: "smoke",
-      cluster: shape.cluster,
-      resourcePool: pool.name,
-      datastore: "ds-smoke",
-      template: "tpl-debian-12",
-      network: pg.name,
-      numCpus: 2,
-      memoryMb: 2048,
-      disks: [{ label: "os", sizeGb: 20 }],
-      customization: { hostName: "smoke-app-01", domain: "lab.local", ipv4Address: "10.99.30.11", ipv4Netmask: "255.255.255.0", gateway: "10.99.30.1", dnsServers: ["10.99.10.10"] },
-      tags: [],
+  const datacenter = vsphere.getDatacenterOutput({ name: shape.datacenter });
+  const datacenterId = datacenter.id;
+  const cluster = vsphere.getComputeClusterOutput({ name: shape.cluster, datacenterId });
+  const datastore = vsphere.getDatastoreOutput({ name: "ds-smoke", datacenterId });
+  const dvs = vsphere.getDistributedVirtualSwitchOutput({ name: shape.dvSwitch, datacenterId });
+  const template = vsphere.getVirtualMachineOutput({ name: "tpl-debian-12", datacenterId });
+  const pg = new vsphere.DistributedPortGroup("pg-app", { name: "pg-app", distributedVirtualSwitchUuid: dvs.id, vlanId: 30 });
+  const pool = new vsphere.ResourcePool("pool", { name: "smoke", parentResourcePoolId: cluster.resourcePoolId });
+  const folder = new vsphere.Folder("folder", { path: "smoke", type: "vm", datacenterId });
+  new vsphere.VirtualMachine("vm", {
+    name: "smoke-app-01",
+    resourcePoolId: pool.id,
+    datastoreId: datastore.id,
+    folder: folder.path,
+    numCpus: 2,
+    memory: 2048,
+    guestId: template.guestId,
+    networkInterfaces: [{ networkId: pg.id }],
+    disks: [{ label: "os", size: 20, thinProvisioned: true }],
+    clone: {
+      templateUuid: template.uuid,
+      customize: {
+        linuxOptions: { hostName: "smoke-app-01", domain: "lab.local" },
+        networkInterfaces: [{ ipv4Address: "10.99.30.11", ipv4Netmask: 24 }],
+        ipv4Gateway: "10.99.30.1",
+        dnsServerLists: ["10.99.10.10"],
+      },
     },
-    { dependsOn: [folder] },
-  );
+  });
 }
 
 export interface SmokeResult {
@@ -54,7 +58,7 @@ export interface SmokeResult {
 }
 
 /**
- * Proves the chain engine → provider plugin → govc → simulator: up the smoke stack against a fresh vcsim, read what
+ * Proves the chain engine → vsphere provider plugin → simulator: up the smoke stack against a fresh vcsim, read what
  * vCenter holds with govc, destroy, stop the simulator. Everything lives in a temporary folder, removed at the end.
  * `password` is the one the stack presents to the simulator (random by default).
  */
@@ -64,9 +68,10 @@ export async function runSmoke(log: (line: string) => void = () => undefined, op
   try {
     log(`vcsim listening at ${sim.connection.url} (pid ${sim.server.pid})`);
     const stack = await inlineStack("smoke", async () => smokeProgram(), localBackend(join(dir, "state")), {
-      "vcenter:url": { value: sim.connection.url },
-      "vcenter:user": { value: sim.connection.username },
-      "vcenter:password": { value: sim.connection.password, secret: true },
+      [VSPHERE_CONFIG.server]: { value: vsphereServerOf(sim.connection.url) },
+      [VSPHERE_CONFIG.user]: { value: sim.connection.username },
+      [VSPHERE_CONFIG.password]: { value: sim.connection.password, secret: true },
+      [VSPHERE_CONFIG.allowUnverifiedSsl]: { value: "true" },
     });
     const up = await stack.up({ onOutput: (l) => log(l.trimEnd()) });
     log(`pulumi up: ${JSON.stringify(up.summary.resourceChanges)}`);

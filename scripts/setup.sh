@@ -126,6 +126,46 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   log "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# --- @pulumi/vsphere, generated from our provider's schema ----------------------------------------------------
+# package.json names @pulumi/vsphere as an optional dependency: where the registry serves it, npm ci installs the
+# real package and this step leaves it alone. Here the registry does not, so npm ci skips it and this step puts in
+# its place the SDK that Pulumi's Node.js code generator (tools/vsphere-sdkgen) writes from provider/vsphere/schema.json,
+# compiled with tsc. Both the generator and the compiled package are cached under $cache, keyed by what they are
+# made from; the checkout gets a copy (not a link: the package must resolve @pulumi/pulumi from this node_modules).
+sdkgen_key=$(cat "$repo/tools/vsphere-sdkgen/go.mod" "$repo/tools/vsphere-sdkgen/go.sum" "$repo/tools/vsphere-sdkgen/main.go" \
+  | sha256sum | cut -c1-12)
+sdkgen="$cache/tools/vsphere-sdkgen-$pulumi_version-$sdkgen_key/bin/vsphere-sdkgen"
+sdk_key=$( { printf '%s\n' "$sdkgen_key" "$(node -p 'require("typescript/package.json").version')"
+  cat "$repo/provider/vsphere/schema.json"; } | sha256sum | cut -c1-16)
+sdk_dir="$cache/sdk/vsphere-$sdk_key"
+sdk_dest="$repo/node_modules/@pulumi/vsphere"
+if [ -e "$sdk_dest/package.json" ] && [ ! -e "$sdk_dest/.dcctl-sdk" ]; then
+  :  # the registry's @pulumi/vsphere, installed by npm ci
+elif [ "$(cat "$sdk_dest/.dcctl-sdk" 2>/dev/null || true)" != "$sdk_key" ]; then
+  if [ ! -e "$sdk_dir/package/.dcctl-sdk" ]; then
+    if [ ! -x "$sdkgen" ]; then
+      log "building vsphere-sdkgen at Pulumi $pulumi_version (first time only)"
+      (cd "$repo/tools/vsphere-sdkgen" && go build -trimpath -o "$sdkgen.partial.$$" .)
+      mv "$sdkgen.partial.$$" "$sdkgen"
+    fi
+    log "generating @pulumi/vsphere from provider/vsphere/schema.json (cached in $sdk_dir)"
+    work="$sdk_dir.partial.$$"
+    rm -rf "$work" && mkdir -p "$work"
+    "$sdkgen" -schema "$repo/provider/vsphere/schema.json" -out "$work/src"
+    ln -s "$repo/node_modules" "$work/src/node_modules"
+    "$repo/node_modules/.bin/tsc" -p "$work/src/tsconfig.json"
+    rm "$work/src/node_modules"
+    # The package as the registry's is laid out: the compiled files at its root, beside package.json.
+    cp -r "$work/src/bin" "$work/package"
+    cp "$work/src/package.json" "$work/src/README.md" "$work/package/"
+    printf '%s\n' "$sdk_key" >"$work/package/.dcctl-sdk"
+    rm -rf "$sdk_dir" && mv "$work" "$sdk_dir"
+  fi
+  rm -rf "$sdk_dest" && mkdir -p "$(dirname "$sdk_dest")"
+  cp -r "$sdk_dir/package" "$sdk_dest.partial.$$" && mv "$sdk_dest.partial.$$" "$sdk_dest"
+fi
+
 npx tsc -p tsconfig.json
 # Every schema's validator compiled here, once, instead of by every dcctl start (util/validator.ts).
 node dist/scripts/build-validators.js

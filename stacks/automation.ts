@@ -23,12 +23,19 @@ export function localBackend(dir: string): StateBackend {
   return { dir: abs, passphraseFile };
 }
 
+/**
+ * Where set-up puts pulumi-resource-vsphere, the Go plugin that serves @pulumi/vsphere's tokens (provider/vsphere);
+ * the engine takes the `vsphere` plugin from here, whatever version the SDK asks for (4.17.0+dcctl).
+ */
+export const vspherePluginDir = join(repoRoot, "provider", "vsphere", "bin");
+
 /** The Pulumi project name of every dcctl stack. */
 export const projectName = "dcctl";
 
 /**
  * The workspace's Pulumi.yaml, written by us rather than through `projectSettings` because the Node SDK's type for
- * it lacks `plugins`: our vSphere provider plugin is part of this checkout, and naming it keeps the engine off PATH.
+ * it lacks `plugins`: the vSphere provider plugin is built into this checkout, and naming it keeps the engine from
+ * looking for it on PATH or downloading one.
  */
 function writeProjectFile(backend: StateBackend): void {
   const project = {
@@ -36,7 +43,7 @@ function writeProjectFile(backend: StateBackend): void {
     runtime: "nodejs",
     backend: { url: `file://${backend.dir}` },
     plugins: {
-      providers: [{ name: "dcvsphere", path: join(repoRoot, "provider", "bin") }],
+      providers: [{ name: "vsphere", path: vspherePluginDir }],
       analyzers: [{ name: "policy-nodejs", path: join(cacheDir(), "bin") }],
     },
   };

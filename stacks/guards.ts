@@ -47,7 +47,7 @@ export async function refuseHalfCreated(stack: { exportStack(): Promise<{ deploy
 
 /**
  * The engine's own error lines out of the Automation API's error, which carries the whole output of the run: one line
- * for the operator, e.g. "pulumi preview of stack primary failed: Missing required configuration variable 'vcenter:url'".
+ * for the operator, e.g. "pulumi preview of stack primary failed: missing provider configuration vsphere:vsphereServer".
  */
 export function engineFailure(e: unknown, what: string): unknown {
   const text = e instanceof Error ? e.message : String(e);

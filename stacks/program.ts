@@ -11,7 +11,8 @@ export interface SiteStackOutputs {
 
 /**
  * The Pulumi program of a site stack. The stack's name is the site (primary, secondary) unless `dcctl:site` says
- * otherwise; the vCenter credentials come from stack config, the password as a secret.
+ * otherwise. The vCenter connection is the vsphere provider's configuration in the stack (`vsphere:vsphereServer`,
+ * `vsphere:user`, `vsphere:password` as a secret, `vsphere:allowUnverifiedSsl`): the provider reads it, not the program.
  */
 export function siteProgram(sitesDir?: string): () => Promise<SiteStackOutputs> {
   return async () => {
@@ -20,15 +21,8 @@ export function siteProgram(sitesDir?: string): () => Promise<SiteStackOutputs> 
     if (site !== "primary" && site !== "secondary") throw new Error(`stack ${pulumi.getStack()}: set dcctl:site to primary or secondary`);
     const mode = (new pulumi.Config("dr").get("mode") ?? "standby") as DrMode;
     if (!DR_MODES.includes(mode)) throw new Error(`dr:mode must be one of ${DR_MODES.join(", ")}, not "${mode}"`);
-    const vcenter = new pulumi.Config("vcenter");
-    const connection = {
-      url: vcenter.require("url"),
-      username: vcenter.require("user"),
-      password: vcenter.requireSecret("password"),
-      insecure: vcenter.getBoolean("insecure") ?? false,
-    };
     const sites = loadSites(sitesDir ?? dcctl.get("sitesDir"));
-    const declared = declareSite(sites[site], { connection, mode });
+    const declared = declareSite(sites[site], { mode });
     return { site, mode, hosts: declared.hosts };
   };
 }

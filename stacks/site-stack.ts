@@ -1,18 +1,21 @@
 import * as pulumi from "@pulumi/pulumi";
-import { parseCidr, formatIpv4 } from "../inventory/ipv4.js";
-import { ROLES, drillNetwork, type Host, type Role, type Site } from "../inventory/index.js";
-import * as vsphere from "../provider/sdk.js";
+import * as vsphere from "@pulumi/vsphere";
+import { parseCidr } from "../inventory/ipv4.js";
+import { ROLES, drillNetwork, isDmzName, type Host, type Network, type Role, type Site } from "../inventory/index.js";
 
 import type { DrMode } from "./dr-mode.js";
 
 export { DR_MODES, type DrMode } from "./dr-mode.js";
 
 export interface SiteStackArgs {
-  connection: vsphere.ConnectionArgs;
   /** Only the secondary distinguishes modes; hosts with `activeOnly` exist only in `active`. */
   mode: DrMode;
+  /**
+   * The vSphere provider every resource and look-up goes through. Default: Pulumi's default provider, configured by
+   * the stack's `vsphere:user`, `vsphere:password` (secret), `vsphere:vsphereServer` and `vsphere:allowUnverifiedSsl`.
+   */
+  provider?: vsphere.Provider;
 }
-
 /** The roles whose VMs must never share an ESXi host: losing one host must not take two of them. */
 export const ANTI_AFFINITY_ROLES: readonly Role[] = ["db", "backup"];
 
@@ -32,7 +35,15 @@ export interface HostOutput {
   address: string;
 }
 
-export const portGroupName = (network: string) => `pg-${network}`;
+/**
+ * The port group of a network: `pg-<network>`. A DMZ network's port group always carries the word `dmz` in its name
+ * (`pg-dmz`, or `pg-dmz-<network>` when the network's own name lacks it): the name is how the policy pack, and an
+ * operator in the vSphere client, tell a DMZ port group (see isDmzName and README, "the policy pack").
+ */
+export function portGroupName(network: Pick<Network, "name" | "purpose">): string {
+  if (network.purpose === "dmz" && !isDmzName(network.name)) return `pg-dmz-${network.name}`;
+  return `pg-${network.name}`;
+}
 export const resourcePoolName = (tier: number) => `tier-${tier}`;
 export const roleFolder = (site: Site, role: Role) => `${site.site}/${role}`;
 
@@ -58,11 +69,29 @@ export function drillCopies(site: Site): Host[] {
     .map((h) => ({ ...h, name: `${h.name}${DRILL_SUFFIX}`, network: net.name, ip: `${base}.${h.ip.split(".")[3] ?? "0"}`, activeOnly: false, standbyFor: undefined }));
 }
 
-function netmaskOf(cidr: string): string {
+/** The prefix length of a cidr: the real provider takes clone.customize.networkInterfaces[].ipv4Netmask as a number. */
+function prefixOf(cidr: string): number {
   const parsed = parseCidr(cidr);
   if (!parsed.ok) throw new Error(`bad cidr ${cidr}: ${parsed.reason}`);
-  const prefix = parsed.net.prefix;
-  return formatIpv4(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+  return parsed.net.prefix;
+}
+
+/** The tag categories' associable type: these tags go on virtual machines only. */
+const VM_TYPE = "VirtualMachine";
+
+/**
+ * How long `pulumi up` waits for each new VM's guest to report a routable address (minutes; the real provider's
+ * default, said out loud): customization has then run, and the backup engine can reach the host.
+ */
+export const WAIT_FOR_GUEST_NET_MINUTES = 5;
+
+/** What the site's vCenter must already hold, looked up by name (a missing one fails the preview, named). */
+export interface SiteLookups {
+  datacenter: pulumi.Output<vsphere.GetDatacenterResult>;
+  cluster: pulumi.Output<vsphere.GetComputeClusterResult>;
+  dvSwitch: pulumi.Output<vsphere.GetDistributedVirtualSwitchResult>;
+  datastores: Map<string, pulumi.Output<vsphere.GetDatastoreResult>>;
+  templates: Map<string, pulumi.Output<vsphere.GetVirtualMachineResult>>;
 }
 
 /** Networks, folders, tags and resource pools of one site: everything its VMs are placed into. */
@@ -73,45 +102,65 @@ export class SiteFoundation extends pulumi.ComponentResource {
   readonly tags: Map<string, vsphere.Tag> = new Map();
   readonly tagCategories: vsphere.TagCategory[] = [];
   readonly siteFolder: vsphere.Folder;
-  readonly lookups: pulumi.Output<vsphere.InventoryObject[]>;
+  readonly lookups: SiteLookups;
 
   constructor(site: Site, args: SiteStackArgs, opts?: pulumi.ComponentResourceOptions) {
     super("dcctl:site:Foundation", site.site, {}, opts);
-    const child = { parent: this };
-    const { connection } = args;
-    const dc = site.vcenter.datacenter;
-    const common = { connection, datacenter: dc };
+    const child: pulumi.CustomResourceOptions = { parent: this, provider: args.provider };
+    const invoke: pulumi.InvokeOutputOptions = { parent: this, provider: args.provider };
+    const vc = site.vcenter;
 
-    // Fail the preview early, naming the object, when vCenter lacks something the inventory relies on.
-    const paths = [
-      `/${dc}`,
-      `/${dc}/host/${site.vcenter.cluster}`,
-      `/${dc}/network/${site.vcenter.dvSwitch}`,
-      ...site.vcenter.datastores.map((d) => `/${dc}/datastore/${d}`),
-      ...site.templates.map((t) => `/${dc}/vm/${t.name}`),
-    ];
-    this.lookups = pulumi.all(paths.map((path) => vsphere.getInventoryObject({ connection, path }, child)));
+    const datacenter = vsphere.getDatacenterOutput({ name: vc.datacenter }, invoke);
+    const datacenterId = datacenter.id;
+    const byName = <T>(names: string[], get: (name: string) => pulumi.Output<T>) => new Map([...new Set(names)].map((n) => [n, get(n)] as const));
+    this.lookups = {
+      datacenter,
+      cluster: vsphere.getComputeClusterOutput({ name: vc.cluster, datacenterId }, invoke),
+      dvSwitch: vsphere.getDistributedVirtualSwitchOutput({ name: vc.dvSwitch, datacenterId }, invoke),
+      datastores: byName([...vc.datastores, ...site.hosts.map((h) => h.datastore)], (name) => vsphere.getDatastoreOutput({ name, datacenterId }, invoke)),
+      templates: byName(site.templates.map((t) => t.name), (name) => vsphere.getVirtualMachineOutput({ name, datacenterId }, invoke)),
+    };
 
     for (const net of site.networks) {
-      const name = portGroupName(net.name);
-      this.portGroups.set(net.name, new vsphere.DistributedPortGroup(`${site.site}-${name}`, { ...common, dvSwitch: site.vcenter.dvSwitch, name, vlanId: net.vlan, purpose: net.purpose }, child));
+      const name = portGroupName(net);
+      this.portGroups.set(
+        net.name,
+        new vsphere.DistributedPortGroup(
+          `${site.site}-pg-${net.name}`,
+          {
+            name,
+            // The real provider's DVS look-up answers with the switch's UUID as its id.
+            distributedVirtualSwitchUuid: this.lookups.dvSwitch.id,
+            vlanId: net.vlan,
+            description: `dcctl ${site.site} network ${net.name}: ${net.purpose}, VLAN ${net.vlan}, ${net.cidr}`,
+          },
+          child,
+        ),
+      );
     }
 
-    const siteFolder = new vsphere.Folder(`${site.site}-folder`, { ...common, path: site.site }, child);
+    const siteFolder = new vsphere.Folder(`${site.site}-folder`, { path: site.site, type: "vm", datacenterId }, child);
     this.siteFolder = siteFolder;
     for (const role of ROLES) {
-      this.roleFolders.set(role, new vsphere.Folder(`${site.site}-folder-${role}`, { ...common, path: roleFolder(site, role) }, { parent: this, dependsOn: [siteFolder] }));
+      this.roleFolders.set(role, new vsphere.Folder(`${site.site}-folder-${role}`, { path: roleFolder(site, role), type: "vm", datacenterId }, { ...child, dependsOn: [siteFolder] }));
     }
 
     for (const tier of site.drTiers) {
-      this.pools.set(tier.tier, new vsphere.ResourcePool(`${site.site}-pool-tier-${tier.tier}`, { ...common, cluster: site.vcenter.cluster, name: resourcePoolName(tier.tier) }, child));
+      this.pools.set(
+        tier.tier,
+        new vsphere.ResourcePool(`${site.site}-pool-tier-${tier.tier}`, { name: resourcePoolName(tier.tier), parentResourcePoolId: this.lookups.cluster.resourcePoolId }, child),
+      );
     }
 
     for (const [category, valueOf] of Object.entries(TAG_CATEGORIES) as [TagCategoryName, (h: Host, s: Site) => string][]) {
-      const cat = new vsphere.TagCategory(`${site.site}-tagcat-${category}`, { connection, name: `${site.site}-${category}`, cardinality: "SINGLE", description: `dcctl ${category} of a VM` }, child);
+      const cat = new vsphere.TagCategory(
+        `${site.site}-tagcat-${category}`,
+        { name: `${site.site}-${category}`, cardinality: "SINGLE", associableTypes: [VM_TYPE], description: `dcctl ${category} of a VM` },
+        child,
+      );
       this.tagCategories.push(cat);
       for (const value of new Set(site.hosts.map((h) => valueOf(h, site)))) {
-        this.tags.set(`${category}/${value}`, new vsphere.Tag(`${site.site}-tag-${category}-${value}`, { connection, category: cat.name, name: value }, child));
+        this.tags.set(`${category}/${value}`, new vsphere.Tag(`${site.site}-tag-${category}-${value}`, { name: value, categoryId: cat.id }, child));
       }
     }
     this.registerOutputs({});
@@ -122,11 +171,12 @@ export class SiteFoundation extends pulumi.ComponentResource {
     return [...this.portGroups.values(), this.siteFolder, ...this.roleFolders.values(), ...this.pools.values(), ...this.tagCategories, ...this.tags.values()];
   }
 
-  tagRefsFor(host: Host, site: Site): { category: pulumi.Output<string>; tag: pulumi.Output<string> }[] {
+  /** The IDs of the host's tags, one per category (what VirtualMachine.tags takes). */
+  tagIdsFor(host: Host, site: Site): pulumi.Output<string>[] {
     return (Object.entries(TAG_CATEGORIES) as [TagCategoryName, (h: Host, s: Site) => string][]).map(([category, valueOf]) => {
       const tag = this.tags.get(`${category}/${valueOf(host, site)}`);
       if (!tag) throw new Error(`no tag ${category}/${valueOf(host, site)}`);
-      return { category: tag.category, tag: tag.name };
+      return tag.id;
     });
   }
 }
@@ -138,51 +188,50 @@ export class RoleGroup extends pulumi.ComponentResource {
 
   constructor(site: Site, role: Role, hosts: Host[], foundation: SiteFoundation, args: SiteStackArgs, opts?: pulumi.ComponentResourceOptions) {
     super("dcctl:site:RoleGroup", `${site.site}-${role}`, {}, opts);
-    const dc = site.vcenter.datacenter;
+    const { lookups } = foundation;
     for (const host of hosts) {
       const network = site.networks.find((n) => n.name === host.network);
       const pg = foundation.portGroups.get(host.network);
       const pool = foundation.pools.get(host.drTier);
       const folder = foundation.roleFolders.get(role);
-      if (!network || !pg || !pool || !folder) throw new Error(`host ${host.name}: inventory not validated`);
+      const template = lookups.templates.get(host.template);
+      const datastore = lookups.datastores.get(host.datastore);
+      if (!network || !pg || !pool || !folder || !template || !datastore) throw new Error(`host ${host.name}: inventory not validated`);
       this.vms.push(
         new vsphere.VirtualMachine(
           host.name,
           {
-            connection: args.connection,
-            datacenter: dc,
             name: host.name,
-            folder: roleFolder(site, role),
-            cluster: site.vcenter.cluster,
-            resourcePool: pool.name,
-            datastore: host.datastore,
-            // Through the lookup, so that a missing template fails with its name before any clone starts.
-            // (unsecret: the look-up carries the connection's secret, which the template's name does not need.)
-            template: pulumi.unsecret(foundation.lookups.apply(() => host.template)),
-            network: pg.name,
+            resourcePoolId: pool.id,
+            datastoreId: datastore.id,
+            folder: folder.path,
             numCpus: host.cpus,
-            memoryMb: host.memoryGb * 1024,
-            disks: host.disks.map((d) => ({ label: d.label, sizeGb: d.sizeGb })),
-            customization: {
-              hostName: host.name,
-              domain: site.domain,
-              ipv4Address: host.ip,
-              ipv4Netmask: netmaskOf(network.cidr),
-              gateway: network.gateway,
-              dnsServers: site.dnsServers,
+            memory: host.memoryGb * 1024,
+            guestId: template.guestId,
+            networkInterfaces: [{ networkId: pg.id, adapterType: template.networkInterfaceTypes.apply((t) => t[0] ?? "vmxnet3") }],
+            disks: host.disks.map((d) => ({ label: d.label, size: d.sizeGb, thinProvisioned: true })),
+            clone: {
+              templateUuid: template.uuid,
+              customize: {
+                linuxOptions: { hostName: host.name, domain: site.domain },
+                networkInterfaces: [{ ipv4Address: host.ip, ipv4Netmask: prefixOf(network.cidr) }],
+                ipv4Gateway: network.gateway,
+                dnsServerLists: site.dnsServers,
+              },
             },
-            tags: foundation.tagRefsFor(host, site),
+            tags: foundation.tagIdsFor(host, site),
             annotation: `dcctl ${site.site} ${role}; backup ${host.backupPolicy}; DR tier ${host.drTier}`,
+            waitForGuestNetTimeout: WAIT_FOR_GUEST_NET_MINUTES,
           },
-          { parent: this, dependsOn: [folder] },
+          { parent: this, provider: args.provider, dependsOn: [folder] },
         ),
       );
     }
     if (ANTI_AFFINITY_ROLES.includes(role) && this.vms.length >= 2) {
       this.antiAffinityRule = new vsphere.ComputeClusterVmAntiAffinityRule(
         `${site.site}-${role}-anti-affinity`,
-        { connection: args.connection, datacenter: dc, cluster: site.vcenter.cluster, name: `${site.site}-${role}-anti-affinity`, virtualMachines: this.vms.map((vm) => vm.name) },
-        { parent: this },
+        { computeClusterId: lookups.cluster.id, name: `${site.site}-${role}-anti-affinity`, virtualMachineIds: this.vms.map((vm) => vm.id), enabled: true },
+        { parent: this, provider: args.provider },
       );
     }
     this.registerOutputs({});

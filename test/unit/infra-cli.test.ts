@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { vsphereServerOf } from "../../stacks/infra.js";
 import { dcctl } from "../helpers/cli.js";
 
 const emptyState = mkdtempSync(join(tmpdir(), "dcctl-infra-cli-"));
@@ -18,7 +19,8 @@ describe("dcctl infra plan (mock run: no engine, no vCenter)", () => {
     const r = dcctl(["infra", "plan", "--stack", "primary", "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const planned = JSON.parse(r.stdout) as Planned[];
-    expect(planned.filter((p) => p.type === "dcvsphere:index:VirtualMachine")).toHaveLength(33);
+    expect(planned.filter((p) => p.type === "vsphere:index/virtualMachine:VirtualMachine")).toHaveLength(33);
+    expect(planned.some((p) => p.type.startsWith("dcvsphere:"))).toBe(false);
     expect(r.stdout).not.toContain("plan-placeholder");
   });
 
@@ -38,5 +40,20 @@ describe("dcctl infra plan (mock run: no engine, no vCenter)", () => {
     const r = dcctl(["infra", "preview", "--stack", "primary", "--state", emptyState]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^dcctl: stack primary has no vCenter connection in .*: set it with dcctl infra configure --stack primary/);
+  });
+});
+
+describe("the vCenter connection as the vsphere provider's configuration", () => {
+  it("takes vsphere:vsphereServer from the SDK URL: the host, with its port when not 443", () => {
+    expect(vsphereServerOf("https://vcenter.dc1.example/sdk")).toBe("vcenter.dc1.example");
+    expect(vsphereServerOf("https://10.10.10.20:8989/sdk")).toBe("10.10.10.20:8989");
+    expect(vsphereServerOf("https://vcenter.dc1.example")).toBe("vcenter.dc1.example");
+    for (const bad of ["http://vcenter/sdk", "https://vcenter/other", "vcenter", "https://u:p@vcenter/sdk"]) expect(() => vsphereServerOf(bad), bad).toThrow(/--url/);
+  });
+
+  it("refuses, with exit 2, a URL the vsphere provider cannot reach", () => {
+    const r = dcctl(["infra", "configure", "--stack", "primary", "--state", emptyState, "--url", "http://vcenter.example/sdk", "--user", "u", "--password-file", "/nonexistent"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/the vSphere provider reaches vCenter only at https:\/\/HOST\[:PORT\]\/sdk/);
   });
 });

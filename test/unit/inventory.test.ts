@@ -167,6 +167,11 @@ hosts:
       [':8: network "drill": a drill network must be isolated (add isolated: true)'],
     ],
     [
+      "a non-DMZ network named as a DMZ (the policy pack would take its port group for one)",
+      extraNetwork("{ name: old-dmz, vlan: 40, cidr: 10.0.4.0/24, gateway: 10.0.4.1, purpose: application }"),
+      [':8: network "old-dmz": named as a DMZ, but its purpose is application: only a purpose: dmz network may have the word dmz in its name'],
+    ],
+    [
       "duplicate VLAN",
       extraNetwork("{ name: lan2, vlan: 10, cidr: 10.0.1.0/24, gateway: 10.0.1.1, purpose: database }"),
       [':8: network "lan2": VLAN 10 is already used by network "lan" (line 7)'],

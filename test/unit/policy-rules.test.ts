@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { loadSites } from "../../inventory/index.js";
-import { dbOnDmz, dbWithoutAntiAffinity, missingBackupTag, standbyShortfall, type VmInputs } from "../../stacks/policy/rules.js";
+import { dbOnDmz, dbWithoutAntiAffinity, isDmzName, missingBackupTag, standbyShortfall, type VmView } from "../../stacks/policy/rules.js";
+import { portGroupName } from "../../stacks/site-stack.js";
 
 const primary = loadSites().primary;
-const vm = (name: string, role: string, extra: Partial<VmInputs> = {}): VmInputs => ({
+const vm = (name: string, role: string, extra: Partial<VmView> = {}): VmView => ({
   name,
-  network: "pg-database",
+  networks: ["pg-database"],
   tags: [{ category: "secondary-role", tag: role }, { category: "secondary-backup-policy", tag: "db-daily" }],
   ...extra,
 });
@@ -13,16 +14,25 @@ const vm = (name: string, role: string, extra: Partial<VmInputs> = {}): VmInputs
 describe("the policy pack's rules", () => {
   it("wants a backup-policy tag on every VM", () => {
     expect(missingBackupTag(vm("a", "db"))).toBeUndefined();
-    expect(missingBackupTag({ name: "b", tags: [{ category: "primary-role", tag: "app" }] })).toBe("VM b has no backup-policy tag: every server must be backed up");
+    expect(missingBackupTag({ name: "b", networks: [], tags: [{ category: "primary-role", tag: "app" }] })).toBe("VM b has no backup-policy tag: every server must be backed up");
   });
 
   it("finds a database VM on a DMZ port group, and only that one", () => {
-    const pgs = [{ name: "pg-dmz", purpose: "dmz" }, { name: "pg-database", purpose: "database" }];
-    expect(dbOnDmz([vm("db-1", "db"), vm("db-2", "db", { network: "pg-dmz" }), vm("web", "app", { network: "pg-dmz" })], pgs)).toEqual(["database VM db-2 is on the DMZ network pg-dmz"]);
+    const pgs = [{ name: "pg-dmz" }, { name: "pg-database" }];
+    expect(dbOnDmz([vm("db-1", "db"), vm("db-2", "db", { networks: ["pg-dmz"] }), vm("web", "app", { networks: ["pg-dmz"] })], pgs)).toEqual(["database VM db-2 is on the DMZ network pg-dmz"]);
+  });
+
+  it("tells a DMZ port group by the word dmz in its name, and names every DMZ network's port group so", () => {
+    for (const name of ["pg-dmz", "DMZ-web", "pg_dmz_01", "pg.dmz", "dmz"]) expect(isDmzName(name), name).toBe(true);
+    for (const name of ["pg-database", "pg-dmzone", "admz", "pg-application"]) expect(isDmzName(name), name).toBe(false);
+    expect(portGroupName({ name: "dmz", purpose: "dmz" })).toBe("pg-dmz");
+    expect(portGroupName({ name: "public", purpose: "dmz" })).toBe("pg-dmz-public");
+    expect(isDmzName(portGroupName({ name: "public", purpose: "dmz" }))).toBe(true);
+    expect(portGroupName({ name: "database", purpose: "database" })).toBe("pg-database");
   });
 
   it("finds a database VM that no anti-affinity rule spreads", () => {
-    expect(dbWithoutAntiAffinity([vm("db-1", "db"), vm("db-2", "db"), vm("db-3", "db")], [{ virtualMachines: ["db-1", "db-2"] }])).toEqual(["database VM db-3 is in no anti-affinity rule"]);
+    expect(dbWithoutAntiAffinity([vm("db-1", "db"), vm("db-2", "db"), vm("db-3", "db")], [{ name: "r", virtualMachines: ["db-1", "db-2"] }])).toEqual(["database VM db-3 is in no anti-affinity rule"]);
   });
 
   it("wants as many standby databases at the secondary as the primary has tier-1 databases", () => {
