@@ -23,6 +23,9 @@ export function localBackend(dir: string): StateBackend {
   return { dir: abs, passphraseFile };
 }
 
+/** Where set-up links pulumi-resource-vsphere, dcctl's Go plugin for the `vsphere` package (provider/vsphere). */
+export const vspherePluginDir = join(repoRoot, "provider", "vsphere", "bin");
+
 /** The Pulumi project name of every dcctl stack. */
 export const projectName = "dcctl";
 
@@ -36,7 +39,11 @@ function writeProjectFile(backend: StateBackend): void {
     runtime: "nodejs",
     backend: { url: `file://${backend.dir}` },
     plugins: {
-      providers: [{ name: "dcvsphere", path: join(repoRoot, "provider", "bin") }],
+      providers: [
+        { name: "dcvsphere", path: join(repoRoot, "provider", "bin") },
+        // The Go plugin under the real provider's name; scripts/setup.sh builds it and links it there.
+        { name: "vsphere", path: vspherePluginDir },
+      ],
       analyzers: [{ name: "policy-nodejs", path: join(cacheDir(), "bin") }],
     },
   };

@@ -140,7 +140,7 @@ func (p *server) Configure(_ context.Context, req *pulumirpc.ConfigureRequest) (
 func (p *server) session(ctx context.Context) (*session, error) { return p.conn.get(ctx) }
 
 func (p *server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	t, k, err := kindOf(req.GetUrn())
+	_, k, err := kindOf(req.GetUrn())
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (p *server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumir
 	olds := fromStruct(req.GetOlds())
 	var failures []*pulumirpc.CheckFailure
 	for _, path := range unsupported(news, k.inputs(), "") {
-		failures = append(failures, &pulumirpc.CheckFailure{Property: path, Reason: fmt.Sprintf("%s: input %q is not implemented by this provider (dcctl's vsphere plugin); remove it", t, path)})
+		failures = append(failures, &pulumirpc.CheckFailure{Property: path, Reason: fmt.Sprintf("input %q is not implemented by dcctl's vsphere plugin; remove it", path)})
 	}
 	if an := k.autoName(); an != "" && empty(news[an]) {
 		if prev := str(olds, an); prev != "" {
@@ -161,12 +161,12 @@ func (p *server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumir
 	}
 	for _, r := range k.required() {
 		if _, ok := news[r]; !ok {
-			failures = append(failures, &pulumirpc.CheckFailure{Property: r, Reason: fmt.Sprintf("%s: missing required input %q", t, r)})
+			failures = append(failures, &pulumirpc.CheckFailure{Property: r, Reason: fmt.Sprintf("missing required input %q", r)})
 		}
 	}
 	if v, ok := k.(validator); ok && len(failures) == 0 {
 		for _, f := range v.validate(news) {
-			failures = append(failures, &pulumirpc.CheckFailure{Property: f[0], Reason: fmt.Sprintf("%s: %s", t, f[1])})
+			failures = append(failures, &pulumirpc.CheckFailure{Property: f[0], Reason: f[1]})
 		}
 	}
 	ins, err := toStruct(news)
@@ -382,7 +382,7 @@ func (p *server) Invoke(ctx context.Context, req *pulumirpc.InvokeRequest) (*pul
 	}
 	args := fromStruct(req.GetArgs())
 	if bad := unsupported(args, fn.inputs, ""); len(bad) > 0 {
-		return nil, fmt.Errorf("%s: input %q is not implemented by this provider (dcctl's vsphere plugin); remove it", req.GetTok(), bad[0])
+		return nil, fmt.Errorf("%s: input %q is not implemented by dcctl's vsphere plugin; remove it", req.GetTok(), bad[0])
 	}
 	s, err := p.session(ctx)
 	if err != nil {

@@ -43,9 +43,6 @@ func (vmKind) autoName() string { return "name" }
 func (vmKind) validate(news Props) [][2]string {
 	var out [][2]string
 	clone := obj(news, "clone")
-	if clone == nil && str(news, "datastoreId") == "" && !isUnknown(news["datastoreId"]) {
-		out = append(out, [2]string{"datastoreId", "a virtual machine that is not cloned needs datastoreId"})
-	}
 	if clone != nil {
 		if _, ok := clone["templateUuid"]; !ok {
 			out = append(out, [2]string{"clone.templateUuid", "missing required input \"clone.templateUuid\""})
@@ -138,6 +135,9 @@ func (k vmKind) create(ctx context.Context, s *session, news Props) (string, Pro
 		}
 		vm = object.NewVirtualMachine(s.vim, info.Result.(types.ManagedObjectReference))
 	} else {
+		if dsRef == nil {
+			return "", nil, fmt.Errorf("a virtual machine that is not cloned needs datastoreId")
+		}
 		var ds mo.Datastore
 		if err := s.retrieve(ctx, *dsRef, []string{"name"}, &ds); err != nil {
 			return "", nil, fmt.Errorf("datastoreId %s: %s", dsRef.Value, err)
