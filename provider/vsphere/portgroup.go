@@ -16,11 +16,13 @@ type portGroupKind struct{}
 
 func (portGroupKind) inputs() fieldSpec {
 	return fieldSpec{"distributedVirtualSwitchUuid": nil, "name": nil, "vlanId": nil, "type": nil, "numberOfPorts": nil,
-		"description": nil, "autoExpand": nil}
+		"description": nil, "autoExpand": nil, "tags": nil, "activeUplinks": nil, "standbyUplinks": nil,
+		"allowPromiscuous": nil, "allowForgedTransmits": nil, "allowMacChanges": nil}
 }
 func (portGroupKind) required() []string { return []string{"distributedVirtualSwitchUuid"} }
 func (portGroupKind) updatable() []string {
-	return []string{"name", "vlanId", "type", "numberOfPorts", "description", "autoExpand"}
+	return []string{"name", "vlanId", "type", "numberOfPorts", "description", "autoExpand", "tags", "activeUplinks",
+		"standbyUplinks", "allowPromiscuous", "allowForgedTransmits", "allowMacChanges"}
 }
 func (portGroupKind) autoName() string { return "name" }
 
@@ -54,15 +56,35 @@ func switchByUUID(ctx context.Context, s *session, uuid string) (*object.Distrib
 
 func portGroupSpec(news Props) types.DVPortgroupConfigSpec {
 	return types.DVPortgroupConfigSpec{
-		Name:        str(news, "name"),
-		Type:        orDefault(str(news, "type"), "earlyBinding"),
-		NumPorts:    int32(num(news, "numberOfPorts", 8)),
-		AutoExpand:  types.NewBool(boolean(news, "autoExpand", true)),
-		Description: str(news, "description"),
-		DefaultPortConfig: &types.VMwareDVSPortSetting{
-			Vlan: &types.VmwareDistributedVirtualSwitchVlanIdSpec{VlanId: int32(num(news, "vlanId", 0))},
-		},
+		Name:              str(news, "name"),
+		Type:              orDefault(str(news, "type"), "earlyBinding"),
+		NumPorts:          int32(num(news, "numberOfPorts", 8)),
+		AutoExpand:        types.NewBool(boolean(news, "autoExpand", true)),
+		Description:       str(news, "description"),
+		DefaultPortConfig: portSetting(news),
 	}
+}
+
+// portSetting: VLAN, security policy and uplink order; what the program leaves out stays inherited from the switch.
+func portSetting(news Props) *types.VMwareDVSPortSetting {
+	set := &types.VMwareDVSPortSetting{
+		Vlan: &types.VmwareDistributedVirtualSwitchVlanIdSpec{VlanId: int32(num(news, "vlanId", 0))},
+	}
+	policy := func(key string) *types.BoolPolicy {
+		if v, ok := news[key].(bool); ok {
+			return &types.BoolPolicy{InheritablePolicy: types.InheritablePolicy{Inherited: false}, Value: types.NewBool(v)}
+		}
+		return nil
+	}
+	if p, f, m := policy("allowPromiscuous"), policy("allowForgedTransmits"), policy("allowMacChanges"); p != nil || f != nil || m != nil {
+		set.SecurityPolicy = &types.DVSSecurityPolicy{AllowPromiscuous: p, ForgedTransmits: f, MacChanges: m}
+	}
+	if _, a := news["activeUplinks"]; a || news["standbyUplinks"] != nil {
+		set.UplinkTeamingPolicy = &types.VmwareUplinkPortTeamingPolicy{
+			UplinkPortOrder: &types.VMwareUplinkPortOrderPolicy{ActiveUplinkPort: strs(news, "activeUplinks"), StandbyUplinkPort: strs(news, "standbyUplinks")},
+		}
+	}
+	return set
 }
 
 func (portGroupKind) create(ctx context.Context, s *session, news Props) (string, Props, error) {
@@ -80,6 +102,9 @@ func (portGroupKind) create(ctx context.Context, s *session, news Props) (string
 	for _, pg := range d.Portgroup {
 		var p mo.DistributedVirtualPortgroup
 		if err := s.retrieve(ctx, pg, []string{"name"}, &p); err == nil && p.Name == str(news, "name") {
+			if err := setTags(ctx, s, pg, nil, strs(news, "tags")); err != nil {
+				return pg.Value, copyProps(news), err
+			}
 			outs, _, err := portGroupKind{}.read(ctx, s, pg.Value, news)
 			return pg.Value, outs, err
 		}
@@ -102,10 +127,29 @@ func (portGroupKind) read(ctx context.Context, s *session, id string, olds Props
 			ins["distributedVirtualSwitchUuid"] = d.Uuid
 		}
 	}
-	if set, ok := p.Config.DefaultPortConfig.(*types.VMwareDVSPortSetting); ok && set.Vlan != nil {
-		if v, ok := set.Vlan.(*types.VmwareDistributedVirtualSwitchVlanIdSpec); ok {
+	if set, ok := p.Config.DefaultPortConfig.(*types.VMwareDVSPortSetting); ok {
+		if v, ok := set.Vlan.(*types.VmwareDistributedVirtualSwitchVlanIdSpec); ok && v != nil {
 			ins["vlanId"] = v.VlanId
 		}
+		if sp := set.SecurityPolicy; sp != nil {
+			for key, b := range map[string]*types.BoolPolicy{"allowPromiscuous": sp.AllowPromiscuous, "allowForgedTransmits": sp.ForgedTransmits, "allowMacChanges": sp.MacChanges} {
+				if b != nil && b.Value != nil {
+					ins[key] = *b.Value
+				}
+			}
+		}
+		if t := set.UplinkTeamingPolicy; t != nil && t.UplinkPortOrder != nil {
+			ins["activeUplinks"] = orNoStrings(t.UplinkPortOrder.ActiveUplinkPort)
+			ins["standbyUplinks"] = orNoStrings(t.UplinkPortOrder.StandbyUplinkPort)
+		}
+	}
+	r := ref("DistributedVirtualPortgroup", id)
+	attached, err := attachedTags(ctx, s, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(attached) > 0 || olds["tags"] != nil {
+		ins["tags"] = attached
 	}
 	outs := copyProps(ins)
 	outs["key"] = p.Key
@@ -124,10 +168,21 @@ func (portGroupKind) update(ctx context.Context, s *session, id string, olds, ne
 	if err := waitFor(ctx)(pg.Reconfigure(ctx, spec)); err != nil {
 		return nil, fmt.Errorf("reconfigure port group %q: %s", str(news, "name"), err)
 	}
+	if err := setTags(ctx, s, pg.Reference(), strs(olds, "tags"), strs(news, "tags")); err != nil {
+		return nil, err
+	}
 	outs, _, err := portGroupKind{}.read(ctx, s, id, news)
 	return outs, err
 }
 
-func (portGroupKind) delete(ctx context.Context, s *session, id string, _ Props) error {
+func (portGroupKind) delete(ctx context.Context, s *session, id string, olds Props) error {
+	_ = setTags(ctx, s, ref("DistributedVirtualPortgroup", id), strs(olds, "tags"), nil)
 	return waitFor(ctx)(object.NewDistributedVirtualPortgroup(s.vim, ref("DistributedVirtualPortgroup", id)).Destroy(ctx))
+}
+
+func orNoStrings(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -16,8 +17,16 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// version of this plugin; the engine shows it, nothing matches on it.
-const version = "0.1.0"
+// version of this plugin: the package version that the embedded schema states.
+var version = func() string {
+	var head struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(schemaJSON), &head); err != nil || head.Version == "" {
+		return "0.0.0"
+	}
+	return head.Version
+}()
 
 // resourceKind is one resource type of the provider.
 type resourceKind interface {

@@ -20,11 +20,14 @@ func (vmKind) inputs() fieldSpec {
 	return fieldSpec{
 		"name": nil, "resourcePoolId": nil, "datastoreId": nil, "datacenterId": nil, "folder": nil,
 		"numCpus": nil, "memory": nil, "guestId": nil, "annotation": nil, "tags": nil,
-		"waitForGuestNetTimeout": nil, "waitForGuestIpTimeout": nil,
-		"networkInterfaces": {"networkId": nil, "adapterType": nil},
-		"disks":             {"label": nil, "size": nil, "thinProvisioned": nil},
+		"waitForGuestNetTimeout": nil, "waitForGuestIpTimeout": nil, "waitForGuestNetRoutable": nil,
+		"cpuHotAddEnabled": nil, "memoryHotAddEnabled": nil, "numCoresPerSocket": nil, "enableDiskUuid": nil,
+		"firmware": nil, "scsiType": nil, "hostSystemId": nil, "forcePowerOff": nil, "shutdownWaitTimeout": nil,
+		"networkInterfaces": {"networkId": nil, "adapterType": nil, "useStaticMac": nil, "macAddress": nil},
+		"disks": {"label": nil, "size": nil, "thinProvisioned": nil, "eagerlyScrub": nil, "unitNumber": nil,
+			"datastoreId": nil, "keepOnRemove": nil, "controllerType": nil},
 		"clone": {
-			"templateUuid": nil, "timeout": nil,
+			"templateUuid": nil, "timeout": nil, "linkedClone": nil,
 			"customize": {
 				"linuxOptions":      {"hostName": nil, "domain": nil, "timeZone": nil, "hwClockUtc": nil},
 				"networkInterfaces": {"ipv4Address": nil, "ipv4Netmask": nil, "dnsServerLists": nil, "dnsDomain": nil},
@@ -36,7 +39,8 @@ func (vmKind) inputs() fieldSpec {
 func (vmKind) required() []string { return []string{"resourcePoolId"} }
 func (vmKind) updatable() []string {
 	return []string{"name", "numCpus", "memory", "guestId", "annotation", "tags", "folder", "networkInterfaces", "disks",
-		"waitForGuestNetTimeout", "waitForGuestIpTimeout"}
+		"waitForGuestNetTimeout", "waitForGuestIpTimeout", "waitForGuestNetRoutable", "cpuHotAddEnabled",
+		"memoryHotAddEnabled", "numCoresPerSocket", "enableDiskUuid", "hostSystemId", "forcePowerOff", "shutdownWaitTimeout"}
 }
 func (vmKind) autoName() string { return "name" }
 
@@ -62,6 +66,15 @@ func (vmKind) validate(news Props) [][2]string {
 		if str(d, "label") == "" && !isUnknown(d["label"]) {
 			out = append(out, [2]string{fmt.Sprintf("disks[%d].label", i), fmt.Sprintf("disks[%d] needs a label", i)})
 		}
+		if c := str(d, "controllerType"); c != "" && c != "scsi" {
+			out = append(out, [2]string{fmt.Sprintf("disks[%d].controllerType", i), fmt.Sprintf("disks[%d].controllerType %q is not implemented by dcctl's vsphere plugin (only scsi)", i, c)})
+		}
+	}
+	if f := str(news, "firmware"); f != "" && f != "bios" && f != "efi" {
+		out = append(out, [2]string{"firmware", fmt.Sprintf("firmware %q is not bios or efi", f)})
+	}
+	if t := str(news, "scsiType"); t != "" && t != "pvscsi" && t != "lsilogic" && t != "lsilogic-sas" {
+		out = append(out, [2]string{"scsiType", fmt.Sprintf("scsiType %q is not pvscsi, lsilogic or lsilogic-sas", t)})
 	}
 	for i, n := range list(news, "networkInterfaces") {
 		if _, ok := n["networkId"]; !ok {
@@ -119,8 +132,16 @@ func (k vmKind) create(ctx context.Context, s *session, news Props) (string, Pro
 		}
 		tpl := object.NewVirtualMachine(s.vim, tplRef.Reference())
 		spec := types.VirtualMachineCloneSpec{
-			Location: types.VirtualMachineRelocateSpec{Pool: &poolRef, Datastore: dsRef},
+			Location: types.VirtualMachineRelocateSpec{Pool: &poolRef, Datastore: dsRef, Host: hostRef(news)},
 			Config:   &types.VirtualMachineConfigSpec{NumCPUs: int32(num(news, "numCpus", 1)), MemoryMB: num(news, "memory", 1024)},
+		}
+		if boolean(clone, "linkedClone", false) {
+			var t mo.VirtualMachine
+			if err := s.retrieve(ctx, tpl.Reference(), []string{"snapshot"}, &t); err != nil || t.Snapshot == nil || t.Snapshot.CurrentSnapshot == nil {
+				return "", nil, fmt.Errorf("clone.linkedClone: template %s has no snapshot to link to", str(clone, "templateUuid"))
+			}
+			spec.Snapshot = t.Snapshot.CurrentSnapshot
+			spec.Location.DiskMoveType = string(types.VirtualMachineRelocateDiskMoveOptionsCreateNewChildDiskBacking)
 		}
 		tctx, cancel := context.WithTimeout(ctx, time.Duration(num(clone, "timeout", 30))*time.Minute)
 		task, err := tpl.Clone(tctx, folder, name, spec)
@@ -145,9 +166,14 @@ func (k vmKind) create(ctx context.Context, s *session, news Props) (string, Pro
 		spec := types.VirtualMachineConfigSpec{
 			Name: name, GuestId: orDefault(str(news, "guestId"), "otherGuest64"),
 			NumCPUs: int32(num(news, "numCpus", 1)), MemoryMB: num(news, "memory", 1024),
-			Files: &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s]", ds.Name)},
+			Files:    &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s]", ds.Name)},
+			Firmware: str(news, "firmware"),
 		}
-		info, err := waitResult(ctx)(folder.CreateVM(ctx, spec, object.NewResourcePool(s.vim, poolRef), nil))
+		var host *object.HostSystem
+		if h := hostRef(news); h != nil {
+			host = object.NewHostSystem(s.vim, *h)
+		}
+		info, err := waitResult(ctx)(folder.CreateVM(ctx, spec, object.NewResourcePool(s.vim, poolRef), host))
 		if err != nil {
 			return "", nil, fmt.Errorf("create virtual machine %s: %s", name, err)
 		}
@@ -189,6 +215,14 @@ func (k vmKind) create(ctx context.Context, s *session, news Props) (string, Pro
 	return id, outs, err
 }
 
+func hostRef(news Props) *types.ManagedObjectReference {
+	if h := str(news, "hostSystemId"); h != "" {
+		r := ref("HostSystem", h)
+		return &r
+	}
+	return nil
+}
+
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
@@ -221,12 +255,8 @@ func waitGuest(ctx context.Context, s *session, vm *object.VirtualMachine, news 
 		if err := s.retrieve(ctx, vm.Reference(), []string{"guest.ipAddress", "guest.net"}, &m); err != nil {
 			return err
 		}
-		if m.Guest != nil {
-			for _, a := range guestAddresses(m.Guest) {
-				if ip := net.ParseIP(a); ip != nil && !ip.IsLinkLocalUnicast() && !ip.IsLoopback() {
-					return nil
-				}
-			}
+		if m.Guest != nil && hasUsableAddress(m.Guest, news) {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timeout waiting for an available IP address after %d minutes (waitForGuestNetTimeout)", minutes)
@@ -237,6 +267,40 @@ func waitGuest(ctx context.Context, s *session, vm *object.VirtualMachine, news 
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// hasUsableAddress: a guest address that is neither loopback nor link-local and, with waitForGuestNetRoutable
+// (default true) and a customised gateway, on a network that holds that gateway.
+func hasUsableAddress(g *types.GuestInfo, news Props) bool {
+	gateway := net.ParseIP(str(obj(obj(news, "clone"), "customize"), "ipv4Gateway"))
+	routable := boolean(news, "waitForGuestNetRoutable", true) && gateway != nil
+	for _, n := range g.Net {
+		var prefixes []types.NetIpConfigInfoIpAddress
+		if n.IpConfig != nil {
+			prefixes = n.IpConfig.IpAddress
+		}
+		for _, a := range n.IpAddress {
+			ip := net.ParseIP(a)
+			if ip == nil || ip.IsLinkLocalUnicast() || ip.IsLoopback() {
+				continue
+			}
+			if !routable {
+				return true
+			}
+			for _, p := range prefixes {
+				if p.IpAddress == a {
+					_, subnet, err := net.ParseCIDR(fmt.Sprintf("%s/%d", a, p.PrefixLength))
+					if err == nil && subnet.Contains(gateway) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	if ip := net.ParseIP(g.IpAddress); ip != nil && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() && len(g.Net) == 0 {
+		return true
+	}
+	return false
 }
 
 func guestAddresses(g *types.GuestInfo) []string {
@@ -361,6 +425,22 @@ func reconfigure(ctx context.Context, s *session, vm *object.VirtualMachine, old
 			}
 		}
 	}
+	if v, ok := news["cpuHotAddEnabled"].(bool); ok && (m.Config.CpuHotAddEnabled == nil || *m.Config.CpuHotAddEnabled != v) {
+		spec.CpuHotAddEnabled, changed = types.NewBool(v), true
+	}
+	if v, ok := news["memoryHotAddEnabled"].(bool); ok && (m.Config.MemoryHotAddEnabled == nil || *m.Config.MemoryHotAddEnabled != v) {
+		spec.MemoryHotAddEnabled, changed = types.NewBool(v), true
+	}
+	if v, ok := news["numCoresPerSocket"].(float64); ok && int32(v) != m.Config.Hardware.NumCoresPerSocket {
+		spec.NumCoresPerSocket, changed = int32(v), true
+	}
+	if v := str(news, "firmware"); v != "" && v != m.Config.Firmware {
+		spec.Firmware, changed = v, true
+	}
+	if v, ok := news["enableDiskUuid"].(bool); ok && diskUUIDEnabled(m.Config) != v {
+		spec.ExtraConfig = append(spec.ExtraConfig, &types.OptionValue{Key: "disk.EnableUUID", Value: strings.ToUpper(fmt.Sprint(v))})
+		changed = true
+	}
 	devices := object.VirtualDeviceList(m.Config.Hardware.Device)
 	if _, set := news["networkInterfaces"]; set {
 		nics := nicsOf(devices)
@@ -372,10 +452,14 @@ func reconfigure(ctx context.Context, s *session, vm *object.VirtualMachine, old
 			}
 			if i < len(nics) {
 				card := nics[i].GetVirtualEthernetCard()
-				if networkIDOf(card) == str(n, "networkId") {
+				wantMac := boolean(n, "useStaticMac", false) && !strings.EqualFold(card.MacAddress, str(n, "macAddress"))
+				if networkIDOf(card) == str(n, "networkId") && !wantMac {
 					continue
 				}
 				card.Backing = backing
+				if wantMac {
+					card.AddressType, card.MacAddress = string(types.VirtualEthernetCardMacTypeManual), str(n, "macAddress")
+				}
 				spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: nics[i].(types.BaseVirtualDevice)})
 			} else {
 				card, err := devices.CreateEthernetCard(orDefault(str(n, "adapterType"), "vmxnet3"), backing)
@@ -383,6 +467,10 @@ func reconfigure(ctx context.Context, s *session, vm *object.VirtualMachine, old
 					return fmt.Errorf("networkInterfaces[%d]: %s", i, err)
 				}
 				card.GetVirtualDevice().Key = int32(-200 - i)
+				if boolean(n, "useStaticMac", false) {
+					c := card.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+					c.AddressType, c.MacAddress = string(types.VirtualEthernetCardMacTypeManual), str(n, "macAddress")
+				}
 				spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: card})
 			}
 			changed = true
@@ -414,7 +502,7 @@ func reconfigure(ctx context.Context, s *session, vm *object.VirtualMachine, old
 				if c, err := devices.FindSCSIController(""); err == nil {
 					controller = c
 				} else {
-					dev, err := devices.CreateSCSIController("pvscsi")
+					dev, err := devices.CreateSCSIController(orDefault(str(news, "scsiType"), "pvscsi"))
 					if err != nil {
 						return err
 					}
@@ -425,6 +513,10 @@ func reconfigure(ctx context.Context, s *session, vm *object.VirtualMachine, old
 				}
 			}
 			ds := dsRef
+			if id := str(d, "datastoreId"); id != "" {
+				r := ref("Datastore", id)
+				ds = &r
+			}
 			if ds == nil && len(m.Datastore) > 0 {
 				ds = &m.Datastore[0]
 			}
@@ -434,13 +526,26 @@ func reconfigure(ctx context.Context, s *session, vm *object.VirtualMachine, old
 			disk := devices.CreateDisk(controller, *ds, "")
 			disk.Key = int32(-300 - i)
 			disk.CapacityInKB, disk.CapacityInBytes = sizeKB, sizeKB*1024
-			disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ThinProvisioned = types.NewBool(boolean(d, "thinProvisioned", true))
+			backing := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+			backing.ThinProvisioned = types.NewBool(boolean(d, "thinProvisioned", true))
+			if boolean(d, "eagerlyScrub", false) {
+				backing.EagerlyScrub, backing.ThinProvisioned = types.NewBool(true), types.NewBool(false)
+			}
+			if u, ok := d["unitNumber"].(float64); ok {
+				n := int32(u)
+				disk.UnitNumber = &n
+			}
 			devices = append(devices, disk)
 			spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: disk, FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate})
 			changed = true
 		}
+		oldDisks := list(olds, "disks")
 		for i := len(want); i < len(have); i++ {
-			spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationRemove, Device: have[i], FileOperation: types.VirtualDeviceConfigSpecFileOperationDestroy})
+			op := types.VirtualDeviceConfigSpecFileOperationDestroy
+			if i < len(oldDisks) && boolean(oldDisks[i], "keepOnRemove", false) {
+				op = "" // detach only: the file stays on the datastore
+			}
+			spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationRemove, Device: have[i], FileOperation: op})
 			changed = true
 		}
 	}
@@ -449,8 +554,8 @@ func reconfigure(ctx context.Context, s *session, vm *object.VirtualMachine, old
 	}
 	err := waitFor(ctx)(vm.Reconfigure(ctx, spec))
 	if err != nil && m.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn && strings.Contains(err.Error(), "PowerState") {
-		// No hot-add: as the real provider does, power off, change, power on again.
-		if perr := waitFor(ctx)(vm.PowerOff(ctx)); perr != nil {
+		// No hot-add: as the real provider does, shut down, change, power on again.
+		if perr := shutdown(ctx, s, vm, news); perr != nil {
 			return fmt.Errorf("reconfigure: %s; power off: %s", err, perr)
 		}
 		if err = waitFor(ctx)(vm.Reconfigure(ctx, spec)); err == nil {
@@ -461,6 +566,41 @@ func reconfigure(ctx context.Context, s *session, vm *object.VirtualMachine, old
 		return fmt.Errorf("reconfigure: %s", err)
 	}
 	return nil
+}
+
+func diskUUIDEnabled(c *types.VirtualMachineConfigInfo) bool {
+	for _, o := range c.ExtraConfig {
+		if ov := o.GetOptionValue(); ov.Key == "disk.EnableUUID" {
+			return strings.EqualFold(fmt.Sprint(ov.Value), "true")
+		}
+	}
+	return false
+}
+
+// shutdown stops a powered-on VM as the real provider does: a clean guest shutdown when VMware Tools run, waiting up
+// to shutdownWaitTimeout minutes (default 3), then a hard power-off unless forcePowerOff is false.
+func shutdown(ctx context.Context, s *session, vm *object.VirtualMachine, p Props) error {
+	var m mo.VirtualMachine
+	if err := s.retrieve(ctx, vm.Reference(), []string{"runtime.powerState", "guest.toolsRunningStatus"}, &m); err != nil {
+		return err
+	}
+	if m.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+		return nil
+	}
+	if m.Guest != nil && m.Guest.ToolsRunningStatus == string(types.VirtualMachineToolsRunningStatusGuestToolsRunning) {
+		if err := vm.ShutdownGuest(ctx); err == nil {
+			wctx, cancel := context.WithTimeout(ctx, time.Duration(num(p, "shutdownWaitTimeout", 3))*time.Minute)
+			err = vm.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff)
+			cancel()
+			if err == nil {
+				return nil
+			}
+		}
+		if !boolean(p, "forcePowerOff", true) {
+			return fmt.Errorf("the guest did not shut down within %d minutes and forcePowerOff is false", num(p, "shutdownWaitTimeout", 3))
+		}
+	}
+	return waitFor(ctx)(vm.PowerOff(ctx))
 }
 
 // networkIDOf: the managed object ID of the network a NIC is on.
@@ -500,7 +640,7 @@ func (vmKind) read(ctx context.Context, s *session, id string, olds Props) (Prop
 		return nil, nil, err
 	}
 	var m mo.VirtualMachine
-	if err := s.retrieve(ctx, vm.Reference(), []string{"name", "config", "runtime.powerState", "resourcePool", "datastore", "guest", "parent"}, &m); err != nil {
+	if err := s.retrieve(ctx, vm.Reference(), []string{"name", "config", "runtime.powerState", "runtime.host", "resourcePool", "datastore", "guest", "parent"}, &m); err != nil {
 		return nil, nil, err
 	}
 	if m.Config == nil {
@@ -509,6 +649,14 @@ func (vmKind) read(ctx context.Context, s *session, id string, olds Props) (Prop
 	ins := Props{
 		"name": m.Name, "numCpus": m.Config.Hardware.NumCPU, "memory": m.Config.Hardware.MemoryMB,
 		"guestId": m.Config.GuestId, "annotation": m.Config.Annotation,
+		"numCoresPerSocket": m.Config.Hardware.NumCoresPerSocket, "firmware": m.Config.Firmware,
+		"cpuHotAddEnabled":    m.Config.CpuHotAddEnabled != nil && *m.Config.CpuHotAddEnabled,
+		"memoryHotAddEnabled": m.Config.MemoryHotAddEnabled != nil && *m.Config.MemoryHotAddEnabled,
+		"enableDiskUuid":      diskUUIDEnabled(m.Config),
+		"scsiType":            scsiType(object.VirtualDeviceList(m.Config.Hardware.Device)),
+	}
+	if m.Runtime.Host != nil {
+		ins["hostSystemId"] = m.Runtime.Host.Value
 	}
 	if m.ResourcePool != nil {
 		ins["resourcePoolId"] = m.ResourcePool.Value
@@ -544,19 +692,21 @@ func (vmKind) read(ctx context.Context, s *session, id string, olds Props) (Prop
 		if i < len(oldDisks) && str(oldDisks[i], "label") != "" {
 			label = str(oldDisks[i], "label")
 		}
-		thin := false
+		thin, eager := false, false
 		var file, uuid, ds string
 		if b, ok := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
 			thin = b.ThinProvisioned != nil && *b.ThinProvisioned
+			eager = b.EagerlyScrub != nil && *b.EagerlyScrub
 			file, uuid = b.FileName, b.Uuid
 			if b.Datastore != nil {
 				ds = b.Datastore.Value
 			}
 		}
 		size := (d.CapacityInKB*1024 + gib - 1) / gib
+		keep := i < len(oldDisks) && boolean(oldDisks[i], "keepOnRemove", false)
 		diskIns = append(diskIns, Props{"label": label, "size": size, "thinProvisioned": thin})
-		diskOuts = append(diskOuts, Props{"label": label, "size": size, "thinProvisioned": thin, "key": d.Key, "unitNumber": unit(d.UnitNumber),
-			"path": file, "uuid": uuid, "datastoreId": ds})
+		diskOuts = append(diskOuts, Props{"label": label, "size": size, "thinProvisioned": thin, "eagerlyScrub": eager, "key": d.Key,
+			"unitNumber": unit(d.UnitNumber), "path": file, "uuid": uuid, "datastoreId": ds, "keepOnRemove": keep, "controllerType": "scsi"})
 	}
 	ins["networkInterfaces"] = orEmpty(nicIns)
 	ins["disks"] = orEmpty(diskIns)
@@ -567,6 +717,11 @@ func (vmKind) read(ctx context.Context, s *session, id string, olds Props) (Prop
 	ins["tags"] = attached
 
 	outs := copyProps(ins)
+	for _, k := range []string{"forcePowerOff", "shutdownWaitTimeout", "waitForGuestNetRoutable"} {
+		if v, ok := olds[k]; ok {
+			outs[k] = v
+		}
+	}
 	outs["networkInterfaces"] = orEmpty(nicOuts)
 	outs["disks"] = orEmpty(diskOuts)
 	outs["uuid"] = m.Config.Uuid
@@ -649,6 +804,11 @@ func (k vmKind) update(ctx context.Context, s *session, id string, olds, news Pr
 			return nil, fmt.Errorf("move to folder %q: %s", str(news, "folder"), err)
 		}
 	}
+	if h := hostRef(news); h != nil && str(news, "hostSystemId") != str(olds, "hostSystemId") {
+		if err := waitFor(ctx)(vm.Relocate(ctx, types.VirtualMachineRelocateSpec{Host: h}, types.VirtualMachineMovePriorityDefaultPriority)); err != nil {
+			return nil, fmt.Errorf("migrate to host %s: %s", h.Value, err)
+		}
+	}
 	var dsRef *types.ManagedObjectReference
 	if v := str(news, "datastoreId"); v != "" {
 		r := ref("Datastore", v)
@@ -674,7 +834,7 @@ func (k vmKind) update(ctx context.Context, s *session, id string, olds, news Pr
 	return outs, err
 }
 
-func (vmKind) delete(ctx context.Context, s *session, id string, _ Props) error {
+func (vmKind) delete(ctx context.Context, s *session, id string, olds Props) error {
 	vm, err := findVM(ctx, s, id)
 	if err != nil {
 		return err
@@ -684,13 +844,23 @@ func (vmKind) delete(ctx context.Context, s *session, id string, _ Props) error 
 	if attached, err := attachedTags(ctx, s, vm.Reference()); err == nil {
 		_ = setTags(ctx, s, vm.Reference(), attached, nil)
 	}
-	state, err := vm.PowerState(ctx)
-	if err != nil {
-		return err
+	if err := shutdown(ctx, s, vm, olds); err != nil {
+		return fmt.Errorf("power off: %s", err)
 	}
-	if state == types.VirtualMachinePowerStatePoweredOn {
-		if err := waitFor(ctx)(vm.PowerOff(ctx)); err != nil {
-			return fmt.Errorf("power off: %s", err)
+	// Disks marked keepOnRemove are detached first, so that destroying the VM leaves their files.
+	var m mo.VirtualMachine
+	if err := s.retrieve(ctx, vm.Reference(), []string{"config.hardware.device"}, &m); err == nil && m.Config != nil {
+		spec := types.VirtualMachineConfigSpec{}
+		have := sortedDisks(object.VirtualDeviceList(m.Config.Hardware.Device))
+		for i, d := range list(olds, "disks") {
+			if boolean(d, "keepOnRemove", false) && i < len(have) {
+				spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationRemove, Device: have[i]})
+			}
+		}
+		if len(spec.DeviceChange) > 0 {
+			if err := waitFor(ctx)(vm.Reconfigure(ctx, spec)); err != nil {
+				return fmt.Errorf("detach disks kept on remove: %s", err)
+			}
 		}
 	}
 	return waitFor(ctx)(vm.Destroy(ctx))

@@ -35,7 +35,7 @@ class VsphereProvider extends pulumi.ProviderResource {
   }
 }
 
-const shape = { datacenter: "DC-T", cluster: "C1", esxiHosts: ["esxi-a", "esxi-b"], datastores: ["ds1"], dvSwitch: "DVS1", templates: ["tpl-debian-12"] };
+const shape = { datacenter: "DC-T", cluster: "C1", esxiHosts: ["esxi-a", "esxi-b"], datastores: ["ds1"], dvSwitch: "DVS1", templates: ["tpl-debian-12", "tpl-debian-13"] };
 const VMS = 3;
 const vmName = (i: number) => `pv-vm-0${i}`;
 const vmPath = (name: string, folder = "pv") => `/${shape.datacenter}/vm/${folder}/${name}`;
@@ -50,6 +50,8 @@ function vc(): Vcsim {
   return sim;
 }
 const g = (args: string[]) => govc(vc().connection, args);
+/** The managed object ID of the folder at /DC/vm/NAME (`govc ls -i` of a folder would list its children). */
+const folderMoid = async (name: string) => (await g(["find", "-i", `/${shape.datacenter}/vm`, "-type", "f", "-name", name])).trim().split(":")[1] ?? "";
 const vmInfo = async (path: string) =>
   (JSON.parse(await g(["vm.info", "-json", path])) as { virtualMachines: { config: { hardware: { numCPU: number; memoryMB: number }; annotation: string; uuid: string }; guest: { hostName: string; ipAddress: string } }[] }).virtualMachines[0];
 
@@ -66,7 +68,11 @@ function providerConfig() {
 
 interface ProgramOpts {
   importUuid?: string;
-  importPool?: string;
+  importFolderId?: string;
+  /** Another template for the last VM (a change that needs a new VM). */
+  lastTemplate?: string;
+  /** Another annotation for the first VM (a change made in place). */
+  firstAnnotation?: string;
 }
 
 /** The main program: foundation objects, VMS VMs cloned with customisation, an anti-affinity rule, an import. */
@@ -77,6 +83,7 @@ function mainProgram(opts: ProgramOpts = {}) {
     const ds = (await pulumi.runtime.invoke(fn("getDatastore"), { name: "ds1", datacenterId: dc.id })) as { id: string };
     const dvs = (await pulumi.runtime.invoke(fn("getDistributedVirtualSwitch"), { name: shape.dvSwitch, datacenterId: dc.id })) as { id: string };
     const tpl = (await pulumi.runtime.invoke(fn("getVirtualMachine"), { name: "tpl-debian-12", datacenterId: dc.id })) as { uuid: string };
+    const otherTpl = opts.lastTemplate ? ((await pulumi.runtime.invoke(fn("getVirtualMachine"), { name: opts.lastTemplate, datacenterId: dc.id })) as { uuid: string }) : tpl;
     const vmNet = (await pulumi.runtime.invoke(fn("getNetwork"), { name: "VM Network", datacenterId: dc.id })) as { id: string; type: string };
     const rootPool = (await pulumi.runtime.invoke(fn("getResourcePool"), { name: `${shape.cluster}/Resources`, datacenterId: dc.id })) as { id: string };
 
@@ -99,12 +106,12 @@ function mainProgram(opts: ProgramOpts = {}) {
           numCpus: 2,
           memory: 1024,
           guestId: "debian11_64Guest",
-          annotation: `dcctl test ${name}`,
+          annotation: i === 1 && opts.firstAnnotation ? opts.firstAnnotation : `dcctl test ${name}`,
           tags: [tag.id],
           networkInterfaces: [{ networkId: pg.id }],
           disks: [{ label: "os", size: 20, thinProvisioned: true }],
           clone: {
-            templateUuid: tpl.uuid,
+            templateUuid: i === VMS ? otherTpl.uuid : tpl.uuid,
             customize: {
               linuxOptions: { hostName: name, domain: "lab.local" },
               networkInterfaces: [{ ipv4Address: `10.10.30.${10 + i}`, ipv4Netmask: 24 }],
@@ -121,9 +128,12 @@ function mainProgram(opts: ProgramOpts = {}) {
       new Res(
         T.VirtualMachine,
         "hand-made",
-        { name: "hand-made", resourcePoolId: opts.importPool ?? rootPool.id, numCpus: 1, memory: 512, guestId: "otherLinux64Guest" },
+        { name: "hand-made", resourcePoolId: rootPool.id, numCpus: 1, memory: 512, guestId: "otherLinux64Guest" },
         { import: opts.importUuid },
       );
+    }
+    if (opts.importFolderId) {
+      new Res(T.Folder, "hand-folder", { path: "hand-folder", type: "vm", datacenterId: dc.id }, { import: opts.importFolderId });
     }
     return { vmNetType: vmNet.type, vmIds: vms.map((v) => v.id) };
   };
@@ -172,6 +182,12 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
       expect(info?.guest).toMatchObject({ hostName: vmName(i), ipAddress: `10.10.30.${10 + i}` });
       expect((await govc(conn, ["tags.attached.ls", "-r", vmPath(vmName(i))])).trim()).toBe("db");
     }
+    // The 20 GB thin disk was added to the clone, and its NIC is on the new port group.
+    const devices = JSON.parse(await g(["vm.info", "-json", vmPath(vmName(1))])) as { virtualMachines: { config: { hardware: { device: { capacityInKB?: number; backing?: { thinProvisioned?: boolean; port?: { portgroupKey: string } } }[] } } }[] };
+    const hw = devices.virtualMachines[0]?.config.hardware.device ?? [];
+    expect(hw.filter((d) => d.capacityInKB === 20 * 1024 * 1024 && d.backing?.thinProvisioned)).toHaveLength(1);
+    const pgKey = (await g(["ls", "-i", `/${shape.datacenter}/network/pv-app`])).trim().split(":")[1];
+    expect(hw.filter((d) => d.backing?.port?.portgroupKey === pgKey)).toHaveLength(1);
     // The VM's ID is its UUID, and the rule names the VMs it keeps apart.
     const ids = up.outputs.vmIds?.value as string[];
     expect(ids[0]).toBe((await vmInfo(vmPath(vmName(1))))?.config.uuid);
@@ -204,13 +220,26 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     expect((await vmInfo(vmPath(vmName(1))))?.config.hardware.numCPU).toBe(2);
   });
 
-  it("imports a VM made with govc by its UUID, and the next up leaves it untouched", async () => {
+  it("plans a new annotation in place, and a new template as a replacement", async () => {
+    const annotated = await (await inlineStack("pv-main", mainProgram({ firstAnnotation: "changed" }), backend, providerConfig())).preview({ diff: true });
+    expect(annotated.changeSummary).toMatchObject({ update: 1 });
+    expect(annotated.changeSummary.replace ?? 0).toBe(0);
+    const retemplated = await (await inlineStack("pv-main", mainProgram({ lastTemplate: "tpl-debian-13" }), backend, providerConfig())).preview();
+    expect(retemplated.changeSummary.replace).toBe(1);
+    // …and the anti-affinity rule follows the new VM's ID in place.
+    expect(retemplated.changeSummary.update ?? 0).toBeLessThanOrEqual(1);
+  });
+
+  it("imports a VM and a folder made with govc by their IDs, and the next up leaves them untouched", async () => {
+    await g(["folder.create", `/${shape.datacenter}/vm/hand-folder`]);
+    const folderId = await folderMoid("hand-folder");
+    expect(folderId).toMatch(/^group-/);
     await g(["vm.create", "-dc", shape.datacenter, "-on=false", "-ds", "ds1", "-net", "VM Network", "-pool", `/${shape.datacenter}/host/${shape.cluster}/Resources`, "-folder", `/${shape.datacenter}/vm`, "-c", "1", "-m", "512", "-g", "otherLinux64Guest", "hand-made"]);
     const uuid = (await vmInfo(`/${shape.datacenter}/vm/hand-made`))?.config.uuid ?? "";
     expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
-    const imported = await inlineStack("pv-main", mainProgram({ importUuid: uuid }), backend, providerConfig());
+    const imported = await inlineStack("pv-main", mainProgram({ importUuid: uuid, importFolderId: folderId }), backend, providerConfig());
     const up = await imported.up();
-    expect(up.summary.resourceChanges?.import).toBe(1);
+    expect(up.summary.resourceChanges?.import).toBe(2);
     const again = await imported.up();
     expect(again.summary.resourceChanges?.update ?? 0).toBe(0);
     expect(again.summary.resourceChanges?.replace ?? 0).toBe(0);
@@ -219,6 +248,7 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     const state = (await stateResources(imported)).find((r) => r.urn.endsWith("::hand-made"));
     expect(state?.id).toBe(uuid);
     expect(state?.outputs).toMatchObject({ numCpus: 1, memory: 512, guestId: "otherLinux64Guest", imported: true });
+    expect((await stateResources(imported)).find((r) => r.urn.endsWith("::hand-folder"))?.id).toBe(folderId);
   });
 
   it("takes its configuration from an explicit provider, and refuses an input of the real schema it does not implement in one line", async () => {
@@ -245,13 +275,27 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     expect(await g(["ls", `/${shape.datacenter}/vm`])).not.toContain("pv-explicit");
   });
 
+  it("takes its configuration from VSPHERE_* environment variables when the stack sets none", async () => {
+    const c = vc().connection;
+    const env = { VSPHERE_USER: c.username, VSPHERE_PASSWORD: c.password, VSPHERE_SERVER: c.url, VSPHERE_ALLOW_UNVERIFIED_SSL: "1" };
+    const stack = await inlineStack("pv-env", async () => {
+      const f = (await pulumi.runtime.invoke(fn("getFolder"), { path: `/${shape.datacenter}/vm/pv` })) as { id: string };
+      return { folderId: f.id };
+    }, backend, {}, env);
+    stacks.push(stack);
+    const up = await stack.up();
+    expect(up.outputs.folderId?.value).toBe(await folderMoid("pv"));
+  });
+
   it("destroys everything it made, the imported VM too, and leaves the template", async () => {
     const t0 = Date.now();
     await main.destroy();
     timings.destroy = Date.now() - t0;
     const vms = (await g(["find", `/${shape.datacenter}/vm`, "-type", "m"])).split("\n").filter(Boolean);
-    expect(vms).toEqual([`/${shape.datacenter}/vm/tpl-debian-12`]);
-    expect(await g(["ls", `/${shape.datacenter}/vm`])).not.toContain("/pv");
+    expect(vms.sort()).toEqual([`/${shape.datacenter}/vm/tpl-debian-12`, `/${shape.datacenter}/vm/tpl-debian-13`]);
+    const left = await g(["ls", `/${shape.datacenter}/vm`]);
+    expect(left).not.toContain("/pv");
+    expect(left).not.toContain("hand-folder");
     expect(await g(["ls", `/${shape.datacenter}/network`])).not.toContain("pv-app");
     expect(await g(["find", `/${shape.datacenter}/host/${shape.cluster}/Resources`, "-type", "p", "-name", "pv-tier-1"])).toBe("");
     expect((await g(["tags.category.ls"])).trim()).toBe("");
