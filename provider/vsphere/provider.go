@@ -98,7 +98,9 @@ func (p *server) Attach(context.Context, *pulumirpc.PluginAttach) (*emptypb.Empt
 	return &emptypb.Empty{}, nil
 }
 
-func (p *server) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
+// Cancel: the engine is about to stop this plugin; end the vSphere session instead of leaving it to time out.
+func (p *server) Cancel(ctx context.Context, _ *emptypb.Empty) (*emptypb.Empty, error) {
+	p.conn.logout(ctx)
 	return &emptypb.Empty{}, nil
 }
 

@@ -36,8 +36,9 @@ class VsphereProvider extends pulumi.ProviderResource {
 }
 
 const shape = { datacenter: "DC-T", cluster: "C1", esxiHosts: ["esxi-a", "esxi-b"], datastores: ["ds1"], dvSwitch: "DVS1", templates: ["tpl-debian-12", "tpl-debian-13"] };
-const VMS = 3;
-const vmName = (i: number) => `pv-vm-0${i}`;
+/** How many cloned VMs the main stack declares (DCCTL_PV_VMS=33 measures a site's worth). */
+const VMS = Math.max(2, Number(process.env.DCCTL_PV_VMS ?? 3));
+const vmName = (i: number) => `pv-vm-${String(i).padStart(2, "0")}`;
 const vmPath = (name: string, folder = "pv") => `/${shape.datacenter}/vm/${folder}/${name}`;
 
 const dir = mkdtempSync(join(tmpdir(), "dcctl-vsphere-plugin-"));
@@ -66,9 +67,18 @@ function providerConfig() {
   };
 }
 
+/** IDs of objects made by hand with govc, for the program to adopt. */
+interface HandMade {
+  vmUuid: string;
+  folderId: string;
+  categoryId: string;
+  tagId: string;
+  poolId: string;
+  portGroupId: string;
+}
+
 interface ProgramOpts {
-  importUuid?: string;
-  importFolderId?: string;
+  adopt?: HandMade;
   /** Another template for the last VM (a change that needs a new VM). */
   lastTemplate?: string;
   /** Another annotation for the first VM (a change made in place). */
@@ -124,16 +134,14 @@ function mainProgram(opts: ProgramOpts = {}) {
       );
     }
     new Res(T.AntiAffinityRule, "pv-db-anti-affinity", { name: "pv-db-anti-affinity", computeClusterId: cluster.id, virtualMachineIds: vms.map((v) => v.id) });
-    if (opts.importUuid) {
-      new Res(
-        T.VirtualMachine,
-        "hand-made",
-        { name: "hand-made", resourcePoolId: rootPool.id, numCpus: 1, memory: 512, guestId: "otherLinux64Guest" },
-        { import: opts.importUuid },
-      );
-    }
-    if (opts.importFolderId) {
-      new Res(T.Folder, "hand-folder", { path: "hand-folder", type: "vm", datacenterId: dc.id }, { import: opts.importFolderId });
+    const adopt = opts.adopt;
+    if (adopt) {
+      new Res(T.VirtualMachine, "hand-made", { name: "hand-made", resourcePoolId: rootPool.id, numCpus: 1, memory: 512, guestId: "otherLinux64Guest" }, { import: adopt.vmUuid });
+      new Res(T.Folder, "hand-folder", { path: "hand-folder", type: "vm", datacenterId: dc.id }, { import: adopt.folderId });
+      const handCat = new Res(T.TagCategory, "hand-cat", { name: "hand-cat", cardinality: "SINGLE", associableTypes: ["VirtualMachine"] }, { import: adopt.categoryId });
+      new Res(T.Tag, "hand-tag", { name: "hand-tag", categoryId: handCat.id }, { import: adopt.tagId });
+      new Res(T.ResourcePool, "hand-pool", { name: "hand-pool", parentResourcePoolId: cluster.resourcePoolId }, { import: adopt.poolId });
+      new Res(T.DistributedPortGroup, "hand-pg", { name: "hand-pg", distributedVirtualSwitchUuid: dvs.id, vlanId: 40 }, { import: adopt.portGroupId });
     }
     return { vmNetType: vmNet.type, vmIds: vms.map((v) => v.id) };
   };
@@ -192,7 +200,7 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     const ids = up.outputs.vmIds?.value as string[];
     expect(ids[0]).toBe((await vmInfo(vmPath(vmName(1))))?.config.uuid);
     const rule = await govc(conn, ["cluster.rule.ls", "-cluster", `/${shape.datacenter}/host/${shape.cluster}`, "-name", "pv-db-anti-affinity", "-l"]);
-    expect(rule.split("\n").filter(Boolean).map((l) => l.replace(/ \(VM\)$/, "")).sort()).toEqual([1, 2, 3].map(vmName));
+    expect(rule.split("\n").filter(Boolean).map((l) => l.replace(/ \(VM\)$/, "")).sort()).toEqual(Array.from({ length: VMS }, (_, i) => vmName(i + 1)));
     expect(await g(["ls", `/${shape.datacenter}/network`])).toContain("pv-app");
     expect(await g(["find", `/${shape.datacenter}/host/${shape.cluster}/Resources`, "-type", "p", "-name", "pv-tier-1"])).toContain("pv-tier-1");
     // The state file holds the password only encrypted (exportStack would show it decrypted).
@@ -230,16 +238,24 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     expect(retemplated.changeSummary.update ?? 0).toBeLessThanOrEqual(1);
   });
 
-  it("imports a VM and a folder made with govc by their IDs, and the next up leaves them untouched", async () => {
-    await g(["folder.create", `/${shape.datacenter}/vm/hand-folder`]);
+  it("imports a VM, a folder, a tag category and tag, a pool and a port group made with govc by their IDs, and the next up leaves them untouched", async () => {
+    const dc = `/${shape.datacenter}`;
+    await g(["folder.create", `${dc}/vm/hand-folder`]);
     const folderId = await folderMoid("hand-folder");
     expect(folderId).toMatch(/^group-/);
+    const categoryId = (await g(["tags.category.create", "-t", "VirtualMachine", "-m=false", "hand-cat"])).trim();
+    const tagId = (await g(["tags.create", "-c", "hand-cat", "hand-tag"])).trim();
+    await g(["pool.create", `${dc}/host/${shape.cluster}/Resources/hand-pool`]);
+    const poolId = (await g(["find", "-i", `${dc}/host/${shape.cluster}/Resources`, "-type", "p", "-name", "hand-pool"])).trim().split(":")[1] ?? "";
+    await g(["dvs.portgroup.add", "-dc", shape.datacenter, "-dvs", shape.dvSwitch, "-vlan", "40", "hand-pg"]);
+    const portGroupId = (await g(["find", "-i", `${dc}/network`, "-name", "hand-pg"])).trim().split(":")[1] ?? "";
+    expect([categoryId, tagId, poolId, portGroupId].map((id) => id.split(/[-:]/)[0])).toEqual(["urn", "urn", "resgroup", "dvportgroup"]);
     await g(["vm.create", "-dc", shape.datacenter, "-on=false", "-ds", "ds1", "-net", "VM Network", "-pool", `/${shape.datacenter}/host/${shape.cluster}/Resources`, "-folder", `/${shape.datacenter}/vm`, "-c", "1", "-m", "512", "-g", "otherLinux64Guest", "hand-made"]);
     const uuid = (await vmInfo(`/${shape.datacenter}/vm/hand-made`))?.config.uuid ?? "";
     expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
-    const imported = await inlineStack("pv-main", mainProgram({ importUuid: uuid, importFolderId: folderId }), backend, providerConfig());
+    const imported = await inlineStack("pv-main", mainProgram({ adopt: { vmUuid: uuid, folderId, categoryId, tagId, poolId, portGroupId } }), backend, providerConfig());
     const up = await imported.up();
-    expect(up.summary.resourceChanges?.import).toBe(2);
+    expect(up.summary.resourceChanges?.import).toBe(6);
     const again = await imported.up();
     expect(again.summary.resourceChanges?.update ?? 0).toBe(0);
     expect(again.summary.resourceChanges?.replace ?? 0).toBe(0);
@@ -248,7 +264,8 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     const state = (await stateResources(imported)).find((r) => r.urn.endsWith("::hand-made"));
     expect(state?.id).toBe(uuid);
     expect(state?.outputs).toMatchObject({ numCpus: 1, memory: 512, guestId: "otherLinux64Guest", imported: true });
-    expect((await stateResources(imported)).find((r) => r.urn.endsWith("::hand-folder"))?.id).toBe(folderId);
+    const ids = Object.fromEntries((await stateResources(imported)).map((r) => [r.urn.split("::").pop(), r.id]));
+    expect(ids).toMatchObject({ "hand-folder": folderId, "hand-cat": categoryId, "hand-tag": tagId, "hand-pool": poolId, "hand-pg": portGroupId });
   });
 
   it("takes its configuration from an explicit provider, and refuses an input of the real schema it does not implement in one line", async () => {
@@ -299,6 +316,8 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     expect(await g(["ls", `/${shape.datacenter}/network`])).not.toContain("pv-app");
     expect(await g(["find", `/${shape.datacenter}/host/${shape.cluster}/Resources`, "-type", "p", "-name", "pv-tier-1"])).toBe("");
     expect((await g(["tags.category.ls"])).trim()).toBe("");
+    expect(await g(["ls", `/${shape.datacenter}/network`])).not.toContain("hand-pg");
+    expect(await g(["find", `/${shape.datacenter}/host/${shape.cluster}/Resources`, "-type", "p", "-name", "hand-pool"])).toBe("");
     console.log(`vsphere plugin: in-place update ${timings.update} ms, destroy of everything ${timings.destroy} ms`);
   });
 });
