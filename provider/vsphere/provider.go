@@ -321,7 +321,13 @@ func (p *server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 			olds[key] = v
 		}
 	}
-	outs, ins, err := k.read(ctx, s, req.GetId(), olds)
+	id := req.GetId()
+	if r, ok := k.(resolver); ok && len(olds) == 0 {
+		if id, err = r.resolveID(ctx, s, id); err != nil {
+			return nil, err
+		}
+	}
+	outs, ins, err := k.read(ctx, s, id, olds)
 	if err != nil {
 		if isNotFound(err) {
 			return &pulumirpc.ReadResponse{}, nil
@@ -348,7 +354,7 @@ func (p *server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 	if err != nil {
 		return nil, err
 	}
-	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: so, Inputs: si}, nil
+	return &pulumirpc.ReadResponse{Id: id, Properties: so, Inputs: si}, nil
 }
 
 func (p *server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {

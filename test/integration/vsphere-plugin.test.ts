@@ -67,13 +67,14 @@ function providerConfig() {
   };
 }
 
-/** IDs of objects made by hand with govc, for the program to adopt. */
+/** Import IDs of objects made by hand with govc, for the program to adopt: the resources' own IDs (UUID, managed
+ * object ID) or the real provider's import forms (inventory path, category name, tag as JSON). */
 interface HandMade {
   vmUuid: string;
   folderId: string;
-  categoryId: string;
-  tagId: string;
-  poolId: string;
+  categoryImport: string;
+  tagImport: string;
+  poolImport: string;
   portGroupId: string;
 }
 
@@ -138,9 +139,9 @@ function mainProgram(opts: ProgramOpts = {}) {
     if (adopt) {
       new Res(T.VirtualMachine, "hand-made", { name: "hand-made", resourcePoolId: rootPool.id, numCpus: 1, memory: 512, guestId: "otherLinux64Guest" }, { import: adopt.vmUuid });
       new Res(T.Folder, "hand-folder", { path: "hand-folder", type: "vm", datacenterId: dc.id }, { import: adopt.folderId });
-      const handCat = new Res(T.TagCategory, "hand-cat", { name: "hand-cat", cardinality: "SINGLE", associableTypes: ["VirtualMachine"] }, { import: adopt.categoryId });
-      new Res(T.Tag, "hand-tag", { name: "hand-tag", categoryId: handCat.id }, { import: adopt.tagId });
-      new Res(T.ResourcePool, "hand-pool", { name: "hand-pool", parentResourcePoolId: cluster.resourcePoolId }, { import: adopt.poolId });
+      const handCat = new Res(T.TagCategory, "hand-cat", { name: "hand-cat", cardinality: "SINGLE", associableTypes: ["VirtualMachine"] }, { import: adopt.categoryImport });
+      new Res(T.Tag, "hand-tag", { name: "hand-tag", categoryId: handCat.id }, { import: adopt.tagImport });
+      new Res(T.ResourcePool, "hand-pool", { name: "hand-pool", parentResourcePoolId: cluster.resourcePoolId }, { import: adopt.poolImport });
       new Res(T.DistributedPortGroup, "hand-pg", { name: "hand-pg", distributedVirtualSwitchUuid: dvs.id, vlanId: 40 }, { import: adopt.portGroupId });
     }
     return { vmNetType: vmNet.type, vmIds: vms.map((v) => v.id) };
@@ -238,7 +239,7 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     expect(retemplated.changeSummary.update ?? 0).toBeLessThanOrEqual(1);
   });
 
-  it("imports a VM, a folder, a tag category and tag, a pool and a port group made with govc by their IDs, and the next up leaves them untouched", async () => {
+  it("imports a VM by UUID, a folder and port group by ID, a pool by path, a category by name and a tag as JSON (all made with govc), and the next up leaves them untouched", async () => {
     const dc = `/${shape.datacenter}`;
     await g(["folder.create", `${dc}/vm/hand-folder`]);
     const folderId = await folderMoid("hand-folder");
@@ -253,7 +254,14 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     await g(["vm.create", "-dc", shape.datacenter, "-on=false", "-ds", "ds1", "-net", "VM Network", "-pool", `/${shape.datacenter}/host/${shape.cluster}/Resources`, "-folder", `/${shape.datacenter}/vm`, "-c", "1", "-m", "512", "-g", "otherLinux64Guest", "hand-made"]);
     const uuid = (await vmInfo(`/${shape.datacenter}/vm/hand-made`))?.config.uuid ?? "";
     expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
-    const imported = await inlineStack("pv-main", mainProgram({ adopt: { vmUuid: uuid, folderId, categoryId, tagId, poolId, portGroupId } }), backend, providerConfig());
+    const imported = await inlineStack("pv-main", mainProgram({
+      adopt: {
+        vmUuid: uuid, folderId, portGroupId,
+        categoryImport: "hand-cat",
+        tagImport: JSON.stringify({ category_name: "hand-cat", tag_name: "hand-tag" }),
+        poolImport: `${dc}/host/${shape.cluster}/Resources/hand-pool`,
+      },
+    }), backend, providerConfig());
     const up = await imported.up();
     expect(up.summary.resourceChanges?.import).toBe(6);
     const again = await imported.up();
