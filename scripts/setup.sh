@@ -108,6 +108,7 @@ link_dir="$cache/langhost" tool pulumi-language-nodejs github.com/pulumi/pulumi/
 # under a hash of its sources and schema, so every checkout with the same sources shares one build; linked into the
 # checkout's provider/vsphere/bin, which the stacks' Pulumi.yaml names as the `vsphere` plugin's folder.
 vsphere_src="$repo/provider/vsphere"
+mkdir -p "$vsphere_src/bin"   # Pulumi.yaml names this folder; the engine refuses one that does not exist
 if [ -f "$vsphere_src/schema.json" ]; then
   vsphere_key=$(cd "$vsphere_src" && ls go.mod go.sum schema.json *.go | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
   vsphere_dest="$cache/tools/vsphere-provider-$vsphere_key/bin"

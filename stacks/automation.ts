@@ -41,8 +41,9 @@ function writeProjectFile(backend: StateBackend): void {
     plugins: {
       providers: [
         { name: "dcvsphere", path: join(repoRoot, "provider", "bin") },
-        // The Go plugin under the real provider's name; scripts/setup.sh builds it and links it there.
-        { name: "vsphere", path: vspherePluginDir },
+        // The Go plugin under the real provider's name, where set-up built it: the engine refuses a project plugin
+        // folder that does not exist, so without it (no schema.json yet) the stacks on dcvsphere still run.
+        ...(existsSync(join(vspherePluginDir, "pulumi-resource-vsphere")) ? [{ name: "vsphere", path: vspherePluginDir }] : []),
       ],
       analyzers: [{ name: "policy-nodejs", path: join(cacheDir(), "bin") }],
     },
