@@ -126,7 +126,10 @@ func (p *server) DiffConfig(_ context.Context, req *pulumirpc.DiffRequest) (*pul
 	olds, news := fromStruct(req.GetOldInputs()), fromStruct(req.GetNews())
 	var diffs []string
 	for k := range configKeys {
-		if k != "version" && !covers(olds[k], news[k]) || (empty(news[k]) && !empty(olds[k])) {
+		if k == "version" {
+			continue
+		}
+		if !covers(olds[k], news[k]) || (empty(news[k]) && !empty(olds[k])) {
 			diffs = append(diffs, k)
 		}
 	}
