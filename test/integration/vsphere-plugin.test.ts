@@ -6,6 +6,8 @@ import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startVcsim, type Vcsim } from "../../lab/vcsim.js";
 import { govc } from "../../provider/connection.js";
+import { run } from "../../util/process.js";
+import { repoRoot, toolEnv } from "../../util/tools.js";
 import { inlineStack, localBackend, vspherePluginDir, type StateBackend } from "../../stacks/automation.js";
 
 /**
@@ -170,6 +172,12 @@ afterAll(async () => {
 });
 
 describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens, against vcsim", () => {
+  it("passes its Go tests: every input it implements is in schema.json, Diff's in-place and replacing changes, Check's refusals", async () => {
+    const env = toolEnv({ GOFLAGS: `${process.env.GOFLAGS ?? ""} -mod=mod`.trim() });
+    const res = await run("go", ["test", "./..."], { cwd: join(repoRoot, "provider", "vsphere"), env, timeoutMs: 280_000 });
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+  });
+
   let main: Stack;
   const timings: Record<string, number> = {};
 
