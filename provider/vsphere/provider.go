@@ -126,7 +126,10 @@ func (p *server) DiffConfig(_ context.Context, req *pulumirpc.DiffRequest) (*pul
 	olds, news := fromStruct(req.GetOldInputs()), fromStruct(req.GetNews())
 	var diffs []string
 	for k := range configKeys {
-		if k != "version" && !covers(olds[k], news[k]) || (empty(news[k]) && !empty(olds[k])) {
+		if k == "version" {
+			continue
+		}
+		if !covers(olds[k], news[k]) || (empty(news[k]) && !empty(olds[k])) {
 			diffs = append(diffs, k)
 		}
 	}
@@ -150,16 +153,31 @@ func (p *server) Configure(_ context.Context, req *pulumirpc.ConfigureRequest) (
 
 func (p *server) session(ctx context.Context) (*session, error) { return p.conn.get(ctx) }
 
-func (p *server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	_, k, err := kindOf(req.GetUrn())
+// guard turns a panic in a handler into that call's error, so that one bad input cannot kill the plugin.
+func guard(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("vsphere plugin: internal error: %v", r)
+	}
+}
+
+func (p *server) Check(_ context.Context, req *pulumirpc.CheckRequest) (_ *pulumirpc.CheckResponse, err error) {
+	defer guard(&err)
+	t, k, err := kindOf(req.GetUrn())
 	if err != nil {
 		return nil, err
 	}
 	news := fromStruct(req.GetNews())
 	olds := fromStruct(req.GetOlds())
 	var failures []*pulumirpc.CheckFailure
+	refused := map[string]bool{}
 	for _, path := range unsupported(news, k.inputs(), "") {
+		refused[path] = true
 		failures = append(failures, &pulumirpc.CheckFailure{Property: path, Reason: fmt.Sprintf("input %q is not implemented by dcctl's vsphere plugin; remove it", path)})
+	}
+	for _, f := range typeFailures(t, news) {
+		if !refused[f[0]] {
+			failures = append(failures, &pulumirpc.CheckFailure{Property: f[0], Reason: f[1]})
+		}
 	}
 	if an := k.autoName(); an != "" && empty(news[an]) {
 		if prev := str(olds, an); prev != "" {
@@ -195,7 +213,8 @@ type validator interface {
 // clearable: inputs whose removal from the program means "set it empty" rather than "leave it as it is".
 var clearable = map[string]bool{"tags": true, "annotation": true, "description": true, "virtualMachineIds": true}
 
-func (p *server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
+func (p *server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (_ *pulumirpc.DiffResponse, err error) {
+	defer guard(&err)
 	_, k, err := kindOf(req.GetUrn())
 	if err != nil {
 		return nil, err
@@ -268,7 +287,8 @@ func anyStrings(xs []any) []string {
 	return out
 }
 
-func (p *server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
+func (p *server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (_ *pulumirpc.CreateResponse, err error) {
+	defer guard(&err)
 	_, k, err := kindOf(req.GetUrn())
 	if err != nil {
 		return nil, err
@@ -305,7 +325,8 @@ func partial(id string, st *structpb.Struct, cause error) error {
 	return stt.Err()
 }
 
-func (p *server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
+func (p *server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (_ *pulumirpc.ReadResponse, err error) {
+	defer guard(&err)
 	_, k, err := kindOf(req.GetUrn())
 	if err != nil {
 		return nil, err
@@ -357,7 +378,8 @@ func (p *server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 	return &pulumirpc.ReadResponse{Id: id, Properties: so, Inputs: si}, nil
 }
 
-func (p *server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
+func (p *server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (_ *pulumirpc.UpdateResponse, err error) {
+	defer guard(&err)
 	_, k, err := kindOf(req.GetUrn())
 	if err != nil {
 		return nil, err
@@ -377,7 +399,8 @@ func (p *server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pul
 	return &pulumirpc.UpdateResponse{Properties: st}, nil
 }
 
-func (p *server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
+func (p *server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (_ *emptypb.Empty, err error) {
+	defer guard(&err)
 	_, k, err := kindOf(req.GetUrn())
 	if err != nil {
 		return nil, err
@@ -392,7 +415,8 @@ func (p *server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emp
 	return &emptypb.Empty{}, nil
 }
 
-func (p *server) Invoke(ctx context.Context, req *pulumirpc.InvokeRequest) (*pulumirpc.InvokeResponse, error) {
+func (p *server) Invoke(ctx context.Context, req *pulumirpc.InvokeRequest) (_ *pulumirpc.InvokeResponse, err error) {
+	defer guard(&err)
 	fn, ok := functions[req.GetTok()]
 	if !ok {
 		return nil, fmt.Errorf("vsphere: function %s is not implemented by this provider", req.GetTok())

@@ -159,3 +159,25 @@ func TestCheckRefusesUnimplementedInputsOneEach(t *testing.T) {
 		t.Errorf("auto-name: %v", ins["name"])
 	}
 }
+
+func TestCheckRefusesWrongTypesByTheSchema(t *testing.T) {
+	news := map[string]any{"resourcePoolId": "resgroup-1", "numCpus": "4", "clone": map[string]any{"templateUuid": "u",
+		"customize": map[string]any{"linuxOptions": map[string]any{"hostName": "h", "domain": "d"},
+			"networkInterfaces": []any{map[string]any{"ipv4Address": "10.0.0.5", "ipv4Netmask": "255.255.255.0"}}}},
+		"networkInterfaces": []any{map[string]any{"networkId": "network-1"}}}
+	res, err := newServer().Check(context.Background(), &pulumirpc.CheckRequest{Urn: vmURN, News: mustStruct(t, news), Olds: mustStruct(t, map[string]any{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range res.Failures {
+		got = append(got, f.Reason)
+	}
+	want := []string{
+		`clone.customize.networkInterfaces[0].ipv4Netmask must be an integer, not the string "255.255.255.0"`,
+		`numCpus must be an integer, not the string "4"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("failures:\n%s", strings.Join(got, "\n"))
+	}
+}

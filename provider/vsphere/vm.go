@@ -408,17 +408,17 @@ func reconfigure(ctx context.Context, s *session, vm *object.VirtualMachine, old
 	}
 	spec := types.VirtualMachineConfigSpec{}
 	changed := false
-	if v, ok := news["numCpus"]; ok && int32(v.(float64)) != m.Config.Hardware.NumCPU {
-		spec.NumCPUs, changed = int32(v.(float64)), true
+	if v, ok := news["numCpus"].(float64); ok && int32(v) != m.Config.Hardware.NumCPU {
+		spec.NumCPUs, changed = int32(v), true
 	}
-	if v, ok := news["memory"]; ok && int32(v.(float64)) != m.Config.Hardware.MemoryMB {
-		spec.MemoryMB, changed = int64(v.(float64)), true
+	if v, ok := news["memory"].(float64); ok && int32(v) != m.Config.Hardware.MemoryMB {
+		spec.MemoryMB, changed = int64(v), true
 	}
 	if v := str(news, "guestId"); v != "" && v != m.Config.GuestId {
 		spec.GuestId, changed = v, true
 	}
 	if _, set := news["annotation"]; set || (olds != nil && str(olds, "annotation") != "") {
-		if a := str(news, "annotation"); a != m.Config.Annotation {
+		if a := str(news, "annotation"); a != annotationOf(m.Config) {
 			spec.Annotation, changed = a, true
 			if a == "" {
 				spec.Annotation = " " // an empty string leaves vSphere's annotation as it was
@@ -568,6 +568,14 @@ func reconfigure(ctx context.Context, s *session, vm *object.VirtualMachine, old
 	return nil
 }
 
+// annotationOf: vSphere cannot store an empty annotation over a set one, so clearing writes a single space.
+func annotationOf(c *types.VirtualMachineConfigInfo) string {
+	if c.Annotation == " " {
+		return ""
+	}
+	return c.Annotation
+}
+
 func diskUUIDEnabled(c *types.VirtualMachineConfigInfo) bool {
 	for _, o := range c.ExtraConfig {
 		if ov := o.GetOptionValue(); ov.Key == "disk.EnableUUID" {
@@ -648,7 +656,7 @@ func (vmKind) read(ctx context.Context, s *session, id string, olds Props) (Prop
 	}
 	ins := Props{
 		"name": m.Name, "numCpus": m.Config.Hardware.NumCPU, "memory": m.Config.Hardware.MemoryMB,
-		"guestId": m.Config.GuestId, "annotation": m.Config.Annotation,
+		"guestId": m.Config.GuestId, "annotation": annotationOf(m.Config),
 		"numCoresPerSocket": m.Config.Hardware.NumCoresPerSocket, "firmware": m.Config.Firmware,
 		"cpuHotAddEnabled":    m.Config.CpuHotAddEnabled != nil && *m.Config.CpuHotAddEnabled,
 		"memoryHotAddEnabled": m.Config.MemoryHotAddEnabled != nil && *m.Config.MemoryHotAddEnabled,

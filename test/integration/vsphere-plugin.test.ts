@@ -6,6 +6,8 @@ import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startVcsim, type Vcsim } from "../../lab/vcsim.js";
 import { govc } from "../../provider/connection.js";
+import { run } from "../../util/process.js";
+import { repoRoot, toolEnv } from "../../util/tools.js";
 import { inlineStack, localBackend, vspherePluginDir, type StateBackend } from "../../stacks/automation.js";
 
 /**
@@ -170,6 +172,12 @@ afterAll(async () => {
 });
 
 describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens, against vcsim", () => {
+  it("passes its Go tests: every input it implements is in schema.json, Diff's in-place and replacing changes, Check's refusals", async () => {
+    const env = toolEnv({ GOFLAGS: `${process.env.GOFLAGS ?? ""} -mod=mod`.trim() });
+    const res = await run("go", ["test", "./..."], { cwd: join(repoRoot, "provider", "vsphere"), env, timeoutMs: 280_000 });
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+  });
+
   let main: Stack;
   const timings: Record<string, number> = {};
 
@@ -227,6 +235,24 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     expect(up.summary.resourceChanges?.update).toBe(1);
     expect(up.summary.resourceChanges?.replace ?? 0).toBe(0);
     expect((await vmInfo(vmPath(vmName(1))))?.config.hardware.numCPU).toBe(2);
+  });
+
+  it("drops a VM destroyed by hand from the state on refresh, and the next up makes it again", async () => {
+    // (vcsim derives a VM's UUID from its path, so the new VM has the old UUID; its managed object ID is new.)
+    const moid = async () => (await g(["ls", "-i", vmPath(vmName(2))])).trim();
+    const before = await moid();
+    await g(["vm.destroy", vmPath(vmName(2))]);
+    const refresh = await main.refresh();
+    expect(refresh.summary.resourceChanges?.delete).toBe(1);
+    expect((await stateResources(main)).some((r) => r.urn.endsWith(`::${vmName(2)}`))).toBe(false);
+    const up = await main.up();
+    expect(up.summary.resourceChanges?.create).toBe(1);
+    expect(await moid()).not.toBe(before);
+    const after = await vmInfo(vmPath(vmName(2)));
+    expect(after?.guest).toMatchObject({ hostName: vmName(2), ipAddress: "10.10.30.12" });
+    // The rule follows the new VM.
+    const rule = await g(["cluster.rule.ls", "-cluster", `/${shape.datacenter}/host/${shape.cluster}`, "-name", "pv-db-anti-affinity", "-l"]);
+    expect(rule).toContain(vmName(2));
   });
 
   it("plans a new annotation in place, and a new template as a replacement", async () => {
