@@ -5,11 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadSites } from "../../inventory/index.js";
 import { shapeOf } from "../../lab/site-shape.js";
 import { startVcsim, type Vcsim } from "../../lab/vcsim.js";
+import { govc } from "../../provider/connection.js";
+import { vsphereServerOf } from "../../stacks/infra.js";
 import { run } from "../../util/process.js";
 import { cacheDir, repoRoot, toolEnv } from "../../util/tools.js";
 
 /**
- * The path an engineer takes by hand: `pulumi preview` on Pulumi.yaml, through the Node language host that set-up
+ * The path an engineer takes by hand: `pulumi preview`, `up` and `destroy` on Pulumi.yaml, through the Node language host that set-up
  * builds (sdk 3.68.0) driving the newer engine. Runs in a copy of the project files so the repo stays untouched.
  */
 const dir = mkdtempSync(join(tmpdir(), "dcctl-pulumi-cli-"));
@@ -38,17 +40,29 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe("pulumi preview by hand, on Pulumi.yaml", () => {
-  it("previews the primary's 33 VMs with the password stored as a secret", async () => {
+describe("pulumi preview, up and destroy by hand, on Pulumi.yaml", () => {
+  it("previews the primary's 33 VMs with the password stored as a secret, creates them in vCenter, and destroys them", async () => {
     expect((await pulumi(["stack", "init", "primary"])).code).toBe(0);
-    for (const [k, v] of [["vcenter:url", sim.connection.url], ["vcenter:user", sim.connection.username], ["vcenter:insecure", "true"]] as const) {
+    const server = vsphereServerOf(sim.connection.url);
+    for (const [k, v] of [["vsphere:vsphereServer", server], ["vsphere:user", sim.connection.username], ["vsphere:allowUnverifiedSsl", "true"]] as const) {
       expect((await pulumi(["config", "set", k, v])).code).toBe(0);
     }
     // The secret goes in on standard input, never on the command line.
-    expect((await pulumi(["config", "set", "--secret", "vcenter:password"], sim.connection.password)).code).toBe(0);
+    expect((await pulumi(["config", "set", "--secret", "vsphere:password"], sim.connection.password)).code).toBe(0);
     const preview = await pulumi(["preview", "--json"]);
     expect(preview.stderr).not.toMatch(/error/i);
     const steps = (JSON.parse(preview.stdout) as { steps: { op: string; urn: string }[] }).steps;
-    expect(steps.filter((s) => s.op === "create" && s.urn.includes("dcvsphere:index:VirtualMachine"))).toHaveLength(33);
+    expect(steps.filter((s) => s.op === "create" && /[:$]vsphere:index\/virtualMachine:VirtualMachine::/.test(s.urn))).toHaveLength(33);
+
+    const up = await pulumi(["up", "--yes", "--skip-preview"]);
+    expect(up.code, up.stderr + up.stdout.slice(-2000)).toBe(0);
+    const vms = (await govc(sim.connection, ["find", "/", "-type", "m"])).split("\n").filter((l) => l.includes("/vm/primary/"));
+    expect(vms).toHaveLength(33);
+    const state = (await pulumi(["stack", "export"])).stdout;
+    expect(state).not.toContain(sim.connection.password);
+
+    const down = await pulumi(["destroy", "--yes", "--skip-preview"]);
+    expect(down.code, down.stderr).toBe(0);
+    expect((await govc(sim.connection, ["find", "/", "-type", "m"])).split("\n").filter((l) => l.includes("/vm/primary/"))).toEqual([]);
   });
 });

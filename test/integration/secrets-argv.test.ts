@@ -20,7 +20,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const newPassword = () => `vc-${randomBytes(12).toString("hex")}`;
 /** The `pulumi config set` of one secret (ours), and the Automation API's `set-all` (where secrets used to go). */
 const pulumiCmd = /(^|\/)pulumi /;
-const secretSet = /(^|\/)pulumi config set --secret .*vcenter:password$/;
+const secretSet = /(^|\/)pulumi config set --secret .*vsphere:password$/;
 const setAll = /(^|\/)pulumi config set-all /;
 
 describe("no secret on a command line", () => {
@@ -40,7 +40,7 @@ describe("no secret on a command line", () => {
     expect(seen.containing(password)).toEqual([]);
     // The sampler did see the commands that carry config, so it would have seen the password there.
     expect(seen.processes(secretSet)).toBe(1);
-    expect(seen.containing(`vcenter:url=${url}`).filter((l) => setAll.test(l))).not.toEqual([]);
+    expect(seen.containing("vsphere:vsphereServer=vcenter.example").filter((l) => setAll.test(l))).not.toEqual([]);
 
     // Stored encrypted, and what pulumi decrypts is the password exactly.
     const pulumi = (args: string[]) =>
@@ -49,11 +49,11 @@ describe("no secret on a command line", () => {
         env: toolEnv({ PULUMI_CONFIG_PASSPHRASE_FILE: join(state, "passphrase"), PULUMI_HOME: join(state, ".pulumi-home"), PULUMI_SKIP_UPDATE_CHECK: "true" }),
       });
     const listed = (await pulumi(["config"])).stdout;
-    expect(listed).toMatch(/^vcenter:password\s+\[secret\]$/m);
+    expect(listed).toMatch(/^vsphere:password\s+\[secret\]$/m);
     expect(listed).not.toContain(password);
-    expect((await pulumi(["config", "get", "vcenter:password"])).stdout).toBe(password + "\n");
+    expect((await pulumi(["config", "get", "vsphere:password"])).stdout).toBe(password + "\n");
     const stackFile = readFileSync(join(state, "Pulumi.primary.yaml"), "utf8");
-    expect(stackFile).toMatch(/vcenter:password:\n\s+secure: v1:/);
+    expect(stackFile).toMatch(/vsphere:password:\n\s+secure: v1:/);
     expect(stackFile).not.toContain(password);
   });
 
@@ -64,7 +64,7 @@ describe("no secret on a command line", () => {
 
     console.log(
       `smoke: ${seen.samples} samples, ${seen.processes(pulumiCmd)} pulumi processes (${seen.processes(secretSet)} setting the secret), ` +
-        `${seen.processes(/\/govc /)} govc, ${seen.processes(/pulumi-resource-dcvsphere/)} provider`,
+        `${seen.processes(/\/govc /)} govc, ${seen.processes(/pulumi-resource-vsphere/)} provider`,
     );
     expect(seen.containing(password)).toEqual([]);
     expect(seen.processes(secretSet)).toBe(1);
