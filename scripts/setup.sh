@@ -109,20 +109,16 @@ link_dir="$cache/langhost" tool pulumi-language-nodejs github.com/pulumi/pulumi/
 # checkout's provider/vsphere/bin, which the stacks' Pulumi.yaml names as the `vsphere` plugin's folder.
 vsphere_src="$repo/provider/vsphere"
 mkdir -p "$vsphere_src/bin"   # Pulumi.yaml names this folder; the engine refuses one that does not exist
-if [ -f "$vsphere_src/schema.json" ]; then
-  vsphere_key=$(cd "$vsphere_src" && ls go.mod go.sum schema.json *.go | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
-  vsphere_dest="$cache/tools/vsphere-provider-$vsphere_key/bin"
-  if [ ! -x "$vsphere_dest/pulumi-resource-vsphere" ]; then
-    log "building pulumi-resource-vsphere ($vsphere_key; cached in $vsphere_dest)"
-    mkdir -p "$vsphere_dest.partial"
-    (cd "$vsphere_src" && go build -trimpath -o "$vsphere_dest.partial/pulumi-resource-vsphere" .)
-    mkdir -p "$vsphere_dest"
-    mv "$vsphere_dest.partial/pulumi-resource-vsphere" "$vsphere_dest/" && rmdir "$vsphere_dest.partial"
-  fi
-  link_dir="$vsphere_src/bin" link pulumi-resource-vsphere "$vsphere_dest/pulumi-resource-vsphere"
-else
-  log "provider/vsphere/schema.json is missing: pulumi-resource-vsphere not built (stacks on dcvsphere still work)"
+vsphere_key=$(cd "$vsphere_src" && ls go.mod go.sum schema.json *.go | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+vsphere_dest="$cache/tools/vsphere-provider-$vsphere_key/bin"
+if [ ! -x "$vsphere_dest/pulumi-resource-vsphere" ]; then
+  log "building pulumi-resource-vsphere ($vsphere_key; cached in $vsphere_dest)"
+  mkdir -p "$vsphere_dest.partial"
+  (cd "$vsphere_src" && go build -trimpath -o "$vsphere_dest.partial/pulumi-resource-vsphere" .)
+  mkdir -p "$vsphere_dest"
+  mv "$vsphere_dest.partial/pulumi-resource-vsphere" "$vsphere_dest/" && rmdir "$vsphere_dest.partial"
 fi
+link_dir="$vsphere_src/bin" link pulumi-resource-vsphere "$vsphere_dest/pulumi-resource-vsphere"
 
 # The engine runs Node policy packs through this plugin when no Node language host is installed
 # (see README: the language host module is not served here).
