@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as vsphere from "@pulumi/vsphere";
@@ -80,13 +80,14 @@ export async function runSmoke(log: (line: string) => void = () => undefined, op
       virtualMachines: { name: string; guest: { ipAddress: string }; runtime: { powerState: string } }[];
     };
     const vm = info.virtualMachines[0];
-    const state = JSON.stringify(await stack.exportStack());
+    // The backend's own files, not stack.exportStack(): that exports with --show-secrets, so it always holds it.
+    const secretInState = filesUnder(join(dir, "state")).some((f) => readFileSync(f, "utf8").includes(sim.connection.password));
     await stack.destroy({ onOutput: (l) => log(l.trimEnd()) });
     const vmsAfterDestroy = await govc(sim.connection, ["find", `/${shape.datacenter}/vm`, "-type", "m", "-name", "smoke-*"]);
     return {
       folderAfterUp,
       vmAfterUp: { name: vm?.name ?? "", ipAddress: vm?.guest.ipAddress ?? "", powerState: vm?.runtime.powerState ?? "" },
-      secretInState: state.includes(`"${sim.connection.password}"`),
+      secretInState,
       vmsAfterDestroy,
       vcsimPid: sim.server.pid,
     };
@@ -94,4 +95,11 @@ export async function runSmoke(log: (line: string) => void = () => undefined, op
     await sim.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Every file below a folder (the state backend's: stacks, history, backups, config). */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
 }

@@ -3,7 +3,7 @@ import { runSmoke } from "../../lab/smoke.js";
 import { isAlive as alive } from "../../util/process.js";
 
 
-describe("the whole chain: Pulumi engine, dcvsphere provider plugin, govc and vcsim", () => {
+describe("the whole chain: Pulumi engine, the vsphere provider plugin and vcsim", () => {
   it("creates a folder and a customised VM, then destroys them and stops the simulator", async () => {
     const result = await runSmoke();
     expect(result.folderAfterUp.trim()).toBe("/SMOKE-DC/vm/smoke/smoke-app-01");
