@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
 import { DR_MODES, type DrMode } from "../stacks/dr-mode.js";
+import type { ImportOutcome } from "../stacks/import.js";
 import type { PlannedResource } from "../stacks/plan.js";
 import { confirmAction } from "../util/confirm.js";
 import { confirmTexts } from "./confirm-texts.js";
@@ -11,7 +12,7 @@ import { DcctlError, ExitCode } from "../util/errors.js";
 import { stateDir } from "../util/state.js";
 
 /**
- * `dcctl infra plan|preview|up|destroy|configure`: the site stacks through a mock run or the Automation API.
+ * `dcctl infra plan|preview|up|destroy|configure|import|refresh`: the site stacks through a mock run or the Automation API.
  * The stacks (and with them the Pulumi SDK) load only when an infra command runs: every other command starts faster.
  */
 const stacks = async () => {
@@ -160,6 +161,79 @@ const destroy: CommandModule<object, StackArgs> = {
   },
 };
 
+interface RefreshArgs extends StackArgs {
+  "preview-only": boolean;
+}
+
+/** `imported   vm   qn-db-01   /QN-DC1/vm/primary/db/qn-db-01   4201…`: one line per resource, VMs first. */
+function importReport(outcomes: ImportOutcome[]): string {
+  const vms = outcomes.filter((o) => o.kind === "vm");
+  const rest = outcomes.filter((o) => o.kind !== "vm");
+  const lines = [...vms, ...rest].map((o) => `${o.status.padEnd(16)} ${o.kind.padEnd(11)} ${o.name.padEnd(32)} ${o.label}${o.id && o.kind === "vm" ? `  ${o.id}` : ""}`);
+  const count = (xs: ImportOutcome[]) => (["imported", "already in state", "not found"] as const).map((st) => `${xs.filter((o) => o.status === st).length} ${st}`).join(", ");
+  const missing = outcomes.filter((o) => o.status === "not found").length;
+  return (
+    lines.join("\n") +
+    `\n\n${vms.length} virtual machines: ${count(vms)}\n${rest.length} other resources: ${count(rest)}\n` +
+    (missing ? `what was not found is created by the next dcctl infra up; run dcctl infra preview first\n` : "")
+  );
+}
+
+const importCmd: CommandModule<object, StackArgs> = {
+  command: "import",
+  describe: "take the servers, folders, pools, port groups, tags and rules that already exist in vCenter into the stack's state (vCenter is not changed)",
+  builder: (y) => stackOptions(y),
+  handler: async (args) => {
+    const { stack, backend, s } = await readyStack(args);
+    await s.refuseHalfCreated(stack, args.stack, backend.dir);
+    const { importSite } = await import("../stacks/import.js");
+    const mode = args.mode ?? ((await stack.getAllConfig())["dr:mode"]?.value as DrMode | undefined) ?? "standby";
+    const outcomes = await importSite(stack, loadSites()[args.stack], mode, { onOutput: out(args.json) });
+    if (args.json) process.stdout.write(JSON.stringify({ stack: args.stack, mode, resources: outcomes }, null, 2) + "\n");
+    else process.stdout.write(importReport(outcomes));
+  },
+};
+
+/** One resource's drift, as a refresh found it: what vCenter holds that the state did not. */
+interface Drift {
+  urn: string;
+  name: string;
+  type: string;
+  op: string;
+  keys: string[];
+}
+
+const refresh: CommandModule<object, RefreshArgs> = {
+  command: "refresh",
+  describe: "read the stack's resources back from vCenter into the state, listing what was changed by hand (vCenter is not changed)",
+  builder: (y) =>
+    stackOptions(y).option("preview-only", { type: "boolean", default: false, describe: "only list the drift; leave the state as it is" }) as unknown as Argv<RefreshArgs>,
+  handler: async (args) => {
+    const { stack, s } = await readyStack(args);
+    const drift: Drift[] = [];
+    const result = await stack
+      .refresh({
+        previewOnly: args["preview-only"],
+        onOutput: out(args.json),
+        onEvent: (e) => {
+          const m = e.resOutputsEvent?.metadata;
+          if (!m || m.op === "same" || m.urn.includes("::pulumi:providers:") || m.type === "pulumi:pulumi:Stack") return;
+          const keys = m.diffs ?? Object.keys(m.detailedDiff ?? {});
+          if (m.op === "refresh" && keys.length === 0) return;
+          drift.push({ urn: m.urn, name: m.urn.split("::").pop() ?? m.urn, type: m.type, op: m.op, keys });
+        },
+      })
+      .catch((e: unknown) => {
+        throw s.engineFailure(e, `pulumi refresh of stack ${args.stack}`);
+      });
+    if (args.json) {
+      process.stdout.write(JSON.stringify({ result: result.summary.result, changes: result.summary.resourceChanges, drift }, null, 2) + "\n");
+      return;
+    }
+    process.stdout.write(`\n${drift.length ? drift.map((d) => `drift ${d.name} (${d.type}): ${d.op} ${d.keys.join(", ")}`).join("\n") : "no drift"}\n`);
+  },
+};
+
 function isHttpUrl(text: string): boolean {
   try {
     const u = new URL(text);
@@ -195,6 +269,6 @@ const configure: CommandModule<object, ConfigureArgs> = {
 
 export const infraCommands: CommandModule<object, object> = {
   // Its command and description are in ./commands.ts, which lists the groups without loading them.
-  builder: (y) => y.command(plan).command(preview).command(up).command(destroy).command(configure).demandCommand(1),
+  builder: (y) => y.command(plan).command(preview).command(up).command(destroy).command(configure).command(importCmd).command(refresh).demandCommand(1),
   handler: () => undefined,
 };

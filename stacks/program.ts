@@ -22,7 +22,9 @@ export function siteProgram(sitesDir?: string): () => Promise<SiteStackOutputs> 
     const mode = (new pulumi.Config("dr").get("mode") ?? "standby") as DrMode;
     if (!DR_MODES.includes(mode)) throw new Error(`dr:mode must be one of ${DR_MODES.join(", ")}, not "${mode}"`);
     const sites = loadSites(sitesDir ?? dcctl.get("sitesDir"));
-    const declared = declareSite(sites[site], { mode });
+    // The VMs `dcctl infra import` adopted: their creation-only inputs are left as the state has them.
+    const adopted = new Set(dcctl.getObject<string[]>("adopted") ?? []);
+    const declared = declareSite(sites[site], { mode, adopted });
     return { site, mode, hosts: declared.hosts };
   };
 }

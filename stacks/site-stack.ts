@@ -15,7 +15,42 @@ export interface SiteStackArgs {
    * the stack's `vsphere:user`, `vsphere:password` (secret), `vsphere:vsphereServer` and `vsphere:allowUnverifiedSsl`.
    */
   provider?: vsphere.Provider;
+  /**
+   * VMs that `dcctl infra import` adopted (stack config `dcctl:adopted`): made by hand, not cloned by this stack. The
+   * engine leaves their `clone`, `waitForGuestNetTimeout` and disk labels as the state has them (vSphere records none
+   * of these), so adopting a server never plans its replacement; everything vSphere does record is still managed.
+   */
+  adopted?: ReadonlySet<string>;
 }
+
+/** The inputs of a VM that only its creation uses: an adopted VM's state has none of them. */
+export const ADOPTED_VM_IGNORED = ["clone", "waitForGuestNetTimeout", "disks[*].label"] as const;
+
+/** The component types of a site stack (URN type segments), for import. */
+export const FOUNDATION_TYPE = "dcctl:site:Foundation";
+export const ROLE_GROUP_TYPE = "dcctl:site:RoleGroup";
+
+/**
+ * The Pulumi names (the last part of the URN) the site stack gives its resources; `dcctl infra import` finds the same
+ * objects under the same names, so keep the two in step through these.
+ */
+export const resourceNames = {
+  foundation: (site: Site) => site.site,
+  portGroup: (site: Site, network: string) => `${site.site}-pg-${network}`,
+  siteFolder: (site: Site) => `${site.site}-folder`,
+  roleFolder: (site: Site, role: Role) => `${site.site}-folder-${role}`,
+  pool: (site: Site, tier: number) => `${site.site}-pool-tier-${tier}`,
+  tagCategory: (site: Site, category: string) => `${site.site}-tagcat-${category}`,
+  tag: (site: Site, category: string, value: string) => `${site.site}-tag-${category}-${value}`,
+  roleGroup: (site: Site, role: Role) => `${site.site}-${role}`,
+  antiAffinityRule: (site: Site, role: Role) => `${site.site}-${role}-anti-affinity`,
+} as const;
+
+/** The vSphere name of a tag category: `<site>-<category>`. */
+export const tagCategoryName = (site: Site, category: string) => `${site.site}-${category}`;
+
+/** Whether a role's VMs get an anti-affinity rule: the role needs spreading and has at least two of them. */
+export const hasAntiAffinityRule = (role: Role, vmCount: number) => ANTI_AFFINITY_ROLES.includes(role) && vmCount >= 2;
 /** The roles whose VMs must never share an ESXi host: losing one host must not take two of them. */
 export const ANTI_AFFINITY_ROLES: readonly Role[] = ["db", "backup"];
 
@@ -26,7 +61,7 @@ export const TAG_CATEGORIES = {
   "backup-policy": (h: Host) => h.backupPolicy,
   site: (_h: Host, site: Site) => site.site,
 } as const;
-type TagCategoryName = keyof typeof TAG_CATEGORIES;
+export type TagCategoryName = keyof typeof TAG_CATEGORIES;
 
 export interface HostOutput {
   name: string;
@@ -105,7 +140,7 @@ export class SiteFoundation extends pulumi.ComponentResource {
   readonly lookups: SiteLookups;
 
   constructor(site: Site, args: SiteStackArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("dcctl:site:Foundation", site.site, {}, opts);
+    super(FOUNDATION_TYPE, resourceNames.foundation(site), {}, opts);
     const child: pulumi.CustomResourceOptions = { parent: this, provider: args.provider };
     const invoke: pulumi.InvokeOutputOptions = { parent: this, provider: args.provider };
     const vc = site.vcenter;
@@ -126,7 +161,7 @@ export class SiteFoundation extends pulumi.ComponentResource {
       this.portGroups.set(
         net.name,
         new vsphere.DistributedPortGroup(
-          `${site.site}-pg-${net.name}`,
+          resourceNames.portGroup(site, net.name),
           {
             name,
             // The real provider's DVS look-up answers with the switch's UUID as its id.
@@ -139,28 +174,28 @@ export class SiteFoundation extends pulumi.ComponentResource {
       );
     }
 
-    const siteFolder = new vsphere.Folder(`${site.site}-folder`, { path: site.site, type: "vm", datacenterId }, child);
+    const siteFolder = new vsphere.Folder(resourceNames.siteFolder(site), { path: site.site, type: "vm", datacenterId }, child);
     this.siteFolder = siteFolder;
     for (const role of ROLES) {
-      this.roleFolders.set(role, new vsphere.Folder(`${site.site}-folder-${role}`, { path: roleFolder(site, role), type: "vm", datacenterId }, { ...child, dependsOn: [siteFolder] }));
+      this.roleFolders.set(role, new vsphere.Folder(resourceNames.roleFolder(site, role), { path: roleFolder(site, role), type: "vm", datacenterId }, { ...child, dependsOn: [siteFolder] }));
     }
 
     for (const tier of site.drTiers) {
       this.pools.set(
         tier.tier,
-        new vsphere.ResourcePool(`${site.site}-pool-tier-${tier.tier}`, { name: resourcePoolName(tier.tier), parentResourcePoolId: this.lookups.cluster.resourcePoolId }, child),
+        new vsphere.ResourcePool(resourceNames.pool(site, tier.tier), { name: resourcePoolName(tier.tier), parentResourcePoolId: this.lookups.cluster.resourcePoolId }, child),
       );
     }
 
     for (const [category, valueOf] of Object.entries(TAG_CATEGORIES) as [TagCategoryName, (h: Host, s: Site) => string][]) {
       const cat = new vsphere.TagCategory(
-        `${site.site}-tagcat-${category}`,
-        { name: `${site.site}-${category}`, cardinality: "SINGLE", associableTypes: [VM_TYPE], description: `dcctl ${category} of a VM` },
+        resourceNames.tagCategory(site, category),
+        { name: tagCategoryName(site, category), cardinality: "SINGLE", associableTypes: [VM_TYPE], description: `dcctl ${category} of a VM` },
         child,
       );
       this.tagCategories.push(cat);
       for (const value of new Set(site.hosts.map((h) => valueOf(h, site)))) {
-        this.tags.set(`${category}/${value}`, new vsphere.Tag(`${site.site}-tag-${category}-${value}`, { name: value, categoryId: cat.id }, child));
+        this.tags.set(`${category}/${value}`, new vsphere.Tag(resourceNames.tag(site, category, value), { name: value, categoryId: cat.id }, child));
       }
     }
     this.registerOutputs({});
@@ -187,7 +222,7 @@ export class RoleGroup extends pulumi.ComponentResource {
   readonly antiAffinityRule?: vsphere.ComputeClusterVmAntiAffinityRule;
 
   constructor(site: Site, role: Role, hosts: Host[], foundation: SiteFoundation, args: SiteStackArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("dcctl:site:RoleGroup", `${site.site}-${role}`, {}, opts);
+    super(ROLE_GROUP_TYPE, resourceNames.roleGroup(site, role), {}, opts);
     const { lookups } = foundation;
     for (const host of hosts) {
       const network = site.networks.find((n) => n.name === host.network);
@@ -223,14 +258,14 @@ export class RoleGroup extends pulumi.ComponentResource {
             annotation: `dcctl ${site.site} ${role}; backup ${host.backupPolicy}; DR tier ${host.drTier}`,
             waitForGuestNetTimeout: WAIT_FOR_GUEST_NET_MINUTES,
           },
-          { parent: this, provider: args.provider, dependsOn: [folder] },
+          { parent: this, provider: args.provider, dependsOn: [folder], ...(args.adopted?.has(host.name) ? { ignoreChanges: [...ADOPTED_VM_IGNORED] } : {}) },
         ),
       );
     }
-    if (ANTI_AFFINITY_ROLES.includes(role) && this.vms.length >= 2) {
+    if (hasAntiAffinityRule(role, this.vms.length)) {
       this.antiAffinityRule = new vsphere.ComputeClusterVmAntiAffinityRule(
-        `${site.site}-${role}-anti-affinity`,
-        { computeClusterId: lookups.cluster.id, name: `${site.site}-${role}-anti-affinity`, virtualMachineIds: this.vms.map((vm) => vm.id), enabled: true },
+        resourceNames.antiAffinityRule(site, role),
+        { computeClusterId: lookups.cluster.id, name: resourceNames.antiAffinityRule(site, role), virtualMachineIds: this.vms.map((vm) => vm.id), enabled: true },
         { parent: this, provider: args.provider },
       );
     }
