@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as vsphere from "@pulumi/vsphere";
-import { govc } from "../provider/connection.js";
+import { govc } from "./govc.js";
 import { inlineStack, localBackend } from "../stacks/automation.js";
 import { VSPHERE_CONFIG, vsphereServerOf } from "../stacks/infra.js";
 import { startVcsim, type VcenterShape } from "./vcsim.js";

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { VcenterConnection } from "../provider/connection.js";
+import type { VcenterConnection } from "./govc.js";
 import { stateDir } from "../util/state.js";
 import type { LabService } from "./topology.js";
 

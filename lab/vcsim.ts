@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { VcenterConnection } from "../provider/connection.js";
-import { govc } from "../provider/connection.js";
+import { govc, type VcenterConnection } from "./govc.js";
 import { freePort, startServer, type ServerProcess } from "../util/process.js";
 import { toolPath } from "../util/tools.js";
 import { checkListenAddress, placed, type Placement } from "./placement.js";

@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadSites } from "../../inventory/index.js";
 import { shapeOf } from "../../lab/site-shape.js";
 import { startVcsim, type Vcsim } from "../../lab/vcsim.js";
-import { runOk } from "../../util/process.js";
-import { toolPath } from "../../util/tools.js";
+import { govc as govcAt } from "../../lab/govc.js";
 import { dcctl, type CliRun } from "../helpers/cli.js";
 
 /**
@@ -28,11 +27,8 @@ function vc(): Vcsim {
   return sim;
 }
 
-async function govc(args: string[]): Promise<string> {
-  const c = vc().connection;
-  const env = { ...process.env, GOVC_URL: c.url, GOVC_USERNAME: c.username, GOVC_PASSWORD: c.password, GOVC_INSECURE: "1" };
-  return (await runOk(toolPath("govc"), args, { env })).stdout;
-}
+/** govc against the test's vcsim (lab/govc.ts: the password by environment only). */
+const govc = (args: string[]): Promise<string> => govcAt(vc().connection, args);
 
 const vmPath = (name: string) => {
   const host = site.hosts.find((h) => h.name === name);

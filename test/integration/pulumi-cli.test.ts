@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadSites } from "../../inventory/index.js";
 import { shapeOf } from "../../lab/site-shape.js";
 import { startVcsim, type Vcsim } from "../../lab/vcsim.js";
-import { govc } from "../../provider/connection.js";
+import { govc } from "../../lab/govc.js";
 import { vsphereServerOf } from "../../stacks/infra.js";
 import { run } from "../../util/process.js";
 import { cacheDir, repoRoot, toolEnv } from "../../util/tools.js";

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadSites, type Host, type Site, type SiteName } from "../../inventory/index.js";
 import { shapeOf } from "../../lab/site-shape.js";
 import { startVcsim, type Vcsim } from "../../lab/vcsim.js";
-import { govc } from "../../provider/connection.js";
+import { govc } from "../../lab/govc.js";
 import { inlineStack, localBackend, type StateBackend } from "../../stacks/automation.js";
 import { VSPHERE_CONFIG, policyPackDir, siteStack, vsphereServerOf } from "../../stacks/infra.js";
 import { policies } from "../../stacks/policy/policies.js";

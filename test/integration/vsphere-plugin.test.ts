@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startVcsim, type Vcsim } from "../../lab/vcsim.js";
-import { govc } from "../../provider/connection.js";
+import { govc } from "../../lab/govc.js";
 import { run } from "../../util/process.js";
 import { repoRoot, toolEnv } from "../../util/tools.js";
 import { inlineStack, localBackend, vspherePluginDir, type StateBackend } from "../../stacks/automation.js";
