@@ -1,8 +1,9 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../util/tools.js";
+import { loadText } from "./stats.js";
 
 /**
  * Every bench in bench/, one after another, each printing its own figures (`npm run bench`; node dist/bench/all.js
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
   const outcomes: Outcome[] = [];
   let lab: { dir: string; up: boolean } | undefined;
   const t0 = performance.now();
-  process.stdout.write(`bench/all: ${chosen.map((b) => b.name).join(", ")}; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
+  process.stdout.write(`bench/all: ${chosen.map((b) => b.name).join(", ")}; load ${loadText()}\n`);
   try {
     for (const b of chosen) {
       const js = join(benchDir, `${b.name}.js`);
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
       else process.stderr.write(`bench/all: lab down failed; its folder ${lab.dir} is kept\n`);
     }
   }
-  process.stdout.write(`\n=== summary (${((performance.now() - t0) / 60000).toFixed(1)} min; load ${loadavg().map((l) => l.toFixed(2)).join(" ")} at the end) ===\n`);
+  process.stdout.write(`\n=== summary (${((performance.now() - t0) / 60000).toFixed(1)} min; load ${loadText()} at the end) ===\n`);
   for (const o of outcomes) process.stdout.write(`${o.name.padEnd(18)} ${o.status.padEnd(24)} ${o.seconds.toFixed(0)} s\n`);
   if (outcomes.some((o) => o.status.startsWith("failed"))) process.exitCode = 1;
 }

@@ -10,6 +10,7 @@ import { runJobs } from "../backup/run.js";
 import { startRestServer, type RestServer } from "../lab/rest-server.js";
 import { repoRoot, toolEnv, toolPath } from "../util/tools.js";
 import { timed, type Timed } from "./timed.js";
+import { median } from "./stats.js";
 
 /**
  * What dcctl costs on top of restic, measured in one run on the same generated data (node dist/bench/backup.js):
@@ -103,7 +104,6 @@ async function main(): Promise<void> {
     // One sample of the first backup, then the median of several incremental rounds taken in turn, so that the
     // load of a 2-core machine falls on both sides alike.
     const rows: [string, number, number, number][] = [];
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
     for (const [round, samples] of [["first backup", 1], [`incremental (median of ${INCREMENTAL_ROUNDS})`, INCREMENTAL_ROUNDS]] as const) {
       const bare: number[] = [];
       const ours: number[] = [];

@@ -10,6 +10,7 @@ import { labPaths, readLabConfig } from "../lab/paths.js";
 import { run, type RunResult } from "../util/process.js";
 import { textTable } from "../util/table.js";
 import { repoRoot, toolEnv, toolPath } from "../util/tools.js";
+import { median } from "./stats.js";
 
 /**
  * `dcctl backup run --all` with concurrency 4 against concurrency 1, with the jobs on the lab's remote hosts (issue
@@ -225,7 +226,6 @@ interface JobLine {
   error?: string;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const medianOf = (us: Usage[], k: keyof Usage): number => median(us.map((u) => u[k]));
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const pct = (x: number): string => `${Math.round(x * 100)} %`;

@@ -6,7 +6,6 @@ import { pgArgv, pgDbname, pgEnv } from "../backup/sources/postgres.js";
 import {
   benchLabDown,
   benchLabUp,
-  benchOption,
   commonOptions,
   MARIA_DB,
   MARIA_HOST,
@@ -18,9 +17,7 @@ import {
   fmtMiB,
   fmtS,
   lastJson,
-  load,
   mariaSql,
-  median,
   ok,
   pipelineArgv,
   policiesVariant,
@@ -33,6 +30,8 @@ import {
   type BenchLab,
   type Sampled,
 } from "./db-lab.js";
+import { benchOption } from "./args.js";
+import { loadText as load, median } from "./stats.js";
 
 /**
  * The database backup path against the bare tools, in one run on a lab of the bench's own (issue 13, items 2 and 4):

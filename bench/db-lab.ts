@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { Host, Sites } from "../inventory/index.js";
@@ -12,6 +11,7 @@ import { inNetns, managementNetns } from "../lab/network.js";
 import { labPaths } from "../lab/paths.js";
 import { isAlive } from "../util/process.js";
 import { repoRoot, toolPath } from "../util/tools.js";
+import { benchFlag, benchOption } from "./args.js";
 import { timed, type Timed } from "./timed.js";
 
 /**
@@ -28,12 +28,6 @@ export const MARIA_HOST = "lab-db-02";
 export const PG_DB = "portal";
 export const MARIA_DB = "bench_mail";
 
-/** The value of `--NAME VALUE` on the bench's command line, or `dflt`. */
-export function benchOption(name: string, dflt: string): string {
-  const args = process.argv.slice(2);
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? (args[i + 1] as string) : dflt;
-}
 
 /** The options both database benches take: --rounds, --lab, --before, --only, --keep-up. */
 export function commonOptions(): { rounds: number; lab: string; before: string; only: string; keepUp: boolean } {
@@ -42,7 +36,7 @@ export function commonOptions(): { rounds: number; lab: string; before: string; 
     lab: benchOption("lab", DEFAULT_LAB),
     before: benchOption("before", ""),
     only: benchOption("only", ""),
-    keepUp: process.argv.slice(2).includes("--keep-up"),
+    keepUp: benchFlag("keep-up"),
   };
 }
 export const mainJs = join(repoRoot, "dist", "cli", "main.js");
@@ -73,12 +67,6 @@ export interface LabRepos {
   [k: string]: unknown;
 }
 
-/** The machine's load, as each bench prints it at its start and end. */
-export function load(): string {
-  return loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
-}
 
 /** Runs a command to its end, output collected; no sampling (bench/timed.ts, with the input it is given). */
 export function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, stdin?: string): Promise<Timed> {
@@ -446,12 +434,6 @@ export function sampledBare(lab: BenchLab, argv: string[], env: Record<string, s
   return sampled(cmd, args, { ...process.env, ...env });
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
 
 export const fmtS = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 export const fmtMiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;

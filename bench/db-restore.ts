@@ -5,7 +5,6 @@ import {
   bashArgv,
   benchLabDown,
   benchLabUp,
-  benchOption,
   commonOptions,
   MARIA_DB,
   MARIA_HOST,
@@ -16,9 +15,7 @@ import {
   fmtMiB,
   fmtS,
   lastJson,
-  load,
   mariaSql,
-  median,
   ok,
   pipeline,
   pipelineArgv,
@@ -33,6 +30,8 @@ import {
   type BenchLab,
   type Sampled,
 } from "./db-lab.js";
+import { benchOption } from "./args.js";
+import { loadText as load, median } from "./stats.js";
 
 /**
  * The database restore path, the RTO, against the bare tools, in one run on a lab of the bench's own (issue 13,

@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadSites } from "../inventory/index.js";
 import { shapeOf } from "../lab/site-shape.js";
 import { startVcsim, type Vcsim } from "../lab/vcsim.js";
 import { textTable } from "../util/table.js";
 import { repoRoot } from "../util/tools.js";
+import { benchValue } from "./args.js";
+import { loadText as load, median } from "./stats.js";
 import { timed } from "./timed.js";
 
 /**
@@ -17,15 +19,8 @@ import { timed } from "./timed.js";
  * interleaved. Prints the medians, the ratio to the first build and the load; asserts nothing.
  */
 
-const args = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const ROUNDS = Number(flag("--rounds") ?? 3);
-const BEFORE = flag("--before");
-const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
-const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+const ROUNDS = Number(benchValue("rounds") ?? 3);
+const BEFORE = benchValue("before");
 
 interface Build {
   name: string;

@@ -6,6 +6,7 @@ import { parse, stringify } from "yaml";
 import { textTable } from "../util/table.js";
 import { repoRoot } from "../util/tools.js";
 import { timed } from "./timed.js";
+import { median } from "./stats.js";
 
 /**
  * How the inventory's consumers scale with the number of VMs (issue 13, item 6; node dist/bench/inventory-scale.js
@@ -135,7 +136,6 @@ const MEASURED: Measured[] = [
   },
 ];
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const ms = (x: number): string => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${Math.round(x)} ms`);
 const mb = (kb: number): string => `${(kb / 1024).toFixed(0)} MB`;
 

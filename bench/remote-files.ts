@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { quoteArg } from "../backup/exec/quote.js";
@@ -9,6 +9,8 @@ import { siteCommand } from "../lab/lab.js";
 import { prng } from "../lab/dataset.js";
 import { labPaths } from "../lab/paths.js";
 import { repoRoot, toolPath } from "../util/tools.js";
+import { benchFlag, benchValue } from "./args.js";
+import { loadText as load, median } from "./stats.js";
 import { timed, type Timed } from "./timed.js";
 
 /**
@@ -28,15 +30,10 @@ import { timed, type Timed } from "./timed.js";
  * The lab is brought up in a folder of its own and taken down at the end; the tree stays cached (--clean removes it).
  */
 
-const args = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const ROUNDS = Number(flag("--rounds") ?? 5);
-const BEFORE = flag("--before");
-const CLEAN = args.includes("--clean");
-const FILES = Number(flag("--files") ?? 20_000);
+const ROUNDS = Number(benchValue("rounds") ?? 5);
+const BEFORE = benchValue("before");
+const CLEAN = benchFlag("clean");
+const FILES = Number(benchValue("files") ?? 20_000);
 const CACHE = join(tmpdir(), "dcctl-bench-cache", `remote-files-${FILES}`);
 const TREE = join(CACHE, "tree");
 const HOST = "lab-app-01";
@@ -46,8 +43,6 @@ const restic = toolPath("restic");
 
 const fmt = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
-const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
-const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
 
 /** Sizes like a document store's: mostly small scans and mails, some larger PDFs, a few big archives. */
 function fileSize(r: () => number): number {

@@ -6,6 +6,7 @@ import { parse } from "yaml";
 import { textTable } from "../util/table.js";
 import { cacheDir, repoRoot } from "../util/tools.js";
 import { timed } from "./timed.js";
+import { median } from "./stats.js";
 
 /**
  * dcctl's start-up (issue 13, item 1; node dist/bench/startup.js [--rounds N] [--job J] [--main OTHER/dist/cli/main.js]…):
@@ -135,11 +136,6 @@ interface Figure {
   samples: Sample[];
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
