@@ -6,6 +6,7 @@ import { loadSites } from "../../inventory/index.js";
 import { shapeOf } from "../../lab/site-shape.js";
 import { startVcsim, type Vcsim } from "../../lab/vcsim.js";
 import { govc as govcAt } from "../../lab/govc.js";
+import { sampleArgvDuring } from "../helpers/argv-sampler.js";
 import { dcctl, type CliRun } from "../helpers/cli.js";
 
 /**
@@ -91,9 +92,13 @@ afterAll(async () => {
 });
 
 describe("dcctl infra import of servers that already run in vCenter", () => {
-  it("imports every VM and supporting object it finds, leaving the missing server to be created", () => {
+  it("imports every VM and supporting object it finds, leaving the missing server to be created, with the password on no command line", async () => {
     configure(state);
-    const outcomes = importJson(state);
+    // The look-up stack and the import both run pulumi: the process table, as any user sees it, never shows the password.
+    const { result: outcomes, seen } = await sampleArgvDuring(async () => importJson(state));
+    expect(seen.processes(/(^|\/)pulumi import /)).toBeGreaterThan(0);
+    expect(seen.processes(/(^|\/)pulumi refresh /)).toBeGreaterThan(0);
+    expect(seen.containing(vc().connection.password)).toEqual([]);
     const vms = outcomes.filter((o) => o.kind === "vm");
     expect(vms).toHaveLength(33);
     expect(vms.filter((o) => o.status === "not found").map((o) => o.name)).toEqual([missing]);
