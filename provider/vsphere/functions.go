@@ -27,6 +27,19 @@ var functions = map[string]function{
 }
 
 // withDatacenter: a finder scoped to args.datacenterId, or to the only datacenter when it is left out.
+// namedIn is what the by-name look-ups take: the required "name" and the datacenter it is looked for in.
+func namedIn(ctx context.Context, s *session, args Props) (string, *object.Datacenter, error) {
+	name, err := need(args, "name")
+	if err != nil {
+		return "", nil, err
+	}
+	dc, err := withDatacenter(ctx, s, args)
+	if err != nil {
+		return "", nil, err
+	}
+	return name, dc, nil
+}
+
 func withDatacenter(ctx context.Context, s *session, args Props) (*object.Datacenter, error) {
 	dc, err := s.datacenter(ctx, str(args, "datacenterId"), "")
 	if err != nil {
@@ -72,11 +85,7 @@ func getDatacenter(ctx context.Context, s *session, args Props) (Props, error) {
 }
 
 func getComputeCluster(ctx context.Context, s *session, args Props) (Props, error) {
-	name, err := need(args, "name")
-	if err != nil {
-		return nil, err
-	}
-	dc, err := withDatacenter(ctx, s, args)
+	name, dc, err := namedIn(ctx, s, args)
 	if err != nil {
 		return nil, err
 	}
@@ -96,11 +105,7 @@ func getComputeCluster(ctx context.Context, s *session, args Props) (Props, erro
 }
 
 func getDatastore(ctx context.Context, s *session, args Props) (Props, error) {
-	name, err := need(args, "name")
-	if err != nil {
-		return nil, err
-	}
-	dc, err := withDatacenter(ctx, s, args)
+	name, dc, err := namedIn(ctx, s, args)
 	if err != nil {
 		return nil, err
 	}
@@ -112,11 +117,7 @@ func getDatastore(ctx context.Context, s *session, args Props) (Props, error) {
 }
 
 func getDistributedVirtualSwitch(ctx context.Context, s *session, args Props) (Props, error) {
-	name, err := need(args, "name")
-	if err != nil {
-		return nil, err
-	}
-	dc, err := withDatacenter(ctx, s, args)
+	name, dc, err := namedIn(ctx, s, args)
 	if err != nil {
 		return nil, err
 	}
@@ -138,11 +139,7 @@ func getDistributedVirtualSwitch(ctx context.Context, s *session, args Props) (P
 }
 
 func getNetwork(ctx context.Context, s *session, args Props) (Props, error) {
-	name, err := need(args, "name")
-	if err != nil {
-		return nil, err
-	}
-	dc, err := withDatacenter(ctx, s, args)
+	name, dc, err := namedIn(ctx, s, args)
 	if err != nil {
 		return nil, err
 	}

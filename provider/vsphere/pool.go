@@ -97,12 +97,8 @@ func (poolKind) read(ctx context.Context, s *session, id string, olds Props) (Pr
 			}
 		}
 	}
-	attached, err := attachedTags(ctx, s, r)
-	if err != nil {
+	if err := readTags(ctx, s, r, olds, ins); err != nil {
 		return nil, nil, err
-	}
-	if len(attached) > 0 || olds["tags"] != nil {
-		ins["tags"] = attached
 	}
 	return copyProps(ins), ins, nil
 }

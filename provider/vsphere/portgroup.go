@@ -144,12 +144,8 @@ func (portGroupKind) read(ctx context.Context, s *session, id string, olds Props
 		}
 	}
 	r := ref("DistributedVirtualPortgroup", id)
-	attached, err := attachedTags(ctx, s, r)
-	if err != nil {
+	if err := readTags(ctx, s, r, olds, ins); err != nil {
 		return nil, nil, err
-	}
-	if len(attached) > 0 || olds["tags"] != nil {
-		ins["tags"] = attached
 	}
 	outs := copyProps(ins)
 	outs["key"] = p.Key

@@ -116,6 +116,19 @@ func (tagKind) delete(ctx context.Context, s *session, id string, _ Props) error
 }
 
 // attachedTags: the IDs of the tags attached to an object.
+// readTags puts the object's attached tags into the inputs a Read returns: always when it has some, and as an empty
+// list when the state had tags, so that tags removed by hand show as drift.
+func readTags(ctx context.Context, s *session, r types.ManagedObjectReference, olds, ins Props) error {
+	attached, err := attachedTags(ctx, s, r)
+	if err != nil {
+		return err
+	}
+	if len(attached) > 0 || olds["tags"] != nil {
+		ins["tags"] = attached
+	}
+	return nil
+}
+
 func attachedTags(ctx context.Context, s *session, r types.ManagedObjectReference) ([]string, error) {
 	ids, err := s.tags.ListAttachedTags(ctx, r)
 	if err != nil {
