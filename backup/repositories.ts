@@ -1,7 +1,7 @@
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { SITE_NAMES, type SiteName } from "../inventory/index.js";
-import { displayPath, parseYamlSource } from "../inventory/yaml-source.js";
+import { displayPath, parseYamlSource, readYamlFile } from "../inventory/yaml-source.js";
 import { cachedYaml } from "../util/yaml-cache.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { LANGS, type Lang } from "../util/i18n.js";
@@ -186,7 +186,7 @@ export function backupConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.ProcessEnv = process.env): BackupConfig {
   let body: string;
   try {
-    body = readFileSync(path, "utf8");
+    body = readYamlFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const hint = code === "ENOENT" ? " (set DCCTL_REPOS_FILE or create it; see backup/repositories.ts)" : "";
