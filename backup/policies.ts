@@ -1,8 +1,7 @@
-import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ErrorObject } from "ajv";
 import { drTierOf, hostLocation, siteSourceFile, standbyFor, type Host, type Site, type Sites } from "../inventory/index.js";
-import { parseYamlSource, displayPath, type DataPath, type YamlSource } from "../inventory/yaml-source.js";
+import { parseYamlSource, displayPath, readYamlFile, type DataPath, type YamlSource } from "../inventory/yaml-source.js";
 import { cachedYaml } from "../util/yaml-cache.js";
 import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { InputError, errorMessage } from "../util/errors.js";
@@ -139,7 +138,7 @@ export function policiesFilePath(env: NodeJS.ProcessEnv = process.env): string {
 export function loadPolicies(path: string = policiesFilePath()): Policies {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readYamlFile(path);
   } catch (e) {
     throw new InputError([`${displayPath(path)}: cannot read the backup policies: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`]);
   }

@@ -1,7 +1,7 @@
-import { readFileSync, statSync } from "node:fs";
+import { constants, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { SITE_NAMES, type SiteName } from "../inventory/index.js";
-import { displayPath, parseYamlSource } from "../inventory/yaml-source.js";
+import { displayPath, parseYamlSource, readYamlFile } from "../inventory/yaml-source.js";
 import { cachedYaml } from "../util/yaml-cache.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { LANGS, type Lang } from "../util/i18n.js";
@@ -59,6 +59,11 @@ export interface RepositoryConfig {
   /** The site that owns (and alone prunes) this repository; equal to its name. */
   owner: SiteName;
   repo: ResticRepo;
+  /**
+   * Why its password file cannot be read, as `file:line: …` of the repositories file: told when the repository is
+   * used (repository()), rather than in restic's words after it started, and not to a command that never uses it.
+   */
+  unreadable?: string;
 }
 
 export interface BackupConfig {
@@ -186,7 +191,7 @@ export function backupConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.ProcessEnv = process.env): BackupConfig {
   let body: string;
   try {
-    body = readFileSync(path, "utf8");
+    body = readYamlFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const hint = code === "ENOENT" ? " (set DCCTL_REPOS_FILE or create it; see backup/repositories.ts)" : "";
@@ -226,11 +231,17 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
   ];
   const exposed = secrets.flatMap(([path, file]) => {
     const mode = file ? secretFileMode(file) : undefined;
-    return file && mode !== undefined && (mode & 0o077) !== 0
+    return file && typeof mode === "number" && (mode & 0o077) !== 0
       ? [source.problem(path, `${path.join(".")}: ${file} is readable by others (mode 0${(mode & 0o777).toString(8)}); chmod 600 it`)]
       : [];
   });
   if (exposed.length) throw new InputError(exposed);
+  for (const r of Object.values(repositories)) {
+    const mode = secretFileMode(r.repo.passwordFile);
+    const path = ["repositories", r.name, "passwordFile"];
+    const why = typeof mode === "string" ? (mode === "ENOENT" ? "no such file" : mode) : (mode & constants.S_IFMT) !== constants.S_IFREG ? "not a regular file" : undefined;
+    if (why) r.unreadable = source.problem(path, `${path.join(".")}: ${r.repo.passwordFile}: ${why}`);
+  }
   const stateDir = data.stateDir ? abs(data.stateDir) : dcctlStateDir(env);
   return {
     file: source.displayPath,
@@ -253,12 +264,12 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
   };
 }
 
-/** The permission bits of a secret file, or undefined when it cannot be read (restic then says so, naming it). */
-function secretFileMode(file: string): number | undefined {
+/** The permission bits of a secret file, or the error code when it cannot be looked at. */
+function secretFileMode(file: string): number | string {
   try {
     return statSync(file).mode;
-  } catch {
-    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? errorMessage(e);
   }
 }
 
@@ -266,6 +277,7 @@ function secretFileMode(file: string): number | undefined {
 export function repository(config: BackupConfig, name: RepositoryName): RepositoryConfig {
   const r = config.repositories[name];
   if (!r) throw new InputError([`${config.file}: no "${name}" repository configured (repositories.${name}.url and passwordFile)`]);
+  if (r.unreadable) throw new InputError([r.unreadable]);
   return r;
 }
 

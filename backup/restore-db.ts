@@ -58,13 +58,28 @@ export interface DbRestoreResult {
   replaced: boolean;
 }
 
-/** The newest snapshot carrying all these tags (of `host`, when given), or the id given; throws when there is none. */
+/**
+ * The newest snapshot carrying all these tags (of `host`, when given), or the one the id given (full or short) names
+ * among them. A database with no snapshot, or an id that is none of its snapshots, is bad input: found by one listing,
+ * before anything on the target is touched.
+ */
 export async function resolveSnapshot(restic: Restic, snapshot: string, tags: string[], host?: string): Promise<string> {
-  if (snapshot !== "latest") return snapshot;
   const snaps = await restic.snapshots({ tags, ...(host ? { host } : {}) });
   const newest = snaps.reduce<(typeof snaps)[number] | undefined>((best, s) => (!best || Date.parse(s.time) > Date.parse(best.time) ? s : best), undefined);
-  if (!newest) throw new DcctlError(`no snapshot tagged ${tags.join(", ")}${host ? ` of host ${host}` : ""} in ${restic.repo.url.replace(/\/\/[^@/]*@/, "//")}`);
-  return newest.id;
+  const of = `${tags.join(", ")}${host ? ` of host ${host}` : ""} in ${restic.repo.url.replace(/\/\/[^@/]*@/, "//")}`;
+  if (!newest) throw new InputError([`no snapshot tagged ${of}${await backedUpDatabases(restic, tags, host)}`]);
+  if (snapshot === "latest") return newest.id;
+  const chosen = snaps.find((s) => s.id === snapshot || s.short_id === snapshot || (snapshot.length >= 8 && s.id.startsWith(snapshot)));
+  if (!chosen) throw new InputError([`snapshot ${snapshot} is none of the ${snaps.length} tagged ${of} (newest: ${newest.short_id} of ${newest.time.replace(/\.\d+/, "")})`]);
+  return chosen.id;
+}
+
+/** For the message: the databases the host does have snapshots of, from the same source (engine). */
+async function backedUpDatabases(restic: Restic, tags: string[], host?: string): Promise<string> {
+  const source = tags.filter((t) => t.startsWith("source:"));
+  const all = await restic.snapshots({ tags: source, ...(host ? { host } : {}) }).catch(() => []);
+  const names = [...new Set(all.flatMap((s) => (s.tags ?? []).filter((t) => t.startsWith("db:")).map((t) => t.slice(3))))].sort();
+  return names.length ? ` (databases with snapshots there: ${names.join(", ")})` : "";
 }
 
 /**
@@ -86,10 +101,11 @@ export async function restorePostgres(o: PgRestoreOptions): Promise<DbRestoreRes
   const onHost = restoresOnHost(exec, o.restic, target);
   // pg_restore reads a file in parallel, never a pipe: without restic on the host there is no file to read.
   if (!onHost && (o.jobs ?? 1) > 1) throw new InputError([`pg_restore --jobs ${o.jobs ?? 1} needs restic on ${exec.target} (a rest: repository and resticOnHost not false); use --jobs 1 to stream the dump`]);
+  // First: a database or snapshot that is not there is bad input, said before any question about the target.
+  const snapshotId = await resolveSnapshot(o.restic, o.snapshot, pgTags(o.db), o.host);
   const exists = async (name: string) => (await pgQuery(exec, target, "postgres", "SELECT 1 FROM pg_database WHERE datname = :'name';\n", { name })).trim() === "1";
   const existed = await exists(targetDb);
   if (existed && !o.overwrite) throw refusal(targetDb, "PostgreSQL", exec);
-  const snapshotId = await resolveSnapshot(o.restic, o.snapshot, pgTags(o.db), o.host);
 
   // Within PostgreSQL's 63-byte identifier limit whatever the target's name.
   const staging = `dcctl_restore_${randomBytes(6).toString("hex")}`;
@@ -127,10 +143,10 @@ export async function restoreMariadb(o: MariadbRestoreOptions): Promise<DbRestor
   const targetDb = o.targetDb ?? o.db;
   checkName(targetDb);
   const { targetExec: exec, target } = o;
+  const snapshotId = await resolveSnapshot(o.restic, o.snapshot, mariadbTags(o.db), o.host);
   const out = await mariadbQuery(exec, target, `SELECT 1 FROM information_schema.schemata WHERE schema_name = ${sqlString(targetDb)};\n`);
   const existed = out.trim() === "1";
   if (existed && !o.overwrite) throw refusal(targetDb, "MariaDB", exec);
-  const snapshotId = await resolveSnapshot(o.restic, o.snapshot, mariadbTags(o.db), o.host);
 
   await mariadbQuery(exec, target, (existed ? `DROP DATABASE ${sqlIdent(targetDb)};\n` : "") + `CREATE DATABASE ${sqlIdent(targetDb)} CHARACTER SET utf8mb4;\n`);
   try {

@@ -116,7 +116,8 @@ export async function findSnapshot(restic: Restic, host: string, snapshot: strin
     snapshot === "latest"
       ? snaps.reduce<Snapshot | undefined>((best, s) => (!best || Date.parse(s.time) > Date.parse(best.time) ? s : best), undefined)
       : snaps.find((s) => s.id === snapshot || s.short_id === snapshot || (snapshot.length >= 8 && s.id.startsWith(snapshot)));
-  if (!chosen) throw new DcctlError(`no files snapshot ${snapshot === "latest" ? "" : `${snapshot} `}of host ${host} in ${restic.where}`);
+  // Bad input either way: a host without a files backup, or an id that is none of its snapshots.
+  if (!chosen) throw new InputError([`no files snapshot ${snapshot === "latest" ? "" : `${snapshot} `}of host ${host} in ${restic.where}`]);
   return chosen;
 }
 

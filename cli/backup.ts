@@ -3,7 +3,7 @@ import { stateDir } from "../util/state.js";
 import type { Argv, CommandModule } from "yargs";
 // What every backup command reads (the inventory, policies and repositories file) is imported here; what only one
 // command uses (the engine, status, SSH, notifications) that command imports as it runs: see cli/commands.ts.
-import { SITE_NAMES, loadSites, type SiteName, type Sites } from "../inventory/index.js";
+import { SITE_NAMES, findHost, loadSites, type SiteName, type Sites } from "../inventory/index.js";
 import { expandJobs, loadJobs, selectJobs, type BackupJob } from "../backup/jobs.js";
 import { loadPolicies, REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
 import { loadBackupConfig, repository, resticFor, type BackupConfig } from "../backup/repositories.js";
@@ -16,6 +16,7 @@ import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.j
 import { makeDir } from "../util/dirs.js";
 import { textTable } from "../util/table.js";
 import { print, printJson } from "./print.js";
+import { boundedNumber, outputFolder, waitSeconds } from "./inputs.js";
 import type { PairStatus } from "../backup/replication/index.js";
 
 /**
@@ -92,8 +93,9 @@ const runCommand: CommandModule<object, RunArgs> = {
       .example("$0 backup run --all --site primary --json", "every job of the primary, machine-readable"),
   handler: async (args) => {
     if ((args.job === undefined) === !args.all) throw new InputError(["dcctl backup run: name a job with --job, or use --all (not both)"]);
-    if (args.concurrency !== undefined && (!Number.isInteger(args.concurrency) || args.concurrency < 1)) throw new InputError(["dcctl backup run: --concurrency must be a whole number ≥ 1"]);
-    if (!(args.wait >= 0)) throw new InputError(["dcctl backup run: --wait must be a number of seconds ≥ 0"]);
+    // The repositories file's concurrency has the same bounds (backup/repositories.ts).
+    if (args.concurrency !== undefined) boundedNumber("dcctl backup run", "concurrency", args.concurrency, { min: 1, max: 64, whole: true, unit: "jobs at once per site" });
+    waitSeconds("dcctl backup run", args.wait);
     const stallMs = args["stall-timeout"] === undefined ? undefined : parseDuration(args["stall-timeout"]);
     if (args["stall-timeout"] !== undefined && stallMs === undefined) throw new InputError([`dcctl backup run: --stall-timeout "${args["stall-timeout"]}" is not a duration (e.g. 90s, 5m, 1h; at most ${MAX_DURATION_TEXT})`]);
     const jobs = selectJobs(loadJobs(), { job: args.job, all: args.all, site: siteOption(args.site) });
@@ -212,6 +214,9 @@ const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
       .option("json", { type: "boolean", default: false }),
   handler: async (args) => {
     const since = sinceOption(args.since);
+    // A host or job that is not in the inventory would only list nothing, as if it had no backups.
+    if (args.host !== undefined && !findHost(loadSites(), args.host)) throw new InputError([`dcctl backup snapshots: --host ${args.host} is no host of the inventory (see dcctl inventory show)`]);
+    if (args.job !== undefined && !loadJobs().some((j) => j.id === args.job)) throw new InputError([`dcctl backup snapshots: --job ${args.job} is no job of the policies and the inventory (see dcctl backup jobs)`]);
     const config = loadBackupConfig();
     const only = repositoryOption(args.repository);
     const names = REPOSITORY_NAMES.filter((n) => (only ? n === only : config.repositories[n] !== undefined));
@@ -332,6 +337,7 @@ const pruneCommand: CommandModule<object, PruneArgs> = {
       .option("json", { type: "boolean", default: false })
       .option("wait", { type: "number", default: 0, describe: "seconds to wait for running backups (exit 3 after)" }),
   handler: async (args) => {
+    waitSeconds("dcctl backup prune", args.wait);
     const config = loadBackupConfig();
     const { pruneOwnRepository } = await import("../backup/prune.js");
     const result = await pruneOwnRepository(loadJobs(), config, { dryRun: args["dry-run"], waitMs: args.wait * 1000 });
@@ -356,6 +362,7 @@ const replicateCommand: CommandModule<object, ReplicateArgs> = {
       .option("json", { type: "boolean", default: false })
       .option("wait", { type: "number", default: 0, describe: "seconds to wait for a lock (exit 3 after)" }),
   handler: async (args) => {
+    waitSeconds("dcctl backup replicate", args.wait);
     const [{ replicate }, { describeReconciled }] = await Promise.all([import("../backup/replicate.js"), import("../backup/run-ledger.js")]);
     const result = await replicate(loadBackupConfig(), "secondary", { waitMs: args.wait * 1000 });
     for (const r of result.reconciled) process.stderr.write(describeReconciled(r) + "\n");
@@ -468,6 +475,7 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
       .option("site", { type: "string", describe: "the site whose jobs to schedule (default: this machine's, from the repositories file); each site's backup server schedules its own" })
       .option("dcctl", { type: "string", describe: "the dcctl command the units run (default: this node and this dcctl)" }),
   handler: (args) => {
+    outputFolder("dcctl backup schedule", "out", args.out);
     const site = siteOption(args.site) ?? siteOfThisMachine();
     const jobs = loadJobs().filter((j) => j.site === site);
     const dcctl = args.dcctl ? [args.dcctl] : [process.execPath, resolve(process.argv[1] ?? "dcctl")];

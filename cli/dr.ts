@@ -31,6 +31,7 @@ import { confirmTexts } from "./confirm-texts.js";
 import { operatorLang } from "./lang.js";
 import { existingRunDir, verifyLines, verifyReport } from "../runbooks/engine/verify-report.js";
 import { reportPdf } from "../runbooks/engine/report-html.js";
+import { outputFile } from "./inputs.js";
 
 /** `dcctl dr plan|drill|failover|failback|resume|history|verify-report|report`: the DR engine (runbooks/engine) behind thin commands. */
 
@@ -300,6 +301,8 @@ const verifyReportCommand: CommandModule<object, VerifyArgs> = {
       .positional("runId", { type: "string", demandOption: true, describe: "the run id (see dcctl dr history)" })
       .option("head", { type: "string", describe: "the chain head (sha256:…) printed at the end of the run or sent in its notification: the journal must contain it" }) as unknown as Argv<VerifyArgs>,
   handler: (args) => {
+    // A head that is no hash at all is a mistyped flag (exit 2), not a journal that fails to contain it (exit 1).
+    if (args.head !== undefined && !/^(sha256:)?[0-9a-f]{64}$/i.test(args.head)) throw new InputError([`dcctl dr verify-report: --head ${args.head} is not a chain head: sha256: and 64 hex digits, as the run printed it`]);
     const outcome = verifyReport(existingRunDir(args.runId), { ...(args.head !== undefined ? { head: args.head } : {}), currentSites: () => loadSites() });
     if (args.json) printJson(outcome);
     else print(verifyLines(outcome).join("\n"));
@@ -324,6 +327,8 @@ const reportCommand: CommandModule<object, ReportArgs> = {
   handler: async (args) => {
     const dir = existingRunDir(args.runId);
     if (args.pdf !== undefined) {
+      // Before a browser starts: it would only fail after a second or more, in its own words.
+      outputFile("dcctl dr report", "pdf", args.pdf);
       await reportPdf(dir, args.pdf);
       print(`wrote ${args.pdf}`);
       return;

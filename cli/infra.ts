@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
@@ -8,7 +7,8 @@ import type { PlannedResource } from "../stacks/plan.js";
 import { confirmAction } from "../util/confirm.js";
 import { confirmTexts } from "./confirm-texts.js";
 import { operatorLang } from "./lang.js";
-import { DcctlError, ExitCode } from "../util/errors.js";
+import { DcctlError, ExitCode, errorMessage } from "../util/errors.js";
+import { readSmallFile } from "../util/files.js";
 import { stateDir } from "../util/state.js";
 
 /**
@@ -258,9 +258,9 @@ const configure: CommandModule<object, ConfigureArgs> = {
     vsphereServerOf(args.url);
     let password: string;
     try {
-      password = readFileSync(args["password-file"], "utf8").trim();
+      password = readSmallFile(args["password-file"], 64 * 1024).trim();
     } catch (e) {
-      throw new DcctlError(`--password-file ${args["password-file"]}: ${(e as NodeJS.ErrnoException).code ?? "unreadable"}`, ExitCode.badInput);
+      throw new DcctlError(`--password-file ${args["password-file"]}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`, ExitCode.badInput);
     }
     await siteStack(args.stack, { backend: localBackend(args.state), mode: args.mode, vcenter: { url: args.url, user: args.user, password, insecure: args.insecure } });
     process.stdout.write(`stack ${args.stack}: vCenter ${args.url} as ${args.user} stored in ${args.state}\n`);

@@ -2,7 +2,9 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
+import { LANGS } from "../util/i18n.js";
 import { groupsFor } from "./commands.js";
+import { checkCommandLine, describeParseFailure } from "./inputs.js";
 
 /**
  * The CLI is thin: each command group parses its flags, calls one library function and prints.
@@ -18,14 +20,16 @@ export async function main(argv: string[]): Promise<number> {
     .strict()
     .demandCommand(1, "name a command; see dcctl --help")
     .recommendCommands()
-    .option("lang", { type: "string", global: true, describe: "language of reports, prompts and the console: en or vi (default: $DCCTL_LANG, the repositories file's lang, en)" })
+    .option("lang", { type: "string", choices: LANGS, global: true, describe: "language of reports, prompts and the console: en or vi (default: $DCCTL_LANG, the repositories file's lang, en)" })
     .wrap(wantsHelp ? Math.min(110, process.stdout.columns ?? 110) : null)
     .epilogue("Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run, 4 some jobs failed, 5 not confirmed.")
     .exitProcess(false)
     .fail((msg: string | undefined, err: Error | undefined) => {
       if (err) throw err;
-      throw new InputError([`dcctl: ${(msg ?? "bad arguments").replace(/\s*\n\s*/g, " ")} (see dcctl --help)`]);
-    });
+      throw new InputError([describeParseFailure(msg ?? "bad arguments", operands)]);
+    })
+    // Before yargs validates (a repeated --lang is "given twice", not "not one of en, vi"), for every command.
+    .middleware(checkCommandLine, true);
   for (const group of await groupsFor(argv)) cli.command(group);
   if (!wantsHelp) skipHelpLayout(cli);
   try {

@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
 import type { Argv, CommandModule } from "yargs";
 import { loadBackupConfig } from "../backup/repositories.js";
-import { checkExposure, DEFAULT_LISTEN, parseListen, readTokenFile } from "../console/access.js";
+import { checkExposure, DEFAULT_LISTEN, parseListen, readTlsFiles, readTokenFile } from "../console/access.js";
 import { DcctlError, errorMessage, InputError } from "../util/errors.js";
 import { chooseLang } from "../util/i18n.js";
 
@@ -18,14 +17,6 @@ interface ServeArgs {
   "tls-key"?: string;
   "client-ca"?: string;
   lang?: string;
-}
-
-function readFlagFile(flag: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new InputError([`dcctl serve: ${flag} ${path}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`]);
-  }
 }
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
@@ -46,7 +37,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     if ((cert === undefined) !== (key === undefined)) throw new InputError(["dcctl serve: give --tls-cert and --tls-key together"]);
     if (ca !== undefined && cert === undefined) throw new InputError(["dcctl serve: --client-ca needs --tls-cert and --tls-key (client certificates are a TLS matter)"]);
     checkExposure(listen, { ...(token !== undefined ? { token } : {}), clientCertificates: ca !== undefined });
-    const tls = cert !== undefined && key !== undefined ? { cert: readFlagFile("--tls-cert", cert), key: readFlagFile("--tls-key", key), ...(ca !== undefined ? { ca: readFlagFile("--client-ca", ca) } : {}) } : undefined;
+    const tls = cert !== undefined && key !== undefined ? readTlsFiles({ cert, key, ca }) : undefined;
     const config = loadBackupConfig();
     const lang = chooseLang(args.lang, config.lang);
 

@@ -1,7 +1,8 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { createHash, createHmac, createPrivateKey, timingSafeEqual, X509Certificate, type KeyObject } from "node:crypto";
+import { statSync } from "node:fs";
 import { isIP } from "node:net";
 import { errorMessage, InputError } from "../util/errors.js";
+import { readSmallFile } from "../util/files.js";
 
 /**
  * Who may see the console. It is bound to loopback unless told otherwise; an address other machines can reach needs
@@ -53,7 +54,7 @@ export function readTokenFile(path: string): string {
   let text: string;
   try {
     mode = statSync(path).mode;
-    text = readFileSync(path, "utf8");
+    text = readSmallFile(path, MAX_FLAG_FILE_BYTES);
   } catch (e) {
     throw new InputError([`dcctl serve: --token-file ${path}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`]);
   }
@@ -62,6 +63,53 @@ export function readTokenFile(path: string): string {
   if (token.length < 16) throw new InputError([`dcctl serve: --token-file ${path} holds ${token.length ? "a token shorter than 16 characters" : "no token"}; write a long random one (e.g. openssl rand -hex 24)`]);
   if (/\s/.test(token)) throw new InputError([`dcctl serve: --token-file ${path}: the token must be one word without spaces`]);
   return token;
+}
+
+/** A token, a certificate, a key or a CA bundle is a few KiB; a file named by a flag past this is a mistake. */
+const MAX_FLAG_FILE_BYTES = 1024 * 1024;
+
+/** A file a flag names, read whole (bounded, never a FIFO or a device), or one line naming the flag. */
+function readFlagFile(flag: string, path: string): string {
+  try {
+    return readSmallFile(path, MAX_FLAG_FILE_BYTES);
+  } catch (e) {
+    throw new InputError([`dcctl serve: ${flag} ${path}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`]);
+  }
+}
+
+/** Every certificate of a PEM file; none, or one that does not parse, is bad input naming the flag. */
+function pemCertificates(flag: string, path: string, pem: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (!blocks.length) throw new InputError([`dcctl serve: ${flag} ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (e) {
+      throw new InputError([`dcctl serve: ${flag} ${path}: certificate ${i + 1} does not parse: ${errorMessage(e)}`]);
+    }
+  });
+}
+
+/**
+ * The certificate, key and client CA of `dcctl serve`, read and checked before anything listens: each file must hold
+ * what its flag says, and the key must be the certificate's. Node would take a CA file of garbage and start, and
+ * name no file for a key that does not match.
+ */
+export function readTlsFiles(files: { cert: string; key: string; ca?: string | undefined }): { cert: Buffer; key: Buffer; ca?: Buffer } {
+  const cert = readFlagFile("--tls-cert", files.cert);
+  const key = readFlagFile("--tls-key", files.key);
+  const [leaf] = pemCertificates("--tls-cert", files.cert, cert);
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (e) {
+    throw new InputError([`dcctl serve: --tls-key ${files.key} holds no usable private key (PEM, unencrypted): ${errorMessage(e)}`]);
+  }
+  if (leaf && !leaf.checkPrivateKey(privateKey)) throw new InputError([`dcctl serve: --tls-key ${files.key} is not the key of the certificate in --tls-cert ${files.cert}`]);
+  if (files.ca === undefined) return { cert: Buffer.from(cert), key: Buffer.from(key) };
+  const ca = readFlagFile("--client-ca", files.ca);
+  pemCertificates("--client-ca", files.ca, ca);
+  return { cert: Buffer.from(cert), key: Buffer.from(key), ca: Buffer.from(ca) };
 }
 
 export interface Protection {

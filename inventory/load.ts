@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { InputError, errorMessage } from "../util/errors.js";
 import { repoRoot } from "../util/tools.js";
@@ -8,7 +7,7 @@ import { checkStructure, type RawHost, type RawSite } from "./schema-check.js";
 import { checkSemantics } from "./semantic-checks.js";
 import { DEFAULT_DRILL_EVERY_DAYS, type Host, type Site, type SiteName, type Sites } from "./types.js";
 import { cachedYaml } from "../util/yaml-cache.js";
-import { displayPath, parseYamlSource, type DataPath, type YamlSource } from "./yaml-source.js";
+import { displayPath, parseYamlSource, readYamlFile, type DataPath, type YamlSource } from "./yaml-source.js";
 
 /** Where each loaded Site came from, so that later checks (backup policies, runbooks) can point at its lines. */
 const sources = new WeakMap<Site, YamlSource>();
@@ -29,7 +28,7 @@ type ReadResult = { ok: true; site: Site; source: YamlSource } | { ok: false; pr
 function readSiteFile(path: string, expected?: SiteName): ReadResult {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readYamlFile(path);
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : errorMessage(err);
     return { ok: false, problems: [`${displayPath(path)}: cannot read the site file: ${reason}`] };

@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { isAbsolute, relative, resolve } from "node:path";
+import { readSmallFile } from "../util/files.js";
 
 // Loaded by the first parse, not by importing this module: a reader whose file util/yaml-cache.ts knows never needs
 // the yaml library, which costs ~30 ms to load.
@@ -32,6 +33,15 @@ export function displayPath(file: string): string {
  * of KiB; past this a file is a mistake or an attack, and parsing it would only end in an out-of-memory crash.
  */
 export const MAX_YAML_BYTES = 4 * 1024 * 1024;
+/**
+ * The text of a YAML file dcctl reads (inventories, policies, runbooks, repositories): refused before reading when it
+ * is no regular file (a FIFO, /dev/zero, a folder) or, by its size on disk, larger than MAX_YAML_BYTES. Throws like
+ * readFileSync: a system error with its code (ENOENT…), a refusal with a message and no code.
+ */
+export function readYamlFile(path: string): string {
+  return readSmallFile(path, MAX_YAML_BYTES, "a YAML file");
+}
+
 /** Aliases a file may use: enough for real anchors, far too few for an "alias bomb" to expand. */
 export const MAX_YAML_ALIASES = 100;
 

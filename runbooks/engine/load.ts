@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ROLES, SITE_NAMES, type Role, type SiteName, type Sites } from "../../inventory/index.js";
 import { asArray, asRecord, closest, show, type Problem } from "../../inventory/problems.js";
-import { parseYamlSource, type DataPath, type YamlSource } from "../../inventory/yaml-source.js";
+import { parseYamlSource, readYamlFile, type DataPath, type YamlSource } from "../../inventory/yaml-source.js";
 import { InputError, errorMessage } from "../../util/errors.js";
 import { repoRoot } from "../../util/tools.js";
 import { MAX_DURATION_TEXT, parseDuration } from "./duration.js";
@@ -287,11 +287,11 @@ export function loadRunbook(ref: string, sites: Sites): { runbook: Runbook; text
   const path = runbookPath(ref);
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readYamlFile(path);
   } catch (err) {
-    const known = existsSync(runbooksDir) ? " (a name under runbooks/ or a path to a YAML file)" : "";
-    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : errorMessage(err);
-    throw new InputError([`runbook ${ref}: cannot read ${path}: ${reason}${known}`]);
+    const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+    const known = missing && existsSync(runbooksDir) ? " (a name under runbooks/ or a path to a YAML file)" : "";
+    throw new InputError([`runbook ${ref}: cannot read ${path}: ${missing ? "no such file" : errorMessage(err)}${known}`]);
   }
   return { runbook: parseRunbook(path, text, sites), text, path };
 }

@@ -10,7 +10,10 @@ import { confirmationText, fmtDuration, fmtNumber, renderDeviation, reportTransl
  * HTML (report-html.ts). Both files say the same thing because they come from the same blocks; the HTML can colour a
  * missed target without guessing it back out of Markdown.
  *
- * Text may hold two inline marks, as Markdown writes them: **strong** and `code`.
+ * Text may hold two inline marks, as Markdown writes them: **strong** and `code`. Only the report's own texts make
+ * them: every string of the run's data (a service label, a step id, a host, an error message) enters the document
+ * escaped as Markdown (`literal`), so a label such as `<img src=x onerror=…>` or `**ok**` is shown as written in
+ * report.md as in report.html, never taken for markup.
  */
 
 export type Tone = "good" | "bad";
@@ -68,7 +71,8 @@ const kindOf = (k: string): Kind => KINDS.find((x) => x === k) ?? "failover";
 
 const STEP_STATUS = { ok: "ok", failed: "failed", skipped: "skipped", "cut-off": "cutOff", "not run": "notRun" } as const;
 
-export function reportDocument(r: RunReport, lang: Lang): ReportDocument {
+export function reportDocument(report: RunReport, lang: Lang): ReportDocument {
+  const r = literal(report);
   const t = reportTranslator(lang);
   const num = (v: number) => fmtNumber(lang, v);
   const minutes = (v: number | undefined) => (v === undefined ? "—" : t("unit.minutes", { value: num(v) }));
@@ -253,6 +257,27 @@ function evidenceBlocks(r: RunReport, lang: Lang, deviations: number): Block[] {
   else redundancy.push(t("redundancy.notServed", { site: site(r.to) }));
   control(t("evidence.a814"), redundancy);
   return blocks;
+}
+
+/**
+ * A string of the run's data as Markdown text that shows it as written: on one line, with the characters that would
+ * open markup backslash-escaped (an underscore only where it could start or end emphasis: lgsp_docs stays as it is).
+ * A `|` is escaped by mdCell, in tables only.
+ */
+export function escapeInline(text: string): string {
+  return text
+    .replace(/\s*\n\s*/g, " ")
+    .replace(/[\\`*[\]<>]/g, "\\$&")
+    .replace(/(?<![\p{L}\p{N}])_|_(?![\p{L}\p{N}])/gu, "\\_")
+    .replace(/^#/, "\\#");
+}
+
+/** Every string of a value escaped by escapeInline; enum-like strings (status, kind) have nothing to escape. */
+function literal<T>(value: T): T {
+  if (typeof value === "string") return escapeInline(value) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => literal(v)) as T;
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, literal(v)])) as T;
+  return value;
 }
 
 /** Table cells are one line each; a `|` inside one would end it. */

@@ -58,11 +58,18 @@ td.bad,tr:nth-child(even) td.bad{background:none}
 
 const escapeHtml = (s: string) => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
-/** The two inline marks report texts use, as Markdown would show them: `code` and **strong**. */
+/**
+ * The two inline marks report texts use, as Markdown would show them: `code` and **strong**. A backslash-escaped
+ * character (the run's data, report-doc.ts's escapeInline) is set aside first and shown as itself.
+ */
 function inline(text: string): string {
-  return escapeHtml(text)
+  // Set aside between two private-use characters, which no report text uses (removed from it, should one).
+  const kept: string[] = [];
+  const marked = text.replace(/[\uE000\uE001]/g, "").replace(/\\([\\`*_[\]<>#])/g, (_m, c: string) => `\uE000${kept.push(c) - 1}\uE001`);
+  return escapeHtml(marked)
     .replace(/`([^`]+)`/g, "<code>$1</code>")
-    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>");
+    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+    .replace(/\uE000(\d+)\uE001/g, (_m, i: string) => escapeHtml(kept[Number(i)] ?? ""));
 }
 
 function cell(c: Cell): string {

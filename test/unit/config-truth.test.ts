@@ -58,18 +58,18 @@ describe("configuration that must not pass quietly", () => {
     const file = join(work, "not-a-folder");
     writeFileSync(file, "");
     const run = dcctl(["dr", "history"], { DCCTL_STATE_DIR: file });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe("");
-    expectOneLine(run, /^dcctl: cannot read the DR runs in .*not-a-folder\/dr\/runs: ENOTDIR \(check DCCTL_STATE_DIR\)$/);
+    expectOneLine(run, /^dcctl: DCCTL_STATE_DIR=.*not-a-folder: cannot create folder .*not-a-folder: .*not-a-folder exists and is not a folder; dcctl keeps its state/);
   });
 
   it("a folder that cannot be made (/proc) fails at once, naming it, where Node's own recursive mkdir spun at 100 % CPU", () => {
     const schedule = runDcctl(["backup", "schedule", "--emit", "systemd", "--site", "primary", "--out", "/proc/dcctl-x"], { ...process.env, DCCTL_DEBUG: "" }, 15_000);
-    expect(schedule.code).toBe(1);
-    expectOneLine(schedule, /^dcctl: cannot create folder \/proc\/dcctl-x: ENOENT at \/proc\/dcctl-x$/);
+    expect(schedule.code).toBe(2);
+    expectOneLine(schedule, /^dcctl backup schedule: --out \/proc\/dcctl-x: cannot create folder \/proc\/dcctl-x: ENOENT at \/proc\/dcctl-x$/);
     const drill = runDcctl(["dr", "drill"], { ...process.env, DCCTL_DEBUG: "", DCCTL_STATE_DIR: "/proc/dcctl-x" }, 15_000);
-    expect(drill.code).toBe(1);
-    expectOneLine(drill, /^dcctl: cannot create folder \/proc\/dcctl-x\/dr\/locks\/site-secondary: ENOENT at \/proc\/dcctl-x$/);
+    expect(drill.code).toBe(2);
+    expectOneLine(drill, /^dcctl: DCCTL_STATE_DIR=\/proc\/dcctl-x: cannot create folder \/proc\/dcctl-x: ENOENT at \/proc\/dcctl-x; dcctl keeps its state/);
   });
 
   it("refuses a runbook over the size limit unread, fast and in bounded memory", () => {
