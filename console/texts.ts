@@ -43,7 +43,7 @@ const en: Texts = {
     item: { never: "never backed up", "over-rpo": "over RPO", unknown: "unknown" },
   },
   state: { ok: "OK", "over-rpo": "Over RPO", none: "Never backed up", unknown: "Unknown" },
-  run: { ok: "ok", failed: "failed", skipped: "skipped" },
+  run: { ok: "ok", failed: "failed", skipped: "skipped", killed: "killed" },
   replication: {
     title: "Replication",
     none: "No replication pairs in the inventory.",
@@ -147,7 +147,7 @@ const vi: Texts = {
     item: { never: "chưa từng sao lưu", "over-rpo": "quá hạn RPO", unknown: "không rõ" },
   },
   state: { ok: "Đạt", "over-rpo": "Quá hạn RPO", none: "Chưa từng sao lưu", unknown: "Không rõ" },
-  run: { ok: "thành công", failed: "thất bại", skipped: "bỏ qua" },
+  run: { ok: "thành công", failed: "thất bại", skipped: "bỏ qua", killed: "bị dừng đột ngột" },
   replication: {
     title: "Sao chép dữ liệu",
     none: "Danh mục không có cặp máy chủ sao chép nào.",

@@ -160,7 +160,7 @@ function jobView(r: JobStatusRow, t: Translate, lang: Lang): JobView {
     newest: r.newest ? `${r.newest.id} · ${dateTime(r.newest.time, lang)}` : t("backup.none"),
     age: ageText(r.ageMinutes, t, lang),
     rpo: ageText(r.rpoMinutes, t, lang),
-    lastRun: r.lastRun ? `${lastStatus && ["ok", "failed", "skipped"].includes(lastStatus) ? t(`run.${lastStatus}`) : (lastStatus ?? "")} · ${dateTime(lastAt, lang)}` : t("dash"),
+    lastRun: r.lastRun ? `${lastStatus && ["ok", "failed", "skipped", "killed"].includes(lastStatus) ? t(`run.${lastStatus}`) : (lastStatus ?? "")} · ${dateTime(lastAt, lang)}` : t("dash"),
     lastRunTone: !r.lastRun ? "muted" : lastStatus === "ok" ? "ok" : "bad",
   };
   if (why) v.why = why;

@@ -245,7 +245,8 @@ function brokenJob(job: BackupJob, row: JobStatusRow | undefined): ServiceReadin
     out.push({ job: job.id, state: row.state, reason: what });
   }
   // A failed last run with older snapshots still within RPO: broken now, late soon.
-  if (row.lastRun?.startsWith("failed")) out.push({ job: job.id, state: "failed", reason: `last run failed${row.lastError ? `: ${row.lastError}` : ` (${row.lastRun})`}` });
+  // A run that died (killed) counts as a failed one.
+  if (row.lastRun?.startsWith("failed") || row.lastRun?.startsWith("killed")) out.push({ job: job.id, state: "failed", reason: `last run ${row.lastRun.split(" ")[0] ?? "failed"}${row.lastError ? `: ${row.lastError}` : ` (${row.lastRun})`}` });
   return out;
 }
 
