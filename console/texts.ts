@@ -94,7 +94,7 @@ const en: Texts = {
     more: "{{count}} older runs are not shown",
   },
   kind: { drill: "Drill", failover: "Failover", failback: "Failback" },
-  runStatus: { ok: "OK", failed: "Failed", running: "Running", interrupted: "Interrupted", unreadable: "Unreadable" },
+  runStatus: { ok: "OK", failed: "Failed", missed: "Targets missed", running: "Running", interrupted: "Interrupted", unreadable: "Unreadable" },
   report: {
     title: "DR run {{runId}}",
     back: "← overview",
@@ -198,7 +198,7 @@ const vi: Texts = {
     more: "{{count}} lần chạy cũ hơn không hiển thị",
   },
   kind: { drill: "Diễn tập", failover: "Chuyển đổi dự phòng", failback: "Chuyển về trung tâm chính" },
-  runStatus: { ok: "Thành công", failed: "Thất bại", running: "Đang chạy", interrupted: "Bị gián đoạn", unreadable: "Không đọc được" },
+  runStatus: { ok: "Thành công", failed: "Thất bại", missed: "Không đạt mục tiêu", running: "Đang chạy", interrupted: "Bị gián đoạn", unreadable: "Không đọc được" },
   report: {
     title: "Lần chạy DR {{runId}}",
     back: "← trang tổng quan",

@@ -173,7 +173,7 @@ function sizeText(bytes: number | undefined, t: Translate, lang: Lang): string {
   return `${decimal(bytes / div, lang)} ${unit}`;
 }
 
-const RUN_TONE: Record<RunSummary["status"], Tone> = { ok: "ok", failed: "bad", running: "warn", interrupted: "bad", unreadable: "warn" };
+const RUN_TONE: Record<RunSummary["status"], Tone> = { ok: "ok", failed: "bad", missed: "bad", running: "warn", interrupted: "bad", unreadable: "warn" };
 
 function serviceView(s: ServiceReadiness, t: Translate, lang: Lang): ServiceView {
   const d = s.lastDrill;

@@ -44,7 +44,7 @@ export interface DrillSummary {
   runbook: string;
   /** When the run started: RPO is counted from there, and the next drill is due from there. */
   at: string;
-  status: "ok" | "failed" | "interrupted";
+  status: "ok" | "failed" | "interrupted" | "missed";
   /** The strictest tier the touching measurements were judged against. */
   tier?: number;
   /** The worst of the measurements that touch the service (several when a drill recovered several of its hosts). */
