@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
-import type { Sites } from "../../inventory/index.js";
+import { allHosts, type Sites } from "../../inventory/index.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { formatDuration } from "./duration.js";
 import { listRuns } from "./history.js";
@@ -223,6 +223,12 @@ export async function resumeRun(o: ResumeOptions): Promise<RunOutcome> {
     syncDir(dir);
     journal.append({ type: "run-resume", operator: o.operator, confirmedBy: o.confirmedBy, pid: process.pid, inventorySha256 });
     noteTakeover(journal, lock);
+    // What a restore killed with the run left (a temporary database the size of a dump) goes before anything runs again.
+    const settled = await o.services.restorer?.settleLeft?.(allHosts(o.sites)).catch((e: unknown) => [`could not settle what killed restores left: ${errorMessage(e)}`]);
+    for (const message of settled ?? []) {
+      journal.append({ type: "note", message });
+      o.progress.line(`note: ${message}`);
+    }
     for (const d of decisions) journal.append({ type: "decision", ...d });
     o.progress.line(`run ${o.runId}: resuming ${runbook.kind} with runbook ${runbook.name}`);
     return await new Execution(o, runbook, o.runId, dir, journal, replay(readJournal(journal.path).records)).go();
