@@ -422,6 +422,26 @@ describe("resume", () => {
     await expect(resume(f)).rejects.toThrow("run R1 already completed; nothing to resume");
   });
 
+  it("first settles what restores killed with the run left, with a journal note each, before any step runs again", async () => {
+    crashedRun("R1");
+    const f = fakes();
+    const asked: string[][] = [];
+    const restorer = f.services.restorer as NonNullable<DrServices["restorer"]>;
+    f.services.restorer = {
+      ...restorer,
+      settleLeft: async (hosts) => (asked.push(hosts.map((h) => h.name)), ["dropped postgresql database dcctl_restore_0a1b2c3d4e5f on qn-dr-db-01, left by a restore of portal (pid 4242, started 2026-11-22T06:01:00.000Z) that did not finish"]),
+    };
+    const out = await resume(f, { skip: ["middle"] });
+    expect(out.status).toBe("ok");
+    // Asked about every inventory host: the ledger says which held one.
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toContain("qn-dr-db-01");
+    const j = journalOf(out.runDir);
+    const note = j.findIndex((r) => r.type === "note" && r.message.startsWith("dropped postgresql database dcctl_restore_0a1b2c3d4e5f on qn-dr-db-01"));
+    expect(note).toBeGreaterThan(j.findIndex((r) => r.type === "run-resume"));
+    expect(note).toBeLessThan(j.findIndex((r, i) => i > note && r.type === "step-start"));
+  });
+
   it("with --rerun, runs the cut-off step again on the operator's word", async () => {
     crashedRun("R1");
     const f = fakes();
