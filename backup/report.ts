@@ -10,7 +10,8 @@ import { writeAtomic } from "../util/files.js";
  * written to a temporary file and renamed into place, so a reader never sees half a file.
  */
 
-export type JobStatus = "ok" | "failed" | "locked";
+/** killed: the run's process died before the job finished (SIGKILL, an OOM kill, a crash); found by the next look. */
+export type JobStatus = "ok" | "failed" | "locked" | "killed";
 
 export interface JobResult {
   job: string;
@@ -43,7 +44,7 @@ export interface ItemResult {
 
 /** The exit status a job reports in metrics and JSON: the dcctl exit code it would have alone. */
 export function jobExitStatus(status: JobStatus): number {
-  return status === "ok" ? 0 : status === "locked" ? 3 : 1;
+  return status === "ok" ? 0 : status === "locked" ? 3 : status === "killed" ? 137 : 1;
 }
 
 
@@ -68,6 +69,9 @@ export function mergeState(state: MetricsState, results: JobResult[]): MetricsSt
     const previous = state[r.job]?.lastSuccessTimestamp;
     // A run that found the job locked did nothing: it must not hide the figures of the run that held the lock.
     if (r.status === "locked" && state[r.job]) continue;
+    // A dead run found late must not hide a run of the job that ended after it.
+    const known = state[r.job]?.last.finishedAt;
+    if (known !== undefined && Date.parse(known) > Date.parse(r.finishedAt)) continue;
     next[r.job] = { last: r, lastSuccessTimestamp: r.status === "ok" ? Date.parse(r.finishedAt) / 1000 : previous };
   }
   return next;
@@ -82,7 +86,7 @@ const METRICS: Gauge<JobRow>[] = [
   { name: "dcctl_backup_duration_seconds", help: "Duration of the job's last run.", value: ({ s }) => s.last.durationSeconds },
   { name: "dcctl_backup_bytes_added", help: "Bytes the job's last run added to the repository.", value: ({ s }) => s.last.bytesAdded },
   { name: "dcctl_backup_files_new", help: "New files in the job's last run.", value: ({ s }) => s.last.filesNew },
-  { name: "dcctl_backup_exit_status", help: "0 ok, 1 failed, 3 locked, for the job's last run.", value: ({ s }) => jobExitStatus(s.last.status) },
+  { name: "dcctl_backup_exit_status", help: "0 ok, 1 failed, 3 locked, 137 killed (its run died before it finished), for the job's last run.", value: ({ s }) => jobExitStatus(s.last.status) },
 ];
 
 /** Prometheus text exposition format, sorted by job for stable diffs. */
@@ -112,12 +116,33 @@ export async function writeRunReport(paths: ReportPaths, run: { id: string; star
   const reportPath = join(paths.reportsDir, `run-${run.id}.jsonl`);
   writeAtomic(reportPath, body);
   writeAtomic(join(paths.reportsDir, "last-run.jsonl"), body);
-  await withLock(paths.locksDir, "metrics", { mode: "exclusive", waitMs: 60_000, what: "the metrics file" }, async () => {
-    const state = mergeState(readState(paths.stateFile), results);
-    writeAtomic(paths.stateFile, JSON.stringify(state, null, 1) + "\n");
-    writeAtomic(paths.metricsFile, renderPrometheus(state));
-  });
+  await recordResults(paths, results);
   return reportPath;
+}
+
+/**
+ * A run that died, as whoever found it records it: its own report (`run-<id>.jsonl`; last-run.jsonl stays the last
+ * run that ended) and its jobs' results in the job state and the metrics. `still` is asked under the metrics lock,
+ * so that of two finders at once only one records.
+ */
+export async function writeDeadRunReport(paths: ReportPaths, run: { id: string; startedAt: string; finishedAt: string; exitCode: number }, results: JobResult[], still: () => boolean): Promise<boolean> {
+  return withLock(paths.locksDir, "metrics", { mode: "exclusive", waitMs: 60_000, what: "the metrics file" }, async () => {
+    if (!still()) return false;
+    writeAtomic(join(paths.reportsDir, `run-${run.id}.jsonl`), renderJsonLines(run, results));
+    mergeInto(paths, results);
+    return true;
+  });
+}
+
+/** Merges results into the job state and rewrites the metrics file, under the lock that serialises both. */
+async function recordResults(paths: ReportPaths, results: JobResult[]): Promise<void> {
+  await withLock(paths.locksDir, "metrics", { mode: "exclusive", waitMs: 60_000, what: "the metrics file" }, async () => mergeInto(paths, results));
+}
+
+function mergeInto(paths: ReportPaths, results: JobResult[]): void {
+  const state = mergeState(readState(paths.stateFile), results);
+  writeAtomic(paths.stateFile, JSON.stringify(state, null, 1) + "\n");
+  writeAtomic(paths.metricsFile, renderPrometheus(state));
 }
 
 export function readState(file: string): MetricsState {

@@ -5,6 +5,7 @@ import { expectOk, type ExecCompletion, type Executor } from "./exec/index.js";
 import type { Restic } from "./restic/index.js";
 import { RemoteRestic, reachableFromHosts } from "./restic/remote.js";
 import type { DumpPlacement } from "./sources/dump.js";
+import type { StagingLedger } from "./restore-staging.js";
 import { mariadbArgv, mariadbDumpFilename, mariadbQuery, mariadbTags, sqlIdent, sqlString, type MariadbConnection } from "./sources/mariadb.js";
 import { pgArgv, pgDbname, pgDumpFilename, pgEnv, pgQuery, pgTags, type PgConnection } from "./sources/postgres.js";
 
@@ -43,6 +44,11 @@ export interface RestoreCommon {
 export interface PgRestoreOptions extends RestoreCommon {
   /** A role that may create databases (and drop the target, for overwrite); where restic runs, as for a backup. */
   target: PgConnection & DumpPlacement;
+  /**
+   * Where the temporary database is named before it is created, and the inventory host it is on; what a dead restore
+   * left on that host is dropped first. Without it (tests of the restore alone) a killed restore leaves it behind.
+   */
+  staging?: { ledger: StagingLedger; host: string };
   /** Leave out GRANTs (pg_restore --no-privileges), for a target server that lacks the source's roles. */
   noPrivileges?: boolean;
 }
@@ -56,6 +62,8 @@ export interface DbRestoreResult {
   targetDb: string;
   /** Whether an existing database was replaced. */
   replaced: boolean;
+  /** Temporary databases of restores onto this host that did not finish, dropped first (one line each). */
+  notes?: string[];
 }
 
 /**
@@ -107,9 +115,17 @@ export async function restorePostgres(o: PgRestoreOptions): Promise<DbRestoreRes
   const existed = await exists(targetDb);
   if (existed && !o.overwrite) throw refusal(targetDb, "PostgreSQL", exec);
 
+  const dropStaging = (name: string) => pgQuery(exec, target, "postgres", 'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n', { name });
+  const notes = o.staging ? await settlePgStaging(o.staging.ledger, o.staging.host, exec, target) : [];
+
   // Within PostgreSQL's 63-byte identifier limit whatever the target's name.
   const staging = `dcctl_restore_${randomBytes(6).toString("hex")}`;
-  await pgQuery(exec, target, "postgres", 'CREATE DATABASE :"name";\n', { name: staging });
+  // Named before it exists: a restore killed from here on leaves a database its ledger names.
+  o.staging?.ledger.record({ database: staging, engine: "postgresql", host: o.staging.host, restoring: o.db, into: targetDb });
+  await pgQuery(exec, target, "postgres", 'CREATE DATABASE :"name";\n', { name: staging }).catch((e: unknown) => {
+    o.staging?.ledger.remove(staging);
+    throw e;
+  });
   try {
     // --exit-on-error: the first failing statement fails the restore instead of a warning count at the end.
     const args = ["--no-owner", ...(o.noPrivileges ? ["--no-privileges"] : []), "--exit-on-error", "-d", pgDbname(staging)];
@@ -123,15 +139,44 @@ export async function restorePostgres(o: PgRestoreOptions): Promise<DbRestoreRes
     } else {
       await pipeDump(o.restic, snapshotId, file, exec, pgArgv(target, "pg_restore", args), pgEnv(target));
     }
+    // Complete from here: a restore killed between dropping the old database and the rename leaves the only copy.
+    o.staging?.ledger.record({ database: staging, engine: "postgresql", host: o.staging.host, restoring: o.db, into: targetDb, complete: true });
     await pgQuery(exec, target, "postgres", (o.overwrite ? 'DROP DATABASE IF EXISTS :"target" WITH (FORCE);\n' : "") + 'ALTER DATABASE :"staging" RENAME TO :"target";\n', {
       target: targetDb,
       staging,
     });
   } catch (e) {
-    await pgQuery(exec, target, "postgres", 'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n', { name: staging }).catch(() => undefined);
+    // Its entry stays when the drop fails: the next restore onto the host tries again.
+    await dropStaging(staging).then(
+      () => o.staging?.ledger.remove(staging),
+      () => undefined,
+    );
     throw e;
   }
-  return { snapshotId, targetDb, replaced: existed };
+  o.staging?.ledger.remove(staging);
+  return { snapshotId, targetDb, replaced: existed, ...(notes.length ? { notes } : {}) };
+}
+
+/**
+ * Settles what restores onto a host that are no longer running left (their ledger entries): a temporary database
+ * still being filled is dropped; one that was complete — killed during the swap — becomes the database it was meant to
+ * be when that name is free (the old one was already dropped), else it is dropped (the old one is still there).
+ * Returns one line per database.
+ */
+export async function settlePgStaging(ledger: StagingLedger, host: string, exec: Executor, target: PgConnection): Promise<string[]> {
+  const q = (sql: string, vars: Record<string, string>) => pgQuery(exec, target, "postgres", sql, vars);
+  const exists = async (name: string) => (await q("SELECT 1 FROM pg_database WHERE datname = :'name';\n", { name })).trim() === "1";
+  const renamed: string[] = [];
+  const { dropped, failed } = await ledger.dropLeft(async (e) => {
+    if (e.complete && (await exists(e.database)) && !(await exists(e.into))) {
+      await q('ALTER DATABASE :"staging" RENAME TO :"target";\n', { staging: e.database, target: e.into });
+      renamed.push(`renamed ${e.engine} database ${e.database} on ${e.host} to ${e.into}: a restore of ${e.restoring} (pid ${e.pid}) had filled it and dropped the old ${e.into} when it stopped`);
+      return "renamed";
+    }
+    await q('DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n', { name: e.database });
+    return "dropped";
+  }, host);
+  return [...dropped, ...renamed, ...failed];
 }
 
 /**

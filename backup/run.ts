@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { SshEndpoint } from "../inventory/index.js";
 import { ExitCode, errorMessage } from "../util/errors.js";
 import { LocalExecutor, SshExecutor, type Executor } from "./exec/index.js";
@@ -8,6 +7,7 @@ import { resticFor, type BackupConfig } from "./repositories.js";
 import { jobExitStatus, writeRunReport, type ItemResult, type JobResult } from "./report.js";
 import type { BackupProgress, BackupSummary } from "./restic/index.js";
 import { reconcileDeadRuns, RunLedger, type Reconciled } from "./run-ledger.js";
+import { backupStatePaths } from "./state-paths.js";
 import { ENGINES } from "./engines/index.js";
 import { FilesSource } from "./sources/files.js";
 import type { DataSource } from "./sources/source.js";
@@ -53,11 +53,7 @@ export interface RunOutcome {
   reconciled: Reconciled[];
 }
 
-/** Folders under the state dir; one place so that run, prune and status agree. */
-export function backupStatePaths(config: BackupConfig): { locksDir: string; reportsDir: string; stateFile: string; metricsFile: string } {
-  const base = join(config.stateDir, "backup");
-  return { locksDir: join(base, "locks"), reportsDir: join(base, "reports"), stateFile: join(base, "job-state.json"), metricsFile: config.metricsFile };
-}
+export { backupStatePaths } from "./state-paths.js";
 
 /**
  * The exit code of a run: 0 all ok; 3 when nothing failed but some job was locked by another run; 1 when every job
@@ -77,7 +73,7 @@ export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunO
   const startedAt = new Date();
   const id = `${startedAt.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "")}-${process.pid}`;
   const reconciled = await reconcileDeadRuns(opts.config, opts.stallMs);
-  const ledger = new RunLedger(opts.config, id, [...new Set(jobs.map((j) => j.repository))], opts.stallMs);
+  const ledger = new RunLedger(opts.config, id, jobs, opts.stallMs);
   const limit = Math.max(1, opts.concurrency ?? opts.config.concurrency);
   const bySite = new Map<string, BackupJob[]>();
   for (const job of jobs) bySite.set(job.site, [...(bySite.get(job.site) ?? []), job]);
@@ -87,6 +83,7 @@ export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunO
       pool(siteJobs, limit, async (job) => {
         opts.onStart?.(job);
         const result = await runJob(job, { ...opts, runId: id, ledger });
+        ledger.finished(result);
         done.set(job.id, result);
         opts.onResult?.(result);
       }),

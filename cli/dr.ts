@@ -32,6 +32,7 @@ import { operatorLang } from "./lang.js";
 import { existingRunDir, verifyLines, verifyReport } from "../runbooks/engine/verify-report.js";
 import { reportPdf } from "../runbooks/engine/report-html.js";
 import { outputFile } from "./inputs.js";
+import { parseInstant } from "../util/instant.js";
 
 /** `dcctl dr plan|drill|failover|failback|resume|history|verify-report|report`: the DR engine (runbooks/engine) behind thin commands. */
 
@@ -121,6 +122,9 @@ async function confirmRun(runbook: Runbook, sites: Sites, yes: boolean, lang: La
 
 function finish(outcome: RunOutcome, asJson: boolean): void {
   if (asJson) process.stdout.write(JSON.stringify(outcome, null, 2) + "\n");
+  if (outcome.status === "missed") {
+    throw new DcctlError(`run ${outcome.runId} completed but ${outcome.message ?? "missed its targets"} (report: ${outcome.reportFiles[0] ?? outcome.runDir})`, ExitCode.targetsMissed);
+  }
   if (outcome.status !== "ok") {
     throw new DcctlError(`run ${outcome.runId} failed: ${outcome.message ?? "see the journal"} (report: ${outcome.reportFiles[0] ?? outcome.runDir})`);
   }
@@ -129,8 +133,9 @@ function finish(outcome: RunOutcome, asJson: boolean): void {
 async function execute(runbook: Runbook, text: string, sites: Sites, args: RunArgs): Promise<void> {
   let failedAt: Date | undefined;
   if (args["failed-at"] !== undefined) {
-    failedAt = new Date(args["failed-at"]);
-    if (Number.isNaN(failedAt.getTime())) throw new InputError([`dcctl: --failed-at ${args["failed-at"]}: not a time (use ISO 8601, e.g. 2026-11-22T05:40:00Z)`]);
+    const parsed = parseInstant(String(args["failed-at"]));
+    if (!(parsed instanceof Date)) throw new InputError([`dcctl: --failed-at ${String(args["failed-at"])}: ${parsed.problem}`]);
+    failedAt = parsed;
   }
   const config = optionalBackupConfig();
   const lang = operatorLang(args.lang, config);
@@ -171,7 +176,15 @@ function runCommand(kind: "drill" | "failover" | "failback"): CommandModule<obje
         .option("runbook", { type: "string", describe: `a name under runbooks/ or a YAML file (default: ${kind})` })
         .option("yes", { type: "boolean", default: false, describe: "do not ask for confirmation" });
       if (to) b = b.option("to", { type: "string", choices: [to], demandOption: true, describe: "the site that takes over" }) as typeof b;
-      if (kind === "failover") b = b.option("failed-at", { type: "string", describe: "when the primary failed (ISO 8601), the reference for RPO; default now" }) as typeof b;
+      if (kind !== "failback") {
+        b = b.option("failed-at", {
+          type: "string",
+          describe:
+            kind === "drill"
+              ? "the moment of the simulated failure (ISO 8601 with offset), the reference for RPO; default the drill's start"
+              : "when the primary failed (ISO 8601 with offset), the reference for RPO; default the first probe of a primary host that went unanswered in this run, else the run's start",
+        }) as typeof b;
+      }
       if (kind !== "drill") {
         b = b
           .option("planned", { type: "boolean", describe: `a planned switchover: stop the writes first (every primary must answer), let every replica apply all of them, then promote: nothing is lost${kind === "failback" ? " (default for failback; --no-planned to go on without a site that does not answer)" : ""}` })

@@ -6,6 +6,7 @@ const lab = () => import("../lab/lab.js");
 import { labDir } from "../lab/state.js";
 import { parseDuration } from "../util/duration.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
+import { exitStatus } from "../util/process.js";
 
 /** `dcctl lab up|down|status|fail|heal|exec|shell|console`: the two-site data centre on this machine. */
 
@@ -115,7 +116,8 @@ async function onSite(site: SiteName, command: string[]): Promise<void> {
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => child.kill(sig));
   process.exitCode = await new Promise<number>((resolve) => {
     child.once("error", (e) => resolve((say(`dcctl: cannot run ${command[0] ?? ""}: ${e.message}`), ExitCode.failed)));
-    child.once("close", (code, sig) => resolve(code ?? (sig ? 128 + 15 : 1)));
+    // A command killed by a signal ends this one as a shell would say it (SIGKILL, an OOM kill: 137), not as a stop.
+    child.once("close", (code, sig) => resolve(exitStatus(code, sig)));
   });
 }
 

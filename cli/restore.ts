@@ -88,6 +88,7 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
         return;
       }
       const result = await restoreDb(args, config, restic, exec, target.name, target.services, lang);
+      for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
       if (args.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
       else process.stdout.write(`restored database ${args.db ?? ""} of ${args.host} (snapshot ${result.snapshotId.slice(0, 8)}) as ${result.targetDb} on ${target.name}${result.replaced ? ", replacing the one there" : ""}\n`);
     } finally {

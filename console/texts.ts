@@ -43,7 +43,7 @@ const en: Texts = {
     item: { never: "never backed up", "over-rpo": "over RPO", unknown: "unknown" },
   },
   state: { ok: "OK", "over-rpo": "Over RPO", none: "Never backed up", unknown: "Unknown" },
-  run: { ok: "ok", failed: "failed", skipped: "skipped" },
+  run: { ok: "ok", failed: "failed", skipped: "skipped", killed: "killed" },
   replication: {
     title: "Replication",
     none: "No replication pairs in the inventory.",
@@ -94,7 +94,7 @@ const en: Texts = {
     more: "{{count}} older runs are not shown",
   },
   kind: { drill: "Drill", failover: "Failover", failback: "Failback" },
-  runStatus: { ok: "OK", failed: "Failed", running: "Running", interrupted: "Interrupted", unreadable: "Unreadable" },
+  runStatus: { ok: "OK", failed: "Failed", missed: "Targets missed", running: "Running", interrupted: "Interrupted", unreadable: "Unreadable" },
   report: {
     title: "DR run {{runId}}",
     back: "← overview",
@@ -147,7 +147,7 @@ const vi: Texts = {
     item: { never: "chưa từng sao lưu", "over-rpo": "quá hạn RPO", unknown: "không rõ" },
   },
   state: { ok: "Đạt", "over-rpo": "Quá hạn RPO", none: "Chưa từng sao lưu", unknown: "Không rõ" },
-  run: { ok: "thành công", failed: "thất bại", skipped: "bỏ qua" },
+  run: { ok: "thành công", failed: "thất bại", skipped: "bỏ qua", killed: "bị dừng đột ngột" },
   replication: {
     title: "Sao chép dữ liệu",
     none: "Danh mục không có cặp máy chủ sao chép nào.",
@@ -198,7 +198,7 @@ const vi: Texts = {
     more: "{{count}} lần chạy cũ hơn không hiển thị",
   },
   kind: { drill: "Diễn tập", failover: "Chuyển đổi dự phòng", failback: "Chuyển về trung tâm chính" },
-  runStatus: { ok: "Thành công", failed: "Thất bại", running: "Đang chạy", interrupted: "Bị gián đoạn", unreadable: "Không đọc được" },
+  runStatus: { ok: "Thành công", failed: "Thất bại", missed: "Không đạt mục tiêu", running: "Đang chạy", interrupted: "Bị gián đoạn", unreadable: "Không đọc được" },
   report: {
     title: "Lần chạy DR {{runId}}",
     back: "← trang tổng quan",

@@ -160,7 +160,7 @@ function jobView(r: JobStatusRow, t: Translate, lang: Lang): JobView {
     newest: r.newest ? `${r.newest.id} · ${dateTime(r.newest.time, lang)}` : t("backup.none"),
     age: ageText(r.ageMinutes, t, lang),
     rpo: ageText(r.rpoMinutes, t, lang),
-    lastRun: r.lastRun ? `${lastStatus && ["ok", "failed", "skipped"].includes(lastStatus) ? t(`run.${lastStatus}`) : (lastStatus ?? "")} · ${dateTime(lastAt, lang)}` : t("dash"),
+    lastRun: r.lastRun ? `${lastStatus && ["ok", "failed", "skipped", "killed"].includes(lastStatus) ? t(`run.${lastStatus}`) : (lastStatus ?? "")} · ${dateTime(lastAt, lang)}` : t("dash"),
     lastRunTone: !r.lastRun ? "muted" : lastStatus === "ok" ? "ok" : "bad",
   };
   if (why) v.why = why;
@@ -173,7 +173,7 @@ function sizeText(bytes: number | undefined, t: Translate, lang: Lang): string {
   return `${decimal(bytes / div, lang)} ${unit}`;
 }
 
-const RUN_TONE: Record<RunSummary["status"], Tone> = { ok: "ok", failed: "bad", running: "warn", interrupted: "bad", unreadable: "warn" };
+const RUN_TONE: Record<RunSummary["status"], Tone> = { ok: "ok", failed: "bad", missed: "bad", running: "warn", interrupted: "bad", unreadable: "warn" };
 
 function serviceView(s: ServiceReadiness, t: Translate, lang: Lang): ServiceView {
   const d = s.lastDrill;

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
+import { constants } from "node:os";
 import { DcctlError } from "./errors.js";
 import { toolEnv } from "./tools.js";
 
@@ -55,6 +56,17 @@ export async function runOk(cmd: string, args: readonly string[], opts: RunOptio
     throw new DcctlError(`${cmd} ${args[0] ?? ""} failed: ${last}`);
   }
   return res;
+}
+
+/**
+ * A child's end as a shell reports it: its exit code, or 128 + the number of the signal that ended it (137 for
+ * SIGKILL, which is also what the kernel's OOM killer sends), so that a killed command never passes for a clean stop.
+ */
+export function exitStatus(code: number | null, signal: string | null): number {
+  if (code !== null) return code;
+  if (!signal) return 1;
+  const name = (signal.startsWith("SIG") ? signal : `SIG${signal}`) as keyof typeof constants.signals;
+  return 128 + (constants.signals[name] ?? 0);
 }
 
 export function lastLine(text: string): string {

@@ -31,6 +31,8 @@ export interface DbEngineModule {
   query(config: BackupConfig, host: string, exec: Executor, database: string, sql: string): Promise<string>;
   /** Removes a database if it is there (a drill's scratch copy). */
   drop(config: BackupConfig, host: string, exec: Executor, database: string): Promise<void>;
+  /** Settles the temporary databases restores onto the host left when they died (backup/restore-staging.ts); a line each. */
+  settleRestores(config: BackupConfig, host: string, exec: Executor): Promise<string[]>;
   /** SQL that makes the server refuse writes while its data stays readable (a failover's fence). */
   readonly readOnlySql: string;
   /** Makes `standby` a replica of `primary`, seeded from it; keeps one that already is. */

@@ -15,6 +15,8 @@ export const mariadb: DbEngineModule = {
   source: (config, host) => mariadbSource(connection(config, host)),
   restore: (config, host, o) => restoreMariadb({ ...o, target: connection(config, host) }),
   query: (config, host, exec, database, sql) => mariadbQuery(exec, connection(config, host), sql, database || undefined),
+  // A MariaDB restore fills the database under its real name (MariaDB cannot rename one): it names no temporary one.
+  settleRestores: async () => [],
   async drop(config, host, exec, database) {
     await mariadbQuery(exec, connection(config, host), `DROP DATABASE IF EXISTS ${sqlIdent(database)};\n`);
   },

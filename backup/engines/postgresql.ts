@@ -1,4 +1,5 @@
-import { restorePostgres } from "../restore-db.js";
+import { restorePostgres, settlePgStaging } from "../restore-db.js";
+import { stagingLedger } from "../restore-staging.js";
 import { DEBIAN_PG_SERVER, pgReplicaStatus, promotePg, setupPgReplica, type PgReplicationEnd } from "../replication/postgresql.js";
 import type { ServerEnd } from "../replication/types.js";
 import { pgQuery, pgTags, postgresSource, type PostgresSourceOptions } from "../sources/postgres.js";
@@ -16,11 +17,12 @@ export const postgresql: DbEngineModule = {
   name: "postgresql",
   tags: pgTags,
   source: (config, host) => postgresSource(connection(config, host)),
-  restore: (config, host, o) => restorePostgres({ ...o, target: connection(config, host) }),
+  restore: (config, host, o) => restorePostgres({ ...o, target: connection(config, host), staging: { ledger: stagingLedger(config.stateDir), host } }),
   query: (config, host, exec, database, sql) => pgQuery(exec, connection(config, host), database || "postgres", sql),
   async drop(config, host, exec, database) {
     await pgQuery(exec, connection(config, host), "postgres", 'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n', { name: database });
   },
+  settleRestores: (config, host, exec) => settlePgStaging(stagingLedger(config.stateDir), host, exec, connection(config, host)),
   readOnlySql: "ALTER SYSTEM SET default_transaction_read_only = on;\nSELECT pg_reload_conf();\n",
   setupReplica: (config, primary, standby, account, o) => setupPgReplica(replicationEnd(config, primary), replicationEnd(config, standby), account, o),
   replicaStatus: (config, primary, standby) => pgReplicaStatus(replicationEnd(config, primary), replicationEnd(config, standby)),

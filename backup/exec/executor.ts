@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import { DcctlError } from "../../util/errors.js";
+import { exitStatus } from "../../util/process.js";
 
 export interface ExecOptions {
   /** Fed to the command's standard input, then closed. */
@@ -65,9 +66,7 @@ export function expectOk(res: ExecResult, argv: string[], target: string): ExecR
   throw new DcctlError(`${argv[0] ?? "command"} on ${target} failed (exit ${res.code}): ${last}`);
 }
 
-const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, ABRT: 6, KILL: 9, USR1: 10, SEGV: 11, USR2: 12, PIPE: 13, ALRM: 14, TERM: 15 };
-
 /** 128 + the signal number, as a shell reports a command killed by a signal. */
 export function signalCode(signal: string): number {
-  return 128 + (SIGNALS[signal.replace(/^SIG/, "")] ?? 0);
+  return exitStatus(null, signal);
 }

@@ -17,8 +17,11 @@ export interface RunSummary {
   operator: string;
   startedAt: string;
   endedAt?: string;
-  /** running: a live process holds the run's lock; interrupted: no end and nobody runs it (`dcctl dr resume`). */
-  status: "ok" | "failed" | "running" | "interrupted" | "unreadable";
+  /**
+   * running: a live process holds the run's lock; interrupted: no end and nobody runs it (`dcctl dr resume`);
+   * missed: every step ended well but an RPO or RTO target was missed.
+   */
+  status: "ok" | "failed" | "missed" | "running" | "interrupted" | "unreadable";
   steps: { done: number; total: number };
   message?: string;
   dir: string;
@@ -51,7 +54,7 @@ export function listRuns(env: NodeJS.ProcessEnv = process.env): RunSummary[] {
         scope: st.start.scope,
         operator: st.start.operator,
         startedAt: st.start.at,
-        status: st.end?.status ?? (lockHolder(locksDir(env), st.start.scope) === runId ? "running" : "interrupted"),
+        status: st.end?.status === "ok" && st.end.targetsMissed?.length ? "missed" : (st.end?.status ?? (lockHolder(locksDir(env), st.start.scope) === runId ? "running" : "interrupted")),
         steps: { done, total: st.steps.size },
         dir: runDir,
       };

@@ -33,6 +33,11 @@ export interface RunStartRecord {
   file: string;
   /** The reference time for RPO: when the failure happened (failover) or the drill began. */
   failedAt: string;
+  /**
+   * Where failedAt comes from: the operator (--failed-at), or the run's start, which the first probe of a primary
+   * that went unanswered in this run then replaces (see failure.ts). Absent before: failedAt is taken as it is.
+   */
+  failedAtFrom?: "operator" | "run-start";
   /** A planned switchover: the primary's writes are stopped first and every replica catches up before promotion. */
   planned?: boolean;
   operator: string;
@@ -107,6 +112,17 @@ export interface RunEndRecord {
   type: "run-end";
   status: "ok" | "failed";
   message?: string;
+  /** Every step ended well (no message), but these RPO/RTO targets were missed: the run is headed "targets missed", not OK. */
+  targetsMissed?: MissedTarget[];
+}
+
+/** A target a run measured and missed: a service's RPO or RTO against its DR tier's. */
+export interface MissedTarget {
+  service: string;
+  measure: "RPO" | "RTO";
+  minutes: number;
+  targetMinutes: number;
+  tier?: number;
 }
 
 export type JournalBody =

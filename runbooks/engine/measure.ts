@@ -4,10 +4,12 @@ import type { PlannedStep } from "./model.js";
 import type { Replay } from "./replay.js";
 import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
 import type { DataLoss } from "./steps/data-loss.js";
+import { failureReference } from "./failure.js";
 
 /**
  * RPO and RTO as a run measured them, per service (the steps' `service:` labels) and overall:
- *  - RPO: how much data was lost — the failure (or drill) start minus the time the recovered data is complete up to:
+ *  - RPO: how much data was lost — the failure (failure.ts: the operator's time, else the first unanswered probe of a
+ *    primary, else the run's start) minus the time the recovered data is complete up to:
  *    a restored snapshot's time, or for a promoted replica the moment it last had everything (its lag at the failure);
  *  - RTO: how long service was away — the run's start until the last verify step that passed.
  * Each is compared with the targets of the strictest DR tier among the hosts the service's steps address.
@@ -29,7 +31,7 @@ export interface Measurement {
 const minutes = (ms: number) => Math.round((ms / 60_000) * 100) / 100;
 
 export function measure(planned: PlannedStep[], state: Replay, records: JournalRecord[], sites: Sites, to: "primary" | "secondary"): { overall: Measurement; services: Measurement[] } {
-  const failedAt = Date.parse(state.start.failedAt);
+  const failedAt = Date.parse(failureReference(records).at);
   const startedAt = Date.parse(state.start.at);
   const endAt = new Map<string, number>();
   for (const r of records) if (r.type === "step-end" && r.status === "ok") endAt.set(r.step, Date.parse(r.at));

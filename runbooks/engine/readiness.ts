@@ -44,7 +44,7 @@ export interface DrillSummary {
   runbook: string;
   /** When the run started: RPO is counted from there, and the next drill is due from there. */
   at: string;
-  status: "ok" | "failed" | "interrupted";
+  status: "ok" | "failed" | "interrupted" | "missed";
   /** The strictest tier the touching measurements were judged against. */
   tier?: number;
   /** The worst of the measurements that touch the service (several when a drill recovered several of its hosts). */
@@ -245,7 +245,8 @@ function brokenJob(job: BackupJob, row: JobStatusRow | undefined): ServiceReadin
     out.push({ job: job.id, state: row.state, reason: what });
   }
   // A failed last run with older snapshots still within RPO: broken now, late soon.
-  if (row.lastRun?.startsWith("failed")) out.push({ job: job.id, state: "failed", reason: `last run failed${row.lastError ? `: ${row.lastError}` : ` (${row.lastRun})`}` });
+  // A run that died (killed) counts as a failed one.
+  if (row.lastRun?.startsWith("failed") || row.lastRun?.startsWith("killed")) out.push({ job: job.id, state: "failed", reason: `last run ${row.lastRun.split(" ")[0] ?? "failed"}${row.lastError ? `: ${row.lastError}` : ` (${row.lastRun})`}` });
   return out;
 }
 

@@ -69,6 +69,9 @@ const KINDS = ["drill", "failover", "failback"] as const;
 type Kind = (typeof KINDS)[number];
 const kindOf = (k: string): Kind => KINDS.find((x) => x === k) ?? "failover";
 
+/** The sentence that says where the RPO reference comes from; runs before it was recorded keep their first one. */
+const CONFIRMATION = { recorded: "summary.confirmation", operator: "summary.confirmationOperator", "unanswered-probe": "summary.confirmationProbe", "run-start": "summary.confirmationStart" } as const;
+
 const STEP_STATUS = { ok: "ok", failed: "failed", skipped: "skipped", "cut-off": "cutOff", "not run": "notRun" } as const;
 
 export function reportDocument(report: RunReport, lang: Lang): ReportDocument {
@@ -94,10 +97,16 @@ export function reportDocument(report: RunReport, lang: Lang): ReportDocument {
     [
       t(kind === "drill" ? "summary.drill" : "summary.move", { runbook: r.runbook, file: r.file, to: site(r.to) }),
       ended,
-      t("summary.confirmation", { confirmedBy: confirmationText(lang, r.confirmedBy), failedAt: r.failedAt }),
+      t(CONFIRMATION[r.failure?.from ?? "recorded"], { confirmedBy: confirmationText(lang, r.confirmedBy), failedAt: r.failedAt, host: r.failure?.host ?? "" }),
     ].join(" "),
   );
   if (r.message) p(t("outcome", { message: r.message }));
+  // "overall" repeats the worst service's figure: named only when no service carries that measure's miss.
+  const missed = (r.targetsMissed ?? []).filter((m, _, all) => m.service !== "overall" || !all.some((x) => x.service !== "overall" && x.measure === m.measure));
+  if (missed.length) {
+    const list = missed.map((m) => renderDeviation(lang, { key: m.measure === "RPO" ? "rpoMissed" : "rtoMissed", vars: { service: m.service, value: m.minutes, tier: m.tier ?? 0, target: m.targetMinutes } }));
+    p(t("outcomeMissed", { list: list.join("; ") }));
+  }
   if (r.planned) {
     const at = r.planned.writesStoppedAt;
     p(at === undefined ? t("planned.noFence") : r.planned.writesStoppedMs === undefined ? t("planned.stoppedOnly", { at }) : t("planned.stopped", { at, duration: dur(r.planned.writesStoppedMs) }));

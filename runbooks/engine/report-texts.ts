@@ -16,7 +16,7 @@ const en: Texts = {
     failover: "Failover {{runId}}: {{status}}",
     failback: "Failback {{runId}}: {{status}}",
   },
-  status: { ok: "OK", failed: "FAILED", interrupted: "INTERRUPTED" },
+  status: { ok: "OK", failed: "FAILED", interrupted: "INTERRUPTED", missed: "TARGETS MISSED" },
   siteName: { primary: "primary", secondary: "secondary" },
   unit: { minutes: "{{value}} min" },
   summary: {
@@ -25,8 +25,12 @@ const en: Texts = {
     ended: "It was started by {{operator}} on {{host}} at {{startedAt}} and ended at {{endedAt}} ({{duration}}).",
     open: "It was started by {{operator}} on {{host}} at {{startedAt}} and has not ended (interrupted: resume it with `dcctl dr resume {{runId}}`).",
     confirmation: "Confirmation: {{confirmedBy}}. RPO is counted from {{failedAt}}.",
+    confirmationOperator: "Confirmation: {{confirmedBy}}. RPO is counted from {{failedAt}}, the time of the failure as the operator gave it (`--failed-at`).",
+    confirmationProbe: "Confirmation: {{confirmedBy}}. RPO is counted from {{failedAt}}, when {{host}} first did not answer a probe of this run (no `--failed-at` given; the failure may be earlier).",
+    confirmationStart: "Confirmation: {{confirmedBy}}. RPO is counted from {{failedAt}}, the start of the run (no `--failed-at` given, and no probe of a primary host went unanswered).",
   },
   outcome: "Outcome: {{message}}",
+  outcomeMissed: "Outcome: every step ended well, but targets were missed: {{list}}.",
   planned: {
     stopped: "Planned switchover: writes stopped at {{at}} until service was verified again, {{duration}} later; every replica had applied all of them before it was promoted.",
     stoppedOnly: "Planned switchover: writes stopped at {{at}}.",
@@ -184,7 +188,7 @@ const vi: Texts = {
     failback: "Báo cáo chuyển về hệ thống chính (failback) {{runId}}: {{status}}",
   },
   // A run that completed may still have missed a target: "Đạt" is kept for targets and checks.
-  status: { ok: "HOÀN THÀNH", failed: "THẤT BẠI", interrupted: "BỊ GIÁN ĐOẠN" },
+  status: { ok: "HOÀN THÀNH", failed: "THẤT BẠI", interrupted: "BỊ GIÁN ĐOẠN", missed: "KHÔNG ĐẠT MỤC TIÊU RPO/RTO" },
   siteName: { primary: "trung tâm dữ liệu chính (primary)", secondary: "trung tâm dữ liệu dự phòng (secondary)" },
   unit: { minutes: "{{value}} phút" },
   summary: {
@@ -193,8 +197,12 @@ const vi: Texts = {
     ended: "Người thực hiện {{operator}} khởi động lần chạy trên máy {{host}} lúc {{startedAt}}; lần chạy kết thúc lúc {{endedAt}} (thời gian thực hiện {{duration}}).",
     open: "Người thực hiện {{operator}} khởi động lần chạy trên máy {{host}} lúc {{startedAt}}; lần chạy chưa kết thúc (bị gián đoạn, tiếp tục bằng lệnh `dcctl dr resume {{runId}}`).",
     confirmation: "Xác nhận bởi: {{confirmedBy}}. RPO được tính từ thời điểm {{failedAt}}.",
+    confirmationOperator: "Xác nhận bởi: {{confirmedBy}}. RPO được tính từ thời điểm {{failedAt}}, thời điểm xảy ra sự cố do người thực hiện cung cấp (`--failed-at`).",
+    confirmationProbe: "Xác nhận bởi: {{confirmedBy}}. RPO được tính từ thời điểm {{failedAt}}, lúc máy chủ {{host}} lần đầu không phản hồi lần kiểm tra của lần chạy này (không có `--failed-at`; sự cố có thể xảy ra sớm hơn).",
+    confirmationStart: "Xác nhận bởi: {{confirmedBy}}. RPO được tính từ thời điểm {{failedAt}}, lúc bắt đầu lần chạy (không có `--failed-at` và mọi máy chủ chính được kiểm tra đều phản hồi).",
   },
   outcome: "Kết quả: {{message}}",
+  outcomeMissed: "Kết quả: mọi bước đều hoàn thành nhưng không đạt mục tiêu: {{list}}.",
   planned: {
     stopped: "Chuyển đổi có kế hoạch: việc ghi dữ liệu được dừng lúc {{at}} cho đến khi dịch vụ được kiểm tra lại, sau {{duration}}; mọi bản sao (replica) đã nhận đủ các thay đổi trước khi được nâng lên làm máy chủ chính.",
     stoppedOnly: "Chuyển đổi có kế hoạch: việc ghi dữ liệu được dừng lúc {{at}}.",

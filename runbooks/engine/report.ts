@@ -2,8 +2,9 @@ import { writeAtomic } from "../../util/files.js";
 import { join } from "node:path";
 import { SITE_NAMES, type SiteName, type Sites } from "../../inventory/index.js";
 import { DEFAULT_LANG, type Lang } from "../../util/i18n.js";
-import { readJournal, type JournalRecord } from "./journal.js";
+import { readJournal, type JournalRecord, type MissedTarget } from "./journal.js";
 import { measure, type Measurement } from "./measure.js";
+import { failureReference, type FailureFrom } from "./failure.js";
 import type { PlannedStep, Runbook } from "./model.js";
 import { planRunbook } from "./plan.js";
 import { replay } from "./replay.js";
@@ -30,9 +31,15 @@ export interface RunReport {
   confirmedBy: string;
   host: string;
   startedAt: string;
+  /** The moment RPO is counted from (failure.ts). */
   failedAt: string;
+  /** Where failedAt comes from, and the host whose probe went unanswered; absent for runs before it was recorded. */
+  failure?: { from: FailureFrom; host?: string };
   endedAt?: string;
-  status: "ok" | "failed" | "interrupted";
+  /** missed: every step ended well, but an RPO or RTO target was missed (targetsMissed). */
+  status: "ok" | "failed" | "interrupted" | "missed";
+  /** The targets a run that ended well missed, as its run-end record lists them. */
+  targetsMissed?: MissedTarget[];
   message?: string;
   /** The language report.md and report.html are written in (the run-start record's). */
   lang: Lang;
@@ -158,6 +165,7 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites, opts: B
   const restored = [...state.results.values()].flatMap((r) => (r.data.restored as RestoredDatabase[] | undefined) ?? []);
   const recovered = [...state.results.values()].flatMap((r) => (r.data.recovered as RecoveredHost[] | undefined) ?? []);
   const measurements = measure(planned, state, records, sites, runbook.to);
+  const failure = failureReference(records);
   const cleanup = [...state.steps.entries()].filter(([, h]) => h.cleanup).map(([step, h]) => ({ step, status: h.cleanup?.status ?? "", notes: h.cleanup?.notes ?? [], ...(h.cleanup?.message ? { message: h.cleanup.message } : {}) }));
   const resumedBy = records.filter((r) => r.type === "run-resume").map((r) => ({ at: r.at, operator: r.operator, confirmedBy: r.confirmedBy }));
   const last = records[records.length - 1];
@@ -173,8 +181,9 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites, opts: B
     confirmedBy: state.start.confirmedBy,
     host: state.start.host,
     startedAt: state.start.at,
-    failedAt: state.start.failedAt,
-    status: state.end?.status ?? "interrupted",
+    failedAt: failure.at,
+    ...(failure.from ? { failure: { from: failure.from, ...(failure.host ? { host: failure.host } : {}) } } : {}),
+    status: state.end?.targetsMissed?.length && state.end.status === "ok" ? "missed" : (state.end?.status ?? "interrupted"),
     lang: state.start.lang ?? DEFAULT_LANG,
     resumes: state.resumes,
     resumedBy,
@@ -197,6 +206,7 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites, opts: B
   // The run-end record: what follows it (the end-of-run notification's note) is not part of the run's duration.
   if (state.end) report.endedAt = state.end.at;
   if (state.end?.message) report.message = state.end.message;
+  if (state.end?.targetsMissed?.length) report.targetsMissed = state.end.targetsMissed;
   if (last?.hash) report.journalHead = { seq: last.seq, hash: last.hash };
   if (state.start.runbookSha256) report.runbookSha256 = state.start.runbookSha256;
   const inventory = [...records].reverse().find((r) => (r.type === "run-start" || r.type === "run-resume") && r.inventorySha256);

@@ -2,11 +2,13 @@ import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
-import type { Sites } from "../../inventory/index.js";
+import { allHosts, type Sites } from "../../inventory/index.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { formatDuration } from "./duration.js";
 import { listRuns } from "./history.js";
-import { Journal, inventoryCopyName, readJournal, sha256, type RunStartRecord } from "./journal.js";
+import { Journal, inventoryCopyName, readJournal, sha256, type MissedTarget, type RunStartRecord } from "./journal.js";
+import { failureReference } from "./failure.js";
+import { measure } from "./measure.js";
 import { parseRunbook } from "./load.js";
 import { acquireLock, type HeldLock } from "./lock.js";
 import type { PlannedStep, Runbook } from "./model.js";
@@ -43,7 +45,7 @@ export interface StartOptions extends EngineOptions {
   /** The runbook's text, kept in the run folder so that a resume runs exactly what was started. */
   runbookText: string;
   confirmedBy: string;
-  /** When the failure happened (failover); default: now. The reference for RPO. */
+  /** When the failure happened, as the operator says; default: the first unanswered probe of a primary, else now (failure.ts). */
   failedAt?: Date;
   /** A planned switchover (see RunStartRecord.planned). */
   planned?: boolean;
@@ -62,8 +64,10 @@ export interface ResumeOptions extends EngineOptions {
 export interface RunOutcome {
   runId: string;
   runDir: string;
-  status: "ok" | "failed";
+  /** missed: every step ended well, but an RPO or RTO target was missed (see targetsMissed). */
+  status: "ok" | "failed" | "missed";
   message?: string;
+  targetsMissed?: MissedTarget[];
   reportFiles: string[];
   /** The journal's last record: the anchor `dcctl dr verify-report --head` checks the journal against. */
   journalHead: { seq: number; hash: string };
@@ -135,6 +139,7 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
       scope: o.runbook.scope,
       file: o.runbook.file,
       failedAt: (o.failedAt ?? now).toISOString(),
+      failedAtFrom: o.failedAt ? "operator" : "run-start",
       ...(o.planned ? { planned: true } : {}),
       operator: o.operator,
       confirmedBy: o.confirmedBy,
@@ -218,6 +223,12 @@ export async function resumeRun(o: ResumeOptions): Promise<RunOutcome> {
     syncDir(dir);
     journal.append({ type: "run-resume", operator: o.operator, confirmedBy: o.confirmedBy, pid: process.pid, inventorySha256 });
     noteTakeover(journal, lock);
+    // What a restore killed with the run left (a temporary database the size of a dump) goes before anything runs again.
+    const settled = await o.services.restorer?.settleLeft?.(allHosts(o.sites)).catch((e: unknown) => [`could not settle what killed restores left: ${errorMessage(e)}`]);
+    for (const message of settled ?? []) {
+      journal.append({ type: "note", message });
+      o.progress.line(`note: ${message}`);
+    }
     for (const d of decisions) journal.append({ type: "decision", ...d });
     o.progress.line(`run ${o.runId}: resuming ${runbook.kind} with runbook ${runbook.name}`);
     return await new Execution(o, runbook, o.runId, dir, journal, replay(readJournal(journal.path).records)).go();
@@ -261,20 +272,43 @@ class Execution {
       if (cleanupFailure) failure = failure ? `${failure}; and ${cleanupFailure}` : cleanupFailure;
     }
     const status = failure ? "failed" : "ok";
-    this.journal.append({ type: "run-end", status, ...(failure ? { message: failure } : {}) });
+    // A run whose every step ended well but that missed a target is not headed OK: it is told so, and says which.
+    const missed = failure ? [] : this.targetsMissed();
+    // The run-end message is a failure's; what was missed is in its own field, which the report says in its language.
+    this.journal.append({ type: "run-end", status, ...(failure ? { message: failure } : {}), ...(missed.length ? { targetsMissed: missed } : {}) });
+    const message = failure ?? (missed.length ? missedMessage(missed) : undefined);
     // Told before the report is written, so that the report also covers the note of how the telling went.
     const told = await notifyRunEnd(this.o.services.notify, () => buildReport(this.dir, this.runbook, this.o.sites), this.runbook.kind, this.dir);
     if (told.note) this.journal.append(told.note);
     const reportFiles = await writeReport(this.dir, this.runbook, this.o.sites);
     const journalHead = this.journal.chainHead;
     this.journal.close();
-    this.o.progress.line(failure ? `run ${this.runId} FAILED: ${failure}` : `run ${this.runId} completed`);
+    this.o.progress.line(failure ? `run ${this.runId} FAILED: ${failure}` : missed.length ? `run ${this.runId} completed, TARGETS MISSED: ${message ?? ""}` : `run ${this.runId} completed`);
     this.o.progress.line(`report: ${reportFiles.join(", ")}`);
     if (told.results.length) this.o.progress.line(describeDelivery(told.results));
     // The anchor: whoever rewrites the journal later can recompute its chain, not this line in the operator's log.
     this.o.progress.line(`journal: ${this.journal.path}, ${journalHead.seq} records, chain head sha256:${journalHead.hash}`);
     this.o.progress.close();
-    return { runId: this.runId, runDir: this.dir, status, ...(failure ? { message: failure } : {}), reportFiles, journalHead, ...(told.results.length ? { notified: told.results } : {}) };
+    return {
+      runId: this.runId,
+      runDir: this.dir,
+      status: missed.length ? "missed" : status,
+      ...(message ? { message } : {}),
+      ...(missed.length ? { targetsMissed: missed } : {}),
+      reportFiles,
+      journalHead,
+      ...(told.results.length ? { notified: told.results } : {}),
+    };
+  }
+
+  /** The RPO and RTO targets the journal so far shows missed, per service and overall, as the report measures them. */
+  private targetsMissed(): MissedTarget[] {
+    const records = readJournal(this.journal.path).records;
+    const { overall, services } = measure(this.planned, replay(records), records, this.o.sites, this.runbook.to);
+    return [...services, overall].flatMap((m) => [
+      ...(m.rpoMet === false ? [{ service: m.service, measure: "RPO" as const, minutes: m.rpoMinutes ?? 0, targetMinutes: m.rpoTargetMinutes ?? 0, ...(m.tier !== undefined ? { tier: m.tier } : {}) }] : []),
+      ...(m.rtoMet === false ? [{ service: m.service, measure: "RTO" as const, minutes: m.rtoMinutes ?? 0, targetMinutes: m.rtoTargetMinutes ?? 0, ...(m.tier !== undefined ? { tier: m.tier } : {}) }] : []),
+    ]);
   }
 
   /** Runs the groups in order; returns the first failure's message, or undefined when every step ended well. */
@@ -324,7 +358,8 @@ class Execution {
       runbook: this.runbook,
       sites: this.o.sites,
       services: this.o.services,
-      failedAt: new Date(this.initial.start.failedAt),
+      // Read again for each step: a fence that found the primary not answering moves it (failure.ts).
+      failedAt: new Date(failureReference(readJournal(this.journal.path).records).at),
       planned: this.initial.start.planned === true,
       results: this.results,
       signal,
@@ -406,6 +441,14 @@ class Execution {
     }
     return notes;
   }
+}
+
+/** "portal RPO 28.1 min against 15 min (tier 1); overall RPO …": the run-end message of a run that missed targets. */
+export function missedMessage(missed: MissedTarget[]): string {
+  const one = (m: MissedTarget) => `${m.service} ${m.measure} ${m.minutes} min against ${m.targetMinutes} min${m.tier !== undefined ? ` (tier ${m.tier})` : ""}`;
+  // "overall" repeats the worst service's figure: named only when no service label carries that measure's miss.
+  const named = missed.filter((m) => m.service !== "overall" || !missed.some((x) => x.service !== "overall" && x.measure === m.measure));
+  return `missed ${named.length === 1 ? "a target" : `${named.length} targets`}: ${named.map(one).join("; ")}`;
 }
 
 /** Rejects when `ms` pass first, and aborts the step's signal so that it can give up its work. */

@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { LocalExecutor, SshExecutor, type Executor } from "../../backup/exec/index.js";
 import { backupConfigPath, loadBackupConfig, resticFor, type BackupConfig } from "../../backup/repositories.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "../../backup/policies.js";
-import { ENGINES } from "../../backup/engines/index.js";
+import { ENGINES, enginesOf } from "../../backup/engines/index.js";
+import { stagingLedger } from "../../backup/restore-staging.js";
 import type { SiteHost } from "../../inventory/index.js";
 import { DcctlError, InputError } from "../../util/errors.js";
 import type { DatabaseRestorer, DrServices, InfraDriver, ReplicaControl, SnapshotCatalog, SqlClient } from "./steps/types.js";
@@ -76,12 +77,22 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
           : snaps.find((s) => s.id.startsWith(req.snapshot) || s.short_id === req.snapshot);
       if (!chosen) throw new DcctlError(`no ${req.engine} snapshot of ${req.database} from ${req.sourceHost} in repository ${req.repository}${req.snapshot === "latest" ? "" : ` with id ${req.snapshot}`}`);
       const common = { restic, snapshot: chosen.id, db: req.database, host: req.sourceHost, targetExec: executorFor(req.targetHost), targetDb: req.targetDatabase, overwrite: req.replace };
-      await ENGINES[req.engine].restore(c, req.targetHost.name, common);
-      return { snapshotId: chosen.short_id, snapshotTime: chosen.time };
+      const done = await ENGINES[req.engine].restore(c, req.targetHost.name, common);
+      // What killed restores left on the host, settled first, is said in the step's notes.
+      return { snapshotId: chosen.short_id, snapshotTime: chosen.time, ...(done.notes?.length ? { notes: done.notes } : {}) };
     },
     async drop(req) {
       const c = need(config, "restore-db clean-up");
       await ENGINES[req.engine].drop(c, req.targetHost.name, executorFor(req.targetHost), req.database);
+    },
+    async settleLeft(hosts) {
+      if (!config) return [];
+      const named = new Set(stagingLedger(config.stateDir).left().map((e) => e.host));
+      const notes: string[] = [];
+      for (const host of hosts.filter((h) => named.has(h.name))) {
+        for (const engine of enginesOf(host.services)) notes.push(...(await ENGINES[engine].settleRestores(config, host.name, executorFor(host))));
+      }
+      return notes;
     },
   };
 

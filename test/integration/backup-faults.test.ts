@@ -178,6 +178,18 @@ describe("backups stay truthful under kills, refusals and a frozen repository", 
         expect(res.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^dcctl: stopped by SIGTERM: 0 of 1 jobs finished before; nothing of the stopped ones was kept/)]);
       }
       await expectNothingLeft(job);
+      if (signal === "SIGKILL") {
+        // Nothing of the run could write its report; the first look records it as killed, before any other run.
+        const looked = Date.now();
+        const status = await dcctl(["backup", "status", "--job", job, "--json"]);
+        console.log(`SIGKILLed run shown as killed by the first backup status, ${((Date.now() - looked) / 1000).toFixed(1)} s`);
+        expect(status.stderr).toMatch(new RegExp(`^note: backup run \\S+ \\(pid ${run.child.pid ?? 0}\\) died before it finished; recorded as killed: ${job}$`, "m"));
+        const row = (JSON.parse(status.stdout) as { rows: { job: string; lastRun?: string; lastError?: string }[] }).rows.find((r) => r.job === job);
+        expect(row?.lastRun).toMatch(/^killed at \d{4}-/);
+        expect(row?.lastError).toMatch(/died before this job finished \(killed or crashed\)/);
+        // Recorded once: the next look finds nothing more to record.
+        expect((await dcctl(["backup", "status", "--job", job, "--json"])).stderr).not.toContain("recorded as killed");
+      }
 
       const next = await dcctl(["backup", "run", "--job", job, "--json"]);
       expect(next.code, next.stderr).toBe(0);

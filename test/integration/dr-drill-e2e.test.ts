@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -110,6 +111,70 @@ describe("dcctl dr drill against real PostgreSQL and rest-server", () => {
     // The scratch database is gone again, and nothing at the primary changed.
     expect(await databases(sb)).toEqual(standbyBefore);
     expect({ dbs: await databases(pg), sums: await pgSums(pg, "portal") }).toEqual(primaryBefore);
+  });
+
+  it("a drill whose RPO target is missed is headed TARGETS MISSED and exits 6; --failed-at moves the RPO it measures", async () => {
+    const pg = need(primary);
+    // An archive whose newest snapshot is 28 minutes old (restic rewrite --new-time): tier 1 of qn-db-01 allows 15.
+    await pg.psql("CREATE DATABASE archive");
+    await pg.psql("CREATE TABLE notes (id int); INSERT INTO notes SELECT generate_series(1, 3);", "archive");
+    const resticPw = join(work, "restic.pass");
+    const url = need(rest).repo("secondary");
+    const restic = new Restic({ url, passwordFile: resticPw }, { cacheDir: join(work, "restic-cache") });
+    const source = postgresSource({ user: "postgres", passFile: join(work, "pgpass"), binDir: PG_BIN_DIR, port: pg.port, databases: ["archive"], globals: false });
+    const exec = new LocalExecutor();
+    const [archive] = (await source.items(exec)).filter((i) => i.name === "postgresql/archive");
+    const made = await source.backup(exec, restic, need(archive), { host: "qn-db-01", tags: ["dcctl", "job:qn-db-01-db-daily"] });
+    const taken = new Date(Date.now() - 28 * 60_000);
+    const local = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")} ${d.toTimeString().slice(0, 8)}`;
+    const rewrite = spawnSync(restic.bin, ["rewrite", "--new-time", local(taken), "--forget", made.snapshot_id ?? ""], { env: { ...process.env, RESTIC_REPOSITORY: url, RESTIC_PASSWORD_FILE: resticPw, RESTIC_CACHE_DIR: join(work, "restic-cache") }, encoding: "utf8" });
+    expect(rewrite.status, rewrite.stderr).toBe(0);
+    const runbook = join(work, "archive-drill.yaml");
+    writeFileSync(
+      runbook,
+      [
+        "name: archive-drill",
+        "kind: drill",
+        "to: secondary",
+        "scope: test-e2e-archive",
+        "groups:",
+        "  - name: restore",
+        "    steps:",
+        "      - { id: restore-archive, type: restore-db, service: archive, targets: { hosts: [qn-dr-db-01] }, timeout: 5m, with: { repository: secondary, databases: [archive] } }",
+        "  - name: verify",
+        "    steps:",
+        "      - id: verify-archive",
+        "        type: verify",
+        "        service: archive",
+        "        targets: { hosts: [qn-dr-db-01] }",
+        "        dependsOn: [restore-archive]",
+        "        timeout: 1m",
+        "        with: { sql: [{ database: archive, query: 'SELECT count(*) FROM notes', expect: 3 }] }",
+        "",
+      ].join("\n"),
+    );
+
+    const missed = dcctl(["dr", "drill", "--runbook", runbook, "--json"]);
+    expect(missed.code, missed.stderr).toBe(6);
+    expect(missed.stderr).toMatch(/^dcctl: run \S+ completed but missed a target: archive RPO 28(\.\d+)? min against 15 min \(tier 1\) \(report: \S+report\.md\)\n$/);
+    const outcome = JSON.parse(missed.stdout) as { runDir: string; status: string; targetsMissed: { service: string; measure: string }[] };
+    expect(outcome.status).toBe("missed");
+    expect(outcome.targetsMissed.map((m) => `${m.service} ${m.measure}`)).toEqual(["archive RPO", "overall RPO"]);
+    const report = JSON.parse(readFileSync(join(outcome.runDir, "report.json"), "utf8")) as RunReport;
+    expect(report.status).toBe("missed");
+    const rpo = report.measurements.services.find((m) => m.service === "archive")?.rpoMinutes ?? 0;
+    expect(rpo).toBeGreaterThanOrEqual(28);
+    expect(rpo).toBeLessThan(35);
+    expect(readFileSync(join(outcome.runDir, "report.md"), "utf8").split("\n")[0]).toMatch(/^# DR drill \S+: TARGETS MISSED$/);
+    expect(readFileSync(join(outcome.runDir, "report.html"), "utf8")).toContain('<span class="badge bad">TARGETS MISSED</span>');
+
+    // The same drill with the failure said to be 5 minutes after that snapshot: RPO 5 min, met, exit 0.
+    const failedAt = new Date(Date.parse(report.restored[0]?.snapshotTime ?? "") + 5 * 60_000).toISOString();
+    const met = dcctl(["dr", "drill", "--runbook", runbook, "--failed-at", failedAt, "--json"]);
+    expect(met.code, met.stderr).toBe(0);
+    const again = JSON.parse(readFileSync(join((JSON.parse(met.stdout) as { runDir: string }).runDir, "report.json"), "utf8")) as RunReport;
+    expect(again).toMatchObject({ status: "ok", failedAt, failure: { from: "operator" } });
+    expect(again.measurements.services.find((m) => m.service === "archive")).toMatchObject({ rpoMinutes: 5, rpoMet: true });
   });
 
   it("a failing check fails the drill (exit 1, one line) and the scratch database is still dropped", async () => {

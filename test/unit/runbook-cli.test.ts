@@ -122,6 +122,24 @@ describe("destructive runs need a confirmation", () => {
     expect(r.stderr).toMatch(/refusing to failback to the primary site/);
   });
 
+  it("--failed-at that is not one moment: exit 2, one line naming the flag, nothing run", () => {
+    for (const [cmd, bad, why] of [
+      [["dr", "drill"], "banana", /not a time \(use ISO 8601 with an offset/],
+      [["dr", "drill"], "2026-11-22T05:40:00", /not a time \(use ISO 8601 with an offset/],
+      [["dr", "failover", "--to", "secondary", "--yes"], "2026-02-30T05:40:00Z", /not a time: no such date or time of day/],
+      [["dr", "failover", "--to", "secondary", "--yes"], "2999-01-01T00:00:00Z", /is in the future \(now is /],
+    ] as const) {
+      const started = Date.now();
+      const r = dcctl([...cmd, "--failed-at", bad]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(lines(r.stderr)).toHaveLength(1);
+      expect(r.stderr.startsWith(`dcctl: --failed-at ${bad}: `)).toBe(true);
+      expect(r.stderr).toMatch(why);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    }
+    expect(readdirSync(state)).toEqual([]);
+  });
+
   it("--to must name the site the command moves service to", () => {
     const r = dcctl(["dr", "failover", "--to", "primary", "--yes"]);
     expect(r.code).toBe(2);

@@ -10,7 +10,9 @@ import {
   lockPath,
   locksDir,
   parseRunbook,
+  listRuns,
   readJournal,
+  reportMarkdown,
   resumeRun,
   silentProgress,
   startRun,
@@ -20,6 +22,7 @@ import {
 } from "../../runbooks/engine/index.js";
 import { Journal } from "../../runbooks/engine/journal.js";
 import { lockHolder } from "../../runbooks/engine/lock.js";
+import { verifyReport } from "../../runbooks/engine/verify-report.js";
 import { DcctlError } from "../../util/errors.js";
 
 /** The engine with its outside world faked: scheduling, journal, retries, timeouts, resume rule, lock, clean-up, report. */
@@ -239,6 +242,122 @@ describe("drills", () => {
     const late = JSON.parse(readFileSync(join((await start(DRILL, stale)).runDir, "report.json"), "utf8")) as RunReport;
     expect(late.deviations).toContain("portal: RPO 30 min exceeds the tier 1 target of 15 min");
   });
+
+  it("a drill that missed its RPO target is headed so in report.md, report.html and report.json, says which, and stays verifiable", async () => {
+    const stale = fakes({ snapshotAgeMin: 28 });
+    stale.services.sql = { query: async () => "t\n" };
+    const out = await start(DRILL, stale);
+    expect(out.status).toBe("missed");
+    expect(out.message).toBe("missed a target: portal RPO 28 min against 15 min (tier 1)");
+    expect(out.targetsMissed).toEqual([
+      { service: "portal", measure: "RPO", minutes: 28, targetMinutes: 15, tier: 1 },
+      { service: "overall", measure: "RPO", minutes: 28, targetMinutes: 15, tier: 1 },
+    ]);
+    // The journal's end says it, with what was missed; every step ended well.
+    const j = journalOf(out.runDir);
+    expect(j.filter((r) => r.type === "step-end").every((r) => r.type === "step-end" && r.status === "ok")).toBe(true);
+    expect(j.find((r) => r.type === "run-end")).toEqual(expect.objectContaining({ status: "ok", targetsMissed: out.targetsMissed }));
+    const report = JSON.parse(readFileSync(join(out.runDir, "report.json"), "utf8")) as RunReport;
+    expect(report.status).toBe("missed");
+    expect(report.evidence.continuity.targetsMissed).toEqual([
+      { service: "portal", measure: "RPO" },
+      { service: "overall", measure: "RPO" },
+    ]);
+    const md = readFileSync(join(out.runDir, "report.md"), "utf8");
+    expect(md.split("\n")[0]).toBe(`# DR drill ${out.runId}: TARGETS MISSED`);
+    expect(md).toContain("Outcome: every step ended well, but targets were missed: portal: RPO 28 min exceeds the tier 1 target of 15 min.");
+    expect(md).toMatch(/\| portal \| 1 \| 28 min \| 15 min \| \*\*missed\*\* \|/);
+    expect(readFileSync(join(out.runDir, "report.html"), "utf8")).toContain(`<h1>DR drill ${out.runId}: <span class="badge bad">TARGETS MISSED</span></h1>`);
+    expect(reportMarkdown(report, "vi").split("\n")[0]).toMatch(/: KHÔNG ĐẠT MỤC TIÊU RPO\/RTO$/);
+    expect(listRuns(env)[0]).toMatchObject({ runId: out.runId, status: "missed" });
+    // Rebuilt from the journal, the report is the same, headline included.
+    const verified = verifyReport(out.runDir, { currentSites: () => sites });
+    expect(verified.checks.filter((c) => c.status === "failed")).toEqual([]);
+    expect(verified.ok).toBe(true);
+  });
+
+  it("a drill that met its targets is not headed as missed (the run-end carries no targetsMissed)", async () => {
+    const ok = fakes({ snapshotAgeMin: 14 });
+    ok.services.sql = { query: async () => "t\n" };
+    const out = await start(DRILL, ok);
+    expect(out.status).toBe("ok");
+    expect(out.targetsMissed).toBeUndefined();
+    expect(journalOf(out.runDir).find((r) => r.type === "run-end")).toEqual(expect.not.objectContaining({ targetsMissed: expect.anything() }));
+    expect(readFileSync(join(out.runDir, "report.md"), "utf8").split("\n")[0]).toBe(`# DR drill ${out.runId}: OK`);
+  });
+});
+
+const FAILOVER = `
+name: failover-test
+kind: failover
+to: secondary
+groups:
+  - name: fence
+    steps:
+      - { id: fence-primary, type: fence, targets: { hosts: [qn-db-01] }, with: { probeTimeout: 1 } }
+  - name: data
+    steps:
+      - id: restore-portal
+        type: restore-db
+        service: portal
+        targets: { hosts: [qn-dr-db-01] }
+        dependsOn: [fence-primary]
+        with: { databases: [portal] }
+`;
+
+describe("the moment RPO is counted from", () => {
+  /** The primary qn-db-01 does not answer; the clock runs from FAILED_AT, the snapshot is 10 min older than that. */
+  function lostPrimary(): Fakes {
+    const f = fakes({ snapshotAgeMin: 10 });
+    const lost = new FakeExecutor(() => Promise.reject(new Error("no answer within 1000 ms")));
+    f.services.executorFor = (h: SiteHost) => (h.name === "qn-db-01" ? lost : f.local);
+    const t0 = Date.now();
+    f.services.now = () => new Date(FAILED_AT.getTime() + (Date.now() - t0));
+    return f;
+  }
+  const failover = (f: Fakes, failedAt?: Date) =>
+    startRun({ ...runbook(FAILOVER), sites, services: f.services, progress: silentProgress(), operator: "tester", confirmedBy: "test", ...(failedAt ? { failedAt } : {}), env });
+  const snapshotTime = FAILED_AT.getTime() - 10 * 60_000;
+
+  it("without --failed-at: from the first probe of the primary that went unanswered, and the report says so", async () => {
+    const out = await failover(lostPrimary());
+    expect(out.status, out.message).toBe("ok");
+    const j = journalOf(out.runDir);
+    expect(j[0]).toMatchObject({ type: "run-start", failedAtFrom: "run-start" });
+    const fence = j.find((r) => r.type === "step-end" && r.step === "fence-primary");
+    const probed = fence?.type === "step-end" ? (fence.data.unanswered as { host: string; at: string }[]) : [];
+    expect(probed.map((p) => p.host)).toEqual(["qn-db-01"]);
+    const probeAt = probed[0]?.at ?? "";
+    const report = JSON.parse(readFileSync(join(out.runDir, "report.json"), "utf8")) as RunReport;
+    expect(Date.parse(probeAt)).toBeGreaterThanOrEqual(Date.parse(report.startedAt));
+    expect(report.failedAt).toBe(probeAt);
+    expect(report.failure).toEqual({ from: "unanswered-probe", host: "qn-db-01" });
+    const rpo = Math.round(((Date.parse(probeAt) - snapshotTime) / 60_000) * 100) / 100;
+    expect(report.measurements.services.find((m) => m.service === "portal")?.rpoMinutes).toBe(rpo);
+    expect(readFileSync(join(out.runDir, "report.md"), "utf8")).toContain(`RPO is counted from ${probeAt}, when qn-db-01 first did not answer a probe of this run`);
+  });
+
+  it("with --failed-at: from the operator's moment, whatever the probes found", async () => {
+    const f = lostPrimary();
+    const at = new Date(FAILED_AT.getTime() - 4 * 60_000);
+    const out = await failover(f, at);
+    const report = JSON.parse(readFileSync(join(out.runDir, "report.json"), "utf8")) as RunReport;
+    expect(report.failedAt).toBe(at.toISOString());
+    expect(report.failure).toEqual({ from: "operator" });
+    expect(report.measurements.services.find((m) => m.service === "portal")?.rpoMinutes).toBe(6);
+    expect(readFileSync(join(out.runDir, "report.md"), "utf8")).toContain("the time of the failure as the operator gave it (`--failed-at`)");
+  });
+
+  it("with no --failed-at and a primary that answered: from the run's start", async () => {
+    const f = fakes({ snapshotAgeMin: 10 });
+    f.services.now = () => FAILED_AT;
+    f.services.sql = { query: async () => "" };
+    const out = await failover(f);
+    const report = JSON.parse(readFileSync(join(out.runDir, "report.json"), "utf8")) as RunReport;
+    expect(report.failure).toEqual({ from: "run-start" });
+    expect(report.failedAt).toBe(report.startedAt);
+    expect(report.measurements.services.find((m) => m.service === "portal")?.rpoMinutes).toBe(10);
+  });
 });
 
 const RESUMABLE = `
@@ -301,6 +420,26 @@ describe("resume", () => {
       "middle-safe:rerun:dcctl (resume rule)",
     ]);
     await expect(resume(f)).rejects.toThrow("run R1 already completed; nothing to resume");
+  });
+
+  it("first settles what restores killed with the run left, with a journal note each, before any step runs again", async () => {
+    crashedRun("R1");
+    const f = fakes();
+    const asked: string[][] = [];
+    const restorer = f.services.restorer as NonNullable<DrServices["restorer"]>;
+    f.services.restorer = {
+      ...restorer,
+      settleLeft: async (hosts) => (asked.push(hosts.map((h) => h.name)), ["dropped postgresql database dcctl_restore_0a1b2c3d4e5f on qn-dr-db-01, left by a restore of portal (pid 4242, started 2026-11-22T06:01:00.000Z) that did not finish"]),
+    };
+    const out = await resume(f, { skip: ["middle"] });
+    expect(out.status).toBe("ok");
+    // Asked about every inventory host: the ledger says which held one.
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toContain("qn-dr-db-01");
+    const j = journalOf(out.runDir);
+    const note = j.findIndex((r) => r.type === "note" && r.message.startsWith("dropped postgresql database dcctl_restore_0a1b2c3d4e5f on qn-dr-db-01"));
+    expect(note).toBeGreaterThan(j.findIndex((r) => r.type === "run-resume"));
+    expect(note).toBeLessThan(j.findIndex((r, i) => i > note && r.type === "step-start"));
   });
 
   it("with --rerun, runs the cut-off step again on the operator's word", async () => {

@@ -93,6 +93,8 @@ describe("fence", () => {
       "qn-db-01: writes stopped: postgresql read-only",
       "qn-app-portal-01: unreachable (connect ETIMEDOUT): fencing skipped, the host is not taking writes from us",
     ]);
+    // When the host that did not answer was asked: what RPO is counted from when the operator gives no time.
+    expect(res.data).toEqual({ unanswered: [{ host: "qn-app-portal-01", at: ctx.services.now().toISOString() }] });
     expect(sqls).toEqual(["postgresql: ALTER SYSTEM SET default_transaction_read_only = on;\nSELECT pg_reload_conf();\n"]);
   });
 });

@@ -1,7 +1,8 @@
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
 import { ENGINES, enginesOf } from "../../../backup/engines/index.js";
-import { defineStep, type DbEngine } from "./types.js";
+import { defineStep, StepFailure, type DbEngine } from "./types.js";
+import type { UnansweredProbe } from "../failure.js";
 import { Params } from "./params.js";
 import { hostText, onHosts, runOn, shown } from "./on-hosts.js";
 
@@ -41,10 +42,14 @@ export const fenceStep = defineStep<FenceParams>({
     });
   },
   async run(p, params, ctx) {
-    return onHosts(p, async (host) => {
+    // The moments hosts did not answer: the reference RPO is counted from when the operator gave none (failure.ts).
+    const unanswered: UnansweredProbe[] = [];
+    const result = await onHosts(p, async (host) => {
+      const asked = ctx.services.now();
       try {
         await ctx.services.executorFor(host).run(["true"], { timeoutMs: params.probeTimeout * 1000 });
       } catch (err) {
+        unanswered.push({ host: host.name, at: asked.toISOString() });
         // A switchover promises no loss: it cannot go on without having stopped the writes.
         if (ctx.planned) throw new DcctlError(`unreachable (${errorMessage(err)}): a planned switchover must stop its writes first; if the site is lost, fail over without --planned`);
         return [`unreachable (${errorMessage(err)}): fencing skipped, the host is not taking writes from us`];
@@ -62,6 +67,9 @@ export const fenceStep = defineStep<FenceParams>({
         done.push(shown(argv));
       }
       return [`writes stopped: ${done.join("; ") || "nothing to stop"}`];
+    }).catch((err: unknown) => {
+      throw new StepFailure(errorMessage(err), unanswered.length ? { unanswered } : {});
     });
+    return unanswered.length ? { ...result, data: { ...result.data, unanswered } } : result;
   },
 });

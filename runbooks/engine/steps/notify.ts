@@ -98,7 +98,7 @@ const MAX_DEVIATIONS = 12;
 
 /** The message a DR run sends when it ends: kind, id and result in the subject; RPO/RTO per service in the body. */
 export function runEndMessage(report: RunReport, kind: RunbookKind, runDir: string, config: NotifyConfig): Message {
-  const result = report.status === "ok" ? "OK" : report.status.toUpperCase();
+  const result = report.status === "ok" ? "OK" : report.status === "missed" ? "TARGETS MISSED" : report.status.toUpperCase();
   const took = report.endedAt ? ` (took ${formatDuration(Date.parse(report.endedAt) - Date.parse(report.startedAt))})` : "";
   const lines = [
     `${KIND_TITLE[kind]} ${report.runId} at the ${report.to} site: ${result}`,

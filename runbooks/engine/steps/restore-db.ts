@@ -84,6 +84,7 @@ export const restoreDbStep = defineStep<RestoreParams>({
           replace: true,
         });
         restored.push({ sourceHost: sourceOf(host, params), database: db, targetDatabase, targetHost: host.name, snapshotId: snap.snapshotId, snapshotTime: snap.snapshotTime });
+        notes.push(...(snap.notes ?? []).map((n) => `${host.name}: ${n}`));
         notes.push(`${host.name}: ${db} of ${sourceOf(host, params)} restored from snapshot ${snap.snapshotId} (${snap.snapshotTime}) into ${targetDatabase}`);
       }
     }

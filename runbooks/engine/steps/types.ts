@@ -68,9 +68,11 @@ export interface DatabaseRestorer {
     snapshot: string;
     /** Drop and recreate targetDatabase if it exists (always true for drill scratch databases). */
     replace: boolean;
-  }): Promise<{ snapshotId: string; snapshotTime: string }>;
+  }): Promise<{ snapshotId: string; snapshotTime: string; notes?: string[] }>;
   /** Drops a scratch database a drill created. */
   drop(req: { engine: DbEngine; targetHost: SiteHost; database: string }): Promise<void>;
+  /** Settles the temporary databases that restores which died left on these hosts (named in their ledger); a line each. */
+  settleLeft?(hosts: SiteHost[]): Promise<string[]>;
 }
 
 /** Runs SQL on a database server of the inventory, with the connection settings of the backup config. */
