@@ -233,7 +233,7 @@ export function parsePolicies(path: string, text: string): Policies {
       scheduleAt: at(["policies", name, "schedule"]),
     });
   }
-  const cycleTask = (task: "replicate" | "prune" | "verify", fallback: string): CycleTask => {
+  const taskOf = (task: "replicate" | "prune" | "verify", fallback: string): CycleTask => {
     const schedule = data.cycle?.[task]?.schedule;
     if (schedule === undefined) return { schedule: fallback, at: () => source.displayPath };
     const path = ["cycle", task, "schedule"];
@@ -243,9 +243,9 @@ export function parsePolicies(path: string, text: string): Policies {
   const subset = data.cycle?.verify?.subset ?? DEFAULT_CYCLE.verifySubset;
   if (!validReadDataSubset(subset)) problems.push({ path: ["cycle", "verify", "subset"], message: `cycle.verify.subset: "${subset}" is not ${READ_DATA_SUBSET_FORMS}` });
   const cycle: BackupCycle = {
-    replicate: cycleTask("replicate", DEFAULT_CYCLE.replicate),
-    prune: cycleTask("prune", DEFAULT_CYCLE.prune),
-    verify: { ...cycleTask("verify", DEFAULT_CYCLE.verify), subset },
+    replicate: taskOf("replicate", DEFAULT_CYCLE.replicate),
+    prune: taskOf("prune", DEFAULT_CYCLE.prune),
+    verify: { ...taskOf("verify", DEFAULT_CYCLE.verify), subset },
   };
   if (problems.length) throw new InputError(sorted(source, problems));
   return { file: source.displayPath, policies, cycle };
