@@ -231,17 +231,23 @@ build_pulumi_and_after() {
   wait "$sdkgen_pid"
 }
 
-in_background govmomi build_govmomi
-in_background restic build_restic
-in_background langhost build_langhost
-in_background pulumi-sdkgen-vsphere build_pulumi_and_after
-
 # --- npm packages, beside the builds --------------------------------------------------------------------
 cd "$repo"
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages"
   in_background npm npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# With an empty Go build cache, the builds below each compiled the standard library at the same time (seen: four
+# copies of crypto/* and net/http being compiled at once). Compiled once first, they all find it in the cache, which
+# is shared across module folders (checked: a package built in tools/pulumi is not compiled again in tools/restic).
+# With a warm cache this takes a second or two.
+(cd "$repo/tools/pulumi" && go build -trimpath std)
+
+in_background govmomi build_govmomi
+in_background restic build_restic
+in_background langhost build_langhost
+in_background pulumi-sdkgen-vsphere build_pulumi_and_after
 wait_background
 link_dir="$vsphere_src/bin" link pulumi-resource-vsphere "$vsphere_dest/pulumi-resource-vsphere"
 
