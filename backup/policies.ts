@@ -10,6 +10,7 @@ import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 // Not ./engines/index.js: it loads every engine module, ssh2 with them, ~30 ms more for each reader of policies.
 import { DB_ENGINES, enginesOf } from "./engines/engine.js";
 import type { KeepPolicy } from "./restic/index.js";
+import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "./restic/subset.js";
 import { CronError, parseCron } from "./schedule.js";
 
 /**
@@ -49,7 +50,32 @@ export interface Policy {
   randomizedDelaySec: number;
   /** A job that makes no progress for this long fails (restic stopped, nothing saved). */
   stallMs: number;
+  /** `file:line` of the schedule, for refusals of what is made from it (a function: finding lines parses the YAML). */
+  scheduleAt: () => string;
 }
+
+/** One task of the cycle besides the backups (`backup schedule` writes it at each site that runs it). */
+export interface CycleTask {
+  /** 5-field cron expression (checked). */
+  schedule: string;
+  /** `file:line` of the schedule; the file alone when it is the default (a function: finding lines parses the YAML). */
+  at: () => string;
+}
+
+/** What each site schedules besides its backups, from the policies file's `cycle:` (every field has a default). */
+export interface BackupCycle {
+  replicate: CycleTask;
+  prune: CycleTask;
+  /** `subset`: restic --read-data-subset of each check. */
+  verify: CycleTask & { subset: string };
+}
+
+/**
+ * The defaults: replicate hourly at :20, after db-hourly's window (:05, spread over 5 min) and the end of every daily
+ * window; prune nightly at 04:40, once the last daily window (app-daily, 02:00 + 1 h) and the weekly one are over;
+ * verify weekly, Sunday 05:10, 10 % of the data each time.
+ */
+export const DEFAULT_CYCLE = { replicate: "20 * * * *", prune: "40 4 * * *", verify: "10 5 * * 0", verifySubset: "10%" } as const;
 
 /** A job's stall limit when its policy names none: long enough for a slow pg_dump to send its first bytes. */
 export const DEFAULT_STALL_MS = 5 * 60_000;
@@ -57,6 +83,7 @@ export const DEFAULT_STALL_MS = 5 * 60_000;
 export interface Policies {
   file: string;
   policies: Map<string, Policy>;
+  cycle: BackupCycle;
 }
 
 interface RawPolicy {
@@ -71,12 +98,29 @@ interface RawPolicy {
   stallTimeout?: string | number;
 }
 
+interface RawCycle {
+  replicate?: { schedule?: string };
+  prune?: { schedule?: string };
+  verify?: { schedule?: string; subset?: string };
+}
+
 const count = { type: "integer", minimum: 1 } as const;
+const cronText = { type: "string", minLength: 1 } as const;
+const cycleTask = { type: "object", additionalProperties: false, properties: { schedule: cronText } } as const;
 const schema = {
   type: "object",
   additionalProperties: false,
   required: ["policies"],
   properties: {
+    cycle: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        replicate: cycleTask,
+        prune: cycleTask,
+        verify: { type: "object", additionalProperties: false, properties: { schedule: cronText, subset: { type: "string", minLength: 1 } } },
+      },
+    },
     policies: {
       type: "object",
       minProperties: 1,
@@ -107,7 +151,7 @@ const schema = {
               else: { additionalProperties: false, properties: { kind: { enum: ["postgresql", "mariadb"] } } },
             },
           },
-          schedule: { type: "string", minLength: 1 },
+          schedule: cronText,
           retention: {
             type: "object",
             additionalProperties: false,
@@ -127,7 +171,7 @@ const schema = {
 
 /** The policies file's schema as the build compiles it (util/validator.ts). */
 export const POLICIES_SCHEMA: SchemaSpec = { name: "policies", schema, options: { allErrors: true, strict: false } };
-const validator = schemaValidator<{ policies: Record<string, RawPolicy> }>(POLICIES_SCHEMA);
+const validator = schemaValidator<{ policies: Record<string, RawPolicy>; cycle?: RawCycle }>(POLICIES_SCHEMA);
 
 /** $DCCTL_POLICIES_FILE, or backup/policies.yaml of this checkout. */
 export function policiesFilePath(env: NodeJS.ProcessEnv = process.env): string {
@@ -156,14 +200,19 @@ export function parsePolicies(path: string, text: string): Policies {
     throw new InputError(sorted(source, errors.map((e) => describe(e))));
   }
   const problems: { path: DataPath; message: string }[] = [];
-  const policies = new Map<string, Policy>();
-  for (const [name, raw] of Object.entries(data.policies)) {
+  const checkCron = (path: DataPath, what: string, text: string): void => {
     try {
-      parseCron(raw.schedule);
+      parseCron(text);
     } catch (e) {
       if (!(e instanceof CronError)) throw e;
-      problems.push({ path: ["policies", name, "schedule"], message: `policy ${name}: schedule: ${e.message}` });
+      problems.push({ path, message: `${what}: ${e.message}` });
     }
+  };
+  // Lines are found on demand only: a policies file read from the cache is parsed again to find them (yaml-cache.ts).
+  const at = (path: DataPath) => (): string => `${source.displayPath}:${source.lineOf(path)}`;
+  const policies = new Map<string, Policy>();
+  for (const [name, raw] of Object.entries(data.policies)) {
+    checkCron(["policies", name, "schedule"], `policy ${name}: schedule`, raw.schedule);
     const kinds = raw.sources.map((s) => s.kind);
     const repeated = kinds.filter((k, i) => kinds.indexOf(k) !== i);
     if (repeated.length) problems.push({ path: ["policies", name, "sources"], message: `policy ${name}: source kind ${repeated[0] ?? ""} is listed twice (merge its paths)` });
@@ -180,10 +229,25 @@ export function parsePolicies(path: string, text: string): Policies {
       limitUploadKiB: raw.limitUploadKiB ?? 0,
       randomizedDelaySec: raw.randomizedDelaySec ?? 0,
       stallMs: stallMs ?? DEFAULT_STALL_MS,
+      scheduleAt: at(["policies", name, "schedule"]),
     });
   }
+  const taskOf = (task: "replicate" | "prune" | "verify", fallback: string): CycleTask => {
+    const schedule = data.cycle?.[task]?.schedule;
+    if (schedule === undefined) return { schedule: fallback, at: () => source.displayPath };
+    const path = ["cycle", task, "schedule"];
+    checkCron(path, `cycle.${task}.schedule`, schedule);
+    return { schedule, at: at(path) };
+  };
+  const subset = data.cycle?.verify?.subset ?? DEFAULT_CYCLE.verifySubset;
+  if (!validReadDataSubset(subset)) problems.push({ path: ["cycle", "verify", "subset"], message: `cycle.verify.subset: "${subset}" is not ${READ_DATA_SUBSET_FORMS}` });
+  const cycle: BackupCycle = {
+    replicate: taskOf("replicate", DEFAULT_CYCLE.replicate),
+    prune: taskOf("prune", DEFAULT_CYCLE.prune),
+    verify: { ...taskOf("verify", DEFAULT_CYCLE.verify), subset },
+  };
   if (problems.length) throw new InputError(sorted(source, problems));
-  return { file: source.displayPath, policies };
+  return { file: source.displayPath, policies, cycle };
 }
 
 /**

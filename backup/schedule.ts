@@ -1,6 +1,8 @@
 import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { SiteName } from "../inventory/index.js";
 import type { BackupJob } from "./jobs.js";
+import type { Policies } from "./policies.js";
 import { makeDir } from "../util/dirs.js";
 
 /**
@@ -57,7 +59,31 @@ export function parseCron(text: string): Cron {
   const [minute, hour, dayOfMonth, month, dayOfWeek] = fields as [CronField, CronField, CronField, CronField, CronField];
   // 7 and 0 both mean Sunday.
   dayOfWeek.values = [...new Set(dayOfWeek.values.map((d) => d % 7))].sort((a, b) => a - b);
-  return { text, minute, hour, dayOfMonth, month, dayOfWeek };
+  const cron = { text, minute, hour, dayOfMonth, month, dayOfWeek };
+  // Only the days can make a well-formed expression never fire: refused here, so nothing scheduled is silently dead.
+  if (cron.dayOfWeek.any && !datesExist(cron)) {
+    throw new CronError(`cron expression "${text}" never fires: day-of-month ${dayOfMonth.values.join(",")} does not occur in month ${month.values.join(",")}`);
+  }
+  return cron;
+}
+
+/** Days in each month, February counted in a leap year (a "29 2" expression fires, every four years). */
+const MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Whether some listed day-of-month occurs in some listed month. This decides whether an expression can ever fire,
+ * exactly and without scanning a calendar: minutes, hours and months are non-empty sets of valid values, every
+ * weekday occurs in every month, so the only empty combination is day-of-month × month (e.g. `0 0 31 2 *`); when
+ * both day fields are restricted, cron's OR lets the weekdays fire anyway.
+ *
+ * Why not a library: cron-parser, the maintained one on npm, would be a second parser of the same text beside this
+ * one (and brings luxon); why not systemd-analyze here: the policies are checked wherever dcctl reads them, cron
+ * hosts included. `backup schedule --emit systemd` also asks systemd-analyze about the OnCalendar= it writes, when
+ * that is installed (systemdCalendarProblems), which checks this and the conversion below against systemd itself.
+ */
+export function datesExist(cron: Pick<Cron, "dayOfMonth" | "month">): boolean {
+  const first = cron.dayOfMonth.values[0] ?? Infinity;
+  return cron.month.values.some((m) => first <= (MONTH_DAYS[m - 1] ?? 0));
 }
 
 function parseField(part: string, index: number): CronField {
@@ -139,7 +165,8 @@ export function toOnCalendar(cron: Cron): string[] {
   if (cron.dayOfMonth.any && cron.dayOfWeek.any) return [`*-${month}-* ${time}`];
   if (cron.dayOfWeek.any) return [byDate];
   if (cron.dayOfMonth.any) return [`${weekdays} *-${month}-* ${time}`];
-  return [byDate, `${weekdays} *-${month}-* ${time}`];
+  // "0 0 31 2 mon" fires on February's Mondays only: systemd would keep a dead `*-02-31` line beside them.
+  return datesExist(cron) ? [byDate, `${weekdays} *-${month}-* ${time}`] : [`${weekdays} *-${month}-* ${time}`];
 }
 
 export interface ScheduleOptions {
@@ -154,11 +181,74 @@ export interface ScheduleOptions {
 /**
  * A scheduled run waits this long for a run of the same job still going before it counts as failed (exit 3): long
  * enough for an overrun to finish, short enough that a job that is always locked shows as failing, not as healthy.
+ * Replicate, prune and verify wait the same for the repository's lock.
  */
 export const SCHEDULED_LOCK_WAIT_SECONDS = 600;
 
-function scheduledRun(opts: ScheduleOptions, job: BackupJob): string[] {
-  return [...opts.dcctl, "backup", "run", "--job", job.id, "--wait", String(SCHEDULED_LOCK_WAIT_SECONDS)];
+/** One thing a site's scheduler runs: a unit pair (.service + .timer), or a crontab line. */
+export interface ScheduledTask {
+  /** The units' name without .service/.timer; also the name of the cron line's log. */
+  name: string;
+  /** What it does, for Description=. */
+  what: string;
+  /** dcctl's arguments. */
+  args: string[];
+  /** 5-field cron expression (checked when the policies were read). */
+  schedule: string;
+  randomizedDelaySec: number;
+  /** Where the schedule is written, `file:line` (the file alone for a default): refusals name it. */
+  at: string;
+}
+
+/**
+ * Everything a site's backup server schedules, the whole cycle: its hosts' backups; at the primary, the copy into the
+ * secondary's repository after the backup windows (replicate runs where the primary's repository and its locks are,
+ * so a prune there never removes what is being copied); at each site, prune and verify of the repository that site
+ * owns. The secondary never replicates (its repository is the destination, append-only to the primary) and never
+ * prunes the primary's repository: its prune covers its own repository, the primary's copies included.
+ */
+export function siteSchedule(site: SiteName, jobs: BackupJob[], policies: Pick<Policies, "file" | "policies" | "cycle">): ScheduledTask[] {
+  const wait = ["--wait", String(SCHEDULED_LOCK_WAIT_SECONDS)];
+  const { replicate, prune, verify } = policies.cycle;
+  const tasks: ScheduledTask[] = jobs
+    .filter((j) => j.site === site)
+    .map((job) => ({
+      name: unitName(job),
+      what: `dcctl backup ${job.id} (policy ${job.policy}, repository ${job.repository})`,
+      args: ["backup", "run", "--job", job.id, ...wait],
+      schedule: job.schedule,
+      randomizedDelaySec: job.randomizedDelaySec,
+      at: policies.policies.get(job.policy)?.scheduleAt() ?? policies.file,
+    }));
+  if (site === "primary") {
+    tasks.push({
+      name: "dcctl-replicate-secondary",
+      what: "dcctl copy of new snapshots into the secondary's repository",
+      args: ["backup", "replicate", "--to", "secondary", ...wait],
+      schedule: replicate.schedule,
+      randomizedDelaySec: 0,
+      at: replicate.at(),
+    });
+  }
+  tasks.push(
+    {
+      name: `dcctl-prune-${site}`,
+      what: `dcctl forget and prune of repository ${site} by each job's retention`,
+      args: ["backup", "prune", ...wait],
+      schedule: prune.schedule,
+      randomizedDelaySec: 0,
+      at: prune.at(),
+    },
+    {
+      name: `dcctl-verify-${site}`,
+      what: `dcctl check of repository ${site}, reading ${verify.subset} of its data`,
+      args: ["backup", "verify", "--repository", site, "--subset", verify.subset, ...wait],
+      schedule: verify.schedule,
+      randomizedDelaySec: 0,
+      at: verify.at(),
+    },
+  );
+  return tasks;
 }
 
 export interface RenderedFile {
@@ -177,18 +267,19 @@ function systemdWord(word: string): string {
   return `"${word.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"`;
 }
 
-/** One oneshot .service and one .timer per job. */
-export function renderSystemd(jobs: BackupJob[], opts: ScheduleOptions): RenderedFile[] {
+/** One oneshot .service and one .timer per task. */
+export function renderSystemd(tasks: ScheduledTask[], opts: ScheduleOptions): RenderedFile[] {
   const files: RenderedFile[] = [];
   const env = Object.entries(opts.env ?? {}).map(([k, v]) => `Environment=${systemdWord(`${k}=${v}`)}`);
-  for (const job of jobs) {
-    const unit = unitName(job);
-    const exec = scheduledRun(opts, job).map(systemdWord).join(" ");
+  for (const task of tasks) {
+    const exec = [...opts.dcctl, ...task.args].map(systemdWord).join(" ");
+    // Description= expands %-specifiers too ("10%" of the data).
+    const what = task.what.replace(/%/g, "%%");
     files.push({
-      name: `${unit}.service`,
+      name: `${task.name}.service`,
       content: [
         "[Unit]",
-        `Description=dcctl backup ${job.id} (policy ${job.policy}, repository ${job.repository})`,
+        `Description=${what}`,
         "Wants=network-online.target",
         "After=network-online.target",
         "",
@@ -204,17 +295,17 @@ export function renderSystemd(jobs: BackupJob[], opts: ScheduleOptions): Rendere
       ].join("\n"),
     });
     files.push({
-      name: `${unit}.timer`,
+      name: `${task.name}.timer`,
       content: [
         "[Unit]",
-        `Description=dcctl backup ${job.id} on "${job.schedule}"`,
+        `Description=${what} on "${task.schedule.replace(/%/g, "%%")}"`,
         "",
         "[Timer]",
-        ...toOnCalendar(parseCron(job.schedule)).map((c) => `OnCalendar=${c}`),
-        `RandomizedDelaySec=${job.randomizedDelaySec}`,
+        ...toOnCalendar(parseCron(task.schedule)).map((c) => `OnCalendar=${c}`),
+        ...(task.randomizedDelaySec > 0 ? [`RandomizedDelaySec=${task.randomizedDelaySec}`] : []),
         // A run missed while the scheduler was down starts at boot: the RPO clock keeps ticking regardless.
         "Persistent=true",
-        `Unit=${unit}.service`,
+        `Unit=${task.name}.service`,
         "",
         "[Install]",
         "WantedBy=timers.target",
@@ -225,17 +316,17 @@ export function renderSystemd(jobs: BackupJob[], opts: ScheduleOptions): Rendere
   return files;
 }
 
-/** A crontab (for `crontab FILE`): one line per job, the cron expression as the policy gives it. */
-export function renderCrontab(jobs: BackupJob[], opts: ScheduleOptions): RenderedFile[] {
+/** A crontab (for `crontab FILE`): one line per task, the cron expression as the policies file gives it. */
+export function renderCrontab(tasks: ScheduledTask[], opts: ScheduleOptions): RenderedFile[] {
   const shellWord = (w: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
-  const lines = ["# dcctl backup jobs - generated by `dcctl backup schedule --emit cron`; edit backup/policies.yaml instead", "SHELL=/bin/sh"];
+  const lines = ["# dcctl backup cycle - generated by `dcctl backup schedule --emit cron`; edit backup/policies.yaml instead", "SHELL=/bin/sh"];
   for (const [k, v] of Object.entries(opts.env ?? {})) lines.push(`${k}=${v}`);
-  for (const job of jobs) {
+  for (const task of tasks) {
     // % ends a cron command line; escape it in the words.
-    const cmd = scheduledRun(opts, job).map(shellWord).join(" ").replace(/%/g, "\\%");
-    // Output is kept (a log per job) rather than thrown away: the line that says why a job failed is in it.
-    const log = opts.logDir ? shellWord(join(opts.logDir, `${unitName(job)}.log`)).replace(/%/g, "\\%") : undefined;
-    lines.push(`${job.schedule} ${cmd}${log ? ` >>${log} 2>&1` : ""}`);
+    const cmd = [...opts.dcctl, ...task.args].map(shellWord).join(" ").replace(/%/g, "\\%");
+    // Output is kept (a log per task) rather than thrown away: the line that says why a run failed is in it.
+    const log = opts.logDir ? shellWord(join(opts.logDir, `${task.name}.log`)).replace(/%/g, "\\%") : undefined;
+    lines.push(`${task.schedule} ${cmd}${log ? ` >>${log} 2>&1` : ""}`);
   }
   return [{ name: "dcctl-backup.crontab", content: lines.join("\n") + "\n" }];
 }

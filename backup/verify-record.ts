@@ -55,11 +55,11 @@ export interface VerifyOutcome {
  * outcome either way and throws restic's error after recording a failed check. A lock that cannot be had records
  * nothing: no check ran.
  */
-export async function verifyRepository(config: BackupConfig, name: RepositoryName, opts: { subset?: string; now?: () => Date } = {}): Promise<VerifyOutcome> {
+export async function verifyRepository(config: BackupConfig, name: RepositoryName, opts: { subset?: string; waitMs?: number; now?: () => Date } = {}): Promise<VerifyOutcome> {
   const now = opts.now ?? (() => new Date());
   const restic = resticFor(config, name);
   const { locksDir } = backupStatePaths(config);
-  return withLock(locksDir, `repo-${name}`, { mode: "shared", what: `repository ${name}` }, async () => {
+  return withLock(locksDir, `repo-${name}`, { mode: "shared", waitMs: opts.waitMs ?? 0, what: `repository ${name}` }, async () => {
     const started = now();
     const base = { repository: name, ...(opts.subset ? { subset: opts.subset } : {}) };
     const seconds = () => Math.round((now().getTime() - started.getTime()) / 100) / 10;

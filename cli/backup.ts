@@ -8,7 +8,8 @@ import { expandJobs, loadJobs, selectJobs, type BackupJob } from "../backup/jobs
 import { loadPolicies, REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
 import { loadBackupConfig, repository, resticFor, type BackupConfig } from "../backup/repositories.js";
 import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
-import { renderCrontab, renderSystemd, writeSchedule } from "../backup/schedule.js";
+import { renderCrontab, renderSystemd, siteSchedule, writeSchedule } from "../backup/schedule.js";
+import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "../backup/restic/subset.js";
 import type { JobStatusRow } from "../backup/status.js";
 import { progressFor, silentProgress } from "../util/progress.js";
 import type { ResticLock } from "../backup/restic/index.js";
@@ -245,19 +246,11 @@ const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
   },
 };
 
-/** restic's --read-data-subset forms, with the bounds restic itself would only check after opening the repository. */
-function validSubset(text: string): boolean {
-  const pct = /^(\d+(?:\.\d+)?)%$/.exec(text);
-  if (pct) return Number(pct[1]) > 0 && Number(pct[1]) <= 100;
-  const part = /^(\d+)\/(\d+)$/.exec(text);
-  if (part) return Number(part[1]) >= 1 && Number(part[1]) <= Number(part[2]);
-  return /^\d+[KMGT]?$/i.test(text) && !/^0+[KMGT]?$/i.test(text);
-}
-
 interface VerifyArgs {
   subset?: string;
   repository?: string;
   json: boolean;
+  wait: number;
 }
 
 const verifyCommand: CommandModule<object, VerifyArgs> = {
@@ -267,16 +260,18 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
     y
       .option("subset", { type: "string", describe: "restic --read-data-subset: n%, n/t or a size like 500M" })
       .option("repository", { type: "string", describe: `${REPOSITORY_NAMES.join(" or ")} (default: the site's own)` })
-      .option("json", { type: "boolean", default: false }),
+      .option("json", { type: "boolean", default: false })
+      .option("wait", { type: "number", default: 0, describe: "seconds to wait while a prune holds the repository (exit 3 after)" }),
   handler: async (args) => {
-    if (args.subset !== undefined && !validSubset(args.subset)) {
-      throw new InputError([`dcctl backup verify: --subset "${args.subset}" is not a percentage above 0 and at most 100 (5%), a part n/t with 1 ≤ n ≤ t (1/10), or a size (500M)`]);
+    if (args.subset !== undefined && !validReadDataSubset(args.subset)) {
+      throw new InputError([`dcctl backup verify: --subset "${args.subset}" is not ${READ_DATA_SUBSET_FORMS}`]);
     }
+    if (!(args.wait >= 0)) throw new InputError(["dcctl backup verify: --wait must be a number of seconds ≥ 0"]);
     const config = loadBackupConfig();
     const name = repositoryOption(args.repository) ?? config.site;
     // Recorded in <stateDir>/backup/verify/<repository>.json, failed or not (backup/verify-record.ts).
     const { verifyRepository } = await import("../backup/verify-record.js");
-    const { summary, record } = await verifyRepository(config, name, { subset: args.subset });
+    const { summary, record } = await verifyRepository(config, name, { subset: args.subset, waitMs: args.wait * 1000 });
     if (record.message) process.stderr.write(`repository ${name}: ${record.message}\n`);
     const size = record.sizeBytes === undefined ? {} : { sizeBytes: record.sizeBytes, snapshots: record.snapshots };
     if (args.json) return printJson({ repository: name, ...summary, ...size });
@@ -467,17 +462,24 @@ interface ScheduleArgs {
 
 const scheduleCommand: CommandModule<object, ScheduleArgs> = {
   command: "schedule",
-  describe: "write systemd timers (or a crontab) that run each job on its policy's schedule",
+  describe: "write systemd timers (or a crontab) for a site's whole backup cycle: its jobs, replicate (primary), prune and verify, on the policies file's schedules",
   builder: (y: Argv<object>): Argv<ScheduleArgs> =>
     y
       .option("emit", { type: "string", demandOption: true, choices: ["systemd", "cron"] })
       .option("out", { type: "string", demandOption: true, describe: "folder to write the units or the crontab into" })
-      .option("site", { type: "string", describe: "the site whose jobs to schedule (default: this machine's, from the repositories file); each site's backup server schedules its own" })
+      .option("site", { type: "string", describe: "the site whose cycle to schedule (default: this machine's, from the repositories file); each site's backup server schedules its own" })
       .option("dcctl", { type: "string", describe: "the dcctl command the units run (default: this node and this dcctl)" }),
-  handler: (args) => {
+  handler: async (args) => {
     outputFolder("dcctl backup schedule", "out", args.out);
     const site = siteOption(args.site) ?? siteOfThisMachine();
-    const jobs = loadJobs().filter((j) => j.site === site);
+    const policies = loadPolicies();
+    const jobs = expandJobs(loadSites(), policies).filter((j) => j.site === site);
+    const tasks = siteSchedule(site, jobs, policies);
+    if (args.emit === "systemd") {
+      const { systemdCalendarProblems } = await import("../backup/systemd-calendar.js");
+      const problems = await systemdCalendarProblems(tasks);
+      if (problems?.length) throw new InputError(problems);
+    }
     const dcctl = args.dcctl ? [args.dcctl] : [process.execPath, resolve(process.argv[1] ?? "dcctl")];
     const env: Record<string, string> = {};
     for (const name of ["DCCTL_REPOS_FILE", "DCCTL_SITES_DIR", "DCCTL_POLICIES_FILE", "DCCTL_STATE_DIR"]) {
@@ -486,9 +488,10 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
     }
     const logDir = join(stateDir(), "backup", "logs");
     if (args.emit === "cron") makeDir(logDir);
-    const files = args.emit === "systemd" ? renderSystemd(jobs, { dcctl, env }) : renderCrontab(jobs, { dcctl, env, logDir });
+    const files = args.emit === "systemd" ? renderSystemd(tasks, { dcctl, env }) : renderCrontab(tasks, { dcctl, env, logDir });
     const written = writeSchedule(args.out, files);
-    print(`wrote ${written.length} file${written.length === 1 ? "" : "s"} for the ${jobs.length} jobs of site ${site} to ${args.out}`);
+    const cycle = site === "primary" ? "replicate to the secondary, prune and verify" : "prune and verify";
+    print(`wrote ${written.length} file${written.length === 1 ? "" : "s"} for site ${site} to ${args.out}: its ${jobs.length} job${jobs.length === 1 ? "" : "s"}, ${cycle} of repository ${site}`);
   },
 };
 
