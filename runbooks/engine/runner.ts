@@ -36,6 +36,8 @@ export interface EngineOptions {
   /** Who runs it (the report names them). */
   operator: string;
   env?: NodeJS.ProcessEnv;
+  /** Rebuild former primaries even where they hold writes past the fork (kept first; reported as data loss). */
+  discardDiverged?: boolean;
 }
 
 export interface StartOptions extends EngineOptions {
@@ -69,6 +71,8 @@ export interface RunOutcome {
   journalHead: { seq: number; hash: string };
   /** How the end-of-run message went, per channel, when the site has channels (backup config `notify:`). */
   notified?: NotifyResult[];
+  /** The exit code a failed step asked for (5: it would discard what it was not told to), else absent. */
+  exitCode?: ExitCode;
 }
 
 /** The runbook a run was started with, and what its journal says, for `dr resume` to decide what to ask. */
@@ -235,6 +239,8 @@ class Execution {
   private readonly results: Map<string, StepResult>;
   private readonly completed = new Set<string>();
   private readonly running = new Set<string>();
+  /** The exit code of the first failed step that named one other than 1. */
+  private exitCode: ExitCode | undefined;
 
   constructor(
     private readonly o: EngineOptions,
@@ -250,6 +256,7 @@ class Execution {
   }
 
   async go(): Promise<RunOutcome> {
+    if (this.o.discardDiverged) this.journal.append({ type: "note", message: `--discard-diverged given: former primaries are rebuilt even where they hold writes past the fork (kept in the run folder, reported as data loss)` });
     let failure: string | undefined;
     try {
       failure = await this.steps();
@@ -274,7 +281,7 @@ class Execution {
     // The anchor: whoever rewrites the journal later can recompute its chain, not this line in the operator's log.
     this.o.progress.line(`journal: ${this.journal.path}, ${journalHead.seq} records, chain head sha256:${journalHead.hash}`);
     this.o.progress.close();
-    return { runId: this.runId, runDir: this.dir, status, ...(failure ? { message: failure } : {}), reportFiles, journalHead, ...(told.results.length ? { notified: told.results } : {}) };
+    return { runId: this.runId, runDir: this.dir, status, ...(failure ? { message: failure } : {}), ...(failure && this.exitCode !== undefined ? { exitCode: this.exitCode } : {}), reportFiles, journalHead, ...(told.results.length ? { notified: told.results } : {}) };
   }
 
   /** Runs the groups in order; returns the first failure's message, or undefined when every step ended well. */
@@ -301,7 +308,8 @@ class Execution {
           pending.splice(pending.indexOf(p), 1);
           const task = this.step(p).then((err) => {
             tasks.delete(p.step.id);
-            if (err && !failure) failure = `step ${p.step.id} (${p.step.type}, ${p.step.where}) failed: ${err}`;
+            // Steps running beside the first failure finish: their failures are named too (each may hold what to do).
+            if (err) failure = `${failure ? `${failure}; and ` : ""}step ${p.step.id} (${p.step.type}, ${p.step.where}) failed: ${err}`;
           });
           tasks.set(p.step.id, task);
         }
@@ -326,6 +334,7 @@ class Execution {
       services: this.o.services,
       failedAt: new Date(this.initial.start.failedAt),
       planned: this.initial.start.planned === true,
+      discardDiverged: this.o.discardDiverged === true,
       results: this.results,
       signal,
       log: (line) => this.o.progress.line(`  ${p.step.id}: ${line}`),
@@ -363,6 +372,7 @@ class Execution {
           continue;
         }
         this.o.progress.line(`FAIL  ${id} after ${formatDuration(durationMs)}: ${message}`);
+        if (err instanceof DcctlError && err.exitCode !== ExitCode.failed) this.exitCode ??= err.exitCode;
         return message;
       }
     }

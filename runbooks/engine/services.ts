@@ -3,6 +3,7 @@ import { LocalExecutor, SshExecutor, type Executor } from "../../backup/exec/ind
 import { backupConfigPath, loadBackupConfig, resticFor, type BackupConfig } from "../../backup/repositories.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "../../backup/policies.js";
 import { ENGINES } from "../../backup/engines/index.js";
+import { replicationAccount } from "../../backup/replication/index.js";
 import type { SiteHost } from "../../inventory/index.js";
 import { DcctlError, InputError } from "../../util/errors.js";
 import type { DatabaseRestorer, DrServices, InfraDriver, ReplicaControl, SnapshotCatalog, SqlClient } from "./steps/types.js";
@@ -88,6 +89,14 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
   const replicas: ReplicaControl = {
     status: (pair) => ENGINES[pair.engine].replicaStatus(need(config, "replication"), { host: pair.primary, exec: executorFor(pair.primary) }, { host: pair.standby, exec: executorFor(pair.standby) }),
     promote: (pair) => ENGINES[pair.engine].promote(need(config, "promote"), { host: pair.standby, exec: executorFor(pair.standby) }),
+    setup: (pair, o) => {
+      const c = need(config, "reprotect");
+      return ENGINES[pair.engine].setupReplica(c, { host: pair.primary, exec: executorFor(pair.primary) }, { host: pair.standby, exec: executorFor(pair.standby) }, replicationAccount(c), {
+        overwrite: true,
+        log: o.log,
+        diverged: { keepDir: o.keepDir, discard: o.discard },
+      });
+    },
   };
 
   return {
