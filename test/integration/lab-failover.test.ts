@@ -3,7 +3,7 @@ import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, sta
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { readJournal, type JournalRecord } from "../../runbooks/engine/index.js";
-import { mainJs as cli } from "../helpers/cli.js";
+import { dcctl, mainJs as cli } from "../helpers/cli.js";
 import { isRunning } from "../../util/process.js";
 import { repoRoot } from "../../util/tools.js";
 import { testLab } from "../helpers/lab.js";
@@ -102,8 +102,11 @@ afterAll(async () => {
 
 describe("losing the primary: failover from the secondary alone, then failback after the heal", () => {
   it("fails over with the primary frozen (killed after the restores, resumed), measures the loss, fails back", async () => {
-    const up = t.lab(["up", "--size", "1", "--write-every", "200ms"]);
+    // A busy machine (CI with other labs beside it) can take more than the helper's 10 min to bring a lab up.
+    const upAt = Date.now();
+    const up = dcctl(["lab", "up", "--size", "1", "--write-every", "200ms"], t.env, 1_200_000);
     expect(up.code, up.stderr).toBe(0);
+    process.stdout.write(`lab up: ${((Date.now() - upAt) / 1000).toFixed(0)} s\n`);
     for (const s of t.state().services) pids.set(s.name, s.pid);
     const backup = t.at("primary", ["dcctl", "backup", "run", "--all", "--json"]);
     expect(backup.code, backup.stderr).toBe(0);
@@ -337,5 +340,5 @@ describe("losing the primary: failover from the secondary alone, then failback a
     const again = replicas();
     expect(again.code, again.stdout + again.stderr).toBe(0);
     await until("the outage's dossier at the rebuilt standby", () => (t.psql("secondary", SECONDARY_DB, "SELECT code FROM dossiers WHERE code = 'QN-2026-OUTAGE-01'").stdout.trim() === "QN-2026-OUTAGE-01" ? true : undefined), 60_000);
-  }, 900_000);
+  }, 1_800_000);
 });
