@@ -50,13 +50,18 @@ interface RunArgs extends CommonArgs {
   to?: SiteName;
   "failed-at"?: string;
   planned?: boolean;
+  "discard-diverged"?: boolean;
 }
 interface ResumeArgs extends CommonArgs {
   runId: string;
   yes: boolean;
   rerun: string[];
   skip: string[];
+  "discard-diverged": boolean;
 }
+
+const DISCARD_DIVERGED =
+  "reprotect steps rebuild a former primary even where it holds writes past where its new primary's history forked: they are kept in the run folder (diverged/HOST/) and reported as data loss; without it such a step stops the run, exit 5";
 
 const operator = (): string => process.env.SUDO_USER || userInfo().username;
 
@@ -106,6 +111,7 @@ function changes(runbook: Runbook, sites: Sites, lang: Lang): string {
     if (p.step.type === "fence") parts.push(t("dr.fence", { hosts }));
     if (p.step.type === "restore-db") parts.push(t("dr.restore", { hosts }));
     if (p.step.type === "promote") parts.push(t("dr.promote", { hosts }));
+    if (p.step.type === "reprotect") parts.push(t("dr.reprotect", { hosts }));
     if (p.step.type === "infra") parts.push(t("dr.infra", { site: String(w.site), mode: String(w.mode) }));
     if (p.step.type === "dns") parts.push(t("dr.dns", { records: dnsRecords(w).map((r) => t("dr.dnsRecord", r)).join("; ") }));
     if (p.step.type === "command") parts.push(hosts ? t("dr.command", { step: p.step.id, hosts }) : t("dr.commandRunner", { step: p.step.id }));
@@ -126,7 +132,7 @@ function finish(outcome: RunOutcome, asJson: boolean): void {
     throw new DcctlError(`run ${outcome.runId} completed but ${outcome.message ?? "missed its targets"} (report: ${outcome.reportFiles[0] ?? outcome.runDir})`, ExitCode.targetsMissed);
   }
   if (outcome.status !== "ok") {
-    throw new DcctlError(`run ${outcome.runId} failed: ${outcome.message ?? "see the journal"} (report: ${outcome.reportFiles[0] ?? outcome.runDir})`);
+    throw new DcctlError(`run ${outcome.runId} failed: ${outcome.message ?? "see the journal"} (report: ${outcome.reportFiles[0] ?? outcome.runDir})`, outcome.exitCode);
   }
 }
 
@@ -152,6 +158,7 @@ async function execute(runbook: Runbook, text: string, sites: Sites, args: RunAr
       operator: operator(),
       confirmedBy,
       ...(failedAt ? { failedAt } : {}),
+      ...(args["discard-diverged"] ? { discardDiverged: true } : {}),
       // Coming back is planned by nature: both sites answer, and nothing written at the secondary may be lost.
       ...((args.planned ?? runbook.kind === "failback") ? { planned: true } : {}),
     });
@@ -188,7 +195,8 @@ function runCommand(kind: "drill" | "failover" | "failback"): CommandModule<obje
       if (kind !== "drill") {
         b = b
           .option("planned", { type: "boolean", describe: `a planned switchover: stop the writes first (every primary must answer), let every replica apply all of them, then promote: nothing is lost${kind === "failback" ? " (default for failback; --no-planned to go on without a site that does not answer)" : ""}` })
-          .conflicts("planned", "failed-at") as typeof b;
+          .conflicts("planned", "failed-at")
+          .option("discard-diverged", { type: "boolean", describe: DISCARD_DIVERGED }) as typeof b;
       }
       return b as unknown as Argv<RunArgs>;
     },
@@ -227,7 +235,8 @@ const resume: CommandModule<object, ResumeArgs> = {
       .positional("runId", { type: "string", demandOption: true, describe: "the run id (see dcctl dr history)" })
       .option("yes", { type: "boolean", default: false, describe: "do not ask for confirmation (failover/failback)" })
       .option("rerun", { type: "string", array: true, default: [], describe: "run this cut-off, non-idempotent step again" })
-      .option("skip", { type: "string", array: true, default: [], describe: "count this cut-off step as done (by hand)" }) as unknown as Argv<ResumeArgs>,
+      .option("skip", { type: "string", array: true, default: [], describe: "count this cut-off step as done (by hand)" })
+      .option("discard-diverged", { type: "boolean", default: false, describe: DISCARD_DIVERGED }) as unknown as Argv<ResumeArgs>,
   handler: async (args) => {
     const sites = loadSites();
     const { runbook } = loadRun(args.runId, sites);
@@ -240,6 +249,7 @@ const resume: CommandModule<object, ResumeArgs> = {
         runId: args.runId,
         rerun: args.rerun,
         skip: args.skip,
+        ...(args["discard-diverged"] ? { discardDiverged: true } : {}),
         sites,
         services,
         progress: args.json ? silentProgress() : progressFor(),

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { loadSites } from "../inventory/index.js";
 import { loadBackupConfig } from "../backup/repositories.js";
-import { configExecutors, describeLag, findPair, measurePairs, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, statusExitCode } from "../backup/replication/index.js";
+import { configExecutors, describeLag, findPair, measurePairs, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, sizeText, statusExitCode } from "../backup/replication/index.js";
 import { DcctlError } from "../util/errors.js";
 import { textTable } from "../util/table.js";
 import { print } from "./print.js";
@@ -9,7 +9,8 @@ import { print } from "./print.js";
 /**
  * `dcctl replication setup|status`: the standby pairs of the inventory (a secondary host's `standbyFor`), seeded from
  * their primaries and measured. Exit codes: 0 ok, 1 failed, 2 bad input, 4 a pair is broken or over its RPO,
- * 5 setup would overwrite what a standby holds and --yes was not given.
+ * 5 setup would overwrite what a standby holds and --yes was not given, or would discard writes a former primary holds
+ * past the fork (kept, and named) and --discard-diverged was not given.
  */
 
 
@@ -17,6 +18,7 @@ interface SetupArgs {
   pair: string;
   reverse: boolean;
   yes: boolean;
+  "discard-diverged": boolean;
   json: boolean;
 }
 
@@ -28,6 +30,11 @@ const setupCommand: CommandModule<object, SetupArgs> = {
       .option("pair", { type: "string", demandOption: true, describe: "the standby host (or its primary)" })
       .option("reverse", { type: "boolean", default: false, describe: "the other way round: the pair's primary host follows its standby (reprotect after a failover, until the switchover back)" })
       .option("yes", { type: "boolean", default: false, describe: "replace what the standby holds (its databases, or a replication from elsewhere)" })
+      .option("discard-diverged", {
+        type: "boolean",
+        default: false,
+        describe: "rebuild a former primary even though it holds writes past where its new primary's history forked (kept first under the state folder's replication/diverged/); without it such a setup stops, exit 5",
+      })
       .option("json", { type: "boolean", default: false })
       .example("$0 replication setup --pair qn-dr-db-01", "seed qn-dr-db-01 from qn-db-01 and let it stream")
       .example("$0 replication setup --pair qn-dr-db-01 --reverse --yes", "after a failover: wind qn-db-01 back onto qn-dr-db-01 (pg_rewind) as its replica"),
@@ -39,7 +46,7 @@ const setupCommand: CommandModule<object, SetupArgs> = {
     const exec = configExecutors(config);
     try {
       const log = (line: string) => void (args.json ? undefined : process.stderr.write(`${line}\n`));
-      const result = await setupPair(config, pair, exec, { overwrite: args.yes, log });
+      const result = await setupPair(config, pair, exec, { overwrite: args.yes, log, diverged: { discard: args["discard-diverged"] } });
       const [status] = await pairStatuses(config, [pair], exec);
       // The reversed pair is measured, not recorded: the record follows the inventory's pairs.
       if (!args.reverse) recordStatuses(config, status ? [status] : [], replicationPairs(sites));
@@ -76,7 +83,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
       print(
         textTable(
           ["PAIR", "PRIMARY", "ENGINE", "HEALTH", "LAG", "BEHIND", "RPO", "NOTES"],
-          statuses.map((s) => [s.pair, s.primary, s.engine, s.overRpo ? `${s.health}, over RPO` : s.health, describeLag(s), s.lagBytes === undefined ? "-" : bytesText(s.lagBytes), `${s.rpoSeconds / 60} min`, s.notes.join("; ")]),
+          statuses.map((s) => [s.pair, s.primary, s.engine, s.overRpo ? `${s.health}, over RPO` : s.health, describeLag(s), s.lagBytes === undefined ? "-" : sizeText(s.lagBytes), `${s.rpoSeconds / 60} min`, s.notes.join("; ")]),
         ),
       );
     const code = statusExitCode(statuses);
@@ -87,10 +94,6 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     }
   },
 };
-
-function bytesText(n: number): string {
-  return n >= 1024 ** 2 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
-}
 
 export const replicationCommands: CommandModule<object, object> = {
   // Its command and description are in ./commands.ts, which lists the groups without loading them.

@@ -11,8 +11,9 @@ import { executorForHost } from "../run.js";
 import { replicationPairs, type ReplicationPair } from "./pairs.js";
 import type { ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "./types.js";
 
-export { replicationPairs, reversed, type ReplicationPair } from "./pairs.js";
+export { pairFollowedBy, replicationPairs, reversed, type ReplicationPair } from "./pairs.js";
 export * from "./types.js";
+export { sizeText } from "./keep.js";
 
 /** A pair's status as `replication status` reports it: the engine's measurement judged against the tier's RPO. */
 export interface PairStatus extends ReplicaStatus {
@@ -61,10 +62,25 @@ export function replicationAccount(config: BackupConfig): ReplicationAccount {
   return { user: config.replication.user, password };
 }
 
-export async function setupPair(config: BackupConfig, pair: ReplicationPair, exec: HostExecutors, o: { overwrite: boolean; log(line: string): void }): Promise<ReplicaSetupResult> {
+/** Where a setup run outside a DR run keeps a former primary's diverged writes: the state folder, by host and time. */
+export function divergedKeepDir(config: BackupConfig, host: string, at: Date = new Date()): string {
+  return join(config.stateDir, "replication", "diverged", `${host}-${at.toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "")}`);
+}
+
+/**
+ * Makes the pair's standby its primary's replica. A standby that is a former primary holding writes past the fork is
+ * refused (exit 5, the writes kept in `diverged.keepDir`, default divergedKeepDir) unless `diverged.discard`.
+ */
+export async function setupPair(
+  config: BackupConfig,
+  pair: ReplicationPair,
+  exec: HostExecutors,
+  o: { overwrite: boolean; log(line: string): void; diverged?: { keepDir?: string; discard?: boolean } },
+): Promise<ReplicaSetupResult> {
   const account = replicationAccount(config);
   const end = (host: ServerEnd["host"]): ServerEnd => ({ host, exec: exec(host) });
-  return ENGINES[pair.engine].setupReplica(config, end(pair.primary), end(pair.standby), account, o);
+  const diverged = { keepDir: o.diverged?.keepDir ?? divergedKeepDir(config, pair.standby.name), discard: o.diverged?.discard ?? false };
+  return ENGINES[pair.engine].setupReplica(config, end(pair.primary), end(pair.standby), account, { overwrite: o.overwrite, log: o.log, diverged });
 }
 
 /** Every pair's status, measured side by side; one that cannot be measured is unreachable, never an exception. */

@@ -4,6 +4,8 @@ import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { expectOk, type ExecCompletion, type ExecResult } from "../exec/index.js";
 import { listMariadbDatabases, MARIADB_SYSTEM_SCHEMAS, mariadbArgv, mariadbQuery, sqlIdent, sqlString, type MariadbConnection } from "../sources/mariadb.js";
+import { mariadbDiverged } from "./mariadb-diverged.js";
+import { discardedNotes, gateDiverged } from "./keep.js";
 import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "./types.js";
 
 /**
@@ -183,6 +185,9 @@ export async function setupMariadbReplica(primary: MariadbReplicationEnd, standb
     }
   }
 
+  // A former primary's writes its new primary lacks are measured and kept before the re-seed drops them.
+  const diverged = slave ? undefined : await gateDiverged(() => mariadbDiverged(primary, standby, o.diverged.keepDir), o, `what ${standby.host.name} holds that ${primary.host.name} lacks`);
+
   await checkPrimary(primary, standby, view);
   await mariadbQuery(
     primary.exec,
@@ -245,9 +250,11 @@ export async function setupMariadbReplica(primary: MariadbReplicationEnd, standb
     ...(dropped.length ? [`dropped ${standby.host.name}'s former ${plural(dropped.length, "database")} ${dropped.join(", ")}`] : []),
     ...(await missingAccounts(primary, standby, account.user)),
     ...(await promotable(standby)),
+    ...discardedNotes(diverged),
   ];
-  return { action: "seeded", notes };
+  return { action: "seeded", notes, ...(diverged ? { diverged } : {}) };
 }
+
 
 /** One error naming every setting the pair lacks: a binary log on the primary, a server_id of each its own. */
 async function checkPrimary(primary: MariadbReplicationEnd, standby: MariadbReplicationEnd, sv: StandbyView): Promise<void> {

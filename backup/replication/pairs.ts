@@ -35,3 +35,12 @@ export function replicationPairs(sites: Sites): ReplicationPair[] {
     return [{ name: h.name, engine, primary: { ...primary, site: "primary" }, standby: { ...h, site: "secondary" }, tier: primary.drTier, rpoSeconds: tier.rpoMinutes * 60 }];
   });
 }
+
+/**
+ * The pair in which `host` is the one that follows: a standby follows its primary; a primary host follows its standby
+ * the other way round (after a failover, until the switchover back). Undefined for a host of no pair.
+ */
+export function pairFollowedBy(pairs: ReplicationPair[], host: string): ReplicationPair | undefined {
+  const back = pairs.find((x) => x.primary.name === host);
+  return pairs.find((x) => x.name === host) ?? (back && reversed(back));
+}

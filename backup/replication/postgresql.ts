@@ -4,6 +4,8 @@ import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { expectOk, type Executor } from "../exec/index.js";
 import { pgArgv, pgQuery, type PgConnection } from "../sources/postgres.js";
+import { asOsUser, pgDiverged } from "./pg-diverged.js";
+import { discardedNotes, gateDiverged } from "./keep.js";
 import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "./types.js";
 
 /**
@@ -69,7 +71,6 @@ function standbyPassFile(server: PgServerControl): string {
   return `${dirname(server.dataDir.replace(/\/+$/, ""))}/dcctl-replication.pgpass`;
 }
 
-const asOsUser = (server: PgServerControl, argv: string[]) => ["runuser", "-u", server.osUser, "--", ...argv];
 
 async function sh(exec: Executor, argv: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<string> {
   return expectOk(await exec.run(argv, opts), argv, exec.target).stdout;
@@ -128,6 +129,9 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
     if (what.length) throw new DcctlError(`${standby.host.name}: ${what.join("; ")}; replication setup replaces its data directory ${dataDir} with a copy of ${primary.host.name}: run again with --yes to overwrite`, ExitCode.notConfirmed);
   }
 
+  // A former primary's writes past the fork are measured and kept before anything of it is replaced.
+  const diverged = view?.inRecovery ? undefined : await gateDiverged(() => pgDiverged(primary, standby, o.diverged.keepDir, view !== undefined), o, `what ${standby.host.name} holds past where ${primary.host.name}'s history forked`);
+
   await preparePrimary(primary, standby, slot, account);
   const passFile = standbyPassFile(standby.server);
   const address = primaryAddress(primary);
@@ -145,7 +149,7 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
       (seconds) => seconds,
       (e: unknown) => void notes.push(`pg_rewind was not possible (${errorMessage(e)}): copied with pg_basebackup instead`),
     );
-    if (rewound !== undefined) return { action: "rewound", notes: [`${standby.host.name} rewound onto ${primary.host.name} in ${rewound.toFixed(1)} s (pg_rewind) and streaming through slot ${slot}`] };
+    if (rewound !== undefined) return { action: "rewound", notes: [`${standby.host.name} rewound onto ${primary.host.name} in ${rewound.toFixed(1)} s (pg_rewind) and streaming through slot ${slot}`, ...discardedNotes(diverged)], ...(diverged ? { diverged } : {}) };
   }
 
   const fresh = `${dataDir}.dcctl-new`;
@@ -185,8 +189,9 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
   }
   await followAsReplica(standby, slot);
   await sh(standby.exec, ["rm", "-rf", "--", aside]);
-  return { action: "seeded", notes: [...notes, `${standby.host.name} seeded from ${primary.host.name} in ${copySeconds.toFixed(1)} s and streaming through slot ${slot}`] };
+  return { action: "seeded", notes: [...notes, `${standby.host.name} seeded from ${primary.host.name} in ${copySeconds.toFixed(1)} s and streaming through slot ${slot}`, ...discardedNotes(diverged)], ...(diverged ? { diverged } : {}) };
 }
+
 
 /** Both servers are copies of one cluster (a standby seeded from the other, promoted or not). */
 async function sameCluster(a: PgReplicationEnd, b: PgReplicationEnd): Promise<boolean> {

@@ -135,7 +135,7 @@ function readStep(c: Checker, raw: unknown, path: DataPath, kind: RunbookKind | 
   if (!withRaw) c.add([...path, "with"], `${label}: with must be a mapping of the step type's parameters`);
 
   if (type && kind === "drill" && DISRUPTIVE_TYPES.includes(type)) {
-    c.add([...path, "type"], `${label}: a drill must not ${type === "dns" ? "switch DNS names" : type === "fence" ? "fence the primary" : "promote a standby"} (drills are non-disruptive)`);
+    c.add([...path, "type"], `${label}: a drill must not ${type === "dns" ? "switch DNS names" : type === "fence" ? "fence the primary" : type === "reprotect" ? "rebuild a replica (reprotect)" : "promote a standby"} (drills are non-disruptive)`);
   }
   if (type && withRaw && kind) {
     for (const p of stepModules[type].check(withRaw, kind)) c.add([...path, ...p.path], `${label}: ${p.message}`);

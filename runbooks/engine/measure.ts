@@ -5,6 +5,7 @@ import type { Replay } from "./replay.js";
 import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
 import type { DataLoss } from "./steps/data-loss.js";
 import { failureReference } from "./failure.js";
+import type { DivergedWrites } from "../../backup/replication/types.js";
 
 /**
  * RPO and RTO as a run measured them, per service (the steps' `service:` labels) and overall:
@@ -26,6 +27,14 @@ export interface Measurement {
   /** What a `data-loss` step measured: the writes missing at the target, in minutes and (when countable) records. */
   measuredLossMinutes?: number;
   lostRecords?: number;
+  /**
+   * Writes a `reprotect` step discarded (a former primary's, past the fork, as told by --discard-diverged): how many,
+   * the first and last commit time, and where each kept copy is.
+   */
+  discardedWrites?: number;
+  discardedFrom?: string;
+  discardedTo?: string;
+  discardedKept?: string[];
 }
 
 const minutes = (ms: number) => Math.round((ms / 60_000) * 100) / 100;
@@ -64,6 +73,7 @@ export function measure(planned: PlannedStep[], state: Replay, records: JournalR
       const counted = losses.filter((l) => l.lostRecords !== undefined).map((l) => l.lostRecords ?? 0);
       if (counted.length) m.lostRecords = Math.max(...counted);
     }
+    Object.assign(m, discardedBy(steps, state));
     if (target) {
       m.rpoTargetMinutes = target.rpoMinutes;
       m.rtoTargetMinutes = target.rtoMinutes;
@@ -75,5 +85,20 @@ export function measure(planned: PlannedStep[], state: Replay, records: JournalR
 
   const labels = [...new Set(planned.map((p) => p.step.service).filter((s): s is string => s !== undefined))];
   const services = labels.map((s) => one(s, planned.filter((p) => p.step.service === s)));
-  return { overall: one("overall", planned.filter((p) => p.step.type === "restore-db" || p.step.type === "promote" || p.step.type === "verify")), services };
+  const overall = { ...one("overall", planned.filter((p) => p.step.type === "restore-db" || p.step.type === "promote" || p.step.type === "verify")), ...discardedBy(planned, state) };
+  return { overall, services };
+}
+
+/** What the reprotect steps among `steps` discarded, summed. */
+function discardedBy(steps: PlannedStep[], state: Replay): Pick<Measurement, "discardedWrites" | "discardedFrom" | "discardedTo" | "discardedKept"> {
+  const d = steps.filter((p) => p.step.type === "reprotect").flatMap((p) => (state.results.get(p.step.id)?.data.diverged as DivergedWrites[] | undefined) ?? []);
+  if (!d.length) return {};
+  const from = d.map((x) => x.firstAt).filter((x): x is string => x !== undefined).sort();
+  const to = d.map((x) => x.lastAt).filter((x): x is string => x !== undefined).sort();
+  return {
+    discardedWrites: d.reduce((n, x) => n + x.writes, 0),
+    ...(from[0] ? { discardedFrom: from[0] } : {}),
+    ...(to.length ? { discardedTo: to[to.length - 1] } : {}),
+    discardedKept: d.map((x) => x.kept),
+  };
 }

@@ -56,6 +56,7 @@ export function deviationItems(r: RunReport): Deviation[] {
   }
   for (const x of [r.measurements.overall, ...r.measurements.services]) {
     if (x.rpoMet === false) out.push({ key: "rpoMissed", vars: { service: x.service, value: x.rpoMinutes ?? 0, tier: x.tier ?? 0, target: x.rpoTargetMinutes ?? 0 } });
+    if (x.discardedWrites && x.service !== "overall") out.push({ key: "discarded", vars: { service: x.service, count: x.discardedWrites, from: x.discardedFrom ?? "?", to: x.discardedTo ?? "?" } });
     if (x.rtoMet === false) out.push({ key: "rtoMissed", vars: { service: x.service, value: x.rtoMinutes ?? 0, tier: x.tier ?? 0, target: x.rtoTargetMinutes ?? 0 } });
   }
   if (r.measurements.overall.rtoMinutes === undefined) out.push({ key: "rtoNotMeasured", vars: {} });
@@ -150,6 +151,16 @@ export function reportDocument(report: RunReport, lang: Lang): ReportDocument {
       rows: measuredLoss.map((m) => [{ text: serviceName(m) }, { text: minutes(m.measuredLossMinutes) }, { text: m.lostRecords === undefined ? "—" : num(m.lostRecords) }, { text: minutes(m.rpoMinutes) }]),
     });
     p(t("loss.explain"));
+  }
+  const discarded = r.measurements.services.filter((m) => m.discardedWrites !== undefined);
+  if (discarded.length) {
+    h(t("discarded.heading"));
+    blocks.push({
+      kind: "table",
+      head: [t("rpoRto.service"), t("discarded.writes"), t("discarded.from"), t("discarded.to"), t("discarded.kept")],
+      rows: discarded.map((m) => [{ text: serviceName(m) }, { text: `**${num(m.discardedWrites ?? 0)}**`, tone: "bad" }, { text: m.discardedFrom ?? "—" }, { text: m.discardedTo ?? "—" }, { text: (m.discardedKept ?? []).map((k) => `\`${k}\``).join(", ") }]),
+    });
+    p(t("discarded.explain"));
   }
 
   h(t("steps.heading"));

@@ -71,6 +71,15 @@ const en: Texts = {
     rpo: "RPO computed above",
     explain: "Writes lost: the last record written at the lost site minus the newest one that reached the target (data-loss steps).",
   },
+  discarded: {
+    heading: "Writes discarded by the reprotect",
+    writes: "writes discarded",
+    from: "first written",
+    to: "last written",
+    kept: "kept copy",
+    explain:
+      "Writes a former primary held past the point where its new primary's history forked (after the failover, before it was fenced): rebuilding it as a replica discarded them, as the operator said (--discard-diverged). They are lost from the databases; the kept copy holds them (WAL or binary log, its decode, the rows).",
+  },
   steps: {
     heading: "Steps",
     step: "step",
@@ -114,6 +123,8 @@ const en: Texts = {
     stepNote: "step {{id}}: {{note}}",
     rpoMissed: "{{service}}: RPO {{value}} min exceeds the tier {{tier}} target of {{target}} min",
     rtoMissed: "{{service}}: RTO {{value}} min exceeds the tier {{tier}} target of {{target}} min",
+    discarded_one: "{{service}}: {{count}} write held by a former primary past the fork was discarded (written {{from}} – {{to}}; see the kept copy)",
+    discarded_other: "{{service}}: {{count}} writes held by a former primary past the fork were discarded (written {{from}} – {{to}}; see the kept copy)",
     rtoNotMeasured: "RTO not measured: no verify step passed",
     cleanupFailed: "clean-up after {{step}} failed: {{message}}",
     resumed_one: "the run was resumed {{count}} time (see the journal for why)",
@@ -243,6 +254,15 @@ const vi: Texts = {
     rpo: "RPO tính ở trên",
     explain: "Khoảng thời gian ghi bị mất: thời điểm của bản ghi cuối cùng được ghi tại nơi bị sự cố trừ đi thời điểm của bản ghi mới nhất đã có tại nơi tiếp nhận (các bước data-loss).",
   },
+  discarded: {
+    heading: "Dữ liệu ghi bị loại bỏ khi dựng lại bản sao (reprotect)",
+    writes: "Số giao dịch ghi bị loại bỏ",
+    from: "Ghi đầu tiên lúc",
+    to: "Ghi cuối cùng lúc",
+    kept: "Bản lưu giữ",
+    explain:
+      "Các giao dịch ghi mà máy chủ chính cũ còn giữ sau điểm rẽ nhánh lịch sử của máy chủ chính mới (sau khi chuyển đổi dự phòng, trước khi bị chặn ghi): khi dựng lại nó thành bản sao, các giao dịch này bị loại bỏ theo chỉ định của người vận hành (--discard-diverged). Chúng không còn trong cơ sở dữ liệu; bản lưu giữ chứa chúng (WAL hoặc binary log, bản giải mã, các dòng dữ liệu).",
+  },
   steps: {
     heading: "Các bước thực hiện",
     step: "Bước",
@@ -285,6 +305,7 @@ const vi: Texts = {
     stepNote: "bước {{id}}: {{note}}",
     rpoMissed: "{{service}}: RPO {{value}} phút, vượt mục tiêu {{target}} phút của cấp DR {{tier}}",
     rtoMissed: "{{service}}: RTO {{value}} phút, vượt mục tiêu {{target}} phút của cấp DR {{tier}}",
+    discarded_other: "{{service}}: {{count}} giao dịch ghi của máy chủ chính cũ sau điểm rẽ nhánh đã bị loại bỏ (ghi từ {{from}} đến {{to}}; xem bản lưu giữ)",
     rtoNotMeasured: "chưa đo được RTO: không có bước kiểm tra (verify) nào đạt",
     cleanupFailed: "dọn dẹp sau bước {{step}} thất bại: {{message}}",
     resumed_other: "lần chạy đã được tiếp tục {{count}} lần (lý do xem trong nhật ký)",

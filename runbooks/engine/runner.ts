@@ -38,6 +38,8 @@ export interface EngineOptions {
   /** Who runs it (the report names them). */
   operator: string;
   env?: NodeJS.ProcessEnv;
+  /** Rebuild former primaries even where they hold writes past the fork (kept first; reported as data loss). */
+  discardDiverged?: boolean;
 }
 
 export interface StartOptions extends EngineOptions {
@@ -73,6 +75,8 @@ export interface RunOutcome {
   journalHead: { seq: number; hash: string };
   /** How the end-of-run message went, per channel, when the site has channels (backup config `notify:`). */
   notified?: NotifyResult[];
+  /** The exit code a failed step asked for (5: it would discard what it was not told to), else absent. */
+  exitCode?: ExitCode;
 }
 
 /** The runbook a run was started with, and what its journal says, for `dr resume` to decide what to ask. */
@@ -246,6 +250,8 @@ class Execution {
   private readonly results: Map<string, StepResult>;
   private readonly completed = new Set<string>();
   private readonly running = new Set<string>();
+  /** The exit code of the first failed step that named one other than 1. */
+  private exitCode: ExitCode | undefined;
 
   constructor(
     private readonly o: EngineOptions,
@@ -261,6 +267,7 @@ class Execution {
   }
 
   async go(): Promise<RunOutcome> {
+    if (this.o.discardDiverged) this.journal.append({ type: "note", message: `--discard-diverged given: former primaries are rebuilt even where they hold writes past the fork (kept in the run folder, reported as data loss)` });
     let failure: string | undefined;
     try {
       failure = await this.steps();
@@ -294,6 +301,7 @@ class Execution {
       runDir: this.dir,
       status: missed.length ? "missed" : status,
       ...(message ? { message } : {}),
+      ...(failure && this.exitCode !== undefined ? { exitCode: this.exitCode } : {}),
       ...(missed.length ? { targetsMissed: missed } : {}),
       reportFiles,
       journalHead,
@@ -335,7 +343,8 @@ class Execution {
           pending.splice(pending.indexOf(p), 1);
           const task = this.step(p).then((err) => {
             tasks.delete(p.step.id);
-            if (err && !failure) failure = `step ${p.step.id} (${p.step.type}, ${p.step.where}) failed: ${err}`;
+            // Steps running beside the first failure finish: their failures are named too (each may hold what to do).
+            if (err) failure = `${failure ? `${failure}; and ` : ""}step ${p.step.id} (${p.step.type}, ${p.step.where}) failed: ${err}`;
           });
           tasks.set(p.step.id, task);
         }
@@ -361,6 +370,7 @@ class Execution {
       // Read again for each step: a fence that found the primary not answering moves it (failure.ts).
       failedAt: new Date(failureReference(readJournal(this.journal.path).records).at),
       planned: this.initial.start.planned === true,
+      discardDiverged: this.o.discardDiverged === true,
       results: this.results,
       signal,
       log: (line) => this.o.progress.line(`  ${p.step.id}: ${line}`),
@@ -398,6 +408,7 @@ class Execution {
           continue;
         }
         this.o.progress.line(`FAIL  ${id} after ${formatDuration(durationMs)}: ${message}`);
+        if (err instanceof DcctlError && err.exitCode !== ExitCode.failed) this.exitCode ??= err.exitCode;
         return message;
       }
     }

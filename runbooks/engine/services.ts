@@ -4,6 +4,7 @@ import { backupConfigPath, loadBackupConfig, resticFor, type BackupConfig } from
 import { REPOSITORY_NAMES, type RepositoryName } from "../../backup/policies.js";
 import { ENGINES, enginesOf } from "../../backup/engines/index.js";
 import { stagingLedger } from "../../backup/restore-staging.js";
+import { replicationAccount } from "../../backup/replication/index.js";
 import type { SiteHost } from "../../inventory/index.js";
 import { DcctlError, InputError } from "../../util/errors.js";
 import type { DatabaseRestorer, DrServices, InfraDriver, ReplicaControl, SnapshotCatalog, SqlClient } from "./steps/types.js";
@@ -99,6 +100,14 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
   const replicas: ReplicaControl = {
     status: (pair) => ENGINES[pair.engine].replicaStatus(need(config, "replication"), { host: pair.primary, exec: executorFor(pair.primary) }, { host: pair.standby, exec: executorFor(pair.standby) }),
     promote: (pair) => ENGINES[pair.engine].promote(need(config, "promote"), { host: pair.standby, exec: executorFor(pair.standby) }),
+    setup: (pair, o) => {
+      const c = need(config, "reprotect");
+      return ENGINES[pair.engine].setupReplica(c, { host: pair.primary, exec: executorFor(pair.primary) }, { host: pair.standby, exec: executorFor(pair.standby) }, replicationAccount(c), {
+        overwrite: true,
+        log: o.log,
+        diverged: { keepDir: o.keepDir, discard: o.discard },
+      });
+    },
   };
 
   return {

@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { readJournal, type JournalRecord } from "../../runbooks/engine/index.js";
-import { mainJs as cli } from "../helpers/cli.js";
+import { dcctl, mainJs as cli } from "../helpers/cli.js";
 import { isRunning } from "../../util/process.js";
 import { repoRoot } from "../../util/tools.js";
 import { testLab } from "../helpers/lab.js";
@@ -28,6 +28,7 @@ const PRIMARY_APP = "10.10.30.21";
 const SECONDARY_APP = "10.20.30.21";
 const PRIMARY_DB = "10.10.20.11";
 const SECONDARY_DB = "10.20.20.11";
+const PRIMARY_MAIL = "10.10.20.12";
 /** Every process the lab and this test started, for the check that none outlives `lab down`. */
 const pids = new Map<string, number>();
 
@@ -101,8 +102,11 @@ afterAll(async () => {
 
 describe("losing the primary: failover from the secondary alone, then failback after the heal", () => {
   it("fails over with the primary frozen (killed after the restores, resumed), measures the loss, fails back", async () => {
-    const up = t.lab(["up", "--size", "1", "--write-every", "200ms"]);
+    // A busy machine (CI with other labs beside it) can take more than the helper's 10 min to bring a lab up.
+    const upAt = Date.now();
+    const up = dcctl(["lab", "up", "--size", "1", "--write-every", "200ms"], t.env, 1_200_000);
     expect(up.code, up.stderr).toBe(0);
+    process.stdout.write(`lab up: ${((Date.now() - upAt) / 1000).toFixed(0)} s\n`);
     for (const s of t.state().services) pids.set(s.name, s.pid);
     const backup = t.at("primary", ["dcctl", "backup", "run", "--all", "--json"]);
     expect(backup.code, backup.stderr).toBe(0);
@@ -245,18 +249,85 @@ describe("losing the primary: failover from the secondary alone, then failback a
     const restarted = t.at("primary", [process.execPath, join(repoRoot, "dist", "lab", "dbctl.js"), "start", t.dir, "lab-db-01"]);
     expect(restarted.code, restarted.stderr).toBe(0);
     expect(JSON.parse(t.lab(["status", "--json"]).stdout)).toMatchObject({ failed: [] });
-    // The failback is a reprotect (the healed primary wound back onto the secondary) and a planned switchover.
+    // Writes that reach the healed primary before the failback fences it: the portal's own (it files on), three
+    // dossiers filed by hand, and a mail account at its MariaDB. The reprotect must not throw them away unnoticed.
+    const healed = [1, 2, 3].map((n) => `QN-2026-HEALED-0${n}`);
+    for (const [i, code] of healed.entries()) {
+      const w = t.psql("primary", PRIMARY_DB, `INSERT INTO dossiers (id, code, citizen_name, citizen_id, procedure, agency, status, submitted_at, due_at) VALUES (${900_000_001 + i}, '${code}', 'Công dân', '000000000002', 'Cấp giấy phép', 'Sở Xây dựng', 'received', now(), now())`);
+      expect(w.code, w.stderr).toBe(0);
+    }
+    const mail = t.at("primary", ["mariadb", `--defaults-extra-file=${join(t.dir, "secrets", "mariadb.cnf")}`, "--protocol=TCP", "-h", PRIMARY_MAIL, "-D", "mail", "-e", "INSERT INTO accounts VALUES (900000001, 'healed@lab.example', 'Healed', 'Lab', 100, 0, NOW(), 1)"]);
+    expect(mail.code, mail.stderr).toBe(0);
+
+    // The failback is a reprotect (the healed primary wound back onto the secondary) and a planned switchover. The
+    // healed primary holds writes past the fork: without --discard-diverged it stops (exit 5) once fenced, naming
+    // them and where they are kept, and changes nothing else of it.
     const atSecondary = t.psql("secondary", SECONDARY_DB, "SELECT count(*), max(id) FROM dossiers").stdout.trim();
-    const back = t.at("secondary", ["dcctl", "dr", "failback", "--to", "primary", "--runbook", join(t.dir, "runbooks", "failback.yaml"), "--yes"]);
+    const refusedAt = Date.now();
+    const refused = t.at("secondary", ["dcctl", "dr", "failback", "--to", "primary", "--runbook", join(t.dir, "runbooks", "failback.yaml"), "--yes"]);
+    const refusedSeconds = (Date.now() - refusedAt) / 1000;
+    expect(refused.code, refused.stdout + refused.stderr).toBe(5);
+    // One line says it all, and it is the last.
+    const stderrLines = refused.stderr.split("\n").filter((l) => l.trim() !== "");
+    const refusal = stderrLines.filter((l) => l.includes("--discard-diverged"));
+    expect(refusal).toHaveLength(1);
+    expect(stderrLines[stderrLines.length - 1]).toBe(refusal[0]);
+    expect(refusal[0]).toMatch(/lab-db-01 holds (\d+) writes written \S+ – \S+ past where its new primary's history forked \(LSN [0-9A-F/]+ on timeline 1; .*a copy is kept in \S+\/diverged\/lab-db-01/);
+    expect(refusal[0]).toMatch(/lab-db-02 holds 1 write written .* a copy is kept in \S+\/diverged\/lab-db-02.*--discard-diverged/);
+    // Fenced and measured, nothing more: what the primary holds is still there.
+    const codes = (site: "primary" | "secondary", address: string) => new Set(t.psql(site, address, "SELECT code FROM dossiers").stdout.split("\n").filter(Boolean));
+    const atPrimaryCodes = codes("primary", PRIMARY_DB);
+    const secondaryCodes = codes("secondary", SECONDARY_DB);
+    const diverged = [...atPrimaryCodes].filter((c) => !secondaryCodes.has(c));
+    expect(diverged).toEqual(expect.arrayContaining(healed));
+    // Every one is counted: the failover's lost dossiers, the portal's after the heal, the three by hand.
+    expect(refusal[0]).toContain(`lab-db-01 holds ${diverged.length} writes`);
+    const keptPg = /a copy is kept in (\S+\/diverged\/lab-db-01)/.exec(refusal[0] ?? "")?.[1] ?? "";
+    const keptMail = /a copy is kept in (\S+\/diverged\/lab-db-02)/.exec(refusal[0] ?? "")?.[1] ?? "";
+    // The kept copy holds them: each diverged dossier in the rows dump and the WAL (the segments, as files, and their
+    // decode); the mail account in the binary log's decode.
+    const rows = readFileSync(join(keptPg, "rows-portal.public.dossiers.csv"), "utf8");
+    for (const code of diverged) expect(rows).toContain(code);
+    expect(rows.split("\n").filter(Boolean)).toHaveLength(diverged.length + 1);
+    const keptFiles = readdirSync(keptPg);
+    expect(keptFiles).toEqual(expect.arrayContaining(["waldump.txt", expect.stringMatching(/^wal-00000001-from-.*\.tar\.gz$/)]));
+    const walTar = spawnSync("tar", ["-xzOf", join(keptPg, keptFiles.find((f) => f.endsWith(".tar.gz")) ?? "")], { maxBuffer: 1 << 30 });
+    expect(walTar.status).toBe(0);
+    for (const code of healed) expect(walTar.stdout.includes(Buffer.from(code))).toBe(true);
+    expect(readFileSync(join(keptMail, "binlog-decode.sql"), "utf8")).toContain("healed@lab.example");
+    const [firstFiled = NaN, lastFiled = NaN] = t
+      .psql("primary", PRIMARY_DB, `SELECT extract(epoch FROM min(submitted_at)) * 1000, extract(epoch FROM max(submitted_at)) * 1000 FROM dossiers WHERE code IN (${diverged.map((c) => `'${c}'`).join(",")})`)
+      .stdout.trim()
+      .split("|")
+      .map(Number);
+    const keptBytes = [keptPg, keptMail].flatMap((d) => readdirSync(d).map((f) => statSync(join(d, f)).size)).reduce((a, b) => a + b, 0);
+
+    const back = t.at("secondary", ["dcctl", "dr", "failback", "--to", "primary", "--runbook", join(t.dir, "runbooks", "failback.yaml"), "--discard-diverged", "--yes"]);
     expect(back.code, back.stdout + back.stderr).toBe(0);
     // Every dossier the secondary held is at the primary: nothing written there during the outage was lost.
     expect(t.psql("primary", PRIMARY_DB, `SELECT count(*), max(id) FROM dossiers WHERE id <= ${atSecondary.split("|")[1] ?? 0}`).stdout.trim()).toBe(atSecondary);
-    const fbRun = (JSON.parse(t.at("secondary", ["dcctl", "dr", "history", "--json"]).stdout) as { runId: string; kind: string }[]).find((r) => r.kind === "failback")?.runId ?? "";
+    // What the healed primary held past the fork is gone from it, as told.
+    expect(t.psql("primary", PRIMARY_DB, "SELECT count(*) FROM dossiers WHERE code LIKE 'QN-2026-HEALED-%'").stdout.trim()).toBe("0");
+    const fbRun = (JSON.parse(t.at("secondary", ["dcctl", "dr", "history", "--json"]).stdout) as { runId: string; kind: string; status: string }[]).find((r) => r.kind === "failback" && r.status === "ok")?.runId ?? "";
     const fbMd = readFileSync(join(runsDir, fbRun, "report.md"), "utf8");
     expect(fbMd).toMatch(/^# Failback .*: OK/);
     expect(fbMd).toMatch(/Planned switchover: writes stopped at .* until service was verified again/);
     expect(fbMd).toMatch(/\| lab-db-01 \| lab-dr-db-01 \| postgresql \| replica promoted \| .* \| replica caught up with the fenced primary/);
-    expect(fbMd).toMatch(/\*\*reprotect-portal-db\*\*\n- DR runner: exit 0: lab-db-01: rewound, streaming/);
+    expect(fbMd).toMatch(/\*\*reprotect-portal-db\*\*\n- lab-db-01: rewound, following lab-dr-db-01/);
+    // The report counts what was discarded, when it was written, and where the copy is.
+    const fbDir = join(runsDir, fbRun, "diverged").replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    expect(fbMd).toMatch(new RegExp(`## Writes discarded by the reprotect[\\s\\S]*\\| portal \\| \\*\\*${diverged.length}\\*\\* \\| \\S+ \\| \\S+ \\| \`${fbDir}/lab-db-01\` \\|`));
+    expect(fbMd).toMatch(new RegExp(`\\| mail \\| \\*\\*1\\*\\* \\| \\S+ \\| \\S+ \\| \`${fbDir}/lab-db-02\` \\|`));
+    expect(fbMd).toContain(`portal: ${diverged.length} writes held by a former primary past the fork were discarded`);
+    expect(readFileSync(join(runsDir, fbRun, "diverged", "lab-db-01", "rows-portal.public.dossiers.csv"), "utf8")).toContain(healed[2]);
+    const discarded = measurements(fbRun).find((m) => m.service === "portal") as Measured & { discardedWrites?: number; discardedFrom?: string; discardedTo?: string };
+    expect(discarded.discardedWrites).toBe(diverged.length);
+    // The time range is the dossiers' own: the first lost one's filing to the last one filed by hand.
+    expect(Math.abs(Date.parse(discarded.discardedFrom ?? "") - firstFiled)).toBeLessThan(5_000);
+    expect(Math.abs(Date.parse(discarded.discardedTo ?? "") - lastFiled)).toBeLessThan(5_000);
+    process.stdout.write(
+      `reprotect: ${diverged.length} dossiers past the fork (${healed.length} by hand) and 1 mail account counted, written ${discarded.discardedFrom} – ${discarded.discardedTo}; kept ${keptBytes} bytes; refusal took ${refusedSeconds.toFixed(1)} s\n`,
+    );
     const fb = measurements(fbRun);
     expect(fb.find((m) => m.service === "portal")?.rpoMinutes).toBe(0);
     const atPrimary = t.psql("primary", PRIMARY_DB, "SELECT code FROM dossiers WHERE code = 'QN-2026-OUTAGE-01'");
@@ -269,5 +340,5 @@ describe("losing the primary: failover from the secondary alone, then failback a
     const again = replicas();
     expect(again.code, again.stdout + again.stderr).toBe(0);
     await until("the outage's dossier at the rebuilt standby", () => (t.psql("secondary", SECONDARY_DB, "SELECT code FROM dossiers WHERE code = 'QN-2026-OUTAGE-01'").stdout.trim() === "QN-2026-OUTAGE-01" ? true : undefined), 60_000);
-  }, 900_000);
+  }, 1_800_000);
 });

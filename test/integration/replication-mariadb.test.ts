@@ -90,7 +90,7 @@ describe("MariaDB GTID replication between two real servers", () => {
   let primaryEnd: MariadbReplicationEnd;
   let standbyEnd: MariadbReplicationEnd;
   const log: string[] = [];
-  const o = (overwrite: boolean) => ({ overwrite, log: (l: string) => void log.push(l) });
+  const o = (overwrite: boolean) => ({ overwrite, log: (l: string) => void log.push(l), diverged: { keepDir: join(work, "kept"), discard: false } });
 
   function need<T>(v: T | undefined, what: string): T {
     if (v === undefined) throw new Error(`${what} is not running`);

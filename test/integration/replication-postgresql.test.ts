@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalExecutor } from "../../backup/exec/index.js";
-import { pairStatuses, renderReplicationMetrics, reversed, setupPair, statusExitCode, type ReplicationPair } from "../../backup/replication/index.js";
+import { DivergedWritesError, pairStatuses, renderReplicationMetrics, reversed, setupPair, statusExitCode, type ReplicationPair } from "../../backup/replication/index.js";
 import { ENGINES } from "../../backup/engines/index.js";
 import { loadBackupConfig, type BackupConfig } from "../../backup/repositories.js";
 import type { SiteHost } from "../../inventory/index.js";
@@ -214,9 +214,25 @@ describe("PostgreSQL replication: setup, lag, broken, promote", () => {
     // It holds databases: replacing its data needs --yes.
     const refused = await setupPair(config, back, execs, { overwrite: false, log: () => undefined }).catch((e: unknown) => e);
     expect((refused as DcctlError).exitCode).toBe(ExitCode.notConfirmed);
-    const rewound = await setupPair(config, back, execs, { overwrite: true, log: (l) => log.push(l) });
+    // The write it holds past the fork would be discarded: refused (exit 5) until told, and kept first — the WAL from
+    // the fork on, its decode and the row — with its count and time.
+    const keepDir = join(work, "kept");
+    const kept = await setupPair(config, back, execs, { overwrite: true, log: () => undefined, diverged: { keepDir } }).catch((e: unknown) => e);
+    expect(kept).toBeInstanceOf(DivergedWritesError);
+    expect((kept as DcctlError).exitCode).toBe(ExitCode.notConfirmed);
+    const d = (kept as DivergedWritesError).diverged;
+    expect(d).toMatchObject({ host: "t-db-01", engine: "postgresql", writes: 1, kept: keepDir });
+    expect(Math.abs(Date.parse(d.lastAt ?? "") - Date.now())).toBeLessThan(60_000);
+    expect(d.firstAt).toBe(d.lastAt);
+    expect((kept as DcctlError).message).toMatch(/^t-db-01 holds 1 write written \S+ – \S+ past where its new primary's history forked \(LSN [0-9A-F/]+ on timeline 1; it goes on to LSN [0-9A-F/]+\); a copy is kept in .*kept; .*--discard-diverged/);
+    expect(readFileSync(join(keepDir, "rows-portal.public.writes.csv"), "utf8")).toMatch(/^id,at,note\n\d+,[^,]+,chỉ có ở site chính\n$/);
+    expect(readFileSync(join(keepDir, "waldump.txt"), "utf8")).toMatch(/desc: COMMIT /);
+    expect(d.files).toEqual(expect.arrayContaining(["rows-portal.public.writes.csv", "waldump.txt", expect.stringMatching(/^wal-00000001-from-.*\.tar\.gz$/)]));
+    expect(await onPrimary("SELECT count(*) FROM writes WHERE note = 'chỉ có ở site chính'", "portal")).toBe("1");
+    const rewound = await setupPair(config, back, execs, { overwrite: true, log: (l) => log.push(l), diverged: { keepDir, discard: true } });
     expect(rewound.notes.join("; ")).toMatch(/rewound onto t-dr-db-01/);
     expect(rewound.action).toBe("rewound");
+    expect(rewound.diverged?.writes).toBe(1);
     expect(await onPrimary("SELECT pg_is_in_recovery()")).toBe("t");
     // The standby's write during the outage is there; the diverged one is gone.
     expect(await onPrimary("SELECT count(*) FROM writes WHERE note = 'ghi tại site phụ'", "portal")).toBe("1");

@@ -20,7 +20,7 @@ const F = "test/fixtures/runbooks";
 /** One fixture per error class, with the exact `file:line: message` lines. */
 const expected: Record<string, string[]> = {
   "unknown-type.yaml": [
-    `${F}/unknown-type.yaml:8: step "check": unknown step type "verfy" (did you mean "verify"?); known types: precheck, fence, restore-db, promote, infra, dns, verify, data-loss, command, notify, report`,
+    `${F}/unknown-type.yaml:8: step "check": unknown step type "verfy" (did you mean "verify"?); known types: precheck, fence, restore-db, promote, reprotect, infra, dns, verify, data-loss, command, notify, report`,
   ],
   "unknown-host.yaml": [`${F}/unknown-host.yaml:9: step "run-script": no host "qn-dr-db-09" in the inventory`],
   "no-match.yaml": [`${F}/no-match.yaml:9: step "run-script": targets (site: secondary, role: digitization) match no host in the inventory`],

@@ -24,6 +24,7 @@ import { Journal } from "../../runbooks/engine/journal.js";
 import { lockHolder } from "../../runbooks/engine/lock.js";
 import { verifyReport } from "../../runbooks/engine/verify-report.js";
 import { DcctlError } from "../../util/errors.js";
+import { DivergedWritesError } from "../../backup/replication/types.js";
 
 /** The engine with its outside world faked: scheduling, journal, retries, timeouts, resume rule, lock, clean-up, report. */
 
@@ -487,5 +488,50 @@ describe("lock", () => {
     }
     await resumeRun({ runId: "R1", sites, services: fakes().services, progress: silentProgress(), operator: "day-shift", confirmedBy: "test", env, rerun: ["middle"] });
     expect((await start(PARALLEL, fakes())).status).toBe("ok");
+  });
+});
+
+describe("reprotect", () => {
+  const FAILBACK = `
+name: back
+kind: failback
+to: primary
+groups:
+  - name: reprotect
+    steps:
+      - { id: reprotect-portal, type: reprotect, service: portal, targets: { hosts: [qn-db-01] } }
+`;
+  /** qn-db-01 holds 8 writes past the fork: refused unless the run was told to discard them. */
+  function withDiverged(f: Fakes): Fakes {
+    f.services.replicas = {
+      status: async () => {
+        throw new Error("not used");
+      },
+      promote: async () => [],
+      setup: async (_pair, o) => {
+        const d = { host: "qn-db-01", engine: "postgresql" as const, forkedAt: "LSN 0/5000148 on timeline 1", endsAt: "LSN 0/5004000", writes: 8, firstAt: "2026-11-22T07:00:01.000Z", lastAt: "2026-11-22T07:00:09.000Z", kept: o.keepDir, files: [], bytes: 0, notes: [] };
+        if (!o.discard) throw new DivergedWritesError(d);
+        return { action: "rewound", notes: [], diverged: d };
+      },
+    };
+    return f;
+  }
+
+  it("a run that would discard diverged writes fails with exit 5, naming them; told to, the report counts them as data loss", async () => {
+    const refused = await start(FAILBACK, withDiverged(fakes()));
+    expect(refused).toMatchObject({ status: "failed", exitCode: 5 });
+    expect(refused.message).toMatch(/^step reprotect-portal \(reprotect, test\.yaml:\d+\) failed: qn-db-01 holds 8 writes .*a copy is kept in .*\/diverged\/qn-db-01: .*--discard-diverged$/);
+
+    const told = await startRun({ ...runbook(FAILBACK), sites, services: withDiverged(fakes()).services, progress: silentProgress(), operator: "tester", confirmedBy: "test", env, discardDiverged: true });
+    expect(told.status).toBe("ok");
+    expect(told.exitCode).toBeUndefined();
+    const report = JSON.parse(readFileSync(join(told.runDir, "report.json"), "utf8")) as RunReport;
+    const kept = join(told.runDir, "diverged", "qn-db-01");
+    expect(report.measurements.services.find((m) => m.service === "portal")).toMatchObject({ discardedWrites: 8, discardedFrom: "2026-11-22T07:00:01.000Z", discardedTo: "2026-11-22T07:00:09.000Z", discardedKept: [kept] });
+    const md = readFileSync(join(told.runDir, "report.md"), "utf8");
+    expect(md).toContain(`## Writes discarded by the reprotect`);
+    expect(md).toContain(`| portal | **8** | 2026-11-22T07:00:01.000Z | 2026-11-22T07:00:09.000Z | \`${kept}\` |`);
+    expect(md).toContain("portal: 8 writes held by a former primary past the fork were discarded (written 2026-11-22T07:00:01.000Z – 2026-11-22T07:00:09.000Z; see the kept copy)");
+    expect(md).toContain("--discard-diverged given");
   });
 });

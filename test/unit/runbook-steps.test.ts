@@ -7,7 +7,8 @@ import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../backup
 import { loadSites, type SiteHost } from "../../inventory/index.js";
 import { parseRunbook, planRunbook, stepModules, type DrServices, type PlannedStep } from "../../runbooks/engine/index.js";
 import type { StepContext, StepResult } from "../../runbooks/engine/steps/types.js";
-import type { ReplicaStatus } from "../../backup/replication/types.js";
+import { DivergedWritesError, type DivergedWrites, type ReplicaStatus } from "../../backup/replication/types.js";
+import { DcctlError, ExitCode } from "../../util/errors.js";
 
 /** Step modules one by one, with their outside world faked: what each does, and what plan() says it would do. */
 
@@ -46,6 +47,7 @@ function context(services: Partial<DrServices>, dir: string, results = new Map<s
     services: full,
     failedAt: new Date("2026-11-22T06:00:00Z"),
     planned: false,
+    discardDiverged: false,
     results,
     signal: new AbortController().signal,
     log: () => undefined,
@@ -110,6 +112,9 @@ describe("promote", () => {
       replicas: {
         status: async (pair) => statuses[pair.name] ?? status({ health: "unreachable", notes: ["no answer"] }),
         promote: async (pair) => (promoted.push(pair.name), [`${pair.name} promoted`]),
+        setup: async () => {
+          throw new Error("not used");
+        },
       },
       snapshots: { newest: async () => ({ id: "snap1", time: snapshotTime }) },
       restorer: {
@@ -282,5 +287,56 @@ describe("data-loss", () => {
     expect(res.data).toEqual({});
     const local = new Recorder(() => ({ code: 0, stdout: "QN-1 2026-11-22T05:59:30Z\n", stderr: "" }));
     await expect(stepModules["data-loss"].run(p, context({ local, sql: { query: async () => "42\n" } }, dir))).rejects.toThrow(/qn-dr-db-01 portal: SELECT code.* gave "42", not a key and a time/);
+  });
+});
+
+describe("reprotect", () => {
+  const diverged = (host: string, keepDir: string): DivergedWrites => ({ host, engine: "postgresql", forkedAt: "LSN 0/5000148 on timeline 1", endsAt: "LSN 0/5004000", writes: 8, firstAt: "2026-11-22T07:00:01.000Z", lastAt: "2026-11-22T07:00:09.000Z", kept: keepDir, files: ["waldump.txt"], bytes: 10, notes: [] });
+  /** A fake replication control: qn-db-01 holds 8 writes past the fork; what each setup was asked is recorded. */
+  function world() {
+    const asked: { pair: string; follows: string; keepDir: string; discard: boolean }[] = [];
+    const services: Partial<DrServices> = {
+      replicas: {
+        status: async () => {
+          throw new Error("not used");
+        },
+        promote: async () => [],
+        setup: async (pair, o) => {
+          asked.push({ pair: pair.name, follows: pair.primary.name, keepDir: o.keepDir, discard: o.discard });
+          const d = pair.standby.name === "qn-db-01" ? diverged("qn-db-01", o.keepDir) : undefined;
+          if (d && !o.discard) throw new DivergedWritesError(d);
+          return { action: pair.standby.name === "qn-db-01" ? "rewound" : "seeded", notes: ["done"], ...(d ? { diverged: d } : {}) };
+        },
+      },
+    };
+    return { asked, services };
+  }
+  const step = plannedStep("failover", "- { id: r, type: reprotect, service: portal, targets: { hosts: [qn-db-01, qn-db-02] } }");
+
+  it("refuses (exit 5) a former primary's diverged writes, naming them and the kept copy, while the others go on", async () => {
+    const w = world();
+    const runDir = mkdtempSync(join(dir, "r1-"));
+    const err = await stepModules.reprotect.run(step, context(w.services, runDir)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DcctlError);
+    expect((err as DcctlError).exitCode).toBe(ExitCode.notConfirmed);
+    expect((err as DcctlError).message).toMatch(new RegExp(`^qn-db-01 holds 8 writes written 2026-11-22T07:00:01.000Z – 2026-11-22T07:00:09.000Z past .*a copy is kept in ${runDir}/diverged/qn-db-01: .*--discard-diverged$`));
+    // Each primary host follows its standby, its diverged writes kept in the run folder.
+    expect(w.asked).toEqual([
+      { pair: "qn-db-01", follows: "qn-dr-db-01", keepDir: join(runDir, "diverged", "qn-db-01"), discard: false },
+      { pair: "qn-db-02", follows: "qn-dr-db-02", keepDir: join(runDir, "diverged", "qn-db-02"), discard: false },
+    ]);
+  });
+
+  it("with --discard-diverged, rebuilds it and hands the discarded writes to the report", async () => {
+    const w = world();
+    const runDir = mkdtempSync(join(dir, "r2-"));
+    const res = await stepModules.reprotect.run(step, { ...context(w.services, runDir), discardDiverged: true });
+    expect(w.asked.every((a) => a.discard)).toBe(true);
+    expect(res.notes).toEqual(["qn-db-01: rewound, following qn-dr-db-01", "qn-db-01: done", "qn-db-02: seeded, following qn-dr-db-02", "qn-db-02: done"]);
+    expect(res.data.diverged).toEqual([diverged("qn-db-01", join(runDir, "diverged", "qn-db-01"))]);
+  });
+
+  it("is refused in a drill: it changes production", () => {
+    expect(() => plannedStep("drill", "- { id: r, type: reprotect, targets: { hosts: [qn-db-01] } }")).toThrow(/reprotect/);
   });
 });

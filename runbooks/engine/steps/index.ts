@@ -8,6 +8,7 @@ import { notifyStep } from "./notify.js";
 import { precheckStep } from "./precheck.js";
 import { promoteStep } from "./promote.js";
 import { reportStep } from "./report.js";
+import { reprotectStep } from "./reprotect.js";
 import { restoreDbStep } from "./restore-db.js";
 import type { AnyStepModule } from "./types.js";
 import { verifyStep } from "./verify.js";
@@ -18,6 +19,7 @@ export const stepModules: Record<StepType, AnyStepModule> = {
   fence: fenceStep,
   "restore-db": restoreDbStep,
   promote: promoteStep,
+  reprotect: reprotectStep,
   infra: infraStep,
   dns: dnsStep,
   verify: verifyStep,
@@ -28,6 +30,6 @@ export const stepModules: Record<StepType, AnyStepModule> = {
 };
 
 /** Types that change production and so have no place in a drill. */
-export const DISRUPTIVE_TYPES: readonly StepType[] = ["fence", "promote", "dns"];
+export const DISRUPTIVE_TYPES: readonly StepType[] = ["fence", "promote", "reprotect", "dns"];
 
 export * from "./types.js";

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { engineOf } from "../../../backup/engines/index.js";
-import { describeLag, replicationPairs, reversed, type ReplicationPair } from "../../../backup/replication/index.js";
+import { describeLag, pairFollowedBy, replicationPairs, type ReplicationPair } from "../../../backup/replication/index.js";
 import type { ReplicaStatus } from "../../../backup/replication/types.js";
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
@@ -57,11 +57,7 @@ export const promoteStep = defineStep<PromoteParams>({
   async run(p, params, ctx) {
     const pairs = replicationPairs(ctx.sites);
     // A standby takes over from its primary; on the way back a primary host takes over from its standby.
-    const pairOf = (host: SiteHost): ReplicationPair | undefined => {
-      const back = pairs.find((x) => x.primary.name === host.name);
-      return pairs.find((x) => x.name === host.name) ?? (back && reversed(back));
-    };
-    const outcomes = await Promise.allSettled(p.hosts.map((host) => recoverHost(ctx, host, pairOf(host), params)));
+    const outcomes = await Promise.allSettled(p.hosts.map((host) => recoverHost(ctx, host, pairFollowedBy(pairs, host.name), params)));
     const recovered: RecoveredHost[] = [];
     const restored: RestoredDatabase[] = [];
     const notes: string[] = [];

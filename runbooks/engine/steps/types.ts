@@ -1,11 +1,11 @@
-import { DcctlError } from "../../../util/errors.js";
+import { DcctlError, ExitCode } from "../../../util/errors.js";
 import type { Executor } from "../../../backup/exec/index.js";
 import type { Problem } from "../../../inventory/problems.js";
 import type { SiteHost, Sites } from "../../../inventory/index.js";
 import type { PlannedStep, Runbook, RunbookKind, StepType } from "../model.js";
 import type { DbEngine } from "../../../backup/engines/index.js";
 import type { ReplicationPair } from "../../../backup/replication/pairs.js";
-import type { ReplicaStatus } from "../../../backup/replication/types.js";
+import type { DivergedWrites, ReplicaSetupResult, ReplicaStatus } from "../../../backup/replication/types.js";
 import type { NotifyConfig } from "../../../backup/notify/index.js";
 
 /** What a step hands back; it is written into the step's `end` record, so a resumed run sees it too. */
@@ -21,8 +21,9 @@ export class StepFailure extends DcctlError {
   constructor(
     message: string,
     readonly data: Record<string, unknown>,
+    exitCode: ExitCode = ExitCode.failed,
   ) {
-    super(message);
+    super(message, exitCode);
   }
 }
 
@@ -92,7 +93,14 @@ export interface ReplicaControl {
   status(pair: ReplicationPair): Promise<ReplicaStatus>;
   /** Makes the replica a writable primary; one that is not a replica is left alone (a note says so). */
   promote(pair: ReplicationPair): Promise<string[]>;
+  /**
+   * Makes the pair's standby its primary's replica, replacing what it holds; a former primary's diverged writes are
+   * kept in `keepDir` first, and refused (DivergedWritesError) unless `discard`.
+   */
+  setup(pair: ReplicationPair, o: { keepDir: string; discard: boolean; log(line: string): void }): Promise<ReplicaSetupResult>;
 }
+
+export type { DivergedWrites };
 
 /** Brings a site stack to a DR mode through the Pulumi Automation API. */
 export interface InfraDriver {
@@ -127,6 +135,8 @@ export interface StepContext {
   failedAt: Date;
   /** A planned switchover: the fence must reach every primary, and replicas catch up before they are promoted. */
   planned: boolean;
+  /** The operator said to rebuild former primaries even where they hold writes past the fork (--discard-diverged). */
+  discardDiverged: boolean;
   /** Results of the steps that have ended well so far (this run and, after a resume, the runs before). */
   results: ReadonlyMap<string, StepResult>;
   /** Aborted when the step's timeout passes; long work should give up then. */
