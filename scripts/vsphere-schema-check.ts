@@ -36,7 +36,7 @@ interface FunctionSpec {
 }
 interface Schema {
   name: string;
-  config?: { variables?: Record<string, Prop> };
+  config?: { variables?: Record<string, Prop>; defaults?: string[] };
   provider?: ResourceSpec;
   types?: Record<string, ObjectSpec>;
   resources?: Record<string, ResourceSpec>;
@@ -102,6 +102,7 @@ export function check(ours: Schema, real: Schema): { problems: string[]; counts:
   const problems: string[] = [];
   if (ours.name !== real.name) problems.push(`name ${ours.name}, real ${real.name}`);
   compareProps("config", ours.config?.variables, real.config?.variables, problems);
+  compareRequired("config defaults", Object.keys(ours.config?.variables ?? {}), ours.config?.defaults, real.config?.defaults, problems);
   compareProps("provider", ours.provider?.inputProperties, real.provider?.inputProperties, problems);
 
   for (const [tok, t] of Object.entries(ours.types ?? {})) {

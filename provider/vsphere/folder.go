@@ -75,6 +75,23 @@ func folderAt(ctx context.Context, s *session, root *object.Folder, rel string) 
 	return s.finder(nil).Folder(ctx, strings.TrimSuffix(rootPath, "/")+"/"+rel)
 }
 
+// relativeFolder: the path of the folder parent below root ("" for root itself), as the folder inputs name it.
+func relativeFolder(ctx context.Context, s *session, root *object.Folder, parent types.ManagedObjectReference) (string, error) {
+	rootPath := root.InventoryPath
+	if rootPath == "" {
+		p, err := s.inventoryPath(ctx, root.Reference())
+		if err != nil {
+			return "", err
+		}
+		rootPath = p
+	}
+	parentPath, err := s.inventoryPath(ctx, parent)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(parentPath, rootPath), "/"), nil
+}
+
 func (folderKind) create(ctx context.Context, s *session, news Props) (string, Props, error) {
 	root, err := typeRoot(ctx, s, str(news, "type"), str(news, "datacenterId"))
 	if err != nil {

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha1"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -24,6 +28,8 @@ var functions = map[string]function{
 	"vsphere:index/getResourcePool:getResourcePool":                         {fieldSpec{"name": nil, "datacenterId": nil, "parentResourcePoolId": nil}, getResourcePool},
 	"vsphere:index/getFolder:getFolder":                                     {fieldSpec{"path": nil}, getFolder},
 	"vsphere:index/getVirtualMachine:getVirtualMachine":                     {fieldSpec{"name": nil, "uuid": nil, "moid": nil, "datacenterId": nil, "folder": nil}, getVirtualMachine},
+	"vsphere:index/getDatastoreCluster:getDatastoreCluster":                 {fieldSpec{"name": nil, "datacenterId": nil}, getDatastoreCluster},
+	"vsphere:index/getHostThumbprint:getHostThumbprint":                     {fieldSpec{"address": nil, "port": nil, "insecure": nil}, getHostThumbprint},
 }
 
 // withDatacenter: a finder scoped to args.datacenterId, or to the only datacenter when it is left out.
@@ -114,6 +120,57 @@ func getDatastore(ctx context.Context, s *session, args Props) (Props, error) {
 		return nil, err
 	}
 	return Props{"id": ds.Reference().Value, "name": name, "datacenterId": dc.Reference().Value}, nil
+}
+
+func getDatastoreCluster(ctx context.Context, s *session, args Props) (Props, error) {
+	name, dc, err := namedIn(ctx, s, args)
+	if err != nil {
+		return nil, err
+	}
+	pod, err := s.finder(dc).DatastoreCluster(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var p mo.StoragePod
+	if err := s.retrieve(ctx, pod.Reference(), []string{"childEntity"}, &p); err != nil {
+		return nil, err
+	}
+	names := []string{}
+	for _, child := range p.ChildEntity {
+		var ds mo.Datastore
+		if child.Type == "Datastore" && s.retrieve(ctx, child, []string{"name"}, &ds) == nil {
+			names = append(names, ds.Name)
+		}
+	}
+	return Props{"id": pod.Reference().Value, "name": name, "datacenterId": dc.Reference().Value, "datastores": names}, nil
+}
+
+// getHostThumbprint: the SHA-1 thumbprint of the certificate that address:port presents, as AA:BB:…, the form vCenter
+// takes when a host is added. The certificate is verified (name and chain) unless insecure is set.
+func getHostThumbprint(ctx context.Context, _ *session, args Props) (Props, error) {
+	address, err := need(args, "address")
+	if err != nil {
+		return nil, err
+	}
+	port := orDefault(str(args, "port"), "443")
+	insecure := boolean(args, "insecure", false)
+	dialer := tls.Dialer{NetDialer: &net.Dialer{Timeout: 30 * time.Second},
+		Config: &tls.Config{ServerName: address, InsecureSkipVerify: insecure}} //nolint:gosec // the input says so
+	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(address, port))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", net.JoinHostPort(address, port), err)
+	}
+	defer func() { _ = conn.Close() }()
+	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s presented no certificate", net.JoinHostPort(address, port))
+	}
+	sum := sha1.Sum(certs[0].Raw) //nolint:gosec // a thumbprint, not a signature
+	pairs := make([]string, len(sum))
+	for i, b := range sum {
+		pairs[i] = fmt.Sprintf("%02X", b)
+	}
+	return Props{"id": strings.Join(pairs, ":"), "address": address, "port": port, "insecure": insecure}, nil
 }
 
 func getDistributedVirtualSwitch(ctx context.Context, s *session, args Props) (Props, error) {

@@ -55,6 +55,21 @@ func (vmKind) resolveID(ctx context.Context, s *session, id string) (string, err
 	return vmUUID(ctx, s, vm)
 }
 
+func (switchKind) resolveID(ctx context.Context, s *session, id string) (string, error) {
+	if !strings.HasPrefix(id, "/") {
+		return id, nil
+	}
+	r, err := object.NewSearchIndex(s.vim).FindByInventoryPath(ctx, id)
+	if err != nil || r == nil {
+		return "", fmt.Errorf("import %s: no such distributed virtual switch", id)
+	}
+	var d mo.DistributedVirtualSwitch
+	if err := s.retrieve(ctx, r.Reference(), []string{"uuid"}, &d); err != nil {
+		return "", fmt.Errorf("import %s: %s", id, err)
+	}
+	return d.Uuid, nil
+}
+
 func vmUUID(ctx context.Context, s *session, vm *object.VirtualMachine) (string, error) {
 	var m mo.VirtualMachine
 	if err := s.retrieve(ctx, vm.Reference(), []string{"config.uuid"}, &m); err != nil {
@@ -95,7 +110,7 @@ func (tagKind) resolveID(ctx context.Context, s *session, id string) (string, er
 	return t.ID, nil
 }
 
-func (ruleKind) resolveID(ctx context.Context, s *session, id string) (string, error) {
+func (k ruleKind) resolveID(ctx context.Context, s *session, id string) (string, error) {
 	if !strings.HasPrefix(id, "{") {
 		return id, nil
 	}
@@ -115,7 +130,7 @@ func (ruleKind) resolveID(ctx context.Context, s *session, id string) (string, e
 		return "", err
 	}
 	for _, r := range rules {
-		if info := r.GetClusterRuleInfo(); info.Name == q.Name {
+		if info, _, ok := k.rule(r); ok && info.Name == q.Name {
 			return fmt.Sprintf("%s:%d", c.Reference().Value, info.Key), nil
 		}
 	}

@@ -54,6 +54,8 @@ var kinds = map[string]resourceKind{
 	"vsphere:index/tag:Tag":                                                           tagKind{},
 	"vsphere:index/virtualMachine:VirtualMachine":                                     vmKind{},
 	"vsphere:index/computeClusterVmAntiAffinityRule:ComputeClusterVmAntiAffinityRule": ruleKind{},
+	"vsphere:index/computeClusterVmAffinityRule:ComputeClusterVmAffinityRule":         ruleKind{affinity: true},
+	"vsphere:index/distributedVirtualSwitch:DistributedVirtualSwitch":                 switchKind{},
 }
 
 type server struct {
@@ -390,6 +392,12 @@ func (p *server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (_ *p
 	}
 	outs, err := k.update(ctx, s, req.GetId(), fromStruct(req.GetOlds()), fromStruct(req.GetNews()))
 	if err != nil {
+		if outs != nil {
+			// Changed in part: the state records what the object now is, and the next run tries again.
+			if st, serr := toStruct(outs); serr == nil {
+				return nil, partial(req.GetId(), st, err)
+			}
+		}
 		return nil, err
 	}
 	st, err := toStruct(outs)

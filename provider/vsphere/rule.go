@@ -11,9 +11,17 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// ruleKind: vsphere:index/computeClusterVmAntiAffinityRule:ComputeClusterVmAntiAffinityRule. ID: CLUSTER_ID:RULE_KEY
-// (domain-c12:3). virtualMachineIds are VM UUIDs, as the VirtualMachine resource's IDs are.
-type ruleKind struct{}
+// ruleKind: vsphere:index/computeClusterVmAntiAffinityRule:ComputeClusterVmAntiAffinityRule (VMs kept apart) and,
+// with affinity, vsphere:index/computeClusterVmAffinityRule:ComputeClusterVmAffinityRule (VMs kept together). ID:
+// CLUSTER_ID:RULE_KEY (domain-c12:3). virtualMachineIds are VM UUIDs, as the VirtualMachine resource's IDs are.
+type ruleKind struct{ affinity bool }
+
+func (k ruleKind) what() string {
+	if k.affinity {
+		return "an affinity rule"
+	}
+	return "an anti-affinity rule"
+}
 
 func (ruleKind) inputs() fieldSpec {
 	return fieldSpec{"computeClusterId": nil, "name": nil, "virtualMachineIds": nil, "enabled": nil, "mandatory": nil}
@@ -24,9 +32,9 @@ func (ruleKind) updatable() []string {
 }
 func (ruleKind) autoName() string { return "name" }
 
-func (ruleKind) validate(news Props) [][2]string {
+func (k ruleKind) validate(news Props) [][2]string {
 	if ids := news["virtualMachineIds"]; !isUnknown(ids) && len(strs(news, "virtualMachineIds")) < 2 {
-		return [][2]string{{"virtualMachineIds", "an anti-affinity rule needs at least two virtualMachineIds"}}
+		return [][2]string{{"virtualMachineIds", k.what() + " needs at least two virtualMachineIds"}}
 	}
 	return nil
 }
@@ -40,7 +48,7 @@ func splitRuleID(id string) (string, int32, error) {
 	return cluster, int32(n), nil
 }
 
-func (ruleKind) spec(ctx context.Context, s *session, news Props, key int32, op types.ArrayUpdateOperation) (*types.ClusterConfigSpecEx, error) {
+func (k ruleKind) spec(ctx context.Context, s *session, news Props, key int32, op types.ArrayUpdateOperation) (*types.ClusterConfigSpecEx, error) {
 	var vms []types.ManagedObjectReference
 	for _, uuid := range strs(news, "virtualMachineIds") {
 		vm, err := findVM(ctx, s, uuid)
@@ -49,12 +57,13 @@ func (ruleKind) spec(ctx context.Context, s *session, news Props, key int32, op 
 		}
 		vms = append(vms, vm.Reference())
 	}
-	info := &types.ClusterAntiAffinityRuleSpec{
-		ClusterRuleInfo: types.ClusterRuleInfo{
-			Key: key, Name: str(news, "name"), Enabled: types.NewBool(boolean(news, "enabled", true)),
-			Mandatory: types.NewBool(boolean(news, "mandatory", false)),
-		},
-		Vm: vms,
+	base := types.ClusterRuleInfo{
+		Key: key, Name: str(news, "name"), Enabled: types.NewBool(boolean(news, "enabled", true)),
+		Mandatory: types.NewBool(boolean(news, "mandatory", false)),
+	}
+	var info types.BaseClusterRuleInfo = &types.ClusterAntiAffinityRuleSpec{ClusterRuleInfo: base, Vm: vms}
+	if k.affinity {
+		info = &types.ClusterAffinityRuleSpec{ClusterRuleInfo: base, Vm: vms}
 	}
 	spec := types.ClusterRuleSpec{ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: op}, Info: info}
 	if op == types.ArrayUpdateOperationRemove {
@@ -99,7 +108,18 @@ func (k ruleKind) create(ctx context.Context, s *session, news Props) (string, P
 	return "", nil, fmt.Errorf("rule %q was created but cannot be found in cluster %s", str(news, "name"), cluster)
 }
 
-func (ruleKind) read(ctx context.Context, s *session, id string, _ Props) (Props, Props, error) {
+// rule: the cluster rule's common part and its machines, when r is a rule of this kind.
+func (k ruleKind) rule(r types.BaseClusterRuleInfo) (*types.ClusterRuleInfo, []types.ManagedObjectReference, bool) {
+	switch x := r.(type) {
+	case *types.ClusterAffinityRuleSpec:
+		return &x.ClusterRuleInfo, x.Vm, k.affinity
+	case *types.ClusterAntiAffinityRuleSpec:
+		return &x.ClusterRuleInfo, x.Vm, !k.affinity
+	}
+	return nil, nil, false
+}
+
+func (k ruleKind) read(ctx context.Context, s *session, id string, _ Props) (Props, Props, error) {
 	cluster, key, err := splitRuleID(id)
 	if err != nil {
 		return nil, nil, err
@@ -109,19 +129,19 @@ func (ruleKind) read(ctx context.Context, s *session, id string, _ Props) (Props
 		return nil, nil, err
 	}
 	for _, r := range rules {
-		anti, ok := r.(*types.ClusterAntiAffinityRuleSpec)
-		if !ok || anti.Key != key {
+		info, members, ok := k.rule(r)
+		if !ok || info.Key != key {
 			continue
 		}
 		uuids := []string{}
-		for _, vm := range anti.Vm {
+		for _, vm := range members {
 			var m mo.VirtualMachine
 			if err := s.retrieve(ctx, vm, []string{"config.uuid"}, &m); err == nil && m.Config != nil {
 				uuids = append(uuids, m.Config.Uuid)
 			}
 		}
-		ins := Props{"computeClusterId": cluster, "name": anti.Name, "virtualMachineIds": uuids,
-			"enabled": anti.Enabled != nil && *anti.Enabled, "mandatory": anti.Mandatory != nil && *anti.Mandatory}
+		ins := Props{"computeClusterId": cluster, "name": info.Name, "virtualMachineIds": uuids,
+			"enabled": info.Enabled != nil && *info.Enabled, "mandatory": info.Mandatory != nil && *info.Mandatory}
 		return copyProps(ins), ins, nil
 	}
 	return nil, nil, nil

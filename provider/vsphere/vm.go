@@ -197,7 +197,15 @@ func (k vmKind) create(ctx context.Context, s *session, news Props) (string, Pro
 	}
 	if clone := obj(news, "clone"); clone != nil {
 		if c := obj(clone, "customize"); c != nil {
-			if err := waitFor(ctx)(vm.Customize(ctx, customizationSpec(c))); err != nil {
+			var dev mo.VirtualMachine
+			if err := s.retrieve(ctx, vm.Reference(), []string{"config.hardware.device"}, &dev); err != nil {
+				return fail(err)
+			}
+			nics := 0
+			if dev.Config != nil {
+				nics = len(nicsOf(object.VirtualDeviceList(dev.Config.Hardware.Device)))
+			}
+			if err := waitFor(ctx)(vm.Customize(ctx, customizationSpec(c, nics))); err != nil {
 				return fail(fmt.Errorf("customize %s: %s", name, err))
 			}
 		}
@@ -318,8 +326,9 @@ func netmask(bits int64) string {
 	return net.IP(net.CIDRMask(int(bits), 32)).String()
 }
 
-// customizationSpec: a Linux guest customisation, one adapter mapping per entry of customize.networkInterfaces.
-func customizationSpec(c Props) types.CustomizationSpec {
+// customizationSpec: a Linux guest customisation with one adapter mapping per NIC of the machine (vSphere wants
+// exactly that many): those of customize.networkInterfaces in order, then, as the real provider does, DHCP for the rest.
+func customizationSpec(c Props, nics int) types.CustomizationSpec {
 	lo := obj(c, "linuxOptions")
 	spec := types.CustomizationSpec{
 		Identity: &types.CustomizationLinuxPrep{
@@ -345,6 +354,9 @@ func customizationSpec(c Props) types.CustomizationSpec {
 			ipSet.Ip = &types.CustomizationDhcpIpGenerator{}
 		}
 		spec.NicSettingMap = append(spec.NicSettingMap, types.CustomizationAdapterMapping{Adapter: ipSet})
+	}
+	for len(spec.NicSettingMap) < nics {
+		spec.NicSettingMap = append(spec.NicSettingMap, types.CustomizationAdapterMapping{Adapter: types.CustomizationIPSettings{Ip: &types.CustomizationDhcpIpGenerator{}}})
 	}
 	return spec
 }
@@ -674,14 +686,10 @@ func (vmKind) read(ctx context.Context, s *session, id string, olds Props) (Prop
 	}
 	if m.Parent != nil {
 		if dc, err := s.datacenterOf(ctx, vm.Reference()); err == nil {
-			folders, ferr := dc.Folders(ctx)
-			parentPath, perr := s.inventoryPath(ctx, *m.Parent)
-			if ferr == nil && perr == nil {
-				root := folders.VmFolder.InventoryPath
-				if root == "" {
-					root, _ = s.inventoryPath(ctx, folders.VmFolder.Reference())
+			if folders, err := dc.Folders(ctx); err == nil {
+				if rel, err := relativeFolder(ctx, s, folders.VmFolder, *m.Parent); err == nil {
+					ins["folder"] = rel
 				}
-				ins["folder"] = strings.TrimPrefix(strings.TrimPrefix(parentPath, root), "/")
 			}
 		}
 	}

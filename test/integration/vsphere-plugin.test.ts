@@ -1,7 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "node:tls";
 import * as pulumi from "@pulumi/pulumi";
+import * as vsphere from "@pulumi/vsphere";
 import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startVcsim, type Vcsim } from "../../lab/vcsim.js";
@@ -356,5 +358,173 @@ describe("pulumi-resource-vsphere (Go, govmomi) under the real provider's tokens
     expect(await g(["ls", `/${shape.datacenter}/network`])).not.toContain("hand-pg");
     expect(await g(["find", `/${shape.datacenter}/host/${shape.cluster}/Resources`, "-type", "p", "-name", "hand-pool"])).toBe("");
     console.log(`vsphere plugin: in-place update ${timings.update} ms, destroy of everything ${timings.destroy} ms`);
+  });
+});
+
+/** The SHA-1 thumbprint of the certificate vcsim presents, as Node reads it (AA:BB:…). */
+function vcsimThumbprint(): Promise<string> {
+  const { hostname, port } = new URL(vc().connection.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port), rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint);
+      socket.end();
+    });
+    socket.on("error", reject);
+  });
+}
+
+/** One property of the switch pv-dvs by govc, as JSON. */
+const switchProp = async (prop: string): Promise<unknown> =>
+  (JSON.parse(await g(["object.collect", "-json", `/${shape.datacenter}/network/pv-dvs`, prop])) as { val: unknown }[])[0]?.val;
+/** A collected property that is an array comes as {_value: [...]} from govc's JSON. */
+const items = <T>(v: unknown): T[] => (v as { _value?: T[] } | undefined)?._value ?? [];
+const switchHosts = async () => items<{ value: string }>(await switchProp("summary.hostMember")).map((h) => h.value).sort();
+const switchConfig = async () => (await switchProp("config")) as { maxMtu: number; description: string; uplinkPortPolicy: { uplinkPortName: string[] } };
+
+interface SdkProgramOpts {
+  /** The switch's hosts (host MOIDs). */
+  hosts: string[];
+  description?: string;
+}
+
+/**
+ * A program written as the real provider's documentation writes one, against @pulumi/vsphere's classes and functions
+ * (generated from our schema, so it compiles only if the shapes are the real provider's): a distributed switch with a
+ * port group, two VMs cloned with customize.linuxOptions and no customize.networkInterfaces, kept together by an
+ * affinity rule, and the host thumbprint and datastore cluster look-ups.
+ */
+function sdkProgram(opts: SdkProgramOpts) {
+  return async () => {
+    const dc = await vsphere.getDatacenter({ name: shape.datacenter });
+    const cluster = await vsphere.getComputeCluster({ name: shape.cluster, datacenterId: dc.id });
+    const tpl = await vsphere.getVirtualMachine({ name: "tpl-debian-12", datacenterId: dc.id });
+    const vmNet = await vsphere.getNetwork({ name: "VM Network", datacenterId: dc.id });
+    const pod = await vsphere.getDatastoreCluster({ name: "pv-pod", datacenterId: dc.id });
+    const { hostname, port } = new URL(vc().connection.url);
+    const thumbprint = await vsphere.getHostThumbprint({ address: hostname, port, insecure: true });
+
+    const dvs = new vsphere.DistributedVirtualSwitch("pv-dvs", {
+      name: "pv-dvs",
+      datacenterId: dc.id,
+      uplinks: ["uplink1", "uplink2"],
+      activeUplinks: ["uplink1"],
+      standbyUplinks: ["uplink2"],
+      maxMtu: 9000,
+      description: opts.description ?? "dcctl test switch",
+      contactName: "lab",
+      hosts: opts.hosts.map((hostSystemId) => ({ hostSystemId })),
+    });
+    const pg = new vsphere.DistributedPortGroup("pv-dvs-pg", { name: "pv-dvs-app", distributedVirtualSwitchUuid: dvs.id, vlanId: 50 });
+    const vms = ["pv-nic-01", "pv-nic-02"].map(
+      (name) =>
+        new vsphere.VirtualMachine(name, {
+          name,
+          resourcePoolId: cluster.resourcePoolId,
+          numCpus: 1,
+          memory: 512,
+          guestId: "debian11_64Guest",
+          networkInterfaces: [{ networkId: vmNet.id }, { networkId: vmNet.id }],
+          clone: { templateUuid: tpl.uuid, customize: { linuxOptions: { hostName: name, domain: "lab.local" } } },
+          // vcsim reports no guest address without a static one in the customisation: do not wait for one.
+          waitForGuestNetTimeout: 0,
+        }),
+    );
+    // enabled said outright: the plugin fills no defaults, so a rule disabled by hand differs only from a program that says so.
+    new vsphere.ComputeClusterVmAffinityRule("pv-together", { name: "pv-together", computeClusterId: cluster.id, virtualMachineIds: vms.map((v) => v.id), enabled: true });
+    return {
+      thumbprint: thumbprint.id,
+      podId: pod.id,
+      podDatastores: pod.datastores,
+      dvsId: dvs.id,
+      dvsConfigVersion: dvs.configVersion,
+      portGroupSwitch: pg.distributedVirtualSwitchUuid,
+      imported: vms.map((v) => v.imported),
+    };
+  };
+}
+
+describe("programs written for the real provider, through @pulumi/vsphere: switch, affinity rule, NIC defaults, thumbprint, datastore cluster", () => {
+  let sdk: Stack;
+  let hostIds: string[] = [];
+  const cluster = () => `/${shape.datacenter}/host/${shape.cluster}`;
+  const rule = async () =>
+    (JSON.parse(await g(["object.collect", "-json", cluster(), "configurationEx.rule"])) as { val?: unknown }[]).flatMap((c) => items<{ name: string; enabled: boolean }>(c.val)).find((r) => r.name === "pv-together");
+
+  it("makes a switch with hosts and uplinks, VMs customised with linuxOptions alone (one DHCP setting per NIC) and an affinity rule, and looks up a thumbprint and a datastore cluster", async () => {
+    // A datastore cluster holding a second datastore, made by hand.
+    const dsDir = join(dir, "pv-ds2");
+    mkdirSync(dsDir, { recursive: true });
+    await g(["datastore.create", "-dc", shape.datacenter, "-type", "local", "-name", "pv-ds2", "-path", dsDir, ...shape.esxiHosts.map((h) => `${cluster()}/${h}`)]);
+    await g(["folder.create", "-pod", `/${shape.datacenter}/datastore/pv-pod`]);
+    await g(["object.mv", `/${shape.datacenter}/datastore/pv-ds2`, `/${shape.datacenter}/datastore/pv-pod`]);
+    const podMoid = (await g(["find", "-i", `/${shape.datacenter}/datastore`, "-name", "pv-pod"])).trim().split(":")[1];
+    expect(podMoid).toMatch(/^group-p/);
+    hostIds = (await g(["find", "-i", cluster(), "-type", "h"])).split("\n").filter(Boolean).map((l) => l.split(":")[1] ?? "").sort();
+    expect(hostIds).toHaveLength(2);
+
+    sdk = await inlineStack("pv-sdk", sdkProgram({ hosts: [hostIds[0] ?? ""] }), backend, providerConfig());
+    stacks.push(sdk);
+    const t0 = Date.now();
+    const up = await sdk.up();
+    console.log(`vsphere plugin: up of a switch, a port group, 2 VMs with default NIC settings and an affinity rule took ${Date.now() - t0} ms`);
+    expect(up.summary.result).toBe("succeeded");
+
+    expect(up.outputs.thumbprint?.value).toBe(await vcsimThumbprint());
+    expect(up.outputs.podId?.value).toBe(podMoid);
+    expect(up.outputs.podDatastores?.value).toEqual(["pv-ds2"]);
+    // The switch's ID is its UUID, which the port group takes.
+    expect(up.outputs.dvsId?.value).toBe(await switchProp("uuid"));
+    expect(up.outputs.portGroupSwitch?.value).toBe(up.outputs.dvsId?.value);
+    expect(await switchConfig()).toMatchObject({ maxMtu: 9000, description: "dcctl test switch", uplinkPortPolicy: { uplinkPortName: ["uplink1", "uplink2"] } });
+    expect(await switchHosts()).toEqual([hostIds[0]]);
+    expect(await g(["ls", `/${shape.datacenter}/network`])).toContain("pv-dvs-app");
+    // Customised with a host name, and one (DHCP) setting for each of the two NICs.
+    for (const name of ["pv-nic-01", "pv-nic-02"]) {
+      const info = JSON.parse(await g(["vm.info", "-json", `/${shape.datacenter}/vm/${name}`])) as { virtualMachines: { guest: { hostName: string; net: unknown[] } }[] };
+      expect(info.virtualMachines[0]?.guest.hostName).toBe(name);
+      expect(info.virtualMachines[0]?.guest.net).toHaveLength(2);
+    }
+    expect(await rule()).toMatchObject({ enabled: true });
+    expect(await g(["cluster.rule.info", "-cluster", cluster(), "-name", "pv-together"])).toContain("Type: ClusterAffinityRuleSpec");
+    const members = await g(["cluster.rule.ls", "-cluster", cluster(), "-name", "pv-together", "-l"]);
+    expect(members.split("\n").filter(Boolean).map((l) => l.replace(/ \(VM\)$/, "")).sort()).toEqual(["pv-nic-01", "pv-nic-02"]);
+    expect(up.outputs.imported?.value).toEqual([false, false]);
+  });
+
+  it("refreshes to no change, shows an affinity rule disabled by hand, and the next up enables it again", async () => {
+    const clean = await sdk.refresh();
+    expect(clean.summary.resourceChanges?.update ?? 0).toBe(0);
+    expect(clean.summary.resourceChanges?.delete ?? 0).toBe(0);
+    await g(["cluster.rule.change", "-cluster", cluster(), "-name", "pv-together", "-enable=false"]);
+    const drift = await sdk.refresh();
+    expect(drift.summary.resourceChanges?.update).toBe(1);
+    const up = await sdk.up();
+    expect(up.summary.resourceChanges?.update).toBe(1);
+    expect(up.summary.resourceChanges?.replace ?? 0).toBe(0);
+    expect(await rule()).toMatchObject({ enabled: true });
+  });
+
+  it("adds a host to the switch in place, and says so when the server does not apply a switch setting (vcsim applies hosts only)", async () => {
+    const both = await inlineStack("pv-sdk", sdkProgram({ hosts: hostIds }), backend, providerConfig());
+    const up = await both.up();
+    expect(up.summary.resourceChanges).toMatchObject({ update: 1 });
+    expect(up.summary.resourceChanges?.replace ?? 0).toBe(0);
+    expect(await switchHosts()).toEqual(hostIds);
+
+    const described = await inlineStack("pv-sdk", sdkProgram({ hosts: hostIds, description: "changed" }), backend, providerConfig());
+    const err = (await described.up().then(() => undefined, (e: unknown) => e)) as Error | undefined;
+    expect(String(err?.message)).toMatch(/the server accepted the reconfiguration of switch \S+ but did not apply description/);
+    expect(await switchConfig()).toMatchObject({ description: "dcctl test switch" });
+  });
+
+  it("destroys the switch, its port group, the VMs and the rule, and leaves the datastore cluster", async () => {
+    await sdk.destroy();
+    // (vcsim leaves a destroyed switch's uplink port group, pv-dvs-DVUplinks-N, behind; vCenter does not.)
+    const network = (await g(["ls", `/${shape.datacenter}/network`])).split("\n");
+    expect(network).not.toContain(`/${shape.datacenter}/network/pv-dvs`);
+    expect(network).not.toContain(`/${shape.datacenter}/network/pv-dvs-app`);
+    expect(await g(["find", `/${shape.datacenter}/vm`, "-type", "m", "-name", "pv-nic-*"])).toBe("");
+    expect(await rule()).toBeUndefined();
+    expect(await g(["ls", `/${shape.datacenter}/datastore`])).toContain("pv-pod");
   });
 });
