@@ -33,6 +33,7 @@ export const commandGroups: Record<string, GroupEntry> = {
   restore: { command: "restore", describe: "restore a database (--db) or a path (--path) of a host from its backups, to it or to --target", load: async () => commandGroup((await import("./restore.js")).restoreCommands) },
   dr: { command: "dr <command>", describe: "disaster recovery: plan, drill, fail over, fail back, resume, history", load: async () => commandGroup((await import("./dr.js")).drCommands) },
   replication: { command: "replication <command>", describe: "continuous replication of the standbys: setup, status", load: async () => commandGroup((await import("./replication.js")).replicationCommands) },
+  doctor: { command: "doctor", describe: "check this management host before first use, one line per check", load: async () => commandGroup((await import("./doctor.js")).doctorCommand) },
   serve: {
     command: "serve",
     describe: "the duty room's read-only web console: backups against RPO, replication lag, repositories, drills, DR history",

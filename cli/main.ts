@@ -3,6 +3,9 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
 import { LANGS } from "../util/i18n.js";
+import { ensureStateFormat } from "../util/state-format.js";
+import { stateDir } from "../util/state.js";
+import { dcctlVersion } from "../util/tools.js";
 import { groupsFor } from "./commands.js";
 import { checkCommandLine, describeParseFailure } from "./inputs.js";
 
@@ -22,7 +25,9 @@ export async function main(argv: string[]): Promise<number> {
     .recommendCommands()
     .option("lang", { type: "string", choices: LANGS, global: true, describe: "language of reports, prompts and the console: en or vi (default: $DCCTL_LANG, the repositories file's lang, en)" })
     .wrap(wantsHelp ? Math.min(110, process.stdout.columns ?? 110) : null)
-    .epilogue("Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run, 4 some jobs failed, 5 not confirmed.")
+    .version(dcctlVersion())
+    .completion("completion", "print the bash or zsh completion script for dcctl (by $SHELL)")
+    .epilogue("Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run, 4 some jobs failed, 5 not confirmed, 6 DR targets missed.")
     .exitProcess(false)
     .fail((msg: string | undefined, err: Error | undefined) => {
       if (err) throw err;
@@ -31,6 +36,15 @@ export async function main(argv: string[]): Promise<number> {
     // Before yargs validates (a repeated --lang is "given twice", not "not one of en, vi"), for every command.
     .middleware(checkCommandLine, true);
   for (const group of await groupsFor(argv)) cli.command(group);
+  const selfOnly = operands.some((a) => a === "--version" || a === "completion" || a === "--get-yargs-completions");
+  if (!wantsHelp && !selfOnly) {
+    try {
+      // An upgrade's first start brings the state folder to this release's format; a downgrade stops here.
+      ensureStateFormat(stateDir(), dcctlVersion());
+    } catch (err) {
+      return report(err);
+    }
+  }
   if (!wantsHelp) skipHelpLayout(cli);
   try {
     await cli.parseAsync();

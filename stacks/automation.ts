@@ -1,9 +1,9 @@
 import { writeFileSync, existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { LocalWorkspace, type PulumiFn, type Stack, type ConfigMap } from "@pulumi/pulumi/automation/index.js";
 import { stringify } from "yaml";
-import { cacheDir, repoRoot, toolEnv } from "../util/tools.js";
+import { cacheDir, repoRoot, toolEnv, toolPath } from "../util/tools.js";
 import { makeDir } from "../util/dirs.js";
 import { setStackConfig } from "./stack-config.js";
 
@@ -32,6 +32,12 @@ export const vspherePluginDir = join(repoRoot, "provider", "vsphere", "bin");
 /** The Pulumi project name of every dcctl stack. */
 export const projectName = "dcctl";
 
+/** Where the policy analyzer is: a release's libexec/, or set-up's tool folder (where set-up writes it). */
+function analyzerDir(): string {
+  const found = toolPath("pulumi-analyzer-policy-nodejs");
+  return isAbsolute(found) ? dirname(found) : join(cacheDir(), "bin");
+}
+
 /**
  * The workspace's Pulumi.yaml, written by us rather than through `projectSettings` because the Node SDK's type for
  * it lacks `plugins`: the vSphere provider plugin is built into this checkout, and naming it keeps the engine from
@@ -44,7 +50,7 @@ function writeProjectFile(backend: StateBackend): void {
     backend: { url: `file://${backend.dir}` },
     plugins: {
       providers: [{ name: "vsphere", path: vspherePluginDir }],
-      analyzers: [{ name: "policy-nodejs", path: join(cacheDir(), "bin") }],
+      analyzers: [{ name: "policy-nodejs", path: analyzerDir() }],
     },
   };
   writeFileSync(join(backend.dir, "Pulumi.yaml"), stringify(project));

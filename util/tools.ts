@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,9 +20,21 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "dcctl");
 }
 
-/** Folders put first on PATH for every tool dcctl starts. */
+/**
+ * Folders put first on PATH for every tool dcctl starts: an installed release's own (libexec/, with the Node it runs
+ * on, so that the policy analyzer runs on it too), then set-up's.
+ */
 export function toolPathDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  return [join(cacheDir(env), "bin")];
+  const shipped = join(repoRoot, "libexec");
+  return [...(existsSync(shipped) ? [shipped] : []), join(cacheDir(env), "bin")];
+}
+
+let version: string | undefined;
+
+/** This dcctl's version, from its package.json. */
+export function dcctlVersion(): string {
+  version ??= (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
+  return version;
 }
 
 /** The environment for child processes: PATH with the tool folders in front, everything else as given. */
