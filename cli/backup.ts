@@ -470,7 +470,6 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
       .option("site", { type: "string", describe: "the site whose cycle to schedule (default: this machine's, from the repositories file); each site's backup server schedules its own" })
       .option("dcctl", { type: "string", describe: "the dcctl command the units run (default: this node and this dcctl)" }),
   handler: async (args) => {
-    outputFolder("dcctl backup schedule", "out", args.out);
     const site = siteOption(args.site) ?? siteOfThisMachine();
     const policies = loadPolicies();
     const jobs = expandJobs(loadSites(), policies).filter((j) => j.site === site);
@@ -480,6 +479,8 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
       const problems = await systemdCalendarProblems(tasks);
       if (problems?.length) throw new InputError(problems);
     }
+    // After the policies are known good: a refused schedule leaves no folder behind.
+    outputFolder("dcctl backup schedule", "out", args.out);
     const dcctl = args.dcctl ? [args.dcctl] : [process.execPath, resolve(process.argv[1] ?? "dcctl")];
     const env: Record<string, string> = {};
     for (const name of ["DCCTL_REPOS_FILE", "DCCTL_SITES_DIR", "DCCTL_POLICIES_FILE", "DCCTL_STATE_DIR"]) {

@@ -3,7 +3,7 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
 import { LANGS } from "../util/i18n.js";
-import { ensureStateFormat } from "../util/state-format.js";
+import { ensureStateFormat, markNewState } from "../util/state-format.js";
 import { stateDir } from "../util/state.js";
 import { dcctlVersion } from "../util/tools.js";
 import { groupsFor } from "./commands.js";
@@ -51,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     exitCode = report(err);
   }
+  if (!selfOnly) markNewState(stateDir(), dcctlVersion());
   return exitCode || (process.exitCode as number | undefined) || ExitCode.ok;
 }
 

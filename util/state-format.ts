@@ -71,9 +71,10 @@ export interface FormatCheck {
 }
 
 /**
- * Brings the state folder to this dcctl's format (nothing when it is absent: the first command that writes state
- * makes it, and the next start marks it). Throws, naming both versions, when the folder is newer than this dcctl.
- * A folder this user cannot write is checked but left as it is (a read-only operator's `dcctl backup status`).
+ * Brings the state folder to this dcctl's format before a command reads it. Throws, naming both versions, when the
+ * folder is newer than this dcctl. A folder that is absent or empty is left as it is (nothing to read, and a command
+ * that writes nothing, such as `dr plan`, leaves nothing behind): `markNewState` marks it once this dcctl has written
+ * to it. A folder this user cannot write is checked but left unmarked (a read-only operator's `dcctl backup status`).
  */
 export function ensureStateFormat(dir: string, version: string): FormatCheck {
   if (!isDir(dir)) return { format: STATE_FORMAT, migrations: [] };
@@ -83,23 +84,31 @@ export function ensureStateFormat(dir: string, version: string): FormatCheck {
   if (from > STATE_FORMAT) {
     throw new DcctlError(`the state in ${dir} has format ${from} (written by dcctl ${mark?.dcctl}); this dcctl ${version} reads format ${STATE_FORMAT} or older: use dcctl ${mark?.dcctl} or newer`);
   }
-  if (from === STATE_FORMAT) return { format: from, migrations: done };
+  if (from === STATE_FORMAT || (!mark && readdirSync(dir).length === 0)) return { format: STATE_FORMAT, migrations: done };
   const applied: AppliedMigration[] = [];
-  // An empty folder (just made by install.sh, or by a command that then failed) holds nothing to migrate.
-  const pending = mark || readdirSync(dir).length > 0 ? MIGRATIONS.filter((x) => x.to > from && x.to <= STATE_FORMAT) : [];
-  for (const m of pending) {
+  for (const m of MIGRATIONS.filter((x) => x.to > from && x.to <= STATE_FORMAT)) {
     m.run(dir);
     applied.push({ from: m.to - 1, to: m.to, at: new Date().toISOString(), dcctl: version, note: m.note });
   }
+  return writeMark(dir, version, [...done, ...applied]) ? { format: STATE_FORMAT, migrations: [...done, ...applied] } : { format: from, migrations: done };
+}
+
+/** After a command: a folder that was empty or absent when it started and holds what it wrote gets this format's mark. */
+export function markNewState(dir: string, version: string): void {
+  if (!isDir(dir) || existsSync(join(dir, MARK)) || readdirSync(dir).length === 0) return;
+  writeMark(dir, version, []);
+}
+
+function writeMark(dir: string, version: string, migrations: AppliedMigration[]): boolean {
   try {
     const file = join(dir, MARK);
-    const next: FormatMark = { format: STATE_FORMAT, dcctl: version, migrations: [...done, ...applied] };
+    const next: FormatMark = { format: STATE_FORMAT, dcctl: version, migrations };
     writeFileSync(`${file}.partial`, JSON.stringify(next, null, 2) + "\n");
     renameSync(`${file}.partial`, file);
+    return true;
   } catch {
-    return { format: from, migrations: done };
+    return false;
   }
-  return { format: STATE_FORMAT, migrations: [...done, ...applied] };
 }
 
 function isDir(p: string): boolean {

@@ -33,7 +33,7 @@ describe("dcctl infra plan (mock run: no engine, no vCenter)", () => {
     const r = dcctl(["infra", "plan", "--stack", "tertiary"]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain('Given: "tertiary", Choices: "primary", "secondary"');
+    expect(r.stderr).toContain('--stack "tertiary" is not one of: primary, secondary');
   });
 
   it("refuses preview of a stack with no vCenter connection, saying how to set it", () => {
