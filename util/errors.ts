@@ -12,6 +12,8 @@ export const ExitCode = {
   partial: 4,
   /** A destructive action was not confirmed (no --yes and no terminal, or the operator said no). */
   notConfirmed: 5,
+  /** Another site does not answer: the view judged what this site holds, and says since when that site is lost. */
+  siteUnreachable: 6,
   /** Stopped by Ctrl-C (SIGINT) or by SIGTERM (systemd stopping the unit): 128 + the signal, as a shell says. */
   interrupted: 130,
   terminated: 143,
