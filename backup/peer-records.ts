@@ -105,14 +105,17 @@ export function newestVerify(config: Pick<BackupConfig, "stateDir">, name: Repos
   return all.sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
 }
 
-/** How long reading another site's records may take, once it answered the probe. */
-export const PEER_READ_MS = 8_000;
+/** How long reading another site's records may take, once it answered the probe (beside the listings, not before). */
+export const PEER_READ_MS = 15_000;
 
 export interface OtherSites {
   /** Each other site, as just probed. */
   reach: SiteReach[];
-  /** Their records: read now from the sites that answer, the last copy of those that do not (with `error`). */
-  peers: (PeerRecords & { error?: string })[];
+  /**
+   * Their records: read now from the sites that answer, the last copy of those that do not (with `error`); a promise,
+   * so that a view reads them beside its listings.
+   */
+  peers: Promise<(PeerRecords & { error?: string })[]>;
 }
 
 /**
@@ -121,7 +124,7 @@ export interface OtherSites {
  */
 export async function lookAtOtherSites(config: BackupConfig, sites: Sites, probed?: SiteReach[]): Promise<OtherSites> {
   const reach = probed ?? (await probeSites(config, sites));
-  const peers = await Promise.all(
+  const peers = Promise.all(
     reach.map(async (r): Promise<(PeerRecords & { error?: string }) | undefined> => {
       if (r.reachable) {
         try {
@@ -135,5 +138,5 @@ export async function lookAtOtherSites(config: BackupConfig, sites: Sites, probe
       return cached ? { ...cached, error: describeUnreachable(r) } : undefined;
     }),
   );
-  return { reach, peers: peers.filter((p): p is PeerRecords & { error?: string } => p !== undefined) };
+  return { reach, peers: peers.then((all) => all.filter((p): p is PeerRecords & { error?: string } => p !== undefined)) };
 }

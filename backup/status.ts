@@ -122,7 +122,7 @@ export interface StatusOptions {
   /** The other sites as just probed (reachability.ts): a repository at an unreachable site is not read. */
   reach?: SiteReach[];
   /** The other sites' records of the runs they ran (peer-records.ts): each job's newest last run is shown. */
-  peerRuns?: MetricsState[];
+  peerRuns?: MetricsState[] | Promise<MetricsState[]>;
 }
 
 /**
@@ -149,7 +149,9 @@ export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now:
     }
     return p;
   };
-  const state = newestRuns([readState(backupStatePaths(config).stateFile), ...(o.peerRuns ?? [])]);
+  // Every listing under way before the other sites' records are awaited: they are read side by side.
+  for (const job of jobs) for (const r of [judgingRepository(job, config), ...REPOSITORY_NAMES.filter((x) => config.repositories[x])]) void snapshotsIn(r);
+  const state = newestRuns([readState(backupStatePaths(config).stateFile), ...(await Promise.resolve(o.peerRuns ?? []).catch(() => []))]);
   const rows = await Promise.all(
     jobs.map(async (job): Promise<JobStatusRow> => {
       const judgedBy = judgingRepository(job, config);

@@ -434,7 +434,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     const replicas = measureReplicas(config, jobs, sites);
     replicas.catch(() => undefined);
     const others = await lookAtOtherSites(config, sites);
-    const report = await backupStatus(jobs, config, new Date(), replicas, { reach: others.reach, peerRuns: others.peers.map((p) => p.jobs) });
+    const report = await backupStatus(jobs, config, new Date(), replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)) });
     for (const r of report.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     for (const r of report.rows) if (r.warning) process.stderr.write(`warning: ${r.warning}\n`);
     if (!args.json) for (const lost of report.unreachable) print(`${lost.site.toUpperCase()} SITE UNREACHABLE ${describeUnreachable(lost)}: each job is judged by the copies this site holds`);
