@@ -378,10 +378,10 @@ interface StatusTexts {
 }
 
 /** Why a row is not ok, in a few words: its worst item, and what the last run said. */
-function statusWhy(r: JobStatusRow): string {
+function statusWhy(r: JobStatusRow, withCopy = true): string {
   if (r.error) return r.error;
   const bad = r.items.filter((i) => i.state !== "ok").map((i) => `${i.item} ${i.state === "none" ? "never backed up" : i.state}`);
-  return [bad.join(", "), r.lastError ? `last run: ${r.lastError}` : "", r.copyWarning ?? ""].filter(Boolean).join("; ") || "-";
+  return [bad.join(", "), r.lastError ? `last run: ${r.lastError}` : "", withCopy ? (r.copyWarning ?? "") : ""].filter(Boolean).join("; ") || "-";
 }
 
 /** Where a row was judged, and its copies elsewhere: "secondary; primary: ok 3m" (the other side as extra). */
@@ -463,8 +463,8 @@ const statusCommand: CommandModule<object, StatusArgs> = {
         report.exitCode === ExitCode.failed
           ? "a repository could not be read"
           : report.exitCode === ExitCode.siteUnreachable && lost
-            ? `the ${lost.site} site is unreachable since ${lost.unreachableSince ?? lost.probedAt}; ${judged.filter((r) => r.state === "ok").length} of ${judged.length} jobs within RPO by the copies this site holds${late.length ? ` (first not: ${first?.job}: ${first ? statusWhy(first) : ""})` : ""}`
-            : `${late.length} job${late.length === 1 ? " is" : "s are"} over RPO or never backed up${first ? ` (first: ${first.job}: ${statusWhy(first)})` : ""}`,
+            ? `the ${lost.site} site is unreachable since ${lost.unreachableSince ?? lost.probedAt}; ${judged.filter((r) => r.state === "ok").length} of ${judged.length} jobs within RPO by the copies this site holds${late.length ? ` (first not: ${first?.job}: ${first ? statusWhy(first, false) : ""})` : ""}`
+            : `${late.length} job${late.length === 1 ? " is" : "s are"} over RPO or never backed up${first ? ` (first: ${first.job}: ${statusWhy(first, false)})` : ""}`,
         report.exitCode,
       );
     }
