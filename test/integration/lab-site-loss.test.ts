@@ -193,7 +193,9 @@ describe("the surviving site tells the truth within 30 s of losing the other", (
       ] as const) {
         expect(readiness1.stdout).toMatch(new RegExp(`^${service} +\\d +can fail over, RPO [\\d.]+ min \\(target ${target} min, met\\) +\\S`, "m"));
       }
-      expect(readiness1.stdout).toMatch(/lab-db-01: replica lab-dr-db-01 complete to \S+, newest copy \S+/);
+      // The replica says how far it is only when it replayed a commit since it started (nothing is written in this lab):
+      // then its time stands beside the copy's (the unit test covers that); the copy always.
+      expect(readiness1.stdout).toMatch(/lab-db-01: (replica lab-dr-db-01 complete to \S+, )?newest copy \S+/);
       expect(readiness1.stderr).toMatch(/^dcctl: the primary site is unreachable since \S+: 3 of 3 services can fail over now \(run: dcctl dr failover --to secondary --failed-at \S+\)\n$/);
 
       // replication status: exit 6, the primary named; each replica says when it last heard from it.
