@@ -41,6 +41,8 @@ import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } 
  *   replication:                  # the account standbys log in to their primary with (dcctl replication setup)
  *     user: dcctl_replicator
  *     passwordFile: /etc/dcctl/replication.pass   # on this machine, mode 0600
+ *   peers:                        # where the other sites keep their state on their management hosts (default: the
+ *     secondary: { stateDir: /var/lib/dcctl }   # same stateDir as here); read over SSH for their last runs and verifies
  *   notify:                       # who is told of failed backup jobs and of DR runs (backup/notify/); optional
  *     smtp: { host: mail.qn.gov.vn, port: 587, secure: false, from: "dcctl <dcctl@qn.gov.vn>", to: [trucban@qn.gov.vn],
  *             user: dcctl, passwordFile: /etc/dcctl/smtp.pass }   # user and passwordFile together or not at all; 0600
@@ -82,6 +84,8 @@ export interface BackupConfig {
   lang?: Lang;
   /** Mail and webhook channels for failed backups and DR runs (backup/notify/). */
   notify?: NotifyConfig;
+  /** Where the other sites' control planes keep their state, when not where this one does (backup/peer-records.ts). */
+  peers?: Partial<Record<SiteName, { stateDir: string }>>;
 }
 
 /** A PostgreSQL server's settings: how its databases are reached, and how replication controls the server. */
@@ -111,6 +115,7 @@ interface RawConfig {
   replication?: { user?: string; passwordFile: string };
   lang?: Lang;
   notify?: RawNotifyConfig;
+  peers?: Partial<Record<SiteName, { stateDir: string }>>;
 }
 
 const text = { type: "string", minLength: 1 } as const;
@@ -173,6 +178,11 @@ const schema = {
     replication: { type: "object", additionalProperties: false, required: ["passwordFile"], properties: { user: text, passwordFile: text } },
     lang: { enum: [...LANGS] },
     notify: notifySchema,
+    peers: {
+      type: "object",
+      additionalProperties: false,
+      properties: Object.fromEntries(SITE_NAMES.map((n) => [n, { type: "object", additionalProperties: false, required: ["stateDir"], properties: { stateDir: text } }])),
+    },
   },
 } as const;
 
@@ -261,6 +271,7 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     ...(replication ? { replication } : {}),
     ...(data.lang ? { lang: data.lang } : {}),
     ...(notify ? { notify } : {}),
+    ...(data.peers ? { peers: Object.fromEntries(Object.entries(data.peers).map(([site, p]) => [site, { stateDir: abs(p.stateDir) }])) } : {}),
   };
 }
 

@@ -1,8 +1,10 @@
 import { ExitCode, errorMessage } from "../util/errors.js";
 import type { BackupJob } from "./jobs.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
-import { DEFAULT_STALL_MS } from "./policies.js";
-import { readState, type ItemResult, type JobResult } from "./report.js";
+import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
+import { newestRuns } from "./peer-records.js";
+import type { SiteReach } from "./reachability.js";
+import { readState, type ItemResult, type JobResult, type MetricsState } from "./report.js";
 import type { Snapshot } from "./restic/index.js";
 import { backupStatePaths } from "./run.js";
 import { reconcileDeadRuns, type Reconciled } from "./run-ledger.js";
@@ -15,8 +17,14 @@ import type { PairStatus } from "./replication/index.js";
  * those its last run from this machine recorded (plus its files); without that record, those its snapshots show.
  * Leftovers of runs that died are forgotten first (see run-ledger.ts), so no half-made snapshot is counted.
  *
+ * Each job is judged by the copies this site holds when it holds them (judgingRepository: at the secondary, every
+ * job, by what `backup replicate` brought — what a failover restores from); the other repositories' copies stand
+ * beside it. A repository at a site that does not answer (reachability.ts) is not read at all.
+ *
  * Exit codes: 0 every job has a snapshot of every item within its RPO; 4 some item is over its RPO or has none;
- * 1 a repository could not be read (then its jobs show the error, and whether they are late is unknown).
+ * 6 another site is unreachable (every job this site can judge is judged; those only that site holds are unknown);
+ * 1 a repository that should answer could not be read (then its jobs show the error, and whether they are late is
+ * unknown).
  * Beside each job of a replicated database stands its replica's last measured lag: the first line of protection,
  * which never counts for the second (a replica copies a DROP TABLE in seconds).
  */
@@ -54,6 +62,22 @@ export interface JobStatusRow {
   replica?: Pick<PairStatus, "pair" | "health" | "lagSeconds" | "rpoSeconds" | "ok" | "measuredAt">;
   /** A replicated database without a snapshot within RPO: the replica would copy a mistake within seconds. */
   warning?: string;
+  /** The repository it is judged by, when not its own: this site's, which holds its copies (judgingRepository). */
+  judgedBy?: RepositoryName;
+  /** Its copies in the other repositories, as extra information (unknown when they could not be read). */
+  copies?: CopyStatus[];
+  /** Its copy at the site `backup replicate` copies to is over its RPO or missing: replication of backups is protection. */
+  copyWarning?: string;
+  /** Unknown because the repository it is judged by is at a site that does not answer. */
+  unreachable?: boolean;
+}
+
+export interface CopyStatus {
+  repository: RepositoryName;
+  state: ItemState;
+  newest?: { id: string; time: string };
+  ageMinutes?: number;
+  error?: string;
 }
 
 export interface StatusReport {
@@ -61,6 +85,8 @@ export interface StatusReport {
   exitCode: ExitCode;
   /** Leftovers of dead runs forgotten before looking. */
   reconciled: Reconciled[];
+  /** The other sites that did not answer: their repositories were not read. */
+  unreachable: SiteReach[];
 }
 
 /** The item a snapshot belongs to, from the tags the sources give it. */
@@ -74,32 +100,103 @@ export function snapshotItem(tags: readonly string[]): string | undefined {
 
 const RANK: Record<ItemState, number> = { ok: 0, "over-rpo": 1, none: 2, unknown: 3 };
 
-/** `replicas`: the replication pairs of the jobs' hosts as just measured, shown beside their rows. */
-export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now: Date, replicas: PairStatus[]): Promise<StatusReport> {
-  const reconciled = await reconcileDeadRuns(config);
-  const byRepo = new Map<string, Promise<Snapshot[]>>();
-  const snapshotsOf = (job: BackupJob): Promise<Snapshot[]> => {
-    let p = byRepo.get(job.repository);
+/** Where `backup replicate` copies every site's snapshots to: a job with copies there is judged there, at that site. */
+const COPIES_GO_TO: RepositoryName = "secondary";
+
+/** How long this site's own repository may take to list; it answers, or this site has a problem of its own. */
+export const OWN_LISTING_MS = 20_000;
+/** How long another site's repository may take to list, once its site answered the probe (reachability.ts). */
+export const OTHER_LISTING_MS = 15_000;
+
+/**
+ * The repository a job is judged by at this site: this site's own when it holds the job's copies (the job writes
+ * there, or `backup replicate` brings them here) — what a failover from here would restore — else the job's own.
+ */
+export function judgingRepository(job: Pick<BackupJob, "repository">, config: Pick<BackupConfig, "site" | "repositories">): RepositoryName {
+  const own = REPOSITORY_NAMES.find((r) => r === config.site);
+  if (own && config.repositories[own] && (job.repository === own || own === COPIES_GO_TO)) return own;
+  return job.repository;
+}
+
+export interface StatusOptions {
+  /** The other sites as just probed (reachability.ts): a repository at an unreachable site is not read. */
+  reach?: SiteReach[];
+  /** The other sites' records of the runs they ran (peer-records.ts): each job's newest last run is shown. */
+  peerRuns?: MetricsState[] | Promise<MetricsState[]>;
+}
+
+/**
+ * `replicas`: the replication pairs of the jobs' hosts as measured (or being measured: it is awaited only at the end,
+ * so the listings and the probes run side by side).
+ */
+export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now: Date, replicas: PairStatus[] | Promise<PairStatus[]>, o: StatusOptions = {}): Promise<StatusReport> {
+  const lost = new Map((o.reach ?? []).filter((r) => !r.reachable).map((r) => [r.site as string, r]));
+  const lostRepo = (name: RepositoryName) => lost.get(config.repositories[name]?.owner ?? name);
+  // A repository of a lost site is left alone: its dead runs' leftovers are forgotten once it answers again.
+  const readable = Object.fromEntries(Object.entries(config.repositories).filter(([name]) => !lostRepo(name as RepositoryName)));
+  const reconciled = await reconcileDeadRuns({ ...config, repositories: readable }, OWN_LISTING_MS);
+  const listings = new Map<RepositoryName, Promise<Snapshot[]>>();
+  const snapshotsIn = (name: RepositoryName): Promise<Snapshot[]> => {
+    let p = listings.get(name);
     if (!p) {
-      // One listing per repository, not one per job.
-      p = Promise.resolve().then(() => resticFor(config, job.repository, { stallMs: DEFAULT_STALL_MS }).snapshots({ tags: ["dcctl"] }));
+      const away = lostRepo(name);
+      // One listing per repository, not one per job; another site's within seconds, this site's own a little longer.
+      p = away
+        ? Promise.reject(new Error(`repository ${name} is at the ${away.site} site, ${describeSince(away)}`))
+        : Promise.resolve().then(() => resticFor(config, name, { stallMs: name === config.site ? OWN_LISTING_MS : OTHER_LISTING_MS }).snapshots({ tags: ["dcctl"] }));
       p.catch(() => undefined);
-      byRepo.set(job.repository, p);
+      listings.set(name, p);
     }
     return p;
   };
-  const state = readState(backupStatePaths(config).stateFile);
-  const rows: JobStatusRow[] = [];
-  for (const job of jobs) {
-    try {
-      rows.push(jobStatus(job, await snapshotsOf(job), state[job.id]?.last, now));
-    } catch (e) {
-      rows.push({ job: job.id, host: job.host, site: job.site, repository: job.repository, rpoMinutes: job.rpoMinutes, state: "unknown", items: [], error: errorMessage(e) });
-    }
+  // Every listing under way before the other sites' records are awaited: they are read side by side.
+  for (const job of jobs) for (const r of [judgingRepository(job, config), ...REPOSITORY_NAMES.filter((x) => config.repositories[x])]) void snapshotsIn(r);
+  const state = newestRuns([readState(backupStatePaths(config).stateFile), ...(await Promise.resolve(o.peerRuns ?? []).catch(() => []))]);
+  const rows = await Promise.all(
+    jobs.map(async (job): Promise<JobStatusRow> => {
+      const judgedBy = judgingRepository(job, config);
+      let row: JobStatusRow;
+      try {
+        row = jobStatus(job, await snapshotsIn(judgedBy), state[job.id]?.last, now);
+      } catch (e) {
+        row = { job: job.id, host: job.host, site: job.site, repository: job.repository, rpoMinutes: job.rpoMinutes, state: "unknown", items: [], error: errorMessage(e) };
+        if (lostRepo(judgedBy)) row.unreachable = true;
+      }
+      if (judgedBy !== job.repository) row.judgedBy = judgedBy;
+      const others = REPOSITORY_NAMES.filter((r) => r !== judgedBy && config.repositories[r]);
+      row.copies = await Promise.all(others.map((r) => copyIn(job, r, snapshotsIn(r), now)));
+      const atTarget = row.copies.find((c) => c.repository === COPIES_GO_TO);
+      if (atTarget && (atTarget.state === "over-rpo" || atTarget.state === "none")) {
+        row.copyWarning = atTarget.state === "none" ? `no copy at the ${COPIES_GO_TO} (run backup replicate --to ${COPIES_GO_TO})` : `its copy at the ${COPIES_GO_TO} is ${formatAge(atTarget.ageMinutes)} old, over the RPO of ${formatAge(job.rpoMinutes)}`;
+      }
+      return row;
+    }),
+  );
+  addReplicas(rows, await replicas);
+  const unreachable = [...lost.values()];
+  const exitCode = rows.some((r) => r.state === "unknown" && !r.unreachable)
+    ? ExitCode.failed
+    : unreachable.length
+      ? ExitCode.siteUnreachable
+      : rows.some((r) => r.state !== "ok")
+        ? ExitCode.partial
+        : ExitCode.ok;
+  return { rows, exitCode, reconciled, unreachable };
+}
+
+/** A job's copies in a repository other than the one it is judged by: shown beside it, judged against the same RPO. */
+async function copyIn(job: BackupJob, repository: RepositoryName, listing: Promise<Snapshot[]>, now: Date): Promise<CopyStatus> {
+  try {
+    const r = jobStatus(job, await listing, undefined, now);
+    return { repository, state: r.state, ...(r.newest ? { newest: r.newest } : {}), ...(r.ageMinutes !== undefined ? { ageMinutes: r.ageMinutes } : {}) };
+  } catch (e) {
+    return { repository, state: "unknown", error: errorMessage(e) };
   }
-  addReplicas(rows, replicas);
-  const exitCode = rows.some((r) => r.state === "unknown") ? ExitCode.failed : rows.some((r) => r.state !== "ok") ? ExitCode.partial : ExitCode.ok;
-  return { rows, exitCode, reconciled };
+}
+
+/** "unreachable since 2026-12-05T02:00:13.000Z". */
+export function describeSince(r: Pick<SiteReach, "unreachableSince" | "probedAt">): string {
+  return `unreachable since ${r.unreachableSince ?? r.probedAt}`;
 }
 
 /** Each replicated database's replica beside its row, and the warning when a streaming replica stands in for a backup. */

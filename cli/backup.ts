@@ -23,7 +23,8 @@ import type { PairStatus } from "../backup/replication/index.js";
 /**
  * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
  * No command here prompts: they are run by timers. Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run,
- * 4 some jobs failed (run) or are over their RPO (status).
+ * 4 some jobs failed (run) or are over their RPO (status), 6 another site is unreachable (status: judged by what this
+ * site holds).
  */
 
 
@@ -379,10 +380,16 @@ interface StatusTexts {
 }
 
 /** Why a row is not ok, in a few words: its worst item, and what the last run said. */
-function statusWhy(r: JobStatusRow): string {
+function statusWhy(r: JobStatusRow, withCopy = true): string {
   if (r.error) return r.error;
   const bad = r.items.filter((i) => i.state !== "ok").map((i) => `${i.item} ${i.state === "none" ? "never backed up" : i.state}`);
-  return [bad.join(", "), r.lastError ? `last run: ${r.lastError}` : ""].filter(Boolean).join("; ") || "-";
+  return [bad.join(", "), r.lastError ? `last run: ${r.lastError}` : "", withCopy ? (r.copyWarning ?? "") : ""].filter(Boolean).join("; ") || "-";
+}
+
+/** Where a row was judged, and its copies elsewhere: "secondary; primary: ok 3m" (the other side as extra). */
+function copiesText(r: JobStatusRow, formatAge: (m: number | undefined) => string): string {
+  const others = (r.copies ?? []).map((c) => `${c.repository}: ${c.state === "unknown" ? "unknown" : `${c.state} ${formatAge(c.ageMinutes)}`}`);
+  return [r.judgedBy ?? r.repository, ...others].join("; ");
 }
 
 /**
@@ -404,7 +411,7 @@ function replicaText(r: JobStatusRow, { describeLag, formatAge }: StatusTexts): 
 
 const statusCommand: CommandModule<object, StatusArgs> = {
   command: "status",
-  describe: "per job and item (each database, the files) the newest snapshot's age against the RPO; exit 4 if any item is over RPO or never backed up, 1 if a repository cannot be read",
+  describe: "per job and item (each database, the files) the newest snapshot's age against the RPO; exit 4 if any item is over RPO or never backed up, 6 if the other site does not answer (then judged by this site's copies), 1 if a repository cannot be read",
   builder: (y: Argv<object>): Argv<StatusArgs> =>
     y
       .option("json", { type: "boolean", default: false })
@@ -416,16 +423,23 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     const everyJob = expandJobs(sites, loadPolicies());
     const jobs = args.job === undefined ? everyJob.filter((j) => !site || j.site === site) : selectJobs(everyJob, { job: args.job, site });
     const config = loadBackupConfig();
-    const [{ backupStatus, formatAge }, { describeLag }, { describeReconciled }, { readState }, { backupStatePaths }] = await Promise.all([
+    const [{ backupStatus, formatAge }, { describeLag }, { describeReconciled }, { readState }, { backupStatePaths }, { lookAtOtherSites }, { describeUnreachable }] = await Promise.all([
       import("../backup/status.js"),
       import("../backup/replication/index.js"),
       import("../backup/run-ledger.js"),
       import("../backup/report.js"),
       import("../backup/run.js"),
+      import("../backup/peer-records.js"),
+      import("../backup/reachability.js"),
     ]);
-    const report = await backupStatus(jobs, config, new Date(), await measureReplicas(config, jobs, sites));
+    // The replicas, the other sites and the repositories side by side: each bounded, none waits on another.
+    const replicas = measureReplicas(config, jobs, sites);
+    replicas.catch(() => undefined);
+    const others = await lookAtOtherSites(config, sites);
+    const report = await backupStatus(jobs, config, new Date(), replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)) });
     for (const r of report.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     for (const r of report.rows) if (r.warning) process.stderr.write(`warning: ${r.warning}\n`);
+    if (!args.json) for (const lost of report.unreachable) print(`${lost.site.toUpperCase()} SITE UNREACHABLE ${describeUnreachable(lost)}: each job is judged by the copies this site holds`);
     if (args.json) printJson(report);
     else if (args.job !== undefined) {
       const last = readState(backupStatePaths(config).stateFile);
@@ -438,15 +452,21 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     } else
       print(
         textTable(
-          ["JOB", "STATE", "AGE", "RPO", "NEWEST", "REPLICA", "LAST RUN", "WHY"],
-          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", replicaText(r, { describeLag, formatAge }), r.lastRun ?? "-", r.state === "ok" && !r.lastError ? "" : statusWhy(r)]),
+          ["JOB", "STATE", "AGE", "RPO", "NEWEST", "REPLICA", "LAST RUN", "JUDGED BY; OTHER COPIES", "WHY"],
+          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", replicaText(r, { describeLag, formatAge }), r.lastRun ?? "-", copiesText(r, formatAge), r.state === "ok" && !r.lastError && !r.copyWarning ? "" : statusWhy(r)]),
         ),
       );
     if (report.exitCode !== ExitCode.ok) {
       const late = report.rows.filter((r) => r.state !== "ok");
       const first = late[0];
+      const lost = report.unreachable[0];
+      const judged = report.rows.filter((r) => !r.unreachable);
       throw new DcctlError(
-        report.exitCode === ExitCode.failed ? "a repository could not be read" : `${late.length} job${late.length === 1 ? " is" : "s are"} over RPO or never backed up${first ? ` (first: ${first.job}: ${statusWhy(first)})` : ""}`,
+        report.exitCode === ExitCode.failed
+          ? "a repository could not be read"
+          : report.exitCode === ExitCode.siteUnreachable && lost
+            ? `the ${lost.site} site is unreachable since ${lost.unreachableSince ?? lost.probedAt}; ${judged.filter((r) => r.state === "ok").length} of ${judged.length} jobs within RPO by the copies this site holds${late.length ? ` (first not: ${first?.job}: ${first ? statusWhy(first, false) : ""})` : ""}`
+            : `${late.length} job${late.length === 1 ? " is" : "s are"} over RPO or never backed up${first ? ` (first: ${first.job}: ${statusWhy(first, false)})` : ""}`,
         report.exitCode,
       );
     }

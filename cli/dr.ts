@@ -20,7 +20,7 @@ import {
   type RunOutcome,
 } from "../runbooks/engine/index.js";
 import { configuredServices, optionalBackupConfig } from "../runbooks/engine/services.js";
-import { collectReadinessInput, readiness, readinessTable, writeReadinessMetrics } from "../runbooks/engine/readiness.js";
+import { collectReadinessInput, outageReport, readiness, readinessTable, writeReadinessMetrics } from "../runbooks/engine/readiness.js";
 import { loadBackupConfig } from "../backup/repositories.js";
 import { describeReconciled } from "../backup/run-ledger.js";
 import { print, printJson } from "./print.js";
@@ -290,21 +290,32 @@ interface ReadinessArgs extends CommonArgs {
 
 const readinessCommand: CommandModule<object, ReadinessArgs> = {
   command: "readiness",
-  describe: "per service: could it fail over now? backups, replicas, standbys, and a good drill within its tier's drillEveryDays; writes dcctl_dr.prom; exit 4 if any is not ready",
+  describe: "per service: could it fail over now? backups, replicas, standbys, and a good drill within its tier's drillEveryDays; writes dcctl_dr.prom; exit 4 if any is not ready, 6 if the other site does not answer (then: can each fail over now, and how)",
   builder: (y) =>
     json(y).option("runbook", { type: "string", array: true, default: [], describe: "also count the services this runbook labels before it ever ran (the history's runs count anyway)" }) as unknown as Argv<ReadinessArgs>,
   handler: async (args) => {
     const sites = loadSites();
     const config = loadBackupConfig();
-    const runbooks = args.runbook.map((r) => loadRunbook(r, sites).runbook);
+    const files = args.runbook.map((r) => {
+      const { path, runbook } = loadRunbook(r, sites);
+      return { ref: path, runbook };
+    });
+    const runbooks = files.map((f) => f.runbook);
     const now = new Date();
     const note = (line: string) => void process.stderr.write(line + "\n");
-    const { input, reconciled } = await collectReadinessInput({ sites, config, runbooks, now, onNote: note });
+    const { input, reconciled } = await collectReadinessInput({ sites, config, runbooks, runbookFiles: files, now, onNote: note });
     for (const r of reconciled) note(describeReconciled(r));
     const list = readiness(input);
     writeReadinessMetrics(config, list, now);
+    const lost = input.reach?.find((r) => !r.reachable);
     if (args.json) printJson(list);
+    else if (lost) print(outageReport(list, lost));
     else print(list.length ? readinessTable(list) : "no services: no primary host lists services, and no DR run or --runbook labels any");
+    if (lost) {
+      const can = list.filter((s) => s.failoverNow?.possible);
+      const command = can[0]?.failoverNow?.command;
+      throw new DcctlError(`the ${lost.site} site is unreachable since ${lost.unreachableSince ?? lost.probedAt}: ${can.length} of ${list.length} services can fail over now${command ? ` (run: ${command})` : ""}`, ExitCode.siteUnreachable);
+    }
     const notReady = list.filter((s) => !s.ready);
     const first = notReady[0];
     if (first) throw new DcctlError(`${notReady.length} of ${list.length} services not ready to fail over (first: ${first.service}: ${first.reasons[0] ?? "?"})`, ExitCode.partial);

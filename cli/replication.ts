@@ -2,7 +2,8 @@ import type { Argv, CommandModule } from "yargs";
 import { loadSites } from "../inventory/index.js";
 import { loadBackupConfig } from "../backup/repositories.js";
 import { configExecutors, describeLag, findPair, measurePairs, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, sizeText, statusExitCode } from "../backup/replication/index.js";
-import { DcctlError } from "../util/errors.js";
+import { describeUnreachable, probeSites } from "../backup/reachability.js";
+import { DcctlError, ExitCode } from "../util/errors.js";
 import { textTable } from "../util/table.js";
 import { print } from "./print.js";
 
@@ -10,7 +11,7 @@ import { print } from "./print.js";
  * `dcctl replication setup|status`: the standby pairs of the inventory (a secondary host's `standbyFor`), seeded from
  * their primaries and measured. Exit codes: 0 ok, 1 failed, 2 bad input, 4 a pair is broken or over its RPO,
  * 5 setup would overwrite what a standby holds and --yes was not given, or would discard writes a former primary holds
- * past the fork (kept, and named) and --discard-diverged was not given.
+ * past the fork (kept, and named) and --discard-diverged was not given; 7 (status) the other site does not answer.
  */
 
 
@@ -76,7 +77,10 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     const sites = loadSites();
     const pairs = args.pair === undefined ? replicationPairs(sites) : [findPair(sites, args.pair)];
     const config = loadBackupConfig();
-    const statuses = await measurePairs(config, pairs, { record: true, known: replicationPairs(sites) });
+    // The other sites probed beside the pairs (both bounded): a lost site is named, not waited for.
+    const [statuses, reach] = await Promise.all([measurePairs(config, pairs, { record: true, known: replicationPairs(sites) }), probeSites(config, sites)]);
+    const lost = reach.filter((r) => !r.reachable);
+    if (!args.json) for (const r of lost) print(`${r.site.toUpperCase()} SITE UNREACHABLE ${describeUnreachable(r)}`);
     if (args.json) print(JSON.stringify(statuses, null, 2));
     else if (!statuses.length) print("no replication pairs: no secondary host has standbyFor with a database its primary runs");
     else
@@ -87,6 +91,11 @@ const statusCommand: CommandModule<object, StatusArgs> = {
         ),
       );
     const code = statusExitCode(statuses);
+    const gone = lost[0];
+    if (gone) {
+      const bad = statuses.filter((s) => !s.ok);
+      throw new DcctlError(`the ${gone.site} site is unreachable since ${gone.unreachableSince ?? gone.probedAt}; ${bad.length} of ${statuses.length} replication pairs not streaming (${bad.map((s) => `${s.pair}: ${s.health}${s.lagSeconds !== undefined ? `, last heard ${describeLag(s)} ago` : ""}`).join("; ") || "none"})`, ExitCode.siteUnreachable);
+    }
     if (code) {
       const bad = statuses.filter((s) => !s.ok);
       const first = bad[0];

@@ -2,7 +2,7 @@ import { SITE_NAMES, type SiteName } from "../inventory/index.js";
 import type { JobStatusRow } from "../backup/status.js";
 import type { PairStatus } from "../backup/replication/index.js";
 import type { RunSummary } from "../runbooks/engine/index.js";
-import type { ServiceReadiness } from "../runbooks/engine/readiness.js";
+import type { FailoverNow, ServiceReadiness } from "../runbooks/engine/readiness.js";
 import type { Lang, Translate } from "../util/i18n.js";
 import type { ConsoleStatus } from "./status.js";
 
@@ -29,8 +29,10 @@ export interface JobView {
   rpo: string;
   lastRun: string;
   lastRunTone: Tone;
-  /** The items that are not ok, and the last run's error, in a few words. */
+  /** The items that are not ok, the last run's error and a copy at the secondary over RPO, whole. */
   why?: string;
+  /** Where it was judged, when not its own repository. */
+  judgedBy?: string;
 }
 
 export interface SiteJobs {
@@ -56,8 +58,18 @@ export interface RepositoryView {
   verify: string;
   verifyAt?: string;
   tone: Tone;
-  /** Why the last verify failed. */
+  /** Why the last verify failed; or that its site does not answer. */
   message?: string;
+}
+
+/** At the top of the page while another site does not answer: what the night shift needs first. */
+export interface Banner {
+  title: string;
+  lines: string[];
+  /** The command that fails over to this site, when any service can. */
+  command?: string;
+  commandLabel?: string;
+  services: { service: string; answer: string; data: string; tone: Tone }[];
 }
 
 export interface ServiceView {
@@ -89,6 +101,9 @@ export interface RunView {
 
 export interface OverviewView {
   updated: string;
+  /** The figures are older than a reading should be, or from before a site was lost. */
+  updatedStale: boolean;
+  banner?: Banner;
   siteLine: string;
   tiles: Tile[];
   backupNote: string;
@@ -150,7 +165,7 @@ function jobView(r: JobStatusRow, t: Translate, lang: Lang): JobView {
   const bad = r.items.filter((i) => i.state !== "ok").map((i) => `${i.item}: ${t(`backup.item.${i.state === "none" ? "never" : i.state}`)}`);
   // The state says it for a job whose items all stand alike; otherwise, which of them.
   const mixed = new Set(r.items.map((i) => i.state)).size > 1;
-  const why = [r.error, mixed ? bad.join(", ") : undefined, r.lastError].filter((x): x is string => !!x).join(" · ");
+  const why = [r.error, mixed ? bad.join(", ") : undefined, r.lastError, r.copyWarning].filter((x): x is string => !!x).join(" · ");
   const lastStatus = r.lastRun?.split(" ")[0];
   const lastAt = r.lastRun?.replace(/^\S+ at /, "");
   const v: JobView = {
@@ -164,6 +179,7 @@ function jobView(r: JobStatusRow, t: Translate, lang: Lang): JobView {
     lastRunTone: !r.lastRun ? "muted" : lastStatus === "ok" ? "ok" : "bad",
   };
   if (why) v.why = why;
+  if (r.judgedBy) v.judgedBy = t("judgedBy", { repository: r.judgedBy });
   return v;
 }
 
@@ -211,13 +227,57 @@ function runView(r: RunSummary, t: Translate, lang: Lang): RunView {
   return v;
 }
 
+/** The age of the figures to the second while it is short: a header that moves while they are fresh, and only then. */
+function readAge(ms: number, t: Translate, lang: Lang): string {
+  return ms < 120_000 ? t("lagSeconds", { n: Math.round(ms / 1000) }) : ageText(ms / 60_000, t, lang);
+}
+
+/** A reading this old is no longer current: two intervals and a slow reading's worth. */
+const STALE_AFTER_MS = 120_000;
+
+function failoverAnswer(f: FailoverNow, t: Translate, lang: Lang): string {
+  if (!f.possible) return t("outage.cannot", { why: f.blockers.join("; ") });
+  if (f.rpoMinutes === undefined) return t("outage.canUnknown");
+  const rpo = ageText(f.rpoMinutes, t, lang);
+  if (f.rpoTargetMinutes === undefined) return t("outage.canNoTarget", { rpo });
+  return t("outage.can", { rpo, target: ageText(f.rpoTargetMinutes, t, lang), met: t(f.rpoMet ? "outage.met" : "outage.missed") });
+}
+
+function failoverData(f: FailoverNow, t: Translate, lang: Lang): string {
+  const at = (iso: string) => `${dateTime(iso, lang)}:${pad(new Date(iso).getSeconds())}`;
+  const hosts = f.hosts.map((h) => {
+    const parts = [h.replicaUpTo ? t("outage.replica", { name: h.replica ?? "", time: at(h.replicaUpTo) }) : "", h.copyUpTo ? t("outage.copy", { time: at(h.copyUpTo) }) : ""].filter(Boolean);
+    return `${h.host}: ${parts.join(", ") || t("outage.nothing")}`;
+  });
+  return [f.dataUpTo ? t("outage.data", { time: at(f.dataUpTo) }) : "", ...hosts].filter(Boolean).join(" · ");
+}
+
+function bannerOf(s: ConsoleStatus, t: Translate, lang: Lang, now: Date): Banner | undefined {
+  const lost = s.sites.find((x) => !x.reachable);
+  if (!lost) return undefined;
+  const since = lost.unreachableSince ?? lost.probedAt;
+  const banner: Banner = {
+    title: t("outage.title", { site: t(`site.${lost.site}`), time: clock(new Date(since)), age: ageText(Math.max(0, now.getTime() - Date.parse(since)) / 60_000, t, lang) }),
+    lines: [t("outage.judged"), ...(s.backup.predatesOutage ? [t("outage.predates")] : []), ...(lost.site === "secondary" ? [t("outage.nowhere")] : [])],
+    services: (s.services ?? []).flatMap((x) => (x.failoverNow ? [{ service: x.service, answer: failoverAnswer(x.failoverNow, t, lang), data: failoverData(x.failoverNow, t, lang), tone: (x.failoverNow.possible ? (x.failoverNow.rpoMet === false ? "warn" : "ok") : "bad") as Tone }] : [])),
+  };
+  const command = s.services?.map((x) => x.failoverNow?.command).find((c) => c !== undefined);
+  if (command) {
+    banner.command = command;
+    banner.commandLabel = t("outage.command");
+  }
+  return banner;
+}
+
 export function overviewView(s: ConsoleStatus, t: Translate, lang: Lang, now: Date = new Date()): OverviewView {
   const j = s.summary.jobs;
-  const tiles: Tile[] = [
+  const lostSites = s.sites.filter((x) => !x.reachable);
+  const tiles: Tile[] = lostSites.map((x) => ({ label: t("siteLost", { site: t(`site.${x.site}`), time: clock(new Date(x.unreachableSince ?? x.probedAt)) }), value: "✕", tone: "bad" as Tone }));
+  tiles.push(
     { label: t("summary.jobsOk"), value: `${j.ok}/${j.total}`, tone: j.total && j.ok === j.total ? "ok" : j.total ? "warn" : "muted" },
     { label: t("summary.overRpo"), value: String(j.overRpo), tone: j.overRpo ? "bad" : "ok" },
     { label: t("summary.never"), value: String(j.never), tone: j.never ? "bad" : "ok" },
-  ];
+  );
   if (j.unknown) tiles.push({ label: t("summary.unknown"), value: String(j.unknown), tone: "warn" });
   const rp = s.summary.replicas;
   if (rp.ok + rp.notOk) tiles.push({ label: t("summary.pairsOk"), value: `${rp.ok}/${rp.ok + rp.notOk}`, tone: rp.notOk ? "bad" : "ok" });
@@ -231,22 +291,33 @@ export function overviewView(s: ConsoleStatus, t: Translate, lang: Lang, now: Da
   } else for (const label of ["summary.servicesReady", "summary.servicesNotReady", "summary.drillsOverdue"]) tiles.push({ label: t(label), value: t("dash"), tone: "muted", title: t("summary.notAvailable") });
 
   const b = s.backup;
+  const readAgeMs = b.at ? Math.max(0, now.getTime() - Date.parse(b.at)) : undefined;
+  const stale = readAgeMs === undefined || readAgeMs > STALE_AFTER_MS || b.predatesOutage === true;
+  // No tile may stand green on figures that are not current: it says "—"-grey, with why in its title.
+  if (stale && b.at) for (const tile of tiles) if (tile.tone === "ok") Object.assign(tile, { tone: "muted", title: t(b.predatesOutage ? "outdated" : "staleMark") });
   const backupNote = b.at
     ? t("backup.asOf", { time: clock(new Date(b.at)), age: ageText(Math.max(0, now.getTime() - Date.parse(b.at)) / 60_000, t, lang) }) + (b.refreshingSince ? ` · ${t("backup.refreshing")}` : "")
     : t("backup.first");
 
   const view: OverviewView = {
-    updated: t("updated", { time: clock(now) }),
+    updated: b.at ? t("updatedAt", { time: clock(new Date(b.at)), age: readAge(readAgeMs ?? 0, t, lang) }) + (stale ? ` · ${t("staleMark")}` : "") : t("updatedNone"),
+    updatedStale: stale,
     siteLine: t("thisSite", { site: t(`site.${s.site}`) }),
     tiles,
     backupNote,
     // The worst first: what needs the duty officer is at the top of each site's table.
-    sites: SITE_NAMES.map((site) => ({ site, label: t(`site.${site}`), jobs: worstFirst(b.jobs.filter((r) => r.site === site)).map((r) => jobView(r, t, lang)) })),
+    sites: SITE_NAMES.map((site) => ({
+      site,
+      label: t(`site.${site}`),
+      jobs: worstFirst(b.jobs.filter((r) => r.site === site))
+        .map((r) => jobView(r, t, lang))
+        .map((v) => (stale && v.tone === "ok" ? { ...v, tone: "muted" as Tone } : v)),
+    })),
     replicas: b.replicas.map((p) => {
       const r: ReplicaView = {
         pair: `${p.standby} ← ${p.primary}`,
         health: t(`replication.healthWord.${p.health}`) + (p.overRpo ? `, ${t("replication.overRpo")}` : ""),
-        tone: p.ok ? "ok" : "bad",
+        tone: p.ok ? (stale ? "muted" : "ok") : "bad",
         lag: lagText(p, t, lang),
         rpo: ageText(p.rpoSeconds / 60, t, lang),
         measured: clock(new Date(p.measuredAt)),
@@ -257,15 +328,18 @@ export function overviewView(s: ConsoleStatus, t: Translate, lang: Lang, now: Da
     repositories: s.repositories.map((r) => {
       const v = r.verify;
       const verify = !v ? t("repositories.notVerified") : v.ok ? t("repositories.verifyOk") : t("repositories.verifyFailed");
-      const view: RepositoryView = { name: r.name, location: r.location, size: sizeText(v?.sizeBytes, t, lang), verify, tone: !v ? "muted" : v.ok ? "ok" : "bad" };
+      const view: RepositoryView = { name: r.name, location: r.location, size: sizeText(v?.sizeBytes, t, lang), verify, tone: !v ? "muted" : v.ok ? (stale ? "muted" : "ok") : "bad" };
       if (v) view.verifyAt = `${dateTime(v.at, lang)}${v.subset ? ` · ${t("repositories.subset", { subset: v.subset })}` : ""}`;
       if (v && !v.ok && v.message) view.message = v.message;
+      if (r.unreachableSince) view.message = [view.message, t("repoUnreachable", { time: clock(new Date(r.unreachableSince)) })].filter(Boolean).join(" · ");
       return view;
     }),
     servicesNote: s.servicesError ?? t("services.pending"),
     runs: s.runs.map((r) => runView(r, t, lang)),
   };
   if (s.services) view.services = s.services.map((x) => serviceView(x, t, lang));
+  const banner = bannerOf(s, t, lang, now);
+  if (banner) view.banner = banner;
   if (b.error) view.backupError = t("backup.failed", { message: b.error });
   if (s.runsError) view.runsNote = s.runsError;
   else if (!s.runs.length) view.runsNote = t("history.none");

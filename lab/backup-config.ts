@@ -110,7 +110,10 @@ export function writeLabBackupConfig(dir: string, state: LabState, config: LabCo
   const repositories = { primary: repos, secondary: { ...repos, secondary: ownSecondary } };
   for (const site of ["primary", "secondary"] as const) {
     makeDir(paths.stateDir(site));
-    writeFileSync(paths.reposFile(site), stringify({ site, repositories: repositories[site], localHosts: backupServer(site), stateDir: paths.stateDir(site), ...common }));
+    // Each site reads the other's last runs and verifies from its management host, where that site keeps them.
+    const other = site === "primary" ? "secondary" : "primary";
+    const peers = { [other]: { stateDir: paths.stateDir(other) } };
+    writeFileSync(paths.reposFile(site), stringify({ site, repositories: repositories[site], localHosts: backupServer(site), stateDir: paths.stateDir(site), peers, ...common }));
   }
   writeLabRunbooks(dir, state);
 }

@@ -14,6 +14,8 @@ export const ExitCode = {
   notConfirmed: 5,
   /** A DR drill or failover whose every step ended well, but that missed an RPO or RTO target of its tiers. */
   targetsMissed: 6,
+  /** Another site does not answer: the view judged what this site holds, and says since when that site is lost. */
+  siteUnreachable: 7,
   /** Stopped by Ctrl-C (SIGINT) or by SIGTERM (systemd stopping the unit): 128 + the signal, as a shell says. */
   interrupted: 130,
   terminated: 143,

@@ -12,7 +12,10 @@ async function refresh() {
   try {
     const res = await fetch(main.dataset.refresh, { cache: "no-store", credentials: "same-origin", headers: { accept: "text/html" } });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    // The reasons an operator opened stay open across the refresh.
+    const open = new Set([...main.querySelectorAll("details[open][data-key]")].map((d) => d.dataset.key));
     main.innerHTML = await res.text();
+    for (const d of main.querySelectorAll("details[data-key]")) if (open.has(d.dataset.key)) d.open = true;
     lostSince = undefined;
     live.hidden = true;
   } catch {

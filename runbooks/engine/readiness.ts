@@ -9,7 +9,11 @@ import type { BackupConfig } from "../../backup/repositories.js";
 import { describeLag, measurePairs, replicationPairs, type PairStatus, type ReplicationPair } from "../../backup/replication/index.js";
 import type { Reconciled } from "../../backup/run-ledger.js";
 import { backupStatus, formatAge, type JobStatusRow } from "../../backup/status.js";
+import { lookAtOtherSites } from "../../backup/peer-records.js";
+import { failedParts, type SiteReach } from "../../backup/reachability.js";
+import type { SiteName } from "../../inventory/index.js";
 import { errorMessage } from "../../util/errors.js";
+import { quoteArg } from "../../backup/exec/quote.js";
 import { textTable } from "../../util/table.js";
 import { listRuns, type RunSummary } from "./history.js";
 import { readJournal } from "./journal.js";
@@ -94,6 +98,32 @@ export interface ServiceReadiness {
   /** No good drill within drillEveryDays (or none at all). */
   overdue: boolean;
   brokenJobs: { job: string; state: string; reason: string }[];
+  /** While another site does not answer: could it fail over now, with what data, at what RPO, by which command. */
+  failoverNow?: FailoverNow;
+}
+
+/**
+ * The night shift's question, answered at the surviving site while the other does not answer. Towards the secondary
+ * (the primary lost): per primary host, the data this site holds of it — its replica, complete up to the last moment
+ * it heard from the primary, and its newest copy in this site's repository — and the RPO a failover now would have
+ * (from the loss to the oldest host's newest data) against the tier's. Seen from the primary with the secondary lost:
+ * there is nowhere to fail over to.
+ */
+export interface FailoverNow {
+  /** The site that does not answer, and the first probe that found it so. */
+  lost: SiteName;
+  lostSince: string;
+  possible: boolean;
+  /** Why not, when it cannot. */
+  blockers: string[];
+  hosts: { host: string; replica?: string; replicaUpTo?: string; copyUpTo?: string; takeover: string[] }[];
+  /** The data a failover now would have: every host's best, the oldest of them. */
+  dataUpTo?: string;
+  rpoMinutes?: number;
+  rpoTargetMinutes?: number;
+  rpoMet?: boolean;
+  /** What to run, at this site. */
+  command?: string;
 }
 
 /** One DR run as readiness reads it: its report's per-service measurements and what each label's steps recovered. */
@@ -123,6 +153,10 @@ export interface ReadinessInput {
   /** Runbooks whose `service:` labels count even before they ran. */
   runbooks?: Runbook[];
   now: Date;
+  /** The other sites as probed: one that does not answer turns each answer into "could it fail over now". */
+  reach?: SiteReach[];
+  /** The failover runbook the command should name, when not the default. */
+  failoverRunbook?: string;
 }
 
 const DAY_MS = 86_400_000;
@@ -226,6 +260,8 @@ export function readiness(input: ReadinessInput): ServiceReadiness[] {
     };
     if (lastDrill) r.lastDrill = lastDrill;
     if (lastGoodDrill) r.lastGoodDrill = lastGoodDrill;
+    const lost = input.reach?.find((x) => !x.reachable);
+    if (lost) r.failoverNow = failoverNow(input, lost, service, hosts, tierDef?.rpoMinutes);
     if (due !== undefined) r.drillDueAt = new Date(due).toISOString();
     out.push(r);
   }
@@ -240,14 +276,72 @@ function brokenJob(job: BackupJob, row: JobStatusRow | undefined): ServiceReadin
     const late = row.items.filter((i) => i.state === "over-rpo").map((i) => `${i.item} ${formatAge(i.ageMinutes)} old`);
     const what =
       row.state === "unknown"
-        ? `repository ${row.repository} could not be read${row.error ? `: ${row.error}` : ""}`
+        ? `repository ${row.judgedBy ?? row.repository} could not be read${row.error ? `: ${row.error}` : ""}`
         : [never.length ? `never backed up: ${never.join(", ")}` : "", late.length ? `over its RPO of ${formatAge(row.rpoMinutes)}: ${late.join(", ")}` : ""].filter(Boolean).join("; ");
     out.push({ job: job.id, state: row.state, reason: what });
   }
+  // Failover restores from the secondary's copies: one over the RPO there is a gap in protection, even when the
+  // primary's repository is fresh.
+  if (row.copyWarning) out.push({ job: job.id, state: "copy", reason: row.copyWarning });
   // A failed last run with older snapshots still within RPO: broken now, late soon.
   // A run that died (killed) counts as a failed one.
   if (row.lastRun?.startsWith("failed") || row.lastRun?.startsWith("killed")) out.push({ job: job.id, state: "failed", reason: `last run ${row.lastRun.split(" ")[0] ?? "failed"}${row.lastError ? `: ${row.lastError}` : ` (${row.lastRun})`}` });
   return out;
+}
+
+function failoverNow(input: ReadinessInput, lost: SiteReach, service: string, hosts: Host[], rpoTargetMinutes: number | undefined): FailoverNow {
+  const lostSince = lost.unreachableSince ?? lost.probedAt;
+  const base = { lost: lost.site, lostSince };
+  if (lost.site !== "primary") {
+    return { ...base, possible: false, blockers: [`the ${lost.site} site, where it would fail over to, is unreachable since ${lostSince}`], hosts: [] };
+  }
+  const lossAt = Date.parse(lostSince);
+  const blockers: string[] = [];
+  const pairs = replicationPairs(input.sites);
+  const perHost = hosts.map((h) => {
+    const takeover = takeoverHosts(input.sites, h, service).map((t) => t.name);
+    if (!takeover.length) blockers.push(`no secondary host to take over ${h.name}`);
+    const out: FailoverNow["hosts"][number] = { host: h.name, takeover };
+    let best: number | undefined;
+    for (const p of pairs.filter((x) => x.primary.name === h.name)) {
+      const s = input.replicas.find((x) => x.pair === p.name);
+      out.replica = p.name;
+      // The standby answered and says how far behind it is: it holds everything up to then (never past the loss).
+      if (s && s.health !== "unreachable" && s.health !== "not-a-replica" && s.lagSeconds !== undefined) {
+        const upTo = Math.min(Date.parse(s.measuredAt) - s.lagSeconds * 1000, lossAt);
+        out.replicaUpTo = new Date(upTo).toISOString();
+        best = Math.max(best ?? upTo, upTo);
+      }
+    }
+    const rows = input.jobs.filter((j) => j.host === h.name).map((j) => input.backup.find((r) => r.job === j.id));
+    // A job's newest is its oldest item's newest: the point up to which all of the host's copy is whole.
+    const copies = rows.map((r) => (r?.newest && r.state !== "unknown" ? Date.parse(r.newest.time) : undefined));
+    if (copies.length && copies.every((c): c is number => c !== undefined)) {
+      const upTo = Math.min(...copies, lossAt);
+      out.copyUpTo = new Date(upTo).toISOString();
+      best = Math.max(best ?? upTo, upTo);
+    }
+    if (best === undefined) blockers.push(`no data of ${h.name} at this site: no copy in its repository${out.replica ? `, and replica ${out.replica} did not say how far it is` : ""}`);
+    return { out, best };
+  });
+  const bests = perHost.map((x) => x.best);
+  const r: FailoverNow = { ...base, possible: blockers.length === 0, blockers, hosts: perHost.map((x) => x.out) };
+  if (bests.length && bests.every((b): b is number => b !== undefined)) {
+    const upTo = Math.min(...bests);
+    r.dataUpTo = new Date(upTo).toISOString();
+    r.rpoMinutes = Math.max(0, (lossAt - upTo) / 60_000);
+    if (rpoTargetMinutes !== undefined) {
+      r.rpoTargetMinutes = rpoTargetMinutes;
+      r.rpoMet = r.rpoMinutes <= rpoTargetMinutes;
+    }
+  }
+  if (r.possible) r.command = failoverCommand(lostSince, input.failoverRunbook);
+  return r;
+}
+
+/** The command that fails over to this site, with the moment of the loss as the RPO's reference. */
+export function failoverCommand(lostSince: string, runbook?: string): string {
+  return `dcctl dr failover --to secondary --failed-at ${lostSince}${runbook ? ` --runbook ${quoteArg(runbook)}` : ""}`;
 }
 
 function replicaOf(pair: ReplicationPair, s: PairStatus | undefined): ReplicaReadiness {
@@ -378,6 +472,8 @@ export interface CollectOptions {
   /** Default: the jobs of the policies file and the inventory. */
   jobs?: BackupJob[];
   runbooks?: Runbook[];
+  /** The runbooks as the operator named them: a failover one is named in the command to run. */
+  runbookFiles?: { ref: string; runbook: Runbook }[];
   now?: Date;
   env?: NodeJS.ProcessEnv;
   /** Lines for the operator (runs not counted). */
@@ -401,9 +497,14 @@ export async function collectReadinessInput(o: CollectOptions): Promise<{ input:
   const mine = jobs.filter((j) => hosts.has(j.host)).map((j) => (config.repositories[j.repository] ? j : { ...j, repository: config.site }));
   const all = replicationPairs(sites);
   const pairs = all.filter((p) => hosts.has(p.primary.name));
-  const replicas = await measurePairs(config, pairs, { record: true, known: all });
-  const status = await backupStatus(mine, config, now, replicas);
-  return { input: { sites, jobs, backup: status.rows, replicas, drills, ...(o.runbooks ? { runbooks: o.runbooks } : {}), now }, reconciled: status.reconciled };
+  // The replicas, the other sites and (then) the repositories side by side: each bounded, none waits on another.
+  const replicas = measurePairs(config, pairs, { record: true, known: all });
+  replicas.catch(() => undefined);
+  const others = await lookAtOtherSites(config, sites);
+  const status = await backupStatus(mine, config, now, replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)) });
+  const failoverRunbook = o.runbookFiles?.find((f) => f.runbook.kind === "failover")?.ref;
+  const input: ReadinessInput = { sites, jobs, backup: status.rows, replicas: await replicas, drills, ...(o.runbooks ? { runbooks: o.runbooks } : {}), now, reach: others.reach, ...(failoverRunbook ? { failoverRunbook } : {}) };
+  return { input, reconciled: status.reconciled };
 }
 
 /** The Prometheus textfile beside the backup metrics: config.metricsFile's folder, dcctl_dr.prom. */
@@ -446,4 +547,36 @@ export function readinessTable(list: ServiceReadiness[]): string {
     ["SERVICE", "TIER", "READY", "LAST GOOD DRILL (RPO/RTO vs target)", "DRILL DUE", "REASONS"],
     list.map((s) => [s.service, s.tier === undefined ? "-" : String(s.tier), s.ready ? "yes" : "NO", drillText(s.lastGoodDrill), dueText(s), s.reasons.join("; ")]),
   );
+}
+
+/** "can fail over, RPO 2.1 min (target 15 min, met)" or "CANNOT fail over: …": a service's answer during an outage. */
+export function failoverText(f: FailoverNow): string {
+  if (!f.possible) return `CANNOT fail over: ${f.blockers.join("; ")}`;
+  const rpo = f.rpoMinutes === undefined ? "RPO unknown" : `RPO ${f.rpoMinutes.toFixed(1)} min`;
+  const target = f.rpoTargetMinutes === undefined ? "" : ` (target ${f.rpoTargetMinutes} min, ${f.rpoMet ? "met" : "MISSED"})`;
+  return `can fail over, ${rpo}${target}`;
+}
+
+/** What a failover now would have of each host: "lab-db-01: replica to 02:00:11Z, copy to 01:05:00Z". */
+export function failoverData(f: FailoverNow): string {
+  return f.hosts
+    .map((h) => `${h.host}: ${[h.replicaUpTo ? `replica ${h.replica ?? ""} complete to ${h.replicaUpTo}` : "", h.copyUpTo ? `newest copy ${h.copyUpTo}` : ""].filter(Boolean).join(", ") || "nothing here"}`)
+    .join("; ");
+}
+
+/**
+ * `dcctl dr readiness` while another site does not answer: a headline naming it and since when, the command to run,
+ * then per service its answer now and the data it would have.
+ */
+export function outageReport(list: ServiceReadiness[], lost: SiteReach): string {
+  const lines = [`${lost.site.toUpperCase()} SITE UNREACHABLE since ${lost.unreachableSince ?? lost.probedAt}: judged by what this site holds.`, `(${failedParts(lost) || "no part answered"})`];
+  const command = list.map((s) => s.failoverNow?.command).find((c) => c !== undefined);
+  if (command) lines.push(`To fail over, run at this site: ${command}`);
+  lines.push(
+    textTable(
+      ["SERVICE", "TIER", "FAIL OVER NOW", "DATA IT WOULD HAVE"],
+      list.map((s) => [s.service, s.tier === undefined ? "-" : String(s.tier), s.failoverNow ? failoverText(s.failoverNow) : "-", s.failoverNow ? failoverData(s.failoverNow) : "-"]),
+    ),
+  );
+  return lines.join("\n");
 }

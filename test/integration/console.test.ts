@@ -291,13 +291,13 @@ describe("dcctl serve, the duty console", () => {
     expect(png.subarray(0, 8).toString("hex")).toBe("89504e470d0a1a0a");
     expect(png.readUInt32BE(16)).toBe(1366);
 
-    // Live: "updated" changes by itself, and the page was not reloaded (the mark set in it is still there).
+    // Live: the figures' time and age change by themselves, and the page was not reloaded (the mark set in it is still there).
     const before = await page.locator("#updated").textContent();
-    expect(before).toMatch(/^updated \d\d:\d\d:\d\d$/);
+    expect(before).toMatch(/^figures of \d\d:\d\d:\d\d \(\d+ s ago\)$/);
     await page.evaluate(() => Object.assign(window, { consoleTestMark: 1 }));
     await page.waitForFunction((old) => document.getElementById("updated")?.textContent !== old, before, { timeout: 30_000 });
     expect(await page.evaluate(() => (window as unknown as { consoleTestMark?: number }).consoleTestMark)).toBe(1);
-    expect(await page.locator("#updated").textContent()).toMatch(/^updated \d\d:\d\d:\d\d$/);
+    expect(await page.locator("#updated").textContent()).toMatch(/^figures of \d\d:\d\d:\d\d \(\d+ s ago\)$/);
 
     // The failed drill's report, from its link in the history: its RPO/RTO table.
     await page.locator(`tr[data-run="${failedRun}"] a`).click();
@@ -336,7 +336,7 @@ describe("dcctl serve, the duty console", () => {
     for (const phrase of ["Bảng điều khiển trực ban", "Sao lưu", "Bản sao lưu mới nhất", "Quá hạn RPO", "Chưa từng sao lưu", "Độ trễ sao chép", "Kho sao lưu", "Dịch vụ và diễn tập", "Quá hạn diễn tập", "Chưa sẵn sàng", "Diễn tập", "Thất bại", "Thành công", "trung tâm chính", "trung tâm dự phòng"]) {
       expect(text, phrase).toContain(phrase);
     }
-    expect(await page.locator("#updated").textContent()).toMatch(/^cập nhật lúc \d\d:\d\d:\d\d$/);
+    expect(await page.locator("#updated").textContent()).toMatch(/^số liệu lúc \d\d:\d\d:\d\d \(cách đây \d+ giây\)$/);
     expect(await page.locator('tr[data-job="qn-app-01/files-late"] .badge').textContent()).toBe("Quá hạn RPO");
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBe(1366);
     // The run's report in the console's language too.

@@ -203,6 +203,34 @@ describe("readiness from fixture inputs (the lab's inventory)", () => {
     );
     expect(parsePrometheus(text)).toHaveLength(13);
   });
+
+  it("the primary lost: per service, can it fail over now, with what data, at what RPO against its tier, and how", () => {
+    const lostAt = NOW.getTime() - 60_000;
+    const reach = [{ site: "primary" as const, reachable: false, unreachableSince: new Date(lostAt).toISOString(), probedAt: NOW.toISOString(), parts: [] }];
+    // Every copy at this site 14.4 min old; lab-db-01's replica last heard from it 70 s ago, lab-db-02's cannot say.
+    const copyAt = new Date(NOW.getTime() - 14.4 * 60_000).toISOString();
+    const rows = jobs.map((j) => ({ ...okRow(j), newest: { id: "abcd1234", time: copyAt } }));
+    const replicas = [pair("lab-dr-db-01", "lab-db-01", { health: "broken", primaryAnswered: false, lagSeconds: 70, ok: false }), pair("lab-dr-db-02", "lab-db-02", { tier: 2, rpoSeconds: 14_400, health: "broken", primaryAnswered: false, lagSeconds: undefined, ok: false })];
+    const list = readiness(input({ backup: rows, replicas, reach, failoverRunbook: "/lab/runbooks/failover.yaml" }));
+    const portal = get(list, "portal").failoverNow;
+    expect(portal).toMatchObject({ lost: "primary", lostSince: reach[0]?.unreachableSince, possible: true, blockers: [], rpoTargetMinutes: 15, rpoMet: true, dataUpTo: copyAt });
+    expect(portal?.command).toBe(`dcctl dr failover --to secondary --failed-at ${reach[0]?.unreachableSince ?? ""} --runbook /lab/runbooks/failover.yaml`);
+    // From the loss to the oldest host's newest data: lab-app-0x's copies, 13.4 min before the loss.
+    expect(portal?.rpoMinutes).toBeCloseTo(13.4, 5);
+    expect(portal?.hosts.find((h) => h.host === "lab-db-01")).toEqual({ host: "lab-db-01", takeover: ["lab-dr-db-01"], replica: "lab-dr-db-01", replicaUpTo: new Date(NOW.getTime() - 70_000).toISOString(), copyUpTo: copyAt });
+    // lab-db-01 alone: its replica, which heard from it 10 s before the loss, is newer than its copy.
+    expect(get(list, "postgresql").failoverNow?.rpoMinutes).toBeCloseTo(10 / 60, 5);
+    expect(get(list, "mariadb").failoverNow).toMatchObject({ possible: true, rpoTargetMinutes: 240, rpoMet: true, hosts: [{ host: "lab-db-02", replica: "lab-dr-db-02", copyUpTo: copyAt }] });
+
+    // A host of which this site holds nothing: that service cannot fail over, and says why.
+    const noCopy = rows.map((r) => (r.host === "lab-app-02" ? { ...r, state: "unknown" as const } : r));
+    expect(get(readiness(input({ backup: noCopy, replicas, reach })), "portal").failoverNow).toMatchObject({ possible: false, blockers: ["no data of lab-app-02 at this site: no copy in its repository"] });
+    // Seen from the primary, with the secondary lost: nowhere to fail over to.
+    const secondaryLost = [{ ...reach[0], site: "secondary" as const, reachable: false, probedAt: NOW.toISOString(), parts: [] }];
+    expect(get(readiness(input({ reach: secondaryLost })), "portal").failoverNow).toEqual({ lost: "secondary", lostSince: reach[0]?.unreachableSince, possible: false, blockers: [`the secondary site, where it would fail over to, is unreachable since ${reach[0]?.unreachableSince ?? ""}`], hosts: [] });
+    // Both sites answering: no such answer.
+    expect(get(readiness(input()), "portal").failoverNow).toBeUndefined();
+  });
 });
 
 describe("drTiers[].drillEveryDays in the site files", () => {
@@ -280,7 +308,7 @@ describe("dcctl dr readiness and backup verify through the CLI", () => {
   const policies = (path: string) => ({ policies: { "files-test": { sources: [{ kind: "files", paths: [path] }], schedule: "0 2 * * *", retention: { keepLast: 3 }, rpoMinutes: 60, repository: "primary" } } });
   const data = join(work, "data");
   const run = (args: string[], extra: Record<string, string> = {}) => dcctl(args, { ...env, ...extra }, 120_000);
-  // The verify test's own repository: the jobs write to "primary", so nothing else touches it.
+  // The secondary's repository, which the readiness test replicates to and the verify test checks.
   const verifyRepo = { url: join(work, "verify-repo"), passwordFile: join(work, "repo.pass") };
 
   beforeAll(async () => {
@@ -356,6 +384,11 @@ groups:
 
     const backup = run(["backup", "run", "--all"]);
     expect(backup.code, backup.stderr).toBe(0);
+    // At the secondary each job is judged by the copies in its own repository: what a failover would restore.
+    const notYet = run(["dr", "readiness"]);
+    expect(notYet.stderr).toMatch(/^dcctl: 2 of 2 services not ready to fail over \(first: portal: backup t-app-01\/files-test: never backed up: files\)$/m);
+    const copied = run(["backup", "replicate", "--to", "secondary"]);
+    expect(copied.code, copied.stderr).toBe(0);
     await drillNow();
     const ready = run(["dr", "readiness", "--json"]);
     expect(ready.stderr).toBe("");
@@ -389,15 +422,16 @@ groups:
     const config = { stateDir: state };
     expect(lastVerify(config, "secondary")).toBeUndefined();
     const restic = new Restic(verifyRepo);
+    const before = (await restic.snapshots()).length;
     await restic.backup([data], { host: "t-app-01", tags: ["dcctl"] });
     await restic.backup([data], { host: "t-db-01", tags: ["dcctl"] });
     const ok = run(["backup", "verify", "--repository", "secondary", "--json"]);
     expect(ok.code, ok.stderr).toBe(0);
     const good = lastVerify(config, "secondary");
-    expect(good).toMatchObject({ repository: "secondary", ok: true, snapshots: 2 });
+    expect(good).toMatchObject({ repository: "secondary", ok: true, snapshots: before + 2 });
     expect(good?.sizeBytes).toBeGreaterThan(0);
     expect(good?.message).toBeUndefined();
-    expect(JSON.parse(ok.stdout)).toMatchObject({ repository: "secondary", num_errors: 0, sizeBytes: good?.sizeBytes, snapshots: 2 });
+    expect(JSON.parse(ok.stdout)).toMatchObject({ repository: "secondary", num_errors: 0, sizeBytes: good?.sizeBytes, snapshots: before + 2 });
     expect(Math.abs(Date.parse(good?.at ?? "") - Date.now())).toBeLessThan(60_000);
 
     // A pack file gone: restic check fails, and the record says so.
