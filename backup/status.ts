@@ -22,7 +22,7 @@ import type { PairStatus } from "./replication/index.js";
  * beside it. A repository at a site that does not answer (reachability.ts) is not read at all.
  *
  * Exit codes: 0 every job has a snapshot of every item within its RPO; 4 some item is over its RPO or has none;
- * 6 another site is unreachable (every job this site can judge is judged; those only that site holds are unknown);
+ * 7 another site is unreachable (every job this site can judge is judged; those only that site holds are unknown);
  * 1 a repository that should answer could not be read (then its jobs show the error, and whether they are late is
  * unknown).
  * Beside each job of a replicated database stands its replica's last measured lag: the first line of protection,
