@@ -60,9 +60,10 @@ export class RunLedger {
   /**
    * At the end of the run: forgets whatever it tagged but did not accept, then drops its ledger. When every job
    * succeeded each snapshot it made was accepted, so there is nothing to look for (and no listing to pay for).
+   * Repositories in `skip` (a job stalled on them) are left to the next run: a frozen one would stall this too.
    */
-  async close(allAccepted: boolean): Promise<Reconciled[]> {
-    if (!allAccepted) return reconcileFile(this.config, this.file, this.stallMs);
+  async close(allAccepted: boolean, skip: ReadonlySet<RepositoryName> = new Set()): Promise<Reconciled[]> {
+    if (!allAccepted) return reconcileFile(this.config, this.file, this.stallMs, skip);
     rmSync(this.file, { force: true });
     return [];
   }
@@ -90,7 +91,7 @@ export async function reconcileDeadRuns(config: BackupConfig, stallMs = DEFAULT_
   return out;
 }
 
-async function reconcileFile(config: BackupConfig, file: string, stallMs: number): Promise<Reconciled[]> {
+async function reconcileFile(config: BackupConfig, file: string, stallMs: number, skip: ReadonlySet<RepositoryName> = new Set()): Promise<Reconciled[]> {
   const lines = readLedger(file);
   const start = lines.find((l): l is LedgerStart => l.type === "start");
   if (!start) {
@@ -101,6 +102,11 @@ async function reconcileFile(config: BackupConfig, file: string, stallMs: number
   const out: Reconciled[] = [];
   let clean = true;
   for (const repository of start.repositories) {
+    if (skip.has(repository)) {
+      clean = false;
+      out.push({ run: start.run, repository, forgotten: [], error: "not looked at: a job of this run stalled on it; the next run or replicate looks" });
+      continue;
+    }
     try {
       const restic = resticFor(config, repository, { stallMs });
       const stray = (await restic.snapshots({ tags: [runTag(start.run)] })).filter((s) => !accepted.has(s.id)).map((s) => s.id);
