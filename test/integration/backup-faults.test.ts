@@ -266,8 +266,9 @@ describe("backups stay truthful under kills, refusals and a frozen repository", 
     expect(items.map((i) => i.name)).toEqual(names.map((n) => `postgresql/${n}`));
     expect(items[0]?.error).toMatch(/^stalled: .*not answering/);
     for (const i of items.slice(1)) expect(i.error).toBe("not started: the job had made no progress for 4.0 s (its stall limit)");
-    // One limit and the stop of restic on the host (its channel given up after a grace period), not four of them.
-    expect(seconds).toBeLessThan(30);
+    // That three items never started is the proof that the limit was the job's (each would have waited a limit and
+    // the stop of restic on its host); the bound below only catches a run that hangs, and leaves room for a busy machine.
+    expect(seconds).toBeLessThan(90);
     await until("the run's restic processes to end", gone, 5_000);
     expect(await jobSnapshots(job)).toHaveLength(before);
   });
