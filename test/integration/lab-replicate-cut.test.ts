@@ -14,16 +14,17 @@ import { until } from "../helpers/until.js";
 /**
  * A replicate cut by a lost site, on a lab of its own: `backup replicate --to secondary` runs at the primary while
  * `lab fail secondary` freezes the secondary's rest-server and cuts the WAN in the middle of the copy. With a stall
- * limit of 30 s in the primary's repositories file it fails within that limit (not for the whole outage), records the
+ * limit of 120 s in the primary's repositories file it fails within that limit (not for the whole outage), records the
  * run as stalled, and its notice reaches a real SMTP server (smtp-server) that listens on the loopback of the
  * primary's management host, where dcctl runs; after `lab heal` the next replicate copies what was missing.
  */
 const t = testLab("replicate-cut");
 /**
- * restic's "packs copied" counts packs read from the source; the last pack written to the secondary (up to 16 MiB,
- * 17 s at 8 Mbit/s) goes out after the count reached 100%, with no progress to show: the limit must exceed that.
+ * restic's "packs copied" counts packs read from the source; the packs being written to the secondary (restic keeps
+ * several uploads of up to 16 MiB in flight: over a minute at 8 Mbit/s) go out after the count reached 100%, with no
+ * progress to show. With 30 s the replicate after the heal stalled there; the limit must exceed that window.
  */
-const STALL_S = 30;
+const STALL_S = 120;
 /** A real SMTP server in the primary's management namespace: it writes its port, then one JSON line per mail. */
 const SMTP_SINK = `import { createRequire } from "node:module";
 import { appendFileSync, writeFileSync } from "node:fs";
