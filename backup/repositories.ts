@@ -13,6 +13,7 @@ import type { MariadbSourceOptions } from "./sources/mariadb.js";
 import type { PostgresSourceOptions } from "./sources/postgres.js";
 import type { PgServerControl } from "./replication/postgresql.js";
 import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "./notify/config.js";
+import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLimits } from "./limits.js";
 
 /**
  * Where the repositories are and how this machine reaches hosts: a small per-machine YAML file, never in the
@@ -48,7 +49,12 @@ import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } 
  *             user: dcctl, passwordFile: /etc/dcctl/smtp.pass }   # user and passwordFile together or not at all; 0600
  *     webhook: { url: "https://chat.qn.gov.vn/hooks/dr", tokenFile: /etc/dcctl/webhook.token }   # bearer token; 0600
  *     consoleUrl: "https://10.10.50.11:8088"   # where `dcctl serve` answers: messages link <consoleUrl>/runs/<runId>
- *     on: [failure, drill, failover, failback] # which events are sent (default all); failure = a backup job failed
+ *     on: [failure, drill, failover, failback] # which events are sent (default all); failure = a backup job,
+ *                                              # replicate, prune or verify failed
+ *   limits:                       # how long restic may take before it is stopped, recorded and notified (backup/limits.ts)
+ *     listing: 2m                 # a snapshot listing, lookup or forget answers within this
+ *     stall: 10m                  # replicate and prune: progress unchanged this long (restic prints it every 5 s)
+ *     replicate: 6h               # the whole of `backup replicate`; likewise prune: 6h, verify: 12h
  *
  * Each repository is owned by its site: the primary's by the primary, the secondary's by the secondary. The
  * secondary's rest-server runs --append-only, so from the primary it can be written and copied to but not pruned;
@@ -86,6 +92,8 @@ export interface BackupConfig {
   notify?: NotifyConfig;
   /** Where the other sites' control planes keep their state, when not where this one does (backup/peer-records.ts). */
   peers?: Partial<Record<SiteName, { stateDir: string }>>;
+  /** Time limits of listings, replicate, prune and verify (backup/limits.ts); absent: the defaults. */
+  limits?: SiteLimits;
 }
 
 /** A PostgreSQL server's settings: how its databases are reached, and how replication controls the server. */
@@ -116,6 +124,7 @@ interface RawConfig {
   lang?: Lang;
   notify?: RawNotifyConfig;
   peers?: Partial<Record<SiteName, { stateDir: string }>>;
+  limits?: RawLimits;
 }
 
 const text = { type: "string", minLength: 1 } as const;
@@ -183,6 +192,7 @@ const schema = {
       additionalProperties: false,
       properties: Object.fromEntries(SITE_NAMES.map((n) => [n, { type: "object", additionalProperties: false, required: ["stateDir"], properties: { stateDir: text } }])),
     },
+    limits: LIMITS_SCHEMA,
   },
 } as const;
 
@@ -233,6 +243,8 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
   const notified = data.notify ? notifyConfig(data.notify, abs) : undefined;
   if (notified?.problems.length) throw new InputError(notified.problems.map((p) => source.problem(p.path, p.message)));
   const notify = notified?.value;
+  const limits = siteLimits(data.limits);
+  if (limits.problems.length) throw new InputError(limits.problems.map((p) => source.problem(p.path, p.message)));
   const secrets: [string[], string | undefined][] = [
     ...REPOSITORY_NAMES.map((name): [string[], string | undefined] => [["repositories", name, "passwordFile"], repositories[name]?.repo.passwordFile]),
     [["replication", "passwordFile"], replication?.passwordFile],
@@ -272,7 +284,13 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     ...(data.lang ? { lang: data.lang } : {}),
     ...(notify ? { notify } : {}),
     ...(data.peers ? { peers: Object.fromEntries(Object.entries(data.peers).map(([site, p]) => [site, { stateDir: abs(p.stateDir) }])) } : {}),
+    limits: limits.value,
   };
+}
+
+/** The site's time limits: its repositories file's, or the defaults for a config built without one. */
+export function limitsOf(config: Pick<BackupConfig, "limits">): SiteLimits {
+  return config.limits ?? DEFAULT_LIMITS;
 }
 
 /** The permission bits of a secret file, or the error code when it cannot be looked at. */
@@ -292,9 +310,13 @@ export function repository(config: BackupConfig, name: RepositoryName): Reposito
   return r;
 }
 
-/** A restic wrapper for a configured repository; waits up to a minute for a lock another restic holds on it. */
-export function resticFor(config: BackupConfig, name: RepositoryName, opts: Pick<ResticOptions, "limitUploadKiB" | "stallMs" | "signal"> = {}): Restic {
+/**
+ * A restic wrapper for a configured repository; waits up to a minute for a lock another restic holds on it. A listing
+ * is bounded by `listingMs`, else by `stallMs` (a job's), else by the site's limits.listing.
+ */
+export function resticFor(config: BackupConfig, name: RepositoryName, opts: Pick<ResticOptions, "limitUploadKiB" | "stallMs" | "listingMs" | "signal" | "progress"> = {}): Restic {
   const r = repository(config, name);
+  const listingMs = opts.listingMs ?? opts.stallMs ?? limitsOf(config).listingMs;
   // Notes (a dead process's lock removed) go where the operator or the scheduler's log sees them, beside the output.
-  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m", onNote: (line) => void process.stderr.write(line + "\n"), ...opts });
+  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m", onNote: (line) => void process.stderr.write(line + "\n"), ...opts, listingMs });
 }

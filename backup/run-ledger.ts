@@ -98,11 +98,12 @@ export class RunLedger {
   /**
    * At the end of the run: forgets whatever it tagged but did not accept, then drops its ledger. When every job
    * succeeded each snapshot it made was accepted, so there is nothing to look for (and no listing to pay for).
+   * Repositories in `skip` (a job stalled on them) are left to the next run: a frozen one would stall this too.
    */
-  async close(allAccepted: boolean): Promise<Reconciled[]> {
+  async close(allAccepted: boolean, skip: ReadonlySet<RepositoryName> = new Set()): Promise<Reconciled[]> {
     // The run writes its own report: a ledger kept for a repository that did not answer is not a dead run's.
     this.append({ type: "recorded", by: process.pid, at: new Date().toISOString() });
-    if (!allAccepted) return reconcileFile(this.config, this.file, this.stallMs);
+    if (!allAccepted) return reconcileFile(this.config, this.file, this.stallMs, skip);
     rmSync(this.file, { force: true });
     return [];
   }
@@ -198,7 +199,7 @@ async function recordDead(config: BackupConfig, file: string, start: LedgerStart
   return wrote ? killed : undefined;
 }
 
-async function reconcileFile(config: BackupConfig, file: string, stallMs: number): Promise<Reconciled[]> {
+async function reconcileFile(config: BackupConfig, file: string, stallMs: number, skip: ReadonlySet<RepositoryName> = new Set()): Promise<Reconciled[]> {
   const lines = readLedger(file);
   const start = lines.find((l): l is LedgerStart => l.type === "start");
   if (!start) {
@@ -209,6 +210,11 @@ async function reconcileFile(config: BackupConfig, file: string, stallMs: number
   const out: Reconciled[] = [];
   let clean = true;
   for (const repository of start.repositories) {
+    if (skip.has(repository)) {
+      clean = false;
+      out.push({ run: start.run, repository, forgotten: [], error: "not looked at: a job of this run stalled on it; the next run or replicate looks" });
+      continue;
+    }
     try {
       const restic = resticFor(config, repository, { stallMs });
       const stray = (await restic.snapshots({ tags: [runTag(start.run)] })).filter((s) => !accepted.has(s.id)).map((s) => s.id);

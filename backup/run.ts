@@ -5,7 +5,10 @@ import { jobTags, runTag, type BackupJob } from "./jobs.js";
 import { LockedError, acquireLock, type Lock } from "./lock.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
 import { jobExitStatus, writeRunReport, type ItemResult, type JobResult } from "./report.js";
-import type { BackupProgress, BackupSummary } from "./restic/index.js";
+import { ResticStalledError, type BackupProgress, type BackupSummary } from "./restic/index.js";
+import { ProgressClock } from "../util/watchdog.js";
+import { formatDuration } from "../util/duration.js";
+import type { RepositoryName } from "./policies.js";
 import { reconcileDeadRuns, RunLedger, type Reconciled } from "./run-ledger.js";
 import { backupStatePaths } from "./state-paths.js";
 import { ENGINES } from "./engines/index.js";
@@ -32,7 +35,7 @@ export interface RunOptions {
   executorFor?: (job: BackupJob) => Executor;
   /** Write the JSON-lines report and the metrics file (default true). */
   writeReport?: boolean;
-  /** Overrides every job's stall limit (its policy's stallTimeout). */
+  /** Overrides every job's stall limit (its policy's stallTimeout): no progress for this long in the whole job. */
   stallMs?: number;
   /** Aborting it stops the run: every restic and source is stopped, nothing of theirs is kept, the jobs fail. */
   signal?: AbortSignal;
@@ -78,11 +81,12 @@ export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunO
   const bySite = new Map<string, BackupJob[]>();
   for (const job of jobs) bySite.set(job.site, [...(bySite.get(job.site) ?? []), job]);
   const done = new Map<string, JobResult>();
+  const stalled = new Set<RepositoryName>();
   await Promise.all(
     [...bySite.values()].map((siteJobs) =>
       pool(siteJobs, limit, async (job) => {
         opts.onStart?.(job);
-        const result = await runJob(job, { ...opts, runId: id, ledger });
+        const result = await runJob(job, { ...opts, runId: id, ledger, stalled });
         ledger.finished(result);
         done.set(job.id, result);
         opts.onResult?.(result);
@@ -93,7 +97,7 @@ export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunO
   const results = jobs.map((j) => done.get(j.id)).filter((r): r is JobResult => r !== undefined);
   const finishedAt = new Date().toISOString();
   const exitCode = runExitCode(results);
-  reconciled.push(...(await ledger.close(results.every((r) => r.status === "ok"))));
+  reconciled.push(...(await ledger.close(results.every((r) => r.status === "ok"), stalled)));
   const outcome: RunOutcome = { id, startedAt: startedAt.toISOString(), finishedAt, exitCode, results, reconciled };
   if (opts.writeReport ?? true) {
     const paths = backupStatePaths(opts.config);
@@ -107,6 +111,8 @@ interface JobRunOptions extends RunOptions {
   runId: string;
   /** Where each accepted snapshot is recorded, so that anything else the run tagged can be found and forgotten. */
   ledger: RunLedger;
+  /** Repositories a job of this run stalled on: the run's end does not wait on them again to reconcile. */
+  stalled?: Set<RepositoryName>;
 }
 
 /** Runs one job and never throws: every failure, including a lock held elsewhere, is in the result. */
@@ -165,24 +171,40 @@ export async function runJob(job: BackupJob, opts: JobRunOptions): Promise<JobRe
  * should not cost the host its /etc backup), but it fails the job; returns one line per failed item.
  */
 async function backupSources(job: BackupJob, opts: JobRunOptions, done: ItemResult[], add: (s: BackupSummary) => void): Promise<string[]> {
-  const restic = resticFor(opts.config, job.repository, { limitUploadKiB: job.limitUploadKiB, stallMs: opts.stallMs ?? job.stallMs, signal: opts.signal });
+  const stallMs = opts.stallMs ?? job.stallMs;
+  // One clock for the whole job: an item that starts after the previous one stalled has no time left, and a job whose
+  // repository froze fails after one stall limit, not one per item.
+  const progress = new ProgressClock();
+  const restic = resticFor(opts.config, job.repository, { limitUploadKiB: job.limitUploadKiB, stallMs, signal: opts.signal, progress });
   const exec = opts.executorFor?.(job) ?? executorFor(job, opts.config);
   const errors: string[] = [];
+  let stalled = false;
+  const skip = (name: string, why: string) => {
+    errors.push(`${name}: ${why}`);
+    done.push({ name, status: "failed", error: why });
+  };
+  const stallNote = () => `not started: the job had made no progress for ${formatDuration(stallMs)} (its stall limit)`;
   try {
     for (const spec of job.sources) {
+      if (stalled) {
+        skip(spec.kind, stallNote());
+        continue;
+      }
       const source = dataSourceFor(spec, opts.config, job.host);
       let items;
       try {
         items = await source.items(exec);
       } catch (e) {
-        errors.push(`${spec.kind}: ${oneLine(errorMessage(e))}`);
-        done.push({ name: spec.kind, status: "failed", error: oneLine(errorMessage(e)) });
+        skip(spec.kind, oneLine(errorMessage(e)));
         continue;
       }
       for (const item of items) {
         if (opts.signal?.aborted) {
-          errors.push(`${item.name}: not started, the run was stopped`);
-          done.push({ name: item.name, status: "failed", error: "not started, the run was stopped" });
+          skip(item.name, "not started, the run was stopped");
+          continue;
+        }
+        if (stalled) {
+          skip(item.name, stallNote());
           continue;
         }
         try {
@@ -191,9 +213,14 @@ async function backupSources(job: BackupJob, opts: JobRunOptions, done: ItemResu
           add(summary);
           done.push({ name: item.name, status: "ok", snapshot: summary.snapshot_id });
         } catch (e) {
-          errors.push(`${item.name}: ${oneLine(errorMessage(e))}`);
-          done.push({ name: item.name, status: "failed", error: oneLine(errorMessage(e)) });
+          if (e instanceof ResticStalledError) {
+            stalled = true;
+            opts.stalled?.add(job.repository);
+          }
+          skip(item.name, oneLine(errorMessage(e)));
         }
+        // An item that ended, well or not, is progress: the next one starts with the whole limit.
+        if (!stalled) progress.touch();
       }
     }
   } finally {

@@ -4,7 +4,7 @@ import { errorMessage } from "../util/errors.js";
 import { withLock } from "./lock.js";
 import type { RepositoryName } from "./policies.js";
 import { writeAtomic } from "../util/files.js";
-import { resticFor, type BackupConfig } from "./repositories.js";
+import { limitsOf, resticFor, type BackupConfig } from "./repositories.js";
 import type { CheckSummary } from "./restic/index.js";
 import { backupStatePaths } from "./run.js";
 
@@ -53,19 +53,24 @@ export interface VerifyOutcome {
 /**
  * restic check of one repository under a shared lock (backups may go on; prune may not), then its size; records the
  * outcome either way and throws restic's error after recording a failed check. A lock that cannot be had records
- * nothing: no check ran.
+ * nothing: no check ran. The check and the size together are bounded by limits.verify (restic check --json shows no
+ * progress to judge a stall by).
  */
-export async function verifyRepository(config: BackupConfig, name: RepositoryName, opts: { subset?: string; waitMs?: number; now?: () => Date } = {}): Promise<VerifyOutcome> {
+export async function verifyRepository(config: BackupConfig, name: RepositoryName, opts: { subset?: string; waitMs?: number; now?: () => Date; signal?: AbortSignal } = {}): Promise<VerifyOutcome> {
   const now = opts.now ?? (() => new Date());
-  const restic = resticFor(config, name);
+  const restic = resticFor(config, name, { signal: opts.signal });
+  const limitMs = limitsOf(config).verifyMs;
+  const setting = `limits.verify in ${config.file}`;
   const { locksDir } = backupStatePaths(config);
   return withLock(locksDir, `repo-${name}`, { mode: "shared", waitMs: opts.waitMs ?? 0, what: `repository ${name}` }, async () => {
     const started = now();
     const base = { repository: name, ...(opts.subset ? { subset: opts.subset } : {}) };
     const seconds = () => Math.round((now().getTime() - started.getTime()) / 100) / 10;
+    const clock = Date.now();
+    const left = () => Math.max(1000, limitMs - (Date.now() - clock));
     let summary: CheckSummary;
     try {
-      summary = await restic.check({ readDataSubset: opts.subset });
+      summary = await restic.check({ readDataSubset: opts.subset, bound: { timeoutMs: left(), setting } });
     } catch (e) {
       writeRecord(config, { ...base, at: now().toISOString(), ok: false, message: errorMessage(e), durationSeconds: seconds() });
       throw e;
@@ -73,7 +78,7 @@ export async function verifyRepository(config: BackupConfig, name: RepositoryNam
     // A second pass over the index and the snapshots' trees, no data read: seconds beside the check itself.
     let size: Pick<VerifyRecord, "sizeBytes" | "snapshots" | "message">;
     try {
-      const stats = await restic.stats({ mode: "raw-data" });
+      const stats = await restic.stats({ mode: "raw-data", bound: { timeoutMs: left(), setting } });
       size = { sizeBytes: stats.total_size, snapshots: stats.snapshots_count };
     } catch (e) {
       size = { message: `the check found no error; the size was not measured: ${errorMessage(e)}` };

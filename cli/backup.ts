@@ -45,6 +45,44 @@ function siteOfThisMachine(): SiteName {
 }
 
 
+/** SIGTERM (systemd stopping the unit) or Ctrl-C, while work runs: the signal aborts it; `stoppedBy` says which came. */
+function stopOnSignals(): { signal: AbortSignal; stoppedBy: () => NodeJS.Signals | undefined; release: () => void } {
+  const stop = new AbortController();
+  let by: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    by ??= sig;
+    stop.abort();
+  };
+  process.on("SIGTERM", onSignal).on("SIGINT", onSignal);
+  return { signal: stop.signal, stoppedBy: () => by, release: () => void process.off("SIGTERM", onSignal).off("SIGINT", onSignal) };
+}
+
+/** What a replicate, prune or verify is about, for its failure notice. */
+type Operation = Pick<import("../backup/notify/operation.js").FailedOperation, "op" | "repository" | "from" | "recordPath">;
+
+/**
+ * Runs a replicate, prune or verify as timers do, with nobody reading its output: a signal stops it (exit 130/143),
+ * and a failure, a stall or a stop is notified through the site's channels before it is reported. A lock held by
+ * another run (exit 3) or bad input (exit 2) did no work and is not notified.
+ */
+async function noticed<T>(config: BackupConfig, what: Operation, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = stopOnSignals();
+  const startedAt = new Date().toISOString();
+  try {
+    return await work(stop.signal);
+  } catch (e) {
+    if (e instanceof DcctlError && (e.exitCode === ExitCode.badInput || e.exitCode === ExitCode.locked)) throw e;
+    const [{ notifyFailedOperation }, { describeDelivery }, { outcomeOf }] = await Promise.all([import("../backup/notify/operation.js"), import("../backup/notify/index.js"), import("../backup/op-record.js")]);
+    const notified = await notifyFailedOperation(config, { ...what, outcome: outcomeOf(e, stop.signal), error: errorMessage(e), startedAt, finishedAt: new Date().toISOString() });
+    if (notified.length) process.stderr.write(`note: ${describeDelivery(notified)}\n`);
+    const by = stop.stoppedBy();
+    if (by) throw new DcctlError(`stopped by ${by}: ${errorMessage(e)}`, by === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated);
+    throw e;
+  } finally {
+    stop.release();
+  }
+}
+
 function sourcesText(job: BackupJob): string {
   return job.sources.map((s) => (s.kind === "files" ? `files(${s.paths.join(",")})` : s.kind)).join(" ");
 }
@@ -115,13 +153,7 @@ const runCommand: CommandModule<object, RunArgs> = {
     const active = new Map<string, string>();
     const show = () => progress.running([...active].map(([job, state]) => (state ? `${job} ${state}` : job)));
     // SIGTERM (systemd stopping the unit) or Ctrl-C: stop every restic and source, keep nothing of theirs, report.
-    const stop = new AbortController();
-    let stoppedBy: NodeJS.Signals | undefined;
-    const onSignal = (sig: NodeJS.Signals) => {
-      stoppedBy ??= sig;
-      stop.abort();
-    };
-    process.on("SIGTERM", onSignal).on("SIGINT", onSignal);
+    const stop = stopOnSignals();
     const outcome = await runJobs(jobs, {
       config,
       concurrency: args.concurrency,
@@ -144,7 +176,7 @@ const runCommand: CommandModule<object, RunArgs> = {
       },
     }).finally(() => {
       progress.close();
-      process.off("SIGTERM", onSignal).off("SIGINT", onSignal);
+      stop.release();
     });
     const [{ describeReconciled }, { notifyFailedBackupRun }, { describeDelivery }] = await Promise.all([
       import("../backup/run-ledger.js"),
@@ -156,6 +188,7 @@ const runCommand: CommandModule<object, RunArgs> = {
     const notified = await notifyFailedBackupRun(config, outcome);
     if (notified.length) process.stderr.write(`note: ${describeDelivery(notified)}\n`);
     const report = notified.length ? { ...outcome, notified } : outcome;
+    const stoppedBy = stop.stoppedBy();
     if (stoppedBy) {
       if (args.json) printJson(report);
       throw new DcctlError(`stopped by ${stoppedBy}: ${outcome.results.filter((r) => r.status === "ok").length} of ${outcome.results.length} jobs finished before; nothing of the stopped ones was kept (report ${outcome.reportPath ?? "-"})`, stoppedBy === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated);
@@ -271,8 +304,8 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
     const config = loadBackupConfig();
     const name = repositoryOption(args.repository) ?? config.site;
     // Recorded in <stateDir>/backup/verify/<repository>.json, failed or not (backup/verify-record.ts).
-    const { verifyRepository } = await import("../backup/verify-record.js");
-    const { summary, record } = await verifyRepository(config, name, { subset: args.subset, waitMs: args.wait * 1000 });
+    const { verifyRepository, verifyRecordPath } = await import("../backup/verify-record.js");
+    const { summary, record } = await noticed(config, { op: "verify", repository: name, recordPath: verifyRecordPath(config, name) }, (signal) => verifyRepository(config, name, { subset: args.subset, waitMs: args.wait * 1000, signal }));
     if (record.message) process.stderr.write(`repository ${name}: ${record.message}\n`);
     const size = record.sizeBytes === undefined ? {} : { sizeBytes: record.sizeBytes, snapshots: record.snapshots };
     if (args.json) return printJson({ repository: name, ...summary, ...size });
@@ -335,8 +368,10 @@ const pruneCommand: CommandModule<object, PruneArgs> = {
   handler: async (args) => {
     waitSeconds("dcctl backup prune", args.wait);
     const config = loadBackupConfig();
-    const { pruneOwnRepository } = await import("../backup/prune.js");
-    const result = await pruneOwnRepository(loadJobs(), config, { dryRun: args["dry-run"], waitMs: args.wait * 1000 });
+    const [{ pruneOwnRepository }, { opRecordPath }] = await Promise.all([import("../backup/prune.js"), import("../backup/op-record.js")]);
+    const jobs = loadJobs();
+    const prune = (signal: AbortSignal) => pruneOwnRepository(jobs, config, { dryRun: args["dry-run"], waitMs: args.wait * 1000, signal });
+    const result = await noticed(config, { op: "prune", repository: config.site, recordPath: opRecordPath(config, "prune", config.site) }, prune);
     if (args.json) return printJson(result);
     for (const j of result.jobs) print(`${j.job}: keep ${j.kept}, ${args["dry-run"] ? "would remove" : "removed"} ${j.removed}`);
     print(`repository ${result.repository} (${repository(config, config.site).repo.url.replace(/\/\/[^@/]*@/, "//***@")}): ${result.pruned ? "pruned" : "nothing to prune"}`);
@@ -359,8 +394,10 @@ const replicateCommand: CommandModule<object, ReplicateArgs> = {
       .option("wait", { type: "number", default: 0, describe: "seconds to wait for a lock (exit 3 after)" }),
   handler: async (args) => {
     waitSeconds("dcctl backup replicate", args.wait);
-    const [{ replicate }, { describeReconciled }] = await Promise.all([import("../backup/replicate.js"), import("../backup/run-ledger.js")]);
-    const result = await replicate(loadBackupConfig(), "secondary", { waitMs: args.wait * 1000 });
+    const [{ replicate }, { describeReconciled }, { opRecordPath }] = await Promise.all([import("../backup/replicate.js"), import("../backup/run-ledger.js"), import("../backup/op-record.js")]);
+    const config = loadBackupConfig();
+    const what = { op: "replicate" as const, repository: "secondary" as const, from: "primary" as const, recordPath: opRecordPath(config, "replicate", "secondary") };
+    const result = await noticed(config, what, (signal) => replicate(config, "secondary", { waitMs: args.wait * 1000, signal }));
     for (const r of result.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     if (args.json) return printJson(result);
     print(`copied ${result.copied.length} snapshot${result.copied.length === 1 ? "" : "s"} from ${result.from} to ${result.to} (${result.alreadyThere} already there)`);

@@ -4,7 +4,7 @@
  * here, with a path into the file so that the loader can name the line.
  */
 
-/** What a message is about: "failure" is a backup run with failed jobs; the others are the DR run kinds. */
+/** What a message is about: "failure" is a backup run with failed jobs, or a failed replicate, prune or verify; the others are the DR run kinds. */
 export const NOTIFY_EVENTS = ["failure", "drill", "failover", "failback"] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 

@@ -7,7 +7,7 @@ import { InputError } from "../../util/errors.js";
 import { formatDuration } from "../../util/duration.js";
 import { makeDir } from "../../util/dirs.js";
 import { cacheDir, toolEnv } from "../../util/tools.js";
-import { Watchdog } from "../../util/watchdog.js";
+import type { Watchdog } from "../../util/watchdog.js";
 import type { ExecCompletion, Executor } from "../exec/executor.js";
 import { BackupSourceError, ResticError, ResticIncompleteError, ResticInterruptedError, ResticStalledError, errorForExit } from "./errors.js";
 import { oneLine, redactRepo } from "./redact.js";
@@ -181,13 +181,11 @@ export class RemoteRestic {
   async backup(paths: string[], opts: BackupOptions = {}): Promise<BackupResult> {
     const args = backupPathArgs(paths, opts);
     let started = false;
-    const watchdog = this.restic.options.stallMs
-      ? new Watchdog(this.restic.options.stallMs, (idle) =>
-          started
-            ? `${this.who} read no file and saved no data for ${formatDuration(idle)} (backup of ${paths.join(", ")} to ${this.restic.where}; not answering?)`
-            : `${this.who} did not start the backup of ${paths.join(", ")} within ${formatDuration(idle)} (${this.restic.where} not answering?)`,
-        )
-      : undefined;
+    const watchdog = this.restic.stallWatchdog((idle) =>
+      started
+        ? `${this.who} read no file and saved no data for ${formatDuration(idle)} (backup of ${paths.join(", ")} to ${this.restic.where}; not answering?)`
+        : `${this.who} did not start the backup of ${paths.join(", ")} within ${formatDuration(idle)} (${this.restic.where} not answering?)`,
+    );
     const status = statusReader(watchdog, opts.onProgress);
     const res = await this.run("backup", args, {
       watchdog,
@@ -223,9 +221,7 @@ export class RemoteRestic {
   async backupCommand(argv: string[], opts: StdinBackupOptions): Promise<BackupSummary> {
     if (argv.length === 0) throw new InputError(["backup command is empty"]);
     const args = ["--json", ...backupFlags(opts), "--stdin-filename", opts.filename, "--stdin-from-command", "--", ...argv];
-    const watchdog = this.restic.options.stallMs
-      ? new Watchdog(this.restic.options.stallMs, (idle) => `${this.who} took no data of ${opts.filename} for ${formatDuration(idle)} (${argv[0] ?? "the source"} sends nothing, or ${this.restic.where} is not answering)`)
-      : undefined;
+    const watchdog = this.restic.stallWatchdog((idle) => `${this.who} took no data of ${opts.filename} for ${formatDuration(idle)} (${argv[0] ?? "the source"} sends nothing, or ${this.restic.where} is not answering)`);
     const res = await this.run("backup", args, { watchdog, onLine: statusReader(watchdog, opts.onProgress) });
     const summary = backupSummary(res.stdout);
     if (res.stopped) {

@@ -9,7 +9,7 @@ import { InputError } from "../../util/errors.js";
 import { diesWithUs, isAlive } from "../../util/process.js";
 import { repoRoot, toolEnv, toolPath } from "../../util/tools.js";
 import { formatDuration } from "../../util/duration.js";
-import { Watchdog } from "../../util/watchdog.js";
+import { Watchdog, type ProgressClock } from "../../util/watchdog.js";
 import {
   BackupSourceError,
   ResticAppendOnlyError,
@@ -49,10 +49,18 @@ export interface ResticOptions {
   env?: Record<string, string>;
   /**
    * A backup that makes no progress for this long (no data taken, no file read), or a repository listing, lookup or
-   * forget that does not answer within it, is killed and fails with ResticStalledError naming where it stood.
-   * Absent: restic's own timeouts only. Long maintenance (check, prune, copy) is not bounded by it.
+   * forget that does not answer within it (unless `listingMs` says otherwise), is killed and fails with
+   * ResticStalledError naming where it stood. Absent: restic's own timeouts only. Long maintenance (check, prune,
+   * copy) has bounds of its own, given to each call (RunBound).
    */
   stallMs?: number;
+  /** A repository listing, lookup or forget that does not answer within this is killed (ResticStalledError). */
+  listingMs?: number;
+  /**
+   * Backups count their stall from this clock's last progress: one clock for the items of a job makes the stall limit
+   * the job's, not each item's (a frozen repository costs a job one limit, not one per item).
+   */
+  progress?: ProgressClock;
   /** Aborting it stops every restic this object runs (SIGINT, then SIGKILL), e.g. when dcctl itself is told to stop. */
   signal?: AbortSignal;
   /** Told one line for each thing done on the side, e.g. a dead process's lock removed. */
@@ -128,6 +136,8 @@ export interface ForgetOptions extends SnapshotFilter {
   dryRun?: boolean;
   /** restic's --group-by (default host,paths). */
   groupBy?: string;
+  /** Replaces the listing bound: forgetting by retention in a large repository is part of a prune's time. */
+  bound?: RunBound;
 }
 
 export interface RestoreOptions {
@@ -135,6 +145,17 @@ export interface RestoreOptions {
   exclude?: string[];
   /** Only consider snapshots of this host when the snapshot is `latest`. */
   host?: string;
+}
+
+/**
+ * How long a long command (copy, prune, check) may run: stopped once its progress output has not changed for
+ * `stallMs`, or after `timeoutMs` in all, whichever comes first; it then fails with ResticStalledError.
+ */
+export interface RunBound {
+  stallMs?: number;
+  timeoutMs?: number;
+  /** Names the bound in the error line, e.g. "limits.replicate in /etc/dcctl/repositories.yaml". */
+  setting?: string;
 }
 
 interface RawResult {
@@ -154,6 +175,8 @@ const STREAM_RELAY = join(repoRoot, "dist", "backup", "restic", "stream-relay.js
 interface ExecOptions {
   /** Kill restic when it fires; the result then carries why (`stalled`). */
   watchdog?: Watchdog;
+  /** A second one, never touched: an overall deadline beside a progress watchdog. */
+  deadline?: Watchdog;
   /** Each line restic prints on stdout, as it comes (collected all the same). */
   onLine?: (line: string) => void;
   stdin?: Readable;
@@ -366,8 +389,9 @@ export class Restic {
     return this.requireSummary(summary);
   }
 
-  async snapshots(filter: SnapshotFilter = {}): Promise<Snapshot[]> {
-    const res = await this.ok("snapshots", ["--json", ...filterFlags(filter)]);
+  /** The snapshots matching `filter`; `timeoutMs` bounds this one listing instead of the wrapper's listing bound. */
+  async snapshots(filter: SnapshotFilter = {}, opts: { timeoutMs?: number } = {}): Promise<Snapshot[]> {
+    const res = await this.ok("snapshots", ["--json", ...filterFlags(filter)], opts.timeoutMs ? { watchdog: this.listingDeadline("snapshots", opts.timeoutMs) } : {});
     const parsed = parseJson(res.stdout, "snapshots");
     if (!Array.isArray(parsed)) throw new ResticError(`restic snapshots on ${this.where} did not print a JSON list`, "snapshots", 0);
     return parsed as Snapshot[];
@@ -380,7 +404,7 @@ export class Restic {
     if (opts.prune) args.push("--prune");
     if (opts.dryRun) args.push("--dry-run");
     await this.clearDeadLocks();
-    const res = await this.ok("forget", args);
+    const res = await this.ok("forget", args, opts.bound ? this.bounded("forget", opts.bound) : {});
     const line = res.stdout.split("\n").find((l) => l.startsWith("["));
     return line ? (parseJson(line, "forget") as ForgetGroup[]) : [];
   }
@@ -391,27 +415,27 @@ export class Restic {
     await this.ok("forget", ["--", ...ids]);
   }
 
-  async prune(opts: { maxUnused?: string } = {}): Promise<void> {
+  async prune(opts: { maxUnused?: string; bound?: RunBound } = {}): Promise<void> {
     await this.clearDeadLocks();
-    await this.ok("prune", opts.maxUnused ? ["--max-unused", opts.maxUnused] : []);
+    await this.ok("prune", opts.maxUnused ? ["--max-unused", opts.maxUnused] : [], this.bounded("prune", opts.bound));
   }
 
   /** `restic check`; `readDataSubset` is restic's syntax: "10%", "1/5", "500M". Throws when errors are found. */
-  async check(opts: { readDataSubset?: string } = {}): Promise<CheckSummary> {
+  async check(opts: { readDataSubset?: string; bound?: RunBound } = {}): Promise<CheckSummary> {
     const args = ["--json"];
     if (opts.readDataSubset) args.push("--read-data-subset", opts.readDataSubset);
     await this.clearDeadLocks();
-    const res = await this.ok("check", args);
+    const res = await this.ok("check", args, this.bounded("check", opts.bound));
     const summary = jsonLines(res.stdout).find((m) => m.message_type === "summary");
     return (summary ?? { num_errors: 0, broken_packs: null, suggest_repair_index: false, suggest_prune: false }) as unknown as CheckSummary;
   }
 
   /** Copies snapshots from `from` into this repository (all, or the given ids, or those matching the filter). */
-  async copy(from: ResticRepo, opts: SnapshotFilter & { snapshotIds?: string[] } = {}): Promise<void> {
+  async copy(from: ResticRepo, opts: SnapshotFilter & { snapshotIds?: string[]; bound?: RunBound } = {}): Promise<void> {
     const args = ["--from-password-file", from.passwordFile, ...filterFlags(opts)];
     if (opts.snapshotIds?.length) args.push("--", ...opts.snapshotIds);
     // The source location goes by environment like our own: it may carry credentials.
-    await this.ok("copy", args, { env: { RESTIC_FROM_REPOSITORY: from.url } });
+    await this.ok("copy", args, { env: { RESTIC_FROM_REPOSITORY: from.url }, ...this.bounded(`copy from ${redactRepo(from.url)}`, opts.bound) });
   }
 
   async restore(snapshot: string, target: string, opts: RestoreOptions = {}): Promise<RestoreSummary | undefined> {
@@ -431,11 +455,12 @@ export class Restic {
     if (res.code !== 0) throw this.failure("dump", res);
   }
 
-  async stats(opts: { mode?: "restore-size" | "files-by-contents" | "raw-data" | "blobs-per-file"; snapshotIds?: string[] } = {}): Promise<RepoStats> {
+  /** `bound` replaces the listing bound: raw-data stats of a large repository reads every tree. */
+  async stats(opts: { mode?: "restore-size" | "files-by-contents" | "raw-data" | "blobs-per-file"; snapshotIds?: string[]; bound?: RunBound } = {}): Promise<RepoStats> {
     const args = ["--json"];
     if (opts.mode) args.push("--mode", opts.mode);
     if (opts.snapshotIds?.length) args.push("--", ...opts.snapshotIds);
-    const res = await this.ok("stats", args);
+    const res = await this.ok("stats", args, opts.bound ? this.bounded("stats", opts.bound) : {});
     return parseJson(res.stdout, "stats") as RepoStats;
   }
 
@@ -487,7 +512,35 @@ export class Restic {
   }
 
   private watchdog(describe: (idleMs: number) => string): Watchdog | undefined {
-    return this.opts.stallMs ? new Watchdog(this.opts.stallMs, describe) : undefined;
+    return this.stallWatchdog(describe);
+  }
+
+  /**
+   * The watchdog of a backup (here or restic on a host): fires after `stallMs` without progress, counted from the
+   * shared progress clock when the caller gave one (a job's items); undefined without a stall limit.
+   */
+  stallWatchdog(describe: (idleMs: number) => string): Watchdog | undefined {
+    return this.opts.stallMs ? new Watchdog(this.opts.stallMs, describe, this.opts.progress) : undefined;
+  }
+
+  private listingDeadline(command: string, ms: number): Watchdog {
+    return new Watchdog(ms, (idle) => `restic ${command} on ${this.where} did not answer within ${formatDuration(idle)}`);
+  }
+
+  /** The watchdogs of a long command: its progress output must change within the stall bound; all of it within the time bound. */
+  private bounded(what: string, bound: RunBound | undefined): Pick<ExecOptions, "watchdog" | "deadline" | "onLine"> {
+    if (!bound?.stallMs && !bound?.timeoutMs) return {};
+    const setting = bound.setting ? ` (${bound.setting})` : "";
+    let last = "";
+    const watchdog = bound.stallMs ? new Watchdog(bound.stallMs, (idle) => `restic ${what} on ${this.where} made no progress for ${formatDuration(idle)}${last ? ` after "${last}"` : ""}${setting}`) : undefined;
+    const deadline = bound.timeoutMs ? new Watchdog(bound.timeoutMs, (idle) => `restic ${what} on ${this.where} did not finish within ${formatDuration(idle)}${setting}`) : undefined;
+    const onLine = (line: string) => {
+      const seen = progressKey(line);
+      if (!seen || seen === last) return;
+      last = seen;
+      watchdog?.touch();
+    };
+    return { ...(watchdog ? { watchdog } : {}), ...(deadline ? { deadline } : {}), onLine };
   }
 
   private requireSummary(summary: BackupSummary | undefined): BackupSummary {
@@ -503,7 +556,7 @@ export class Restic {
   }
 
   private failure(command: string, res: RawResult): ResticError {
-    if (res.stalled) return new ResticStalledError(`stalled: ${res.stalled}; restic ${command} stopped, nothing saved`, command, res.code);
+    if (res.stalled) return new ResticStalledError(`stalled: ${res.stalled}; restic ${command} stopped${command === "backup" ? ", nothing saved" : ""}`, command, res.code);
     const detail = resticDetail(res.stderr);
     if (refusedDelete(res.stderr)) {
       return new ResticAppendOnlyError(`repository ${this.where} refused to delete data (append-only): restic ${command} removed nothing`, command, res.code);
@@ -537,9 +590,9 @@ export class Restic {
       ...(this.opts.limitUploadKiB ? ["--limit-upload", String(this.opts.limitUploadKiB)] : []),
       ...args,
     ];
-    const watchdog =
-      opts.watchdog ??
-      (METADATA_COMMANDS.has(command) && this.opts.stallMs ? new Watchdog(this.opts.stallMs, (idle) => `restic ${command} on ${this.where} did not answer within ${formatDuration(idle)}`) : undefined);
+    const listingMs = this.opts.listingMs ?? this.opts.stallMs;
+    const watchdog = opts.watchdog ?? opts.deadline ?? (METADATA_COMMANDS.has(command) && listingMs ? this.listingDeadline(command, listingMs) : undefined);
+    const deadline = opts.watchdog ? opts.deadline : undefined;
     const env = this.env(opts.env);
     return new Promise((resolve, reject) => {
       const [cmd, cmdArgs] = diesWithUs(this.bin, argv);
@@ -553,10 +606,12 @@ export class Restic {
         // restic answers SIGINT by removing its lock and leaving; one that does not within 10 s is killed.
         setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
       };
-      watchdog?.onFire((why) => {
-        stalled = why;
-        child.kill("SIGKILL");
-      });
+      for (const w of [watchdog, deadline]) {
+        w?.onFire((why) => {
+          stalled ??= why;
+          child.kill("SIGKILL");
+        });
+      }
       const signal = this.opts.signal;
       if (signal?.aborted) stop();
       signal?.addEventListener("abort", stop, { once: true });
@@ -586,10 +641,12 @@ export class Restic {
       }
       child.once("error", (e) => {
         watchdog?.stop();
+        deadline?.stop();
         reject(new ResticError(`cannot run restic (${this.bin}): ${e.message}`, command, -1));
       });
       child.once("close", (code, sig) => {
         watchdog?.stop();
+        deadline?.stop();
         signal?.removeEventListener("abort", stop);
         const finish = () =>
           resolve({
@@ -634,6 +691,18 @@ function flushed(sock: Socket): Promise<void> {
 /** restic's error when its producer (our relay) failed: the stream ended without dcctl's completion marker. */
 function isRelayFailure(stderr: string): boolean {
   return /command failed/i.test(stderr);
+}
+
+/**
+ * What a line of restic's plain output says, without the elapsed time that starts a progress line ("[0:35] 40.00%  2 /
+ * 5 packs copied") or an ETA: restic repeats a progress line every few seconds (RESTIC_PROGRESS_FPS), so only a line
+ * that says something new is progress.
+ */
+export function progressKey(line: string): string {
+  return line
+    .replace(/^\[[\d:]+\]\s*/, "")
+    .replace(/\s*ETA\s+[\d:]+\s*$/, "")
+    .trim();
 }
 
 /** Reads restic backup's JSON status lines: progress touches the watchdog and is reported. */

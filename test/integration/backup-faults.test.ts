@@ -249,4 +249,39 @@ describe("backups stay truthful under kills, refusals and a frozen repository", 
     expect(seconds).toBeLessThan(30);
     await expectNothingLeft(job);
   });
+
+  it("a frozen repository fails a four-item database job within one stall limit for the job, not one per item", async () => {
+    const job = "qn-db-01/db-slow";
+    const names = ["big", "stall_a", "stall_b", "stall_c"];
+    const have = await pg?.psql("SELECT datname FROM pg_database;");
+    for (const db of names.slice(1)) if (!String(have).includes(db)) await pg?.psql(`CREATE DATABASE ${db};`);
+    const config = parse(readFileSync(join(work, "repositories.yaml"), "utf8")) as { databases: { postgresql: Record<string, unknown> } };
+    config.databases.postgresql.databases = names;
+    writeFileSync(join(work, "repositories-four.yaml"), stringify(config));
+    const before = (await jobSnapshots(job)).length;
+    const pid = rest?.process.pid ?? 0;
+    process.kill(pid, "SIGSTOP");
+    const started = Date.now();
+    let res: CliRun;
+    try {
+      res = await dcctl(["backup", "run", "--job", job, "--stall-timeout", "4s", "--json"], { DCCTL_REPOS_FILE: join(work, "repositories-four.yaml") });
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const report = JSON.parse(res.stdout) as { results: { durationSeconds: number; items: { name: string; status: string; error?: string }[] }[] };
+    const jobSeconds = report.results[0]?.durationSeconds ?? NaN;
+    console.log(`frozen repository, four items: job failed after ${jobSeconds.toFixed(1)} s, the run ended ${seconds.toFixed(1)} s after it started (stall limit 4 s for the job)`);
+    expect(res.code, res.stderr).toBe(1);
+    const items = report.results[0]?.items ?? [];
+    // The first item stalled; the others did not start: each would have waited out the same frozen repository.
+    expect(items.map((i) => i.name)).toEqual(names.map((n) => `postgresql/${n}`));
+    expect(items[0]?.error).toMatch(/^stalled: .*not answering/);
+    for (const i of items.slice(1)) expect(i.error).toBe("not started: the job had made no progress for 4.0 s (its stall limit)");
+    // That three items never started is the proof that the limit was the job's (each would have waited a limit and
+    // the stop of restic on its host); the bound below only catches a run that hangs, and leaves room for a busy machine.
+    expect(seconds).toBeLessThan(90);
+    await until("the run's restic processes to end", gone, 5_000);
+    expect(await jobSnapshots(job)).toHaveLength(before);
+  });
 });
