@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -15,6 +15,8 @@ import { until } from "../helpers/until.js";
  */
 
 const work = mkdtempSync(join(tmpdir(), "dcctl-bench-cleanup-"));
+// The lab's databases run unprivileged and must enter the lab's folder.
+chmodSync(work, 0o755);
 const bench = (name: string) => join(repoRoot, "dist", "bench", `${name}.js`);
 
 afterAll(() => {
