@@ -30,6 +30,8 @@ export interface JobResult {
   filesChanged: number;
   /** One line, for failed and locked jobs. */
   error?: string;
+  /** Which restic ran on the job's host, when restic ran there: the host's own, or dcctl's copy (and whether pushed now). */
+  resticOnHost?: string;
   /** Each item the job backed up (or tried to): what `backup status` expects to find a snapshot of. */
   items?: ItemResult[];
 }

@@ -38,6 +38,9 @@ import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLim
  *     # PostgreSQL servers that replication seeds or promotes: the data directory, its owner, how the server starts
  *     # and stops on its host (default Debian's 15/main with pg_ctlcluster)
  *     #   postgresql: { server: { dataDir: /var/lib/postgresql/15/main, osUser: postgres, start: [...], stop: [...] } }
+ *   hostRestic:                   # restic on the hosts (files jobs, database dumps and restores run it there)
+ *     path: /opt/restic/restic    # the hosts' own restic, if not (only) on their PATH; used when 0.17.1 or newer
+ *     push: true                  # default: failing that, copy dcctl's restic into the login's ~/.cache; false: fail
  *   lang: vi                      # reports, prompts and the console in Vietnamese (default en; --lang overrides)
  *   replication:                  # the account standbys log in to their primary with (dcctl replication setup)
  *     user: dcctl_replicator
@@ -86,6 +89,8 @@ export interface BackupConfig {
   concurrency: number;
   databases: DatabaseSettings;
   replication?: { user: string; passwordFile: string };
+  /** Which restic runs on the hosts: their own (at `path`, or on their PATH), else dcctl's copy unless `push` is false. */
+  hostRestic?: { path?: string; push?: boolean };
   /** The language of reports, prompts and the console at this site, when set (util/i18n.ts). */
   lang?: Lang;
   /** Mail and webhook channels for failed backups and DR runs (backup/notify/). */
@@ -121,6 +126,7 @@ interface RawConfig {
     hosts?: Record<string, { postgresql?: Partial<PgSettings>; mariadb?: Partial<MariadbSourceOptions> }>;
   };
   replication?: { user?: string; passwordFile: string };
+  hostRestic?: { path?: string; push?: boolean };
   lang?: Lang;
   notify?: RawNotifyConfig;
   peers?: Partial<Record<SiteName, { stateDir: string }>>;
@@ -185,6 +191,8 @@ const schema = {
       },
     },
     replication: { type: "object", additionalProperties: false, required: ["passwordFile"], properties: { user: text, passwordFile: text } },
+    // A path on the hosts, not on this machine: absolute, never resolved against this file's folder.
+    hostRestic: { type: "object", additionalProperties: false, properties: { path: { type: "string", pattern: "^/" }, push: { type: "boolean" } } },
     lang: { enum: [...LANGS] },
     notify: notifySchema,
     peers: {
@@ -281,6 +289,7 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
       hosts: { ...data.databases?.hosts },
     },
     ...(replication ? { replication } : {}),
+    ...(data.hostRestic ? { hostRestic: { ...data.hostRestic } } : {}),
     ...(data.lang ? { lang: data.lang } : {}),
     ...(notify ? { notify } : {}),
     ...(data.peers ? { peers: Object.fromEntries(Object.entries(data.peers).map(([site, p]) => [site, { stateDir: abs(p.stateDir) }])) } : {}),
@@ -314,9 +323,9 @@ export function repository(config: BackupConfig, name: RepositoryName): Reposito
  * A restic wrapper for a configured repository; waits up to a minute for a lock another restic holds on it. A listing
  * is bounded by `listingMs`, else by `stallMs` (a job's), else by the site's limits.listing.
  */
-export function resticFor(config: BackupConfig, name: RepositoryName, opts: Pick<ResticOptions, "limitUploadKiB" | "stallMs" | "listingMs" | "signal" | "progress"> = {}): Restic {
+export function resticFor(config: BackupConfig, name: RepositoryName, opts: Pick<ResticOptions, "limitUploadKiB" | "stallMs" | "listingMs" | "signal" | "progress" | "onHostRestic"> = {}): Restic {
   const r = repository(config, name);
   const listingMs = opts.listingMs ?? opts.stallMs ?? limitsOf(config).listingMs;
   // Notes (a dead process's lock removed) go where the operator or the scheduler's log sees them, beside the output.
-  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m", onNote: (line) => void process.stderr.write(line + "\n"), ...opts, listingMs });
+  return new Restic(r.repo, { cacheDir: config.cacheDir, retryLock: "1m", onNote: (line) => void process.stderr.write(line + "\n"), ...(config.hostRestic ? { hostRestic: config.hostRestic } : {}), ...opts, listingMs });
 }

@@ -142,7 +142,10 @@ export async function runJob(job: BackupJob, opts: JobRunOptions): Promise<JobRe
     if (opts.signal?.aborted) throw new Error("stopped before it began");
     result.items = [];
     const items = result.items;
-    const errors = await backupSources(job, opts, items, (s) => {
+    const errors = await backupSources(job, opts, items, (line) => {
+      // A copy pushed by one item is what the job's first run paid for: that line wins over "copied there earlier".
+      if (result.resticOnHost === undefined || line.includes("copied there now")) result.resticOnHost = line;
+    }, (s) => {
       if (s.snapshot_id) {
         opts.ledger.accepted(s.snapshot_id);
         result.snapshots.push(s.snapshot_id);
@@ -170,12 +173,12 @@ export async function runJob(job: BackupJob, opts: JobRunOptions): Promise<JobRe
  * Backs up every item of every source of the job. A failing item does not stop the others (a broken database dump
  * should not cost the host its /etc backup), but it fails the job; returns one line per failed item.
  */
-async function backupSources(job: BackupJob, opts: JobRunOptions, done: ItemResult[], add: (s: BackupSummary) => void): Promise<string[]> {
+async function backupSources(job: BackupJob, opts: JobRunOptions, done: ItemResult[], onHostRestic: (line: string) => void, add: (s: BackupSummary) => void): Promise<string[]> {
   const stallMs = opts.stallMs ?? job.stallMs;
   // One clock for the whole job: an item that starts after the previous one stalled has no time left, and a job whose
   // repository froze fails after one stall limit, not one per item.
   const progress = new ProgressClock();
-  const restic = resticFor(opts.config, job.repository, { limitUploadKiB: job.limitUploadKiB, stallMs, signal: opts.signal, progress });
+  const restic = resticFor(opts.config, job.repository, { limitUploadKiB: job.limitUploadKiB, stallMs, signal: opts.signal, progress, onHostRestic });
   const exec = opts.executorFor?.(job) ?? executorFor(job, opts.config);
   const errors: string[] = [];
   let stalled = false;
@@ -284,6 +287,7 @@ export function describeProgress(p: BackupProgress): string {
 export function describeResult(r: JobResult): string {
   const mib = (r.bytesAdded / 1024 / 1024).toFixed(1);
   const base = `${r.status.padEnd(6)} ${r.job}  ${r.durationSeconds.toFixed(1)}s`;
-  if (r.status !== "ok") return `${base}  exit ${jobExitStatus(r.status)}: ${r.error ?? ""}`;
-  return `${base}  ${r.snapshots.length} snapshot${r.snapshots.length === 1 ? "" : "s"}, +${mib} MiB, ${r.filesNew} new files`;
+  const restic = r.resticOnHost ? `; ${r.resticOnHost}` : "";
+  if (r.status !== "ok") return `${base}  exit ${jobExitStatus(r.status)}: ${r.error ?? ""}${restic}`;
+  return `${base}  ${r.snapshots.length} snapshot${r.snapshots.length === 1 ? "" : "s"}, +${mib} MiB, ${r.filesNew} new files${restic}`;
 }

@@ -1,8 +1,9 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../util/tools.js";
+import { broughtUp, labUp, runBench, takeDownAll } from "./brought-up.js";
 import { loadText } from "./stats.js";
 
 /**
@@ -32,10 +33,9 @@ const BENCHES: Bench[] = [
 ];
 
 /** Modules of dist/bench that are helpers of the benches, not benches. */
-const HELPERS = new Set(["all", "timed", "running-lab", "db-lab"]);
+const HELPERS = new Set(["all", "timed", "running-lab", "db-lab", "brought-up", "args", "stats"]);
 
 const benchDir = join(repoRoot, "dist", "bench");
-const mainJs = join(repoRoot, "dist", "cli", "main.js");
 
 interface Outcome {
   name: string;
@@ -43,15 +43,27 @@ interface Outcome {
   seconds: number;
 }
 
-/** Runs a command with this process's output, resolving with its exit code (or 1 when a signal ended it). */
+/**
+ * Runs a bench with this process's output, resolving with its exit code (or 1 when a signal ended it). While it runs,
+ * it is among what this one brought up: stopping bench/all stops it first (SIGTERM: it takes its own things down).
+ */
 function runInherited(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env, stdio: ["ignore", "inherit", "inherit"] });
+    const closed = new Promise<number>((r) => child.on("close", (code) => r(code ?? 1)));
+    const stop = broughtUp(`bench ${args[0] ?? cmd}`, async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await closed;
+    });
     child.on("error", (e) => {
       process.stderr.write(`bench/all: cannot run ${cmd}: ${e.message}\n`);
       resolve(1);
     });
-    child.on("close", (code) => resolve(code ?? 1));
+    void closed.then((code) => {
+      // Over by itself: nothing to stop any more.
+      void stop();
+      resolve(code);
+    });
   });
 }
 
@@ -84,7 +96,7 @@ async function main(): Promise<void> {
   let lab: { dir: string; up: boolean } | undefined;
   const t0 = performance.now();
   process.stdout.write(`bench/all: ${chosen.map((b) => b.name).join(", ")}; load ${loadText()}\n`);
-  try {
+  {
     for (const b of chosen) {
       const js = join(benchDir, `${b.name}.js`);
       process.stdout.write(`\n=== ${b.name} ===\n`);
@@ -103,7 +115,7 @@ async function main(): Promise<void> {
         if (!lab) {
           lab = { dir: mkdtempSync(join(tmpdir(), "dcctl-bench-all-lab-")), up: false };
           process.stdout.write(`(bringing up a lab for the benches that measure a running one: ${lab.dir}, --size ${labSize})\n`);
-          lab.up = (await runInherited(process.execPath, [mainJs, "lab", "up", "--size", String(labSize), "--no-provision", "--write-every", "0"], { ...process.env, DCCTL_LAB_DIR: lab.dir })) === 0;
+          lab.up = (await labUp(lab.dir, ["--size", String(labSize), "--no-provision", "--write-every", "0"], { removeDir: true, inherit: true })).code === 0;
         }
         if (!lab.up) {
           outcomes.push({ name: b.name, status: "failed (lab up failed)", seconds: 0 });
@@ -115,20 +127,12 @@ async function main(): Promise<void> {
       const code = await runInherited(process.execPath, [js], env);
       outcomes.push({ name: b.name, status: code === 0 ? "ok" : `failed (exit ${code})`, seconds: (performance.now() - started) / 1000 });
     }
-  } finally {
-    if (lab) {
-      const down = await runInherited(process.execPath, [mainJs, "lab", "down"], { ...process.env, DCCTL_LAB_DIR: lab.dir });
-      if (down === 0) rmSync(lab.dir, { recursive: true, force: true });
-      else process.stderr.write(`bench/all: lab down failed; its folder ${lab.dir} is kept\n`);
-    }
   }
+  // The shared lab is down before the summary.
+  await takeDownAll();
   process.stdout.write(`\n=== summary (${((performance.now() - t0) / 60000).toFixed(1)} min; load ${loadText()} at the end) ===\n`);
   for (const o of outcomes) process.stdout.write(`${o.name.padEnd(18)} ${o.status.padEnd(24)} ${o.seconds.toFixed(0)} s\n`);
   if (outcomes.some((o) => o.status.startsWith("failed"))) process.exitCode = 1;
 }
 
-// One line for a bad option or a failed step, not a stack trace.
-await main().catch((e: unknown) => {
-  process.stderr.write(`bench/all: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-});
+await runBench("all", main);

@@ -7,8 +7,9 @@ import { loadJobs } from "../backup/jobs.js";
 import { loadBackupConfig } from "../backup/repositories.js";
 import { Restic } from "../backup/restic/index.js";
 import { runJobs } from "../backup/run.js";
-import { startRestServer, type RestServer } from "../lab/rest-server.js";
+import { startRestServer } from "../lab/rest-server.js";
 import { repoRoot, toolEnv, toolPath } from "../util/tools.js";
+import { bringUp, broughtUp, runBench } from "./brought-up.js";
 import { timed, type Timed } from "./timed.js";
 import { median } from "./stats.js";
 
@@ -45,9 +46,9 @@ const INCREMENTAL_ROUNDS = 5;
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "dcctl-bench-"));
-  let rest: RestServer | undefined;
-  try {
-    rest = await startRestServer({ dataDir: join(work, "rest") });
+  broughtUp("the work folder", () => rmSync(work, { recursive: true, force: true }));
+  const rest = await bringUp("rest-server", () => startRestServer({ dataDir: join(work, "rest") }), (r) => r.stop());
+  {
     const bigDir = join(work, "data", "big");
     const smallDir = join(work, "data", "small");
     generate(bigDir, 400, 256 * 1024); // 100 MiB in 400 files
@@ -138,10 +139,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${SMALL_JOBS} small local jobs:\n`);
     process.stdout.write(`  --all, concurrency 4: ${fmt(c4)}   one by one (concurrency 1): ${fmt(c1)}   speed-up ${(c1 / c4).toFixed(2)}x (ratio ${(c4 / c1).toFixed(3)})\n`);
     process.stdout.write(`  ${SMALL_JOBS} separate \`backup run --job\` processes: ${fmt(each)}   (--all, concurrency 4 is ${(each / c4).toFixed(2)}x faster)\n`);
-  } finally {
-    await rest?.stop();
-    rmSync(work, { recursive: true, force: true });
   }
 }
 
-await main();
+await runBench("backup", main);

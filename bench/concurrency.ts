@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
@@ -9,7 +9,8 @@ import { inNetns, managementNetns } from "../lab/network.js";
 import { labPaths, readLabConfig } from "../lab/paths.js";
 import { run, type RunResult } from "../util/process.js";
 import { textTable } from "../util/table.js";
-import { repoRoot, toolEnv, toolPath } from "../util/tools.js";
+import { toolEnv, toolPath } from "../util/tools.js";
+import { broughtUp, labUp, runBench } from "./brought-up.js";
 import { median } from "./stats.js";
 
 /**
@@ -248,23 +249,23 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("it needs root (it brings up a lab of its own)");
   const loadStart = loadavg();
   const dir = mkdtempSync(join(tmpdir(), "dcctl-bench-concurrency-"));
-  const env = { ...process.env, DCCTL_LAB_DIR: dir };
-  const mainJs = join(repoRoot, "dist", "cli", "main.js");
   const groups = { cmd: new CpuGroup(`dcctl-bench-${process.pid}-cmd`), servers: new CpuGroup(`dcctl-bench-${process.pid}-servers`) };
   const say = (line: string) => process.stderr.write(`bench/concurrency: ${line}\n`);
-  let labStarted = false;
-  try {
+  broughtUp("CPU accounting groups", () => {
+    groups.cmd.remove();
+    groups.servers.remove();
+  });
+  {
     say(`lab up in ${dir} (--size ${o.sizeMb}, no stacks)`);
-    labStarted = true;
-    const labUp = () => run(process.execPath, [mainJs, "lab", "up", "--size", String(o.sizeMb), "--no-provision", "--write-every", "0"], { env });
-    let up = await labUp();
-    if (up.code !== 0) {
+    const up = () => labUp(dir, ["--size", String(o.sizeMb), "--no-provision", "--write-every", "0"], { removeDir: true });
+    let attempt = await up();
+    if (attempt.code !== 0) {
       // On a loaded machine a server can be slow to accept its first connection: one more try, from a clean lab.
-      say(`lab up failed (${(up.stderr.trim() || up.stdout.trim()).split("\n").pop() ?? ""}); once more`);
-      await run(process.execPath, [mainJs, "lab", "down"], { env });
-      up = await labUp();
+      say(`lab up failed (${attempt.out.trim().split("\n").pop() ?? ""}); once more`);
+      await attempt.down();
+      attempt = await up();
     }
-    if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr.trim() || up.stdout.trim()}`);
+    if (attempt.code !== 0) throw new Error(`lab up failed: ${attempt.out.trim()}`);
     const { sites, net } = labNetwork(dir);
     const config = readLabConfig(dir);
     // Every lab server (and what its sshd, databases and rest-server start from now on) counted in one group.
@@ -420,20 +421,7 @@ async function main(): Promise<void> {
         jobsOf.map((j) => [j.job, j.site, j.repository, crosses(j), `${perJob(1, j.job).toFixed(1)} s`, `${perJob(4, j.job).toFixed(1)} s`, `${((runs.get(4)?.jobs.at(-1)?.find((x) => x.job === j.job)?.bytesAdded ?? 0) / 2 ** 20).toFixed(1)} MiB`]),
       ),
     );
-  } finally {
-    if (labStarted) {
-      const down = await run(process.execPath, [mainJs, "lab", "down"], { env });
-      if (down.code !== 0) process.stderr.write(`bench/concurrency: lab down failed: ${down.stderr.trim()} (lab folder ${dir} kept)\n`);
-      else rmSync(dir, { recursive: true, force: true });
-    }
-    else rmSync(dir, { recursive: true, force: true });
-    groups.cmd.remove();
-    groups.servers.remove();
   }
 }
 
-// One line for a bad option or a failed step, not a stack trace.
-await main().catch((e: unknown) => {
-  process.stderr.write(`bench/concurrency: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-});
+await runBench("concurrency", main);

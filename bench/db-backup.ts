@@ -4,7 +4,6 @@ import { mariadbArgv } from "../backup/sources/mariadb.js";
 import { withEnv } from "../backup/exec/quote.js";
 import { pgArgv, pgDbname, pgEnv } from "../backup/sources/postgres.js";
 import {
-  benchLabDown,
   benchLabUp,
   commonOptions,
   MARIA_DB,
@@ -31,6 +30,7 @@ import {
   type Sampled,
 } from "./db-lab.js";
 import { benchOption } from "./args.js";
+import { runBench } from "./brought-up.js";
 import { loadText as load, median } from "./stats.js";
 
 /**
@@ -47,7 +47,8 @@ import { loadText as load, median } from "./stats.js";
  *     dump time, stored size of a first backup, and of the next one after 1 % of the rows changed.
  *  3. Memory: the dcctl process's peak RSS (VmHWM, sampled) at each size streamed; goal ≤ 150 MB, flat.
  * Prints figures and ratios with the data sizes and the load; asserts nothing. The lab's folder (default
- * /tmp/dcctl-bench-db/lab) keeps the generated data between runs; the lab is stopped at the end (--keep-up: not).
+ * /tmp/dcctl-bench-db/lab) keeps the generated data between runs; the lab is stopped at the end (--keep-up: not),
+ * also when the bench fails or is stopped (bench/brought-up.ts).
  */
 
 const PG_MB = Number(benchOption("pg-mb", "1024"));
@@ -99,10 +100,9 @@ async function rounds(variants: Variant[]): Promise<Row[]> {
       ok(v.name, s);
       const row = rows.get(v.name) as Row;
       const sum = summaryOf(s);
-      if (round === 0) {
-        process.stdout.write(`  warm-up ${v.name}: ${fmtS(s.ms)}\n`);
-        continue;
-      }
+      // Each sample as it is taken: a bench that fails later has printed what it measured.
+      process.stdout.write(`  ${round === 0 ? "warm-up" : `round ${round}`} ${v.name}: ${fmtS(s.ms)}\n`);
+      if (round === 0) continue;
       row.ms.push(s.ms);
       if (!Number.isNaN(sum.processed)) row.processed = sum.processed;
       row.added = sum.added;
@@ -235,8 +235,8 @@ async function formatSizes(lab: BenchLab): Promise<void> {
 
 async function main(): Promise<void> {
   process.stdout.write(`bench/db-backup: load at start ${load()}; lab ${LAB}; ${ROUNDS} rounds after a warm-up\n`);
-  const lab = await benchLabUp(LAB, PG_MB);
-  try {
+  const lab = await benchLabUp(LAB, PG_MB, KEEP_UP);
+  {
     const policies = policiesVariant(lab);
     /** Repositories files whose jobs take one database each: restic on the host, and the dump relayed through dcctl. */
     const jobRepos = (name: string, pgDb: string) => {
@@ -270,10 +270,8 @@ async function main(): Promise<void> {
       const rows = await rounds(mariaVariants(lab, portalRepos, policies));
       printRows(`MariaDB ${MARIA_DB} (${mb} MiB on disk):`, rows);
     }
-  } finally {
-    if (!KEEP_UP) await benchLabDown(LAB);
-    process.stdout.write(`load at end ${load()}\n`);
   }
+  process.stdout.write(`load at end ${load()}\n`);
 }
 
-await main();
+await runBench("db-backup", main);

@@ -12,11 +12,12 @@ import { labPaths } from "../lab/paths.js";
 import { isAlive } from "../util/process.js";
 import { repoRoot, toolPath } from "../util/tools.js";
 import { benchFlag, benchOption } from "./args.js";
+import { labUp, whileRunning } from "./brought-up.js";
 import { timed, type Timed } from "./timed.js";
 
 /**
  * What bench/db-backup.ts and bench/db-restore.ts share: a lab of their own (its folder caches the generated data
- * between runs; `lab down` in a finally keeps it), the data sets, the bare pipelines an engineer would script, and a
+ * between runs; the lab is taken down by bench/brought-up.ts, the folder kept), the data sets, the bare pipelines an engineer would script, and a
  * runner that samples the memory and CPU of every process of what it runs.
  */
 
@@ -82,11 +83,10 @@ export function ok<T extends Timed>(what: string, t: T): T {
  * `dcctl lab up` on the bench's own folder (no portal writes, no stacks, a WAN the seeding of the standbys does not
  * wait on). An existing folder keeps its data: the lab seeds once, so a size change needs a fresh folder.
  */
-export async function benchLabUp(dir: string, sizeMb: number): Promise<BenchLab> {
+export async function benchLabUp(dir: string, sizeMb: number, keepUp: boolean): Promise<BenchLab> {
   await lockLab(dir);
-  const env = { ...process.env, DCCTL_LAB_DIR: dir };
-  const up = await run(process.execPath, [mainJs, "lab", "up", "--size", String(sizeMb), "--write-every", "0", "--no-provision", "--wan-mbit", "1000"], env);
-  ok("dcctl lab up", up);
+  // Taken down at the end, on a failure and on SIGINT/SIGTERM (bench/brought-up.ts), unless --keep-up.
+  ok("dcctl lab up", await labUp(dir, ["--size", String(sizeMb), "--write-every", "0", "--no-provision", "--wan-mbit", "1000"], { keepUp }));
   const { sites, net } = labNetwork(dir);
   const mgmtNs = managementNetns(net, sites, "primary");
   const paths = labPaths(dir);
@@ -156,10 +156,6 @@ async function lockLab(dir: string): Promise<void> {
     told = true;
     await new Promise((r) => setTimeout(r, 2000));
   }
-}
-
-export async function benchLabDown(dir: string): Promise<void> {
-  await run(process.execPath, [mainJs, "lab", "down"], { ...process.env, DCCTL_LAB_DIR: dir });
 }
 
 /** psql as the lab's superuser from the management host; returns the unaligned output. */
@@ -381,6 +377,7 @@ export function sampled(cmd: string, args: readonly string[], env: NodeJS.Proces
   return new Promise((resolve) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+    whileRunning(child, [cmd, ...args].join(" ").slice(0, 120));
     let out = "";
     let stdout = "";
     child.stdout.on("data", (b: Buffer) => {
@@ -388,6 +385,8 @@ export function sampled(cmd: string, args: readonly string[], env: NodeJS.Proces
       stdout += b.toString();
     });
     child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    // As in timed.ts: a command that does not read its input must not crash the bench with an EPIPE.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(stdin ?? "");
     const seen = new Map<number, { cls: string; cpuMs: number; hwmKiB: number }>();
     const sample = () => {

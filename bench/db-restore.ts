@@ -3,7 +3,6 @@ import { mariadbArgv } from "../backup/sources/mariadb.js";
 import { pgArgv, pgDbname, pgEnv } from "../backup/sources/postgres.js";
 import {
   bashArgv,
-  benchLabDown,
   benchLabUp,
   commonOptions,
   MARIA_DB,
@@ -31,6 +30,7 @@ import {
   type Sampled,
 } from "./db-lab.js";
 import { benchOption } from "./args.js";
+import { runBench } from "./brought-up.js";
 import { loadText as load, median } from "./stats.js";
 
 /**
@@ -79,10 +79,9 @@ async function rounds(variants: Variant[], reset: () => Promise<void>, check: (n
       await reset();
       const s = ok(v.name, await v.run());
       await check(v.name);
-      if (round === 0) {
-        process.stdout.write(`  warm-up ${v.name}: ${fmtS(s.ms)}\n`);
-        continue;
-      }
+      // Each sample as it is taken: a bench that fails later has printed what it measured.
+      process.stdout.write(`  ${round === 0 ? "warm-up" : `round ${round}`} ${v.name}: ${fmtS(s.ms)}\n`);
+      if (round === 0) continue;
       const row = rows.get(v.name) as Row;
       row.ms.push(s.ms);
       row.dcctlPeakKiB = Math.max(row.dcctlPeakKiB, s.usage.dcctl?.peakKiB ?? 0);
@@ -189,8 +188,8 @@ function mariaVariants(lab: BenchLab, snapshot: string, relayedRepos: string): V
 
 async function main(): Promise<void> {
   process.stdout.write(`bench/db-restore: load at start ${load()}; lab ${LAB}; ${ROUNDS} rounds after a warm-up\n`);
-  const lab = await benchLabUp(LAB, 1024);
-  try {
+  const lab = await benchLabUp(LAB, 1024, KEEP_UP);
+  {
     const relayedRepos = reposVariant(lab, "restore-relayed", (r) => {
       const pg = (r.databases.hosts[PG_HOST] ??= {});
       pg.postgresql = { ...(pg.postgresql ?? { port: 5432, user: "postgres" }), resticOnHost: false };
@@ -243,10 +242,8 @@ async function main(): Promise<void> {
       const result = await rounds(mariaVariants(lab, snap.id, relayedRepos), reset, check);
       printRows(`MariaDB ${MARIA_DB} (${count} rows) from a snapshot of mysqldump, stream ${fmtMiB(snap.bytes)}, restored into ${MARIA_HOST}:`, result);
     }
-  } finally {
-    if (!KEEP_UP) await benchLabDown(LAB);
-    process.stdout.write(`load at end ${load()}\n`);
   }
+  process.stdout.write(`load at end ${load()}\n`);
 }
 
-await main();
+await runBench("db-restore", main);

@@ -8,6 +8,7 @@ import { textTable } from "../util/table.js";
 import { repoRoot } from "../util/tools.js";
 import { benchValue } from "./args.js";
 import { loadText as load, median } from "./stats.js";
+import { bringUp, broughtUp, runBench, takeDownAll } from "./brought-up.js";
 import { timed } from "./timed.js";
 
 /**
@@ -41,9 +42,10 @@ async function main(): Promise<void> {
   const builds: Build[] = [{ name: "this checkout", main: join(repoRoot, "dist", "cli", "main.js"), up: [], destroy: [] }];
   if (BEFORE) builds.push({ name: `before (${BEFORE})`, main: join(resolve(BEFORE), "dist", "cli", "main.js"), up: [], destroy: [] });
   process.stdout.write(`bench/infra-up: ${ROUNDS} rounds, 33 VMs of the primary; load ${load()} at start\n`);
-  try {
+  broughtUp("the work folder", () => rmSync(work, { recursive: true, force: true }));
+  {
     const shape = shapeOf(loadSites().primary);
-    for (const [i, b] of builds.entries()) b.sim = await startVcsim(join(work, `vcsim-${i}`), shape);
+    for (const [i, b] of builds.entries()) b.sim = await bringUp("vcsim", () => startVcsim(join(work, `vcsim-${i}`), shape), (sim) => sim.stop());
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, b] of builds.entries()) {
         const sim = b.sim as Vcsim;
@@ -55,10 +57,8 @@ async function main(): Promise<void> {
         b.destroy.push(await dcctl(b, ["infra", "destroy", "--stack", "primary", "--state", state, "--yes"]));
       }
     }
-  } finally {
-    for (const b of builds) await b.sim?.stop();
-    rmSync(work, { recursive: true, force: true });
   }
+  await takeDownAll();
   const ref = median(builds[0]?.up ?? []);
   process.stdout.write(
     textTable(
@@ -69,4 +69,4 @@ async function main(): Promise<void> {
   process.stdout.write(`load ${load()} at end\n`);
 }
 
-await main();
+await runBench("infra-up", main);

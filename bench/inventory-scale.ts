@@ -7,6 +7,7 @@ import { textTable } from "../util/table.js";
 import { repoRoot } from "../util/tools.js";
 import { timed } from "./timed.js";
 import { median } from "./stats.js";
+import { broughtUp, runBench } from "./brought-up.js";
 
 /**
  * How the inventory's consumers scale with the number of VMs (issue 13, item 6; node dist/bench/inventory-scale.js
@@ -163,7 +164,12 @@ async function main(): Promise<void> {
   const { sizes: times, rounds, keep, compare } = parseArgs(process.argv.slice(2));
   const loadStart = loadavg();
   const work = mkdtempSync(join(tmpdir(), "dcctl-bench-inventory-"));
-  try {
+  broughtUp("the generated site files", () => {
+    // --keep: the generated site files stay, to profile a command against them (DCCTL_SITES_DIR=<work>/x100).
+    if (keep) process.stdout.write(`site files kept in ${work}/x<TIMES>\n`);
+    else rmSync(work, { recursive: true, force: true });
+  });
+  {
     const preload = join(work, "hwm.mjs");
     writeFileSync(preload, HWM_PRELOAD);
     const hwmFile = join(work, "hwm");
@@ -257,15 +263,7 @@ async function main(): Promise<void> {
       );
       out.write(textTable(["COMMAND", "SIZE", "TIME THERE", "TIME HERE", "RATIO", "RSS THERE", "RSS HERE", "RATIO"], cmp));
     }
-  } finally {
-    // --keep: the generated site files stay, to profile a command against them (DCCTL_SITES_DIR=<work>/x100).
-    if (keep) process.stdout.write(`site files kept in ${work}/x<TIMES>\n`);
-    else rmSync(work, { recursive: true, force: true });
   }
 }
 
-// One line for a bad option or a failed step, not a stack trace.
-await main().catch((e: unknown) => {
-  process.stderr.write(`bench/inventory-scale: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-});
+await runBench("inventory-scale", main);

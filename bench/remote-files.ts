@@ -8,8 +8,9 @@ import { loadSites } from "../inventory/index.js";
 import { siteCommand } from "../lab/lab.js";
 import { prng } from "../lab/dataset.js";
 import { labPaths } from "../lab/paths.js";
-import { repoRoot, toolPath } from "../util/tools.js";
+import { toolPath } from "../util/tools.js";
 import { benchFlag, benchValue } from "./args.js";
+import { broughtUp, labUp, runBench } from "./brought-up.js";
 import { loadText as load, median } from "./stats.js";
 import { timed, type Timed } from "./timed.js";
 
@@ -38,7 +39,6 @@ const CACHE = join(tmpdir(), "dcctl-bench-cache", `remote-files-${FILES}`);
 const TREE = join(CACHE, "tree");
 const HOST = "lab-app-01";
 const JOB = `${HOST}/app-daily`;
-const mainJs = join(repoRoot, "dist", "cli", "main.js");
 const restic = toolPath("restic");
 
 const fmt = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
@@ -121,14 +121,13 @@ async function main(): Promise<void> {
   const { files, bytes } = prepareTree();
   const lab = mkdtempSync(join(tmpdir(), "dcctl-bench-remote-files-lab-"));
   const restoreDir = mkdtempSync(join(tmpdir(), "dcctl-bench-remote-files-restore-"));
-  const labEnv = { ...process.env, DCCTL_LAB_DIR: lab };
-  let up = false;
-  /** restic's caches of the bench's repositories (this machine's, which is every lab host's): removed at the end. */
-  let dropCaches: () => Promise<void> = async () => undefined;
-  try {
+  broughtUp("the restore folder", () => {
+    rmSync(restoreDir, { recursive: true, force: true });
+    if (CLEAN) rmSync(CACHE, { recursive: true, force: true });
+  });
+  {
     process.stdout.write(`bringing up a lab in ${lab}\n`);
-    up = true;
-    ok("lab up", await timed(process.execPath, [mainJs, "lab", "up", "--size", "1", "--no-provision", "--write-every", "0"], labEnv));
+    ok("lab up", await labUp(lab, ["--size", "1", "--no-provision", "--write-every", "0"], { removeDir: true }));
     const paths = labPaths(lab);
     // Point the app servers' policy at the tree: every lab host sees this machine's files.
     const policies = parse(readFileSync(paths.policiesFile, "utf8")) as { policies: Record<string, { sources: { kind: string; paths?: string[] }[] }> };
@@ -160,13 +159,14 @@ async function main(): Promise<void> {
     };
     ok("restic init (bare)", await atPrimary([restic, "init"], { RESTIC_REPOSITORY: bareUrl, RESTIC_PASSWORD_FILE: passFile }));
     const benchRepos = [primaryUrl, bareUrl];
-    dropCaches = async () => {
+    /** restic's caches of the bench's repositories (this machine's, which is every lab host's): removed before lab down. */
+    broughtUp("restic's caches of the bench's repositories", async () => {
       for (const url of benchRepos) {
         const t = await atPrimary([restic, "cat", "config", "--no-lock"], { RESTIC_REPOSITORY: url, RESTIC_PASSWORD_FILE: passFile });
         const id = /"id":\s*"([0-9a-f]{64})"/.exec(t.out)?.[1];
         if (id) rmSync(join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/root", ".cache"), "restic", id), { recursive: true, force: true });
       }
-    };
+    });
 
     /** The snapshot a run made, from its JSON output (dcctl's result, restic's summary). */
     const made = (what: string, t: Timed): { ms: number; snap: string } => {
@@ -261,15 +261,7 @@ async function main(): Promise<void> {
     out(`\n  single-file restore of ${file.path} (${mib(file.size)}), median of ${ROUNDS}`);
     variants.forEach((v, i) => out(`  ${v.name.padEnd(26)} ${fmt(median(restores[i] ?? [])).padStart(9)}   ratio ${(median(restores[i] ?? []) / median(restores[bareI] ?? [])).toFixed(3)}${i === 0 ? "  (goal ≤ 1.2)" : ""}`));
     out(`\n  samples (s): ${variants.map((v, i) => `${v.name}: backup ${(incremental[i] ?? []).map((ms) => (ms / 1000).toFixed(2)).join(" ")}; restore ${(restores[i] ?? []).map((ms) => (ms / 1000).toFixed(2)).join(" ")}`).join(" | ")}`);
-  } finally {
-    if (up) {
-      await dropCaches().catch((e: unknown) => process.stderr.write(`bench/remote-files: could not remove restic's caches: ${String(e)}\n`));
-      await timed(process.execPath, [mainJs, "lab", "down"], labEnv);
-    }
-    rmSync(lab, { recursive: true, force: true });
-    rmSync(restoreDir, { recursive: true, force: true });
-    if (CLEAN) rmSync(CACHE, { recursive: true, force: true });
   }
 }
 
-await main();
+await runBench("remote-files", main);

@@ -4,6 +4,7 @@ import { inNetns, managementNetns } from "../lab/network.js";
 import { PG_BIN_DIR } from "../lab/postgres.js";
 import { runningLab } from "./running-lab.js";
 import { timed } from "./timed.js";
+import { guardBench } from "./brought-up.js";
 
 /**
  * Replication in the lab, measured in one run (node dist/bench/replication.js [MiB], on a running lab; `dcctl lab up
@@ -16,6 +17,7 @@ import { timed } from "./timed.js";
  *     (pg_rewind), so the lab is as it was.
  */
 const mib = Number(process.argv[2] ?? 64);
+guardBench("replication");
 const { dir, config, sites, net } = runningLab("replication");
 const primaryNs = managementNetns(net, sites, "primary");
 const pgpass = join(dir, "secrets", "postgres.pgpass");

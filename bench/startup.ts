@@ -7,6 +7,7 @@ import { textTable } from "../util/table.js";
 import { cacheDir, repoRoot } from "../util/tools.js";
 import { timed } from "./timed.js";
 import { median } from "./stats.js";
+import { broughtUp, runBench } from "./brought-up.js";
 
 /**
  * dcctl's start-up (issue 13, item 1; node dist/bench/startup.js [--rounds N] [--job J] [--main OTHER/dist/cli/main.js]…):
@@ -140,7 +141,8 @@ interface Figure {
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const work = mkdtempSync(join(tmpdir(), "dcctl-bench-startup-"));
-  try {
+  broughtUp("the work folder", () => rmSync(work, { recursive: true, force: true }));
+  {
     const tracer = join(work, "tracer.mjs");
     writeFileSync(tracer, TRACER);
     writeFileSync(join(work, "pass"), "bench\n", { mode: 0o600 });
@@ -241,9 +243,7 @@ async function main(): Promise<void> {
       process.stdout.write(`first contact of ${f.label}: ${[...new Set(f.samples.map((x) => x.what))].join("; ")}\n`);
     }
     process.stdout.write(`load ${loadEnd.map((l) => l.toFixed(2)).join(" ")} at end; goal: ≤ 150 ms wall for --help, and for backup run and backup status to first contact\n`);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
   }
 }
 
-await main();
+await runBench("startup", main);

@@ -4,6 +4,7 @@ import { inNetns, managementNetns } from "../lab/network.js";
 import { runningLab } from "./running-lab.js";
 import { timed } from "./timed.js";
 import { toolPath } from "../util/tools.js";
+import { guardBench } from "./brought-up.js";
 
 /**
  * What crossing the lab's WAN costs, against the cap itself (node dist/bench/wan.js [MiB], on a running lab):
@@ -13,6 +14,7 @@ import { toolPath } from "../util/tools.js";
  * Each is printed as throughput and as a ratio to the cap. Asserts nothing.
  */
 const mib = Number(process.argv[2] ?? 32);
+guardBench("wan");
 const { dir, config, sites, net } = runningLab("wan");
 const at = { primary: managementNetns(net, sites, "primary"), secondary: managementNetns(net, sites, "secondary") };
 const address = (site: "primary" | "secondary") => sites[site].hosts.find((h) => h.role === "backup")?.ip ?? "";

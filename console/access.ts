@@ -149,6 +149,33 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined;
 }
 
+/**
+ * Where the `?token=` redirect sends the browser: the same path and query on this console, never another site. A path
+ * that begins with two slashes (`/.//evil.com` is normalised to `//evil.com`) or a backslash is, in a Location
+ * header, a reference to another host: its leading slashes are collapsed into one.
+ */
+export function sameOriginLocation(url: URL): string {
+  return `/${url.pathname.replace(/^[/\\]+/, "")}${url.search}`;
+}
+
+/** C0 and C1 control characters (NUL, ESC, DEL…): never part of a path the console serves, never echoed. */
+const CONTROL = /\p{Cc}/u;
+
+/** Whether a request's path, once percent-decoded, holds a control character or is not valid percent-encoding. */
+export function badPath(rawUrl: string): boolean {
+  const path = rawUrl.split("?")[0] ?? "";
+  try {
+    return CONTROL.test(decodeURIComponent(path));
+  } catch {
+    return true;
+  }
+}
+
+/** Text shown on a page with every control character replaced (U+FFFD), so that none reaches the browser raw. */
+export function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, "\uFFFD");
+}
+
 /** The token of an `Authorization: Bearer` header. */
 export function bearerToken(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");

@@ -2,13 +2,13 @@ import { chmodSync, lstatSync, readFileSync, rmSync } from "node:fs";
 import type { Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { Eta } from "eta";
 import type { BackupConfig } from "../backup/repositories.js";
 import { errorMessage } from "../util/errors.js";
 import type { Lang, Translate } from "../util/i18n.js";
 import { repoRoot } from "../util/tools.js";
-import { bearerToken, cookieValue, hostPort, isLoopback, sameSecret, SESSION_COOKIE, sessionValue, type ListenAddress } from "./access.js";
+import { badPath, bearerToken, cookieValue, hostPort, isLoopback, printable, sameOriginLocation, sameSecret, SESSION_COOKIE, sessionValue, type ListenAddress } from "./access.js";
 import { runPage } from "./report.js";
 import { startCollector, type Collector } from "./status.js";
 import { consoleTexts } from "./texts.js";
@@ -29,6 +29,8 @@ export interface ConsoleOptions {
   token?: string;
   tls?: { key: Buffer; cert: Buffer; ca?: Buffer };
 }
+
+const BAD_PATH = "bad request: the path holds a control character or a broken %-escape\n";
 
 /** How often an open page fetches the overview again: a site lost shows within seconds (the fragment costs no probe). */
 const REFRESH_MS = 5_000;
@@ -64,7 +66,12 @@ export async function startConsole(o: ConsoleOptions): Promise<RunningConsole> {
   const eta = new Eta({ views: VIEWS, cache: true, autoTrim: [false, "nl"] });
   const assets = loadAssets();
   const collector = startCollector({ config: o.config });
-  const base = { logger: false, forceCloseConnections: true } as const;
+  const base = {
+    logger: false,
+    forceCloseConnections: true,
+    // A path the router cannot decode never reaches the hooks: the same one line as a path the hook refuses.
+    frameworkErrors: (e: FastifyError, _req: FastifyRequest, reply: FastifyReply) => reply.code(400).type("text/plain; charset=utf-8").send(e.code === "FST_ERR_BAD_URL" ? BAD_PATH : "bad request\n"),
+  } as const;
   let app: FastifyInstance;
   if (o.tls) {
     // With a client CA, a client without a certificate it signed does not even get to send a request.
@@ -99,12 +106,14 @@ function routes(app: FastifyInstance, o: ConsoleOptions, t: Translate, eta: Eta,
   const page = (title: string, body: string, live: boolean): string =>
     eta.render("layout", { lang: o.lang, title, body, live, refreshMs: REFRESH_MS, lostText: t("connectionLost", { time: "%TIME%" }) });
   const message = (reply: FastifyReply, code: number, text: string) =>
-    reply.code(code).type("text/html; charset=utf-8").send(page(t("title"), eta.render("message", { t, message: text }), false));
+    reply.code(code).type("text/html; charset=utf-8").send(page(t("title"), eta.render("message", { t, message: printable(text) }), false));
   const overview = (): string => eta.render("overview", { t, v: overviewView(collector.status(), t, o.lang) });
   const session = o.token === undefined ? undefined : sessionValue(o.token);
 
   app.addHook("onRequest", async (req, reply) => {
     if (req.method !== "GET" && req.method !== "HEAD") return reply.code(405).header("allow", "GET, HEAD").type("text/plain; charset=utf-8").send("read-only: GET only\n");
+    // No page of the console has a control character in its path; refused before any page could echo it.
+    if (badPath(req.url)) return reply.code(400).type("text/plain; charset=utf-8").send(BAD_PATH);
     // Bound to loopback without a token, the Host header is all that stops a page elsewhere from reading the console
     // through a name it points at 127.0.0.1 (DNS rebinding).
     if (o.token === undefined && !o.tls?.ca && !isLoopback(hostOf(req.headers.host))) return reply.code(421).type("text/plain; charset=utf-8").send("unexpected Host header\n");
@@ -117,7 +126,7 @@ function routes(app: FastifyInstance, o: ConsoleOptions, t: Translate, eta: Eta,
       // Once: the token leaves the address bar (and the history) for a cookie scripts cannot read.
       url.searchParams.delete("token");
       const secure = o.tls ? "; Secure" : "";
-      return reply.code(303).header("set-cookie", `${SESSION_COOKIE}=${session}; Path=/; HttpOnly; SameSite=Strict${secure}`).header("location", url.pathname + url.search).send();
+      return reply.code(303).header("set-cookie", `${SESSION_COOKIE}=${session}; Path=/; HttpOnly; SameSite=Strict${secure}`).header("location", sameOriginLocation(url)).send();
     }
     const bearer = bearerToken(req.headers.authorization);
     if (bearer !== undefined && sameSecret(bearer, o.token)) return;

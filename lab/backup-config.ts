@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { parse, stringify } from "yaml";
 import { loadSites } from "../inventory/index.js";
 import { Restic, ResticRepoMissingError } from "../backup/restic/index.js";
 import type { SiteName } from "../inventory/index.js";
 import { makeDir } from "../util/dirs.js";
 import { quoteArg } from "../backup/exec/quote.js";
-import { repoRoot } from "../util/tools.js";
+import { repoRoot, toolPath } from "../util/tools.js";
 import { labPaths, type LabConfig } from "./paths.js";
 import type { LabState } from "./state.js";
 import type { PgServerControl } from "../backup/replication/postgresql.js";
@@ -94,7 +94,10 @@ export function writeLabBackupConfig(dir: string, state: LabState, config: LabCo
     primary: { url: `rest:http://${primaryRs.address}:${primaryRs.port}/primary/`, passwordFile: pass.primary },
     secondary: { url: `rest:http://${secondaryRs.address}:${secondaryRs.port}/secondary/`, passwordFile: pass.secondary },
   };
+  // The lab's hosts share this machine's disk: the restic set-up installed is their own, and nothing is copied to them.
+  const restic = toolPath("restic");
   const common = {
+    ...(isAbsolute(restic) ? { hostRestic: { path: restic } } : {}),
     ssh: { keyFile: paths.clientKey, knownHosts: paths.knownHosts },
     replication: { passwordFile: paths.replicationPass },
     concurrency: 4,

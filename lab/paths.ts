@@ -33,6 +33,8 @@ export function labPaths(dir: string) {
     /** The shell settings that make `dcctl lab …` find this lab from any shell (`source <lab>/env`). */
     envFile: join(dir, "env"),
     log: join(dir, "supervisor.log"),
+    /** The supervisor's control socket: dbctl asks it there to stop or start a host's PostgreSQL (lab/server-control.ts). */
+    control: join(dir, "supervisor.sock"),
     sites: join(dir, "sites"),
     clientKey: join(dir, "ssh", "id_ed25519"),
     knownHosts: join(dir, "ssh", "known_hosts"),

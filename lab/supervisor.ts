@@ -1,11 +1,11 @@
-import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadSites, type Sites } from "../inventory/index.js";
 import { errorMessage } from "../util/errors.js";
-import { startServer, waitForPort, type ServerProcess } from "../util/process.js";
+import { isAlive, startServer, waitForPort, type ServerProcess } from "../util/process.js";
 import { repoRoot } from "../util/tools.js";
 import { startMariadb, type Mariadb } from "./mariadb.js";
-import { startPostgres, type Postgres } from "./postgres.js";
+import { PG_BIN_DIR, serverAccount, serverOptions, startPostgres, stopGently, type Postgres } from "./postgres.js";
 import { startRestServer } from "./rest-server.js";
 import { seedMail, seedPortal } from "./seed.js";
 import { shapeOf } from "./site-shape.js";
@@ -14,7 +14,8 @@ import { labDir, writeLabState, type LabState, type RunningService } from "./sta
 import { labServices, portalDatabase, type LabService } from "./topology.js";
 import { startVcsim } from "./vcsim.js";
 import { labPaths, readLabConfig, type LabConfig } from "./paths.js";
-import { planNetwork } from "./network.js";
+import { planNetwork, type LabNetwork } from "./network.js";
+import { serveControl } from "./server-control.js";
 import { placed, placementOf } from "./placement.js";
 
 /**
@@ -22,7 +23,9 @@ import { placed, placementOf } from "./placement.js";
  * network namespace and its site's freezer group, publishes their pids and addresses in lab.json, and stops them all,
  * newest first, when it receives SIGTERM (`dcctl lab down`). Keeping the servers as its children means none of them
  * outlives the lab, whatever happens to the CLI. It runs in the primary's management namespace, from where it can
- * reach every host to see that it answers.
+ * reach every host to see that it answers. A PostgreSQL server that replication stops and starts again (through
+ * lab/dbctl.ts, on a re-seeded or rewound data directory) is stopped and started by the supervisor too, over its
+ * control socket (lab/server-control.ts): the process lab.json names is always its child.
  */
 const dir = process.argv[2] ?? labDir();
 const paths = labPaths(dir);
@@ -35,6 +38,9 @@ const stops: { name: string; stop(): Promise<void> }[] = [];
 const state: LabState = { supervisorPid: process.pid, startedAt: new Date().toISOString(), phase: "starting", services: [], vcenters: {} };
 const log = (line: string) => appendFileSync(paths.log, `${new Date().toISOString()} ${line}\n`);
 
+/** Each host's PostgreSQL as it runs now: the process the lab started, or the one a later start put in its place. */
+const postgresOf = new Map<string, ServerProcess>();
+
 function started(svc: LabService, proc: ServerProcess, stop: () => Promise<void>): void {
   const running: RunningService = { ...svc, pid: proc.pid };
   state.services.push(running);
@@ -43,9 +49,8 @@ function started(svc: LabService, proc: ServerProcess, stop: () => Promise<void>
   log(`started ${svc.name} at ${svc.address}:${svc.port} (pid ${proc.pid})`);
 }
 
-async function startAll(sites: Sites): Promise<void> {
+async function startAll(sites: Sites, net: LabNetwork): Promise<void> {
   const services = labServices(sites);
-  const net = planNetwork(dir, sites);
   const pgs = new Map<string, Postgres>();
   const mariadbs = new Map<string, Mariadb>();
   const knownHosts: string[] = [];
@@ -79,7 +84,8 @@ async function startAll(sites: Sites): Promise<void> {
         if ((await pg.psql("SELECT pg_is_in_recovery()")).trim() === "f") {
           await pg.psql(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'portal') THEN CREATE ROLE portal LOGIN PASSWORD '${config.portalPassword}'; END IF; END $$;`);
         }
-        started(svc, pg.process, pg.stop);
+        postgresOf.set(svc.host ?? "", pg.process);
+        started(svc, pg.process, () => stopPostgres(svc.host ?? ""));
         break;
       }
       case "mariadb": {
@@ -110,6 +116,73 @@ async function startAll(sites: Sites): Promise<void> {
     }
   }
   if (!state.seeded) await seed(sites, pgs, mariadbs);
+}
+
+const running = (p: ServerProcess | undefined): p is ServerProcess => p !== undefined && p.child.exitCode === null && p.child.signalCode === null;
+
+/** The postmaster's pid from its data directory's pid file, when that process runs (one the supervisor did not start). */
+function postmasterPid(host: string): number | undefined {
+  const file = join(dir, "db", host, "data", "postmaster.pid");
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, "utf8").split("\n")[0]);
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+}
+
+/** Fast shutdown (SIGINT) of a host's PostgreSQL, waiting until it is gone; the whole group after a minute. */
+async function stopPostgres(host: string): Promise<void> {
+  const proc = postgresOf.get(host);
+  if (running(proc)) await stopGently(proc, "SIGINT", 60_000);
+  const stray = postmasterPid(host);
+  if (stray === undefined) return;
+  process.kill(stray, "SIGINT");
+  const deadline = Date.now() + 60_000;
+  while (isAlive(stray)) {
+    if (Date.now() > deadline) throw new Error(`PostgreSQL on ${host} (pid ${stray}) did not stop within 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Starts a host's PostgreSQL on its data directory as the lab first did (its address, port and socket folder, in its
+ * namespace and its site's freezer group), unless it runs; returns its pid. The caller (dbctl, in the host's
+ * namespace) waits for it to listen: from here a host across a cut WAN cannot be reached.
+ */
+async function startPostgresAgain(host: string, net: LabNetwork): Promise<number> {
+  const proc = postgresOf.get(host);
+  if (running(proc)) return proc.pid;
+  const stray = postmasterPid(host);
+  if (stray !== undefined) return stray;
+  const svc = state.services.find((s) => s.kind === "postgresql" && s.host === host);
+  if (!svc) throw new Error(`the lab has no PostgreSQL on ${host}`);
+  const base = join(dir, "db", host);
+  const account = await serverAccount("dcctl-lab");
+  const again = await startServer(svc.name, ...placed(placementOf(net, svc), join(PG_BIN_DIR, "postgres"), ["-D", join(base, "data"), ...serverOptions(svc.address, svc.port, join(base, "run"))], account));
+  again.child.once("exit", (code, signal) => {
+    if (!stopping) log(`${svc.name} (pid ${again.pid}) exited (${signal ?? `code ${code ?? "?"}`})${again.output().trim() ? `: ${again.output().trim().split("\n").pop() ?? ""}` : ""}`);
+  });
+  postgresOf.set(host, again);
+  state.services = state.services.map((s) => (s === svc ? { ...s, pid: again.pid } : s));
+  writeLabState(dir, state);
+  log(`started ${svc.name} again at ${svc.address}:${svc.port} (pid ${again.pid})`);
+  return again.pid;
+}
+
+/** Serves dbctl's requests, one at a time per host (a stop and a start of one server never overlap). */
+async function serveDbctl(net: LabNetwork): Promise<void> {
+  const queues = new Map<string, Promise<unknown>>();
+  await serveControl(paths.control, (action, host) => {
+    if (stopping) return Promise.reject(new Error("the lab is stopping"));
+    const next = (queues.get(host) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(async () => {
+        log(`dbctl: ${action} ${host}`);
+        if (action === "start") return startPostgresAgain(host, net);
+        await stopPostgres(host);
+        return undefined;
+      });
+    queues.set(host, next);
+    return next;
+  });
 }
 
 /** Seeds the primary's databases (once: a restarted lab keeps its data) and lets the portal read the dossiers. */
@@ -153,6 +226,7 @@ async function shutdown(code: number): Promise<never> {
     stopping = true;
     await stopAll();
     rmSync(join(dir, "lab.json"), { force: true });
+    rmSync(paths.control, { force: true });
     log("lab stopped");
   }
   process.exit(code);
@@ -164,7 +238,9 @@ try {
   mkdirSync(dir, { recursive: true });
   writeLabState(dir, state);
   const sites = loadSites(paths.sites);
-  await startAll(sites);
+  const net = planNetwork(dir, sites);
+  await serveDbctl(net);
+  await startAll(sites, net);
   for (const s of state.services) await waitForPort(s.address, s.port, 10_000);
   state.phase = "ready";
   writeLabState(dir, state);
@@ -174,7 +250,9 @@ try {
   state.error = errorMessage(e);
   writeLabState(dir, state);
   log(`lab failed: ${state.error}`);
+  stopping = true;
   await stopAll();
+  rmSync(paths.control, { force: true });
   process.exit(1);
 }
 // Stay up: the servers are our children; SIGTERM ends the lab.

@@ -13,19 +13,20 @@ import { BackupSourceError, ResticError, ResticIncompleteError, ResticInterrupte
 import { oneLine, redactRepo } from "./redact.js";
 import { backupFlags, backupPathArgs, backupSummary, backupWarnings, jsonLines, resticDetail, statusReader, type BackupOptions, type BackupResult, type Restic, type RestoreOptions, type StdinBackupOptions } from "./restic.js";
 import type { BackupSummary, RestoreSummary } from "./types.js";
-import { resticVersion } from "./version.js";
+import { parseResticVersion, resticVersion, type ResticVersion } from "./version.js";
 
 /**
  * restic run on another host over an executor (SSH), against the repository as that host reaches it: restic there
  * reads the files itself, so its change detection (size, mtime, inode against the parent snapshot) skips every
  * unchanged file without reading or sending it, and a restore writes only what it restores.
  *
- * - The binary is this machine's restic, pushed once per version: copied to `<the SSH user's cache>/dcctl/restic/
- *   <version>-<sha256 prefix>/restic` (`$XDG_CACHE_HOME`, else `~/.cache`), checked there against its sha256 and only
- *   then renamed into place, so a half-copied or altered file is never run. Each run checks its size (no hashing
- *   of 60 MB per run, on either side); a mismatch or absence pushes it again. Pushed rather than installed by the
- *   host's packages: every host then runs the very restic dcctl is written against (its JSON fields, its exit 3),
- *   with nothing to install on hundreds of servers.
+ * - The binary is the host's own restic when it has one recent enough (HOST_RESTIC_MIN): the path the repositories
+ *   file names (`hostRestic.path`), else restic on the login's PATH (a package). Only failing that, and unless the
+ *   file says `hostRestic.push: false`, this machine's restic is pushed, once per version: copied to `<the SSH user's
+ *   cache>/dcctl/restic/<version>-<sha256 prefix>/restic` (`$XDG_CACHE_HOME`, else `~/.cache`), checked there
+ *   against its sha256 and only then renamed into place, so a half-copied or altered file is never run. Each run
+ *   checks its size (no hashing of 60 MB per run, on either side); a mismatch or absence pushes it again. The choice
+ *   is made once per host and process; each run says it in one line (`onHostRestic`): which restic, and why a copy.
  * - The repository location and password travel on the SSH channel's stdin, read by the remote shell into
  *   variables and handed to restic through a pipe (restic reads its password from a stdin that is not a terminal):
  *   never on a command line, never in a file on the host, never in the remote environment but the location's.
@@ -42,6 +43,24 @@ export function reachableFromHosts(url: string): boolean {
 export interface RemoteResticOptions {
   /** Where pushed binaries live on the host: relative to its user's cache folder (default "dcctl/restic"), or absolute. */
   binDir?: string;
+}
+
+/**
+ * The oldest restic of a host's own that dcctl runs there: --stdin-from-command (0.17.0) without its early-exit panic,
+ * and restore's JSON summary with skipped files (0.17.1).
+ */
+export const HOST_RESTIC_MIN = { major: 0, minor: 17, patch: 1 } as const;
+
+/** The restic that runs on a host: the host's own (no size to check), or dcctl's copy (pushed when missing). */
+interface HostBinary {
+  /** Absolute, or relative to the login's cache folder (dcctl's copy). */
+  path: string;
+  /** dcctl's copy: what is pushed, and the size the run checks. */
+  copy?: { local: LocalBinary; dir: string };
+  /** The note line that says which one, and why. */
+  note: string;
+  /** The host could not be asked (the connection failed): the run that follows reports that; nothing is remembered. */
+  unasked?: true;
 }
 
 /** The local restic binary dcctl pushes: its real path, size, content hash and version. */
@@ -67,15 +86,14 @@ const STOP_GRACE_MS = 15_000;
  * The command line run on the host (POSIX sh): checks the binary, reads the settings from stdin, starts restic with
  * the password on a pipe, and stops it when stdin closes. restic's output reaches the channel through two relays that
  * ignore SIGPIPE and keep reading: when the connection drops, restic must not die of a write to a closed channel
- * before it has removed its lock. Arguments: binary folder, binary size, a place that must be empty or absent (or
- * ""), restic's argv.
+ * before it has removed its lock. Arguments: the binary (relative: to the login's cache folder), its size (or "": the
+ * host's own, not checked), a place that must be empty or absent (or ""), restic's argv.
  */
 const RUN_SCRIPT = `
-d=$1 size=$2 empty=$3; shift 3
+bin=$1 size=$2 empty=$3; shift 3
 if [ -d "$empty" ]; then [ -z "$(find "$empty" -mindepth 1 -maxdepth 1 -print -quit)" ] || exit ${OCCUPIED}; elif [ -n "$empty" ] && [ -e "$empty" ]; then exit ${OCCUPIED}; fi
-case $d in /*) ;; *) d=\${XDG_CACHE_HOME:-$HOME/.cache}/$d ;; esac
-bin=$d/restic
-if [ ! -x "$bin" ] || [ "$(($(wc -c <"$bin")))" -ne "$size" ]; then exit ${NEEDS_BINARY}; fi
+case $bin in /*) ;; *) bin=\${XDG_CACHE_HOME:-$HOME/.cache}/$bin ;; esac
+if [ ! -x "$bin" ] || { [ -n "$size" ] && [ "$(($(wc -c <"$bin")))" -ne "$size" ]; }; then exit ${NEEDS_BINARY}; fi
 IFS= read -r repo && IFS= read -r pw && IFS= read -r ru && IFS= read -r rp || exit ${NO_SETTINGS}
 unset RESTIC_REPOSITORY_FILE RESTIC_PASSWORD RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND RESTIC_FROM_REPOSITORY RESTIC_FROM_REPOSITORY_FILE RESTIC_FROM_PASSWORD RESTIC_FROM_PASSWORD_FILE RESTIC_FROM_PASSWORD_COMMAND RESTIC_REST_USERNAME RESTIC_REST_PASSWORD
 RESTIC_REPOSITORY=$repo RESTIC_PROGRESS_FPS=0.2
@@ -124,6 +142,18 @@ trap 'rm -f "$tmp"' EXIT
 (umask 077 && cat >"$tmp") || exit 1
 echo "$sum  $tmp" | sha256sum -c --status || { echo "the copy does not match sha256 $sum" >&2; exit 1; }
 chmod 700 "$tmp" && mv -f "$tmp" "$d/restic"
+`;
+
+/**
+ * The host's own restic binaries: the named path ($1, may be "") and restic on the login's PATH, one line each,
+ * `path<TAB>first line of its version output`.
+ */
+const FIND_SCRIPT = `
+for b in "$1" "$(command -v restic 2>/dev/null)"; do
+  case $b in /*) ;; *) continue ;; esac
+  [ -f "$b" ] && [ -x "$b" ] || continue
+  printf '%s\t%s\n' "$b" "$("$b" version 2>/dev/null | head -n 1)"
+done
 `;
 
 /** Waits until restic (pid $1) is gone on the host, TERM after 3 s, KILL after 8 s; exit 1 if it is still there. */
@@ -266,20 +296,75 @@ export class RemoteRestic {
       return { code: -1, stdout: "", stderr: "", stopped: {} };
     }
     try {
-      const bin = await localBinary(this.restic.bin);
-      const dir = `${this.opts.binDir ?? "dcctl/restic"}/${bin.version}-${bin.sha256.slice(0, 16)}`;
-      let res = await this.launch(bin, dir, command, args, hooks);
-      if (res.code === NEEDS_BINARY && !res.stopped) {
-        await this.push(bin, dir, hooks.watchdog);
-        res = await this.launch(bin, dir, command, args, hooks);
+      let bin = await this.binary();
+      let res = await this.launch(bin, command, args, hooks);
+      if (res.code === NEEDS_BINARY && !res.stopped && !bin.copy) {
+        // The host's own restic went away since it was chosen: choose again.
+        choices.delete(this.choiceKey);
+        bin = await this.binary();
+        res = await this.launch(bin, command, args, hooks);
       }
+      let pushed = false;
+      if (res.code === NEEDS_BINARY && !res.stopped && bin.copy) {
+        if (this.restic.options.hostRestic?.push === false) throw new ResticError(`${this.who}: no restic to run there, and hostRestic.push is false in the repositories file`, "push", -1);
+        await this.push(bin.copy.local, bin.copy.dir, hooks.watchdog);
+        pushed = true;
+        res = await this.launch(bin, command, args, hooks);
+      }
+      if (!bin.unasked && !res.lost) this.restic.options.onHostRestic?.(pushed ? bin.note.replace("copied there earlier", "copied there now") : bin.note);
       return res;
     } finally {
       hooks.watchdog?.stop();
     }
   }
 
-  private launch(bin: LocalBinary, dir: string, command: string, args: string[], hooks: RunHooks): Promise<RemoteResult> {
+  private get choiceKey(): string {
+    const h = this.restic.options.hostRestic;
+    return JSON.stringify([this.exec.target, this.restic.bin, this.opts.binDir ?? "", h?.path ?? "", h?.push ?? true]);
+  }
+
+  /**
+   * Which restic runs on this host (see above), chosen once per host and process: the host's own when it is recent
+   * enough, else dcctl's copy (pushed when the run finds it missing).
+   */
+  private async binary(): Promise<HostBinary> {
+    const key = this.choiceKey;
+    let choice = choices.get(key);
+    if (!choice) {
+      choice = this.choose();
+      choices.set(key, choice);
+      choice.then(
+        (b) => void (b.unasked && choices.delete(key)),
+        () => choices.delete(key),
+      );
+    }
+    return choice;
+  }
+
+  private async choose(): Promise<HostBinary> {
+    const wanted = this.restic.options.hostRestic;
+    const found = await this.exec.run(["sh", "-c", FIND_SCRIPT, "dcctl-restic-find", wanted?.path ?? ""], { timeoutMs: 30_000 }).catch(() => undefined);
+    const unasked = found === undefined || found.code !== 0;
+    const own = (unasked ? "" : found.stdout)
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => {
+        const [path = "", said = ""] = line.split("\t");
+        return { path, version: parseResticVersion(said) };
+      });
+    const usable = own.find((b) => b.version && newEnough(b.version));
+    if (usable?.version) return { path: usable.path, note: `${this.who}: the host's own ${usable.path} (${usable.version.text})` };
+    const min = `${HOST_RESTIC_MIN.major}.${HOST_RESTIC_MIN.minor}.${HOST_RESTIC_MIN.patch}`;
+    const why = own.length ? own.map((b) => `${b.path} is ${b.version ? b.version.text.replace("restic ", "") : "not a restic that says its version"}`).join(", ") : `none${wanted?.path ? ` at ${wanted.path} nor` : ""} on its PATH`;
+    if (wanted?.push === false && !unasked) {
+      throw new ResticError(`${this.who}: the host has no restic ${min} or newer (${why}) and hostRestic.push is false in the repositories file: install one there, or name it as hostRestic.path`, "push", -1);
+    }
+    const local = await localBinary(this.restic.bin);
+    const dir = `${this.opts.binDir ?? "dcctl/restic"}/${local.version}-${local.sha256.slice(0, 16)}`;
+    return { path: `${dir}/restic`, copy: { local, dir }, note: `${this.who}: dcctl's restic ${local.version}, copied there earlier (${dir}), as the host has no restic ${min} or newer (${why})`, ...(unasked ? { unasked: true as const } : {}) };
+  }
+
+  private launch(bin: HostBinary, command: string, args: string[], hooks: RunHooks): Promise<RemoteResult> {
     const o = this.restic.options;
     const flags = [...(o.retryLock ? ["--retry-lock", o.retryLock] : []), ...(o.limitUploadKiB ? ["--limit-upload", String(o.limitUploadKiB)] : [])];
     const repo = this.restic.repo;
@@ -288,7 +373,7 @@ export class RemoteRestic {
     // Kept open while restic runs: its end is what stops restic on the host.
     const stdin = new PassThrough();
     stdin.write(settings.join("\n") + "\n");
-    const stream = this.exec.stream(["sh", "-c", RUN_SCRIPT, "dcctl-restic", dir, String(bin.size), hooks.ifEmpty ?? "", command, ...flags, ...args], { stdin });
+    const stream = this.exec.stream(["sh", "-c", RUN_SCRIPT, "dcctl-restic", bin.path, bin.copy ? String(bin.copy.local.size) : "", hooks.ifEmpty ?? "", command, ...flags, ...args], { stdin });
     const lines: string[] = [];
     let pid: number | undefined;
     let partial = "";
@@ -414,6 +499,14 @@ function readPassword(path: string, where: string): string {
 /** `uname -sm` of this machine, which a host must match to run its restic. */
 function localPlatform(): string {
   return `${osType()} ${machine()}`;
+}
+
+/** The restic chosen for each host (and settings) in this process. */
+const choices = new Map<string, Promise<HostBinary>>();
+
+function newEnough(v: ResticVersion): boolean {
+  const m = HOST_RESTIC_MIN;
+  return v.major !== m.major ? v.major > m.major : v.minor !== m.minor ? v.minor > m.minor : v.patch >= m.patch;
 }
 
 const binaries = new Map<string, Promise<LocalBinary>>();

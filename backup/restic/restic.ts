@@ -65,6 +65,13 @@ export interface ResticOptions {
   signal?: AbortSignal;
   /** Told one line for each thing done on the side, e.g. a dead process's lock removed. */
   onNote?: (line: string) => void;
+  /**
+   * restic on other hosts (remote.ts): a path where they have their own, tried before the one on their PATH; and
+   * whether dcctl may copy its own there when they have none recent enough (default true).
+   */
+  hostRestic?: { path?: string; push?: boolean };
+  /** Told, at each run of restic on another host, which restic ran there and why (e.g. dcctl's copy, pushed now). */
+  onHostRestic?: (line: string) => void;
 }
 
 /** A restic lock file's content (`restic cat lock`). */

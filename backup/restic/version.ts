@@ -16,14 +16,20 @@ export function resticVersion(bin: string): Promise<ResticVersion> {
   let probe = probes.get(bin);
   if (!probe) {
     probe = run(bin, ["version"], { timeoutMs: 30_000 }).then((res) => {
-      const m = /restic (\d+)\.(\d+)\.(\d+)/.exec(res.stdout);
-      if (res.code !== 0 || !m) throw new DcctlError(`cannot tell the version of restic at ${bin}: ${res.stderr.trim() || res.stdout.trim()}`);
-      return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), text: m[0] };
+      const v = parseResticVersion(res.stdout);
+      if (res.code !== 0 || !v) throw new DcctlError(`cannot tell the version of restic at ${bin}: ${res.stderr.trim() || res.stdout.trim()}`);
+      return v;
     });
     probe.catch(() => probes.delete(bin));
     probes.set(bin, probe);
   }
   return probe;
+}
+
+/** The version `restic version` prints ("restic 0.18.1 compiled with go1.24 on linux/amd64"), if the text has one. */
+export function parseResticVersion(text: string): ResticVersion | undefined {
+  const m = /restic (\d+)\.(\d+)\.(\d+)/.exec(text);
+  return m ? { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), text: m[0] } : undefined;
 }
 
 export function atLeast(v: ResticVersion, major: number, minor: number): boolean {

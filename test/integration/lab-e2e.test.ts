@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { labNetwork } from "../../lab/lab.js";
@@ -15,6 +15,26 @@ import { rootNamespaceView, routesOf, testLab } from "../helpers/lab.js";
  */
 const t = testLab("lab-e2e");
 const LAB_CIDRS = ["10.10.10.0/24", "10.10.20.0/24", "10.10.30.0/24", "10.10.50.0/24", "10.20.10.0/24", "10.20.20.0/24", "10.20.30.0/24", "10.20.50.0/24", "10.20.90.0/24", "10.255.255.0/30"];
+
+/** A process's parent (field 4 of /proc/PID/stat), or undefined when it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The postmaster of each lab PostgreSQL data directory (db/HOST/data), by host, from its pid file. */
+function postmasters(dir: string): Record<string, number> {
+  const found: Record<string, number> = {};
+  for (const host of readdirSync(join(dir, "db"))) {
+    const file = join(dir, "db", host, "data", "postmaster.pid");
+    if (existsSync(file)) found[host] = Number(readFileSync(file, "utf8").split("\n")[0]);
+  }
+  return found;
+}
 
 afterAll(() => {
   t.lab(["down"]);
@@ -45,6 +65,13 @@ describe("the lab and the main job, through the dcctl binary", () => {
     expect(parsed.services.length).toBe(21);
     expect(parsed.services.every((s) => s.running)).toBe(true);
     expect(parsed).toMatchObject({ failed: [], wanMbit: 100 });
+    // The supervisor owns every server it reports, the standby that replication set-up re-seeded and restarted
+    // included: each is its child, and each PostgreSQL it names is the postmaster running on that host's data.
+    const labState = t.state();
+    expect(labState.services.filter((s) => parentOf(s.pid) !== labState.supervisorPid).map((s) => s.name)).toEqual([]);
+    const pgServices = Object.fromEntries(labState.services.filter((s) => s.kind === "postgresql").map((s) => [s.host, s.pid]));
+    expect(pgServices).toEqual(postmasters(t.dir));
+    expect(Object.keys(pgServices)).toContain("lab-dr-db-01");
 
     // Thirteen namespaces (9 hosts, 2 vCenters, 2 routers); none has a default route, the root namespace has
     // neither a route to a lab network nor one of the lab's links.
@@ -110,7 +137,10 @@ describe("the lab and the main job, through the dcctl binary", () => {
     expect(again.stdout).toMatch(/stack primary: same \d+/);
     expect(again.stdout).toMatch(/replication lab-dr-db-01: kept: /);
 
-    expect(t.lab(["down"]).code).toBe(0);
+    const down = t.lab(["down"]);
+    expect(down.code).toBe(0);
+    // Every server stopped by its supervisor: none left for `lab down` to kill.
+    expect(down.stdout + down.stderr).not.toContain("leftover");
     expect(parsed.services.filter((s) => isRunning(s.pid)).map((s) => s.name)).toEqual([]);
     expect(t.namespaces()).toEqual([]);
     expect(existsSync(`/sys/fs/cgroup/freezer/${labNetId(t.dir)}-primary`)).toBe(false);
