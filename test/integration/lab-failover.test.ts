@@ -252,8 +252,10 @@ describe("losing the primary: failover from the secondary alone, then failback a
     // Writes that reach the healed primary before the failback fences it: the portal's own (it files on), three
     // dossiers filed by hand, and a mail account at its MariaDB. The reprotect must not throw them away unnoticed.
     const healed = [1, 2, 3].map((n) => `QN-2026-HEALED-0${n}`);
+    // One transaction each, as the reprotect counts them; ids a million apart, since the portal files on with
+    // max(id) + 1 and would take the next one before the next hand-written row.
     for (const [i, code] of healed.entries()) {
-      const w = t.psql("primary", PRIMARY_DB, `INSERT INTO dossiers (id, code, citizen_name, citizen_id, procedure, agency, status, submitted_at, due_at) VALUES (${900_000_001 + i}, '${code}', 'Công dân', '000000000002', 'Cấp giấy phép', 'Sở Xây dựng', 'received', now(), now())`);
+      const w = t.psql("primary", PRIMARY_DB, `INSERT INTO dossiers (id, code, citizen_name, citizen_id, procedure, agency, status, submitted_at, due_at) VALUES (${900_000_001 + i * 1_000_000}, '${code}', 'Công dân', '000000000002', 'Cấp giấy phép', 'Sở Xây dựng', 'received', now(), now())`);
       expect(w.code, w.stderr).toBe(0);
     }
     const mail = t.at("primary", ["mariadb", `--defaults-extra-file=${join(t.dir, "secrets", "mariadb.cnf")}`, "--protocol=TCP", "-h", PRIMARY_MAIL, "-D", "mail", "-e", "INSERT INTO accounts VALUES (900000001, 'healed@lab.example', 'Healed', 'Lab', 100, 0, NOW(), 1)"]);
