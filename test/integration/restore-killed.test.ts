@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,20 +11,63 @@ import { Restic } from "../../backup/restic/index.js";
 import { postgresSource } from "../../backup/sources/postgres.js";
 import { PG_BIN_DIR, startPostgres, type Postgres } from "../../lab/postgres.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
-import { dcctl, startDcctl } from "../helpers/cli.js";
+import { startDcctl } from "../helpers/cli.js";
 import { PG_SEED, pgSums } from "../helpers/db-fixtures.js";
 import { until } from "../helpers/until.js";
 
 /**
  * A `dcctl restore` SIGKILLed while it fills its temporary database (a real PostgreSQL, the dump coming from a real
- * rest-server held still with SIGSTOP so that the kill lands mid-restore): the temporary database was named in the
- * restore ledger before it was created, and the next restore onto the host drops it, then restores whole.
+ * rest-server behind a gate that holds the first read of a pack, so that the kill lands mid-restore, after the
+ * snapshot was resolved): the temporary database was named in the restore ledger before it was created, and the next
+ * restore onto the host drops it, then restores whole.
  */
+
+/** Passes requests to `target` until told to hold; then answers no read of a pack (`/data/`) until released. */
+interface PackGate {
+  url: string;
+  holding: () => boolean;
+  hold(): void;
+  release(): void;
+  close(): Promise<void>;
+}
+
+async function packGate(target: string): Promise<PackGate> {
+  const upstream = new URL(target);
+  let hold = false;
+  const held: (() => void)[] = [];
+  const pass = (req: IncomingMessage, res: ServerResponse) => {
+    const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    out.on("error", () => res.destroy());
+    req.pipe(out);
+  };
+  const server: Server = createServer((req, res) => {
+    if (hold && req.method === "GET" && /\/data\//.test(req.url ?? "")) held.push(() => pass(req, res));
+    else pass(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    holding: () => held.length > 0,
+    hold: () => (hold = true),
+    release() {
+      hold = false;
+      for (const go of held.splice(0)) go();
+    },
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
 
 describe("a killed restore's temporary database", () => {
   let work: string;
   let pg: Postgres | undefined;
   let rest: RestServer | undefined;
+  let gate: PackGate | undefined;
   let env: NodeJS.ProcessEnv;
   let snapshot = "";
 
@@ -48,12 +93,14 @@ describe("a killed restore's temporary database", () => {
     const url = rest.repo("secondary");
     const restic = new Restic({ url, passwordFile: resticPw }, { cacheDir: join(work, "restic-cache") });
     await restic.init();
+    gate = await packGate(rest.url);
+    const gated = `rest:${gate.url}/secondary/`;
     writeFileSync(
       join(work, "repositories.yaml"),
       [
         "site: secondary",
         "repositories:",
-        `  secondary: { url: "${url}", passwordFile: ${resticPw} }`,
+        `  secondary: { url: "${gated}", passwordFile: ${resticPw} }`,
         "localHosts: [qn-db-01]",
         `cacheDir: ${join(work, "restic-cache")}`,
         "databases:",
@@ -69,17 +116,17 @@ describe("a killed restore's temporary database", () => {
   });
 
   afterAll(async () => {
-    if (rest) process.kill(rest.process.pid, "SIGCONT");
-    for (const stop of [() => pg?.stop(), () => rest?.stop()]) await Promise.resolve(stop()).catch((e: unknown) => console.error(e));
+    gate?.release();
+    for (const stop of [() => gate?.close(), () => pg?.stop(), () => rest?.stop()]) await Promise.resolve(stop()).catch((e: unknown) => console.error(e));
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
   it("is named in the ledger before it exists, and the next restore drops it, then restores whole", async () => {
     const db = need(pg);
-    const server = need(rest).process.pid;
     const args = ["restore", "--host", "qn-db-01", "--db", "portal", "--target-db", "portal_copy", "--repository", "secondary", "--snapshot", snapshot, "--yes"];
-    // The repository holds still: the restore creates its temporary database, then waits for the dump.
-    process.kill(server, "SIGSTOP");
+    // The repository holds its packs: the restore resolves the snapshot, creates its temporary database, then waits
+    // for the dump's first pack.
+    need(gate).hold();
     let killedPid: number;
     let started: string;
     try {
@@ -89,6 +136,7 @@ describe("a killed restore's temporary database", () => {
       let named: string[] = [];
       for (const deadline = Date.now() + 60_000; named.length !== 1; ) {
         await until("the temporary database's ledger entry", () => entries().length === 1, Math.max(0, deadline - Date.now()));
+        await until("the dump's first read of a pack", () => need(gate).holding(), Math.max(0, deadline - Date.now()));
         named = await temporary();
         if (named.length !== 1) await new Promise((r) => setTimeout(r, 50));
         if (Date.now() > deadline) throw new Error("timed out waiting for the temporary database");
@@ -100,12 +148,13 @@ describe("a killed restore's temporary database", () => {
       expect(entries()).toEqual([expect.objectContaining({ database: named[0], engine: "postgresql", host: "qn-db-01", restoring: "portal", into: "portal_copy", pid: killedPid })]);
       started = entries()[0]?.at ?? "";
     } finally {
-      process.kill(server, "SIGCONT");
+      need(gate).release();
     }
     const left = await temporary();
     expect(left).toHaveLength(1);
 
-    const next = dcctl(args, env);
+    // Not spawnSync: the gate answering it runs in this process.
+    const next = await startDcctl(args, env).done;
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).toBe(`note: dropped postgresql database ${left[0] ?? ""} on qn-db-01, left by a restore of portal (pid ${killedPid}, started ${started}) that did not finish\n`);
     expect(await temporary()).toEqual([]);
