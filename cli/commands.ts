@@ -28,7 +28,7 @@ interface GroupEntry {
 export const commandGroups: Record<string, GroupEntry> = {
   inventory: { command: "inventory <command>", describe: "check and show the site inventories (stacks/sites/*.yaml)", load: async () => commandGroup((await import("./inventory.js")).inventoryCommands) },
   infra: { command: "infra <command>", describe: "plan, preview, apply, import, refresh or destroy a site's stack", load: async () => commandGroup((await import("./infra.js")).infraCommands) },
-  lab: { command: "lab <command>", describe: "the local two-site lab: up, down, status, fail, heal, exec, shell, console", load: async () => commandGroup((await import("./lab.js")).labCommands) },
+  lab: { command: "lab <command>", describe: "the local two-site lab: up, down, status, fail, heal, wan, exec, shell, console", load: async () => commandGroup((await import("./lab.js")).labCommands) },
   backup: { command: "backup <command>", describe: "backup jobs: list, run, snapshots, verify, unlock, prune, replicate, status, schedule", load: async () => commandGroup((await import("./backup.js")).backupCommands) },
   restore: { command: "restore", describe: "restore a database (--db) or a path (--path) of a host from its backups, to it or to --target", load: async () => commandGroup((await import("./restore.js")).restoreCommands) },
   dr: { command: "dr <command>", describe: "disaster recovery: plan, drill, fail over, fail back, resume, history", load: async () => commandGroup((await import("./dr.js")).drCommands) },

@@ -8,7 +8,7 @@ import { parseDuration } from "../util/duration.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 import { exitStatus } from "../util/process.js";
 
-/** `dcctl lab up|down|status|fail|heal|exec|shell|console`: the two-site data centre on this machine. */
+/** `dcctl lab up|down|status|fail|heal|wan|exec|shell|console`: the two-site data centre on this machine. */
 
 interface UpArgs {
   size: number;
@@ -27,6 +27,9 @@ interface ExecArgs extends SiteArgs {
 interface ConsoleArgs extends SiteArgs {
   port: number;
   lang?: string;
+}
+interface WanArgs {
+  mbit: number;
 }
 interface StatusArgs {
   json: boolean;
@@ -107,6 +110,18 @@ const heal: CommandModule<object, object> = {
   },
 };
 
+const wan: CommandModule<object, WanArgs> = {
+  command: "wan",
+  describe: "change the bandwidth cap of the running lab's WAN link between the sites, e.g. to replicate over a slow line",
+  builder: (y: Argv<object>) => y.option("mbit", { type: "number", demandOption: true, describe: "Mbit/s each way" }) as unknown as Argv<WanArgs>,
+  handler: async (args) => {
+    if (!(args.mbit >= 1 && args.mbit <= 100_000)) throw new DcctlError("--mbit must be between 1 and 100000", ExitCode.badInput);
+    const { labWan } = await lab();
+    await labWan(labDir(), args.mbit);
+    say(`WAN capped at ${args.mbit} Mbit/s each way`);
+  },
+};
+
 /** Runs the command on the site's management host, passing the terminal through; exits with its exit code. */
 async function onSite(site: SiteName, command: string[]): Promise<void> {
   const { siteCommand } = await lab();
@@ -157,6 +172,6 @@ const consoleCommand: CommandModule<object, ConsoleArgs> = {
 
 export const labCommands: CommandModule<object, object> = {
   // Its command and description are in ./commands.ts, which lists the groups without loading them.
-  builder: (y) => y.command(up).command(down).command(status).command(fail).command(heal).command(exec).command(shell).command(consoleCommand).demandCommand(1),
+  builder: (y) => y.command(up).command(down).command(status).command(fail).command(heal).command(wan).command(exec).command(shell).command(consoleCommand).demandCommand(1),
   handler: () => undefined,
 };

@@ -11,7 +11,7 @@ import { isAlive, lastLine, run } from "../util/process.js";
 import { repoRoot } from "../util/tools.js";
 import { labEnv, writeLabBackupConfig, writeLabEnvFile } from "./backup-config.js";
 import { createFreezer, freezerGroup, isFrozen, removeFreezer, setFrozen } from "./freezer.js";
-import { DEFAULT_WAN_MBIT, inNetns, managementNetns, netnsExists, networkDown, networkUp, planNetwork, processesIn, setWan, type LabNetwork } from "./network.js";
+import { capWan, DEFAULT_WAN_MBIT, inNetns, managementNetns, netnsExists, networkDown, networkUp, planNetwork, processesIn, setWan, type LabNetwork } from "./network.js";
 import { labPaths, readLabConfig, type LabConfig } from "./paths.js";
 import { keygen } from "./sshd.js";
 import { readLabState, stateFile, type LabState } from "./state.js";
@@ -147,8 +147,11 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   if (!config) throw new DcctlError(`the lab's ${paths.config} is missing: run dcctl lab down, then dcctl lab up`);
   writeLabBackupConfig(dir, state, config);
   writeLabEnvFile(dir);
-  for (const site of ["primary", "secondary"] as const) {
-    const res = await inSite(dir, site, [process.execPath, join(repoRoot, "dist", "lab", "provision.js"), dir, site, ...(opts.provision === false ? ["--no-stack"] : [])]);
+  // The two sites are set up side by side, as two sites' teams would: each applies its own stack to its own vCenter.
+  const provisioned = await Promise.all(
+    (["primary", "secondary"] as const).map(async (site) => ({ site, res: await inSite(dir, site, [process.execPath, join(repoRoot, "dist", "lab", "provision.js"), dir, site, ...(opts.provision === false ? ["--no-stack"] : [])]) })),
+  );
+  for (const { site, res } of provisioned) {
     if (res.code !== 0) throw new DcctlError(`setting up the lab's ${site} site failed: ${lastLine(res.stderr) || lastLine(res.stdout) || `exit ${res.code}`}`);
     if (res.stdout.trim()) log(res.stdout.trim());
   }
@@ -223,6 +226,15 @@ export async function labFail(dir: string, site: SiteName): Promise<void> {
   if (!readLabState(dir)) throw new DcctlError("the lab is not running (start it with `dcctl lab up`)");
   await setWan(net, "cut");
   await setFrozen(freezerGroup(net.id, site), true);
+}
+
+/** Changes the bandwidth cap of a running lab's WAN, and keeps it for the lab's next `up`. */
+export async function labWan(dir: string, mbit: number): Promise<void> {
+  const { net } = labNetwork(dir);
+  const config = readLabConfig(dir);
+  if (!readLabState(dir) || !config) throw new DcctlError("the lab is not running (start it with `dcctl lab up`)");
+  await capWan(net, mbit);
+  writeFileSync(labPaths(dir).config, JSON.stringify({ ...config, wanMbit: mbit }, null, 2) + "\n", { mode: 0o600 });
 }
 
 export async function labHeal(dir: string): Promise<SiteName[]> {

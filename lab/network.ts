@@ -170,6 +170,11 @@ export async function networkUp(net: LabNetwork, wanMbit: number): Promise<void>
   }
 }
 
+/** The WAN's bandwidth cap of a running lab, each direction, changed in place (connections across it survive). */
+export async function capWan(net: LabNetwork, mbit: number): Promise<void> {
+  for (const s of Object.values(net.sites)) await setWanRate(s.router, mbit);
+}
+
 /** The WAN's bandwidth cap, each direction: a token bucket on each router's end. */
 async function setWanRate(router: string, mbit: number): Promise<void> {
   // A burst of at least one tick's worth of data at the rate, or the bucket cannot pass full-size packets.
