@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 300_000,
     // Two cores: running the engine-heavy files side by side only slows each of them down.
     fileParallelism: false,
+    // The lab the lab test files share: brought up by the first that needs it, taken down and checked after the last.
+    globalSetup: ["test/shared-lab-setup.ts"],
   },
 });

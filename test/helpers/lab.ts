@@ -1,18 +1,29 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { inject } from "vitest";
 import { labNetId } from "../../lab/network.js";
 import type { LabState } from "../../lab/state.js";
 import { toolPath } from "../../util/tools.js";
 import { dcctl, type CliRun } from "./cli.js";
 
 /**
- * A lab of a test's own: its own folder, hence its own namespaces (same addresses as any other lab, never in the
- * root namespace). Everything that talks to the lab goes through `dcctl lab exec SITE`, from inside it.
+ * The lab this run of the tests shares (test/shared-lab-setup.ts): its own folder, hence its own namespaces (same
+ * addresses as any other lab, never in the root namespace). Everything that talks to the lab goes through
+ * `dcctl lab exec SITE`, from inside it.
  */
 export interface TestLab {
   dir: string;
+  /**
+   * Brings the lab up unless it is up and whole: every server running, no site failed, nothing left marked by
+   * `changing`. A lab that is not whole is taken down and built again from an empty folder.
+   */
+  ensureUp(): void;
+  /**
+   * Runs `body`, which changes the lab and puts it back (heals a site, fails back); if it throws, the lab is marked
+   * for rebuilding, so that no other file meets what it left half done.
+   */
+  changing<T>(body: () => Promise<T>): Promise<T>;
   env: NodeJS.ProcessEnv;
   lab(args: string[]): CliRun;
   /** `dcctl lab exec SITE -- ARGV`: on the site's management host; `dcctl` as argv[0] is this dcctl. */
@@ -31,14 +42,46 @@ export interface TestLab {
 const FETCH = `const r = await fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
 process.stdout.write(JSON.stringify({ status: r ? r.status : 0, body: r ? await r.text() : "" }));`;
 
-export function testLab(name: string): TestLab {
-  const dir = mkdtempSync(join(tmpdir(), `dcctl-${name}-`));
+/**
+ * How the shared lab is brought up: the smallest data set, and a dossier filed every 200 ms so that losing the
+ * primary loses a measurable few.
+ */
+const SHARED_LAB_UP = ["up", "--size", "1", "--write-every", "200ms"];
+
+/** What the `lab up` that built the shared lab printed, in its folder. */
+export const UP_OUTPUT = "up.out";
+
+export function sharedLab(): TestLab {
+  const dir = inject("sharedLabDir");
   const env = { ...process.env, DCCTL_LAB_DIR: dir };
   const at = (site: "primary" | "secondary", argv: string[], extraEnv: NodeJS.ProcessEnv = {}) => dcctl(["lab", "exec", site, "--", ...argv], { ...env, ...extraEnv });
   const state = () => JSON.parse(readFileSync(join(dir, "lab.json"), "utf8")) as LabState;
+  const rebuildMark = join(dir, "rebuild");
   return {
     dir,
     env,
+    ensureUp() {
+      const status = JSON.parse(dcctl(["lab", "status", "--json"], env).stdout || "{}") as { phase?: string; failed?: string[]; services?: { running: boolean }[] };
+      const whole = status.phase === "ready" && status.failed?.length === 0 && (status.services ?? []).every((s) => s.running) && !existsSync(rebuildMark);
+      if (whole) return;
+      if (status.phase !== undefined && status.phase !== "down") {
+        process.stdout.write(`the shared lab is not whole (${existsSync(rebuildMark) ? readFileSync(rebuildMark, "utf8") : JSON.stringify(status.failed)}): building it again\n`);
+        dcctl(["lab", "down"], env);
+        for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
+      }
+      // A busy machine can take many minutes to bring a lab up.
+      const up = dcctl(["lab", ...SHARED_LAB_UP], env, 1_800_000);
+      if (up.code !== 0) throw new Error(`lab up failed (exit ${up.code}): ${up.stderr || up.stdout}`);
+      writeFileSync(join(dir, UP_OUTPUT), up.stdout);
+    },
+    async changing(body) {
+      try {
+        return await body();
+      } catch (e) {
+        writeFileSync(rebuildMark, `left by a test that failed: ${String(e).split("\n")[0] ?? ""}`);
+        throw e;
+      }
+    },
     lab: (args) => dcctl(["lab", ...args], env),
     at,
     state,

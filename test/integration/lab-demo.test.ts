@@ -1,31 +1,28 @@
 import { spawnSync } from "node:child_process";
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 import { repoRoot } from "../../util/tools.js";
 import { mainJs, startDcctl } from "../helpers/cli.js";
-import { testLab } from "../helpers/lab.js";
+import { sharedLab } from "../helpers/lab.js";
 
 /**
- * The README's main job as a new user and the duty room meet it: `npm run demo`'s script on a lab of its own; then
+ * The README's main job as a new user and the duty room meet it: `npm run demo`'s script on the lab the tests share
+ * (its `lab up` then finds the lab running and checks it, as a second run of the demo does); then
  * every command it prints, typed as printed; DR readiness; the secondary's duty console in a real browser; a drill
  * reported in Vietnamese; and its report checked against its hash-chained journal. Each test puts back what it
  * changes, so none depends on another having run.
  */
-const t = testLab("lab-demo");
+const t = sharedLab();
 let demoOut = "";
 
 beforeAll(() => {
+  t.ensureUp();
   const demo = spawnSync(process.execPath, [join(repoRoot, "dist", "scripts", "demo.js")], { env: t.env, encoding: "utf8", timeout: 600_000 });
   demoOut = demo.stdout;
   if (demo.status !== 0) throw new Error(`the demo failed (exit ${demo.status}):\n${demo.stdout.slice(-2000)}${demo.stderr.slice(-2000)}`);
-});
-
-afterAll(() => {
-  t.lab(["down"]);
-  rmSync(t.dir, { recursive: true, force: true });
 });
 
 /** The "To look around" lines of the demo's output, without their comments. */

@@ -1,36 +1,34 @@
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readJournal, type JournalRecord } from "../../runbooks/engine/index.js";
-import { dcctl, mainJs as cli } from "../helpers/cli.js";
+import { mainJs as cli } from "../helpers/cli.js";
 import { isRunning } from "../../util/process.js";
 import { repoRoot } from "../../util/tools.js";
-import { testLab } from "../helpers/lab.js";
+import { sharedLab } from "../helpers/lab.js";
 import { until as untilAny } from "../helpers/until.js";
 
 /** Waits as the shared helper does, with this file's own deadline. */
 const until = <T>(what: string, probe: () => T | false | undefined, timeoutMs = 300_000): Promise<T> => untilAny(what, probe, timeoutMs);
 
 /**
- * Losing the primary, on a lab of its own, through the dcctl binary: the standbys replicate their primaries (lab up
+ * Losing the primary, on the lab the tests share, through the dcctl binary: the standbys replicate their primaries (lab up
  * sets them up) while the primary's portal keeps filing dossiers; the lag is read just before `lab fail primary`
  * cuts the WAN and freezes the site; the failover runs from the secondary's management host alone, promotes the
  * replicas, is SIGKILLed once they are promoted and finished by `dcctl dr resume` (no completed step runs again);
  * the portal then answers at the secondary, and the report states the data really lost (the last dossier that reached
  * the secondary against the last one written), no more than the lag showed. After `lab heal`, the failback brings a
- * dossier filed at the secondary during the outage back to the primary and rebuilds the standbys as its replicas.
- * Nothing is left after `lab down`.
+ * dossier filed at the secondary during the outage back to the primary and rebuilds the standbys as its replicas:
+ * the lab is as it was before, for the other files that share it.
  */
-const t = testLab("lab-failover");
+const t = sharedLab();
 const runsDir = join(t.dir, "control", "secondary", "state", "dr", "runs");
 const PRIMARY_APP = "10.10.30.21";
 const SECONDARY_APP = "10.20.30.21";
 const PRIMARY_DB = "10.10.20.11";
 const SECONDARY_DB = "10.20.20.11";
 const PRIMARY_MAIL = "10.10.20.12";
-/** Every process the lab and this test started, for the check that none outlives `lab down`. */
-const pids = new Map<string, number>();
 
 /** The processes below `pid`, from /proc: children first found through their parent's pid. */
 function descendants(pid: number): number[] {
@@ -87,34 +85,18 @@ function measurements(runId: string): Measured[] {
   return [...report.measurements.services, { ...report.measurements.overall, service: "overall" }];
 }
 
-afterAll(async () => {
-  try {
-    if (existsSync(join(t.dir, "lab.json"))) for (const s of t.state().services) pids.set(s.name, s.pid);
-    t.lab(["down"]);
-    const deadline = Date.now() + 10_000;
-    while ([...pids.values()].some(isRunning) && Date.now() < deadline) await sleep(200);
-    expect([...pids.entries()].filter(([, pid]) => isRunning(pid)).map(([name]) => name)).toEqual([]);
-    expect(t.namespaces()).toEqual([]);
-  } finally {
-    rmSync(t.dir, { recursive: true, force: true });
-  }
-});
-
 describe("losing the primary: failover from the secondary alone, then failback after the heal", () => {
-  it("fails over with the primary frozen (killed after the restores, resumed), measures the loss, fails back", async () => {
-    // A busy machine (CI with other labs beside it) can take more than the helper's 10 min to bring a lab up.
-    const upAt = Date.now();
-    const up = dcctl(["lab", "up", "--size", "1", "--write-every", "200ms"], t.env, 1_200_000);
-    expect(up.code, up.stderr).toBe(0);
-    process.stdout.write(`lab up: ${((Date.now() - upAt) / 1000).toFixed(0)} s\n`);
-    for (const s of t.state().services) pids.set(s.name, s.pid);
+  it("fails over with the primary frozen (killed after the restores, resumed), measures the loss, fails back", () => t.changing(async () => {
+    t.ensureUp();
     const backup = t.at("primary", ["dcctl", "backup", "run", "--all", "--json"]);
     expect(backup.code, backup.stderr).toBe(0);
     expect(t.at("primary", ["dcctl", "backup", "replicate", "--to", "secondary"]).code).toBe(0);
     const replicas = () => t.at("secondary", ["dcctl", "replication", "status", "--json"]);
-    const streaming = replicas();
-    expect(streaming.code, streaming.stdout + streaming.stderr).toBe(0);
-    expect((JSON.parse(streaming.stdout) as { pair: string; health: string }[]).map((p) => `${p.pair} ${p.health}`)).toEqual(["lab-dr-db-01 streaming", "lab-dr-db-02 streaming"]);
+    // A site healed a moment ago (by another file) has its standbys reconnecting: wait until they stream.
+    await until("both standbys streaming", () => {
+      const streaming = replicas();
+      return streaming.code === 0 && (JSON.parse(streaming.stdout) as { pair: string; health: string }[]).map((p) => `${p.pair} ${p.health}`).join() === "lab-dr-db-01 streaming,lab-dr-db-02 streaming";
+    }, 120_000);
 
     expect(t.http("primary", `http://${PRIMARY_APP}:8080/health`).status).toBe(200);
     expect(dnsOf("portal.lab")).toEqual([PRIMARY_APP]);
@@ -342,5 +324,5 @@ describe("losing the primary: failover from the secondary alone, then failback a
     const again = replicas();
     expect(again.code, again.stdout + again.stderr).toBe(0);
     await until("the outage's dossier at the rebuilt standby", () => (t.psql("secondary", SECONDARY_DB, "SELECT code FROM dossiers WHERE code = 'QN-2026-OUTAGE-01'").stdout.trim() === "QN-2026-OUTAGE-01" ? true : undefined), 60_000);
-  }, 1_800_000);
+  }), 1_800_000);
 });
