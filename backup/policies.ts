@@ -11,7 +11,7 @@ import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 import { DB_ENGINES, enginesOf } from "./engines/engine.js";
 import type { KeepPolicy } from "./restic/index.js";
 import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "./restic/subset.js";
-import { CronError, parseCron } from "./schedule.js";
+import { CronError, parseCron } from "./cron.js";
 
 /**
  * The backup policies (backup/policies.yaml): what each inventory `backupPolicy` name means. Loaded and checked like
