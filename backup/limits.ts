@@ -36,11 +36,21 @@ const KEYS = { listing: "listingMs", stall: "stallMs", replicate: "replicateMs",
 
 export type RawLimits = Partial<Record<keyof typeof KEYS, string | number>>;
 
+/** What each key bounds, and its default as written (DEFAULT_LIMITS): for the configuration reference. */
+const ABOUT: Record<keyof typeof KEYS, { default: string; description: string }> = {
+  listing: { default: "2m", description: "A snapshot listing, lookup or forget answers within this." },
+  stall: { default: "10m", description: "replicate and prune are stopped when restic's progress (printed every 5 s) has not changed this long." },
+  replicate: { default: "6h", description: "The copy of `backup replicate`, in all." },
+  prune: { default: "6h", description: "forget + prune, in all." },
+  verify: { default: "12h", description: "restic check and the size after it, in all (check shows no progress, so only this bounds it)." },
+};
+
 /** The section's schema: durations as people write them (90s, 10m, 6h) or seconds; parsed by siteLimits. */
 export const LIMITS_SCHEMA = {
   type: "object",
   additionalProperties: false,
-  properties: Object.fromEntries(Object.keys(KEYS).map((k) => [k, { type: ["string", "number"] }])),
+  description: "How long restic may take at this site before it is stopped, recorded and notified. A duration (90s, 10m, 6h) or seconds.",
+  properties: Object.fromEntries(Object.entries(ABOUT).map(([k, about]) => [k, { type: ["string", "number"], ...about }])),
 } as const;
 
 /** The limits with defaults filled in, and each value that is not a duration, with its path for a file:line. */

@@ -11,7 +11,7 @@ import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 import { DB_ENGINES, enginesOf } from "./engines/engine.js";
 import type { KeepPolicy } from "./restic/index.js";
 import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "./restic/subset.js";
-import { CronError, parseCron } from "./schedule.js";
+import { CronError, parseCron } from "./cron.js";
 
 /**
  * The backup policies (backup/policies.yaml): what each inventory `backupPolicy` name means. Loaded and checked like
@@ -106,7 +106,9 @@ interface RawCycle {
 
 const count = { type: "integer", minimum: 1 } as const;
 const cronText = { type: "string", minLength: 1 } as const;
-const cycleTask = { type: "object", additionalProperties: false, properties: { schedule: cronText } } as const;
+const cycleTask = (what: string, cron: string) =>
+  ({ type: "object", additionalProperties: false, description: what, properties: { schedule: { ...cronText, default: cron, description: "When, as a 5-field cron expression." } } }) as const;
+const keep = (what: string) => ({ ...count, description: `Keep the newest snapshot of each of the last N ${what}.` });
 const schema = {
   type: "object",
   additionalProperties: false,
@@ -115,25 +117,37 @@ const schema = {
     cycle: {
       type: "object",
       additionalProperties: false,
+      description: "What each site schedules besides its backups (`backup schedule`); every field has a default.",
       properties: {
-        replicate: cycleTask,
-        prune: cycleTask,
-        verify: { type: "object", additionalProperties: false, properties: { schedule: cronText, subset: { type: "string", minLength: 1 } } },
+        replicate: cycleTask("`backup replicate --to secondary`, at the primary, after the backup windows.", DEFAULT_CYCLE.replicate),
+        prune: cycleTask("`backup prune` at each site, of the repository that site owns.", DEFAULT_CYCLE.prune),
+        verify: {
+          type: "object",
+          additionalProperties: false,
+          description: "`backup verify` at each site, of its own repository.",
+          properties: {
+            schedule: { ...cronText, default: DEFAULT_CYCLE.verify, description: "When, as a 5-field cron expression." },
+            subset: { type: "string", minLength: 1, default: DEFAULT_CYCLE.verifySubset, description: "restic check --read-data-subset of each check." },
+          },
+        },
       },
     },
     policies: {
       type: "object",
       minProperties: 1,
+      description: "The backup policies by name (lower-case letters, digits, hyphens): hosts name one as backupPolicy.",
       propertyNames: { pattern: "^[a-z0-9][a-z0-9-]*$" },
       additionalProperties: {
         type: "object",
         additionalProperties: false,
+        description: "A policy: each host that names it gets a job of it.",
         required: ["sources", "schedule", "retention", "rpoMinutes", "repository"],
         properties: {
-          description: { type: "string" },
+          description: { type: "string", description: "Free text for people." },
           sources: {
             type: "array",
             minItems: 1,
+            description: "What each job backs up: files by path, or the host's databases of an engine; each kind at most once.",
             items: {
               type: "object",
               required: ["kind"],
@@ -151,18 +165,26 @@ const schema = {
               else: { additionalProperties: false, properties: { kind: { enum: ["postgresql", "mariadb"] } } },
             },
           },
-          schedule: cronText,
+          schedule: { ...cronText, description: "When the policy's jobs run, as a 5-field cron expression (one that never fires is refused)." },
           retention: {
             type: "object",
             additionalProperties: false,
             minProperties: 1,
-            properties: { keepLast: count, keepHourly: count, keepDaily: count, keepWeekly: count, keepMonthly: count, keepYearly: count },
+            description: "What `backup prune` keeps (restic forget --keep-*); at least one.",
+            properties: {
+              keepLast: { ...count, description: "Keep the last N snapshots." },
+              keepHourly: keep("hours"),
+              keepDaily: keep("days"),
+              keepWeekly: keep("weeks"),
+              keepMonthly: keep("months"),
+              keepYearly: keep("years"),
+            },
           },
-          rpoMinutes: { type: "number", exclusiveMinimum: 0 },
-          repository: { enum: [...REPOSITORY_NAMES] },
-          limitUploadKiB: { type: "integer", minimum: 0 },
-          randomizedDelaySec: { type: "integer", minimum: 0 },
-          stallTimeout: { type: ["string", "number"] },
+          rpoMinutes: { type: "number", exclusiveMinimum: 0, description: "The newest good snapshot may be this old; `backup status` flags a job over it." },
+          repository: { enum: [...REPOSITORY_NAMES], description: "The repository the jobs write to (the repositories file says where it is)." },
+          limitUploadKiB: { type: "integer", minimum: 0, default: 0, description: "restic --limit-upload in KiB/s; 0: no limit." },
+          randomizedDelaySec: { type: "integer", minimum: 0, default: 0, description: "Seconds of random delay before a job starts, to spread one window's jobs (systemd RandomizedDelaySec; crontabs ignore it)." },
+          stallTimeout: { type: ["string", "number"], default: "5m", description: "A job that makes no progress this long (90s, 5m; or seconds) is stopped and fails." },
         },
       },
     },

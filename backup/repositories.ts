@@ -147,17 +147,33 @@ const pgSchema = {
 const notifySchema = {
   type: "object",
   additionalProperties: false,
+  description: "Who is told of failed backup jobs, replicate, prune and verify, and of DR runs.",
   properties: {
     smtp: {
       type: "object",
       additionalProperties: false,
       required: ["host", "from", "to"],
       dependentRequired: { user: ["passwordFile"], passwordFile: ["user"] },
-      properties: { host: text, port, secure: { type: "boolean" }, from: text, to: { type: "array", minItems: 1, items: text }, user: text, passwordFile: text },
+      description: "Mail, STARTTLS when the server offers it.",
+      properties: {
+        host: { ...text, description: "The SMTP server." },
+        port: { ...port, description: "Default 465 with secure, else 587." },
+        secure: { type: "boolean", description: "TLS from the first byte; default true on port 465." },
+        from: { ...text, description: "The sender, e.g. \"dcctl <dcctl@qn.gov.vn>\"." },
+        to: { type: "array", minItems: 1, items: text, description: "The recipients." },
+        user: { ...text, description: "The SMTP login; with passwordFile or not at all." },
+        passwordFile: { ...text, description: "A file holding the SMTP password, mode 0600; with user or not at all." },
+      },
     },
-    webhook: { type: "object", additionalProperties: false, required: ["url"], properties: { url: text, tokenFile: text } },
-    consoleUrl: text,
-    on: { type: "array", minItems: 1, items: { enum: [...NOTIFY_EVENTS] } },
+    webhook: {
+      type: "object",
+      additionalProperties: false,
+      required: ["url"],
+      description: "A JSON POST {event, subject, text, link, run, status} per message.",
+      properties: { url: { ...text, description: "Where to POST; named by its origin only in output." }, tokenFile: { ...text, description: "A file holding a bearer token, mode 0600." } },
+    },
+    consoleUrl: { ...text, description: "Where `dcctl serve` answers: messages link <consoleUrl>/runs/<runId>." },
+    on: { type: "array", minItems: 1, items: { enum: [...NOTIFY_EVENTS] }, description: "Which events are sent (default all); failure: a backup job, replicate, prune or verify failed." },
   },
 } as const;
 const mariadbSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, defaultsFile: text, binDir: text, ...selection, resticOnHost: { type: "boolean" } } } as const;
@@ -166,21 +182,39 @@ const schema = {
   additionalProperties: false,
   required: ["site", "repositories"],
   properties: {
-    site: { enum: [...SITE_NAMES] },
+    site: { enum: [...SITE_NAMES], description: "The site this dcctl runs at: it decides which repository `backup prune` may touch." },
     repositories: {
       type: "object",
       additionalProperties: false,
       minProperties: 1,
+      description: "The restic repositories, by the site that owns (and alone prunes) each.",
       properties: Object.fromEntries(
-        REPOSITORY_NAMES.map((n) => [n, { type: "object", additionalProperties: false, required: ["url", "passwordFile"], properties: { url: text, passwordFile: text } }]),
+        REPOSITORY_NAMES.map((n) => [
+          n,
+          {
+            type: "object",
+            additionalProperties: false,
+            required: ["url", "passwordFile"],
+            description: "A repository, named after the site that owns it.",
+            properties: {
+              url: { ...text, description: "A restic repository: rest:https://... (rest-server), or a path on this machine." },
+              passwordFile: { ...text, description: "A file holding the repository's password, mode 0600." },
+            },
+          },
+        ]),
       ),
     },
-    ssh: { type: "object", additionalProperties: false, properties: { keyFile: text, knownHosts: text } },
-    localHosts: { type: "array", items: text },
-    stateDir: text,
-    metricsFile: text,
-    cacheDir: text,
-    concurrency: { type: "integer", minimum: 1, maximum: 64 },
+    ssh: {
+      type: "object",
+      additionalProperties: false,
+      description: "How this machine logs in to the hosts.",
+      properties: { keyFile: { ...text, description: "The private key (else the SSH agent)." }, knownHosts: { ...text, description: "The pinned known_hosts: an unknown or changed host key stops the job." } },
+    },
+    localHosts: { type: "array", items: text, description: "Inventory hosts that are this machine: backed up without SSH." },
+    stateDir: { ...text, description: "Locks, run reports, DR journals; default $DCCTL_STATE_DIR or ~/.local/state/dcctl." },
+    metricsFile: { ...text, description: "The Prometheus textfile of backup runs; default <stateDir>/backup/dcctl_backup.prom." },
+    cacheDir: { ...text, description: "restic's cache folder here (RESTIC_CACHE_DIR); default restic's own." },
+    concurrency: { type: "integer", minimum: 1, maximum: 64, default: 4, description: "Jobs at once per site for `backup run --all`." },
     databases: {
       type: "object",
       additionalProperties: false,
@@ -190,15 +224,32 @@ const schema = {
         hosts: { type: "object", additionalProperties: { type: "object", additionalProperties: false, properties: { postgresql: pgSchema, mariadb: mariadbSchema } } },
       },
     },
-    replication: { type: "object", additionalProperties: false, required: ["passwordFile"], properties: { user: text, passwordFile: text } },
+    replication: {
+      type: "object",
+      additionalProperties: false,
+      required: ["passwordFile"],
+      description: "The account standbys log in to their primary with (`dcctl replication setup`).",
+      properties: { user: { ...text, default: "dcctl_replicator", description: "Its name." }, passwordFile: { ...text, description: "A file on this machine holding its password, mode 0600." } },
+    },
     // A path on the hosts, not on this machine: absolute, never resolved against this file's folder.
-    hostRestic: { type: "object", additionalProperties: false, properties: { path: { type: "string", pattern: "^/" }, push: { type: "boolean" } } },
-    lang: { enum: [...LANGS] },
+    hostRestic: {
+      type: "object",
+      additionalProperties: false,
+      description: "Which restic runs on the hosts (files jobs, database dumps and restores run it there).",
+      properties: {
+        path: { type: "string", pattern: "^/", description: "The hosts' own restic, if not (only) on their PATH; used when 0.17.1 or newer." },
+        push: { type: "boolean", default: true, description: "Failing that, copy dcctl's restic into the login's ~/.cache; false: the job fails instead." },
+      },
+    },
+    lang: { enum: [...LANGS], description: "Reports, prompts and the console in this language (default en; --lang and DCCTL_LANG override)." },
     notify: notifySchema,
     peers: {
       type: "object",
       additionalProperties: false,
-      properties: Object.fromEntries(SITE_NAMES.map((n) => [n, { type: "object", additionalProperties: false, required: ["stateDir"], properties: { stateDir: text } }])),
+      description: "Where the other sites keep their state on their management hosts, read over SSH for their last runs and verifies.",
+      properties: Object.fromEntries(
+        SITE_NAMES.map((n) => [n, { type: "object", additionalProperties: false, required: ["stateDir"], description: "The other site's management host.", properties: { stateDir: { ...text, description: "Its stateDir there (a site not listed: the same as this site's)." } } }]),
+      ),
     },
     limits: LIMITS_SCHEMA,
   },

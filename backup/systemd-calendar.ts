@@ -1,5 +1,6 @@
 import { run } from "../util/process.js";
-import { parseCron, toOnCalendar, type ScheduledTask } from "./schedule.js";
+import { parseCron, toOnCalendar } from "./cron.js";
+import type { ScheduledTask } from "./schedule.js";
 
 /**
  * What systemd itself makes of the OnCalendar= lines `backup schedule --emit systemd` writes, asked of

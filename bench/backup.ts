@@ -9,8 +9,8 @@ import { Restic } from "../backup/restic/index.js";
 import { runJobs } from "../backup/run.js";
 import { startRestServer } from "../lab/rest-server.js";
 import { repoRoot, toolEnv, toolPath } from "../util/tools.js";
-import { bringUp, broughtUp, runBench } from "./brought-up.js";
-import { timed, type Timed } from "./timed.js";
+import { bringUp, broughtUp, runBench, type Timed } from "./brought-up.js";
+import { timed } from "./timed.js";
 import { median } from "./stats.js";
 
 /**

@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "../util/tools.js";
-import type { Timed } from "./timed.js";
 
 /**
  * What a bench brought up (a lab, a server, a child bench) and the one place it is taken down: newest first, once,
@@ -13,6 +12,13 @@ import type { Timed } from "./timed.js";
  * DCCTL_BENCH_FAIL=KIND makes the bench fail on purpose right after it brought up a KIND ("lab", "rest-server",
  * "vcsim"): what test/integration/bench-cleanup.test.ts uses to see that a failing bench leaves nothing behind.
  */
+
+/** A command (timed.ts, or a lab up here) run to its end: how long it took, how it exited, and what it printed (stdout then stderr, interleaved). */
+export interface Timed {
+  ms: number;
+  code: number | null;
+  out: string;
+}
 
 interface Up {
   what: string;

@@ -12,8 +12,8 @@ import { labPaths } from "../lab/paths.js";
 import { isAlive } from "../util/process.js";
 import { repoRoot, toolPath } from "../util/tools.js";
 import { benchFlag, benchOption } from "./args.js";
-import { labUp, whileRunning } from "./brought-up.js";
-import { timed, type Timed } from "./timed.js";
+import { labUp, whileRunning, type Timed } from "./brought-up.js";
+import { timed } from "./timed.js";
 
 /**
  * What bench/db-backup.ts and bench/db-restore.ts share: a lab of their own (its folder caches the generated data

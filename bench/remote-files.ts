@@ -10,9 +10,9 @@ import { prng } from "../lab/dataset.js";
 import { labPaths } from "../lab/paths.js";
 import { toolPath } from "../util/tools.js";
 import { benchFlag, benchValue } from "./args.js";
-import { broughtUp, labUp, runBench } from "./brought-up.js";
+import { broughtUp, labUp, runBench, type Timed } from "./brought-up.js";
 import { loadText as load, median } from "./stats.js";
-import { timed, type Timed } from "./timed.js";
+import { timed } from "./timed.js";
 
 /**
  * Incremental backups and single-file restores of a remote host's files (issue 13, item 0), on a lab of the bench's

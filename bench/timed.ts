@@ -1,12 +1,5 @@
 import { spawn } from "node:child_process";
-import { whileRunning } from "./brought-up.js";
-
-/** A command run to its end: how long it took, how it exited, and what it printed (stdout then stderr, interleaved). */
-export interface Timed {
-  ms: number;
-  code: number | null;
-  out: string;
-}
+import { whileRunning, type Timed } from "./brought-up.js";
 
 /**
  * Runs a command and times it, wall clock, from spawn to close; the benches' one way to run what they measure.

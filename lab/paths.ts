@@ -46,7 +46,7 @@ export function labPaths(dir: string) {
     runbooks: join(dir, "runbooks"),
     /** The last dossier the primary's portal wrote: `{"code","at"}` (see lab/portal/server.ts). */
     lastWritten: join(dir, "run", "portal-last-written.json"),
-    /** Each site's control plane, as its management host keeps it: its repositories file, its state (see README). */
+    /** Each site's control plane, as its management host keeps it: its repositories file, its state (see docs/operator/deployment.md). */
     reposFile: (site: SiteName) => join(dir, "control", site, "repositories.yaml"),
     stateDir: (site: SiteName) => join(dir, "control", site, "state"),
     /** Where each lab run's stacks are applied from (vcsim forgets everything when it stops: one per supervisor). */

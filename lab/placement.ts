@@ -1,8 +1,14 @@
 import { DcctlError } from "../util/errors.js";
-import type { Account } from "./postgres.js";
 import { freezerGroup, inFreezer } from "./freezer.js";
 import { inNetns, type LabNetwork } from "./network.js";
 import type { LabService } from "./topology.js";
+
+/** The system account a lab database server runs as (lab/postgres.ts's serverAccount finds or makes it). */
+export interface Account {
+  name: string;
+  uid: number;
+  gid: number;
+}
 
 /** Where a lab server runs: its host's network namespace, and its site's freezer group (see freezer.ts). */
 export interface Placement {

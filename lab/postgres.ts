@@ -4,7 +4,7 @@ import { userInfo } from "node:os";
 import { join } from "node:path";
 import { DcctlError, errorMessage } from "../util/errors.js";
 import { freePort, run, startServer, type ServerProcess } from "../util/process.js";
-import { checkListenAddress, placed, type Placement } from "./placement.js";
+import { checkListenAddress, placed, type Account, type Placement } from "./placement.js";
 
 /** Where Debian keeps the PostgreSQL 15 server programs (they are not on PATH). */
 export const PG_BIN_DIR = "/usr/lib/postgresql/15/bin";
@@ -158,12 +158,6 @@ function allowNetworkLogins(dataDir: string): void {
   const have = readFileSync(hba, "utf8");
   const missing = lines.filter((l) => !have.includes(l));
   if (missing.length) appendFileSync(hba, `# dcctl lab: logins from the lab's networks\n${missing.join("\n")}\n`);
-}
-
-export interface Account {
-  name: string;
-  uid: number;
-  gid: number;
 }
 
 /**

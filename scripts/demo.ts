@@ -74,7 +74,7 @@ process.stdout.write(`\nPhases: ${timings.map(([t, s]) => `${t} ${s.toFixed(1)} 
 process.stdout.write(`
 The lab is still running. To look around, in any shell of this machine:
 ${LOOK_AROUND.map(([cmd, why]) => `  ${cmd.padEnd(56)} # ${why}`).join("\n")}
-To lose the primary and fail over from the secondary: README, "Where dcctl runs"
+To lose the primary and fail over from the secondary: docs/operator/disaster-recovery.md, "Failing over with the primary lost"
 The duty room's screen: dcctl lab console secondary, then open http://127.0.0.1:8088/ (Ctrl-C stops it)
 To stop it: dcctl lab down
 `);

@@ -73,7 +73,8 @@ export interface HostOutput {
 /**
  * The port group of a network: `pg-<network>`. A DMZ network's port group always carries the word `dmz` in its name
  * (`pg-dmz`, or `pg-dmz-<network>` when the network's own name lacks it): the name is how the policy pack, and an
- * operator in the vSphere client, tell a DMZ port group (see isDmzName and README, "the policy pack").
+ * operator in the vSphere client, tell a DMZ port group (see isDmzName, and docs/engineer/stacks.md: "How a DMZ port
+ * group is recognised").
  */
 export function portGroupName(network: Pick<Network, "name" | "purpose">): string {
   if (network.purpose === "dmz" && !isDmzName(network.name)) return `pg-dmz-${network.name}`;

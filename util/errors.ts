@@ -1,5 +1,5 @@
 /**
- * The exit codes of the CLI contract (see README, "Exit codes"), and the errors that carry them.
+ * The exit codes of the CLI contract (see docs/operator/exit-codes.md), and the errors that carry them.
  * Library code throws these; only cli/main.ts turns them into a line on stderr and an exit code.
  */
 export const ExitCode = {

@@ -5,7 +5,8 @@ export { planRunbook, planEntries, planText, isIdempotent, type PlanEntry } from
 export { startRun, resumeRun, loadRun, type EngineOptions, type StartOptions, type ResumeOptions, type RunOutcome } from "./runner.js";
 export { readJournal, Journal, type JournalRecord, type JournalBody } from "./journal.js";
 export { replay, type Replay, type StepState } from "./replay.js";
-export { buildReport, reportMarkdown, writeReport, type RunReport, type Evidence } from "./report.js";
+export { buildReport, reportMarkdown, writeReport } from "./report.js";
+export type { Evidence, RunReport } from "./report-model.js";
 export { reportHtml, runReportHtml, reportPdf } from "./report-html.js";
 export { verifyReport, verifyChain, verifyLines, type VerifyOutcome, type VerifyCheck } from "./verify-report.js";
 export { listRuns, type RunSummary } from "./history.js";

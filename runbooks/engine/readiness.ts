@@ -21,7 +21,8 @@ import type { Measurement } from "./measure.js";
 import type { Runbook } from "./model.js";
 import { planRunbook } from "./plan.js";
 import { replay } from "./replay.js";
-import { buildReport, type RunReport } from "./report.js";
+import { buildReport } from "./report.js";
+import type { RunReport } from "./report-model.js";
 import { loadRun } from "./runner.js";
 import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
 

@@ -1,7 +1,7 @@
 import type { Lang } from "../../util/i18n.js";
 import { CHAINED_SINCE } from "./journal.js";
 import type { Measurement } from "./measure.js";
-import type { RunReport } from "./report.js";
+import type { Deviation, RunReport } from "./report-model.js";
 import { confirmationText, fmtDuration, fmtNumber, renderDeviation, reportTranslator, siteName } from "./report-texts.js";
 
 /**
@@ -37,12 +37,6 @@ export interface ReportDocument {
   title: string;
   status: { text: string; tone: Tone };
   blocks: Block[];
-}
-
-/** A deviation from the plan: a text key of report-texts.ts and its values, so it can be said in either language. */
-export interface Deviation {
-  key: string;
-  vars: Record<string, string | number>;
 }
 
 export function deviationItems(r: RunReport): Deviation[] {

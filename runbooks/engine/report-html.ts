@@ -4,7 +4,7 @@ import { pathToFileURL } from "node:url";
 import { DcctlError, errorMessage } from "../../util/errors.js";
 import { isLang, type Lang } from "../../util/i18n.js";
 import { run } from "../../util/process.js";
-import type { RunReport } from "./report.js";
+import type { RunReport } from "./report-model.js";
 import { reportDocument, type Block, type Cell, type ReportDocument } from "./report-doc.js";
 import { reportTranslator } from "./report-texts.js";
 

@@ -1,6 +1,6 @@
 import { translator, type Lang, type Texts, type Translate } from "../../util/i18n.js";
 import { formatDuration } from "./duration.js";
-import type { Deviation } from "./report-doc.js";
+import type { Deviation } from "./report-model.js";
 
 /**
  * The texts of the DR reports (report.md, report.html), English and Vietnamese. Every entry is a whole sentence or a

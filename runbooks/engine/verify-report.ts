@@ -4,7 +4,8 @@ import type { Sites } from "../../inventory/index.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { CHAINED_SINCE, GENESIS, chainedParts, inventoryCopyName, readJournalText, sha256 } from "./journal.js";
 import { parseRunbook } from "./load.js";
-import { buildReport, reportFiles, type RunReport } from "./report.js";
+import { buildReport, reportFiles } from "./report.js";
+import type { RunReport } from "./report-model.js";
 import { runDir } from "./state.js";
 
 /**

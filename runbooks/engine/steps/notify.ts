@@ -5,7 +5,7 @@ import { NOTIFY_TIMEOUT_MS, channelNames, channelOutcomes, describeDelivery, not
 import { DcctlError, errorMessage } from "../../../util/errors.js";
 import { formatDuration } from "../duration.js";
 import type { RunbookKind } from "../model.js";
-import type { RunReport } from "../report.js";
+import type { RunReport } from "../report-model.js";
 import type { Measurement } from "../measure.js";
 import { defineStep } from "./types.js";
 import { Params } from "./params.js";
