@@ -7,8 +7,8 @@ import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { repoRoot } from "../util/tools.js";
 import { schemaValidator, type SchemaSpec } from "../util/validator.js";
-// Not ./engines/index.js: it loads every engine module, ssh2 with them, ~30 ms more for each reader of policies.
-import { DB_ENGINES, enginesOf } from "./engines/engine.js";
+// Not ../databases/registry.js: it loads every engine module, ssh2 with them, ~30 ms more for each reader of policies.
+import { DB_ENGINES, enginesOf } from "../databases/engine.js";
 import type { KeepPolicy } from "./restic/index.js";
 import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "./restic/subset.js";
 import { CronError, parseCron } from "./schedule.js";

@@ -9,9 +9,9 @@ import { stateDir as dcctlStateDir } from "../util/state.js";
 import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { Restic, type ResticOptions, type ResticRepo } from "./restic/index.js";
-import type { MariadbSourceOptions } from "./sources/mariadb.js";
-import type { PostgresSourceOptions } from "./sources/postgres.js";
-import type { PgServerControl } from "./replication/postgresql.js";
+import type { MariadbSourceOptions } from "../databases/mariadb/dump.js";
+import type { PostgresSourceOptions } from "../databases/postgresql/dump.js";
+import type { PgServerControl } from "../databases/postgresql/replication.js";
 import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "./notify/config.js";
 import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLimits } from "./limits.js";
 
@@ -34,7 +34,7 @@ import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLim
  *     mariadb: { port: 3306, defaultsFile: /home/dcctl/.my.cnf }
  *     hosts: { qn-db-04: { mariadb: { port: 3307 } } }   # per-host differences
  *     # restic runs on the database host (dump and restore) when the repository is a URL; resticOnHost: false streams
- *     # every dump through dcctl instead, for a host that cannot reach the repository (backup/sources/dump.ts)
+ *     # every dump through dcctl instead, for a host that cannot reach the repository (databases/dump.ts)
  *     # PostgreSQL servers that replication seeds or promotes: the data directory, its owner, how the server starts
  *     # and stops on its host (default Debian's 15/main with pg_ctlcluster)
  *     #   postgresql: { server: { dataDir: /var/lib/postgresql/15/main, osUser: postgres, start: [...], stop: [...] } }

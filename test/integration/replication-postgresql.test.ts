@@ -5,7 +5,7 @@ import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalExecutor } from "../../backup/exec/index.js";
 import { DivergedWritesError, pairStatuses, renderReplicationMetrics, reversed, setupPair, statusExitCode, type ReplicationPair } from "../../backup/replication/index.js";
-import { ENGINES } from "../../backup/engines/index.js";
+import { ENGINES } from "../../databases/registry.js";
 import { loadBackupConfig, type BackupConfig } from "../../backup/repositories.js";
 import type { SiteHost } from "../../inventory/index.js";
 import { PG_BIN_DIR, serverOptions, startPostgres, type Postgres } from "../../lab/postgres.js";

@@ -1,6 +1,6 @@
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
-import { ENGINES, enginesOf } from "../../../backup/engines/index.js";
+import { ENGINES, enginesOf } from "../../../databases/registry.js";
 import { defineStep, StepFailure, type DbEngine } from "./types.js";
 import type { UnansweredProbe } from "../failure.js";
 import { Params } from "./params.js";

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { engineOf } from "../../../backup/engines/index.js";
+import { engineOf } from "../../../databases/registry.js";
 import { describeLag, pairFollowedBy, replicationPairs, type ReplicationPair } from "../../../backup/replication/index.js";
-import type { ReplicaStatus } from "../../../backup/replication/types.js";
+import type { ReplicaStatus } from "../../../databases/replication.js";
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
 import { defineStep, StepFailure, type RecoveredHost, type RestoredDatabase, type StepContext } from "./types.js";

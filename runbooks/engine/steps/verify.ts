@@ -1,6 +1,6 @@
 import type { SiteHost } from "../../../inventory/index.js";
 import type { PlannedStep } from "../model.js";
-import { engineOf } from "../../../backup/engines/index.js";
+import { engineOf } from "../../../databases/registry.js";
 import { errorMessage } from "../../../util/errors.js";
 import { defineStep, StepFailure, type RestoredDatabase, type StepContext } from "./types.js";
 import { Params } from "./params.js";

@@ -3,11 +3,11 @@ import { join } from "node:path";
 import { DcctlError, errorMessage } from "../../util/errors.js";
 import { lastLine } from "../../util/process.js";
 import { makeDir } from "../../util/dirs.js";
-import { expectOk } from "../exec/index.js";
-import { pgArgv, pgQuery } from "../sources/postgres.js";
-import { keptFiles, streamToFile } from "./keep.js";
-import type { PgReplicationEnd, PgServerControl } from "./postgresql.js";
-import type { DivergedWrites } from "./types.js";
+import { expectOk } from "../../backup/exec/index.js";
+import { pgArgv, pgQuery } from "./dump.js";
+import { keptFiles, streamToFile } from "../keep.js";
+import type { PgReplicationEnd, PgServerControl } from "./replication.js";
+import type { DivergedWrites } from "../replication.js";
 
 /**
  * What a former PostgreSQL primary holds past the point where its new primary's history forked from it: the new

@@ -1,10 +1,10 @@
-import { restorePostgres, settlePgStaging } from "../restore-db.js";
-import { stagingLedger } from "../restore-staging.js";
-import { DEBIAN_PG_SERVER, pgReplicaStatus, promotePg, setupPgReplica, type PgReplicationEnd } from "../replication/postgresql.js";
-import type { ServerEnd } from "../replication/types.js";
-import { pgQuery, pgTags, postgresSource, type PostgresSourceOptions } from "../sources/postgres.js";
-import type { BackupConfig } from "../repositories.js";
-import type { DbEngineModule } from "./engine.js";
+import { restorePostgres, settlePgStaging } from "../restore.js";
+import { stagingLedger } from "../staging.js";
+import { DEBIAN_PG_SERVER, pgReplicaStatus, promotePg, setupPgReplica, type PgReplicationEnd } from "./replication.js";
+import type { ServerEnd } from "../replication.js";
+import { pgQuery, pgTags, postgresSource, type PostgresSourceOptions } from "./dump.js";
+import type { BackupConfig } from "../../backup/repositories.js";
+import type { DbEngineModule } from "../engine.js";
 
 const connection = (config: BackupConfig, host: string): PostgresSourceOptions => ({ ...config.databases.postgresql, ...config.databases.hosts[host]?.postgresql });
 

@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
-import { expectOk, type ExecCompletion, type ExecResult } from "../exec/index.js";
-import { listMariadbDatabases, MARIADB_SYSTEM_SCHEMAS, mariadbArgv, mariadbQuery, sqlIdent, sqlString, type MariadbConnection } from "../sources/mariadb.js";
-import { mariadbDiverged } from "./mariadb-diverged.js";
-import { discardedNotes, gateDiverged } from "./keep.js";
-import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "./types.js";
+import { expectOk, type ExecCompletion, type ExecResult } from "../../backup/exec/index.js";
+import { listMariadbDatabases, MARIADB_SYSTEM_SCHEMAS, mariadbArgv, mariadbQuery, sqlIdent, sqlString, type MariadbConnection } from "./dump.js";
+import { mariadbDiverged } from "./diverged.js";
+import { discardedNotes, gateDiverged } from "../keep.js";
+import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "../replication.js";
 
 /**
  * MariaDB GTID replication, primary → standby: the standby is seeded with one consistent mysqldump of the primary's

@@ -2,11 +2,11 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
-import { expectOk, type Executor } from "../exec/index.js";
-import { pgArgv, pgQuery, type PgConnection } from "../sources/postgres.js";
-import { asOsUser, pgDiverged } from "./pg-diverged.js";
-import { discardedNotes, gateDiverged } from "./keep.js";
-import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "./types.js";
+import { expectOk, type Executor } from "../../backup/exec/index.js";
+import { pgArgv, pgQuery, type PgConnection } from "./dump.js";
+import { asOsUser, pgDiverged } from "./diverged.js";
+import { discardedNotes, gateDiverged } from "../keep.js";
+import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "../replication.js";
 
 /**
  * PostgreSQL physical streaming replication, primary → standby: seeded with pg_basebackup over the network through a

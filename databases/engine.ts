@@ -1,8 +1,8 @@
-import type { Executor } from "../exec/index.js";
-import type { BackupConfig } from "../repositories.js";
-import type { DbRestoreResult, RestoreCommon } from "../restore-db.js";
-import type { ReplicaSetupOptions, ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "../replication/types.js";
-import type { DataSource } from "../sources/source.js";
+import type { Executor } from "../backup/exec/index.js";
+import type { BackupConfig } from "../backup/repositories.js";
+import type { DbRestoreResult, RestoreCommon } from "./restore.js";
+import type { ReplicaSetupOptions, ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "./replication.js";
+import type { DataSource } from "../backup/sources/source.js";
 
 /** The database servers dcctl backs up, restores and (DR) fences: named as a host's `services` name them. */
 export const DB_ENGINES = ["postgresql", "mariadb"] as const;
@@ -31,7 +31,7 @@ export interface DbEngineModule {
   query(config: BackupConfig, host: string, exec: Executor, database: string, sql: string): Promise<string>;
   /** Removes a database if it is there (a drill's scratch copy). */
   drop(config: BackupConfig, host: string, exec: Executor, database: string): Promise<void>;
-  /** Settles the temporary databases restores onto the host left when they died (backup/restore-staging.ts); a line each. */
+  /** Settles the temporary databases restores onto the host left when they died (databases/staging.ts); a line each. */
   settleRestores(config: BackupConfig, host: string, exec: Executor): Promise<string[]>;
   /** SQL that makes the server refuse writes while its data stays readable (a failover's fence). */
   readonly readOnlySql: string;

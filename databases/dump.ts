@@ -1,7 +1,7 @@
-import { withEnv } from "../exec/quote.js";
-import type { Executor } from "../exec/index.js";
-import { resticVersion, supportsStdinFromCommand, type BackupSummary, type Restic, type StdinBackupOptions } from "../restic/index.js";
-import { RemoteRestic, reachableFromHosts } from "../restic/remote.js";
+import { withEnv } from "../backup/exec/quote.js";
+import type { Executor } from "../backup/exec/index.js";
+import { resticVersion, supportsStdinFromCommand, type BackupSummary, type Restic, type StdinBackupOptions } from "../backup/restic/index.js";
+import { RemoteRestic, reachableFromHosts } from "../backup/restic/remote.js";
 
 /** Where a database dump meets restic; the engines' connection settings carry it (`resticOnHost`). */
 export interface DumpPlacement {

@@ -1,6 +1,6 @@
 import { DB_ENGINES, enginesOf, type DbEngine, type DbEngineModule } from "./engine.js";
-import { mariadb } from "./mariadb.js";
-import { postgresql } from "./postgresql.js";
+import { mariadb } from "./mariadb/index.js";
+import { postgresql } from "./postgresql/index.js";
 
 export { DB_ENGINES, enginesOf, type DbEngine, type DbEngineModule } from "./engine.js";
 

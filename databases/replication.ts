@@ -1,6 +1,6 @@
-import { DcctlError, ExitCode } from "../../util/errors.js";
-import type { Executor } from "../exec/index.js";
-import type { SiteHost } from "../../inventory/index.js";
+import { DcctlError, ExitCode } from "../util/errors.js";
+import type { Executor } from "../backup/exec/index.js";
+import type { SiteHost } from "../inventory/index.js";
 
 /**
  * How a replica stands, as `replication status` judges it:

@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { DcctlError, errorMessage, ExitCode, InputError } from "../util/errors.js";
-import { expectOk, type ExecCompletion, type Executor } from "./exec/index.js";
-import type { Restic } from "./restic/index.js";
-import { RemoteRestic, reachableFromHosts } from "./restic/remote.js";
-import type { DumpPlacement } from "./sources/dump.js";
-import type { StagingLedger } from "./restore-staging.js";
-import { mariadbArgv, mariadbDumpFilename, mariadbQuery, mariadbTags, sqlIdent, sqlString, type MariadbConnection } from "./sources/mariadb.js";
-import { pgArgv, pgDbname, pgDumpFilename, pgEnv, pgQuery, pgTags, type PgConnection } from "./sources/postgres.js";
+import { expectOk, type ExecCompletion, type Executor } from "../backup/exec/index.js";
+import type { Restic } from "../backup/restic/index.js";
+import { RemoteRestic, reachableFromHosts } from "../backup/restic/remote.js";
+import type { DumpPlacement } from "./dump.js";
+import type { StagingLedger } from "./staging.js";
+import { mariadbArgv, mariadbDumpFilename, mariadbQuery, mariadbTags, sqlIdent, sqlString, type MariadbConnection } from "./mariadb/dump.js";
+import { pgArgv, pgDbname, pgDumpFilename, pgEnv, pgQuery, pgTags, type PgConnection } from "./postgresql/dump.js";
 
 /** The target database exists and the caller did not ask to overwrite it; nothing was changed. */
 export class RestoreTargetExistsError extends DcctlError {

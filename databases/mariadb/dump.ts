@@ -1,8 +1,8 @@
 import { DcctlError, InputError } from "../../util/errors.js";
-import { expectOk, type Executor } from "../exec/index.js";
-import type { BackupSummary, Restic } from "../restic/index.js";
-import { dumpIntoRestic, type DumpPlacement } from "./dump.js";
-import type { DataSource, SourceBackupOptions, SourceItem } from "./source.js";
+import { expectOk, type Executor } from "../../backup/exec/index.js";
+import type { BackupSummary, Restic } from "../../backup/restic/index.js";
+import { dumpIntoRestic, type DumpPlacement } from "../dump.js";
+import type { DataSource, SourceBackupOptions, SourceItem } from "../../backup/sources/source.js";
 
 /** How dcctl reaches a MariaDB/MySQL server from the host it runs on (over TCP, usually loopback). */
 export interface MariadbConnection {

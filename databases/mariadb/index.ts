@@ -1,9 +1,9 @@
-import { restoreMariadb } from "../restore-db.js";
-import { mariadbReplicaStatus, promoteMariadb, setupMariadbReplica, type MariadbReplicationEnd } from "../replication/mariadb.js";
-import type { ServerEnd } from "../replication/types.js";
-import { mariadbQuery, mariadbSource, mariadbTags, sqlIdent, type MariadbSourceOptions } from "../sources/mariadb.js";
-import type { BackupConfig } from "../repositories.js";
-import type { DbEngineModule } from "./engine.js";
+import { restoreMariadb } from "../restore.js";
+import { mariadbReplicaStatus, promoteMariadb, setupMariadbReplica, type MariadbReplicationEnd } from "./replication.js";
+import type { ServerEnd } from "../replication.js";
+import { mariadbQuery, mariadbSource, mariadbTags, sqlIdent, type MariadbSourceOptions } from "./dump.js";
+import type { BackupConfig } from "../../backup/repositories.js";
+import type { DbEngineModule } from "../engine.js";
 
 const connection = (config: BackupConfig, host: string): MariadbSourceOptions => ({ ...config.databases.mariadb, ...config.databases.hosts[host]?.mariadb });
 
