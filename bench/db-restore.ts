@@ -1,6 +1,6 @@
 import { quoteArgv, withEnv } from "../backup/exec/quote.js";
-import { mariadbArgv } from "../databases/mariadb/dump.js";
-import { pgArgv, pgDbname, pgEnv } from "../databases/postgresql/dump.js";
+import { mariadbArgv } from "../databases/mariadb/connection.js";
+import { pgArgv, pgDbname, pgEnv } from "../databases/postgresql/connection.js";
 import {
   bashArgv,
   benchLabUp,

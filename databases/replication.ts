@@ -1,5 +1,5 @@
 import { DcctlError, ExitCode } from "../util/errors.js";
-import type { Executor } from "../backup/exec/index.js";
+import type { Executor } from "../backup/exec/executor.js";
 import type { SiteHost } from "../inventory/index.js";
 
 /**
@@ -60,7 +60,8 @@ export interface ReplicaSetupOptions {
 export interface DivergedWrites {
   /** The former primary that holds them. */
   host: string;
-  engine: "postgresql" | "mariadb";
+  /** The database engine (a registered name). */
+  engine: string;
   /** Where the histories forked (an LSN; GTID positions) and how far the former primary's goes. */
   forkedAt: string;
   endsAt: string;

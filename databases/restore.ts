@@ -1,13 +1,9 @@
-import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { DcctlError, errorMessage, ExitCode, InputError } from "../util/errors.js";
-import { expectOk, type ExecCompletion, type Executor } from "../backup/exec/index.js";
+import type { ExecCompletion, Executor } from "../backup/exec/executor.js";
 import type { Restic } from "../backup/restic/index.js";
 import { RemoteRestic, reachableFromHosts } from "../backup/restic/remote.js";
 import type { DumpPlacement } from "./dump.js";
-import type { StagingLedger } from "./staging.js";
-import { mariadbArgv, mariadbDumpFilename, mariadbQuery, mariadbTags, sqlIdent, sqlString, type MariadbConnection } from "./mariadb/dump.js";
-import { pgArgv, pgDbname, pgDumpFilename, pgEnv, pgQuery, pgTags, type PgConnection } from "./postgresql/dump.js";
 
 /** The target database exists and the caller did not ask to overwrite it; nothing was changed. */
 export class RestoreTargetExistsError extends DcctlError {
@@ -39,22 +35,6 @@ export interface RestoreCommon {
    * first restored as a file on the host (pg_restore reads a file, not a pipe, in parallel); 1 streams it.
    */
   jobs?: number;
-}
-
-export interface PgRestoreOptions extends RestoreCommon {
-  /** A role that may create databases (and drop the target, for overwrite); where restic runs, as for a backup. */
-  target: PgConnection & DumpPlacement;
-  /**
-   * Where the temporary database is named before it is created, and the inventory host it is on; what a dead restore
-   * left on that host is dropped first. Without it (tests of the restore alone) a killed restore leaves it behind.
-   */
-  staging?: { ledger: StagingLedger; host: string };
-  /** Leave out GRANTs (pg_restore --no-privileges), for a target server that lacks the source's roles. */
-  noPrivileges?: boolean;
-}
-
-export interface MariadbRestoreOptions extends RestoreCommon {
-  target: MariadbConnection;
 }
 
 export interface DbRestoreResult {
@@ -91,123 +71,10 @@ async function backedUpDatabases(restic: Restic, tags: string[], host?: string):
 }
 
 /**
- * Restores a PostgreSQL database from its pg_dump snapshot into a fresh staging database that only becomes
- * `targetDb` once pg_restore succeeded, so a failed restore never leaves a half-filled database under the real name,
- * and with `overwrite` the old database is dropped only after its replacement is complete.
- *
- * The dump reaches pg_restore one of two ways. Where restic can run on the target host (see dumpIntoRestic) and
- * `jobs` is above 1, restic restores the dump there as a file in a private temporary folder (/var/tmp, removed
- * afterwards) and `pg_restore --jobs` loads it: tables and indexes in parallel, and the dump never passes through
- * dcctl (bench/db-restore.ts has the figures). Otherwise `restic dump` here streams it into a single pg_restore there.
- */
-export async function restorePostgres(o: PgRestoreOptions): Promise<DbRestoreResult> {
-  const targetDb = o.targetDb ?? o.db;
-  checkName(targetDb);
-  // PostgreSQL would silently cut a longer name, and restore under a name nobody asked for.
-  if (Buffer.byteLength(targetDb) > 63) throw new InputError([`PostgreSQL database names are at most 63 bytes: ${targetDb}`]);
-  const { targetExec: exec, target } = o;
-  const onHost = restoresOnHost(exec, o.restic, target);
-  // pg_restore reads a file in parallel, never a pipe: without restic on the host there is no file to read.
-  if (!onHost && (o.jobs ?? 1) > 1) throw new InputError([`pg_restore --jobs ${o.jobs ?? 1} needs restic on ${exec.target} (a rest: repository and resticOnHost not false); use --jobs 1 to stream the dump`]);
-  // First: a database or snapshot that is not there is bad input, said before any question about the target.
-  const snapshotId = await resolveSnapshot(o.restic, o.snapshot, pgTags(o.db), o.host);
-  const exists = async (name: string) => (await pgQuery(exec, target, "postgres", "SELECT 1 FROM pg_database WHERE datname = :'name';\n", { name })).trim() === "1";
-  const existed = await exists(targetDb);
-  if (existed && !o.overwrite) throw refusal(targetDb, "PostgreSQL", exec);
-
-  const dropStaging = (name: string) => pgQuery(exec, target, "postgres", 'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n', { name });
-  const notes = o.staging ? await settlePgStaging(o.staging.ledger, o.staging.host, exec, target) : [];
-
-  // Within PostgreSQL's 63-byte identifier limit whatever the target's name.
-  const staging = `dcctl_restore_${randomBytes(6).toString("hex")}`;
-  // Named before it exists: a restore killed from here on leaves a database its ledger names.
-  o.staging?.ledger.record({ database: staging, engine: "postgresql", host: o.staging.host, restoring: o.db, into: targetDb });
-  await pgQuery(exec, target, "postgres", 'CREATE DATABASE :"name";\n', { name: staging }).catch((e: unknown) => {
-    o.staging?.ledger.remove(staging);
-    throw e;
-  });
-  try {
-    // --exit-on-error: the first failing statement fails the restore instead of a warning count at the end.
-    const args = ["--no-owner", ...(o.noPrivileges ? ["--no-privileges"] : []), "--exit-on-error", "-d", pgDbname(staging)];
-    const file = "/" + pgDumpFilename(o.db);
-    const jobs = onHost ? (o.jobs ?? (await processors(exec))) : 1;
-    if (jobs > 1) {
-      await onHostFile(exec, o.restic, snapshotId, file, async (path) => {
-        const argv = pgArgv(target, "pg_restore", [...args, "--jobs", String(jobs), path]);
-        expectOk(await exec.run(argv, { env: pgEnv(target) }), argv, exec.target);
-      });
-    } else {
-      await pipeDump(o.restic, snapshotId, file, exec, pgArgv(target, "pg_restore", args), pgEnv(target));
-    }
-    // Complete from here: a restore killed between dropping the old database and the rename leaves the only copy.
-    o.staging?.ledger.record({ database: staging, engine: "postgresql", host: o.staging.host, restoring: o.db, into: targetDb, complete: true });
-    await pgQuery(exec, target, "postgres", (o.overwrite ? 'DROP DATABASE IF EXISTS :"target" WITH (FORCE);\n' : "") + 'ALTER DATABASE :"staging" RENAME TO :"target";\n', {
-      target: targetDb,
-      staging,
-    });
-  } catch (e) {
-    // Its entry stays when the drop fails: the next restore onto the host tries again.
-    await dropStaging(staging).then(
-      () => o.staging?.ledger.remove(staging),
-      () => undefined,
-    );
-    throw e;
-  }
-  o.staging?.ledger.remove(staging);
-  return { snapshotId, targetDb, replaced: existed, ...(notes.length ? { notes } : {}) };
-}
-
-/**
- * Settles what restores onto a host that are no longer running left (their ledger entries): a temporary database
- * still being filled is dropped; one that was complete — killed during the swap — becomes the database it was meant to
- * be when that name is free (the old one was already dropped), else it is dropped (the old one is still there).
- * Returns one line per database.
- */
-export async function settlePgStaging(ledger: StagingLedger, host: string, exec: Executor, target: PgConnection): Promise<string[]> {
-  const q = (sql: string, vars: Record<string, string>) => pgQuery(exec, target, "postgres", sql, vars);
-  const exists = async (name: string) => (await q("SELECT 1 FROM pg_database WHERE datname = :'name';\n", { name })).trim() === "1";
-  const renamed: string[] = [];
-  const { dropped, failed } = await ledger.dropLeft(async (e) => {
-    if (e.complete && (await exists(e.database)) && !(await exists(e.into))) {
-      await q('ALTER DATABASE :"staging" RENAME TO :"target";\n', { staging: e.database, target: e.into });
-      renamed.push(`renamed ${e.engine} database ${e.database} on ${e.host} to ${e.into}: a restore of ${e.restoring} (pid ${e.pid}) had filled it and dropped the old ${e.into} when it stopped`);
-      return "renamed";
-    }
-    await q('DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n', { name: e.database });
-    return "dropped";
-  }, host);
-  return [...dropped, ...renamed, ...failed];
-}
-
-/**
- * Restores a MariaDB database from its mysqldump snapshot: `restic dump` streams into the `mariadb` client on the
- * target host. MariaDB cannot rename a database, so with `overwrite` the old one is dropped first; a restore that
- * fails drops the database it was filling, so that no half-restored database is mistaken for a good one.
- */
-export async function restoreMariadb(o: MariadbRestoreOptions): Promise<DbRestoreResult> {
-  const targetDb = o.targetDb ?? o.db;
-  checkName(targetDb);
-  const { targetExec: exec, target } = o;
-  const snapshotId = await resolveSnapshot(o.restic, o.snapshot, mariadbTags(o.db), o.host);
-  const out = await mariadbQuery(exec, target, `SELECT 1 FROM information_schema.schemata WHERE schema_name = ${sqlString(targetDb)};\n`);
-  const existed = out.trim() === "1";
-  if (existed && !o.overwrite) throw refusal(targetDb, "MariaDB", exec);
-
-  await mariadbQuery(exec, target, (existed ? `DROP DATABASE ${sqlIdent(targetDb)};\n` : "") + `CREATE DATABASE ${sqlIdent(targetDb)} CHARACTER SET utf8mb4;\n`);
-  try {
-    await pipeDump(o.restic, snapshotId, "/" + mariadbDumpFilename(o.db), exec, mariadbArgv(target, "mariadb", ["--batch", "--", targetDb]), {});
-  } catch (e) {
-    await mariadbQuery(exec, target, `DROP DATABASE IF EXISTS ${sqlIdent(targetDb)};\n`).catch(() => undefined);
-    throw new DcctlError(`${e instanceof Error ? e.message : String(e)}; the incomplete database ${targetDb} was dropped`);
-  }
-  return { snapshotId, targetDb, replaced: existed };
-}
-
-/**
  * `restic dump SNAPSHOT FILE | argv` with argv run by the executor (over SSH: restic's output becomes the remote
  * command's stdin). Whichever side fails first stops the other, so neither waits for ever on a pipe.
  */
-async function pipeDump(restic: Restic, snapshotId: string, file: string, exec: Executor, argv: string[], env: Record<string, string>): Promise<void> {
+export async function pipeDump(restic: Restic, snapshotId: string, file: string, exec: Executor, argv: string[], env: Record<string, string>): Promise<void> {
   const pipe = new PassThrough();
   const cmd = exec.stream(argv, { stdin: pipe, env });
   // Its stdout must be read or it stalls; pg_restore and mariadb print nothing there worth keeping.
@@ -252,12 +119,12 @@ async function pipeDump(restic: Restic, snapshotId: string, file: string, exec: 
 }
 
 /** Whether restic can restore on the target host itself: another host that reaches the repository's URL. */
-function restoresOnHost(exec: Executor, restic: Restic, placement: DumpPlacement): boolean {
+export function restoresOnHost(exec: Executor, restic: Restic, placement: DumpPlacement): boolean {
   return exec.target !== "local" && placement.resticOnHost !== false && reachableFromHosts(restic.repo.url);
 }
 
 /** The target host's processors, 2 to 8: pg_restore --jobs for a restore (a restore is what the host is for then). */
-async function processors(exec: Executor): Promise<number> {
+export async function processors(exec: Executor): Promise<number> {
   const res = await exec.run(["nproc"]).catch(() => undefined);
   const n = Number(res?.code === 0 ? res.stdout.trim() : NaN);
   return Number.isInteger(n) ? Math.min(8, Math.max(2, n)) : 2;
@@ -275,7 +142,7 @@ echo "$d"
 while IFS= read -r _; do :; done`;
 
 /** One file of a snapshot restored by restic on the host into such a folder, handed to `use`, then removed. */
-async function onHostFile(exec: Executor, restic: Restic, snapshotId: string, file: string, use: (path: string) => Promise<void>): Promise<void> {
+export async function onHostFile(exec: Executor, restic: Restic, snapshotId: string, file: string, use: (path: string) => Promise<void>): Promise<void> {
   const hold = new PassThrough();
   const holder = exec.stream(["sh", "-c", TEMP_DIR_SCRIPT, "dcctl-restore-temp"], { stdin: hold });
   try {
@@ -310,10 +177,10 @@ function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
   });
 }
 
-function refusal(db: string, what: string, exec: Executor): RestoreTargetExistsError {
+export function refusal(db: string, what: string, exec: Executor): RestoreTargetExistsError {
   return new RestoreTargetExistsError(`database ${db} already exists on ${what} at ${exec.target}; not restoring over it without overwrite (--yes)`, db);
 }
 
-function checkName(db: string): void {
+export function checkName(db: string): void {
   if (!db || db.includes("\0") || db.includes("\n")) throw new InputError([`not a usable database name: ${JSON.stringify(db)}`]);
 }

@@ -12,8 +12,6 @@ import { replicationPairs, type ReplicationPair } from "./pairs.js";
 import type { ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "../../databases/replication.js";
 
 export { pairFollowedBy, replicationPairs, reversed, type ReplicationPair } from "./pairs.js";
-export * from "../../databases/replication.js";
-export { sizeText } from "../../databases/keep.js";
 
 /** A pair's status as `replication status` reports it: the engine's measurement judged against the tier's RPO. */
 export interface PairStatus extends ReplicaStatus {

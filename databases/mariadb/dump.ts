@@ -1,24 +1,9 @@
 import { DcctlError, InputError } from "../../util/errors.js";
-import { expectOk, type Executor } from "../../backup/exec/index.js";
+import type { Executor } from "../../backup/exec/executor.js";
 import type { BackupSummary, Restic } from "../../backup/restic/index.js";
-import { dumpIntoRestic, type DumpPlacement } from "../dump.js";
-import type { DataSource, SourceBackupOptions, SourceItem } from "../../backup/sources/source.js";
-
-/** How dcctl reaches a MariaDB/MySQL server from the host it runs on (over TCP, usually loopback). */
-export interface MariadbConnection {
-  /** Default 127.0.0.1. */
-  host?: string;
-  port: number;
-  /** The account; may instead come from the defaults file's [client] section. */
-  user?: string;
-  /**
-   * A client option file on the host (`[client]` with user= and password=), passed as --defaults-extra-file. It is
-   * how the password reaches mysqldump: never as -p<password> on a command line, where `ps` would show it.
-   */
-  defaultsFile?: string;
-  /** Where the client programs are on the host; default: the host's PATH. */
-  binDir?: string;
-}
+import { dumpIntoRestic, type DumpItem, type DumpOptions, type DumpPlacement, type DumpSource } from "../dump.js";
+import { mariadbArgv, type MariadbConnection } from "./connection.js";
+import { listMariadbDatabases, MARIADB_SYSTEM_SCHEMAS } from "./query.js";
 
 export interface MariadbSourceOptions extends MariadbConnection, DumpPlacement {
   /** Which databases to back up; default "all" (every one but the server's own schemas). */
@@ -26,9 +11,6 @@ export interface MariadbSourceOptions extends MariadbConnection, DumpPlacement {
   /** Databases to leave out of "all". */
   exclude?: string[];
 }
-
-/** The server's own schemas; "all" leaves them out (list `mysql` explicitly to back up accounts and grants). */
-export const MARIADB_SYSTEM_SCHEMAS = ["information_schema", "performance_schema", "sys", "mysql"];
 
 export function mariadbDumpFilename(db: string): string {
   return `mariadb/${db}.sql`;
@@ -38,42 +20,10 @@ export function mariadbTags(db: string): string[] {
   return ["source:mariadb", `db:${db}`];
 }
 
-/** The argument vector of a MariaDB client program with the connection flags; --defaults-extra-file must come first. */
-export function mariadbArgv(conn: MariadbConnection, program: string, args: string[]): string[] {
-  const bin = conn.binDir ? `${conn.binDir.replace(/\/+$/, "")}/${program}` : program;
-  return [
-    bin,
-    ...(conn.defaultsFile ? [`--defaults-extra-file=${conn.defaultsFile}`] : []),
-    "--protocol=TCP",
-    `--host=${conn.host ?? "127.0.0.1"}`,
-    `--port=${conn.port}`,
-    ...(conn.user ? [`--user=${conn.user}`] : []),
-    // Vietnamese names survive only if every hop speaks 4-byte UTF-8.
-    "--default-character-set=utf8mb4",
-    ...args,
-  ];
-}
-
-/** Runs SQL with the mariadb client on the host (SQL on stdin); returns batch output without column names. */
-export async function mariadbQuery(exec: Executor, conn: MariadbConnection, sql: string, db?: string): Promise<string> {
-  const argv = mariadbArgv(conn, "mariadb", ["--batch", "--skip-column-names", ...(db ? ["--", db] : [])]);
-  const res = await exec.run(argv, { stdin: sql });
-  return expectOk(res, argv, exec.target).stdout;
-}
-
-/** A SQL string literal (backslash and quote escaped, as MariaDB reads them by default). */
-export function sqlString(s: string): string {
-  return `'${s.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
-}
-
-/** A SQL identifier in backquotes. */
-export function sqlIdent(s: string): string {
-  return "`" + s.replace(/`/g, "``") + "`";
-}
-
-export async function listMariadbDatabases(exec: Executor, conn: MariadbConnection): Promise<string[]> {
-  const out = await mariadbQuery(exec, conn, "SELECT schema_name FROM information_schema.schemata ORDER BY schema_name;\n");
-  return out.split("\n").filter((l) => l !== "");
+/** The job item a snapshot of this source belongs to, from its tags. */
+export function mariadbSnapshotItem(tags: readonly string[]): string | undefined {
+  const db = tags.find((t) => t.startsWith("db:"))?.slice(3);
+  return db !== undefined ? `mariadb/${db}` : undefined;
 }
 
 /**
@@ -81,14 +31,14 @@ export async function listMariadbDatabases(exec: Executor, conn: MariadbConnecti
  * The dump names no database (no --databases): it holds no CREATE DATABASE or USE, so it can be restored under
  * another name, which a DR drill needs, without writing into the original.
  */
-export function mariadbSource(opts: MariadbSourceOptions): DataSource {
+export function mariadbSource(opts: MariadbSourceOptions): DumpSource<"mariadb"> {
   if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new InputError([`MariaDB port must be 1-65535, not ${opts.port}`]);
-  const item = (db: string): SourceItem => ({ kind: "mariadb", name: `mariadb/${db}`, tags: mariadbTags(db) });
+  const item = (db: string): DumpItem<"mariadb"> => ({ kind: "mariadb", name: `mariadb/${db}`, tags: mariadbTags(db) });
 
   return {
-    kind: "mariadb",
+    kind: "mariadb" as const,
 
-    async items(exec: Executor): Promise<SourceItem[]> {
+    async items(exec: Executor): Promise<DumpItem<"mariadb">[]> {
       const present = await listMariadbDatabases(exec, opts);
       if (opts.databases === undefined || opts.databases === "all") {
         const skip = new Set([...MARIADB_SYSTEM_SCHEMAS, ...(opts.exclude ?? [])]);
@@ -99,7 +49,7 @@ export function mariadbSource(opts: MariadbSourceOptions): DataSource {
       return opts.databases.map(item);
     },
 
-    async backup(exec: Executor, restic: Restic, it: SourceItem, bo: SourceBackupOptions): Promise<BackupSummary> {
+    async backup(exec: Executor, restic: Restic, it: DumpItem, bo: DumpOptions): Promise<BackupSummary> {
       const db = it.name.replace(/^mariadb\//, "");
       const argv = mariadbArgv(opts, "mysqldump", [
         "--single-transaction",

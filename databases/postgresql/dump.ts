@@ -1,23 +1,9 @@
 import { DcctlError, InputError } from "../../util/errors.js";
-import { expectOk, type Executor } from "../../backup/exec/index.js";
+import type { Executor } from "../../backup/exec/executor.js";
 import type { BackupSummary, Restic } from "../../backup/restic/index.js";
-import { dumpIntoRestic, type DumpPlacement } from "../dump.js";
-import type { DataSource, SourceBackupOptions, SourceItem } from "../../backup/sources/source.js";
-
-/** How dcctl reaches a PostgreSQL server from the host it runs on (always over TCP, usually loopback). */
-export interface PgConnection {
-  /** Default 127.0.0.1. */
-  host?: string;
-  port: number;
-  user: string;
-  /**
-   * A libpq password file on the host (PGPASSFILE), owned by the SSH login user with mode 0600. Without it libpq
-   * uses ~/.pgpass or trust. The password itself never appears on a command line.
-   */
-  passFile?: string;
-  /** Where the client programs are on the host (e.g. /usr/lib/postgresql/15/bin); default: the host's PATH. */
-  binDir?: string;
-}
+import { dumpIntoRestic, type DumpItem, type DumpOptions, type DumpPlacement, type DumpSource } from "../dump.js";
+import { pgArgv, pgDbname, pgEnv, type PgConnection } from "./connection.js";
+import { listPgDatabases } from "./query.js";
 
 export interface PostgresSourceOptions extends PgConnection, DumpPlacement {
   /** Which databases to back up; default "all" (every database that accepts connections, templates excluded). */
@@ -43,43 +29,10 @@ export function pgTags(db: string): string[] {
   return ["source:postgresql", `db:${db}`];
 }
 
-/** The argument vector of a PostgreSQL client program, with the connection flags. */
-export function pgArgv(conn: PgConnection, program: string, args: string[]): string[] {
-  const bin = conn.binDir ? `${conn.binDir.replace(/\/+$/, "")}/${program}` : program;
-  // --no-password: a missing password must fail at once, never wait for a prompt on a terminal no one watches.
-  return [bin, "--no-password", "-h", conn.host ?? "127.0.0.1", "-p", String(conn.port), "-U", conn.user, ...args];
-}
-
-/** The environment of a PostgreSQL client: the password file's path (not a secret) and nothing else. */
-export function pgEnv(conn: PgConnection): Record<string, string> {
-  return conn.passFile ? { PGPASSFILE: conn.passFile } : {};
-}
-
-/**
- * The -d argument naming a database. libpq reads a -d value containing "=" or starting with "postgresql://" as a
- * connection string, so a database name always goes in as `dbname='…'` (quoted the way conninfo quotes).
- */
-export function pgDbname(db: string): string {
-  return `dbname='${db.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-}
-
-/**
- * Runs SQL with psql on the host; `vars` become psql variables (:'name' in the SQL), so values are quoted by psql.
- * `timeoutMs` bounds it all, reaching the host included (a probe of a lost site).
- */
-export async function pgQuery(exec: Executor, conn: PgConnection, db: string, sql: string, vars: Record<string, string> = {}, timeoutMs?: number): Promise<string> {
-  const args = ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", pgDbname(db)];
-  for (const [k, v] of Object.entries(vars)) args.push("-v", `${k}=${v}`);
-  // SQL goes on stdin: psql interpolates variables there but not in -c.
-  const argv = pgArgv(conn, "psql", args);
-  const res = await exec.run(argv, { stdin: sql, env: pgEnv(conn), ...(timeoutMs === undefined ? {} : { timeoutMs }) });
-  return expectOk(res, argv, exec.target).stdout;
-}
-
-/** The databases of a server that can be dumped: not templates, and accepting connections. */
-export async function listPgDatabases(exec: Executor, conn: PgConnection): Promise<string[]> {
-  const out = await pgQuery(exec, conn, "postgres", "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname;\n");
-  return out.split("\n").filter((l) => l !== "");
+/** The job item a snapshot of this source belongs to, from its tags. */
+export function pgSnapshotItem(tags: readonly string[]): string | undefined {
+  const db = tags.find((t) => t.startsWith("db:"))?.slice(3);
+  return tags.includes("pg:globals") ? `postgresql/${PG_GLOBALS}` : db !== undefined ? `postgresql/${db}` : undefined;
 }
 
 /**
@@ -92,15 +45,15 @@ export async function listPgDatabases(exec: Executor, conn: PgConnection): Promi
 export const PG_DUMP_FORMAT: readonly string[] = ["-Fc", "-Z0"];
 
 /** PostgreSQL databases, one snapshot each (pg_dump custom format), plus one for the roles and tablespaces. */
-export function postgresSource(opts: PostgresSourceOptions): DataSource {
+export function postgresSource(opts: PostgresSourceOptions): DumpSource<"postgresql"> {
   if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new InputError([`PostgreSQL port must be 1-65535, not ${opts.port}`]);
   if (!opts.user) throw new InputError(["PostgreSQL user is required"]);
-  const item = (db: string): SourceItem => ({ kind: "postgresql", name: `postgresql/${db}`, tags: db === PG_GLOBALS ? ["source:postgresql", "pg:globals"] : pgTags(db) });
+  const item = (db: string): DumpItem<"postgresql"> => ({ kind: "postgresql", name: `postgresql/${db}`, tags: db === PG_GLOBALS ? ["source:postgresql", "pg:globals"] : pgTags(db) });
 
   return {
-    kind: "postgresql",
+    kind: "postgresql" as const,
 
-    async items(exec: Executor): Promise<SourceItem[]> {
+    async items(exec: Executor): Promise<DumpItem<"postgresql">[]> {
       const present = await listPgDatabases(exec, opts);
       let dbs: string[];
       if (opts.databases === undefined || opts.databases === "all") {
@@ -118,7 +71,7 @@ export function postgresSource(opts: PostgresSourceOptions): DataSource {
       return items;
     },
 
-    async backup(exec: Executor, restic: Restic, it: SourceItem, bo: SourceBackupOptions): Promise<BackupSummary> {
+    async backup(exec: Executor, restic: Restic, it: DumpItem, bo: DumpOptions): Promise<BackupSummary> {
       const db = it.name.replace(/^postgresql\//, "");
       const argv =
         db === PG_GLOBALS

@@ -2,8 +2,9 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
-import { expectOk, type Executor } from "../../backup/exec/index.js";
-import { pgArgv, pgQuery, type PgConnection } from "./dump.js";
+import { expectOk, type Executor } from "../../backup/exec/executor.js";
+import { pgArgv, type PgConnection } from "./connection.js";
+import { pgQuery } from "./query.js";
 import { asOsUser, pgDiverged } from "./diverged.js";
 import { discardedNotes, gateDiverged } from "../keep.js";
 import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "../replication.js";
@@ -70,7 +71,6 @@ function primaryAddress(primary: PgReplicationEnd): string {
 function standbyPassFile(server: PgServerControl): string {
   return `${dirname(server.dataDir.replace(/\/+$/, ""))}/dcctl-replication.pgpass`;
 }
-
 
 async function sh(exec: Executor, argv: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<string> {
   return expectOk(await exec.run(argv, opts), argv, exec.target).stdout;
@@ -192,7 +192,6 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
   return { action: "seeded", notes: [...notes, `${standby.host.name} seeded from ${primary.host.name} in ${copySeconds.toFixed(1)} s and streaming through slot ${slot}`, ...discardedNotes(diverged)], ...(diverged ? { diverged } : {}) };
 }
 
-
 /** Both servers are copies of one cluster (a standby seeded from the other, promoted or not). */
 async function sameCluster(a: PgReplicationEnd, b: PgReplicationEnd): Promise<boolean> {
   const id = async (e: PgReplicationEnd) => (await pgQuery(e.exec, e.conn, "postgres", "SELECT system_identifier FROM pg_control_system();\n")).trim();
@@ -245,7 +244,6 @@ async function followAsReplica(standby: PgReplicationEnd, slot: string): Promise
 function pgBin(conn: PgConnection, program: string): string {
   return pgArgv(conn, program, [])[0] ?? program;
 }
-
 
 /** The replication role (its password as a SCRAM verifier) and the standby's slot on the primary; WAL settings checked. */
 async function preparePrimary(primary: PgReplicationEnd, standby: PgReplicationEnd, slot: string, account: ReplicationAccount): Promise<void> {
