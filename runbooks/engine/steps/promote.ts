@@ -10,8 +10,8 @@ import { Params } from "./params.js";
 import { hostText } from "./on-hosts.js";
 
 /**
- * `promote`: each target standby takes over from the primary it replicates (PostgreSQL pg_promote, MariaDB replica
- * stopped and made writable). With `fallback`, a standby whose replica cannot serve — broken with data older than
+ * `promote`: each target standby takes over from the primary it replicates (its database engine's
+ * promotion: databases/<engine>/replication.ts). With `fallback`, a standby whose replica cannot serve — broken with data older than
  * the newest snapshot, or no replica at all — is made writable and its databases restored from the repository
  * instead. Each host's path, the reason for it and how old its data is are in the result (`recovered`), which the
  * report shows and RPO is measured from: the replication lag at the failure for a promoted replica, the snapshot's age

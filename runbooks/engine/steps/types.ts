@@ -55,7 +55,7 @@ export interface RecoveredHost {
 
 export type { DbEngine };
 
-/** Restores one database from a snapshot of a repository; backed by databases/restore.ts (runbooks/engine/services.ts). */
+/** Restores one database from a snapshot of a repository; backed by the engines' restore (databases/<engine>/restore.ts, through runbooks/engine/services.ts). */
 export interface DatabaseRestorer {
   restore(req: {
     /** A repository name of the backup config, e.g. "secondary". */
@@ -78,7 +78,7 @@ export interface DatabaseRestorer {
 
 /** Runs SQL on a database server of the inventory, with the connection settings of the backup config. */
 export interface SqlClient {
-  /** The client's output: rows one a line, fields separated by | (psql -At) or tabs (mariadb --batch). */
+  /** The client's output: rows one a line, fields separated as the engine's client prints them (| or tabs). */
   query(host: SiteHost, engine: DbEngine, database: string, sql: string): Promise<string>;
 }
 
