@@ -1,3 +1,5 @@
+import type { ServerEnd } from "../replication.js";
+
 /** How dcctl reaches a MariaDB/MySQL server from the host it runs on (over TCP, usually loopback). */
 export interface MariadbConnection {
   /** Default 127.0.0.1. */
@@ -13,6 +15,9 @@ export interface MariadbConnection {
   /** Where the client programs are on the host; default: the host's PATH. */
   binDir?: string;
 }
+
+/** A host's MariaDB as replication sees it: how dcctl logs in for SQL (an admin account). */
+export type MariadbReplicationEnd = ServerEnd & { conn: MariadbConnection };
 
 /** The argument vector of a MariaDB client program with the connection flags; --defaults-extra-file must come first. */
 export function mariadbArgv(conn: MariadbConnection, program: string, args: string[]): string[] {

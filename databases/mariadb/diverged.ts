@@ -2,10 +2,9 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DcctlError } from "../../util/errors.js";
 import { makeDir } from "../../util/dirs.js";
-import { mariadbArgv } from "./connection.js";
+import { mariadbArgv, type MariadbReplicationEnd } from "./connection.js";
 import { mariadbQuery } from "./query.js";
 import { keptFiles, streamToFile } from "../keep.js";
-import type { MariadbReplicationEnd } from "./replication.js";
 import type { DivergedWrites } from "../replication.js";
 
 /**

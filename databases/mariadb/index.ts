@@ -2,11 +2,11 @@ import type { EngineConfig, DatabaseEngine } from "../engine.js";
 import { hostSettings } from "../engine.js";
 import type { ServerEnd } from "../replication.js";
 import { MARIADB_DEFAULTS, MARIADB_SETTINGS_SCHEMA, type MariadbSettings } from "./config.js";
-import { sqlIdent } from "./connection.js";
+import { sqlIdent, type MariadbReplicationEnd } from "./connection.js";
 import { mariadbSnapshotItem, mariadbSource, mariadbTags } from "./dump.js";
 import { MARIADB_READ_ONLY_SQL } from "./fence.js";
 import { mariadbQuery } from "./query.js";
-import { mariadbReplicaStatus, promoteMariadb, setupMariadbReplica, type MariadbReplicationEnd } from "./replication.js";
+import { mariadbReplicaStatus, promoteMariadb, setupMariadbReplica } from "./replication.js";
 import { restoreMariadb } from "./restore.js";
 
 type Config = EngineConfig<"mariadb", MariadbSettings>;

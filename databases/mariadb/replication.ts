@@ -3,11 +3,11 @@ import { PassThrough } from "node:stream";
 import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { expectOk, type ExecCompletion, type ExecResult } from "../../backup/exec/executor.js";
-import { mariadbArgv, sqlIdent, sqlString, type MariadbConnection } from "./connection.js";
+import { mariadbArgv, sqlIdent, sqlString, type MariadbReplicationEnd } from "./connection.js";
 import { listMariadbDatabases, MARIADB_SYSTEM_SCHEMAS, mariadbQuery } from "./query.js";
 import { mariadbDiverged } from "./diverged.js";
 import { discardedNotes, gateDiverged } from "../keep.js";
-import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "../replication.js";
+import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount } from "../replication.js";
 
 /**
  * MariaDB GTID replication, primary → standby: the standby is seeded with one consistent mysqldump of the primary's
@@ -15,9 +15,6 @@ import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, ty
  * standby's gtid_slave_pos; the standby then follows the primary from there (MASTER_USE_GTID=slave_pos), read-only.
  * The replication account's password reaches the primary only as a hash, and the standby only on its client's stdin.
  */
-
-/** A host's MariaDB as replication sees it: how dcctl logs in for SQL (an admin account). */
-export type MariadbReplicationEnd = ServerEnd & { conn: MariadbConnection };
 
 /** One row of a result set, by column name; NULL as null. */
 type Row = Record<string, string | null>;

@@ -1,6 +1,6 @@
 import { argvSchema, port, selection, text } from "../schema.js";
 import type { PostgresSourceOptions } from "./dump.js";
-import type { PgServerControl } from "./replication.js";
+import type { PgServerControl } from "./server.js";
 
 /**
  * A PostgreSQL server's settings: how its databases are reached, and how replication controls the server. In the

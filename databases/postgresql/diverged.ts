@@ -7,7 +7,7 @@ import { expectOk } from "../../backup/exec/executor.js";
 import { pgArgv } from "./connection.js";
 import { pgQuery } from "./query.js";
 import { keptFiles, streamToFile } from "../keep.js";
-import type { PgReplicationEnd, PgServerControl } from "./replication.js";
+import { asOsUser, type PgReplicationEnd } from "./server.js";
 import type { DivergedWrites } from "../replication.js";
 
 /**
@@ -17,8 +17,6 @@ import type { DivergedWrites } from "../replication.js";
  * (pg_waldump, so a stopped server is measured too), counted in transactions that changed user data, and kept: the
  * WAL segments from the fork on, their decode, and — while the server runs — the rows those transactions left.
  */
-
-export const asOsUser = (server: PgServerControl, argv: string[]): string[] => ["runuser", "-u", server.osUser, "--", ...argv];
 
 const pgBin = (end: PgReplicationEnd, program: string): string => pgArgv(end.conn, program, [])[0] ?? program;
 

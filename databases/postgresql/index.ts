@@ -6,7 +6,8 @@ import { PG_DEFAULTS, PG_SETTINGS_SCHEMA, type PgSettings } from "./config.js";
 import { pgSnapshotItem, pgTags, postgresSource } from "./dump.js";
 import { PG_READ_ONLY_SQL } from "./fence.js";
 import { pgQuery } from "./query.js";
-import { DEBIAN_PG_SERVER, pgReplicaStatus, promotePg, setupPgReplica, type PgReplicationEnd } from "./replication.js";
+import { pgReplicaStatus, promotePg, setupPgReplica } from "./replication.js";
+import { DEBIAN_PG_SERVER, type PgReplicationEnd } from "./server.js";
 import { restorePostgres, settlePgStaging } from "./restore.js";
 
 type Config = EngineConfig<"postgresql", PgSettings>;

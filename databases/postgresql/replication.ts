@@ -5,40 +5,16 @@ import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { expectOk, type Executor } from "../../backup/exec/executor.js";
 import { pgArgv, type PgConnection } from "./connection.js";
 import { pgQuery } from "./query.js";
-import { asOsUser, pgDiverged } from "./diverged.js";
+import { pgDiverged } from "./diverged.js";
+import { asOsUser, type PgReplicationEnd, type PgServerControl } from "./server.js";
 import { discardedNotes, gateDiverged } from "../keep.js";
-import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "../replication.js";
+import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount } from "../replication.js";
 
 /**
  * PostgreSQL physical streaming replication, primary → standby: seeded with pg_basebackup over the network through a
  * replication slot (the primary keeps the WAL a standby has not received), the standby following with
  * `primary_conninfo` that names a password file on the standby host, never a password.
  */
-
-/** How dcctl controls a PostgreSQL server on its host: where its data is, who owns it, how it starts and stops. */
-export interface PgServerControl {
-  /** The cluster's data directory on the host. */
-  dataDir: string;
-  /** The OS account that owns the data directory and runs the server (PostgreSQL refuses root). */
-  osUser: string;
-  /** Argument vectors run on the host (as the SSH login) that start and stop the server: pg_ctlcluster, systemctl, … */
-  start: string[];
-  stop: string[];
-}
-
-/** Debian's cluster 15/main. */
-export const DEBIAN_PG_SERVER: PgServerControl = {
-  dataDir: "/var/lib/postgresql/15/main",
-  osUser: "postgres",
-  start: ["pg_ctlcluster", "15", "main", "start"],
-  stop: ["pg_ctlcluster", "15", "main", "stop", "-m", "fast"],
-};
-
-/** A host's PostgreSQL as replication sees it: how to log in for SQL, and how to control the server. */
-export interface PgReplicationEnd extends ServerEnd {
-  conn: PgConnection;
-  server: PgServerControl;
-}
 
 /** The slot on the primary that holds WAL for one standby: named after it, in the characters slot names allow. */
 function slotName(standby: string): string {
