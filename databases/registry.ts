@@ -24,7 +24,7 @@ export const ENGINES = { postgresql, mariadb } as const;
 export type DbEngine = keyof typeof ENGINES;
 
 /** The database servers dcctl backs up, restores and (DR) fences: named as a host's `services` name them. */
-export const DB_ENGINES = Object.keys(ENGINES) as DbEngine[];
+export const DB_ENGINES: readonly DbEngine[] = Object.keys(ENGINES) as DbEngine[];
 
 type SettingsOf<K extends DbEngine> = (typeof ENGINES)[K] extends DatabaseEngine<K, infer S> ? S : never;
 
