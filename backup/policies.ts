@@ -7,8 +7,7 @@ import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { repoRoot } from "../util/tools.js";
 import { schemaValidator, type SchemaSpec } from "../util/validator.js";
-// Not ./engines/index.js: it loads every engine module, ssh2 with them, ~30 ms more for each reader of policies.
-import { DB_ENGINES, enginesOf } from "./engines/engine.js";
+import { DB_ENGINES, enginesOf, type DbEngine } from "../databases/registry.js";
 import type { KeepPolicy } from "./restic/index.js";
 import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "./restic/subset.js";
 import { CronError, parseCron } from "./cron.js";
@@ -31,7 +30,8 @@ export interface FilesSourceSpec {
 }
 
 export interface DatabaseSourceSpec {
-  kind: "postgresql" | "mariadb";
+  /** A registered database engine (databases/registry.ts). */
+  kind: DbEngine;
 }
 
 export type SourceSpec = FilesSourceSpec | DatabaseSourceSpec;
@@ -88,7 +88,7 @@ export interface Policies {
 
 interface RawPolicy {
   description?: string;
-  sources: ({ kind: "files"; paths: string[]; excludes?: string[] } | { kind: "postgresql" | "mariadb" })[];
+  sources: ({ kind: "files"; paths: string[]; excludes?: string[] } | { kind: DbEngine })[];
   schedule: string;
   retention: KeepPolicy;
   rpoMinutes: number;
@@ -151,7 +151,7 @@ const schema = {
             items: {
               type: "object",
               required: ["kind"],
-              properties: { kind: { enum: ["files", "postgresql", "mariadb"] } },
+              properties: { kind: { enum: ["files", ...DB_ENGINES] } },
               if: { properties: { kind: { const: "files" } } },
               then: {
                 additionalProperties: false,
@@ -162,7 +162,7 @@ const schema = {
                   excludes: { type: "array", items: { type: "string", minLength: 1 } },
                 },
               },
-              else: { additionalProperties: false, properties: { kind: { enum: ["postgresql", "mariadb"] } } },
+              else: { additionalProperties: false, properties: { kind: { enum: [...DB_ENGINES] } } },
             },
           },
           schedule: { ...cronText, description: "When the policy's jobs run, as a 5-field cron expression (one that never fires is refused)." },

@@ -37,7 +37,7 @@ export interface JobResult {
 }
 
 export interface ItemResult {
-  /** "files", "postgresql/portal", "postgresql/_globals", "mariadb/mail"; or the source kind when its items could not be listed. */
+  /** "files", or "<engine>/<database>"; or the source kind when its items could not be listed. */
   name: string;
   status: "ok" | "failed";
   snapshot?: string;

@@ -9,9 +9,7 @@ import { stateDir as dcctlStateDir } from "../util/state.js";
 import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { Restic, type ResticOptions, type ResticRepo } from "./restic/index.js";
-import type { MariadbSourceOptions } from "./sources/mariadb.js";
-import type { PostgresSourceOptions } from "./sources/postgres.js";
-import type { PgServerControl } from "./replication/postgresql.js";
+import { databaseSettings, databaseSettingsSchema, type DatabaseSettings, type RawDatabaseSettings } from "../databases/registry.js";
 import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "./notify/config.js";
 import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLimits } from "./limits.js";
 
@@ -29,15 +27,11 @@ import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLim
  *   metricsFile: /var/lib/prometheus/node-exporter/dcctl_backup.prom
  *   cacheDir: /var/cache/dcctl/restic
  *   concurrency: 4                # jobs at once per site for `backup run --all`
- *   databases:                    # how the database sources log in on the hosts (passwords in files on the host)
- *     postgresql: { port: 5432, user: dcctl_backup, passFile: /home/dcctl/.pgpass, globals: without-role-passwords }
- *     mariadb: { port: 3306, defaultsFile: /home/dcctl/.my.cnf }
- *     hosts: { qn-db-04: { mariadb: { port: 3307 } } }   # per-host differences
+ *   databases:                    # how the database engines log in on the hosts (passwords in files on the host)
+ *     <engine>: { port: 5432, ... }           # one section per engine: its fields in databases/<engine>/config.ts
+ *     hosts: { qn-db-04: { <engine>: { port: 3307 } } }   # per-host differences
  *     # restic runs on the database host (dump and restore) when the repository is a URL; resticOnHost: false streams
- *     # every dump through dcctl instead, for a host that cannot reach the repository (backup/sources/dump.ts)
- *     # PostgreSQL servers that replication seeds or promotes: the data directory, its owner, how the server starts
- *     # and stops on its host (default Debian's 15/main with pg_ctlcluster)
- *     #   postgresql: { server: { dataDir: /var/lib/postgresql/15/main, osUser: postgres, start: [...], stop: [...] } }
+ *     # every dump through dcctl instead, for a host that cannot reach the repository (databases/dump.ts)
  *   hostRestic:                   # restic on the hosts (files jobs, database dumps and restores run it there)
  *     path: /opt/restic/restic    # the hosts' own restic, if not (only) on their PATH; used when 0.17.1 or newer
  *     push: true                  # default: failing that, copy dcctl's restic into the login's ~/.cache; false: fail
@@ -101,15 +95,6 @@ export interface BackupConfig {
   limits?: SiteLimits;
 }
 
-/** A PostgreSQL server's settings: how its databases are reached, and how replication controls the server. */
-export type PgSettings = PostgresSourceOptions & { server?: Partial<PgServerControl> };
-
-/** How the database sources reach the servers, and which databases they take (default: all, with PostgreSQL globals). */
-export interface DatabaseSettings {
-  postgresql: PgSettings;
-  mariadb: MariadbSourceOptions;
-  hosts: Record<string, { postgresql?: Partial<PgSettings>; mariadb?: Partial<MariadbSourceOptions> }>;
-}
 
 interface RawConfig {
   site: SiteName;
@@ -120,11 +105,7 @@ interface RawConfig {
   metricsFile?: string;
   cacheDir?: string;
   concurrency?: number;
-  databases?: {
-    postgresql?: Partial<PgSettings>;
-    mariadb?: Partial<MariadbSourceOptions>;
-    hosts?: Record<string, { postgresql?: Partial<PgSettings>; mariadb?: Partial<MariadbSourceOptions> }>;
-  };
+  databases?: RawDatabaseSettings;
   replication?: { user?: string; passwordFile: string };
   hostRestic?: { path?: string; push?: boolean };
   lang?: Lang;
@@ -135,15 +116,6 @@ interface RawConfig {
 
 const text = { type: "string", minLength: 1 } as const;
 const port = { type: "integer", minimum: 1, maximum: 65535 } as const;
-const dbList = { type: "array", items: text } as const;
-const selection = { databases: { anyOf: [{ const: "all" }, dbList] }, exclude: dbList } as const;
-const argv = { type: "array", minItems: 1, items: text } as const;
-const pgServer = { type: "object", additionalProperties: false, properties: { dataDir: text, osUser: text, start: argv, stop: argv } } as const;
-const pgSchema = {
-  type: "object",
-  additionalProperties: false,
-  properties: { host: text, port, user: text, passFile: text, binDir: text, ...selection, globals: { enum: [true, false, "without-role-passwords"] }, resticOnHost: { type: "boolean" }, server: pgServer },
-} as const;
 const notifySchema = {
   type: "object",
   additionalProperties: false,
@@ -176,7 +148,6 @@ const notifySchema = {
     on: { type: "array", minItems: 1, items: { enum: [...NOTIFY_EVENTS] }, description: "Which events are sent (default all); failure: a backup job, replicate, prune or verify failed." },
   },
 } as const;
-const mariadbSchema = { type: "object", additionalProperties: false, properties: { host: text, port, user: text, defaultsFile: text, binDir: text, ...selection, resticOnHost: { type: "boolean" } } } as const;
 const schema = {
   type: "object",
   additionalProperties: false,
@@ -215,15 +186,8 @@ const schema = {
     metricsFile: { ...text, description: "The Prometheus textfile of backup runs; default <stateDir>/backup/dcctl_backup.prom." },
     cacheDir: { ...text, description: "restic's cache folder here (RESTIC_CACHE_DIR); default restic's own." },
     concurrency: { type: "integer", minimum: 1, maximum: 64, default: 4, description: "Jobs at once per site for `backup run --all`." },
-    databases: {
-      type: "object",
-      additionalProperties: false,
-      properties: {
-        postgresql: pgSchema,
-        mariadb: mariadbSchema,
-        hosts: { type: "object", additionalProperties: { type: "object", additionalProperties: false, properties: { postgresql: pgSchema, mariadb: mariadbSchema } } },
-      },
-    },
+    // Each engine's section (databases/<engine>/config.ts), at the top and per host.
+    databases: databaseSettingsSchema(),
     replication: {
       type: "object",
       additionalProperties: false,
@@ -334,11 +298,7 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     metricsFile: data.metricsFile ? abs(data.metricsFile) : join(stateDir, "backup", "dcctl_backup.prom"),
     cacheDir: data.cacheDir ? abs(data.cacheDir) : undefined,
     concurrency: data.concurrency ?? 4,
-    databases: {
-      postgresql: { port: 5432, user: "dcctl_backup", ...data.databases?.postgresql },
-      mariadb: { port: 3306, ...data.databases?.mariadb },
-      hosts: { ...data.databases?.hosts },
-    },
+    databases: databaseSettings(data.databases),
     ...(replication ? { replication } : {}),
     ...(data.hostRestic ? { hostRestic: { ...data.hostRestic } } : {}),
     ...(data.lang ? { lang: data.lang } : {}),

@@ -11,7 +11,7 @@ import { formatDuration } from "../util/duration.js";
 import type { RepositoryName } from "./policies.js";
 import { reconcileDeadRuns, RunLedger, type Reconciled } from "./run-ledger.js";
 import { backupStatePaths } from "./state-paths.js";
-import { ENGINES } from "./engines/index.js";
+import { ENGINES } from "../databases/registry.js";
 import { FilesSource } from "./sources/files.js";
 import type { DataSource } from "./sources/source.js";
 import type { SourceSpec } from "./policies.js";

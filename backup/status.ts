@@ -1,4 +1,5 @@
 import { ExitCode, errorMessage } from "../util/errors.js";
+import { DB_ENGINES, dumpSnapshotItem } from "../databases/registry.js";
 import type { BackupJob } from "./jobs.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
@@ -13,7 +14,7 @@ import type { PairStatus } from "./replication/index.js";
 /**
  * `dcctl backup status`: for each job, each of its items (every database dump, the globals, the files) and the age of
  * its newest good snapshot against the job's RPO. A job is ok only when every item is: a host whose files were saved
- * an hour ago but whose PostgreSQL dump has failed since yesterday is not ok. The items a job is expected to have are
+ * an hour ago but whose database dump has failed since yesterday is not ok. The items a job is expected to have are
  * those its last run from this machine recorded (plus its files); without that record, those its snapshots show.
  * Leftovers of runs that died are forgotten first (see run-ledger.ts), so no half-made snapshot is counted.
  *
@@ -32,7 +33,7 @@ import type { PairStatus } from "./replication/index.js";
 export type ItemState = "ok" | "over-rpo" | "none" | "unknown";
 
 export interface ItemStatusRow {
-  /** "files", "postgresql/portal", "postgresql/_globals", "mariadb/mail". */
+  /** "files", or "<engine>/<database>" (an engine's globals too: "<engine>/_globals"). */
   item: string;
   newest?: { id: string; time: string };
   ageMinutes?: number;
@@ -91,11 +92,8 @@ export interface StatusReport {
 
 /** The item a snapshot belongs to, from the tags the sources give it. */
 export function snapshotItem(tags: readonly string[]): string | undefined {
-  const db = tags.find((t) => t.startsWith("db:"))?.slice(3);
   if (tags.includes("source:files")) return "files";
-  if (tags.includes("source:postgresql")) return tags.includes("pg:globals") ? "postgresql/_globals" : db !== undefined ? `postgresql/${db}` : undefined;
-  if (tags.includes("source:mariadb")) return db !== undefined ? `mariadb/${db}` : undefined;
-  return undefined;
+  return dumpSnapshotItem(tags);
 }
 
 const RANK: Record<ItemState, number> = { ok: 0, "over-rpo": 1, none: 2, unknown: 3 };
@@ -249,12 +247,12 @@ export function jobStatus(job: BackupJob, snapshots: Snapshot[], last: JobResult
 /**
  * The items a job should have a snapshot of: those its last run recorded (a database dropped since is no longer
  * expected), or, with no record, those its snapshots show; its files always; without a record, a database source
- * with no snapshot stands as itself ("postgresql"), never backed up.
+ * with no snapshot stands as itself (the engine's name), never backed up.
  */
 function expectedItems(job: BackupJob, lastItems: ItemResult[] | undefined, inRepository: string[]): string[] {
   const items = new Set(lastItems ? lastItems.map((i) => i.name) : inRepository);
   // A source whose databases could not even be listed last time: judge the ones its snapshots show.
-  for (const kind of ["postgresql", "mariadb"]) {
+  for (const kind of DB_ENGINES) {
     const known = inRepository.filter((i) => i.startsWith(`${kind}/`));
     if (items.has(kind) && known.length) {
       items.delete(kind);

@@ -1,8 +1,8 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { mariadbArgv } from "../backup/sources/mariadb.js";
+import { mariadbArgv } from "../databases/mariadb/connection.js";
 import { withEnv } from "../backup/exec/quote.js";
-import { pgArgv, pgDbname, pgEnv } from "../backup/sources/postgres.js";
+import { pgArgv, pgDbname, pgEnv } from "../databases/postgresql/connection.js";
 import {
   benchLabUp,
   commonOptions,

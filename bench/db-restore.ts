@@ -1,6 +1,6 @@
 import { quoteArgv, withEnv } from "../backup/exec/quote.js";
-import { mariadbArgv } from "../backup/sources/mariadb.js";
-import { pgArgv, pgDbname, pgEnv } from "../backup/sources/postgres.js";
+import { mariadbArgv } from "../databases/mariadb/connection.js";
+import { pgArgv, pgDbname, pgEnv } from "../databases/postgresql/connection.js";
 import {
   bashArgv,
   benchLabUp,

@@ -1,7 +1,9 @@
 import type { Argv, CommandModule } from "yargs";
 import { loadSites } from "../inventory/index.js";
 import { loadBackupConfig } from "../backup/repositories.js";
-import { configExecutors, describeLag, findPair, measurePairs, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, sizeText, statusExitCode } from "../backup/replication/index.js";
+import { configExecutors, describeLag, findPair, measurePairs, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, statusExitCode } from "../backup/replication/index.js";
+import { sizeText } from "../databases/keep.js";
+import { DB_ENGINES, ENGINES } from "../databases/registry.js";
 import { describeUnreachable, probeSites } from "../backup/reachability.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 import { textTable } from "../util/table.js";
@@ -25,7 +27,7 @@ interface SetupArgs {
 
 const setupCommand: CommandModule<object, SetupArgs> = {
   command: "setup",
-  describe: "make a standby a replica of its primary (PostgreSQL streaming with a slot, MariaDB GTID), seeded from it; keeps one that already is",
+  describe: `make a standby a replica of its primary (${DB_ENGINES.map((e) => ENGINES[e].replicationMethod).join(", ")}), seeded from it; keeps one that already is`,
   builder: (y: Argv<object>): Argv<SetupArgs> =>
     y
       .option("pair", { type: "string", demandOption: true, describe: "the standby host (or its primary)" })

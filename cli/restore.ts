@@ -4,8 +4,8 @@ import { findHost, loadSites } from "../inventory/index.js";
 import { loadJobs } from "../backup/jobs.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "../backup/policies.js";
 import { loadBackupConfig, resticFor, type BackupConfig } from "../backup/repositories.js";
-import { DB_ENGINES, ENGINES, enginesOf, type DbEngine } from "../backup/engines/index.js";
-import { RestoreTargetExistsError, type DbRestoreResult } from "../backup/restore-db.js";
+import { DB_ENGINES, ENGINES, enginesOf, type DbEngine } from "../databases/registry.js";
+import { RestoreTargetExistsError, type DbRestoreResult } from "../databases/restore.js";
 import { restorePath } from "../backup/restore-path.js";
 import { executorForHost } from "../backup/run.js";
 import { confirmAction } from "../util/confirm.js";
@@ -19,6 +19,9 @@ import { InputError } from "../util/errors.js";
  * Overwriting an existing database or a non-empty folder asks first (or needs --yes); without a terminal and
  * without --yes it is refused with exit 5 and nothing is changed.
  */
+
+/** The engines whose restore runs in parallel (--jobs). */
+const PARALLEL = DB_ENGINES.filter((e) => ENGINES[e].parallelRestore !== undefined);
 
 interface RestoreArgs {
   host: string;
@@ -49,7 +52,7 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
       .option("to", { type: "string", describe: "--path only: recreate the path under this folder instead of in place" })
       .option("target-db", { type: "string", describe: "--db only: restore into this database name" })
       .option("engine", { type: "string", choices: DB_ENGINES, describe: "--db only: when the host runs both" })
-      .option("jobs", { type: "number", describe: "--db, PostgreSQL: pg_restore --jobs on the target (default: its processors, 2 to 8; 1 streams the dump)" })
+      .option("jobs", { type: "number", describe: `--db, ${PARALLEL.map((e) => `${ENGINES[e].label}: ${ENGINES[e].parallelRestore ?? ""}`).join("; ")}` })
       .option("repository", { type: "string", describe: `restore from ${REPOSITORY_NAMES.join(" or ")} (default: the host's job's)` })
       .option("yes", { type: "boolean", default: false, describe: "overwrite without asking" })
       .option("json", { type: "boolean", default: false })
@@ -132,7 +135,7 @@ async function restoreDb(
   if (!engine) {
     throw new InputError([`dcctl restore: cannot tell which database server of ${targetName} to restore into (services: ${services.join(", ") || "none"}); use --engine`]);
   }
-  if (args.jobs !== undefined && engine !== "postgresql") throw new InputError([`dcctl restore: --jobs is for PostgreSQL; a ${engine} dump is one SQL stream, run in order`]);
+  if (args.jobs !== undefined && !PARALLEL.includes(engine)) throw new InputError([`dcctl restore: --jobs is for ${PARALLEL.map((e) => ENGINES[e].label).join(" or ")}; a ${engine} dump is one SQL stream, run in order`]);
   const db = args.db ?? "";
   const attempt = (overwrite: boolean): Promise<DbRestoreResult> => {
     return ENGINES[engine].restore(config, targetName, { restic, snapshot: args.snapshot, db, host: args.host, targetExec: exec, targetDb: args["target-db"], overwrite, ...(args.jobs !== undefined ? { jobs: args.jobs } : {}) });

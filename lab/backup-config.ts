@@ -10,7 +10,7 @@ import { quoteArg } from "../backup/exec/quote.js";
 import { repoRoot, toolPath } from "../util/tools.js";
 import { labPaths, type LabConfig } from "./paths.js";
 import type { LabState } from "./state.js";
-import type { PgServerControl } from "../backup/replication/postgresql.js";
+import type { PgServerControl } from "../databases/postgresql/server.js";
 
 /** A secret file created once with a random value (mode 0600), then kept: repositories outlive lab restarts. */
 function secretFile(path: string): string {

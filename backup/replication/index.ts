@@ -3,17 +3,15 @@ import { dirname, join } from "node:path";
 import type { Sites } from "../../inventory/index.js";
 import { ExitCode, InputError, errorMessage } from "../../util/errors.js";
 import type { Executor } from "../exec/index.js";
-import { ENGINES } from "../engines/index.js";
+import { ENGINES } from "../../databases/registry.js";
 import { writeAtomic } from "../../util/files.js";
 import { renderGauges, type Gauge } from "../../util/prometheus.js";
 import type { BackupConfig } from "../repositories.js";
 import { executorForHost } from "../run.js";
 import { replicationPairs, type ReplicationPair } from "./pairs.js";
-import type { ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "./types.js";
+import type { ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "../../databases/replication.js";
 
 export { pairFollowedBy, replicationPairs, reversed, type ReplicationPair } from "./pairs.js";
-export * from "./types.js";
-export { sizeText } from "./keep.js";
 
 /** A pair's status as `replication status` reports it: the engine's measurement judged against the tier's RPO. */
 export interface PairStatus extends ReplicaStatus {

@@ -1,5 +1,5 @@
 import { drTierOf, type Sites, type SiteHost } from "../../inventory/index.js";
-import { enginesOf, type DbEngine } from "../engines/index.js";
+import { enginesOf, type DbEngine } from "../../databases/registry.js";
 
 /** A standby of the secondary and the primary host it replicates, from the inventory's `standbyFor`. */
 export interface ReplicationPair {

@@ -5,7 +5,7 @@ import type { Replay } from "./replay.js";
 import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
 import type { DataLoss } from "./steps/data-loss.js";
 import { failureReference } from "./failure.js";
-import type { DivergedWrites } from "../../backup/replication/types.js";
+import type { DivergedWrites } from "../../databases/replication.js";
 
 /**
  * RPO and RTO as a run measured them, per service (the steps' `service:` labels) and overall:

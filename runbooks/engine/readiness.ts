@@ -37,7 +37,7 @@ import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
  * runs its own control plane (rest-server, restic, dcctl), which is never failed over — and every `service:` label of
  * the runbooks given and of the runs in the history. A label's hosts are the primary hosts its steps recovered (the
  * sources of its restores, the primaries of its promoted standbys); an inventory service is touched by a drill when
- * the drill measured it by name or recovered one of its hosts (the portal's restore proves lab-db-01's PostgreSQL).
+ * the drill measured it by name or recovered one of its hosts (the portal's restore proves lab-db-01's database server).
  * Drills are the runs towards the secondary (drills and failovers); failbacks prove nothing about failing over.
  *
  * `readiness()` is pure over its input; `collectReadinessInput()` gathers the input the way the CLI does.

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalExecutor } from "../../backup/exec/index.js";
 import { Restic } from "../../backup/restic/index.js";
-import { postgresSource } from "../../backup/sources/postgres.js";
+import { postgresSource } from "../../databases/postgresql/dump.js";
 import { PG_BIN_DIR, startPostgres, type Postgres } from "../../lab/postgres.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { readJournal, type RunReport } from "../../runbooks/engine/index.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ancestry, forkPoint, parseWaldump, segmentName } from "../../backup/replication/pg-diverged.js";
-import { parseBinlogDecode } from "../../backup/replication/mariadb-diverged.js";
-import { describeDiverged, DivergedWritesError } from "../../backup/replication/types.js";
+import { ancestry, forkPoint, parseWaldump, segmentName } from "../../databases/postgresql/diverged.js";
+import { parseBinlogDecode } from "../../databases/mariadb/diverged.js";
+import { describeDiverged, DivergedWritesError } from "../../databases/replication.js";
 import { ExitCode } from "../../util/errors.js";
 
 /**

@@ -24,7 +24,7 @@ import { Journal } from "../../runbooks/engine/journal.js";
 import { lockHolder } from "../../runbooks/engine/lock.js";
 import { verifyReport } from "../../runbooks/engine/verify-report.js";
 import { DcctlError } from "../../util/errors.js";
-import { DivergedWritesError } from "../../backup/replication/types.js";
+import { DivergedWritesError } from "../../databases/replication.js";
 
 /** The engine with its outside world faked: scheduling, journal, retries, timeouts, resume rule, lock, clean-up, report. */
 

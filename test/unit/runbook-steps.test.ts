@@ -7,7 +7,7 @@ import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../backup
 import { loadSites, type SiteHost } from "../../inventory/index.js";
 import { parseRunbook, planRunbook, stepModules, type DrServices, type PlannedStep } from "../../runbooks/engine/index.js";
 import type { StepContext, StepResult } from "../../runbooks/engine/steps/types.js";
-import { DivergedWritesError, type DivergedWrites, type ReplicaStatus } from "../../backup/replication/types.js";
+import { DivergedWritesError, type DivergedWrites, type ReplicaStatus } from "../../databases/replication.js";
 import { DcctlError, ExitCode } from "../../util/errors.js";
 
 /** Step modules one by one, with their outside world faked: what each does, and what plan() says it would do. */

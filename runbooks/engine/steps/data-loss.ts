@@ -1,4 +1,4 @@
-import { engineOf } from "../../../backup/engines/index.js";
+import { engineOf } from "../../../databases/registry.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
 import { defineStep, type StepContext } from "./types.js";
 import { Params } from "./params.js";

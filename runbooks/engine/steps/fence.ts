@@ -1,6 +1,6 @@
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
-import { ENGINES, enginesOf } from "../../../backup/engines/index.js";
+import { ENGINES, enginesOf, isDbEngine } from "../../../databases/registry.js";
 import { defineStep, StepFailure, type DbEngine } from "./types.js";
 import type { UnansweredProbe } from "../failure.js";
 import { Params } from "./params.js";
@@ -20,7 +20,7 @@ interface FenceParams {
 
 /** Other services are stopped. */
 function stopCommands(host: SiteHost): string[][] {
-  return host.services.filter((s) => s !== "postgresql" && s !== "mariadb").map((s) => ["systemctl", "stop", s]);
+  return host.services.filter((s) => !isDbEngine(s)).map((s) => ["systemctl", "stop", s]);
 }
 
 const engines = (host: SiteHost): DbEngine[] => enginesOf(host.services);
@@ -58,7 +58,7 @@ export const fenceStep = defineStep<FenceParams>({
       if (!params.commands) {
         for (const e of engines(host)) {
           if (!ctx.services.sql) throw new DcctlError("no SQL client is configured (backup config databases)");
-          await ctx.services.sql.query(host, e, e === "postgresql" ? "postgres" : "", ENGINES[e].readOnlySql);
+          await ctx.services.sql.query(host, e, ENGINES[e].serverDatabase, ENGINES[e].readOnlySql);
           done.push(`${e} read-only`);
         }
       }

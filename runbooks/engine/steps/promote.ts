@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { engineOf } from "../../../backup/engines/index.js";
+import { engineOf } from "../../../databases/registry.js";
 import { describeLag, pairFollowedBy, replicationPairs, type ReplicationPair } from "../../../backup/replication/index.js";
-import type { ReplicaStatus } from "../../../backup/replication/types.js";
+import type { ReplicaStatus } from "../../../databases/replication.js";
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
 import { defineStep, StepFailure, type RecoveredHost, type RestoredDatabase, type StepContext } from "./types.js";
@@ -10,8 +10,8 @@ import { Params } from "./params.js";
 import { hostText } from "./on-hosts.js";
 
 /**
- * `promote`: each target standby takes over from the primary it replicates (PostgreSQL pg_promote, MariaDB replica
- * stopped and made writable). With `fallback`, a standby whose replica cannot serve — broken with data older than
+ * `promote`: each target standby takes over from the primary it replicates (its database engine's
+ * promotion: databases/<engine>/replication.ts). With `fallback`, a standby whose replica cannot serve — broken with data older than
  * the newest snapshot, or no replica at all — is made writable and its databases restored from the repository
  * instead. Each host's path, the reason for it and how old its data is are in the result (`recovered`), which the
  * report shows and RPO is measured from: the replication lag at the failure for a promoted replica, the snapshot's age

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { describeDiverged, DivergedWritesError, pairFollowedBy, replicationPairs } from "../../../backup/replication/index.js";
+import { describeDiverged, DivergedWritesError } from "../../../databases/replication.js";
+import { pairFollowedBy, replicationPairs } from "../../../backup/replication/index.js";
 import { DcctlError, ExitCode, errorMessage } from "../../../util/errors.js";
 import { defineStep, StepFailure, type DivergedWrites } from "./types.js";
 import { Params } from "./params.js";

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError } from "../../../util/errors.js";
 import type { PlannedStep } from "../model.js";
-import { engineOf } from "../../../backup/engines/index.js";
+import { engineOf } from "../../../databases/registry.js";
 import { defineStep, type RestoredDatabase, type StepContext } from "./types.js";
 import { Params } from "./params.js";
 import { hostText } from "./on-hosts.js";

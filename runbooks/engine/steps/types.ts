@@ -3,9 +3,9 @@ import type { Executor } from "../../../backup/exec/index.js";
 import type { Problem } from "../../../inventory/problems.js";
 import type { SiteHost, Sites } from "../../../inventory/index.js";
 import type { PlannedStep, Runbook, RunbookKind, StepType } from "../model.js";
-import type { DbEngine } from "../../../backup/engines/index.js";
+import type { DbEngine } from "../../../databases/registry.js";
 import type { ReplicationPair } from "../../../backup/replication/pairs.js";
-import type { DivergedWrites, ReplicaSetupResult, ReplicaStatus } from "../../../backup/replication/types.js";
+import type { DivergedWrites, ReplicaSetupResult, ReplicaStatus } from "../../../databases/replication.js";
 import type { NotifyConfig } from "../../../backup/notify/index.js";
 
 /** What a step hands back; it is written into the step's `end` record, so a resumed run sees it too. */
@@ -55,7 +55,7 @@ export interface RecoveredHost {
 
 export type { DbEngine };
 
-/** Restores one database from a snapshot of a repository; backed by backup/restore-db.ts (runbooks/engine/services.ts). */
+/** Restores one database from a snapshot of a repository; backed by the engines' restore (databases/<engine>/restore.ts, through runbooks/engine/services.ts). */
 export interface DatabaseRestorer {
   restore(req: {
     /** A repository name of the backup config, e.g. "secondary". */
@@ -78,7 +78,7 @@ export interface DatabaseRestorer {
 
 /** Runs SQL on a database server of the inventory, with the connection settings of the backup config. */
 export interface SqlClient {
-  /** The client's output: rows one a line, fields separated by | (psql -At) or tabs (mariadb --batch). */
+  /** The client's output: rows one a line, fields separated as the engine's client prints them (| or tabs). */
   query(host: SiteHost, engine: DbEngine, database: string, sql: string): Promise<string>;
 }
 

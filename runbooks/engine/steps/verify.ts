@@ -1,6 +1,6 @@
 import type { SiteHost } from "../../../inventory/index.js";
 import type { PlannedStep } from "../model.js";
-import { engineOf } from "../../../backup/engines/index.js";
+import { engineOf } from "../../../databases/registry.js";
 import { errorMessage } from "../../../util/errors.js";
 import { defineStep, StepFailure, type RestoredDatabase, type StepContext } from "./types.js";
 import { Params } from "./params.js";
@@ -8,8 +8,8 @@ import { hostText } from "./on-hosts.js";
 import { expandArgv } from "./argv-vars.js";
 
 /**
- * `verify`: the data and the services are really back. SQL queries run on each target host (with psql or mariadb,
- * by the host's services) and must print exactly the expected text; HTTP checks must answer with the expected
+ * `verify`: the data and the services are really back. SQL queries run on each target host (with the client of
+ * the database engine its services name) and must print exactly the expected text; HTTP checks must answer with the expected
  * status and, when given, a body containing the expected text. Every check runs; the step fails listing each miss.
  */
 interface SqlCheck {

@@ -2,42 +2,19 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
-import { expectOk, type Executor } from "../exec/index.js";
-import { pgArgv, pgQuery, type PgConnection } from "../sources/postgres.js";
-import { asOsUser, pgDiverged } from "./pg-diverged.js";
-import { discardedNotes, gateDiverged } from "./keep.js";
-import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "./types.js";
+import { expectOk, type Executor } from "../../backup/exec/executor.js";
+import { pgArgv, type PgConnection } from "./connection.js";
+import { pgQuery } from "./query.js";
+import { pgDiverged } from "./diverged.js";
+import { asOsUser, type PgReplicationEnd, type PgServerControl } from "./server.js";
+import { discardedNotes, gateDiverged } from "../keep.js";
+import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount } from "../replication.js";
 
 /**
  * PostgreSQL physical streaming replication, primary → standby: seeded with pg_basebackup over the network through a
  * replication slot (the primary keeps the WAL a standby has not received), the standby following with
  * `primary_conninfo` that names a password file on the standby host, never a password.
  */
-
-/** How dcctl controls a PostgreSQL server on its host: where its data is, who owns it, how it starts and stops. */
-export interface PgServerControl {
-  /** The cluster's data directory on the host. */
-  dataDir: string;
-  /** The OS account that owns the data directory and runs the server (PostgreSQL refuses root). */
-  osUser: string;
-  /** Argument vectors run on the host (as the SSH login) that start and stop the server: pg_ctlcluster, systemctl, … */
-  start: string[];
-  stop: string[];
-}
-
-/** Debian's cluster 15/main. */
-export const DEBIAN_PG_SERVER: PgServerControl = {
-  dataDir: "/var/lib/postgresql/15/main",
-  osUser: "postgres",
-  start: ["pg_ctlcluster", "15", "main", "start"],
-  stop: ["pg_ctlcluster", "15", "main", "stop", "-m", "fast"],
-};
-
-/** A host's PostgreSQL as replication sees it: how to log in for SQL, and how to control the server. */
-export interface PgReplicationEnd extends ServerEnd {
-  conn: PgConnection;
-  server: PgServerControl;
-}
 
 /** The slot on the primary that holds WAL for one standby: named after it, in the characters slot names allow. */
 function slotName(standby: string): string {
@@ -70,7 +47,6 @@ function primaryAddress(primary: PgReplicationEnd): string {
 function standbyPassFile(server: PgServerControl): string {
   return `${dirname(server.dataDir.replace(/\/+$/, ""))}/dcctl-replication.pgpass`;
 }
-
 
 async function sh(exec: Executor, argv: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<string> {
   return expectOk(await exec.run(argv, opts), argv, exec.target).stdout;
@@ -192,7 +168,6 @@ export async function setupPgReplica(primary: PgReplicationEnd, standby: PgRepli
   return { action: "seeded", notes: [...notes, `${standby.host.name} seeded from ${primary.host.name} in ${copySeconds.toFixed(1)} s and streaming through slot ${slot}`, ...discardedNotes(diverged)], ...(diverged ? { diverged } : {}) };
 }
 
-
 /** Both servers are copies of one cluster (a standby seeded from the other, promoted or not). */
 async function sameCluster(a: PgReplicationEnd, b: PgReplicationEnd): Promise<boolean> {
   const id = async (e: PgReplicationEnd) => (await pgQuery(e.exec, e.conn, "postgres", "SELECT system_identifier FROM pg_control_system();\n")).trim();
@@ -245,7 +220,6 @@ async function followAsReplica(standby: PgReplicationEnd, slot: string): Promise
 function pgBin(conn: PgConnection, program: string): string {
   return pgArgv(conn, program, [])[0] ?? program;
 }
-
 
 /** The replication role (its password as a SCRAM verifier) and the standby's slot on the primary; WAL settings checked. */
 async function preparePrimary(primary: PgReplicationEnd, standby: PgReplicationEnd, slot: string, account: ReplicationAccount): Promise<void> {

@@ -14,7 +14,8 @@ import { isRunning, procStat } from "../util/process.js";
 export interface StagingEntry {
   /** The temporary database's name. */
   database: string;
-  engine: "postgresql";
+  /** The engine whose server holds it (a registered name). */
+  engine: string;
   /** The inventory host whose server holds it. */
   host: string;
   /** The database being restored, and the name it was to get. */

@@ -2,10 +2,10 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DcctlError } from "../../util/errors.js";
 import { makeDir } from "../../util/dirs.js";
-import { mariadbArgv, mariadbQuery } from "../sources/mariadb.js";
-import { keptFiles, streamToFile } from "./keep.js";
-import type { MariadbReplicationEnd } from "./mariadb.js";
-import type { DivergedWrites } from "./types.js";
+import { mariadbArgv, type MariadbReplicationEnd } from "./connection.js";
+import { mariadbQuery } from "./query.js";
+import { keptFiles, streamToFile } from "../keep.js";
+import type { DivergedWrites } from "../replication.js";
 
 /**
  * What a former MariaDB primary holds that its new primary lacks: per GTID domain, the event groups of its binary log

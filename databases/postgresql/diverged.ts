@@ -3,11 +3,12 @@ import { join } from "node:path";
 import { DcctlError, errorMessage } from "../../util/errors.js";
 import { lastLine } from "../../util/process.js";
 import { makeDir } from "../../util/dirs.js";
-import { expectOk } from "../exec/index.js";
-import { pgArgv, pgQuery } from "../sources/postgres.js";
-import { keptFiles, streamToFile } from "./keep.js";
-import type { PgReplicationEnd, PgServerControl } from "./postgresql.js";
-import type { DivergedWrites } from "./types.js";
+import { expectOk } from "../../backup/exec/executor.js";
+import { pgArgv } from "./connection.js";
+import { pgQuery } from "./query.js";
+import { keptFiles, streamToFile } from "../keep.js";
+import { asOsUser, type PgReplicationEnd } from "./server.js";
+import type { DivergedWrites } from "../replication.js";
 
 /**
  * What a former PostgreSQL primary holds past the point where its new primary's history forked from it: the new
@@ -16,8 +17,6 @@ import type { DivergedWrites } from "./types.js";
  * (pg_waldump, so a stopped server is measured too), counted in transactions that changed user data, and kept: the
  * WAL segments from the fork on, their decode, and — while the server runs — the rows those transactions left.
  */
-
-export const asOsUser = (server: PgServerControl, argv: string[]): string[] => ["runuser", "-u", server.osUser, "--", ...argv];
 
 const pgBin = (end: PgReplicationEnd, program: string): string => pgArgv(end.conn, program, [])[0] ?? program;
 

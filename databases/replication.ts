@@ -1,6 +1,6 @@
-import { DcctlError, ExitCode } from "../../util/errors.js";
-import type { Executor } from "../exec/index.js";
-import type { SiteHost } from "../../inventory/index.js";
+import { DcctlError, ExitCode } from "../util/errors.js";
+import type { Executor } from "../backup/exec/executor.js";
+import type { SiteHost } from "../inventory/index.js";
 
 /**
  * How a replica stands, as `replication status` judges it:
@@ -60,7 +60,8 @@ export interface ReplicaSetupOptions {
 export interface DivergedWrites {
   /** The former primary that holds them. */
   host: string;
-  engine: "postgresql" | "mariadb";
+  /** The database engine (a registered name). */
+  engine: string;
   /** Where the histories forked (an LSN; GTID positions) and how far the former primary's goes. */
   forkedAt: string;
   endsAt: string;

@@ -2,11 +2,12 @@ import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
-import { expectOk, type ExecCompletion, type ExecResult } from "../exec/index.js";
-import { listMariadbDatabases, MARIADB_SYSTEM_SCHEMAS, mariadbArgv, mariadbQuery, sqlIdent, sqlString, type MariadbConnection } from "../sources/mariadb.js";
-import { mariadbDiverged } from "./mariadb-diverged.js";
-import { discardedNotes, gateDiverged } from "./keep.js";
-import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount, type ServerEnd } from "./types.js";
+import { expectOk, type ExecCompletion, type ExecResult } from "../../backup/exec/executor.js";
+import { mariadbArgv, sqlIdent, sqlString, type MariadbReplicationEnd } from "./connection.js";
+import { listMariadbDatabases, MARIADB_SYSTEM_SCHEMAS, mariadbQuery } from "./query.js";
+import { mariadbDiverged } from "./diverged.js";
+import { discardedNotes, gateDiverged } from "../keep.js";
+import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, type ReplicaStatus, type ReplicationAccount } from "../replication.js";
 
 /**
  * MariaDB GTID replication, primary → standby: the standby is seeded with one consistent mysqldump of the primary's
@@ -14,9 +15,6 @@ import { PROBE_TIMEOUT_MS, type ReplicaSetupOptions, type ReplicaSetupResult, ty
  * standby's gtid_slave_pos; the standby then follows the primary from there (MASTER_USE_GTID=slave_pos), read-only.
  * The replication account's password reaches the primary only as a hash, and the standby only on its client's stdin.
  */
-
-/** A host's MariaDB as replication sees it: how dcctl logs in for SQL (an admin account). */
-export type MariadbReplicationEnd = ServerEnd & { conn: MariadbConnection };
 
 /** One row of a result set, by column name; NULL as null. */
 type Row = Record<string, string | null>;
@@ -255,7 +253,6 @@ export async function setupMariadbReplica(primary: MariadbReplicationEnd, standb
   return { action: "seeded", notes, ...(diverged ? { diverged } : {}) };
 }
 
-
 /** One error naming every setting the pair lacks: a binary log on the primary, a server_id of each its own. */
 async function checkPrimary(primary: MariadbReplicationEnd, standby: MariadbReplicationEnd, sv: StandbyView): Promise<void> {
   const p = await primaryView(primary);
@@ -318,7 +315,6 @@ async function copyDatabases(primary: MariadbReplicationEnd, standby: MariadbRep
   else if (loaded.value.code !== 0) failures.push(`mariadb on ${standby.exec.target} failed (exit ${loaded.value.code}): ${lastLine(loaded.value.stderr) || "no output"}`);
   if (failures.length) throw new DcctlError(failures.join("; "));
 }
-
 
 /** Waits until both replication threads run; an SQL thread stopped by an error, or the deadline, fails with the errors. */
 async function waitRunning(standby: MariadbReplicationEnd, timeoutMs: number): Promise<StandbyView> {

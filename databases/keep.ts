@@ -1,10 +1,10 @@
 import { createWriteStream, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
-import { lastLine } from "../../util/process.js";
-import type { Executor } from "../exec/index.js";
-import { describeDiverged, DivergedWritesError, type DivergedWrites, type ReplicaSetupOptions } from "./types.js";
+import { DcctlError, ExitCode, errorMessage } from "../util/errors.js";
+import { lastLine } from "../util/process.js";
+import type { Executor } from "../backup/exec/executor.js";
+import { describeDiverged, DivergedWritesError, type DivergedWrites, type ReplicaSetupOptions } from "./replication.js";
 
 /**
  * The kept copy of a former primary's diverged writes: what a remote command prints (a WAL archive, a decode, rows),

@@ -1,7 +1,36 @@
-import { withEnv } from "../exec/quote.js";
-import type { Executor } from "../exec/index.js";
-import { resticVersion, supportsStdinFromCommand, type BackupSummary, type Restic, type StdinBackupOptions } from "../restic/index.js";
-import { RemoteRestic, reachableFromHosts } from "../restic/remote.js";
+import { withEnv } from "../backup/exec/quote.js";
+import type { Executor } from "../backup/exec/executor.js";
+import { resticVersion, supportsStdinFromCommand, type BackupProgress, type BackupSummary, type Restic, type StdinBackupOptions } from "../backup/restic/index.js";
+import { RemoteRestic, reachableFromHosts } from "../backup/restic/remote.js";
+
+/** One database (or a server's globals) that a dump source stores as a snapshot of its own. */
+export interface DumpItem<K extends string = string> {
+  /** The engine's name. */
+  kind: K;
+  /** Stable and unique within a job: "<engine>/<database>". */
+  name: string;
+  /** Tags recorded on the snapshot besides the job's own ("source:<engine>", "db:<database>"). */
+  tags: string[];
+}
+
+export interface DumpOptions {
+  /** The inventory host name recorded as the snapshot's host (restic --host). */
+  host: string;
+  /** The job's tags (e.g. "dcctl", "job:<job>"); the item's own tags are added. */
+  tags: string[];
+  onProgress?: (p: BackupProgress) => void;
+}
+
+/**
+ * An engine's backup source: the databases of a server, each dumped into a snapshot of its own. A failed dump leaves
+ * no snapshot: `backup` throws and nothing is kept. (backup/sources/source.ts's DataSource is its shape.)
+ */
+export interface DumpSource<K extends string = string> {
+  readonly kind: K;
+  /** The databases the server holds right now that the source takes. */
+  items(exec: Executor): Promise<DumpItem<K>[]>;
+  backup(exec: Executor, restic: Restic, item: DumpItem, opts: DumpOptions): Promise<BackupSummary>;
+}
 
 /** Where a database dump meets restic; the engines' connection settings carry it (`resticOnHost`). */
 export interface DumpPlacement {
