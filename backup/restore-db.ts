@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { DcctlError, errorMessage, ExitCode, InputError } from "../util/errors.js";
-import { expectOk, type ExecCompletion, type Executor } from "./exec/index.js";
+import { expectOk, type ExecCompletion, type Executor } from "../hosts/index.js";
 import type { Restic } from "./restic/index.js";
 import { RemoteRestic, reachableFromHosts } from "./restic/remote.js";
 import type { DumpPlacement } from "./sources/dump.js";

@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { mariadbArgv } from "../backup/sources/mariadb.js";
-import { withEnv } from "../backup/exec/quote.js";
+import { withEnv } from "../hosts/quote.js";
 import { pgArgv, pgDbname, pgEnv } from "../backup/sources/postgres.js";
 import {
   benchLabUp,

@@ -1,4 +1,4 @@
-import { quoteArgv, withEnv } from "../backup/exec/quote.js";
+import { quoteArgv, withEnv } from "../hosts/quote.js";
 import { mariadbArgv } from "../backup/sources/mariadb.js";
 import { pgArgv, pgDbname, pgEnv } from "../backup/sources/postgres.js";
 import {

@@ -1,8 +1,9 @@
 import { lstatSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
-import { configExecutors, replicationPairs, setupPair } from "../backup/replication/index.js";
+import { replicationPairs, setupPair } from "../backup/replication/index.js";
 import { loadBackupConfig } from "../backup/repositories.js";
+import { hostPool } from "../hosts/index.js";
 import { localBackend } from "../stacks/automation.js";
 import { engineFailure } from "../stacks/guards.js";
 import { policyPackDir, siteStack } from "../stacks/infra.js";
@@ -29,7 +30,7 @@ const site = siteArg as SiteName;
 async function replicateStandbys(dir: string): Promise<void> {
   const paths = labPaths(dir);
   const config = loadBackupConfig(paths.reposFile("secondary"));
-  const exec = configExecutors(config);
+  const exec = hostPool(config);
   try {
     for (const pair of replicationPairs(loadSites(paths.sites))) {
       const result = await setupPair(config, pair, exec, { overwrite: false, log: () => undefined }).catch((e: unknown) => ({ action: "refused", notes: [errorMessage(e)] }));

@@ -1,4 +1,4 @@
-import type { Executor } from "../exec/index.js";
+import type { Executor } from "../../hosts/index.js";
 import type { BackupConfig } from "../repositories.js";
 import type { DbRestoreResult, RestoreCommon } from "../restore-db.js";
 import type { ReplicaSetupOptions, ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "../replication/types.js";

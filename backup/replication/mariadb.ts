@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
-import { expectOk, type ExecCompletion, type ExecResult } from "../exec/index.js";
+import { expectOk, type ExecCompletion, type ExecResult } from "../../hosts/index.js";
 import { listMariadbDatabases, MARIADB_SYSTEM_SCHEMAS, mariadbArgv, mariadbQuery, sqlIdent, sqlString, type MariadbConnection } from "../sources/mariadb.js";
 import { mariadbDiverged } from "./mariadb-diverged.js";
 import { discardedNotes, gateDiverged } from "./keep.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { DcctlError, errorMessage } from "../../util/errors.js";
 import { lastLine } from "../../util/process.js";
 import { makeDir } from "../../util/dirs.js";
-import { expectOk } from "../exec/index.js";
+import { expectOk } from "../../hosts/index.js";
 import { pgArgv, pgQuery } from "../sources/postgres.js";
 import { keptFiles, streamToFile } from "./keep.js";
 import type { PgReplicationEnd, PgServerControl } from "./postgresql.js";

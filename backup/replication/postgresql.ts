@@ -2,7 +2,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
-import { expectOk, type Executor } from "../exec/index.js";
+import { expectOk, type Executor } from "../../hosts/index.js";
 import { pgArgv, pgQuery, type PgConnection } from "../sources/postgres.js";
 import { asOsUser, pgDiverged } from "./pg-diverged.js";
 import { discardedNotes, gateDiverged } from "./keep.js";

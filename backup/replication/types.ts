@@ -1,5 +1,5 @@
 import { DcctlError, ExitCode } from "../../util/errors.js";
-import type { Executor } from "../exec/index.js";
+import type { Executor } from "../../hosts/index.js";
 import type { SiteHost } from "../../inventory/index.js";
 
 /**

@@ -8,7 +8,7 @@ import { formatDuration } from "../../util/duration.js";
 import { makeDir } from "../../util/dirs.js";
 import { cacheDir, toolEnv } from "../../util/tools.js";
 import type { Watchdog } from "../../util/watchdog.js";
-import type { ExecCompletion, Executor } from "../exec/executor.js";
+import type { ExecCompletion, Executor } from "../../hosts/executor.js";
 import { BackupSourceError, ResticError, ResticIncompleteError, ResticInterruptedError, ResticStalledError, errorForExit } from "./errors.js";
 import { oneLine, redactRepo } from "./redact.js";
 import { backupFlags, backupPathArgs, backupSummary, backupWarnings, jsonLines, resticDetail, statusReader, type BackupOptions, type BackupResult, type Restic, type RestoreOptions, type StdinBackupOptions } from "./restic.js";

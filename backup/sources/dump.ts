@@ -1,5 +1,5 @@
-import { withEnv } from "../exec/quote.js";
-import type { Executor } from "../exec/index.js";
+import { withEnv } from "../../hosts/quote.js";
+import type { Executor } from "../../hosts/index.js";
 import { resticVersion, supportsStdinFromCommand, type BackupSummary, type Restic, type StdinBackupOptions } from "../restic/index.js";
 import { RemoteRestic, reachableFromHosts } from "../restic/remote.js";
 

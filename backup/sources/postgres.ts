@@ -1,5 +1,5 @@
 import { DcctlError, InputError } from "../../util/errors.js";
-import { expectOk, type Executor } from "../exec/index.js";
+import { expectOk, type Executor } from "../../hosts/index.js";
 import type { BackupSummary, Restic } from "../restic/index.js";
 import { dumpIntoRestic, type DumpPlacement } from "./dump.js";
 import type { DataSource, SourceBackupOptions, SourceItem } from "./source.js";

@@ -1,4 +1,4 @@
-import type { Executor } from "../exec/index.js";
+import type { Executor } from "../../hosts/index.js";
 import type { BackupProgress, BackupSummary, Restic } from "../restic/index.js";
 
 /** The kinds of data a job backs up. */

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalExecutor, SshExecutor } from "../../backup/exec/index.js";
+import { LocalExecutor, SshExecutor } from "../../hosts/index.js";
 import { restoreMariadb, restorePostgres, RestoreTargetExistsError } from "../../backup/restore-db.js";
 import { BackupSourceError, Restic, type Snapshot } from "../../backup/restic/index.js";
 import { mariadbSource } from "../../backup/sources/mariadb.js";

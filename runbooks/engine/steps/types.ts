@@ -1,5 +1,5 @@
 import { DcctlError, ExitCode } from "../../../util/errors.js";
-import type { Executor } from "../../../backup/exec/index.js";
+import type { Executor } from "../../../hosts/index.js";
 import type { Problem } from "../../../inventory/problems.js";
 import type { SiteHost, Sites } from "../../../inventory/index.js";
 import type { PlannedStep, Runbook, RunbookKind, StepType } from "../model.js";
