@@ -1,7 +1,7 @@
 import { ExitCode, errorMessage } from "../util/errors.js";
 import { connectHost, type Executor } from "../hosts/index.js";
 import { jobTags, runTag, type BackupJob } from "./jobs.js";
-import { LockedError, acquireLock, type Lock } from "./lock.js";
+import { LockedError, acquireLock, type Lock } from "../util/lock.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
 import { jobExitStatus, writeRunReport, type ItemResult, type JobResult } from "./report.js";
 import { ResticStalledError, type BackupProgress, type BackupSummary } from "./restic/index.js";

@@ -58,7 +58,7 @@ function stopOnSignals(): { signal: AbortSignal; stoppedBy: () => NodeJS.Signals
 }
 
 /** What a replicate, prune or verify is about, for its failure notice. */
-type Operation = Pick<import("../backup/notify/operation.js").FailedOperation, "op" | "repository" | "from" | "recordPath">;
+type Operation = Pick<import("../backup/notices/operation.js").FailedOperation, "op" | "repository" | "from" | "recordPath">;
 
 /**
  * Runs a replicate, prune or verify as timers do, with nobody reading its output: a signal stops it (exit 130/143),
@@ -72,7 +72,7 @@ async function noticed<T>(config: BackupConfig, what: Operation, work: (signal: 
     return await work(stop.signal);
   } catch (e) {
     if (e instanceof DcctlError && (e.exitCode === ExitCode.badInput || e.exitCode === ExitCode.locked)) throw e;
-    const [{ notifyFailedOperation }, { describeDelivery }, { outcomeOf }] = await Promise.all([import("../backup/notify/operation.js"), import("../backup/notify/index.js"), import("../backup/op-record.js")]);
+    const [{ notifyFailedOperation }, { describeDelivery }, { outcomeOf }] = await Promise.all([import("../backup/notices/operation.js"), import("../notify/index.js"), import("../backup/op-record.js")]);
     const notified = await notifyFailedOperation(config, { ...what, outcome: outcomeOf(e, stop.signal), error: errorMessage(e), startedAt, finishedAt: new Date().toISOString() });
     if (notified.length) process.stderr.write(`note: ${describeDelivery(notified)}\n`);
     const by = stop.stoppedBy();
@@ -180,11 +180,11 @@ const runCommand: CommandModule<object, RunArgs> = {
     });
     const [{ describeReconciled }, { notifyFailedBackupRun }, { describeDelivery }] = await Promise.all([
       import("../backup/run-ledger.js"),
-      import("../backup/notify/backup-run.js"),
-      import("../backup/notify/index.js"),
+      import("../backup/notices/backup-run.js"),
+      import("../notify/index.js"),
     ]);
     for (const r of outcome.reconciled) process.stderr.write(describeReconciled(r) + "\n");
-    // One message per run with failed jobs (backup/notify/); however it goes, the exit code stays the jobs' own.
+    // One message per run with failed jobs (backup/notices/, over notify/); however it goes, the exit code stays the jobs' own.
     const notified = await notifyFailedBackupRun(config, outcome);
     if (notified.length) process.stderr.write(`note: ${describeDelivery(notified)}\n`);
     const report = notified.length ? { ...outcome, notified } : outcome;

@@ -6,7 +6,7 @@ import type { PlannedStep, Runbook, RunbookKind, StepType } from "../model.js";
 import type { DbEngine } from "../../../backup/engines/index.js";
 import type { ReplicationPair } from "../../../backup/replication/pairs.js";
 import type { DivergedWrites, ReplicaSetupResult, ReplicaStatus } from "../../../backup/replication/types.js";
-import type { NotifyConfig } from "../../../backup/notify/index.js";
+import type { NotifyConfig } from "../../../notify/index.js";
 
 /** What a step hands back; it is written into the step's `end` record, so a resumed run sees it too. */
 export interface StepResult {
