@@ -12,7 +12,8 @@ import { Restic, type ResticOptions, type ResticRepo } from "./restic/index.js";
 import type { MariadbSourceOptions } from "./sources/mariadb.js";
 import type { PostgresSourceOptions } from "./sources/postgres.js";
 import type { PgServerControl } from "./replication/postgresql.js";
-import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "../notify/index.js";
+// config.js rather than the index: the index loads the mail transport, which reading the config must not.
+import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "../notify/config.js";
 import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLimits } from "./limits.js";
 
 /**
