@@ -74,18 +74,9 @@ function infraDriver(): InfraDriver {
   return {
     async up(site, mode) {
       // The stacks bring the Pulumi SDK: loaded only when a runbook reaches an infra step.
-      const [{ localBackend, projectName }, { policyPackDir, siteStack }, { clearStaleStackLocks, refuseHalfCreated, engineFailure }] = await Promise.all([
-        import("../stacks/automation.js"),
-        import("../stacks/infra.js"),
-        import("../stacks/guards.js"),
-      ]);
-      const backend = localBackend(join(stateDir(), "pulumi"));
-      const notes = clearStaleStackLocks(backend.dir, projectName, site);
-      const stack = await siteStack(site, { backend, mode });
-      await refuseHalfCreated(stack, site, backend.dir);
-      const res = await stack.up({ policyPacks: [policyPackDir] }).catch((e: unknown) => {
-        throw engineFailure(e, `pulumi up of stack ${site}`);
-      });
+      const [{ localBackend }, { upSiteStack }] = await Promise.all([import("../stacks/automation.js"), import("../stacks/up.js")]);
+      const notes: string[] = [];
+      const res = await upSiteStack(site, { backend: localBackend(join(stateDir(), "pulumi")), mode, onNote: (n) => notes.push(n) });
       return [...notes, `stack ${site} dr:mode=${mode}: ${res.summary.result}, changes ${JSON.stringify(res.summary.resourceChanges ?? {})}`];
     },
     // The drill copies go with the stack's return to standby.

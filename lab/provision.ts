@@ -5,8 +5,7 @@ import { replicationPairs, setupPair } from "../backup/replication/index.js";
 import { loadBackupConfig } from "../backup/repositories.js";
 import { hostPool } from "../hosts/index.js";
 import { localBackend } from "../stacks/automation.js";
-import { engineFailure } from "../stacks/guards.js";
-import { policyPackDir, siteStack } from "../stacks/infra.js";
+import { upSiteStack } from "../stacks/up.js";
 import { errorMessage } from "../util/errors.js";
 import { makeDir } from "../util/dirs.js";
 import { initSiteRepository } from "./backup-config.js";
@@ -71,10 +70,8 @@ try {
   if (flag !== "--no-stack") {
     const vc = state.vcenters[site];
     if (!vc) throw new Error(`the lab has no vCenter for ${site}`);
-    const stack = await siteStack(site, { backend: localBackend(backendDir), sitesDir: paths.sites, mode: "standby", vcenter: { url: vc.url, user: vc.username, password: vc.password, insecure: true } });
-    const res = await stack.up({ policyPacks: [policyPackDir] }).catch((e: unknown) => {
-      throw engineFailure(e, `pulumi up of the lab's stack ${site}`);
-    });
+    const vcenter = { url: vc.url, user: vc.username, password: vc.password, insecure: true };
+    const res = await upSiteStack(site, { backend: localBackend(backendDir), sitesDir: paths.sites, mode: "standby", vcenter, what: `pulumi up of the lab's stack ${site}` });
     const changes = Object.entries(res.summary.resourceChanges ?? {}).map(([k, v]) => `${k} ${v}`).join(", ");
     process.stdout.write(`stack ${site}: ${changes}\n`);
   }
