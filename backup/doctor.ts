@@ -5,7 +5,7 @@ import { ensureStateFormat } from "../util/state-format.js";
 import { stateDir } from "../util/state.js";
 import { dcctlVersion, toolPath } from "../util/tools.js";
 import { loadSites } from "../inventory/index.js";
-import { readKnownHosts, knownHostsName } from "./exec/known-hosts.js";
+import { readKnownHosts, knownHostsName } from "../hosts/known-hosts.js";
 import { expandJobs } from "./jobs.js";
 import { loadPolicies, REPOSITORY_NAMES } from "./policies.js";
 import { backupConfigPath, loadBackupConfig, resticFor, type BackupConfig } from "./repositories.js";
@@ -130,7 +130,9 @@ function sshChecks(config: BackupConfig | undefined, env: NodeJS.ProcessEnv): Ch
   } else {
     lines.push(bad("ssh", "fail", "no ssh.keyFile and no SSH agent", "set ssh.keyFile in the repositories file"));
   }
-  const known = config.ssh.knownHosts ?? "/etc/dcctl/ssh/known_hosts";
+  // The same rule as hosts/connect.ts: no configured known_hosts, no SSH (there is no default file).
+  const known = config.ssh.knownHosts;
+  if (!known) return [...lines, bad("ssh", "fail", `no ssh.knownHosts in ${config.file}: no host can be reached over SSH`, "ssh-keyscan each host once, check the keys by hand, write them to a file and name it as ssh.knownHosts")];
   if (!existsSync(known)) return [...lines, bad("ssh", "fail", `known_hosts ${known} is missing`, `ssh-keyscan each host once, check the keys by hand, and write them to ${known}`)];
   try {
     const entries = readKnownHosts(known);

@@ -7,7 +7,8 @@ import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import type { BackupConfig } from "./repositories.js";
 import type { JobState, MetricsState } from "./report.js";
 import { describeUnreachable, probeSites, type SiteReach } from "./reachability.js";
-import { backupStatePaths, executorForHost } from "./run.js";
+import { connectHost } from "../hosts/index.js";
+import { backupStatePaths } from "./run.js";
 import { lastVerify, verifyRecordPath, type VerifyRecord } from "./verify-record.js";
 
 /**
@@ -53,7 +54,7 @@ export async function readPeerRecords(config: BackupConfig, sites: Sites, site: 
   const host = sites[site].hosts.find((h) => h.role === "backup");
   if (!host) throw new Error(`the ${site} site has no management host (role: backup) in the inventory`);
   const dir = peerStateDir(config, site);
-  const exec = executorForHost(host.name, host.ssh, config);
+  const exec = connectHost(host, config);
   try {
     const read = async (path: string): Promise<unknown> => {
       const res = await exec.run(["cat", "--", path], { timeoutMs: ms });

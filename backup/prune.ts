@@ -1,6 +1,6 @@
 import { DcctlError } from "../util/errors.js";
 import type { BackupJob } from "./jobs.js";
-import { withLock } from "./lock.js";
+import { withLock } from "../util/lock.js";
 import { recordOp } from "./op-record.js";
 import { limitsOf, repository, resticFor, type BackupConfig } from "./repositories.js";
 import type { ForgetGroup } from "./restic/index.js";

@@ -1,5 +1,5 @@
 import { DcctlError, InputError } from "../util/errors.js";
-import { withLock } from "./lock.js";
+import { withLock } from "../util/lock.js";
 import { recordOp } from "./op-record.js";
 import type { RepositoryName } from "./policies.js";
 import { limitsOf, repository, resticFor, type BackupConfig } from "./repositories.js";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { withLock } from "./lock.js";
+import { withLock } from "../util/lock.js";
 import { renderGauges, type Gauge } from "../util/prometheus.js";
 import { writeAtomic } from "../util/files.js";
 

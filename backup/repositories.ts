@@ -10,7 +10,7 @@ import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { Restic, type ResticOptions, type ResticRepo } from "./restic/index.js";
 import { databaseSettings, databaseSettingsSchema, type DatabaseSettings, type RawDatabaseSettings } from "../databases/registry.js";
-import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "./notify/config.js";
+import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "../notify/config.js";
 import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLimits } from "./limits.js";
 
 /**
@@ -41,7 +41,7 @@ import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLim
  *     passwordFile: /etc/dcctl/replication.pass   # on this machine, mode 0600
  *   peers:                        # where the other sites keep their state on their management hosts (default: the
  *     secondary: { stateDir: /var/lib/dcctl }   # same stateDir as here); read over SSH for their last runs and verifies
- *   notify:                       # who is told of failed backup jobs and of DR runs (backup/notify/); optional
+ *   notify:                       # who is told of failed backup jobs and of DR runs (notify/); optional
  *     smtp: { host: mail.qn.gov.vn, port: 587, secure: false, from: "dcctl <dcctl@qn.gov.vn>", to: [trucban@qn.gov.vn],
  *             user: dcctl, passwordFile: /etc/dcctl/smtp.pass }   # user and passwordFile together or not at all; 0600
  *     webhook: { url: "https://chat.qn.gov.vn/hooks/dr", tokenFile: /etc/dcctl/webhook.token }   # bearer token; 0600
@@ -87,7 +87,7 @@ export interface BackupConfig {
   hostRestic?: { path?: string; push?: boolean };
   /** The language of reports, prompts and the console at this site, when set (util/i18n.ts). */
   lang?: Lang;
-  /** Mail and webhook channels for failed backups and DR runs (backup/notify/). */
+  /** Mail and webhook channels for failed backups and DR runs (notify/). */
   notify?: NotifyConfig;
   /** Where the other sites' control planes keep their state, when not where this one does (backup/peer-records.ts). */
   peers?: Partial<Record<SiteName, { stateDir: string }>>;

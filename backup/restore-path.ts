@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 import { PassThrough } from "node:stream";
 import { DcctlError, ExitCode, InputError } from "../util/errors.js";
-import { expectOk, type Executor } from "./exec/index.js";
+import { expectOk, type Executor } from "../hosts/index.js";
 import type { Restic, Snapshot } from "./restic/index.js";
 import { RemoteRestic, TargetOccupiedError, reachableFromHosts } from "./restic/remote.js";
 import { FILES_TAG, filesStreamName } from "./sources/files.js";

@@ -1,8 +1,7 @@
-import type { SshEndpoint } from "../inventory/index.js";
 import { ExitCode, errorMessage } from "../util/errors.js";
-import { LocalExecutor, SshExecutor, type Executor } from "./exec/index.js";
+import { connectHost, type Executor } from "../hosts/index.js";
 import { jobTags, runTag, type BackupJob } from "./jobs.js";
-import { LockedError, acquireLock, type Lock } from "./lock.js";
+import { LockedError, acquireLock, type Lock } from "../util/lock.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
 import { jobExitStatus, writeRunReport, type ItemResult, type JobResult } from "./report.js";
 import { ResticStalledError, type BackupProgress, type BackupSummary } from "./restic/index.js";
@@ -179,7 +178,7 @@ async function backupSources(job: BackupJob, opts: JobRunOptions, done: ItemResu
   // repository froze fails after one stall limit, not one per item.
   const progress = new ProgressClock();
   const restic = resticFor(opts.config, job.repository, { limitUploadKiB: job.limitUploadKiB, stallMs, signal: opts.signal, progress, onHostRestic });
-  const exec = opts.executorFor?.(job) ?? executorFor(job, opts.config);
+  const exec = opts.executorFor?.(job) ?? connectHost({ name: job.host, ssh: job.ssh }, opts.config);
   const errors: string[] = [];
   let stalled = false;
   const skip = (name: string, why: string) => {
@@ -230,24 +229,6 @@ async function backupSources(job: BackupJob, opts: JobRunOptions, done: ItemResu
     await exec.close();
   }
   return errors;
-}
-
-/** The executor for a job's host: this machine for `localHosts`, otherwise SSH to the inventory's endpoint. */
-export function executorFor(job: BackupJob, config: BackupConfig): Executor {
-  return executorForHost(job.host, job.ssh, config);
-}
-
-/** The executor for an inventory host (by name and SSH endpoint), e.g. a restore target. */
-export function executorForHost(host: string, ssh: SshEndpoint, config: BackupConfig): Executor {
-  if (config.localHosts.includes(host)) return new LocalExecutor();
-  return new SshExecutor({
-    host: ssh.host,
-    port: ssh.port,
-    user: ssh.user,
-    privateKeyPath: config.ssh.keyFile,
-    // There is no "accept any key": without a configured known_hosts the connection is refused (file unreadable).
-    knownHostsPath: config.ssh.knownHosts ?? "/etc/dcctl/ssh/known_hosts",
-  });
 }
 
 /** The DataSource for one of a policy's sources, with this machine's database connection settings. */

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../util/errors.js";
-import { withLock } from "./lock.js";
+import { withLock } from "../util/lock.js";
 import type { RepositoryName } from "./policies.js";
 import { writeAtomic } from "../util/files.js";
 import { limitsOf, resticFor, type BackupConfig } from "./repositories.js";

@@ -6,7 +6,7 @@ import { parse, stringify } from "yaml";
 import { loadJobs } from "../backup/jobs.js";
 import { loadBackupConfig } from "../backup/repositories.js";
 import { Restic } from "../backup/restic/index.js";
-import { runJobs } from "../backup/run.js";
+import { runJobsUnattended } from "../backup/unattended.js";
 import { startRestServer } from "../lab/rest-server.js";
 import { repoRoot, toolEnv, toolPath } from "../util/tools.js";
 import { bringUp, broughtUp, runBench, type Timed } from "./brought-up.js";
@@ -87,7 +87,8 @@ async function main(): Promise<void> {
     const bareEnv = toolEnv({ RESTIC_REPOSITORY: bareRepo.url, RESTIC_PASSWORD_FILE: join(work, "pass"), RESTIC_CACHE_DIR: join(work, "cache") });
     const bareArgs = ["backup", "--json", "--retry-lock", "1m", "--host", "qn-dr-db-01", "--tag", "dcctl", "--exclude", "*.tmp", "--", bigDir];
     const dcctlArgs = [mainJs, "backup", "run", "--job", "qn-dr-db-01/bench-big"];
-    // The engine without the CLI process: runJobs called in this process, into a third fresh repository.
+    // The engine without the CLI process: the run as the CLI makes it (signals, notices), in this process, into a third
+    // fresh repository.
     const inProcess = await variant("engine-one");
     const engine = async (): Promise<number> => {
       const saved = { ...process.env };
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
       try {
         const job = loadJobs().filter((j) => j.id === "qn-dr-db-01/bench-big");
         const t0 = performance.now();
-        const outcome = await runJobs(job, { config: loadBackupConfig() });
+        const { outcome } = await runJobsUnattended(job, { config: loadBackupConfig() });
         if (outcome.exitCode !== 0) throw new Error(`runJobs: ${outcome.results[0]?.error ?? "failed"}`);
         return performance.now() - t0;
       } finally {

@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { mariadbArgv } from "../databases/mariadb/connection.js";
-import { withEnv } from "../backup/exec/quote.js";
+import { withEnv } from "../hosts/quote.js";
 import { pgArgv, pgDbname, pgEnv } from "../databases/postgresql/connection.js";
 import {
   benchLabUp,

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "nod
 import { basename, dirname, join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { Host, Sites } from "../inventory/index.js";
-import { quoteArg, quoteArgv, withEnv } from "../backup/exec/quote.js";
+import { quoteArg, quoteArgv, withEnv } from "../hosts/quote.js";
 import { mariadbArgv, type MariadbConnection } from "../databases/mariadb/connection.js";
 import { pgArgv, pgEnv, type PgConnection } from "../databases/postgresql/connection.js";
 import { labNetwork, siteCommand } from "../lab/lab.js";

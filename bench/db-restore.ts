@@ -1,4 +1,4 @@
-import { quoteArgv, withEnv } from "../backup/exec/quote.js";
+import { quoteArgv, withEnv } from "../hosts/quote.js";
 import { mariadbArgv } from "../databases/mariadb/connection.js";
 import { pgArgv, pgDbname, pgEnv } from "../databases/postgresql/connection.js";
 import {

@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { quoteArg } from "../backup/exec/quote.js";
+import { quoteArg } from "../hosts/quote.js";
 import { loadSites } from "../inventory/index.js";
 import { siteCommand } from "../lab/lab.js";
 import { prng } from "../lab/dataset.js";

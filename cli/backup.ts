@@ -45,42 +45,13 @@ function siteOfThisMachine(): SiteName {
 }
 
 
-/** SIGTERM (systemd stopping the unit) or Ctrl-C, while work runs: the signal aborts it; `stoppedBy` says which came. */
-function stopOnSignals(): { signal: AbortSignal; stoppedBy: () => NodeJS.Signals | undefined; release: () => void } {
-  const stop = new AbortController();
-  let by: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    by ??= sig;
-    stop.abort();
-  };
-  process.on("SIGTERM", onSignal).on("SIGINT", onSignal);
-  return { signal: stop.signal, stoppedBy: () => by, release: () => void process.off("SIGTERM", onSignal).off("SIGINT", onSignal) };
-}
-
 /** What a replicate, prune or verify is about, for its failure notice. */
-type Operation = Pick<import("../backup/notify/operation.js").FailedOperation, "op" | "repository" | "from" | "recordPath">;
+type Operation = import("../backup/unattended.js").Operation;
 
-/**
- * Runs a replicate, prune or verify as timers do, with nobody reading its output: a signal stops it (exit 130/143),
- * and a failure, a stall or a stop is notified through the site's channels before it is reported. A lock held by
- * another run (exit 3) or bad input (exit 2) did no work and is not notified.
- */
+/** The work as timers run it (backup/unattended.ts: stopped by a signal, a failure notified), the notice's delivery on stderr. */
 async function noticed<T>(config: BackupConfig, what: Operation, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const stop = stopOnSignals();
-  const startedAt = new Date().toISOString();
-  try {
-    return await work(stop.signal);
-  } catch (e) {
-    if (e instanceof DcctlError && (e.exitCode === ExitCode.badInput || e.exitCode === ExitCode.locked)) throw e;
-    const [{ notifyFailedOperation }, { describeDelivery }, { outcomeOf }] = await Promise.all([import("../backup/notify/operation.js"), import("../backup/notify/index.js"), import("../backup/op-record.js")]);
-    const notified = await notifyFailedOperation(config, { ...what, outcome: outcomeOf(e, stop.signal), error: errorMessage(e), startedAt, finishedAt: new Date().toISOString() });
-    if (notified.length) process.stderr.write(`note: ${describeDelivery(notified)}\n`);
-    const by = stop.stoppedBy();
-    if (by) throw new DcctlError(`stopped by ${by}: ${errorMessage(e)}`, by === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated);
-    throw e;
-  } finally {
-    stop.release();
-  }
+  const [{ noticed: run }, { describeDelivery }] = await Promise.all([import("../backup/unattended.js"), import("../notify/index.js")]);
+  return run(config, what, work, (notified) => process.stderr.write(`note: ${describeDelivery(notified)}\n`));
 }
 
 function sourcesText(job: BackupJob): string {
@@ -147,19 +118,23 @@ const runCommand: CommandModule<object, RunArgs> = {
       for (const p of plan) print(`would run ${p.job}: ${p.ssh} -> repository ${p.repository}: ${sourcesText(jobs.find((j) => j.id === p.job) as BackupJob)}`);
       return;
     }
-    const { describeProgress, describeResult, runJobs } = await import("../backup/run.js");
+    const [{ describeProgress, describeResult }, { runJobsUnattended, stoppedExitCode }, { describeReconciled }, { describeDelivery }] = await Promise.all([
+      import("../backup/run.js"),
+      import("../backup/unattended.js"),
+      import("../backup/run-ledger.js"),
+      import("../notify/index.js"),
+    ]);
     // A line as each job finishes; on a terminal also a spinner naming the jobs still running.
     const progress = args.json ? silentProgress() : progressFor();
     const active = new Map<string, string>();
     const show = () => progress.running([...active].map(([job, state]) => (state ? `${job} ${state}` : job)));
-    // SIGTERM (systemd stopping the unit) or Ctrl-C: stop every restic and source, keep nothing of theirs, report.
-    const stop = stopOnSignals();
-    const outcome = await runJobs(jobs, {
+    // SIGTERM (systemd stopping the unit) or Ctrl-C: stop every restic and source, keep nothing of theirs, report;
+    // one notice per run with failed jobs. However it goes, the exit code stays the jobs' own.
+    const { outcome, notified, stoppedBy } = await runJobsUnattended(jobs, {
       config,
       concurrency: args.concurrency,
       waitMs: args.wait * 1000,
       stallMs,
-      signal: stop.signal,
       onStart: (j) => {
         if (!process.stdout.isTTY && !args.json) progress.line(`start  ${j.id}`);
         active.set(j.id, "");
@@ -174,24 +149,13 @@ const runCommand: CommandModule<object, RunArgs> = {
         progress.line(describeResult(r));
         show();
       },
-    }).finally(() => {
-      progress.close();
-      stop.release();
-    });
-    const [{ describeReconciled }, { notifyFailedBackupRun }, { describeDelivery }] = await Promise.all([
-      import("../backup/run-ledger.js"),
-      import("../backup/notify/backup-run.js"),
-      import("../backup/notify/index.js"),
-    ]);
+    }).finally(() => progress.close());
     for (const r of outcome.reconciled) process.stderr.write(describeReconciled(r) + "\n");
-    // One message per run with failed jobs (backup/notify/); however it goes, the exit code stays the jobs' own.
-    const notified = await notifyFailedBackupRun(config, outcome);
     if (notified.length) process.stderr.write(`note: ${describeDelivery(notified)}\n`);
     const report = notified.length ? { ...outcome, notified } : outcome;
-    const stoppedBy = stop.stoppedBy();
     if (stoppedBy) {
       if (args.json) printJson(report);
-      throw new DcctlError(`stopped by ${stoppedBy}: ${outcome.results.filter((r) => r.status === "ok").length} of ${outcome.results.length} jobs finished before; nothing of the stopped ones was kept (report ${outcome.reportPath ?? "-"})`, stoppedBy === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated);
+      throw new DcctlError(`stopped by ${stoppedBy}: ${outcome.results.filter((r) => r.status === "ok").length} of ${outcome.results.length} jobs finished before; nothing of the stopped ones was kept (report ${outcome.reportPath ?? "-"})`, stoppedExitCode(stoppedBy));
     }
     if (args.json) printJson(report);
     if (outcome.exitCode !== ExitCode.ok) {

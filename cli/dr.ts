@@ -20,6 +20,7 @@ import {
   type RunOutcome,
 } from "../runbooks/engine/index.js";
 import { configuredServices, optionalBackupConfig } from "../runbooks/engine/services.js";
+import { runChanges } from "../runbooks/engine/confirm.js";
 import { collectReadinessInput, outageReport, readiness, readinessTable, writeReadinessMetrics } from "../runbooks/engine/readiness.js";
 import { loadBackupConfig } from "../backup/repositories.js";
 import { describeReconciled } from "../backup/run-ledger.js";
@@ -27,7 +28,6 @@ import { print, printJson } from "./print.js";
 import { confirmAction } from "../util/confirm.js";
 import { DcctlError, ExitCode, InputError } from "../util/errors.js";
 import type { Lang } from "../util/i18n.js";
-import { confirmTexts } from "./confirm-texts.js";
 import { operatorLang } from "./lang.js";
 import { existingRunDir, verifyLines, verifyReport } from "../runbooks/engine/verify-report.js";
 import { reportPdf } from "../runbooks/engine/report-html.js";
@@ -74,18 +74,9 @@ function infraDriver(): InfraDriver {
   return {
     async up(site, mode) {
       // The stacks bring the Pulumi SDK: loaded only when a runbook reaches an infra step.
-      const [{ localBackend, projectName }, { policyPackDir, siteStack }, { clearStaleStackLocks, refuseHalfCreated, engineFailure }] = await Promise.all([
-        import("../stacks/automation.js"),
-        import("../stacks/infra.js"),
-        import("../stacks/guards.js"),
-      ]);
-      const backend = localBackend(join(stateDir(), "pulumi"));
-      const notes = clearStaleStackLocks(backend.dir, projectName, site);
-      const stack = await siteStack(site, { backend, mode });
-      await refuseHalfCreated(stack, site, backend.dir);
-      const res = await stack.up({ policyPacks: [policyPackDir] }).catch((e: unknown) => {
-        throw engineFailure(e, `pulumi up of stack ${site}`);
-      });
+      const [{ localBackend }, { upSiteStack }] = await Promise.all([import("../stacks/automation.js"), import("../stacks/up.js")]);
+      const notes: string[] = [];
+      const res = await upSiteStack(site, { backend: localBackend(join(stateDir(), "pulumi")), mode, onNote: (n) => notes.push(n) });
       return [...notes, `stack ${site} dr:mode=${mode}: ${res.summary.result}, changes ${JSON.stringify(res.summary.resourceChanges ?? {})}`];
     },
     // The drill copies go with the stack's return to standby.
@@ -95,34 +86,10 @@ function infraDriver(): InfraDriver {
   };
 }
 
-/** The DNS records a dns step's parameters name (checked by the loader), for the confirmation question. */
-function dnsRecords(w: Record<string, unknown>): { name: string; address: string; ttl: number }[] {
-  const records = Array.isArray(w.records) ? (w.records as Record<string, unknown>[]) : [];
-  return records.map((r) => ({ name: String(r.name), address: String(r.address), ttl: typeof r.ttl === "number" ? r.ttl : 60 }));
-}
-
-/** What a destructive runbook will change, in one sentence for the confirmation question, in the operator's language. */
-function changes(runbook: Runbook, sites: Sites, lang: Lang): string {
-  const t = confirmTexts(lang);
-  const parts: string[] = [];
-  for (const p of planRunbook(runbook, sites)) {
-    const hosts = p.hosts.map((h) => h.name).join(", ");
-    const w = p.step.with;
-    if (p.step.type === "fence") parts.push(t("dr.fence", { hosts }));
-    if (p.step.type === "restore-db") parts.push(t("dr.restore", { hosts }));
-    if (p.step.type === "promote") parts.push(t("dr.promote", { hosts }));
-    if (p.step.type === "reprotect") parts.push(t("dr.reprotect", { hosts }));
-    if (p.step.type === "infra") parts.push(t("dr.infra", { site: String(w.site), mode: String(w.mode) }));
-    if (p.step.type === "dns") parts.push(t("dr.dns", { records: dnsRecords(w).map((r) => t("dr.dnsRecord", r)).join("; ") }));
-    if (p.step.type === "command") parts.push(hosts ? t("dr.command", { step: p.step.id, hosts }) : t("dr.commandRunner", { step: p.step.id }));
-  }
-  return t(`dr.run.${runbook.kind}`, { to: t(`site.${runbook.to}`), runbook: runbook.name, changes: parts.join("; ") });
-}
-
 /** Asks (or takes --yes); returns how it was confirmed, for the journal, which stays in English. */
 async function confirmRun(runbook: Runbook, sites: Sites, yes: boolean, lang: Lang): Promise<string> {
   if (runbook.kind === "drill") return "not needed (drill: non-disruptive)";
-  await confirmAction({ yes, action: changes(runbook, sites, lang), expect: runbook.to, lang });
+  await confirmAction({ yes, action: runChanges(runbook, sites, lang), expect: runbook.to, lang });
   return yes ? `--yes given by ${operator()}` : `${operator()} typed "${runbook.to}" at a terminal`;
 }
 

@@ -4,6 +4,7 @@ import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
 import { DR_MODES, type DrMode } from "../stacks/dr-mode.js";
 import type { ImportOutcome } from "../stacks/import.js";
 import type { PlannedResource } from "../stacks/plan.js";
+import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { confirmAction } from "../util/confirm.js";
 import { confirmTexts } from "./confirm-texts.js";
 import { operatorLang } from "./lang.js";
@@ -16,32 +17,35 @@ import { stateDir } from "../util/state.js";
  * The stacks (and with them the Pulumi SDK) load only when an infra command runs: every other command starts faster.
  */
 const stacks = async () => {
-  const [automation, infra, plan, guards] = await Promise.all([
+  const [automation, infra, plan, guards, up] = await Promise.all([
     import("../stacks/automation.js"),
     import("../stacks/infra.js"),
     import("../stacks/plan.js"),
     import("../stacks/guards.js"),
+    import("../stacks/up.js"),
   ]);
-  return { ...automation, ...infra, ...plan, ...guards };
+  return { ...automation, ...infra, ...plan, ...guards, ...up };
 };
 
-/**
- * The site's stack, ready for the engine: a lock left by a crashed `pulumi` cleared, and its vCenter connection
- * present (otherwise one line saying how to set it, instead of the engine's page of output).
- */
-async function readyStack(args: StackArgs) {
-  const s = await stacks();
-  const backend = s.localBackend(args.state);
-  for (const note of s.clearStaleStackLocks(backend.dir, s.projectName, args.stack)) process.stderr.write(`dcctl: ${note}\n`);
-  const stack = await s.siteStack(args.stack, { backend, mode: args.mode });
+/** Refuses a stack without its vCenter connection with one line saying how to set it, instead of the engine's page of output. */
+async function requireVcenter(stack: Stack, args: StackArgs, server: string): Promise<void> {
   const config = await stack.getAllConfig();
-  if (!config[s.VSPHERE_CONFIG.server]) {
+  if (!config[server]) {
     const older = config["vcenter:url"] ? " (it was stored by an older dcctl as vcenter:*, which the vsphere provider does not read)" : "";
     throw new DcctlError(
       `stack ${args.stack} has no vCenter connection in ${args.state}${older}: set it with dcctl infra configure --stack ${args.stack} --url … --user … --password-file …`,
       ExitCode.badInput,
     );
   }
+}
+
+/** The site's stack, ready for the engine: a lock left by a crashed `pulumi` cleared, and its vCenter connection present. */
+async function readyStack(args: StackArgs) {
+  const s = await stacks();
+  const backend = s.localBackend(args.state);
+  for (const note of s.clearStaleStackLocks(backend.dir, s.projectName, args.stack)) process.stderr.write(`dcctl: ${note}\n`);
+  const stack = await s.siteStack(args.stack, { backend, mode: args.mode });
+  await requireVcenter(stack, args, s.VSPHERE_CONFIG.server);
   return { stack, backend, s };
 }
 
@@ -131,17 +135,22 @@ const up: CommandModule<object, StackArgs> = {
   describe: "apply the stack to vCenter (previews and asks first unless --yes)",
   builder: (y) => stackOptions(y),
   handler: async (args) => {
-    const { stack, backend, s } = await readyStack(args);
-    await s.refuseHalfCreated(stack, args.stack, backend.dir);
-    const failed = (what: string) => (e: unknown) => {
-      throw s.engineFailure(e, `pulumi ${what} of stack ${args.stack}`);
-    };
-    if (!args.yes) {
-      await stack.preview({ policyPacks: [s.policyPackDir], onOutput: out(args.json) }).catch(failed("preview"));
-      const lang = operatorLang(args.lang);
-      await confirmAction({ yes: false, action: confirmTexts(lang)("infra.apply", { stack: args.stack }), expect: args.stack, lang });
-    }
-    const result = await stack.up({ policyPacks: [s.policyPackDir], onOutput: out(args.json) }).catch(failed("up"));
+    const s = await stacks();
+    const result = await s.upSiteStack(args.stack, {
+      backend: s.localBackend(args.state),
+      mode: args.mode,
+      onNote: (note) => process.stderr.write(`dcctl: ${note}\n`),
+      onOutput: out(args.json),
+      opened: (stack) => requireVcenter(stack, args, s.VSPHERE_CONFIG.server),
+      beforeUp: async (stack) => {
+        if (args.yes) return;
+        await stack.preview({ policyPacks: [s.policyPackDir], onOutput: out(args.json) }).catch((e: unknown) => {
+          throw s.engineFailure(e, `pulumi preview of stack ${args.stack}`);
+        });
+        const lang = operatorLang(args.lang);
+        await confirmAction({ yes: false, action: confirmTexts(lang)("infra.apply", { stack: args.stack }), expect: args.stack, lang });
+      },
+    });
     if (args.json) process.stdout.write(JSON.stringify({ result: result.summary.result, changes: result.summary.resourceChanges }) + "\n");
   },
 };

@@ -1,7 +1,8 @@
 import type { Argv, CommandModule } from "yargs";
 import { loadSites } from "../inventory/index.js";
 import { loadBackupConfig } from "../backup/repositories.js";
-import { configExecutors, describeLag, findPair, measurePairs, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, statusExitCode } from "../backup/replication/index.js";
+import { hostPool } from "../hosts/index.js";
+import { describeLag, findPair, measurePairs, pairStatuses, recordStatuses, replicationPairs, reversed, setupPair, statusExitCode } from "../backup/replication/index.js";
 import { sizeText } from "../databases/keep.js";
 import { DB_ENGINES, ENGINES } from "../databases/registry.js";
 import { describeUnreachable, probeSites } from "../backup/reachability.js";
@@ -46,7 +47,7 @@ const setupCommand: CommandModule<object, SetupArgs> = {
     const found = findPair(sites, args.pair);
     const pair = args.reverse ? reversed(found) : found;
     const config = loadBackupConfig();
-    const exec = configExecutors(config);
+    const exec = hostPool(config);
     try {
       const log = (line: string) => void (args.json ? undefined : process.stderr.write(`${line}\n`));
       const result = await setupPair(config, pair, exec, { overwrite: args.yes, log, diverged: { discard: args["discard-diverged"] } });

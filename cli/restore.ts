@@ -7,7 +7,7 @@ import { loadBackupConfig, resticFor, type BackupConfig } from "../backup/reposi
 import { DB_ENGINES, ENGINES, enginesOf, type DbEngine } from "../databases/registry.js";
 import { RestoreTargetExistsError, type DbRestoreResult } from "../databases/restore.js";
 import { restorePath } from "../backup/restore-path.js";
-import { executorForHost } from "../backup/run.js";
+import { connectHost, type Executor } from "../hosts/index.js";
 import { confirmAction } from "../util/confirm.js";
 import type { Lang } from "../util/i18n.js";
 import { confirmTexts } from "./confirm-texts.js";
@@ -74,7 +74,7 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
     const lang = operatorLang(args.lang, config);
     const repoName = repositoryFor(args.repository, args.host);
     const restic = resticFor(config, repoName);
-    const exec = executorForHost(target.name, target.ssh, config);
+    const exec = connectHost(target, config);
     try {
       if (args.path !== undefined) {
         const result = await restorePath({
@@ -125,7 +125,7 @@ async function restoreDb(
   args: RestoreArgs,
   config: BackupConfig,
   restic: ReturnType<typeof resticFor>,
-  exec: ReturnType<typeof executorForHost>,
+  exec: Executor,
   targetName: string,
   services: string[],
   lang: Lang,

@@ -1,5 +1,5 @@
-import { withEnv } from "../backup/exec/quote.js";
-import type { Executor } from "../backup/exec/executor.js";
+import { withEnv } from "../hosts/quote.js";
+import type { Executor } from "../hosts/executor.js";
 import { resticVersion, supportsStdinFromCommand, type BackupProgress, type BackupSummary, type Restic, type StdinBackupOptions } from "../backup/restic/index.js";
 import { RemoteRestic, reachableFromHosts } from "../backup/restic/remote.js";
 

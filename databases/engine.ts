@@ -1,4 +1,4 @@
-import type { Executor } from "../backup/exec/executor.js";
+import type { Executor } from "../hosts/executor.js";
 import type { DumpSource } from "./dump.js";
 import type { ReplicaSetupOptions, ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "./replication.js";
 import type { DbRestoreResult, RestoreCommon } from "./restore.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { DcctlError, ExitCode, errorMessage } from "../util/errors.js";
 import { lastLine } from "../util/process.js";
-import type { Executor } from "../backup/exec/executor.js";
+import type { Executor } from "../hosts/executor.js";
 import { describeDiverged, DivergedWritesError, type DivergedWrites, type ReplicaSetupOptions } from "./replication.js";
 
 /**

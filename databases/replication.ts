@@ -1,5 +1,5 @@
 import { DcctlError, ExitCode } from "../util/errors.js";
-import type { Executor } from "../backup/exec/executor.js";
+import type { Executor } from "../hosts/executor.js";
 import type { SiteHost } from "../inventory/index.js";
 
 /**

@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { DcctlError, errorMessage, ExitCode, InputError } from "../util/errors.js";
-import type { ExecCompletion, Executor } from "../backup/exec/executor.js";
+import type { ExecCompletion, Executor } from "../hosts/executor.js";
 import type { Restic } from "../backup/restic/index.js";
 import { RemoteRestic, reachableFromHosts } from "../backup/restic/remote.js";
 import type { DumpPlacement } from "./dump.js";

@@ -6,7 +6,7 @@ import { loadSites } from "../inventory/index.js";
 import { Restic, ResticRepoMissingError } from "../backup/restic/index.js";
 import type { SiteName } from "../inventory/index.js";
 import { makeDir } from "../util/dirs.js";
-import { quoteArg } from "../backup/exec/quote.js";
+import { quoteArg } from "../hosts/quote.js";
 import { repoRoot, toolPath } from "../util/tools.js";
 import { labPaths, type LabConfig } from "./paths.js";
 import type { LabState } from "./state.js";

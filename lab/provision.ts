@@ -1,11 +1,11 @@
 import { lstatSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { SITE_NAMES, loadSites, type SiteName } from "../inventory/index.js";
-import { configExecutors, replicationPairs, setupPair } from "../backup/replication/index.js";
+import { replicationPairs, setupPair } from "../backup/replication/index.js";
 import { loadBackupConfig } from "../backup/repositories.js";
+import { hostPool } from "../hosts/index.js";
 import { localBackend } from "../stacks/automation.js";
-import { engineFailure } from "../stacks/guards.js";
-import { policyPackDir, siteStack } from "../stacks/infra.js";
+import { upSiteStack } from "../stacks/up.js";
 import { errorMessage } from "../util/errors.js";
 import { makeDir } from "../util/dirs.js";
 import { initSiteRepository } from "./backup-config.js";
@@ -29,7 +29,7 @@ const site = siteArg as SiteName;
 async function replicateStandbys(dir: string): Promise<void> {
   const paths = labPaths(dir);
   const config = loadBackupConfig(paths.reposFile("secondary"));
-  const exec = configExecutors(config);
+  const exec = hostPool(config);
   try {
     for (const pair of replicationPairs(loadSites(paths.sites))) {
       const result = await setupPair(config, pair, exec, { overwrite: false, log: () => undefined }).catch((e: unknown) => ({ action: "refused", notes: [errorMessage(e)] }));
@@ -70,10 +70,8 @@ try {
   if (flag !== "--no-stack") {
     const vc = state.vcenters[site];
     if (!vc) throw new Error(`the lab has no vCenter for ${site}`);
-    const stack = await siteStack(site, { backend: localBackend(backendDir), sitesDir: paths.sites, mode: "standby", vcenter: { url: vc.url, user: vc.username, password: vc.password, insecure: true } });
-    const res = await stack.up({ policyPacks: [policyPackDir] }).catch((e: unknown) => {
-      throw engineFailure(e, `pulumi up of the lab's stack ${site}`);
-    });
+    const vcenter = { url: vc.url, user: vc.username, password: vc.password, insecure: true };
+    const res = await upSiteStack(site, { backend: localBackend(backendDir), sitesDir: paths.sites, mode: "standby", vcenter, what: `pulumi up of the lab's stack ${site}` });
     const changes = Object.entries(res.summary.resourceChanges ?? {}).map(([k, v]) => `${k} ${v}`).join(", ");
     process.stdout.write(`stack ${site}: ${changes}\n`);
   }

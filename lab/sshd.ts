@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { fingerprint, knownHostsLine } from "../backup/exec/known-hosts.js";
+import { fingerprint, knownHostsLine } from "../hosts/known-hosts.js";
 import { DcctlError } from "../util/errors.js";
 import { freePort, runOk, startServer, type ServerProcess } from "../util/process.js";
 import { checkListenAddress, placed, type Placement } from "./placement.js";

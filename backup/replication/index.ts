@@ -2,12 +2,11 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Sites } from "../../inventory/index.js";
 import { ExitCode, InputError, errorMessage } from "../../util/errors.js";
-import type { Executor } from "../exec/index.js";
+import { hostPool, type Executor } from "../../hosts/index.js";
 import { ENGINES } from "../../databases/registry.js";
 import { writeAtomic } from "../../util/files.js";
 import { renderGauges, type Gauge } from "../../util/prometheus.js";
 import type { BackupConfig } from "../repositories.js";
-import { executorForHost } from "../run.js";
 import { replicationPairs, type ReplicationPair } from "./pairs.js";
 import type { ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "../../databases/replication.js";
 
@@ -28,16 +27,6 @@ export interface PairStatus extends ReplicaStatus {
 
 /** How the commands reach hosts; the CLI passes SSH executors from the backup config, tests their own. */
 export type HostExecutors = (host: ServerEnd["host"]) => Executor;
-
-export function configExecutors(config: BackupConfig): HostExecutors & { closeAll(): Promise<void> } {
-  const open = new Map<string, Executor>();
-  const get = (host: ServerEnd["host"]): Executor => {
-    let e = open.get(host.name);
-    if (!e) open.set(host.name, (e = executorForHost(host.name, host.ssh, config)));
-    return e;
-  };
-  return Object.assign(get, { closeAll: async () => void (await Promise.allSettled([...open.values()].map((e) => e.close()))) });
-}
 
 /** The pair a standby's name names, or bad input listing the pairs there are. */
 export function findPair(sites: Sites, name: string): ReplicationPair {
@@ -127,7 +116,7 @@ function readLastStatus(config: BackupConfig): PairStatus[] {
  */
 export async function measurePairs(config: BackupConfig, pairs: ReplicationPair[], o: { record: false } | { record: true; known: ReplicationPair[] }): Promise<PairStatus[]> {
   if (!pairs.length) return [];
-  const exec = configExecutors(config);
+  const exec = hostPool(config);
   let statuses: PairStatus[];
   try {
     statuses = await pairStatuses(config, pairs, exec);

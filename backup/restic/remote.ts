@@ -8,10 +8,13 @@ import { formatDuration } from "../../util/duration.js";
 import { makeDir } from "../../util/dirs.js";
 import { cacheDir, toolEnv } from "../../util/tools.js";
 import type { Watchdog } from "../../util/watchdog.js";
-import type { ExecCompletion, Executor } from "../exec/executor.js";
+import type { ExecCompletion, Executor } from "../../hosts/executor.js";
 import { BackupSourceError, ResticError, ResticIncompleteError, ResticInterruptedError, ResticStalledError, errorForExit } from "./errors.js";
 import { oneLine, redactRepo } from "./redact.js";
-import { backupFlags, backupPathArgs, backupSummary, backupWarnings, jsonLines, resticDetail, statusReader, type BackupOptions, type BackupResult, type Restic, type RestoreOptions, type StdinBackupOptions } from "./restic.js";
+import { backupFromCommand, backupPathArgs, globalFlags, restoreCommand } from "./args.js";
+import type { BackupOptions, BackupResult, RestoreOptions, StdinBackupOptions } from "./options.js";
+import { backupSummary, backupWarnings, jsonLines, resticDetail, statusReader } from "./output.js";
+import type { Restic } from "./restic.js";
 import type { BackupSummary, RestoreSummary } from "./types.js";
 import { parseResticVersion, resticVersion, type ResticVersion } from "./version.js";
 
@@ -249,8 +252,7 @@ export class RemoteRestic {
    * leaves no snapshot (restic's own rule) and fails with BackupSourceError quoting the command's last lines.
    */
   async backupCommand(argv: string[], opts: StdinBackupOptions): Promise<BackupSummary> {
-    if (argv.length === 0) throw new InputError(["backup command is empty"]);
-    const args = ["--json", ...backupFlags(opts), "--stdin-filename", opts.filename, "--stdin-from-command", "--", ...argv];
+    const { args } = backupFromCommand(argv, opts);
     const watchdog = this.restic.stallWatchdog((idle) => `${this.who} took no data of ${opts.filename} for ${formatDuration(idle)} (${argv[0] ?? "the source"} sends nothing, or ${this.restic.where} is not answering)`);
     const res = await this.run("backup", args, { watchdog, onLine: statusReader(watchdog, opts.onProgress) });
     const summary = backupSummary(res.stdout);
@@ -270,13 +272,7 @@ export class RemoteRestic {
 
   /** Restores (parts of) a snapshot into `target` on the host; an include that matches nothing is an error. */
   async restore(snapshot: string, target: string, opts: RestoreOptions & { tags?: string[]; ifEmpty?: string } = {}): Promise<RestoreSummary> {
-    const args = ["--json", "--target", target];
-    for (const i of opts.include ?? []) args.push("--include", i);
-    for (const e of opts.exclude ?? []) args.push("--exclude", e);
-    if (opts.host) args.push("--host", opts.host);
-    // One --tag with a comma list: the snapshot must carry all of them (`latest` among the host's files snapshots).
-    if (opts.tags?.length) args.push("--tag", opts.tags.join(","));
-    args.push("--", snapshot);
+    const { args } = restoreCommand(snapshot, target, opts);
     const res = await this.run("restore", args, opts.ifEmpty ? { ifEmpty: opts.ifEmpty } : {});
     if (res.stopped) throw this.stopFailure("restore", res);
     if (res.code === OCCUPIED) throw new TargetOccupiedError(`${opts.ifEmpty ?? target} on ${this.exec.target} is not empty; nothing restored`, "restore", res.code);
@@ -366,7 +362,7 @@ export class RemoteRestic {
 
   private launch(bin: HostBinary, command: string, args: string[], hooks: RunHooks): Promise<RemoteResult> {
     const o = this.restic.options;
-    const flags = [...(o.retryLock ? ["--retry-lock", o.retryLock] : []), ...(o.limitUploadKiB ? ["--limit-upload", String(o.limitUploadKiB)] : [])];
+    const flags = globalFlags(o);
     const repo = this.restic.repo;
     const settings = [repo.url, readPassword(repo.passwordFile, this.restic.where), repo.rest?.user ?? "", repo.rest ? readPassword(repo.rest.passwordFile, this.restic.where) : ""];
     if (settings.some((s) => /[\r\n]/.test(s))) throw new InputError([`the repository location or a password of ${this.restic.where} spans several lines: it cannot be handed to ${this.who}`]);

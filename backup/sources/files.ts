@@ -1,4 +1,4 @@
-import type { Executor } from "../exec/index.js";
+import type { Executor } from "../../hosts/index.js";
 import { ResticError, ResticIncompleteError, type BackupSummary, type Restic, type StreamSource } from "../restic/index.js";
 import { RemoteRestic, reachableFromHosts } from "../restic/remote.js";
 import type { DataSource, SourceBackupOptions, SourceItem } from "./source.js";

@@ -1,5 +1,5 @@
 import { DcctlError, InputError } from "../../util/errors.js";
-import type { Executor } from "../../backup/exec/executor.js";
+import type { Executor } from "../../hosts/executor.js";
 import type { BackupSummary, Restic } from "../../backup/restic/index.js";
 import { dumpIntoRestic, type DumpItem, type DumpOptions, type DumpPlacement, type DumpSource } from "../dump.js";
 import { mariadbArgv, type MariadbConnection } from "./connection.js";

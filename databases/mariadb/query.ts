@@ -1,4 +1,4 @@
-import { expectOk, type Executor } from "../../backup/exec/executor.js";
+import { expectOk, type Executor } from "../../hosts/executor.js";
 import { mariadbArgv, type MariadbConnection } from "./connection.js";
 
 /** The server's own schemas; "all" leaves them out (list `mysql` explicitly to back up accounts and grants). */

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
-import { expectOk, type ExecCompletion, type ExecResult } from "../../backup/exec/executor.js";
+import { expectOk, type ExecCompletion, type ExecResult } from "../../hosts/executor.js";
 import { mariadbArgv, sqlIdent, sqlString, type MariadbReplicationEnd } from "./connection.js";
 import { listMariadbDatabases, MARIADB_SYSTEM_SCHEMAS, mariadbQuery } from "./query.js";
 import { mariadbDiverged } from "./diverged.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { DcctlError, errorMessage } from "../../util/errors.js";
 import { lastLine } from "../../util/process.js";
 import { makeDir } from "../../util/dirs.js";
-import { expectOk } from "../../backup/exec/executor.js";
+import { expectOk } from "../../hosts/executor.js";
 import { pgArgv } from "./connection.js";
 import { pgQuery } from "./query.js";
 import { keptFiles, streamToFile } from "../keep.js";

@@ -1,4 +1,4 @@
-import { expectOk, type Executor } from "../../backup/exec/executor.js";
+import { expectOk, type Executor } from "../../hosts/executor.js";
 import { pgArgv, pgDbname, pgEnv, type PgConnection } from "./connection.js";
 
 /**

@@ -2,7 +2,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { lastLine } from "../../util/process.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
-import { expectOk, type Executor } from "../../backup/exec/executor.js";
+import { expectOk, type Executor } from "../../hosts/executor.js";
 import { pgArgv, type PgConnection } from "./connection.js";
 import { pgQuery } from "./query.js";
 import { pgDiverged } from "./diverged.js";

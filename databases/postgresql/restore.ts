@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { expectOk, type Executor } from "../../backup/exec/executor.js";
+import { expectOk, type Executor } from "../../hosts/executor.js";
 import { InputError } from "../../util/errors.js";
 import type { DumpPlacement } from "../dump.js";
 import { checkName, onHostFile, pipeDump, processors, refusal, resolveSnapshot, restoresOnHost, type DbRestoreResult, type RestoreCommon } from "../restore.js";

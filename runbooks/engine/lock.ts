@@ -1,9 +1,9 @@
 import { rmdirSync } from "node:fs";
-import { LockedError, acquireLock as takeLock, liveHolder, lockFolder, type LockHolder } from "../../backup/lock.js";
+import { LockedError, acquireLock as takeLock, liveHolder, lockFolder, type LockHolder } from "../../util/lock.js";
 import { DcctlError, ExitCode } from "../../util/errors.js";
 
 /**
- * One DR run at a time per scope (e.g. the secondary site): an exclusive lock of backup/lock.ts (the folder
+ * One DR run at a time per scope (e.g. the secondary site): an exclusive lock of util/lock.ts (the folder
  * `<locks>/<scope>`) whose holder carries the run id. A lock whose process is gone from this machine (the run
  * crashed) is stale and is taken over, with a note; a live one ends with exit 3.
  */

@@ -13,7 +13,7 @@ import { lookAtOtherSites } from "../../backup/peer-records.js";
 import { failedParts, type SiteReach } from "../../backup/reachability.js";
 import type { SiteName } from "../../inventory/index.js";
 import { errorMessage } from "../../util/errors.js";
-import { quoteArg } from "../../backup/exec/quote.js";
+import { quoteArg } from "../../hosts/quote.js";
 import { textTable } from "../../util/table.js";
 import { listRuns, type RunSummary } from "./history.js";
 import { readJournal } from "./journal.js";

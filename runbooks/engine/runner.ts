@@ -18,7 +18,7 @@ import { cleanupDue, replay, type Replay } from "./replay.js";
 import { expandArgv } from "./steps/argv-vars.js";
 import { buildReport, writeReport } from "./report.js";
 import { notifyRunEnd } from "./steps/notify.js";
-import { describeDelivery, type NotifyResult } from "../../backup/notify/index.js";
+import { describeDelivery, type NotifyResult } from "../../notify/index.js";
 import { locksDir, newRunId, runDir as runDirOf } from "./state.js";
 import { StepFailure, stepModules, type DrServices, type StepContext, type StepResult } from "./steps/index.js";
 import { lastLine, shown } from "./steps/on-hosts.js";

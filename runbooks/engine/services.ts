@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { LocalExecutor, SshExecutor, type Executor } from "../../backup/exec/index.js";
+import { LocalExecutor, hostPool, type Executor, type HostPool } from "../../hosts/index.js";
 import { backupConfigPath, loadBackupConfig, resticFor, type BackupConfig } from "../../backup/repositories.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "../../backup/policies.js";
 import { ENGINES, enginesOf } from "../../databases/registry.js";
@@ -35,21 +35,9 @@ function repoName(name: string): RepositoryName {
 
 export function configuredServices(config: BackupConfig | undefined, infra?: InfraDriver): ClosableServices {
   const local = new LocalExecutor();
-  const executors = new Map<string, Executor>();
   // One executor per host for the whole run: an SSH connection is opened once and shared by the steps.
-  const executorFor = (host: SiteHost): Executor => {
-    const c = need(config, `reaching ${host.name}`);
-    let e = executors.get(host.name);
-    if (!e) {
-      if (c.localHosts.includes(host.name)) e = local;
-      else {
-        if (!c.ssh.knownHosts) throw new DcctlError(`${c.file}: ssh.knownHosts is required to reach ${host.name} (host keys are pinned)`);
-        e = new SshExecutor({ host: host.ssh.host, port: host.ssh.port, user: host.ssh.user, privateKeyPath: c.ssh.keyFile, knownHostsPath: c.ssh.knownHosts });
-      }
-      executors.set(host.name, e);
-    }
-    return e;
-  };
+  let pool: HostPool | undefined;
+  const executorFor = (host: SiteHost): Executor => (pool ??= hostPool(need(config, `reaching ${host.name}`)))(host);
 
   const sql: SqlClient = {
     async query(host, engine, database, text) {
@@ -121,7 +109,7 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
     ...(config?.notify ? { notify: config.notify } : {}),
     now: () => new Date(),
     async close() {
-      await Promise.allSettled([...executors.values()].map((e) => e.close()));
+      await pool?.closeAll();
     },
   };
 }

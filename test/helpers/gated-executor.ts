@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from "node:stream";
-import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../backup/exec/index.js";
+import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../hosts/index.js";
 
 /**
  * An executor whose streamed commands stall after `afterBytes` of output until release(): the command (pg_dump, say)

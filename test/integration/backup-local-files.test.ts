@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalExecutor } from "../../backup/exec/index.js";
+import { LocalExecutor } from "../../hosts/index.js";
 import { Restic } from "../../backup/restic/index.js";
 import { restorePath, RestoreTargetNotEmptyError } from "../../backup/restore-path.js";
 import { FILES_TAG, FilesSource, tarCreateArgv } from "../../backup/sources/files.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { LocalExecutor } from "../../backup/exec/index.js";
+import { LocalExecutor } from "../../hosts/index.js";
 import { Restic, type Snapshot } from "../../backup/restic/index.js";
 import { tarCreateArgv } from "../../backup/sources/files.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalExecutor, SshExecutor } from "../../backup/exec/index.js";
+import { LocalExecutor, SshExecutor } from "../../hosts/index.js";
 import { RestoreTargetExistsError } from "../../databases/restore.js";
 import { restorePostgres } from "../../databases/postgresql/restore.js";
 import { restoreMariadb } from "../../databases/mariadb/restore.js";

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalExecutor } from "../../backup/exec/index.js";
+import { LocalExecutor } from "../../hosts/index.js";
 import { Restic } from "../../backup/restic/index.js";
 import { postgresSource } from "../../databases/postgresql/dump.js";
 import { PG_BIN_DIR, startPostgres, type Postgres } from "../../lab/postgres.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalExecutor, type ExecOptions, type ExecStream, type Executor } from "../../backup/exec/index.js";
+import { LocalExecutor, type ExecOptions, type ExecStream, type Executor } from "../../hosts/index.js";
 import { mariadb as mariadbEngine } from "../../databases/mariadb/index.js";
 import { mariadbReplicaStatus, promoteMariadb, setupMariadbReplica } from "../../databases/mariadb/replication.js";
 import type { MariadbReplicationEnd } from "../../databases/mariadb/connection.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalExecutor } from "../../backup/exec/index.js";
+import { LocalExecutor } from "../../hosts/index.js";
 import { pairStatuses, renderReplicationMetrics, reversed, setupPair, statusExitCode, type ReplicationPair } from "../../backup/replication/index.js";
 import { DivergedWritesError } from "../../databases/replication.js";
 import { ENGINES } from "../../databases/registry.js";

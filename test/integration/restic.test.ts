@@ -14,7 +14,7 @@ import {
   resticVersion,
   type ResticRepo,
 } from "../../backup/restic/index.js";
-import { LocalExecutor, SshExecutor } from "../../backup/exec/index.js";
+import { LocalExecutor, SshExecutor } from "../../hosts/index.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { toolPath } from "../../util/tools.js";

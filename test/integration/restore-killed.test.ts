@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalExecutor } from "../../backup/exec/index.js";
+import { LocalExecutor } from "../../hosts/index.js";
 import type { StagingEntry } from "../../databases/staging.js";
 import { Restic } from "../../backup/restic/index.js";
 import { postgresSource } from "../../databases/postgresql/dump.js";

@@ -14,7 +14,7 @@ import {
   quoteArg,
   quoteArgv,
   type Executor,
-} from "../../backup/exec/index.js";
+} from "../../hosts/index.js";
 import { keygen, publicKeyBlob, startSshd, type Sshd } from "../../lab/sshd.js";
 import { createServer, type AddressInfo } from "node:net";
 import { Readable } from "node:stream";

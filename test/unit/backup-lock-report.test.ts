@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LockedError, acquireLock, liveHolder } from "../../backup/lock.js";
+import { LockedError, acquireLock, liveHolder } from "../../util/lock.js";
 import { mergeState, parsePrometheus, renderPrometheus, writeRunReport, type JobResult } from "../../backup/report.js";
 import { runExitCode } from "../../backup/run.js";
 import { ExitCode } from "../../util/errors.js";

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Restic } from "../../backup/restic/index.js";
 import { loadSites } from "../../inventory/index.js";
 import { parseRunbook, silentProgress, startRun, type DrServices } from "../../runbooks/engine/index.js";
-import type { ExecResult, ExecStream, Executor } from "../../backup/exec/index.js";
+import type { ExecResult, ExecStream, Executor } from "../../hosts/index.js";
 import { repoRoot } from "../../util/tools.js";
 import { dcctl as runDcctl, type CliRun } from "../helpers/cli.js";
 

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { ExecResult, ExecStream, Executor } from "../../backup/exec/index.js";
+import type { ExecResult, ExecStream, Executor } from "../../hosts/index.js";
 import { loadSites, type Sites } from "../../inventory/index.js";
 import { parseRunbook, readJournal, resumeRun, silentProgress, startRun, writeReport, type DrServices, type RunReport } from "../../runbooks/engine/index.js";
 import { Journal } from "../../runbooks/engine/journal.js";

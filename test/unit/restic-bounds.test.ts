@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../backup/limits.js";
-import { failedOperationMessage } from "../../backup/notify/operation.js";
+import { failedOperationMessage } from "../../backup/notices/operation.js";
 import { loadBackupConfig } from "../../backup/repositories.js";
 import { progressKey, Restic, ResticStalledError } from "../../backup/restic/index.js";
 import { InputError } from "../../util/errors.js";

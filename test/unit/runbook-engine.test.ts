@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../backup/exec/index.js";
+import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../hosts/index.js";
 import { loadSites, type SiteHost } from "../../inventory/index.js";
 import {
   acquireLock,

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../backup/exec/index.js";
+import type { ExecOptions, ExecResult, ExecStream, Executor } from "../../hosts/index.js";
 import { loadSites, type SiteHost } from "../../inventory/index.js";
 import { parseRunbook, planRunbook, stepModules, type DrServices, type PlannedStep } from "../../runbooks/engine/index.js";
 import type { StepContext, StepResult } from "../../runbooks/engine/steps/types.js";

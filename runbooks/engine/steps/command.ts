@@ -22,6 +22,13 @@ export const commandStep = defineStep<CommandParams>({
     const argv = p.argv("argv", true);
     return p.result({ argv: argv ?? [] });
   },
+  confirm: {
+    texts: {
+      en: { onHosts: "run {{step}} on {{hosts}}", onRunner: "run {{step}} on the DR runner" },
+      vi: { onHosts: "chạy bước {{step}} trên {{hosts}}", onRunner: "chạy bước {{step}} trên máy chạy DR" },
+    },
+    change: (p, _params, t) => (p.hosts.length ? t("onHosts", { step: p.step.id, hosts: p.hosts.map((h) => h.name).join(", ") }) : t("onRunner", { step: p.step.id })),
+  },
   plan(p, { argv }) {
     if (p.hosts.length === 0) return [`run \`${shown(argv)}\` on the DR runner`];
     return p.hosts.map((h) => `run \`${shown(argv)}\` on ${hostText(h)}`);

@@ -54,6 +54,13 @@ export const dnsStep = defineStep<DnsParams>({
     if (!records.length) p.problems.push({ path: ["with", "records"], message: "with.records must list at least one { name, address } (address: an IP or an inventory host)" });
     return p.result({ command: p.argv("command") ?? ["nsupdate"], server: p.string("server"), records });
   },
+  confirm: {
+    texts: {
+      en: { change: "switch DNS: {{records}}", record: "point {{name}} at {{address}} (ttl {{ttl}})" },
+      vi: { change: "chuyển bản ghi DNS: {{records}}", record: "trỏ {{name}} tới {{address}} (ttl {{ttl}})" },
+    },
+    change: (_p, { records }, t) => t("change", { records: records.map((r) => t("record", { ...r })).join("; ") }),
+  },
   plan(_p, params) {
     const lines = params.records.map((r) => `point ${r.name} at ${r.address} (ttl ${r.ttl})`);
     lines.push(isNsupdate(params.command) ? `through \`${shown(params.command)}\` (update script on stdin)` : `through \`${shown(params.command)}\`, once per record`);

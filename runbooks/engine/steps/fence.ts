@@ -33,6 +33,10 @@ export const fenceStep = defineStep<FenceParams>({
     p.only("commands", "probeTimeout");
     return p.result({ commands: p.argvList("commands"), probeTimeout: p.number("probeTimeout", 1) ?? 10 });
   },
+  confirm: {
+    texts: { en: { change: "stop writes on {{hosts}}" }, vi: { change: "dừng ghi dữ liệu trên {{hosts}}" } },
+    change: (p, _params, t) => t("change", { hosts: p.hosts.map((h) => h.name).join(", ") }),
+  },
   plan(p, params) {
     return p.hosts.map((h) => {
       const actions = params.commands

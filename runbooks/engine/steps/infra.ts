@@ -31,6 +31,10 @@ export const infraStep = defineStep<InfraParams>({
     }
     return p.result({ site: site as SiteName, mode: mode as InfraParams["mode"] });
   },
+  confirm: {
+    texts: { en: { change: "pulumi up stack {{site}} with dr:mode={{mode}}" }, vi: { change: "chạy pulumi up cho stack {{site}} với dr:mode={{mode}}" } },
+    change: (_p, { site, mode }, t) => t("change", { site, mode }),
+  },
   plan(p, { site, mode }) {
     const activeOnly = p.hosts.filter((h) => h.activeOnly).map((h) => h.name);
     if (mode === "drill") return [`pulumi up: drill copies on the isolated drill network of stack ${site}; removed after the drill`];

@@ -1,7 +1,7 @@
 import { appendFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
-import { NOTIFY_TIMEOUT_MS, channelNames, channelOutcomes, describeDelivery, notifyAll, wants, type Message, type NotifyConfig, type NotifyResult } from "../../../backup/notify/index.js";
+import { NOTIFY_TIMEOUT_MS, channelNames, channelOutcomes, describeDelivery, notifyAll, wants, type Message, type NotifyConfig, type NotifyResult } from "../../../notify/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
 import { formatDuration } from "../duration.js";
 import type { RunbookKind } from "../model.js";

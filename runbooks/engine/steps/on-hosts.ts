@@ -1,5 +1,5 @@
-import type { ExecResult } from "../../../backup/exec/index.js";
-import { quoteArgv } from "../../../backup/exec/index.js";
+import type { ExecResult } from "../../../hosts/index.js";
+import { quoteArgv } from "../../../hosts/index.js";
 import type { SiteHost } from "../../../inventory/index.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
 import { lastLine } from "../../../util/process.js";

@@ -46,6 +46,10 @@ export const promoteStep = defineStep<PromoteParams>({
     }
     return p.result({ fallback: { repository, databases: dbs as string[] }, catchUp });
   },
+  confirm: {
+    texts: { en: { change: "promote standbys on {{hosts}}" }, vi: { change: "nâng máy chủ dự phòng {{hosts}} lên làm máy chủ chính" } },
+    change: (p, _params, t) => t("change", { hosts: p.hosts.map((h) => h.name).join(", ") }),
+  },
   plan(p, params) {
     const fallback = params.fallback ? `restore ${params.fallback.databases.join(", ")} from repository ${params.fallback.repository}` : undefined;
     return p.hosts.map((h) =>

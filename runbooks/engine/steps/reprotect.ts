@@ -22,6 +22,10 @@ export const reprotectStep = defineStep<Record<string, never>>({
     p.only();
     return p.result({});
   },
+  confirm: {
+    texts: { en: { change: "rebuild {{hosts}} as replicas (a former primary's writes past the fork are kept and refused unless --discard-diverged)" }, vi: { change: "dựng lại {{hosts}} thành bản sao (dữ liệu máy chủ chính cũ ghi sau điểm rẽ nhánh được lưu giữ và bị từ chối nếu không có --discard-diverged)" } },
+    change: (p, _params, t) => t("change", { hosts: p.hosts.map((h) => h.name).join(", ") }),
+  },
   plan(p) {
     return p.hosts.map((h) => `make ${hostText(h)} the replica of its pair's other end (a former primary: rewound or re-seeded, after keeping and counting any writes it holds past the fork; refused unless --discard-diverged when it holds some)`);
   },

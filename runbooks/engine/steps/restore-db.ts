@@ -55,6 +55,10 @@ export const restoreDbStep = defineStep<RestoreParams>({
     const from = p.string("from");
     return p.result({ repository: p.string("repository") ?? "secondary", databases, snapshot: p.string("snapshot") ?? "latest", ...(from ? { from } : {}) });
   },
+  confirm: {
+    texts: { en: { change: "restore over databases on {{hosts}}" }, vi: { change: "khôi phục đè lên cơ sở dữ liệu trên {{hosts}}" } },
+    change: (p, _params, t) => t("change", { hosts: p.hosts.map((h) => h.name).join(", ") }),
+  },
   plan(p, params) {
     return p.hosts.flatMap((h) =>
       params.databases.map((db) =>

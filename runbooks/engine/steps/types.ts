@@ -1,12 +1,13 @@
 import { DcctlError, ExitCode } from "../../../util/errors.js";
-import type { Executor } from "../../../backup/exec/index.js";
+import type { Lang, Texts, Translate } from "../../../util/i18n.js";
+import type { Executor } from "../../../hosts/index.js";
 import type { Problem } from "../../../inventory/problems.js";
 import type { SiteHost, Sites } from "../../../inventory/index.js";
 import type { PlannedStep, Runbook, RunbookKind, StepType } from "../model.js";
 import type { DbEngine } from "../../../databases/registry.js";
 import type { ReplicationPair } from "../../../backup/replication/pairs.js";
 import type { DivergedWrites, ReplicaSetupResult, ReplicaStatus } from "../../../databases/replication.js";
-import type { NotifyConfig } from "../../../backup/notify/index.js";
+import type { NotifyConfig } from "../../../notify/index.js";
 
 /** What a step hands back; it is written into the step's `end` record, so a resumed run sees it too. */
 export interface StepResult {
@@ -158,6 +159,18 @@ export interface StepModule<P> {
   run(p: PlannedStep, params: P, ctx: StepContext): Promise<StepResult>;
   /** Drills only: undo what run() created. `result` is absent when run() did not end well. */
   cleanup?(p: PlannedStep, params: P, ctx: StepContext, result: StepResult | undefined): Promise<string[]>;
+  /** Steps that change something an operator must agree to: how the confirmation prompt names the change. */
+  confirm?: StepConfirm<P>;
+}
+
+/**
+ * What one step will change, as the confirmation of a failover or failback says it (runbooks/engine/confirm.ts joins
+ * the phrases of the run's steps). The texts are the step type's own, in every language, with {{placeholders}}.
+ */
+export interface StepConfirm<P> {
+  texts: Record<Lang, Texts>;
+  /** The phrase for one planned step; `t` reads this step type's texts. */
+  change(p: PlannedStep, params: P, t: Translate): string;
 }
 
 /** A step module with its parameter type hidden, so that modules of different types share one registry. */
@@ -169,6 +182,10 @@ export interface AnyStepModule {
   run(p: PlannedStep, ctx: StepContext): Promise<StepResult>;
   hasCleanup: boolean;
   cleanup(p: PlannedStep, ctx: StepContext, result: StepResult | undefined): Promise<string[]>;
+  /** The step type's confirmation texts, when its steps need the operator's agreement. */
+  confirmTexts?: Record<Lang, Texts>;
+  /** The phrase naming what this step will change, or undefined when it changes nothing to confirm. */
+  confirm(p: PlannedStep, t: Translate): string | undefined;
 }
 
 export function defineStep<P>(m: StepModule<P>): AnyStepModule {
@@ -185,5 +202,7 @@ export function defineStep<P>(m: StepModule<P>): AnyStepModule {
     run: (p, ctx) => m.run(p, params(p), ctx),
     hasCleanup: m.cleanup !== undefined,
     cleanup: async (p, ctx, result) => (m.cleanup ? m.cleanup(p, params(p), ctx, result) : []),
+    ...(m.confirm ? { confirmTexts: m.confirm.texts } : {}),
+    confirm: (p, t) => m.confirm?.change(p, params(p), t),
   };
 }

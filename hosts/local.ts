@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
-import { DcctlError } from "../../util/errors.js";
-import { toolEnv } from "../../util/tools.js";
+import { DcctlError } from "../util/errors.js";
+import { toolEnv } from "../util/tools.js";
 import { appendTail, ExecTimeoutError, signalCode, type ExecCompletion, type ExecOptions, type ExecResult, type ExecStream, type Executor } from "./executor.js";
 
 type Child = ChildProcessByStdio<Writable, Readable, Readable>;

@@ -1,6 +1,6 @@
 import type { NotifyConfig, NotifyEvent } from "./config.js";
 import type { Message, NotifyResult } from "./message.js";
-import { errorMessage } from "../../util/errors.js";
+import { errorMessage } from "../util/errors.js";
 import { sendMail } from "./smtp.js";
 import { postWebhook, webhookTarget } from "./webhook.js";
 

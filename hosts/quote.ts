@@ -1,4 +1,4 @@
-import { InputError } from "../../util/errors.js";
+import { InputError } from "../util/errors.js";
 
 // Words made only of these characters mean the same to every POSIX shell without quotes.
 const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;

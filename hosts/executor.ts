@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
-import { DcctlError } from "../../util/errors.js";
-import { exitStatus } from "../../util/process.js";
+import { DcctlError } from "../util/errors.js";
+import { exitStatus } from "../util/process.js";
 
 export interface ExecOptions {
   /** Fed to the command's standard input, then closed. */

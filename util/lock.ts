@@ -1,9 +1,9 @@
 import { closeSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
-import { DcctlError, ExitCode } from "../util/errors.js";
-import { makeDir } from "../util/dirs.js";
-import { procStat } from "../util/process.js";
+import { DcctlError, ExitCode } from "./errors.js";
+import { makeDir } from "./dirs.js";
+import { procStat } from "./process.js";
 
 /**
  * Lock files that keep two dcctl runs from working on the same host or repository at once.

@@ -1,3 +1,4 @@
+export * from "./connect.js";
 export * from "./executor.js";
 export * from "./known-hosts.js";
 export * from "./local.js";

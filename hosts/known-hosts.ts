@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { DcctlError } from "../../util/errors.js";
+import { DcctlError } from "../util/errors.js";
 
 /** One key line of an OpenSSH known_hosts file. */
 export interface KnownHostEntry {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
-import { DcctlError } from "../../util/errors.js";
+import { DcctlError } from "../util/errors.js";
 import { appendTail, ExecTimeoutError, signalCode, type ExecCompletion, type ExecOptions, type ExecResult, type ExecStream, type Executor } from "./executor.js";
 import { knownHostsName, pinnedKeys, readKnownHosts, verifyHostKey } from "./known-hosts.js";
 import { quoteArgv, withEnv } from "./quote.js";

@@ -1,8 +1,7 @@
 import { hostname } from "node:os";
 import type { BackupConfig } from "../repositories.js";
 import type { RunOutcome } from "../run.js";
-import { notifyAll } from "./index.js";
-import type { Message, NotifyResult } from "./message.js";
+import { notifyAll, type Message, type NotifyResult } from "../../notify/index.js";
 
 /**
  * The message a backup run with failed jobs sends: one per run, however many jobs failed, so that a night of

@@ -1,8 +1,7 @@
 import { hostname } from "node:os";
 import type { RepositoryName } from "../policies.js";
 import type { BackupConfig } from "../repositories.js";
-import { notifyAll } from "./index.js";
-import type { Message, NotifyResult } from "./message.js";
+import { notifyAll, type Message, type NotifyResult } from "../../notify/index.js";
 
 /**
  * The message a failed `backup replicate`, `backup prune` or `backup verify` sends: these run from timers with nobody
