@@ -1,7 +1,7 @@
 /**
  * The import rules dcctl keeps (npm run depcheck; .ci/run fails on any violation). The layers, top to bottom:
  *
- *   cli  →  runbooks, backup, stacks, console, lab  →  databases, hosts, notify  →  inventory, util
+ *   cli  →  runbooks, backup, stacks, console, lab  →  databases, restic, hosts, notify  →  inventory, util
  *
  * An import may go down or stay within its layer, never up; nothing imports cli/; bench/, scripts/ and test/ may
  * import anything, and nothing imports them. No module may reach itself through its imports, type-only imports
@@ -10,7 +10,7 @@
 const folders = (...names) => `^(${names.join("|")})/`;
 const CLI = folders("cli");
 const MIDDLE = folders("runbooks", "backup", "stacks", "console", "lab");
-const LOWER = folders("databases", "hosts", "notify");
+const LOWER = folders("databases", "restic", "hosts", "notify");
 const TOOLS = folders("bench", "scripts", "test");
 
 export default {
@@ -31,7 +31,7 @@ export default {
     },
     {
       name: "lower-not-up",
-      comment: "databases, hosts and notify serve runbooks, backup, stacks, console and lab, and never import them.",
+      comment: "databases, restic, hosts and notify serve runbooks, backup, stacks, console and lab, and never import them.",
       severity: "error",
       from: { path: LOWER },
       to: { path: MIDDLE },

@@ -9,7 +9,7 @@ import { readKnownHosts, knownHostsName } from "../hosts/known-hosts.js";
 import { expandJobs } from "./jobs.js";
 import { loadPolicies, REPOSITORY_NAMES } from "./policies.js";
 import { backupConfigPath, loadBackupConfig, resticFor, type BackupConfig } from "./repositories.js";
-import { resticVersion, supportsStdinFromCommand } from "./restic/version.js";
+import { resticVersion, supportsStdinFromCommand } from "../restic/version.js";
 
 /**
  * `dcctl doctor`: is this management host ready to run dcctl? One line per check, each with what to do when it is

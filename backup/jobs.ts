@@ -1,6 +1,6 @@
 import { loadSites, type SiteName, type Sites, type SshEndpoint } from "../inventory/index.js";
 import { InputError } from "../util/errors.js";
-import type { KeepPolicy } from "./restic/index.js";
+import type { KeepPolicy } from "../restic/index.js";
 import { checkInventoryPolicies, loadPolicies, type Policies, type RepositoryName, type SourceSpec } from "./policies.js";
 
 /**

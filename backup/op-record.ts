@@ -4,7 +4,7 @@ import { errorMessage } from "../util/errors.js";
 import { writeAtomic } from "../util/files.js";
 import type { RepositoryName } from "./policies.js";
 import type { BackupConfig } from "./repositories.js";
-import { ResticInterruptedError, ResticStalledError } from "./restic/index.js";
+import { ResticInterruptedError, ResticStalledError } from "../restic/index.js";
 
 /**
  * What `backup replicate` and `backup prune` leave behind, as `backup verify` does (verify-record.ts):

@@ -8,8 +8,8 @@ import { InputError, errorMessage } from "../util/errors.js";
 import { repoRoot } from "../util/tools.js";
 import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 import { DB_ENGINES, enginesOf, type DbEngine } from "../databases/registry.js";
-import type { KeepPolicy } from "./restic/index.js";
-import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "./restic/subset.js";
+import type { KeepPolicy } from "../restic/index.js";
+import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "../restic/subset.js";
 import { CronError, parseCron } from "./cron.js";
 
 /**

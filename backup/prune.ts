@@ -3,7 +3,7 @@ import type { BackupJob } from "./jobs.js";
 import { withLock } from "../util/lock.js";
 import { recordOp } from "./op-record.js";
 import { limitsOf, repository, resticFor, type BackupConfig } from "./repositories.js";
-import type { ForgetGroup } from "./restic/index.js";
+import type { ForgetGroup } from "../restic/index.js";
 import { backupStatePaths } from "./run.js";
 
 /**

@@ -8,7 +8,7 @@ import { LANGS, type Lang } from "../util/i18n.js";
 import { stateDir as dcctlStateDir } from "../util/state.js";
 import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
-import { Restic, type ResticOptions, type ResticRepo } from "./restic/index.js";
+import { Restic, type ResticOptions, type ResticRepo } from "../restic/index.js";
 import { databaseSettings, databaseSettingsSchema, type DatabaseSettings, type RawDatabaseSettings } from "../databases/registry.js";
 import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "../notify/config.js";
 import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLimits } from "./limits.js";

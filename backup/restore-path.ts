@@ -2,15 +2,15 @@ import { posix } from "node:path";
 import { PassThrough } from "node:stream";
 import { DcctlError, ExitCode, InputError } from "../util/errors.js";
 import { expectOk, type Executor } from "../hosts/index.js";
-import type { Restic, Snapshot } from "./restic/index.js";
-import { RemoteRestic, TargetOccupiedError, reachableFromHosts } from "./restic/remote.js";
+import type { Restic, Snapshot } from "../restic/index.js";
+import { RemoteRestic, TargetOccupiedError, reachableFromHosts } from "../restic/remote.js";
 import { FILES_TAG, filesStreamName } from "./sources/files.js";
 
 /**
  * Restores a path from a files snapshot to its host or another one. Two snapshot forms exist (see FilesSource):
  * - a snapshot of real paths (a local backup, or restic run on the host): restored by `restic restore --include`
  *   where the files go — this machine's restic for a local target, restic run on the target host over SSH
- *   (backup/restic/remote.ts) when the repository is a URL it can reach, which reads only what it restores;
+ *   (restic/remote.ts) when the repository is a URL it can reach, which reads only what it restores;
  *   otherwise `restic dump <dir>` (restic writes a folder as tar) into tar on the target;
  * - an older remote host's tar stream (/files/<host>.tar), extracted with `restic dump | tar -x` over the target's
  *   executor (the whole stream is read to find the member).

@@ -4,7 +4,7 @@ import { jobTags, runTag, type BackupJob } from "./jobs.js";
 import { LockedError, acquireLock, type Lock } from "../util/lock.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
 import { jobExitStatus, writeRunReport, type ItemResult, type JobResult } from "./report.js";
-import { ResticStalledError, type BackupProgress, type BackupSummary } from "./restic/index.js";
+import { ResticStalledError, type BackupProgress, type BackupSummary } from "../restic/index.js";
 import { ProgressClock } from "../util/watchdog.js";
 import { formatDuration } from "../util/duration.js";
 import type { RepositoryName } from "./policies.js";

@@ -6,7 +6,7 @@ import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { newestRuns } from "./peer-records.js";
 import type { SiteReach } from "./reachability.js";
 import { readState, type ItemResult, type JobResult, type MetricsState } from "./report.js";
-import type { Snapshot } from "./restic/index.js";
+import type { Snapshot } from "../restic/index.js";
 import { backupStatePaths } from "./run.js";
 import { reconcileDeadRuns, type Reconciled } from "./run-ledger.js";
 import type { PairStatus } from "./replication/index.js";

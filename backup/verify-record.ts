@@ -5,7 +5,7 @@ import { withLock } from "../util/lock.js";
 import type { RepositoryName } from "./policies.js";
 import { writeAtomic } from "../util/files.js";
 import { limitsOf, resticFor, type BackupConfig } from "./repositories.js";
-import type { CheckSummary } from "./restic/index.js";
+import type { CheckSummary } from "../restic/index.js";
 import { backupStatePaths } from "./run.js";
 
 /**

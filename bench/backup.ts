@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { loadJobs } from "../backup/jobs.js";
 import { loadBackupConfig } from "../backup/repositories.js";
-import { Restic } from "../backup/restic/index.js";
+import { Restic } from "../restic/index.js";
 import { runJobsUnattended } from "../backup/unattended.js";
 import { startRestServer } from "../lab/rest-server.js";
 import { repoRoot, toolEnv, toolPath } from "../util/tools.js";

@@ -328,7 +328,7 @@ export interface Usage {
 export interface Sampled extends Timed {
   /** Standard output alone (`out` has stderr too). */
   stdout: string;
-  /** Per class of process: "dcctl", "relay" (backup/restic/stream-relay.js), or the program's name ("restic", "ssh"). */
+  /** Per class of process: "dcctl", "relay" (restic/stream-relay.js), or the program's name ("restic", "ssh"). */
   usage: Record<string, Usage>;
 }
 

@@ -9,10 +9,10 @@ import { loadPolicies, REPOSITORY_NAMES, type RepositoryName } from "../backup/p
 import { loadBackupConfig, repository, resticFor, type BackupConfig } from "../backup/repositories.js";
 import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { renderCrontab, renderSystemd, siteSchedule, writeSchedule } from "../backup/schedule.js";
-import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "../backup/restic/subset.js";
+import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "../restic/subset.js";
 import type { JobStatusRow } from "../backup/status.js";
 import { progressFor, silentProgress } from "../util/progress.js";
-import type { ResticLock } from "../backup/restic/index.js";
+import type { ResticLock } from "../restic/index.js";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
 import { makeDir } from "../util/dirs.js";
 import { textTable } from "../util/table.js";

@@ -1,7 +1,7 @@
 import { withEnv } from "../hosts/quote.js";
 import type { Executor } from "../hosts/executor.js";
-import { resticVersion, supportsStdinFromCommand, type BackupProgress, type BackupSummary, type Restic, type StdinBackupOptions } from "../backup/restic/index.js";
-import { RemoteRestic, reachableFromHosts } from "../backup/restic/remote.js";
+import { resticVersion, supportsStdinFromCommand, type BackupProgress, type BackupSummary, type Restic, type StdinBackupOptions } from "../restic/index.js";
+import { RemoteRestic, reachableFromHosts } from "../restic/remote.js";
 
 /** One database (or a server's globals) that a dump source stores as a snapshot of its own. */
 export interface DumpItem<K extends string = string> {
@@ -44,7 +44,7 @@ export interface DumpPlacement {
 /**
  * Stores a dump command's output as one file of a snapshot, a failed command leaving none.
  *
- * - On another host, when the repository is a URL that host can reach: restic runs there (backup/restic/remote.ts)
+ * - On another host, when the repository is a URL that host can reach: restic runs there (restic/remote.ts)
  *   and runs the dump itself with --stdin-from-command. The dump never crosses the network; only what restic adds to
  *   the repository does, compressed and deduplicated. Measured on the lab's 1.15 GB portal (bench/db-backup.ts), it
  *   is also the fastest way: no relay through dcctl's process, nor SSH encryption of every byte of the dump.

@@ -1,8 +1,8 @@
 import { PassThrough } from "node:stream";
 import { DcctlError, errorMessage, ExitCode, InputError } from "../util/errors.js";
 import type { ExecCompletion, Executor } from "../hosts/executor.js";
-import type { Restic } from "../backup/restic/index.js";
-import { RemoteRestic, reachableFromHosts } from "../backup/restic/remote.js";
+import type { Restic } from "../restic/index.js";
+import { RemoteRestic, reachableFromHosts } from "../restic/remote.js";
 import type { DumpPlacement } from "./dump.js";
 
 /** The target database exists and the caller did not ask to overwrite it; nothing was changed. */

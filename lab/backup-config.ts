@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { parse, stringify } from "yaml";
 import { loadSites } from "../inventory/index.js";
-import { Restic, ResticRepoMissingError } from "../backup/restic/index.js";
+import { Restic, ResticRepoMissingError } from "../restic/index.js";
 import type { SiteName } from "../inventory/index.js";
 import { makeDir } from "../util/dirs.js";
 import { quoteArg } from "../hosts/quote.js";

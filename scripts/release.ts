@@ -24,7 +24,7 @@ const stage = join(outDir, `${name}.stage`);
 const root = join(stage, name);
 
 /** The entry points a release runs: the CLI, the relay restic's stdin goes through, and the policy pack. */
-const ENTRIES = ["cli/main.js", "backup/restic/stream-relay.js", "stacks/policy/index.js"];
+const ENTRIES = ["cli/main.js", "restic/stream-relay.js", "stacks/policy/index.js"];
 
 /** The tools dcctl starts, from set-up's folder (the lab's vcsim and govc are not among them). */
 const TOOLS = ["restic", "rest-server", "pulumi", "pulumi-analyzer-policy-nodejs", "parent-watch.mjs"];

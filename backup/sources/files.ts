@@ -1,6 +1,6 @@
 import type { Executor } from "../../hosts/index.js";
-import { ResticError, ResticIncompleteError, type BackupSummary, type Restic, type StreamSource } from "../restic/index.js";
-import { RemoteRestic, reachableFromHosts } from "../restic/remote.js";
+import { ResticError, ResticIncompleteError, type BackupSummary, type Restic, type StreamSource } from "../../restic/index.js";
+import { RemoteRestic, reachableFromHosts } from "../../restic/remote.js";
 import type { DataSource, SourceBackupOptions, SourceItem } from "./source.js";
 
 export interface FilesSourceOptions {
@@ -23,7 +23,7 @@ export const FILES_TAG = "source:files";
  * file whose size, mtime and inode match the parent snapshot (picked by restic by --host and the paths, both stable:
  * the inventory name and the policy's paths) without reading or sending it:
  * - on the machine dcctl runs on (the local executor), by the local restic;
- * - on another host, by restic run there over SSH against the repository's URL (backup/restic/remote.ts: the binary
+ * - on another host, by restic run there over SSH against the repository's URL (restic/remote.ts: the binary
  *   pushed by dcctl, the password over the channel), when the repository is a URL the host can reach;
  * - otherwise (a repository that is a path on this machine) as before: `tar -c` run there and its stream stored by
  *   `restic backup --stdin` as files/<host>.tar, read whole every time; a tar that fails or is cut off leaves no

@@ -1,6 +1,6 @@
 import { DcctlError, InputError } from "../../util/errors.js";
 import type { Executor } from "../../hosts/executor.js";
-import type { BackupSummary, Restic } from "../../backup/restic/index.js";
+import type { BackupSummary, Restic } from "../../restic/index.js";
 import { dumpIntoRestic, type DumpItem, type DumpOptions, type DumpPlacement, type DumpSource } from "../dump.js";
 import { pgArgv, pgDbname, pgEnv, type PgConnection } from "./connection.js";
 import { listPgDatabases } from "./query.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { Restic, ResticAppendOnlyError, type Snapshot } from "../../backup/restic/index.js";
+import { Restic, ResticAppendOnlyError, type Snapshot } from "../../restic/index.js";
 import { parsePrometheus } from "../../backup/report.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";
@@ -117,7 +117,7 @@ describe("dcctl backup through the CLI", () => {
     expect(outcome.results[0]?.snapshots).toHaveLength(1);
     expect(outcome.results[0]?.bytesAdded).toBeGreaterThan(48 * 1024 * 1024 * 0.9);
     const snaps = jobSnaps(await primaryRestic.snapshots(), "qn-db-01/files-test");
-    // restic ran on the host and read the paths themselves (backup/restic/remote.ts).
+    // restic ran on the host and read the paths themselves (restic/remote.ts).
     expect(snaps.map((s) => [s.hostname, s.paths])).toEqual([["qn-db-01", [appDir]]]);
     expect(snaps[0]?.id).toBe(outcome.results[0]?.snapshots[0]);
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { Restic, type Snapshot } from "../../backup/restic/index.js";
+import { Restic, type Snapshot } from "../../restic/index.js";
 import { PG_BIN_DIR, startPostgres, type Postgres } from "../../lab/postgres.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";

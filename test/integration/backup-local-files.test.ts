@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalExecutor } from "../../hosts/index.js";
-import { Restic } from "../../backup/restic/index.js";
+import { Restic } from "../../restic/index.js";
 import { restorePath, RestoreTargetNotEmptyError } from "../../backup/restore-path.js";
 import { FILES_TAG, FilesSource, tarCreateArgv } from "../../backup/sources/files.js";
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { LocalExecutor } from "../../hosts/index.js";
-import { Restic, type Snapshot } from "../../backup/restic/index.js";
+import { Restic, type Snapshot } from "../../restic/index.js";
 import { tarCreateArgv } from "../../backup/sources/files.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";
@@ -19,7 +19,7 @@ const until = <T>(what: string, probe: () => T | false | undefined, timeoutMs = 
 
 /**
  * Files jobs of remote hosts through the dcctl binary, with restic run on the host over a real sshd against a real
- * rest-server (backup/restic/remote.ts): the second run reads only what changed, an unreadable file fails the job and
+ * rest-server (restic/remote.ts): the second run reads only what changed, an unreadable file fails the job and
  * keeps nothing, a stopped or killed run leaves no snapshot and no restic on the host (a root login too), the
  * password is on no remote command line, in no remote environment and in no file there; one file restores with
  * restic on the host, and a snapshot of the former tar design still restores.

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { Restic } from "../../backup/restic/index.js";
+import { Restic } from "../../restic/index.js";
 import { PG_BIN_DIR, startPostgres, type Postgres } from "../../lab/postgres.js";
 import { repoRoot } from "../../util/tools.js";
 import { dcctl as runCli, startDcctl, type CliChild, type CliRun } from "../helpers/cli.js";

@@ -9,7 +9,7 @@ import { LocalExecutor, SshExecutor } from "../../hosts/index.js";
 import { RestoreTargetExistsError } from "../../databases/restore.js";
 import { restorePostgres } from "../../databases/postgresql/restore.js";
 import { restoreMariadb } from "../../databases/mariadb/restore.js";
-import { BackupSourceError, Restic, type Snapshot } from "../../backup/restic/index.js";
+import { BackupSourceError, Restic, type Snapshot } from "../../restic/index.js";
 import { mariadbSource } from "../../databases/mariadb/dump.js";
 import { postgresSource } from "../../databases/postgresql/dump.js";
 import type { SourceItem } from "../../backup/sources/source.js";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalExecutor } from "../../hosts/index.js";
-import { Restic } from "../../backup/restic/index.js";
+import { Restic } from "../../restic/index.js";
 import { postgresSource } from "../../databases/postgresql/dump.js";
 import { PG_BIN_DIR, startPostgres, type Postgres } from "../../lab/postgres.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { Restic } from "../../backup/restic/index.js";
+import { Restic } from "../../restic/index.js";
 import { notifyAll, type NotifyResult } from "../../notify/index.js";
 import { readJournal, type JournalRecord } from "../../runbooks/engine/journal.js";
 import { END_OF_RUN_NOTE } from "../../runbooks/engine/steps/notify.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { Restic } from "../../backup/restic/index.js";
+import { Restic } from "../../restic/index.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";
 import { repoRoot, toolPath } from "../../util/tools.js";
@@ -11,7 +11,7 @@ import { dcctl as runCli, type CliRun } from "../helpers/cli.js";
 import { ensureTestUser } from "../helpers/users.js";
 
 /**
- * Which restic runs on a host (backup/restic/remote.ts, issue 26): the host's own when it is recent enough (here the
+ * Which restic runs on a host (restic/remote.ts, issue 26): the host's own when it is recent enough (here the
  * path the repositories file names), with nothing copied there; dcctl's copy, pushed, only when the host's is too old;
  * and a job that fails, pushing nothing, where the repositories file forbids the push. The built CLI against a real
  * sshd and rest-server, as a login account of this file's own, so that its cache starts empty every time.

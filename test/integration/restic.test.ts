@@ -13,7 +13,7 @@ import {
   redactRepo,
   resticVersion,
   type ResticRepo,
-} from "../../backup/restic/index.js";
+} from "../../restic/index.js";
 import { LocalExecutor, SshExecutor } from "../../hosts/index.js";
 import { startSshd, type Sshd } from "../../lab/sshd.js";
 import { startRestServer, type RestServer } from "../../lab/rest-server.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { BackupJob } from "../../backup/jobs.js";
 import type { JobResult } from "../../backup/report.js";
-import type { Snapshot } from "../../backup/restic/index.js";
+import type { Snapshot } from "../../restic/index.js";
 import { addReplicas, jobStatus, snapshotItem } from "../../backup/status.js";
 import type { PairStatus } from "../../backup/replication/index.js";
 

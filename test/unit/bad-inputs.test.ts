@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Restic } from "../../backup/restic/index.js";
+import { Restic } from "../../restic/index.js";
 import { loadSites } from "../../inventory/index.js";
 import { parseRunbook, silentProgress, startRun, type DrServices } from "../../runbooks/engine/index.js";
 import type { ExecResult, ExecStream, Executor } from "../../hosts/index.js";

@@ -7,7 +7,7 @@ import { expandJobs, type BackupJob } from "../../backup/jobs.js";
 import { loadPolicies } from "../../backup/policies.js";
 import type { PairStatus } from "../../backup/replication/index.js";
 import { parsePrometheus } from "../../backup/report.js";
-import { Restic } from "../../backup/restic/index.js";
+import { Restic } from "../../restic/index.js";
 import type { JobStatusRow } from "../../backup/status.js";
 import { lastVerify } from "../../backup/verify-record.js";
 import { loadSiteFile, loadSites, type Sites } from "../../inventory/index.js";

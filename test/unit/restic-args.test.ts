@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Restic } from "../../backup/restic/index.js";
+import { Restic } from "../../restic/index.js";
 
 // A stand-in restic that records its arguments and answers like `restic snapshots --json` on an empty repository.
 const dir = mkdtempSync(join(tmpdir(), "dcctl-restic-args-"));

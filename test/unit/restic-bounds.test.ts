@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../backup/limits.js";
 import { failedOperationMessage } from "../../backup/notices/operation.js";
 import { loadBackupConfig } from "../../backup/repositories.js";
-import { progressKey, Restic, ResticStalledError } from "../../backup/restic/index.js";
+import { progressKey, Restic, ResticStalledError } from "../../restic/index.js";
 import { InputError } from "../../util/errors.js";
 import { ProgressClock, Watchdog } from "../../util/watchdog.js";
 

@@ -1,5 +1,5 @@
-import { run } from "../../util/process.js";
-import { DcctlError } from "../../util/errors.js";
+import { run } from "../util/process.js";
+import { DcctlError } from "../util/errors.js";
 
 export interface ResticVersion {
   major: number;

@@ -1,9 +1,9 @@
 import { hostname } from "node:os";
 import type { Writable } from "node:stream";
-import { formatDuration } from "../../util/duration.js";
-import { isAlive } from "../../util/process.js";
-import { toolPath } from "../../util/tools.js";
-import { Watchdog } from "../../util/watchdog.js";
+import { formatDuration } from "../util/duration.js";
+import { isAlive } from "../util/process.js";
+import { toolPath } from "../util/tools.js";
+import { Watchdog } from "../util/watchdog.js";
 import {
   backupFromCommand,
   backupPathsCommand,

@@ -1,4 +1,4 @@
-import type { Watchdog } from "../../util/watchdog.js";
+import type { Watchdog } from "../util/watchdog.js";
 import { ResticAppendOnlyError, ResticError, ResticStalledError, errorForExit } from "./errors.js";
 import type { BackupProgress } from "./options.js";
 import { oneLine, redactRepo } from "./redact.js";

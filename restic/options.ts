@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import type { ProgressClock } from "../../util/watchdog.js";
+import type { ProgressClock } from "../util/watchdog.js";
 import type { BackupSummary } from "./types.js";
 
 /** What callers hand the Restic wrapper and what it hands back besides restic's own JSON (types.ts). */

@@ -1,4 +1,4 @@
-import { DcctlError, ExitCode } from "../../util/errors.js";
+import { DcctlError, ExitCode } from "../util/errors.js";
 import { redactRepo } from "./redact.js";
 
 /**

@@ -1,4 +1,4 @@
-import { InputError } from "../../util/errors.js";
+import { InputError } from "../util/errors.js";
 import type { BackupOptions, ForgetOptions, KeepPolicy, ResticOptions, ResticRepo, RestoreOptions, RunBound, SnapshotFilter, StdinBackupOptions } from "./options.js";
 
 /**

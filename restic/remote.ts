@@ -3,12 +3,12 @@ import { createReadStream, existsSync, readFileSync, realpathSync, renameSync, s
 import { machine, type as osType } from "node:os";
 import { delimiter, join } from "node:path";
 import { PassThrough, Transform } from "node:stream";
-import { InputError } from "../../util/errors.js";
-import { formatDuration } from "../../util/duration.js";
-import { makeDir } from "../../util/dirs.js";
-import { cacheDir, toolEnv } from "../../util/tools.js";
-import type { Watchdog } from "../../util/watchdog.js";
-import type { ExecCompletion, Executor } from "../../hosts/executor.js";
+import { InputError } from "../util/errors.js";
+import { formatDuration } from "../util/duration.js";
+import { makeDir } from "../util/dirs.js";
+import { cacheDir, toolEnv } from "../util/tools.js";
+import type { Watchdog } from "../util/watchdog.js";
+import type { ExecCompletion, Executor } from "../hosts/executor.js";
 import { BackupSourceError, ResticError, ResticIncompleteError, ResticInterruptedError, ResticStalledError, errorForExit } from "./errors.js";
 import { oneLine, redactRepo } from "./redact.js";
 import { backupFromCommand, backupPathArgs, globalFlags, restoreCommand } from "./args.js";

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { formatDuration } from "../../util/duration.js";
-import { repoRoot } from "../../util/tools.js";
-import type { Watchdog } from "../../util/watchdog.js";
+import { formatDuration } from "../util/duration.js";
+import { repoRoot } from "../util/tools.js";
+import type { Watchdog } from "../util/watchdog.js";
 import { backupFromCommand, backupFromStdin, type ResticCommand } from "./args.js";
 import { BackupSourceError, ResticError } from "./errors.js";
 import type { ProducerResult, StdinBackupOptions, StreamSource } from "./options.js";
@@ -23,7 +23,7 @@ import type { BackupSummary } from "./types.js";
  */
 
 /** The producer restic runs for a stream; see stream-relay.ts for why a snapshot of a partial stream cannot be kept. */
-const STREAM_RELAY = join(repoRoot, "dist", "backup", "restic", "stream-relay.js");
+const STREAM_RELAY = join(repoRoot, "dist", "restic", "stream-relay.js");
 
 /** What the relay needs of the Restic wrapper. */
 export interface StreamRunner {
