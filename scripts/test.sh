@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test run behind `npm test` (after set-up). With file or filter arguments: vitest with those. Without: every
 # test, in two vitest processes side by side, each one file at a time: the lab files (they share one lab and mostly
-# wait on it: a site's probes, a stall limit, a replica catching up) and the rest, which keeps a core busy meanwhile.
+# wait on it: a site's probes, a stall limit, a replica catching up; two long files of their own join them) and the
+# rest, which keeps a core busy meanwhile.
 # vitest 4 runs a config's projects one after the other, hence two processes. The lab stream's output follows the
 # rest's; the exit status is non-zero when either failed.
 set -uo pipefail
