@@ -230,10 +230,9 @@ export async function labFail(dir: string, site: SiteName): Promise<void> {
 
 /** Changes the bandwidth cap of a running lab's WAN, and keeps it for the lab's next `up`. */
 export async function labWan(dir: string, mbit: number): Promise<void> {
-  const { net } = labNetwork(dir);
   const config = readLabConfig(dir);
   if (!readLabState(dir) || !config) throw new DcctlError("the lab is not running (start it with `dcctl lab up`)");
-  await capWan(net, mbit);
+  await capWan(labNetwork(dir).net, mbit);
   writeFileSync(labPaths(dir).config, JSON.stringify({ ...config, wanMbit: mbit }, null, 2) + "\n", { mode: 0o600 });
 }
 
