@@ -6,6 +6,7 @@ import { labNetId } from "../../lab/network.js";
 import type { LabState } from "../../lab/state.js";
 import { toolPath } from "../../util/tools.js";
 import { dcctl, type CliRun } from "./cli.js";
+import { until } from "./until.js";
 
 /**
  * The lab this run of the tests shares (test/shared-lab-setup.ts): its own folder, hence its own namespaces (same
@@ -24,6 +25,11 @@ export interface TestLab {
    * for rebuilding, so that no other file meets what it left half done.
    */
   changing<T>(body: () => Promise<T>): Promise<T>;
+  /**
+   * Waits until both standbys stream, as the secondary measures them: after a heal, a rebuild or a busy minute, a
+   * standby can be reconnecting or miss one probe, and what a test asserts next is about a lab that replicates.
+   */
+  standbysStreaming(): Promise<void>;
   env: NodeJS.ProcessEnv;
   lab(args: string[]): CliRun;
   /** `dcctl lab exec SITE -- ARGV`: on the site's management host; `dcctl` as argv[0] is this dcctl. */
@@ -81,6 +87,12 @@ export function sharedLab(): TestLab {
         writeFileSync(rebuildMark, `left by a test that failed: ${String(e).split("\n")[0] ?? ""}`);
         throw e;
       }
+    },
+    async standbysStreaming() {
+      await until("both standbys streaming", () => {
+        const res = at("secondary", ["dcctl", "replication", "status", "--json"]);
+        return res.code === 0 && (JSON.parse(res.stdout) as { pair: string; health: string }[]).map((p) => `${p.pair} ${p.health}`).join() === "lab-dr-db-01 streaming,lab-dr-db-02 streaming";
+      }, 180_000);
     },
     lab: (args) => dcctl(["lab", ...args], env),
     at,

@@ -18,11 +18,12 @@ import { sharedLab } from "../helpers/lab.js";
 const t = sharedLab();
 let demoOut = "";
 
-beforeAll(() => {
+beforeAll(async () => {
   t.ensureUp();
   const demo = spawnSync(process.execPath, [join(repoRoot, "dist", "scripts", "demo.js")], { env: t.env, encoding: "utf8", timeout: 600_000 });
   demoOut = demo.stdout;
   if (demo.status !== 0) throw new Error(`the demo failed (exit ${demo.status}):\n${demo.stdout.slice(-2000)}${demo.stderr.slice(-2000)}`);
+  await t.standbysStreaming();
 });
 
 /** The "To look around" lines of the demo's output, without their comments. */

@@ -92,6 +92,7 @@ describe("the lab and the main job, through the dcctl binary", () => {
     expect(backup.code, backup.stderr).toBe(0);
     expect(t.at("primary", ["dcctl", "backup", "replicate", "--to", "secondary"]).code).toBe(0);
     // The first line beside the second: each replicated database's replica, measured now, next to its newest snapshot.
+    await t.standbysStreaming();
     const backupStatus = t.at("primary", ["dcctl", "backup", "status"]);
     expect(backupStatus.code, backupStatus.stdout + backupStatus.stderr).toBe(0);
     expect(backupStatus.stdout).toMatch(/^lab-db-01\/db-hourly +ok .* lab-dr-db-01 streaming, lag [\d.]+ s \(0m ago\)/m);

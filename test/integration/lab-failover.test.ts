@@ -92,11 +92,7 @@ describe("losing the primary: failover from the secondary alone, then failback a
     expect(backup.code, backup.stderr).toBe(0);
     expect(t.at("primary", ["dcctl", "backup", "replicate", "--to", "secondary"]).code).toBe(0);
     const replicas = () => t.at("secondary", ["dcctl", "replication", "status", "--json"]);
-    // A site healed a moment ago (by another file) has its standbys reconnecting: wait until they stream.
-    await until("both standbys streaming", () => {
-      const streaming = replicas();
-      return streaming.code === 0 && (JSON.parse(streaming.stdout) as { pair: string; health: string }[]).map((p) => `${p.pair} ${p.health}`).join() === "lab-dr-db-01 streaming,lab-dr-db-02 streaming";
-    }, 120_000);
+    await t.standbysStreaming();
 
     expect(t.http("primary", `http://${PRIMARY_APP}:8080/health`).status).toBe(200);
     expect(dnsOf("portal.lab")).toEqual([PRIMARY_APP]);
