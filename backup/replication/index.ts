@@ -74,12 +74,17 @@ export async function setupPair(
 export async function pairStatuses(config: BackupConfig, pairs: ReplicationPair[], exec: HostExecutors): Promise<PairStatus[]> {
   return Promise.all(
     pairs.map(async (pair) => {
-      let s: ReplicaStatus;
-      try {
-        s = await ENGINES[pair.engine].replicaStatus(config, { host: pair.primary, exec: exec(pair.primary) }, { host: pair.standby, exec: exec(pair.standby) });
-      } catch (e) {
-        s = { health: "unreachable", primaryAnswered: false, notes: [errorMessage(e)], measuredAt: new Date().toISOString() };
-      }
+      const measure = async (): Promise<ReplicaStatus> => {
+        try {
+          return await ENGINES[pair.engine].replicaStatus(config, { host: pair.primary, exec: exec(pair.primary) }, { host: pair.standby, exec: exec(pair.standby) });
+        } catch (e) {
+          return { health: "unreachable", primaryAnswered: false, notes: [errorMessage(e)], measuredAt: new Date().toISOString() };
+        }
+      };
+      let s = await measure();
+      // A live host on a loaded machine can miss one bounded probe (its SSH login alone may take seconds). A second
+      // probe tells it from a lost one: it reuses the login the first one started, and costs a lost host one more bound.
+      if (!s.primaryAnswered && s.health !== "not-a-replica") s = await measure();
       const overRpo = s.lagSeconds !== undefined && s.lagSeconds > pair.rpoSeconds;
       return { ...s, pair: pair.name, engine: pair.engine, primary: pair.primary.name, standby: pair.standby.name, tier: pair.tier, rpoSeconds: pair.rpoSeconds, overRpo, ok: s.health === "streaming" && !overRpo };
     }),

@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalExecutor } from "../../hosts/index.js";
+import { ExecTimeoutError, LocalExecutor, type Executor } from "../../hosts/index.js";
 import { pairStatuses, renderReplicationMetrics, reversed, setupPair, statusExitCode, type ReplicationPair } from "../../backup/replication/index.js";
-import { DivergedWritesError } from "../../databases/replication.js";
+import { DivergedWritesError, PROBE_TIMEOUT_MS } from "../../databases/replication.js";
 import { ENGINES } from "../../databases/registry.js";
 import { loadBackupConfig, type BackupConfig } from "../../backup/repositories.js";
 import type { SiteHost } from "../../inventory/index.js";
@@ -188,6 +188,50 @@ describe("PostgreSQL replication: setup, lag, broken, promote", () => {
     const metrics = parsePrometheus(renderReplicationMetrics([need(tight)]));
     expect(metrics.find((m) => m.name === "dcctl_replication_lag_seconds")?.labels).toMatchObject({ pair: "t-dr-db-01", engine: "postgresql", primary: "t-db-01" });
     expect(metrics.find((m) => m.name === "dcctl_replication_rpo_seconds")?.value).toBe(0.5);
+  });
+
+  it("tells a standby that misses one probe from a lost one: a second probe measures it, and one that never answers is unreachable within two bounds", async () => {
+    await waitFor("the standby to catch up", async () => (await pairStatuses(config, [pair], execs))[0]?.lagBytes === 0);
+    // The standby's postmaster stopped: a connection to it waits, as one to a host too loaded to answer would.
+    const postmaster = Number(readFileSync(join(standbyDir(), "data", "postmaster.pid"), "utf8").split("\n")[0]);
+    let timeouts = 0;
+    let resumeOnTimeout = true;
+    const watched: Executor = {
+      target: exec.target,
+      stream: (argv, opts) => exec.stream(argv, opts),
+      close: () => exec.close(),
+      run: async (argv, opts) => {
+        try {
+          return await exec.run(argv, opts);
+        } catch (e) {
+          if (e instanceof ExecTimeoutError) {
+            timeouts++;
+            if (resumeOnTimeout) process.kill(postmaster, "SIGCONT");
+          }
+          throw e;
+        }
+      },
+    };
+    const onStandbyHost = (h: { name: string }) => (h.name === pair.standby.name ? watched : exec);
+    process.kill(postmaster, "SIGSTOP");
+    try {
+      const t = Date.now();
+      const [slow] = await pairStatuses(config, [pair], onStandbyHost);
+      expect(timeouts).toBe(1);
+      expect(Date.now() - t).toBeGreaterThanOrEqual(PROBE_TIMEOUT_MS);
+      expect(slow).toMatchObject({ health: "streaming", primaryAnswered: true, ok: true });
+
+      process.kill(postmaster, "SIGSTOP");
+      resumeOnTimeout = false;
+      timeouts = 0;
+      const t2 = Date.now();
+      const [lost] = await pairStatuses(config, [pair], onStandbyHost);
+      expect(timeouts).toBe(2);
+      expect(Date.now() - t2).toBeLessThan(3 * PROBE_TIMEOUT_MS);
+      expect(lost).toMatchObject({ health: "unreachable", ok: false });
+    } finally {
+      process.kill(postmaster, "SIGCONT");
+    }
   });
 
   it("shows a replica whose primary is gone as broken, then promotes it (once)", async () => {
