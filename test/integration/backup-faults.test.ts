@@ -100,15 +100,15 @@ beforeAll(async () => {
   s.hosts = s.hosts.map((h) => ({ ...h, backupPolicy: "files-slow", ssh }));
   writeFileSync(join(sites, "secondary.yaml"), stringify(s));
   const common = { schedule: "5 * * * *", retention: { keepLast: 5 }, rpoMinutes: 90, repository: "primary", limitUploadKiB: 768 };
-  writeFileSync(
-    join(work, "policies.yaml"),
-    stringify({
-      policies: {
-        "db-slow": { ...common, sources: [{ kind: "postgresql" }] },
-        "files-slow": { ...common, sources: [{ kind: "files", paths: [join(work, "files")] }] },
-      },
-    }),
-  );
+  const policies = (limits: Partial<typeof common>) => stringify({
+    policies: {
+      "db-slow": { ...common, ...limits, sources: [{ kind: "postgresql" }] },
+      "files-slow": { ...common, ...limits, sources: [{ kind: "files", paths: [join(work, "files")] }] },
+    },
+  });
+  writeFileSync(join(work, "policies.yaml"), policies({}));
+  // The same jobs without the upload limit, for the run after a kill: it has to be whole, not slow.
+  writeFileSync(join(work, "policies-unlimited.yaml"), policies({ limitUploadKiB: undefined }));
   writeFileSync(join(work, "pass"), "faults secret\n", { mode: 0o600 });
   const repos = (knownHosts: string) =>
     stringify({
@@ -191,7 +191,7 @@ describe("backups stay truthful under kills, refusals and a frozen repository", 
         expect((await dcctl(["backup", "status", "--job", job, "--json"])).stderr).not.toContain("recorded as killed");
       }
 
-      const next = await dcctl(["backup", "run", "--job", job, "--json"]);
+      const next = await dcctl(["backup", "run", "--job", job, "--json"], { DCCTL_POLICIES_FILE: join(work, "policies-unlimited.yaml") });
       expect(next.code, next.stderr).toBe(0);
       const snaps = await jobSnapshots(job);
       expect(snaps).toHaveLength(1);
