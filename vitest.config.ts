@@ -12,6 +12,9 @@ export default defineConfig({
   test: {
     // Integration tests start real servers (vcsim, sshd, PostgreSQL) and the Pulumi engine; they take seconds.
     testTimeout: 300_000,
+    // The repositories the tests make get keys that open at once (Restic.init): restic's own key derivation cost
+    // about 0.6 s of CPU at every restic command, most of what the tests spent.
+    env: { DCCTL_THROWAWAY_KEYS: "1" },
     hookTimeout: 300_000,
     // Two cores: running the engine-heavy files side by side only slows each of them down. `npm test` runs the two
     // projects below in two processes side by side (scripts/test.sh): one file at a time in each.

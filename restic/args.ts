@@ -16,8 +16,9 @@ export function globalFlags(o: Pick<ResticOptions, "retryLock" | "limitUploadKiB
   return [...(o.retryLock ? ["--retry-lock", o.retryLock] : []), ...(o.limitUploadKiB ? ["--limit-upload", String(o.limitUploadKiB)] : [])];
 }
 
-export function initCommand(): ResticCommand {
-  return { command: "init", args: ["--json"] };
+/** `insecureKdf`: a key that opens at once, made only by restic's debug build (Restic.init's throwaway keys). */
+export function initCommand(o: { insecureKdf?: boolean } = {}): ResticCommand {
+  return { command: "init", args: ["--json", ...(o.insecureKdf ? ["--insecure-kdf"] : [])] };
 }
 
 /** `restic backup`'s arguments for paths, here or on a host: JSON output, tags, host, excludes, the paths. */

@@ -1,6 +1,8 @@
 import { hostname } from "node:os";
+import { isAbsolute } from "node:path";
 import type { Writable } from "node:stream";
 import { formatDuration } from "../util/duration.js";
+import { DcctlError } from "../util/errors.js";
 import { isAlive } from "../util/process.js";
 import { toolPath } from "../util/tools.js";
 import { Watchdog } from "../util/watchdog.js";
@@ -32,6 +34,13 @@ import { heardAtOnce, pipeStream, relayStream, type StreamRunner } from "./relay
 import type { BackupSummary, CheckSummary, ForgetGroup, RepoConfig, RepoStats, RestoreSummary, Snapshot } from "./types.js";
 import { resticVersion, supportsStdinFromCommand } from "./version.js";
 
+/** restic built with its debug tag (scripts/setup.sh), the one that can make a key with `--insecure-kdf`. */
+function throwawayKeyMaker(): string {
+  const bin = toolPath("restic-throwaway-keys");
+  if (!isAbsolute(bin)) throw new DcctlError("restic-throwaway-keys (restic built with its debug tag) is not installed: run scripts/setup.sh");
+  return bin;
+}
+
 /**
  * A restic repository and the commands dcctl runs on it: each method builds its command line (args.ts), runs restic
  * under its bounds (process.ts) and reads what it printed (output.ts). restic runs by argument vector; the repository
@@ -57,8 +66,16 @@ export class Restic {
     return redactRepo(this.repo.url);
   }
 
-  async init(): Promise<{ id: string }> {
-    const res = await this.ok(initCommand());
+  /**
+   * Creates the repository. A throwaway key (`o.throwawayKey`, by default when DCCTL_THROWAWAY_KEYS=1, as the tests
+   * set it) is made by restic's debug build with `--insecure-kdf`: for repositories whose key protects nothing (the
+   * lab's, the tests'), so that every later command opens it in milliseconds rather than ~0.6 s of scrypt.
+   */
+  async init(o: { throwawayKey?: boolean } = {}): Promise<{ id: string }> {
+    const throwaway = o.throwawayKey ?? process.env.DCCTL_THROWAWAY_KEYS === "1";
+    const cmd = initCommand({ insecureKdf: throwaway });
+    const res = throwaway ? await runRestic(throwawayKeyMaker(), this.repo, this.opts, cmd) : await this.run(cmd);
+    if (res.code !== 0) throw this.failure(cmd.command, res);
     const msg = jsonLines(res.stdout).find((m) => m.message_type === "initialized");
     return { id: typeof msg?.id === "string" ? msg.id : "" };
   }

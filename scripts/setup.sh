@@ -160,6 +160,26 @@ build_restic() {
     restic:github.com/restic/restic/cmd/restic:version \
     rest-server:github.com/restic/rest-server/cmd/rest-server:--version
 }
+# The same restic built with its `debug` tag, linked as restic-throwaway-keys, for one thing only: `init
+# --insecure-kdf` of repositories whose key protects nothing (the lab's, the tests'). Every other command on them runs
+# the restic above, and opens their key in milliseconds: a key made by `restic init` costs about 0.6 s of CPU at
+# every restic command, which was most of the CPU the tests spent. Built after the release build, from its cache.
+build_restic_throwaway_keys() {
+  local version; version=$(module_version restic github.com/restic/restic)
+  local dest="$cache/tools/restic-$version-debug/bin"
+  if [ ! -x "$dest/restic" ]; then
+    log "building restic with its debug tag at $version (first time only; cached in $dest)"
+    mkdir -p "$dest.partial"
+    (cd "$repo/tools/restic" && go build -trimpath -tags debug -ldflags "$go_ldflags" -o "$dest.partial/" github.com/restic/restic/cmd/restic)
+    mkdir -p "$dest"
+    mv "$dest.partial/restic" "$dest/restic" && rmdir "$dest.partial"
+  fi
+  link restic-throwaway-keys "$dest/restic"
+}
+build_restics() {
+  build_restic
+  build_restic_throwaway_keys
+}
 pulumi_version=$(module_version pulumi github.com/pulumi/pulumi/pkg/v3)
 build_pulumi() {
   tool pulumi github.com/pulumi/pulumi/pkg/v3 \
@@ -245,7 +265,7 @@ fi
 (cd "$repo/tools/pulumi" && go build -trimpath std)
 
 in_background govmomi build_govmomi
-in_background restic build_restic
+in_background restic build_restics
 in_background langhost build_langhost
 in_background pulumi-sdkgen-vsphere build_pulumi_and_after
 wait_background
