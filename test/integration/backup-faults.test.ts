@@ -163,9 +163,11 @@ describe("backups stay truthful under kills, refusals and a frozen repository", 
     ["SIGTERM", "qn-db-01/db-slow"],
   ] as const) {
     it(`${signal} of backup run --job ${job} in the middle of its stream keeps no snapshot, and the next run is good`, async () => {
-      const streamDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith("dcctl-stream-")).length;
+      // A temporary folder of the run's own: other test files' runs make stream folders too.
+      const tmp = mkdtempSync(join(work, "tmp-"));
+      const streamDirs = () => readdirSync(tmp).filter((n) => n.startsWith("dcctl-stream-")).length;
       const dirsBefore = streamDirs();
-      const run = start(["backup", "run", "--job", job]);
+      const run = start(["backup", "run", "--job", job], { TMPDIR: tmp });
       // Both run restic on the host: a files job reads the files, a database job's restic runs pg_dump (its child).
       if (job.endsWith("/files-slow")) await until("restic on the host to read the files", readingOnHost);
       else await until("the stream to flow into restic", streaming);
