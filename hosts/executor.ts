@@ -16,7 +16,7 @@ export interface ExecResult {
   code: number;
   stdout: string;
   stderr: string;
-  /** The signal name when the command was killed by one. */
+  /** The signal's name ("SIGKILL") when the command was killed by one, here or on a host. */
   signal?: string;
 }
 

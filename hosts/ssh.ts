@@ -102,7 +102,7 @@ export class SshExecutor implements Executor {
         // never, so a killed command counts as ended after a grace period and the connection's end cleans up.
         afterKill = () => {
           setTimeout(() => {
-            if (!finished) resolve({ code: signalCode("KILL"), stderr, signal: "KILL" });
+            if (!finished) resolve({ code: signalCode("KILL"), stderr, signal: "SIGKILL" });
           }, KILL_GRACE_MS).unref();
           // The consumer sees the end of the output now, not when (if ever) the channel closes.
           ch.unpipe(stdout);
@@ -119,7 +119,7 @@ export class SshExecutor implements Executor {
           }, opts.timeoutMs);
         }
         ch.on("exit", (code: number | null, signal?: string) => {
-          exit = signal ? { code: signalCode(signal), stderr: "", signal } : { code: code ?? 255, stderr: "" };
+          exit = signal ? { code: signalCode(signal), stderr: "", signal: signalName(signal) } : { code: code ?? 255, stderr: "" };
         });
         // ssh2 hands the exit status to 'close' as well: a command that ends at once may have reported it (in the same
         // packets as the channel's opening) before the 'exit' listener above was attached.
@@ -127,9 +127,9 @@ export class SshExecutor implements Executor {
           finished = true;
           clearTimeout(timer);
           if (!exit && typeof code === "number") exit = { code, stderr: "" };
-          else if (!exit && typeof signal === "string") exit = { code: signalCode(signal), stderr: "", signal };
+          else if (!exit && typeof signal === "string") exit = { code: signalCode(signal), stderr: "", signal: signalName(signal) };
           if (exit) resolve({ ...exit, stderr });
-          else if (killed) resolve({ code: signalCode("KILL"), stderr, signal: "KILL" });
+          else if (killed) resolve({ code: signalCode("KILL"), stderr, signal: "SIGKILL" });
           else reject(new DcctlError(`connection to ${this.target} closed before ${what} reported its exit status`));
         });
       });
@@ -274,6 +274,11 @@ interface ChannelInternals {
  * ssh2's channel.signal() sends nothing once stdin has been ended (our usual case), so the request goes through its
  * protocol object; without it, sshd would leave the program running after the channel closes.
  */
+/** "SIGKILL", as the local executor (Node) names it: ssh2 passes on what sshd said, with or without the prefix. */
+function signalName(signal: string): string {
+  return signal.startsWith("SIG") ? signal : `SIG${signal}`;
+}
+
 function stopChannel(ch: ClientChannel): void {
   const inner = ch as unknown as ChannelInternals;
   try {

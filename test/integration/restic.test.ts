@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ import { startRestServer, type RestServer } from "../../lab/rest-server.js";
 import { toolPath } from "../../util/tools.js";
 import { ExitCode } from "../../util/errors.js";
 import { ensureTestUser } from "../helpers/users.js";
+import { until } from "../helpers/until.js";
 
 /** Collects what is written to it, for comparing dumps. */
 class Sink extends Writable {
@@ -174,10 +176,9 @@ describe("restic wrapper against real rest-servers", () => {
       const endless = ssh.stream(["cat", "/dev/zero"]);
       const started = Date.now();
       await expect(new Restic({ url: repo.url, passwordFile: wrong }).backupStream(endless, { filename: "x.sql" })).rejects.toThrow(ResticWrongPasswordError);
-      expect((await endless.done).signal).toBe("KILL");
+      expect((await endless.done).signal).toBe("SIGKILL");
       expect(Date.now() - started).toBeLessThan(20_000);
-      await new Promise((r) => setTimeout(r, 300));
-      expect((await new LocalExecutor().run(["pgrep", "-u", testUser, "-x", "cat"])).stdout).toBe("");
+      await until("the host's cat to end", () => spawnSync("pgrep", ["-u", testUser, "-x", "cat"], { encoding: "utf8" }).stdout === "", 5_000);
     } finally {
       await ssh.close();
     }
