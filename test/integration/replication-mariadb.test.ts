@@ -181,14 +181,16 @@ describe("MariaDB GTID replication between two real servers", () => {
     await P().sql("INSERT INTO ops.ticks (at) VALUES (NOW(6));");
     await waitFor("the first row at the replica", async () => ((await count(S())) === 1 ? true : undefined));
 
-    // The load: a row with the primary's clock every 100 ms for 3 s; each write wakes the sampler.
+    // The load: a row with the primary's clock every 100 ms, each write waking the sampler, until there are 20 writes
+    // and 4 samples (3 s on an idle machine; a busy one gets more time, up to a minute, rather than fewer samples).
     let writes = 0;
     let wake: () => void = () => undefined;
-    const stopAt = Date.now() + 3_000;
+    const samples: { reported?: number; truthBefore: number; truth: number; health: ReplicaStatus["health"]; lagBytes?: number }[] = [];
+    const giveUpAt = Date.now() + 60_000;
     let loadDone = false;
     const load = (async () => {
       try {
-        while (Date.now() < stopAt) {
+        while ((writes < 20 || samples.length < 4) && Date.now() < giveUpAt) {
           const t = Date.now();
           await P().sql("INSERT INTO ops.ticks (at) VALUES (NOW(6));");
           writes++;
@@ -219,7 +221,6 @@ describe("MariaDB GTID replication between two real servers", () => {
       const [atPrimary, atReplica] = await Promise.all([newest(P()), newest(S())]);
       return atPrimary - atReplica;
     };
-    const samples: { reported?: number; truthBefore: number; truth: number; health: ReplicaStatus["health"]; lagBytes?: number }[] = [];
     while (!loadDone) {
       await nextWrites(2);
       if (loadDone) break;
