@@ -263,6 +263,11 @@ function feedStdin(ch: ClientChannel, stdin: ExecOptions["stdin"]): void {
   else stdin.pipe(ch);
 }
 
+/** "SIGKILL", as the local executor (Node) names it: ssh2 passes on what sshd said, with or without the prefix. */
+function signalName(signal: string): string {
+  return signal.startsWith("SIG") ? signal : `SIG${signal}`;
+}
+
 /** The parts of ssh2's channel that stopChannel needs and ssh2 does not expose for a channel whose stdin has ended. */
 interface ChannelInternals {
   outgoing?: { id?: number; state?: string };
@@ -274,11 +279,6 @@ interface ChannelInternals {
  * ssh2's channel.signal() sends nothing once stdin has been ended (our usual case), so the request goes through its
  * protocol object; without it, sshd would leave the program running after the channel closes.
  */
-/** "SIGKILL", as the local executor (Node) names it: ssh2 passes on what sshd said, with or without the prefix. */
-function signalName(signal: string): string {
-  return signal.startsWith("SIG") ? signal : `SIG${signal}`;
-}
-
 function stopChannel(ch: ClientChannel): void {
   const inner = ch as unknown as ChannelInternals;
   try {

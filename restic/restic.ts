@@ -74,8 +74,7 @@ export class Restic {
   async init(o: { throwawayKey?: boolean } = {}): Promise<{ id: string }> {
     const throwaway = o.throwawayKey ?? process.env.DCCTL_THROWAWAY_KEYS === "1";
     const cmd = initCommand({ insecureKdf: throwaway });
-    const res = throwaway ? await runRestic(throwawayKeyMaker(), this.repo, this.opts, cmd) : await this.run(cmd);
-    if (res.code !== 0) throw this.failure(cmd.command, res);
+    const res = await this.ok(cmd, {}, throwaway ? throwawayKeyMaker() : this.bin);
     const msg = jsonLines(res.stdout).find((m) => m.message_type === "initialized");
     return { id: typeof msg?.id === "string" ? msg.id : "" };
   }
@@ -247,13 +246,13 @@ export class Restic {
     };
   }
 
-  private run(cmd: ResticCommand, hooks: RunHooks = {}): Promise<RawResult> {
-    return runRestic(this.bin, this.repo, this.opts, cmd, hooks);
+  private run(cmd: ResticCommand, hooks: RunHooks = {}, bin = this.bin): Promise<RawResult> {
+    return runRestic(bin, this.repo, this.opts, cmd, hooks);
   }
 
   /** Runs a command and throws the typed error for any non-zero exit or for a refused delete. */
-  private async ok(cmd: ResticCommand, hooks: RunHooks = {}): Promise<RawResult> {
-    const res = await this.run(cmd, hooks);
+  private async ok(cmd: ResticCommand, hooks: RunHooks = {}, bin = this.bin): Promise<RawResult> {
+    const res = await this.run(cmd, hooks, bin);
     if (res.code !== 0 || refusedDelete(res.stderr)) throw this.failure(cmd.command, res);
     return res;
   }
