@@ -221,6 +221,19 @@ function pgBin(conn: PgConnection, program: string): string {
   return pgArgv(conn, program, [])[0] ?? program;
 }
 
+/** The replication role on a primary, with the account's password as a SCRAM verifier: made, or brought up to date. */
+export async function ensureReplicationRole(exec: Executor, conn: PgConnection, account: ReplicationAccount): Promise<void> {
+  const verifier = sqlLiteral(scramVerifier(account.password));
+  await pgQuery(
+    exec,
+    conn,
+    "postgres",
+    `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user') AS present \\gset\n` +
+      `\\if :present\n  ALTER ROLE :"user" WITH REPLICATION LOGIN PASSWORD ${verifier};\n\\else\n  CREATE ROLE :"user" WITH REPLICATION LOGIN PASSWORD ${verifier};\n\\endif\n`,
+    { user: account.user },
+  );
+}
+
 /** The replication role (its password as a SCRAM verifier) and the standby's slot on the primary; WAL settings checked. */
 async function preparePrimary(primary: PgReplicationEnd, standby: PgReplicationEnd, slot: string, account: ReplicationAccount): Promise<void> {
   const q = (sql: string, vars: Record<string, string> = {}) => pgQuery(primary.exec, primary.conn, "postgres", sql, vars);
@@ -229,12 +242,7 @@ async function preparePrimary(primary: PgReplicationEnd, standby: PgReplicationE
   if (walLevel === "minimal" || Number(senders) < 1) {
     throw new DcctlError(`${primary.host.name}: replication needs wal_level replica or logical (it is ${walLevel}) and max_wal_senders > 0 (it is ${senders})`);
   }
-  const verifier = sqlLiteral(scramVerifier(account.password));
-  await q(
-    `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user') AS present \\gset\n` +
-      `\\if :present\n  ALTER ROLE :"user" WITH REPLICATION LOGIN PASSWORD ${verifier};\n\\else\n  CREATE ROLE :"user" WITH REPLICATION LOGIN PASSWORD ${verifier};\n\\endif\n`,
-    { user: account.user },
-  );
+  await ensureReplicationRole(primary.exec, primary.conn, account);
   // pg_rewind, run by a former primary to wind back onto this one, reads files through these (no superuser needed).
   await q(
     'GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean), pg_catalog.pg_stat_file(text, boolean), pg_catalog.pg_read_binary_file(text), pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO :"user";\n',
