@@ -1,7 +1,7 @@
 import { loadSites, type SiteName, type Sites, type SshEndpoint } from "../inventory/index.js";
 import { InputError } from "../util/errors.js";
 import type { KeepPolicy } from "../restic/index.js";
-import { checkInventoryPolicies, loadPolicies, type Policies, type RepositoryName, type SourceSpec } from "./policies.js";
+import { checkInventoryPolicies, loadPolicies, type Policies, type PitrPolicy, type RepositoryName, type SourceSpec } from "./policies.js";
 
 /**
  * A backup job: one inventory host under its policy. The id `<host>/<policy>` is what schedulers pass to
@@ -22,6 +22,8 @@ export interface BackupJob {
   limitUploadKiB: number;
   randomizedDelaySec: number;
   stallMs: number;
+  /** The policy's point-in-time archiving, for the host's database servers whose engine has it. */
+  pitr?: PitrPolicy;
 }
 
 /** The tags every snapshot of a job carries; `job:<id>` is how status and prune find a job's snapshots. */
@@ -64,6 +66,7 @@ export function expandJobs(sites: Sites, policies: Policies): BackupJob[] {
         limitUploadKiB: policy.limitUploadKiB,
         randomizedDelaySec: policy.randomizedDelaySec,
         stallMs: policy.stallMs,
+        ...(policy.pitr ? { pitr: policy.pitr } : {}),
       });
     }
   }

@@ -52,6 +52,17 @@ export interface Policy {
   stallMs: number;
   /** `file:line` of the schedule, for refusals of what is made from it (a function: finding lines parses the YAML). */
   scheduleAt: () => string;
+  /** Continuous archiving of the jobs' database servers for point-in-time recovery, when the policy asks for it. */
+  pitr?: PitrPolicy;
+}
+
+/** A policy's `pitr:`: base backups on a schedule, the changes between them streamed as they are written. */
+export interface PitrPolicy {
+  /** 5-field cron expression (checked) of the base backups. */
+  baseBackup: string;
+  /** How far back a restore can reach: base backups older than the newest one before this window are removed. */
+  recoveryWindowDays: number;
+  baseBackupAt: () => string;
 }
 
 /** One task of the cycle besides the backups (`backup schedule` writes it at each site that runs it). */
@@ -79,6 +90,8 @@ export const DEFAULT_CYCLE = { replicate: "20 * * * *", prune: "40 4 * * *", ver
 
 /** A job's stall limit when its policy names none: long enough for a slow pg_dump to send its first bytes. */
 export const DEFAULT_STALL_MS = 5 * 60_000;
+/** How many days back a point-in-time restore reaches when a policy's `pitr:` does not say. */
+export const DEFAULT_RECOVERY_WINDOW_DAYS = 7;
 
 export interface Policies {
   file: string;
@@ -96,6 +109,7 @@ interface RawPolicy {
   limitUploadKiB?: number;
   randomizedDelaySec?: number;
   stallTimeout?: string | number;
+  pitr?: { baseBackup: string; recoveryWindowDays?: number };
 }
 
 interface RawCycle {
@@ -185,6 +199,16 @@ const schema = {
           limitUploadKiB: { type: "integer", minimum: 0, default: 0, description: "restic --limit-upload in KiB/s; 0: no limit." },
           randomizedDelaySec: { type: "integer", minimum: 0, default: 0, description: "Seconds of random delay before a job starts, to spread one window's jobs (systemd RandomizedDelaySec; crontabs ignore it)." },
           stallTimeout: { type: ["string", "number"], default: "5m", description: "A job that makes no progress this long (90s, 5m; or seconds) is stopped and fails." },
+          pitr: {
+            type: "object",
+            additionalProperties: false,
+            required: ["baseBackup"],
+            description: "Point-in-time recovery for the jobs' database servers that support it (PostgreSQL): each site's management host streams their changes as they are written and takes base backups (`dcctl pitr`).",
+            properties: {
+              baseBackup: { ...cronText, description: "When a base backup is taken, as a 5-field cron expression." },
+              recoveryWindowDays: { type: "integer", minimum: 1, default: DEFAULT_RECOVERY_WINDOW_DAYS, description: "How many days back a restore can reach; older base backups and changes are removed." },
+            },
+          },
         },
       },
     },
@@ -235,6 +259,7 @@ export function parsePolicies(path: string, text: string): Policies {
   const policies = new Map<string, Policy>();
   for (const [name, raw] of Object.entries(data.policies)) {
     checkCron(["policies", name, "schedule"], `policy ${name}: schedule`, raw.schedule);
+    if (raw.pitr) checkCron(["policies", name, "pitr", "baseBackup"], `policy ${name}: pitr.baseBackup`, raw.pitr.baseBackup);
     const kinds = raw.sources.map((s) => s.kind);
     const repeated = kinds.filter((k, i) => kinds.indexOf(k) !== i);
     if (repeated.length) problems.push({ path: ["policies", name, "sources"], message: `policy ${name}: source kind ${repeated[0] ?? ""} is listed twice (merge its paths)` });
@@ -252,6 +277,9 @@ export function parsePolicies(path: string, text: string): Policies {
       randomizedDelaySec: raw.randomizedDelaySec ?? 0,
       stallMs: stallMs ?? DEFAULT_STALL_MS,
       scheduleAt: at(["policies", name, "schedule"]),
+      ...(raw.pitr
+        ? { pitr: { baseBackup: raw.pitr.baseBackup, recoveryWindowDays: raw.pitr.recoveryWindowDays ?? DEFAULT_RECOVERY_WINDOW_DAYS, baseBackupAt: at(["policies", name, "pitr", "baseBackup"]) } }
+        : {}),
     });
   }
   const taskOf = (task: "replicate" | "prune" | "verify", fallback: string): CycleTask => {
