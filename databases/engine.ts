@@ -1,6 +1,7 @@
 import type { Executor } from "../hosts/executor.js";
 import type { DumpSource } from "./dump.js";
 import type { ReplicaSetupOptions, ReplicaSetupResult, ReplicaStatus, ReplicationAccount, ServerEnd } from "./replication.js";
+import type { ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, RecoverResult } from "./pitr.js";
 import type { DbRestoreResult, RestoreCommon } from "./restore.js";
 
 /**
@@ -63,4 +64,25 @@ export interface DatabaseEngine<N extends string = string, S = unknown> {
   replicaStatus(config: EngineConfig<N, S>, primary: ServerEnd, standby: ServerEnd): Promise<ReplicaStatus>;
   /** Makes a replica a writable primary; one that is not a replica needs nothing (a note says so). */
   promote(config: EngineConfig<N, S>, standby: ServerEnd): Promise<string[]>;
+
+  /** Continuous archiving for point-in-time recovery, where the engine has it (databases/pitr.ts). */
+  readonly pitr?: PointInTimeArchive<N, S>;
+}
+
+/**
+ * An engine's continuous archive, kept at the site's management host: `servers` are every server the site archives
+ * (set-up writes the archive's configuration for all of them at once).
+ */
+export interface PointInTimeArchive<N extends string, S> {
+  /** The tool and how it archives, in a few words ("Barman: WAL streamed with pg_receivewal, pg_basebackup"). */
+  readonly method: string;
+  setup(config: EngineConfig<N, S>, home: ArchiveHome, servers: ArchivedServer[]): Promise<void>;
+  /** A base backup now; its id. */
+  baseBackup(config: EngineConfig<N, S>, home: ArchiveHome, server: ArchivedServer): Promise<string>;
+  status(config: EngineConfig<N, S>, home: ArchiveHome, server: ArchivedServer): Promise<ArchiveStatus>;
+  recover(config: EngineConfig<N, S>, home: ArchiveHome, server: ArchivedServer, o: RecoverOptions): Promise<RecoverResult>;
+  /** What the scheduler runs every minute: receivers kept running, archived WAL filed, retention applied. */
+  maintain(config: EngineConfig<N, S>, home: ArchiveHome): Promise<void>;
+  /** Stops archiving the servers (the archive stays); `dropSlot` also frees what each server keeps for it. */
+  stop(config: EngineConfig<N, S>, home: ArchiveHome, servers: ArchivedServer[], dropSlot: boolean): Promise<void>;
 }

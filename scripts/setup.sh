@@ -76,7 +76,8 @@ trap 'exit 143' TERM
 
 # --- Debian packages -------------------------------------------------------------------------------------
 # systemd: systemd-analyze, which `backup schedule --emit systemd` and its test ask about the timers' calendars.
-apt_packages=(openssh-server postgresql mariadb-server iproute2 procps chromium systemd)
+# barman: the point-in-time archive of PostgreSQL (`dcctl pitr`), kept at each site's management host.
+apt_packages=(openssh-server postgresql mariadb-server iproute2 procps chromium systemd barman)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -9,6 +9,8 @@ import { pgQuery } from "./query.js";
 import { pgReplicaStatus, promotePg, setupPgReplica } from "./replication.js";
 import { DEBIAN_PG_SERVER, type PgReplicationEnd } from "./server.js";
 import { restorePostgres, settlePgStaging } from "./restore.js";
+import { pgArchiveCron, pgArchiveStatus, pgBaseBackup, recoverPg, setupPgArchive, stopPgArchive, type PgArchiveEnd } from "./pitr.js";
+import type { ArchivedServer } from "../pitr.js";
 
 type Config = EngineConfig<"postgresql", PgSettings>;
 
@@ -17,6 +19,11 @@ const connection = (config: Config, host: string): PgSettings => hostSettings(co
 const replicationEnd = (config: Config, end: ServerEnd): PgReplicationEnd => {
   const conn = connection(config, end.host.name);
   return { ...end, conn, server: { ...DEBIAN_PG_SERVER, ...config.databases.postgresql.server, ...config.databases.hosts[end.host.name]?.postgresql?.server } };
+};
+
+const archiveEnd = (config: Config, server: ArchivedServer): PgArchiveEnd => {
+  const { conn, server: control } = replicationEnd(config, server);
+  return { ...server, conn, server: control };
 };
 
 export const postgresql: DatabaseEngine<"postgresql", PgSettings> = {
@@ -39,4 +46,13 @@ export const postgresql: DatabaseEngine<"postgresql", PgSettings> = {
   setupReplica: (config, primary, standby, account, o) => setupPgReplica(replicationEnd(config, primary), replicationEnd(config, standby), account, o),
   replicaStatus: (config, primary, standby) => pgReplicaStatus(replicationEnd(config, primary), replicationEnd(config, standby)),
   promote: (config, standby) => promotePg(replicationEnd(config, standby)),
+  pitr: {
+    method: "Barman: WAL streamed as written (pg_receivewal, a slot per site), base backups with pg_basebackup",
+    setup: (config, home, servers) => setupPgArchive(home, servers.map((s) => archiveEnd(config, s))),
+    baseBackup: (config, home, server) => pgBaseBackup(home, archiveEnd(config, server)),
+    status: (config, home, server) => pgArchiveStatus(home, archiveEnd(config, server)),
+    recover: (config, home, server, o) => recoverPg(home, archiveEnd(config, server), archiveEnd(config, { host: o.onto, exec: o.ontoExec, recoveryWindowDays: server.recoveryWindowDays }), o),
+    maintain: (_config, home) => pgArchiveCron(home),
+    stop: (config, home, servers, dropSlot) => stopPgArchive(home, servers.map((s) => archiveEnd(config, s)), dropSlot),
+  },
 };
