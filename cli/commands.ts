@@ -32,6 +32,7 @@ export const commandGroups: Record<string, GroupEntry> = {
   backup: { command: "backup <command>", describe: "backup jobs: list, run, snapshots, verify, unlock, prune, replicate, status, schedule", load: async () => commandGroup((await import("./backup.js")).backupCommands) },
   restore: { command: "restore", describe: "restore a database (--db) or a path (--path) of a host from its backups, to it or to --target", load: async () => commandGroup((await import("./restore.js")).restoreCommands) },
   dr: { command: "dr <command>", describe: "disaster recovery: plan, drill, fail over, fail back, resume, history", load: async () => commandGroup((await import("./dr.js")).drCommands) },
+  pitr: { command: "pitr <command>", describe: "point-in-time recovery archives of the databases: setup, status, base-backup, maintain, stop", load: async () => commandGroup((await import("./pitr.js")).pitrCommands) },
   replication: { command: "replication <command>", describe: "continuous replication of the standbys: setup, status", load: async () => commandGroup((await import("./replication.js")).replicationCommands) },
   doctor: { command: "doctor", describe: "check this management host before first use, one line per check", load: async () => commandGroup((await import("./doctor.js")).doctorCommand) },
   serve: {

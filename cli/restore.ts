@@ -7,7 +7,10 @@ import { loadBackupConfig, resticFor, type BackupConfig } from "../backup/reposi
 import { DB_ENGINES, ENGINES, enginesOf, type DbEngine } from "../databases/registry.js";
 import { RestoreTargetExistsError, type DbRestoreResult } from "../databases/restore.js";
 import { restorePath } from "../backup/restore-path.js";
-import { connectHost, type Executor } from "../hosts/index.js";
+import { connectHost, hostPool, type Executor } from "../hosts/index.js";
+import { archivedDatabase, archivedDatabases, archivePoints, recoverToPoint } from "../backup/pitr.js";
+import { parsePointInTime } from "../databases/pitr.js";
+import { print, printJson } from "./print.js";
 import { confirmAction } from "../util/confirm.js";
 import type { Lang } from "../util/i18n.js";
 import { confirmTexts } from "./confirm-texts.js";
@@ -34,6 +37,10 @@ interface RestoreArgs {
   engine?: DbEngine;
   jobs?: number;
   repository?: string;
+  at?: string;
+  before?: string;
+  points?: boolean;
+  port: number;
   yes: boolean;
   json: boolean;
   /** The global --lang (cli/main.ts): the confirmation's language. */
@@ -54,10 +61,16 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
       .option("engine", { type: "string", choices: DB_ENGINES, describe: "--db only: when the host runs both" })
       .option("jobs", { type: "number", describe: `--db, ${PARALLEL.map((e) => `${ENGINES[e].label}: ${ENGINES[e].parallelRestore ?? ""}`).join("; ")}` })
       .option("repository", { type: "string", describe: `restore from ${REPOSITORY_NAMES.join(" or ")} (default: the host's job's)` })
+      .option("at", { type: "string", describe: "--db: the server as it was at this time (ISO 8601 with offset), every transaction committed by then, from the point-in-time archive, into a scratch server on --target" })
+      .option("before", { type: "string", describe: "--db: as --at, without the transactions committed at that very time" })
+      .option("points", { type: "boolean", describe: "--db: list the span the point-in-time archive of --host covers, and its lag; restore nothing" })
+      .option("port", { type: "number", default: 5433, describe: "--at/--before: the port the scratch server listens on" })
       .option("yes", { type: "boolean", default: false, describe: "overwrite without asking" })
       .option("json", { type: "boolean", default: false })
       .conflicts("db", "path")
       .conflicts("to", "db")
+      .conflicts("at", "before")
+      .conflicts("points", ["at", "before"])
       .example("$0 restore --host qn-app-web-01 --path /var/www --target qn-dr-app-web-01", "a folder onto the standby")
       .example("$0 restore --host qn-db-01 --db portal --target qn-dr-db-01 --yes", "a database over an existing one"),
   handler: async (args) => {
@@ -65,6 +78,8 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
     if (args.jobs !== undefined && (args.db === undefined || !Number.isInteger(args.jobs) || args.jobs < 1 || args.jobs > 64)) {
       throw new InputError([`dcctl restore: --jobs must be a whole number from 1 to 64, with --db (not ${String(args.jobs)})`]);
     }
+    const pointInTime = args.at !== undefined || args.before !== undefined || args.points === true;
+    if (pointInTime) return restorePointInTime(args);
     const sites = loadSites();
     const source = findHost(sites, args.host);
     if (!source) throw new InputError([`dcctl restore: unknown host "${args.host}" (see dcctl inventory show)`]);
@@ -99,6 +114,43 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
     }
   },
 };
+
+/** `--at`, `--before`, `--points`: from the point-in-time archive (backup/pitr.ts), never from a snapshot. */
+async function restorePointInTime(args: RestoreArgs): Promise<void> {
+  const flag = args.at !== undefined ? "--at" : args.before !== undefined ? "--before" : "--points";
+  if (args.db === undefined) throw new InputError([`dcctl restore: ${flag} restores a database server: give --db NAME`]);
+  if (args.snapshot !== "latest") throw new InputError([`dcctl restore: ${flag} restores from the point-in-time archive, not a snapshot: drop --snapshot`]);
+  if (!Number.isInteger(args.port) || args.port < 1 || args.port > 65535) throw new InputError([`dcctl restore: --port must be a port number (not ${String(args.port)})`]);
+  const when = args.at ?? args.before;
+  const target = when === undefined ? undefined : parsePointInTime(when, flag);
+  const sites = loadSites();
+  const db = archivedDatabase(archivedDatabases(sites, loadJobs()), args.host);
+  const onto = args.target === undefined ? db.host : findHost(sites, args.target);
+  if (!onto) throw new InputError([`dcctl restore: unknown target host "${args.target ?? ""}"`]);
+  const config = loadBackupConfig();
+  const exec = hostPool(config);
+  try {
+    if (!target) {
+      const s = await archivePoints(config, db, exec);
+      if (args.json) printJson(s);
+      else {
+        print(`${s.host} (${s.engine}): restorable from ${s.earliest ?? "- (no base backup yet)"} to ${s.latest ?? "-"}`);
+        print(`  ${s.baseBackups} base backup${s.baseBackups === 1 ? "" : "s"}, newest ${s.newestBaseBackup ?? "-"}; ${s.receiving ? `receiving, lag ${s.lagSeconds === undefined ? "unknown" : `${s.lagSeconds.toFixed(2)} s`}` : "NOT receiving"}${s.notes.length ? `; ${s.notes.join("; ")}` : ""}`);
+      }
+      return;
+    }
+    const log = (line: string) => void (args.json ? undefined : process.stderr.write(`${line}\n`));
+    const r = await recoverToPoint(config, db, exec, { target, targetText: when ?? "", inclusive: args.at !== undefined, flag, onto, port: args.port, dbName: args.db, log });
+    if (args.json) printJson(r);
+    else {
+      print(`recovered ${r.host} as of ${flag} ${r.target} from base backup ${r.baseBackup}: database ${args.db} on ${onto.name} at ${r.address}:${r.port} (data ${r.dataDir})`);
+      print(`  last transaction recovered: ${r.lastTransactionAt ?? "none after the base backup"}${r.stoppedBefore ? `; stopped before transaction ${r.stoppedBefore.transaction} committed ${r.stoppedBefore.committedAt}` : "; every archived change applied"}`);
+      print(`  stop and remove it on ${onto.name}: ${r.stop.join(" ")} && rm -rf ${r.dataDir}`);
+    }
+  } finally {
+    await exec.closeAll();
+  }
+}
 
 /**
  * The overwrite a path restore asks about, in the operator's language. backup/restore-path.ts words it in English

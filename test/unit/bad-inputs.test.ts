@@ -168,6 +168,22 @@ describe("names that the inventory, the repository or the file system do not hav
   });
 });
 
+describe("point-in-time restores: a time or a host the archive cannot serve, before anything is asked of it", () => {
+  const pitr = (...args: string[]) => ["restore", "--host", "qn-db-01", "--db", "portal", ...args];
+  it("a time without an offset, a malformed one, one in the future", () => {
+    refused("restore --at without offset", pitr("--at", "2026-12-05 10:59"), {}, /^--at "2026-12-05 10:59": not a time: give ISO 8601 with an offset, e\.g\. 2026-12-05T10:59:00\+07:00 or …Z$/);
+    refused("restore --before banana", pitr("--before", "banana"), {}, /^--before "banana": not a time: give ISO 8601 with an offset/);
+    refused("restore --at 2026-02-30", pitr("--at", "2026-02-30T10:00:00Z"), {}, /^--at "2026-02-30T10:00:00Z": no such time$/);
+    refused("restore --at the future", pitr("--at", "2999-01-01T00:00:00+07:00"), {}, /^--at 2999-01-01T00:00:00\+07:00: is in the future \(now \S+\)$/);
+  });
+  it("with a snapshot, a path, a bad port, or a host that is not archived", () => {
+    refused("restore --at with --snapshot", pitr("--at", "2026-12-05T10:59:00Z", "--snapshot", "deadbeef"), {}, /^dcctl restore: --at restores from the point-in-time archive, not a snapshot: drop --snapshot$/);
+    refused("restore --points --path", ["restore", "--host", "qn-db-01", "--path", "/etc", "--points"], {}, /^dcctl restore: --points restores a database server: give --db NAME$/);
+    refused("restore --at --port 0", pitr("--at", "2026-12-05T10:59:00Z", "--port", "0"), {}, /^dcctl restore: --port must be a port number \(not 0\)$/);
+    refused("restore --points, host not archived", pitr("--points"), {}, /^--host qn-db-01: not archived for point-in-time recovery \(none is: a host is when its policy has pitr: and its services name postgresql\)$/);
+  });
+});
+
 describe("serve's TLS files are checked before it listens", () => {
   const tls = (key: string, ca: string) => ["serve", "--listen", "127.0.0.1:0", "--tls-cert", join(work, "server.pem"), "--tls-key", join(work, key), "--client-ca", join(work, ca)];
 

@@ -1,0 +1,139 @@
+import { join } from "node:path";
+import { drTierOf, findHost, type SiteHost, type Sites } from "../inventory/index.js";
+import { DB_ENGINES, ENGINES, enginesOf, type DbEngine } from "../databases/registry.js";
+import type { PointInTimeArchive } from "../databases/engine.js";
+import { checkCovered, type ArchiveHome, type ArchiveStatus, type ArchivedServer, type RecoverResult } from "../databases/pitr.js";
+import type { HostPool } from "../hosts/index.js";
+import { InputError } from "../util/errors.js";
+import type { BackupJob } from "./jobs.js";
+import { replicationAccount } from "./replication/index.js";
+import type { BackupConfig } from "./repositories.js";
+
+/**
+ * Which servers a site archives for point-in-time recovery, and the `dcctl pitr` operations over them. Every site's
+ * management host pulls its own archive of the same servers (the primaries of jobs whose policy has `pitr:`), so the
+ * secondary's copy never depends on, nor can be reached from, the primary's hosts.
+ */
+
+/** A server the site archives: its engine, its host, and the policy's recovery window. */
+export interface ArchivedDatabase {
+  engine: DbEngine;
+  host: SiteHost;
+  recoveryWindowDays: number;
+  /** The policy's base backups: when (cron), and where that is written. */
+  baseBackup: string;
+  baseBackupAt: () => string;
+  /** The tier's RPO: the archive's lag is judged against it. */
+  rpoSeconds: number;
+}
+
+type Archive = PointInTimeArchive<DbEngine, unknown>;
+
+/** The engine's archive, typed for the registry's config (each engine reads its own settings from it). */
+function archiveOf(engine: DbEngine): Archive | undefined {
+  return ENGINES[engine].pitr as Archive | undefined;
+}
+
+/**
+ * The servers to archive: each database server (of an engine that can) on a host whose job's policy has `pitr:`.
+ * A warm standby is not one: its changes are its primary's.
+ */
+export function archivedDatabases(sites: Sites, jobs: BackupJob[]): ArchivedDatabase[] {
+  const out: ArchivedDatabase[] = [];
+  for (const job of jobs) {
+    if (!job.pitr) continue;
+    const host = findHost(sites, job.host);
+    if (!host || host.standbyFor) continue;
+    const site = sites[host.site];
+    for (const engine of enginesOf(host.services)) {
+      if (!archiveOf(engine)) continue;
+      const { recoveryWindowDays, baseBackup, baseBackupAt } = job.pitr;
+      out.push({ engine, host, recoveryWindowDays, baseBackup, baseBackupAt, rpoSeconds: drTierOf(site, host).rpoMinutes * 60 });
+    }
+  }
+  return out;
+}
+
+/** The archived server a `--host` names, or bad input listing the archived ones. */
+export function archivedDatabase(all: ArchivedDatabase[], host: string, flag = "--host"): ArchivedDatabase {
+  const found = all.find((a) => a.host.name === host);
+  if (found) return found;
+  const names = all.map((a) => a.host.name);
+  const engines = DB_ENGINES.filter((e) => archiveOf(e)).join(", ");
+  throw new InputError([`${flag} ${host}: not archived for point-in-time recovery (${names.length ? `archived: ${names.join(", ")}` : `none is: a host is when its policy has pitr: and its services name ${engines}`})`]);
+}
+
+/** Where this site keeps an engine's archive, and the account it pulls with. */
+export function archiveHome(config: BackupConfig, engine: DbEngine, log: (line: string) => void = () => undefined): ArchiveHome {
+  return { dir: join(config.stateDir, "pitr", engine), site: config.site, account: replicationAccount(config), log };
+}
+
+const serverOf = (db: ArchivedDatabase, exec: HostPool): ArchivedServer => ({ host: db.host, exec: exec(db.host), recoveryWindowDays: db.recoveryWindowDays });
+
+function requireArchive(engine: DbEngine): Archive {
+  const archive = archiveOf(engine);
+  if (!archive) throw new InputError([`${ENGINES[engine].label} has no point-in-time archive in dcctl`]);
+  return archive;
+}
+
+/** Each engine's archive made (or brought up to date) for all its servers. */
+export async function setupArchives(config: BackupConfig, dbs: ArchivedDatabase[], exec: HostPool, log: (line: string) => void): Promise<void> {
+  for (const engine of [...new Set(dbs.map((d) => d.engine))]) {
+    const servers = dbs.filter((d) => d.engine === engine).map((d) => serverOf(d, exec));
+    await requireArchive(engine).setup(config, archiveHome(config, engine, log), servers);
+  }
+}
+
+export async function baseBackup(config: BackupConfig, db: ArchivedDatabase, exec: HostPool): Promise<string> {
+  return requireArchive(db.engine).baseBackup(config, archiveHome(config, db.engine), serverOf(db, exec));
+}
+
+/** An archive's status judged against the tier: receiving, and the lag within the RPO. */
+export interface JudgedArchive extends ArchiveStatus {
+  engine: DbEngine;
+  rpoSeconds: number;
+  ok: boolean;
+}
+
+export async function archiveStatuses(config: BackupConfig, dbs: ArchivedDatabase[], exec: HostPool): Promise<JudgedArchive[]> {
+  return Promise.all(
+    dbs.map(async (db) => {
+      const status = await requireArchive(db.engine).status(config, archiveHome(config, db.engine), serverOf(db, exec));
+      const ok = status.receiving && status.lagSeconds !== undefined && status.lagSeconds <= db.rpoSeconds && status.baseBackups > 0;
+      return { ...status, engine: db.engine, rpoSeconds: db.rpoSeconds, ok };
+    }),
+  );
+}
+
+export async function maintainArchives(config: BackupConfig, dbs: ArchivedDatabase[]): Promise<void> {
+  for (const engine of [...new Set(dbs.map((d) => d.engine))]) await requireArchive(engine).maintain(config, archiveHome(config, engine));
+}
+
+export async function stopArchives(config: BackupConfig, dbs: ArchivedDatabase[], exec: HostPool, dropSlot: boolean): Promise<void> {
+  for (const engine of [...new Set(dbs.map((d) => d.engine))]) {
+    await requireArchive(engine).stop(config, archiveHome(config, engine), dbs.filter((d) => d.engine === engine).map((d) => serverOf(d, exec)), dropSlot);
+  }
+}
+
+
+/** What the archive can reach for one server (`restore --points`). */
+export async function archivePoints(config: BackupConfig, db: ArchivedDatabase, exec: HostPool): Promise<JudgedArchive> {
+  const [status] = await archiveStatuses(config, [db], exec);
+  if (!status) throw new InputError([`no archive status for ${db.host.name}`]);
+  return status;
+}
+
+/**
+ * A point-in-time restore of the server into a scratch server on `onto`: a point the archive does not cover is
+ * refused before anything is touched, naming what it covers.
+ */
+export async function recoverToPoint(
+  config: BackupConfig,
+  db: ArchivedDatabase,
+  exec: HostPool,
+  o: { target: Date; targetText: string; inclusive: boolean; flag: string; onto: SiteHost; port: number; dbName: string; log(line: string): void },
+): Promise<RecoverResult> {
+  const status = await archivePoints(config, db, exec);
+  checkCovered(status, o.target, o.flag);
+  return requireArchive(db.engine).recover(config, archiveHome(config, db.engine, o.log), serverOf(db, exec), { target: o.target, targetText: o.targetText, inclusive: o.inclusive, onto: o.onto, ontoExec: exec(o.onto), port: o.port, db: o.dbName });
+}
