@@ -5,6 +5,7 @@ import type { BackupJob } from "./jobs.js";
 import type { Policies } from "./policies.js";
 import { makeDir } from "../util/dirs.js";
 import { parseCron, toOnCalendar } from "./cron.js";
+import type { ArchivedDatabase } from "./pitr.js";
 
 /**
  * The site's backup cycle as systemd timers or a crontab: a task per job and for replicate, prune and verify, on the
@@ -47,9 +48,11 @@ export interface ScheduledTask {
  * secondary's repository after the backup windows (replicate runs where the primary's repository and its locks are,
  * so a prune there never removes what is being copied); at each site, prune and verify of the repository that site
  * owns. The secondary never replicates (its repository is the destination, append-only to the primary) and never
- * prunes the primary's repository: its prune covers its own repository, the primary's copies included.
+ * prunes the primary's repository: its prune covers its own repository, the primary's copies included. Each site
+ * also keeps its own point-in-time archive of the `archived` servers: a minute's upkeep (receivers, filing,
+ * retention) and each server's base backups on its policy's `pitr.baseBackup`.
  */
-export function siteSchedule(site: SiteName, jobs: BackupJob[], policies: Pick<Policies, "file" | "policies" | "cycle">): ScheduledTask[] {
+export function siteSchedule(site: SiteName, jobs: BackupJob[], policies: Pick<Policies, "file" | "policies" | "cycle">, archived: ArchivedDatabase[] = []): ScheduledTask[] {
   const wait = ["--wait", String(SCHEDULED_LOCK_WAIT_SECONDS)];
   const { replicate, prune, verify } = policies.cycle;
   const tasks: ScheduledTask[] = jobs
@@ -90,6 +93,12 @@ export function siteSchedule(site: SiteName, jobs: BackupJob[], policies: Pick<P
       at: verify.at(),
     },
   );
+  if (archived.length) {
+    tasks.push({ name: "dcctl-pitr-maintain", what: "dcctl upkeep of the point-in-time archives: receivers, WAL filing, retention", args: ["pitr", "maintain"], schedule: "* * * * *", randomizedDelaySec: 0, at: policies.file });
+    for (const db of archived) {
+      tasks.push({ name: `dcctl-pitr-base-${db.host.name}`, what: `dcctl base backup of ${db.host.name} into ${site}'s point-in-time archive`, args: ["pitr", "base-backup", "--host", db.host.name], schedule: db.baseBackup, randomizedDelaySec: 0, at: db.baseBackupAt() });
+    }
+  }
   return tasks;
 }
 

@@ -483,7 +483,7 @@ interface ScheduleArgs {
 
 const scheduleCommand: CommandModule<object, ScheduleArgs> = {
   command: "schedule",
-  describe: "write systemd timers (or a crontab) for a site's whole backup cycle: its jobs, replicate (primary), prune and verify, on the policies file's schedules",
+  describe: "write systemd timers (or a crontab) for a site's whole backup cycle: its jobs, replicate (primary), prune, verify and the point-in-time archives' upkeep and base backups, on the policies file's schedules",
   builder: (y: Argv<object>): Argv<ScheduleArgs> =>
     y
       .option("emit", { type: "string", demandOption: true, choices: ["systemd", "cron"] })
@@ -493,8 +493,12 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
   handler: async (args) => {
     const site = siteOption(args.site) ?? siteOfThisMachine();
     const policies = loadPolicies();
-    const jobs = expandJobs(loadSites(), policies).filter((j) => j.site === site);
-    const tasks = siteSchedule(site, jobs, policies);
+    const sites = loadSites();
+    const all = expandJobs(sites, policies);
+    const jobs = all.filter((j) => j.site === site);
+    const { archivedDatabases } = await import("../backup/pitr.js");
+    const archived = archivedDatabases(sites, all);
+    const tasks = siteSchedule(site, jobs, policies, archived);
     if (args.emit === "systemd") {
       const { systemdCalendarProblems } = await import("../backup/systemd-calendar.js");
       const problems = await systemdCalendarProblems(tasks);
@@ -512,8 +516,8 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
     if (args.emit === "cron") makeDir(logDir);
     const files = args.emit === "systemd" ? renderSystemd(tasks, { dcctl, env }) : renderCrontab(tasks, { dcctl, env, logDir });
     const written = writeSchedule(args.out, files);
-    const cycle = site === "primary" ? "replicate to the secondary, prune and verify" : "prune and verify";
-    print(`wrote ${written.length} file${written.length === 1 ? "" : "s"} for site ${site} to ${args.out}: its ${jobs.length} job${jobs.length === 1 ? "" : "s"}, ${cycle} of repository ${site}`);
+    const cycle = `${site === "primary" ? "replicate to the secondary, prune and verify" : "prune and verify"} of repository ${site}${archived.length ? `, and the point-in-time archive of ${archived.map((a) => a.host.name).join(", ")}` : ""}`;
+    print(`wrote ${written.length} file${written.length === 1 ? "" : "s"} for site ${site} to ${args.out}: its ${jobs.length} job${jobs.length === 1 ? "" : "s"}, ${cycle}`);
   },
 };
 

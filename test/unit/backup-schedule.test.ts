@@ -9,6 +9,7 @@ import { loadPolicies, parsePolicies } from "../../backup/policies.js";
 import { matches, nextRun, parseCron, toOnCalendar } from "../../backup/cron.js";
 import { renderCrontab, renderSystemd, siteSchedule, unitName, writeSchedule } from "../../backup/schedule.js";
 import { systemdNextElapse } from "../../backup/systemd-calendar.js";
+import { archivedDatabases } from "../../backup/pitr.js";
 import { InputError } from "../../util/errors.js";
 import { repoRoot } from "../../util/tools.js";
 import { dcctl as runDcctl } from "../helpers/cli.js";
@@ -124,6 +125,26 @@ describe("dcctl schedule rendering", () => {
     expect(secondary.get("dcctl-verify-secondary")).toBe('backup verify --repository secondary --subset "10%%" --wait 600');
     expect([...secondary.keys()].filter((n) => n.startsWith("dcctl-backup-"))).toHaveLength(jobs.filter((j) => j.site === "secondary").length);
     expect(secondary.size).toBeGreaterThan(2);
+  });
+
+  it("schedules the point-in-time archive at both sites: a minute's upkeep, and each archived server's base backups on its policy's pitr", () => {
+    const sites = loadSites();
+    const archived = archivedDatabases(sites, jobs);
+    // The PostgreSQL servers under db-hourly (pitr:), not a standby of one: its changes are its primary's.
+    const expected = jobs.filter((j) => j.policy === "db-hourly" && sites.primary.hosts.concat(sites.secondary.hosts).some((h) => h.name === j.host && h.services.includes("postgresql") && !h.standbyFor)).map((j) => j.host);
+    expect(archived.map((a) => a.host.name)).toEqual(expected);
+    expect(expected.length).toBeGreaterThan(0);
+    for (const site of ["primary", "secondary"] as const) {
+      const tasks = siteSchedule(site, jobs.filter((j) => j.site === site), policies, archived);
+      const maintain = tasks.find((t) => t.name === "dcctl-pitr-maintain");
+      expect([maintain?.args, maintain?.schedule]).toEqual([["pitr", "maintain"], "* * * * *"]);
+      for (const a of archived) {
+        const base = tasks.find((t) => t.name === `dcctl-pitr-base-${a.host.name}`);
+        expect([base?.args, base?.schedule, base?.at]).toEqual([["pitr", "base-backup", "--host", a.host.name], "15 0 * * *", expect.stringMatching(/policies\.yaml:\d+$/)]);
+      }
+    }
+    // Without an archived server, nothing of it is scheduled.
+    expect(siteSchedule("primary", jobs, policies).some((t) => t.name.startsWith("dcctl-pitr-"))).toBe(false);
   });
 
   it("systemd-analyze accepts every OnCalendar= that `backup schedule` writes, each timer firing within a year", () => {
