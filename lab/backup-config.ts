@@ -66,7 +66,8 @@ export function writeLabBackupConfig(dir: string, state: LabState, config: LabCo
     if (!s.host) continue;
     if (s.kind === "postgresql") {
       const pw = readFileSync(join(dir, "db", s.host, "superuser.password"), "utf8").trim();
-      pgLines.push(`${s.address}:${s.port}:*:postgres:${pw}`);
+      // Any port: a point-in-time restore's scratch server (dcctl restore --at) has the same accounts on another one.
+      pgLines.push(`${s.address}:*:*:postgres:${pw}`);
       // The lab's service control (lab/dbctl.ts), run on the host over SSH as pg_ctlcluster would be.
       const dbctl = (action: string) => [process.execPath, join(repoRoot, "dist", "lab", "dbctl.js"), action, dir, s.host ?? ""];
       const server = { dataDir: join(dir, "db", s.host, "data"), osUser: "dcctl-lab", start: dbctl("start"), stop: dbctl("stop") };

@@ -39,8 +39,8 @@ export interface TestLab {
   namespaces(): string[];
   /** GET url from inside a site: status and body (status 0 when nothing answered within 5 s). */
   http(site: "primary" | "secondary", url: string): { status: number; body: string };
-  /** psql as the superuser at a site's database server, from that site's management host. */
-  psql(site: "primary" | "secondary", address: string, sql: string): CliRun;
+  /** psql as the superuser at a site's database server (or another on that host, by port), from that site's management host. */
+  psql(site: "primary" | "secondary", address: string, sql: string, port?: number): CliRun;
   /** The virtual machines in a site's vCenter (govc, from inside the site). */
   vms(site: "primary" | "secondary"): string[];
 }
@@ -103,8 +103,8 @@ export function sharedLab(): TestLab {
       if (res.code !== 0) throw new Error(`fetch inside ${site} failed: ${res.stderr}`);
       return JSON.parse(res.stdout) as { status: number; body: string };
     },
-    psql(site, address, sql) {
-      return at(site, ["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", address, "-U", "postgres", "-d", "portal", "-c", sql], { PGPASSFILE: join(dir, "secrets", "postgres.pgpass") });
+    psql(site, address, sql, port = 5432) {
+      return at(site, ["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", address, "-p", String(port), "-U", "postgres", "-d", "portal", "-c", sql], { PGPASSFILE: join(dir, "secrets", "postgres.pgpass") });
     },
     vms(site) {
       const vc = state().vcenters[site];
