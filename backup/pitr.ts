@@ -1,10 +1,14 @@
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { drTierOf, findHost, type SiteHost, type Sites } from "../inventory/index.js";
 import { DB_ENGINES, ENGINES, enginesOf, type DbEngine } from "../databases/registry.js";
 import type { PointInTimeArchive } from "../databases/engine.js";
 import { checkCovered, type ArchiveHome, type ArchiveStatus, type ArchivedServer, type RecoverResult } from "../databases/pitr.js";
 import type { HostPool } from "../hosts/index.js";
 import { InputError } from "../util/errors.js";
+import { writeAtomic } from "../util/files.js";
+import { makeDir } from "../util/dirs.js";
+import { renderGauges, type Gauge } from "../util/prometheus.js";
 import type { BackupJob } from "./jobs.js";
 import { replicationAccount } from "./replication/index.js";
 import type { BackupConfig } from "./repositories.js";
@@ -91,6 +95,8 @@ export async function baseBackup(config: BackupConfig, db: ArchivedDatabase, exe
 /** An archive's status judged against the tier: receiving, and the lag within the RPO. */
 export interface JudgedArchive extends ArchiveStatus {
   engine: DbEngine;
+  /** The site whose archive it is (this one). */
+  site: string;
   rpoSeconds: number;
   ok: boolean;
 }
@@ -100,7 +106,7 @@ export async function archiveStatuses(config: BackupConfig, dbs: ArchivedDatabas
     dbs.map(async (db) => {
       const status = await requireArchive(db.engine).status(config, archiveHome(config, db.engine), serverOf(db, exec));
       const ok = status.receiving && status.lagSeconds !== undefined && status.lagSeconds <= db.rpoSeconds && status.baseBackups > 0;
-      return { ...status, engine: db.engine, rpoSeconds: db.rpoSeconds, ok };
+      return { ...status, engine: db.engine, site: config.site, rpoSeconds: db.rpoSeconds, ok };
     }),
   );
 }
@@ -136,4 +142,39 @@ export async function recoverToPoint(
   const status = await archivePoints(config, db, exec);
   checkCovered(status, o.target, o.flag);
   return requireArchive(db.engine).recover(config, archiveHome(config, db.engine, o.log), serverOf(db, exec), { target: o.target, targetText: o.targetText, inclusive: o.inclusive, onto: o.onto, ontoExec: exec(o.onto), port: o.port, db: o.dbName });
+}
+
+/** Where the last measure of each archive is kept (for the console, which probes nothing for it) and its metrics. */
+function pitrPaths(config: BackupConfig): { lastStatus: string; metricsFile: string } {
+  return { lastStatus: join(config.stateDir, "pitr", "last-status.json"), metricsFile: join(dirname(config.metricsFile), "dcctl_pitr.prom") };
+}
+
+const METRICS: Gauge<JudgedArchive>[] = [
+  { name: "dcctl_pitr_lag_seconds", help: "Seconds between the server's newest change and its arrival in the archive (the live RPO); NaN when unknown", value: (s) => s.lagSeconds ?? Number.NaN },
+  { name: "dcctl_pitr_rpo_seconds", help: "The RPO of the server's DR tier", value: (s) => s.rpoSeconds },
+  { name: "dcctl_pitr_receiving", help: "1 when the archive receives the server's changes as they are written", value: (s) => (s.receiving ? 1 : 0) },
+  { name: "dcctl_pitr_ok", help: "1 when the archive receives, has a base backup, and lags within the tier's RPO", value: (s) => (s.ok ? 1 : 0) },
+  { name: "dcctl_pitr_base_backups", help: "Base backups in the archive", value: (s) => s.baseBackups },
+  { name: "dcctl_pitr_restorable_from_timestamp_seconds", help: "The oldest point a restore can reach", value: (s) => (s.earliest ? Date.parse(s.earliest) / 1000 : undefined) },
+  { name: "dcctl_pitr_restorable_to_timestamp_seconds", help: "The newest point a restore can reach", value: (s) => (s.latest ? Date.parse(s.latest) / 1000 : undefined) },
+  { name: "dcctl_pitr_measured_timestamp_seconds", help: "When the archive was last measured", value: (s) => Date.parse(s.measuredAt) / 1000 },
+];
+
+/** Keeps the measures (over the last ones of the same servers) and writes the Prometheus textfile. */
+export function recordArchiveStatuses(config: BackupConfig, fresh: JudgedArchive[]): void {
+  const paths = pitrPaths(config);
+  const measured = new Set(fresh.map((s) => s.host));
+  const all = [...readArchiveStatuses(config).filter((s) => !measured.has(s.host)), ...fresh].sort((a, b) => a.host.localeCompare(b.host));
+  makeDir(dirname(paths.lastStatus));
+  writeAtomic(paths.lastStatus, JSON.stringify(all, null, 1) + "\n");
+  writeAtomic(paths.metricsFile, renderGauges(METRICS, all, (s) => ({ host: s.host, engine: s.engine, site: s.site })).join("\n") + "\n");
+}
+
+/** The archives as last measured here (`pitr status`, `pitr maintain`); none before the first measure. */
+export function readArchiveStatuses(config: BackupConfig): JudgedArchive[] {
+  try {
+    return JSON.parse(readFileSync(pitrPaths(config).lastStatus, "utf8")) as JudgedArchive[];
+  } catch {
+    return [];
+  }
 }

@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from "yargs";
 import { loadSites } from "../inventory/index.js";
 import { loadJobs } from "../backup/jobs.js";
 import { loadBackupConfig, type BackupConfig } from "../backup/repositories.js";
-import { archivedDatabase, archivedDatabases, archiveStatuses, baseBackup, maintainArchives, setupArchives, stopArchives, type ArchivedDatabase } from "../backup/pitr.js";
+import { archivedDatabase, archivedDatabases, archiveStatuses, baseBackup, maintainArchives, recordArchiveStatuses, setupArchives, stopArchives, type ArchivedDatabase } from "../backup/pitr.js";
 import { hostPool, type HostPool } from "../hosts/index.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 import { formatDuration } from "../util/duration.js";
@@ -44,6 +44,7 @@ const setupCommand: CommandModule<object, { json: boolean }> = {
     await withArchives({}, async (config, dbs, exec) => {
       await setupArchives(config, dbs, exec, (line) => void process.stderr.write(`${line}\n`));
       const statuses = await archiveStatuses(config, dbs, exec);
+      recordArchiveStatuses(config, statuses);
       if (args.json) printJson(statuses);
       else for (const s of statuses) print(`${s.host}: archived, ${s.receiving ? "receiving" : "not receiving"}, ${s.baseBackups} base backup${s.baseBackups === 1 ? "" : "s"}, restorable ${s.earliest ?? "-"} to ${s.latest ?? "-"}`);
     });
@@ -59,6 +60,7 @@ const statusCommand: CommandModule<object, HostArgs> = {
   handler: async (args) => {
     await withArchives(args, async (config, dbs, exec) => {
       const statuses = await archiveStatuses(config, dbs, exec);
+      recordArchiveStatuses(config, statuses);
       if (args.json) printJson(statuses);
       else
         print(
@@ -91,10 +93,15 @@ const baseBackupCommand: CommandModule<object, HostArgs> = {
 
 const maintainCommand: CommandModule<object, { json: boolean }> = {
   command: "maintain",
-  describe: "keep the archives going (what the schedule runs every minute): receivers that stopped started again, streamed WAL filed, retention applied",
+  describe: "keep the archives going (what the schedule runs every minute): receivers that stopped started again, streamed WAL filed, retention applied; then measured (the metrics and the console's figures)",
   builder: (y) => y.option("json", { type: "boolean", default: false }),
-  handler: async () => {
-    await withArchives({}, async (config, dbs) => maintainArchives(config, dbs));
+  handler: async (args) => {
+    await withArchives({}, async (config, dbs, exec) => {
+      await maintainArchives(config, dbs);
+      const statuses = await archiveStatuses(config, dbs, exec);
+      recordArchiveStatuses(config, statuses);
+      if (args.json) printJson(statuses);
+    });
   },
 };
 
@@ -105,6 +112,8 @@ const stopCommand: CommandModule<object, HostArgs & { "drop-slot": boolean }> = 
   handler: async (args) => {
     await withArchives(args, async (config, dbs, exec) => {
       await stopArchives(config, dbs, exec, args["drop-slot"]);
+      // Measured once more, so that the metrics and the console say it no longer receives.
+      recordArchiveStatuses(config, await archiveStatuses(config, dbs, exec));
       for (const db of dbs) print(`${db.host.name}: archiving stopped${args["drop-slot"] ? ", slot dropped" : ""}`);
     });
   },

@@ -7,6 +7,7 @@ import { measurePairs, replicationPairs, type PairStatus } from "../backup/repli
 import { lookAtOtherSites, newestVerify, type PeerRecords } from "../backup/peer-records.js";
 import { keptUnreachable, probeSites, type SiteReach } from "../backup/reachability.js";
 import type { VerifyRecord } from "../backup/verify-record.js";
+import { readArchiveStatuses, type JudgedArchive } from "../backup/pitr.js";
 import { listRuns, type RunSummary } from "../runbooks/engine/index.js";
 import { loadDrillRuns, readiness, type ReadinessInput, type ServiceReadiness } from "../runbooks/engine/readiness.js";
 import { errorMessage, InputError } from "../util/errors.js";
@@ -58,6 +59,8 @@ export interface ConsoleStatus {
   sites: SiteReach[];
   backup: BackupPart;
   repositories: RepositoryPart[];
+  /** The point-in-time archives as `dcctl pitr maintain` (every minute) or `pitr status` last measured them here. */
+  archives: JudgedArchive[];
   /** `dcctl dr readiness` per service, from the last reading and the DR runs of this machine. */
   services?: ServiceReadiness[];
   servicesError?: string;
@@ -235,6 +238,7 @@ export function startCollector(o: CollectorOptions): Collector {
         },
         sites: reach,
         backup,
+        archives: readArchiveStatuses(o.config),
         repositories: REPOSITORY_NAMES.flatMap((name) => {
           const r = o.config.repositories[name];
           const verify = r ? newestVerify(o.config, name, peers) : undefined;

@@ -51,6 +51,20 @@ export interface ReplicaView {
   notes?: string;
 }
 
+export interface ArchiveView {
+  host: string;
+  receiving: string;
+  tone: Tone;
+  lag: string;
+  rpo: string;
+  span: string;
+  measured: string;
+  notes?: string;
+}
+
+/** An archive measured longer ago than this is not being watched: its figures say nothing of now. */
+const ARCHIVE_STALE_MS = 5 * 60_000;
+
 export interface RepositoryView {
   name: string;
   location: string;
@@ -110,6 +124,7 @@ export interface OverviewView {
   backupError?: string;
   sites: SiteJobs[];
   replicas: ReplicaView[];
+  archives: ArchiveView[];
   repositories: RepositoryView[];
   /** Absent until readiness could be judged; then servicesNote says why. */
   services?: ServiceView[];
@@ -324,6 +339,21 @@ export function overviewView(s: ConsoleStatus, t: Translate, lang: Lang, now: Da
       };
       if (!p.ok && p.notes.length) r.notes = p.notes.join("; ");
       return r;
+    }),
+    archives: s.archives.map((a) => {
+      const old = now.getTime() - Date.parse(a.measuredAt) > ARCHIVE_STALE_MS;
+      const notes = [...(old ? [t("pitr.stale", { time: dateTime(a.measuredAt, lang) })] : []), ...(a.baseBackups === 0 ? [t("pitr.noBase")] : []), ...a.notes];
+      const view: ArchiveView = {
+        host: a.host,
+        receiving: (a.receiving ? t("pitr.yes") : t("pitr.no")) + (a.receiving && a.lagSeconds !== undefined && a.lagSeconds > a.rpoSeconds ? `, ${t("pitr.overRpo")}` : ""),
+        tone: a.ok && !old ? "ok" : "bad",
+        lag: lagText(a, t, lang),
+        rpo: ageText(a.rpoSeconds / 60, t, lang),
+        span: a.earliest && a.latest ? `${dateTime(a.earliest, lang)} – ${dateTime(a.latest, lang)}` : "—",
+        measured: dateTime(a.measuredAt, lang),
+      };
+      if (notes.length) view.notes = notes.join("; ");
+      return view;
     }),
     repositories: s.repositories.map((r) => {
       const v = r.verify;

@@ -1,0 +1,91 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { readArchiveStatuses, recordArchiveStatuses, type JudgedArchive } from "../../backup/pitr.js";
+import type { BackupConfig } from "../../backup/repositories.js";
+import type { ConsoleStatus } from "../../console/status.js";
+import { consoleTexts } from "../../console/texts.js";
+import { overviewView } from "../../console/view.js";
+import { parsePointInTime } from "../../databases/pitr.js";
+
+/**
+ * The point-in-time archives as the duty room sees them without probing anything: what `pitr status` and `pitr
+ * maintain` record (a JSON file and Prometheus gauges), and the console's table from that record, which calls an
+ * archive that has not been measured for five minutes (its upkeep is not scheduled) not good, whatever it last said.
+ */
+const work = mkdtempSync(join(tmpdir(), "dcctl-pitr-record-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const config = { site: "primary", stateDir: join(work, "state"), metricsFile: join(work, "metrics", "dcctl_backup.prom") } as BackupConfig;
+const now = new Date("2026-12-05T10:00:00Z");
+
+function archive(host: string, over: Partial<JudgedArchive>): JudgedArchive {
+  return {
+    host,
+    engine: "postgresql",
+    site: "primary",
+    receiving: true,
+    lagSeconds: 0.4,
+    earliest: "2026-12-04T17:15:02Z",
+    latest: "2026-12-05T09:59:59Z",
+    baseBackups: 2,
+    newestBaseBackup: "2026-12-05T00:15:40Z",
+    notes: [],
+    measuredAt: "2026-12-05T09:59:30Z",
+    rpoSeconds: 900,
+    ok: true,
+    ...over,
+  };
+}
+
+describe("the archives' record, metrics and console table", () => {
+  it("records each archive's measure over the last ones, and writes dcctl_pitr.prom", () => {
+    recordArchiveStatuses(config, [archive("qn-db-01", {}), archive("qn-db-03", { receiving: false, lagSeconds: undefined, ok: false, notes: ["receiver is not connected"] })]);
+    // A later measure of one server replaces its own line only.
+    recordArchiveStatuses(config, [archive("qn-db-01", { lagSeconds: 2.5 })]);
+    expect(readArchiveStatuses(config).map((a) => [a.host, a.lagSeconds, a.receiving])).toEqual([["qn-db-01", 2.5, true], ["qn-db-03", undefined, false]]);
+    const prom = readFileSync(join(work, "metrics", "dcctl_pitr.prom"), "utf8");
+    expect(prom).toContain('dcctl_pitr_lag_seconds{host="qn-db-01",engine="postgresql",site="primary"} 2.500');
+    expect(prom).toContain('dcctl_pitr_lag_seconds{host="qn-db-03",engine="postgresql",site="primary"} NaN');
+    expect(prom).toContain('dcctl_pitr_ok{host="qn-db-03",engine="postgresql",site="primary"} 0');
+    expect(prom).toContain(`dcctl_pitr_restorable_to_timestamp_seconds{host="qn-db-01",engine="postgresql",site="primary"} ${Date.parse("2026-12-05T09:59:59Z") / 1000}`);
+  });
+
+  it("shows a good archive good, and one unmeasured for five minutes, or not receiving, as bad with the reason", () => {
+    const status = {
+      generatedAt: now.toISOString(),
+      site: "primary",
+      summary: { jobs: { ok: 0, overRpo: 0, never: 0, unknown: 0, total: 0 }, replicas: { ok: 0, notOk: 0 } },
+      sites: [],
+      backup: { jobs: [], replicas: [] },
+      repositories: [],
+      archives: [archive("qn-db-01", {}), archive("qn-db-02", { measuredAt: "2026-12-05T09:50:00Z" }), archive("qn-db-03", { receiving: false, lagSeconds: undefined, ok: false, notes: ["receiver is not connected"] })],
+      runs: [],
+      runsTotal: 0,
+    } satisfies ConsoleStatus;
+    const rows = overviewView(status, consoleTexts("en"), "en", now).archives;
+    expect(rows.map((r) => [r.host, r.receiving, r.tone])).toEqual([
+      ["qn-db-01", "receiving", "ok"],
+      ["qn-db-02", "receiving", "bad"],
+      ["qn-db-03", "NOT receiving", "bad"],
+    ]);
+    expect(rows[0]?.notes).toBeUndefined();
+    expect(rows[1]?.notes).toMatch(/^not measured since .*: is dcctl pitr maintain scheduled\?$/);
+    expect(rows[2]?.notes).toBe("receiver is not connected");
+  });
+});
+
+describe("a point in time as the operator types it", () => {
+  const at = new Date("2026-12-05T12:00:00Z");
+  it("takes ISO 8601 with an offset or Z, to the microsecond in the text", () => {
+    expect(parsePointInTime("2026-12-05T10:59:00+07:00", "--at", at).toISOString()).toBe("2026-12-05T03:59:00.000Z");
+    expect(parsePointInTime("2026-12-05 10:59:00.123456Z", "--at", at).toISOString()).toBe("2026-12-05T10:59:00.123Z");
+    expect(parsePointInTime("2026-12-05T10:59Z", "--at", at).toISOString()).toBe("2026-12-05T10:59:00.000Z");
+  });
+  it("refuses one without an offset, an impossible one, and one after now", () => {
+    expect(() => parsePointInTime("2026-12-05T10:59:00", "--at", at)).toThrow(/not a time: give ISO 8601 with an offset/);
+    expect(() => parsePointInTime("2026-02-29T10:00:00Z", "--at", at)).toThrow(/no such time/);
+    expect(() => parsePointInTime("2026-12-05T24:00:00Z", "--at", at)).toThrow(/no such time/);
+    expect(() => parsePointInTime("2026-12-05T12:00:01Z", "--before", at)).toThrow(/^--before 2026-12-05T12:00:01Z: is in the future/);
+  });
+});
