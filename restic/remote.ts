@@ -90,7 +90,10 @@ const STOP_GRACE_MS = 15_000;
  * the password on a pipe, and stops it when stdin closes. restic's output reaches the channel through two relays that
  * ignore SIGPIPE and keep reading: when the connection drops, restic must not die of a write to a closed channel
  * before it has removed its lock. Arguments: the binary (relative: to the login's cache folder), its size (or "": the
- * host's own, not checked), a place that must be empty or absent (or ""), restic's argv.
+ * host's own, not checked), a place that must be empty or absent (or ""), restic's argv. The script opens the relays'
+ * FIFOs read-write itself before anything reads them, so no open() waits for the other end: restic killed after its
+ * fork but before it opened them (a stop that lands then) used to leave both relays, and the script waiting on them,
+ * blocked for ever.
  */
 const RUN_SCRIPT = `
 bin=$1 size=$2 empty=$3; shift 3
@@ -105,12 +108,14 @@ if [ -n "$ru" ]; then RESTIC_REST_USERNAME=$ru RESTIC_REST_PASSWORD=$rp; export 
 rp=
 t=$(mktemp -d) && mkfifo "$t/o" "$t/e" || exit 1
 trap 'rm -rf "$t"' EXIT
-(trap '' PIPE; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done <"$t/o") 2>/dev/null &
+exec 4<>"$t/o" 5<>"$t/e"
+(trap '' PIPE; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done <"$t/o") 2>/dev/null 4>&- 5>&- &
 o=$!
-(trap '' PIPE; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l" >&2; done <"$t/e") &
+(trap '' PIPE; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l" >&2; done <"$t/e") 4>&- 5>&- &
 e=$!
-printf '%s\\n' "$pw" | "$bin" "$@" >"$t/o" 2>"$t/e" &
+printf '%s\\n' "$pw" | "$bin" "$@" >&4 2>&5 4>&- 5>&- &
 r=$!
+exec 4>&- 5>&-
 pw=
 echo "dcctl-restic: pid $r"
 exec 3<&0
