@@ -404,6 +404,8 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
       address: listen.address,
       port: listen.port,
       target: o.targetText,
+      // Everything archived is replayed as a crash recovery, which logs no transaction time: the archive's newest says it.
+      ...(toEnd && newestCommit ? { lastTransactionAt: newestCommit.toISOString() } : {}),
       ...recoveryOutcome(log),
       stop,
     };
