@@ -154,7 +154,10 @@ export async function pgBaseBackup(home: ArchiveHome, end: PgArchiveEnd): Promis
 /** Stops the receivers (the archive stays); with `dropSlot`, the server stops keeping WAL for this site too. */
 export async function stopPgArchive(home: ArchiveHome, ends: PgArchiveEnd[], dropSlot: boolean): Promise<void> {
   for (const end of ends) {
-    await barman(home, ["receive-wal", "--stop", end.host.name]);
+    // A receiver that already died (its server lost for a while) is as stopped as can be.
+    await barman(home, ["receive-wal", "--stop", end.host.name]).catch((e: unknown) => {
+      if (!/no such process/.test(errorMessage(e))) throw e;
+    });
     if (dropSlot) await barman(home, ["receive-wal", "--drop-slot", end.host.name]).catch(() => undefined);
   }
 }
