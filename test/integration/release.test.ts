@@ -9,6 +9,7 @@ import type { HostServers } from "../../lab/host-servers.js";
 import { PG_BIN_DIR } from "../../lab/postgres.js";
 import { repoRoot } from "../../util/tools.js";
 import { until } from "../helpers/until.js";
+import { HELP_PACKAGES, moduleRecorder, packagesOf, recordedModules } from "../helpers/module-recorder.js";
 
 /**
  * The release as a province gets it: `npm run release`'s tarball, checked (sha256, `ssh-keygen -Y verify`), installed
@@ -160,6 +161,20 @@ describe("the release, installed and run offline", () => {
     const verified = dcctl(["dr", "verify-report", OLD_RUN]);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
   }, 900_000);
+
+  it("starts as lazily as the checkout: `dcctl --help` from the bundle loads no command group's packages", () => {
+    // The release's own node, with a hook that records each module it loads (test/unit/startup.test.ts does the same for
+    // the checkout): a bundle of one file loaded @pulumi/pulumi, fastify and ssh2 at every start, 10-12x bare node.
+    const unpacked = join(work, `dcctl-${version}-linux-amd64`);
+    const log = join(work, "loaded.txt");
+    const recorder = moduleRecorder(work);
+    writeFileSync(log, "");
+    const res = spawnSync(join(unpacked, "libexec", "node"), ["--import", recorder, join(unpacked, "dist", "cli", "main.js"), "--help"], { env: { PATH: "/usr/bin:/bin", HOME: home, LOADED_LOG: log }, encoding: "utf8" });
+    expect(res.status, res.stderr).toBe(0);
+    const loaded = recordedModules(log);
+    expect(loaded.some((f) => f.includes("/dist/cli/main.js"))).toBe(true);
+    expect([...packagesOf(loaded)].filter((p) => !HELP_PACKAGES.test(p))).toEqual([]);
+  });
 
   it("runs doctor, inventory validate, a backup, a restore and the console against the host's real servers", async () => {
     const init = inNs([join(prefix, "current", "libexec", "restic"), "init"], { RESTIC_REPOSITORY: info.rest.repo, RESTIC_PASSWORD_FILE: join(etc, "restic.pass") });

@@ -1,9 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { Ajv, type ValidateFunction } from "ajv";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { POLICIES_SCHEMA } from "../../backup/policies.js";
@@ -14,6 +13,7 @@ import { repoRoot } from "../../util/tools.js";
 import { schemaFingerprint, type SchemaSpec } from "../../util/validator.js";
 import { cachedYaml } from "../../util/yaml-cache.js";
 import { mainJs } from "../helpers/cli.js";
+import { HELP_PACKAGES, moduleRecorder, packagesOf, recordedModules } from "../helpers/module-recorder.js";
 
 /**
  * What keeps dcctl's start-up short (issue 13, item 1; the figures are bench/startup.ts's): the validators compiled at
@@ -125,23 +125,7 @@ describe("YAML data kept between runs (util/yaml-cache.ts)", () => {
 });
 
 describe("what each command line loads", () => {
-  // Records every module the process loads (ES modules through a loader hook, CommonJS through Module._load).
-  const hooks = join(work, "hooks.mjs");
-  writeFileSync(hooks, `import { appendFileSync } from "node:fs";\nexport async function load(url, context, next) { appendFileSync(process.env.LOADED_LOG, url + "\\n"); return next(url, context); }\n`);
-  const recorder = join(work, "record.mjs");
-  writeFileSync(
-    recorder,
-    [
-      'import Module, { register } from "node:module";',
-      'import { appendFileSync } from "node:fs";',
-      `register(${JSON.stringify(pathToFileURL(hooks).href)});`,
-      "const load = Module._load;",
-      "Module._load = function (request, parent, isMain) {",
-      "  try { appendFileSync(process.env.LOADED_LOG, Module._resolveFilename(request, parent, isMain) + '\\n'); } catch {}",
-      "  return load.apply(this, arguments);",
-      "};",
-    ].join("\n"),
-  );
+  const recorder = moduleRecorder(work);
   const cache = join(work, "cli-cache");
   mkdirSync(cache);
   const repos = join(work, "repositories.yaml");
@@ -154,9 +138,8 @@ describe("what each command line loads", () => {
     const env = { ...process.env, LOADED_LOG: log, DCCTL_CACHE: cache, DCCTL_REPOS_FILE: repos, DCCTL_SITES_DIR: "", DCCTL_POLICIES_FILE: "", DCCTL_DEBUG: "" };
     const res = spawnSync(process.execPath, ["--import", recorder, mainJs, ...args], { cwd: repoRoot, env, encoding: "utf8" });
     expect(res.status, res.stderr).toBe(0);
-    return [...new Set(readFileSync(log, "utf8").split("\n").filter(Boolean))];
+    return recordedModules(log);
   };
-  const packagesOf = (files: string[]): Set<string> => new Set(files.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1] ?? []));
   const heavy = ["@pulumi/pulumi", "fastify", "nodemailer", "i18next", "playwright-core", "ora", "pg"];
 
   it("--help lists every group and loads none of them", () => {
@@ -164,7 +147,7 @@ describe("what each command line loads", () => {
     const cli = files.filter((f) => f.includes("/dist/cli/")).map((f) => f.replace(/.*\/dist\/cli\//, ""));
     // inputs.js: the checks every command line gets (a flag given twice, the environment), a few lines of our own.
     expect(cli.sort()).toEqual(["commands.js", "inputs.js", "main.js"]);
-    expect([...packagesOf(files)].filter((p) => !/^(yargs|yargs-parser|cliui|y18n|escalade|get-caller-file|string-width|strip-ansi|ansi-regex|ansi-styles|wrap-ansi|emoji-regex|get-east-asian-width)$/.test(p))).toEqual([]);
+    expect([...packagesOf(files)].filter((p) => !HELP_PACKAGES.test(p))).toEqual([]);
   });
 
   it("backup jobs and a dry run load neither ajv's compiler nor, once the files were read before, the yaml library", () => {
