@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { userInfo } from "node:os";
@@ -219,30 +219,21 @@ async function firstSegmentArchived(home: ArchiveHome, end: PgArchiveEnd, timeou
   }
 }
 
-/** The WAL files the archive holds for a server, newest first: streamed (`.partial`: being written) then archived. */
-function walFiles(home: ArchiveHome, host: string): { path: string; segment: string; mtimeMs: number }[] {
-  const root = join(barmanHome(home), host);
-  const found: { path: string; segment: string; mtimeMs: number }[] = [];
-  const add = (dir: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const segment = n.replace(/\.partial$/, "");
-      if (/^[0-9A-F]{24}$/.test(segment)) found.push({ path: join(dir, n), segment, mtimeMs: statSync(join(dir, n)).mtimeMs });
-    }
-  };
-  add(join(root, "streaming"));
-  let archived: string[] = [];
+/** The names in a folder; none when it is not there (yet). */
+function namesIn(dir: string): string[] {
   try {
-    archived = readdirSync(join(root, "wals"));
+    return readdirSync(dir);
   } catch {
-    // No segment archived yet.
+    return [];
   }
-  for (const sub of archived) if (/^[0-9A-F]{16}$/.test(sub)) add(join(root, "wals", sub));
+}
+
+/** The WAL files the archive holds for a server, newest first: streamed (`.partial`: being written) then archived. */
+function walFiles(home: ArchiveHome, host: string): { path: string; segment: string }[] {
+  const root = join(barmanHome(home), host);
+  // Archived segments are filed by Barman in a folder per 16 hex digits of their names.
+  const dirs = [join(root, "streaming"), ...namesIn(join(root, "wals")).filter((d) => /^[0-9A-F]{16}$/.test(d)).map((d) => join(root, "wals", d))];
+  const found = dirs.flatMap((dir) => namesIn(dir).map((n) => ({ path: join(dir, n), segment: n.replace(/\.partial$/, "") }))).filter((f) => /^[0-9A-F]{24}$/.test(f.segment));
   // Timeline first, then position: the names sort as the WAL goes.
   return found.sort((a, b) => b.segment.localeCompare(a.segment) || (a.path.endsWith(".partial") ? -1 : 1));
 }
