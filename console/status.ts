@@ -105,7 +105,7 @@ export async function readBackup(config: BackupConfig, now: Date = new Date(), p
   const others = await lookAtOtherSites(config, sites, probed);
   const report = await backupStatus(jobs, config, now, replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)) });
   const measured = await replicas;
-  return { jobs: report.rows, replicas: measured, peers: await others.peers, readiness: { sites, jobs, backup: report.rows, replicas: measured, reach: others.reach } };
+  return { jobs: report.rows, replicas: measured, peers: await others.peers, readiness: { sites, jobs, backup: report.rows, replicas: measured, reach: others.reach, archives: readArchiveStatuses(config) } };
 }
 
 export interface Collector {

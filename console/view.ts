@@ -261,7 +261,11 @@ function failoverAnswer(f: FailoverNow, t: Translate, lang: Lang): string {
 function failoverData(f: FailoverNow, t: Translate, lang: Lang): string {
   const at = (iso: string) => `${dateTime(iso, lang)}:${pad(new Date(iso).getSeconds())}`;
   const hosts = f.hosts.map((h) => {
-    const parts = [h.replicaUpTo ? t("outage.replica", { name: h.replica ?? "", time: at(h.replicaUpTo) }) : "", h.copyUpTo ? t("outage.copy", { time: at(h.copyUpTo) }) : ""].filter(Boolean);
+    const parts = [
+      h.replicaUpTo ? t("outage.replica", { name: h.replica ?? "", time: at(h.replicaUpTo) }) : "",
+      h.copyUpTo ? t("outage.copy", { time: at(h.copyUpTo) }) : "",
+      h.archiveUpTo ? t("outage.archive", { time: at(h.archiveUpTo) }) : "",
+    ].filter(Boolean);
     return `${h.host}: ${parts.join(", ") || t("outage.nothing")}`;
   });
   return [f.dataUpTo ? t("outage.data", { time: at(f.dataUpTo) }) : "", ...hosts].filter(Boolean).join(" · ");

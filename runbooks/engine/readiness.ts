@@ -11,6 +11,7 @@ import type { Reconciled } from "../../backup/run-ledger.js";
 import { backupStatus, formatAge, type JobStatusRow } from "../../backup/status.js";
 import { lookAtOtherSites } from "../../backup/peer-records.js";
 import { failedParts, type SiteReach } from "../../backup/reachability.js";
+import { readArchiveStatuses, type JudgedArchive } from "../../backup/pitr.js";
 import type { SiteName } from "../../inventory/index.js";
 import { errorMessage } from "../../util/errors.js";
 import { quoteArg } from "../../hosts/quote.js";
@@ -117,7 +118,11 @@ export interface FailoverNow {
   possible: boolean;
   /** Why not, when it cannot. */
   blockers: string[];
-  hosts: { host: string; replica?: string; replicaUpTo?: string; copyUpTo?: string; takeover: string[] }[];
+  /**
+   * `archiveUpTo`: the newest point this site's point-in-time archive of the host reaches (as last measured, never past
+   * the loss). A failover does not restore from it: `dcctl restore --at` does, so it is said beside, not counted in.
+   */
+  hosts: { host: string; replica?: string; replicaUpTo?: string; copyUpTo?: string; archiveUpTo?: string; takeover: string[] }[];
   /** The data a failover now would have: every host's best, the oldest of them. */
   dataUpTo?: string;
   rpoMinutes?: number;
@@ -158,6 +163,8 @@ export interface ReadinessInput {
   reach?: SiteReach[];
   /** The failover runbook the command should name, when not the default. */
   failoverRunbook?: string;
+  /** This site's point-in-time archives as last measured here (backup/pitr.ts's record). */
+  archives?: Pick<JudgedArchive, "host" | "latest">[];
 }
 
 const DAY_MS = 86_400_000;
@@ -322,6 +329,8 @@ function failoverNow(input: ReadinessInput, lost: SiteReach, service: string, ho
       out.copyUpTo = new Date(upTo).toISOString();
       best = Math.max(best ?? upTo, upTo);
     }
+    const archived = input.archives?.find((a) => a.host === h.name)?.latest;
+    if (archived) out.archiveUpTo = new Date(Math.min(Date.parse(archived), lossAt)).toISOString();
     if (best === undefined) blockers.push(`no data of ${h.name} at this site: no copy in its repository${out.replica ? `, and replica ${out.replica} did not say how far it is` : ""}`);
     return { out, best };
   });
@@ -504,7 +513,7 @@ export async function collectReadinessInput(o: CollectOptions): Promise<{ input:
   const others = await lookAtOtherSites(config, sites);
   const status = await backupStatus(mine, config, now, replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)) });
   const failoverRunbook = o.runbookFiles?.find((f) => f.runbook.kind === "failover")?.ref;
-  const input: ReadinessInput = { sites, jobs, backup: status.rows, replicas: await replicas, drills, ...(o.runbooks ? { runbooks: o.runbooks } : {}), now, reach: others.reach, ...(failoverRunbook ? { failoverRunbook } : {}) };
+  const input: ReadinessInput = { sites, jobs, backup: status.rows, replicas: await replicas, drills, ...(o.runbooks ? { runbooks: o.runbooks } : {}), now, reach: others.reach, ...(failoverRunbook ? { failoverRunbook } : {}), archives: readArchiveStatuses(config) };
   return { input, reconciled: status.reconciled };
 }
 
@@ -561,7 +570,7 @@ export function failoverText(f: FailoverNow): string {
 /** What a failover now would have of each host: "lab-db-01: replica to 02:00:11Z, copy to 01:05:00Z". */
 export function failoverData(f: FailoverNow): string {
   return f.hosts
-    .map((h) => `${h.host}: ${[h.replicaUpTo ? `replica ${h.replica ?? ""} complete to ${h.replicaUpTo}` : "", h.copyUpTo ? `newest copy ${h.copyUpTo}` : ""].filter(Boolean).join(", ") || "nothing here"}`)
+    .map((h) => `${h.host}: ${[h.replicaUpTo ? `replica ${h.replica ?? ""} complete to ${h.replicaUpTo}` : "", h.copyUpTo ? `newest copy ${h.copyUpTo}` : "", h.archiveUpTo ? `point-in-time archive to ${h.archiveUpTo} (dcctl restore --at)` : ""].filter(Boolean).join(", ") || "nothing here"}`)
     .join("; ");
 }
 

@@ -13,7 +13,7 @@ import { lastVerify } from "../../backup/verify-record.js";
 import { loadSiteFile, loadSites, type Sites } from "../../inventory/index.js";
 import type { Measurement } from "../../runbooks/engine/measure.js";
 import { parseRunbook, silentProgress, startRun, type DrServices } from "../../runbooks/engine/index.js";
-import { readiness, renderReadinessMetrics, type DrillRun, type ReadinessInput, type ServiceReadiness } from "../../runbooks/engine/readiness.js";
+import { failoverData, readiness, renderReadinessMetrics, type DrillRun, type ReadinessInput, type ServiceReadiness } from "../../runbooks/engine/readiness.js";
 import { InputError } from "../../util/errors.js";
 import { repoRoot } from "../../util/tools.js";
 import { dcctl } from "../helpers/cli.js";
@@ -230,6 +230,14 @@ describe("readiness from fixture inputs (the lab's inventory)", () => {
     expect(get(readiness(input({ reach: secondaryLost })), "portal").failoverNow).toEqual({ lost: "secondary", lostSince: reach[0]?.unreachableSince, possible: false, blockers: [`the secondary site, where it would fail over to, is unreachable since ${reach[0]?.unreachableSince ?? ""}`], hosts: [] });
     // Both sites answering: no such answer.
     expect(get(readiness(input()), "portal").failoverNow).toBeUndefined();
+
+    // This site's point-in-time archive of lab-db-01 reaches past the loss's moment: said beside, capped at the loss,
+    // and not counted into what a failover would have (the failover restores from the replica and the copies).
+    const archived = readiness(input({ backup: rows, replicas, reach, archives: [{ host: "lab-db-01", latest: NOW.toISOString() }] }));
+    const db = get(archived, "postgresql").failoverNow;
+    expect(db?.hosts.find((h) => h.host === "lab-db-01")?.archiveUpTo).toBe(new Date(lostAt).toISOString());
+    expect(db?.rpoMinutes).toBeCloseTo(10 / 60, 5);
+    expect(failoverData(db ?? { lost: "primary", lostSince: "", possible: false, blockers: [], hosts: [] })).toContain(`point-in-time archive to ${new Date(lostAt).toISOString()} (dcctl restore --at)`);
   });
 });
 
