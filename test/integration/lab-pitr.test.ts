@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ArchiveStatus, RecoverResult } from "../../databases/pitr.js";
 import { labPaths } from "../../lab/paths.js";
@@ -97,6 +98,8 @@ describe("point-in-time recovery of the portal's PostgreSQL", () => {
           spawnSync("rm", ["-rf", "--", recovered.dataDir]);
         }
         stopped = t.at("primary", ["dcctl", "pitr", "stop", "--drop-slot"]);
+        // The archive and its record go too: the other files meet the lab as it was, with nothing archived.
+        rmSync(join(labPaths(t.dir).stateDir("primary"), "pitr"), { recursive: true, force: true });
       }
       expect(stopped.code, stopped.stderr).toBe(0);
       await t.standbysStreaming();
