@@ -203,7 +203,7 @@ const schema = {
             type: "object",
             additionalProperties: false,
             required: ["baseBackup"],
-            description: "Point-in-time recovery for the jobs' database servers that support it (PostgreSQL): each site's management host streams their changes as they are written and takes base backups (`dcctl pitr`).",
+            description: "Point-in-time recovery for the jobs' database servers whose engine can archive them: each site's management host streams their changes as they are written and takes base backups (`dcctl pitr`).",
             properties: {
               baseBackup: { ...cronText, description: "When a base backup is taken, as a 5-field cron expression." },
               recoveryWindowDays: { type: "integer", minimum: 1, default: DEFAULT_RECOVERY_WINDOW_DAYS, description: "How many days back a restore can reach; older base backups and changes are removed." },

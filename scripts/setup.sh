@@ -77,7 +77,8 @@ trap 'exit 143' TERM
 # --- Debian packages -------------------------------------------------------------------------------------
 # systemd: systemd-analyze, which `backup schedule --emit systemd` and its test ask about the timers' calendars.
 # barman: the point-in-time archive of PostgreSQL (`dcctl pitr`), kept at each site's management host.
-apt_packages=(openssh-server postgresql mariadb-server iproute2 procps chromium systemd barman)
+# mariadb-backup: MariaDB's base backups for that archive (mariadb-backup on the database host, mbstream here).
+apt_packages=(openssh-server postgresql mariadb-server iproute2 procps chromium systemd barman mariadb-backup)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

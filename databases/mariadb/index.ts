@@ -8,10 +8,14 @@ import { MARIADB_READ_ONLY_SQL } from "./fence.js";
 import { mariadbQuery } from "./query.js";
 import { mariadbReplicaStatus, promoteMariadb, setupMariadbReplica } from "./replication.js";
 import { restoreMariadb } from "./restore.js";
+import { maintainMariadbArchive, mariadbArchiveStatus, mariadbBaseBackup, recoverMariadb, setupMariadbArchive, stopMariadbArchive, type MariadbArchiveEnd } from "./pitr.js";
+import type { ArchivedServer } from "../pitr.js";
 
 type Config = EngineConfig<"mariadb", MariadbSettings>;
 
 const connection = (config: Config, host: string): MariadbSettings => hostSettings(config, "mariadb", host);
+
+const archiveEnd = (config: Config, server: ArchivedServer): MariadbArchiveEnd => ({ ...server, conn: connection(config, server.host.name) });
 
 const replicationEnd = (config: Config, end: ServerEnd): MariadbReplicationEnd => ({ ...end, conn: connection(config, end.host.name) });
 
@@ -35,4 +39,13 @@ export const mariadb: DatabaseEngine<"mariadb", MariadbSettings> = {
   setupReplica: (config, primary, standby, account, o) => setupMariadbReplica(replicationEnd(config, primary), replicationEnd(config, standby), account, o),
   replicaStatus: (config, primary, standby) => mariadbReplicaStatus(replicationEnd(config, primary), replicationEnd(config, standby)),
   promote: (config, standby) => promoteMariadb(replicationEnd(config, standby)),
+  pitr: {
+    method: "the binary log copied as written (mariadb-binlog --read-from-remote-server), base backups with mariadb-backup",
+    setup: (config, home, servers) => setupMariadbArchive(home, servers.map((s) => archiveEnd(config, s))),
+    baseBackup: (config, home, server) => mariadbBaseBackup(home, archiveEnd(config, server)),
+    status: (config, home, server) => mariadbArchiveStatus(home, archiveEnd(config, server)),
+    recover: (config, home, server, o) => recoverMariadb(home, archiveEnd(config, server), archiveEnd(config, { host: o.onto, exec: o.ontoExec, recoveryWindowDays: server.recoveryWindowDays }), o),
+    maintain: (_config, home) => maintainMariadbArchive(home),
+    stop: (config, home, servers, dropSlot) => stopMariadbArchive(home, servers.map((s) => archiveEnd(config, s)), dropSlot),
+  },
 };

@@ -145,7 +145,7 @@ const dropDatabases = (dbs: string[]) => dbs.map((d) => `DROP DATABASE IF EXISTS
 const plural = (n: number, one: string, many = `${one}s`) => (n === 1 ? one : many);
 
 /** The mysql_native_password hash ("*" and SHA1(SHA1(password)) in hex), which the primary is given instead of the password. */
-function nativePasswordHash(password: string): string {
+export function nativePasswordHash(password: string): string {
   const inner = createHash("sha1").update(password, "utf8").digest();
   return "*" + createHash("sha1").update(inner).digest("hex").toUpperCase();
 }

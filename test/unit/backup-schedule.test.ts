@@ -130,9 +130,9 @@ describe("dcctl schedule rendering", () => {
   it("schedules the point-in-time archive at both sites: a minute's upkeep, and each archived server's base backups on its policy's pitr", () => {
     const sites = loadSites();
     const archived = archivedDatabases(sites, jobs);
-    // The PostgreSQL servers under db-hourly (pitr:), not a standby of one: its changes are its primary's.
-    const expected = jobs.filter((j) => j.policy === "db-hourly" && sites.primary.hosts.concat(sites.secondary.hosts).some((h) => h.name === j.host && h.services.includes("postgresql") && !h.standbyFor)).map((j) => j.host);
-    expect(archived.map((a) => a.host.name)).toEqual(expected);
+    // The PostgreSQL and MariaDB servers under db-hourly (pitr:), not a standby of one: its changes are its primary's.
+    const expected = jobs.filter((j) => j.policy === "db-hourly" && sites.primary.hosts.concat(sites.secondary.hosts).some((h) => h.name === j.host && (h.services.includes("postgresql") || h.services.includes("mariadb")) && !h.standbyFor)).map((j) => j.host);
+    expect([...new Set(archived.map((a) => a.host.name))]).toEqual(expected);
     expect(expected.length).toBeGreaterThan(0);
     for (const site of ["primary", "secondary"] as const) {
       const tasks = siteSchedule(site, jobs.filter((j) => j.site === site), policies, archived);

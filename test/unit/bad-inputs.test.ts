@@ -180,7 +180,7 @@ describe("point-in-time restores: a time or a host the archive cannot serve, bef
     refused("restore --at with --snapshot", pitr("--at", "2026-12-05T10:59:00Z", "--snapshot", "deadbeef"), {}, /^dcctl restore: --at restores from the point-in-time archive, not a snapshot: drop --snapshot$/);
     refused("restore --points --path", ["restore", "--host", "qn-db-01", "--path", "/etc", "--points"], {}, /^dcctl restore: --points restores a database server: give --db NAME$/);
     refused("restore --at --port 0", pitr("--at", "2026-12-05T10:59:00Z", "--port", "0"), {}, /^dcctl restore: --port must be a port number \(not 0\)$/);
-    refused("restore --points, host not archived", pitr("--points"), {}, /^--host qn-db-01: not archived for point-in-time recovery \(none is: a host is when its policy has pitr: and its services name postgresql\)$/);
+    refused("restore --points, host not archived", pitr("--points"), {}, /^--host qn-db-01: not archived for point-in-time recovery \(none is: a host is when its policy has pitr: and its services name postgresql, mariadb\)$/);
   });
 });
 
