@@ -108,13 +108,13 @@ const maintainCommand: CommandModule<object, { json: boolean }> = {
 const stopCommand: CommandModule<object, HostArgs & { "drop-slot": boolean }> = {
   command: "stop",
   describe: "stop archiving (the archive stays and can still be restored from); the schedule's maintain starts it again unless the policy's pitr: is gone",
-  builder: (y) => hostOption(y).option("drop-slot", { type: "boolean", default: false, describe: "also drop this site's slot on the server, so that it no longer keeps WAL for the archive" }),
+  builder: (y) => hostOption(y).option("drop-slot", { type: "boolean", default: false, describe: "also release what the server keeps for this site's archive (PostgreSQL: its replication slot, which holds WAL)" }),
   handler: async (args) => {
     await withArchives(args, async (config, dbs, exec) => {
       await stopArchives(config, dbs, exec, args["drop-slot"]);
       // Measured once more, so that the metrics and the console say it no longer receives.
       recordArchiveStatuses(config, await archiveStatuses(config, dbs, exec));
-      for (const db of dbs) print(`${db.host.name}: archiving stopped${args["drop-slot"] ? ", slot dropped" : ""}`);
+      for (const db of dbs) print(`${db.host.name}: archiving stopped${args["drop-slot"] ? ", what the server kept for this site released" : ""}`);
     });
   },
 };

@@ -40,7 +40,7 @@ interface RestoreArgs {
   at?: string;
   before?: string;
   points?: boolean;
-  port: number;
+  port?: number;
   yes: boolean;
   json: boolean;
   /** The global --lang (cli/main.ts): the confirmation's language. */
@@ -64,7 +64,7 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
       .option("at", { type: "string", describe: "--db: the server as it was at this time (ISO 8601 with offset), every transaction committed by then, from the point-in-time archive, into a scratch server on --target" })
       .option("before", { type: "string", describe: "--db: as --at, without the transactions committed at that very time" })
       .option("points", { type: "boolean", describe: "--db: list the span the point-in-time archive of --host covers, and its lag; restore nothing" })
-      .option("port", { type: "number", default: 5433, describe: "--at/--before: the port the scratch server listens on" })
+      .option("port", { type: "number", describe: "--at/--before: the port the scratch server listens on (default: the engine's usual one plus one, 5433 or 3307)" })
       .option("yes", { type: "boolean", default: false, describe: "overwrite without asking" })
       .option("json", { type: "boolean", default: false })
       .conflicts("db", "path")
@@ -120,7 +120,7 @@ async function restorePointInTime(args: RestoreArgs): Promise<void> {
   const flag = args.at !== undefined ? "--at" : args.before !== undefined ? "--before" : "--points";
   if (args.db === undefined) throw new InputError([`dcctl restore: ${flag} restores a database server: give --db NAME`]);
   if (args.snapshot !== "latest") throw new InputError([`dcctl restore: ${flag} restores from the point-in-time archive, not a snapshot: drop --snapshot`]);
-  if (!Number.isInteger(args.port) || args.port < 1 || args.port > 65535) throw new InputError([`dcctl restore: --port must be a port number (not ${String(args.port)})`]);
+  if (args.port !== undefined && (!Number.isInteger(args.port) || args.port < 1 || args.port > 65535)) throw new InputError([`dcctl restore: --port must be a port number (not ${String(args.port)})`]);
   const when = args.at ?? args.before;
   const target = when === undefined ? undefined : parsePointInTime(when, flag);
   const sites = loadSites();
@@ -140,7 +140,7 @@ async function restorePointInTime(args: RestoreArgs): Promise<void> {
       return;
     }
     const log = (line: string) => void (args.json ? undefined : process.stderr.write(`${line}\n`));
-    const r = await recoverToPoint(config, db, exec, { target, targetText: when ?? "", inclusive: args.at !== undefined, flag, onto, port: args.port, dbName: args.db, log });
+    const r = await recoverToPoint(config, db, exec, { target, targetText: when ?? "", inclusive: args.at !== undefined, flag, onto, ...(args.port === undefined ? {} : { port: args.port }), dbName: args.db, log });
     if (args.json) printJson(r);
     else {
       print(`recovered ${r.host} as of ${flag} ${r.target} from base backup ${r.baseBackup}: database ${args.db} on ${onto.name} at ${r.address}:${r.port} (data ${r.dataDir})`);

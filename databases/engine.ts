@@ -76,6 +76,8 @@ export interface DatabaseEngine<N extends string = string, S = unknown> {
 export interface PointInTimeArchive<N extends string, S> {
   /** The tool and how it archives, in a few words ("Barman: WAL streamed with pg_receivewal, pg_basebackup"). */
   readonly method: string;
+  /** The port a restore's scratch server listens on unless told (`restore --port`): beside the engine's usual one. */
+  readonly scratchPort: number;
   setup(config: EngineConfig<N, S>, home: ArchiveHome, servers: ArchivedServer[]): Promise<void>;
   /** A base backup now; its id. */
   baseBackup(config: EngineConfig<N, S>, home: ArchiveHome, server: ArchivedServer): Promise<string>;

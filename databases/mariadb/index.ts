@@ -41,6 +41,7 @@ export const mariadb: DatabaseEngine<"mariadb", MariadbSettings> = {
   promote: (config, standby) => promoteMariadb(replicationEnd(config, standby)),
   pitr: {
     method: "the binary log copied as written (mariadb-binlog --read-from-remote-server), base backups with mariadb-backup",
+    scratchPort: 3307,
     setup: (config, home, servers) => setupMariadbArchive(home, servers.map((s) => archiveEnd(config, s))),
     baseBackup: (config, home, server) => mariadbBaseBackup(home, archiveEnd(config, server)),
     status: (config, home, server) => mariadbArchiveStatus(home, archiveEnd(config, server)),

@@ -48,6 +48,7 @@ export const postgresql: DatabaseEngine<"postgresql", PgSettings> = {
   promote: (config, standby) => promotePg(replicationEnd(config, standby)),
   pitr: {
     method: "Barman: WAL streamed as written (pg_receivewal, a slot per site), base backups with pg_basebackup",
+    scratchPort: 5433,
     setup: (config, home, servers) => setupPgArchive(home, servers.map((s) => archiveEnd(config, s))),
     baseBackup: (config, home, server) => pgBaseBackup(home, archiveEnd(config, server)),
     status: (config, home, server) => pgArchiveStatus(home, archiveEnd(config, server)),

@@ -78,7 +78,7 @@ describe("point-in-time recovery of the mail server's MariaDB", () => {
         await new Promise((r) => setTimeout(r, 500));
 
         const started = Date.now();
-        const restore = t.at("primary", ["dcctl", "restore", "--db", "mail", "--host", HOST, "--at", pointText, "--port", "3307", "--json"]);
+        const restore = t.at("primary", ["dcctl", "restore", "--db", "mail", "--host", HOST, "--at", pointText, "--json"]);
         const seconds = (Date.now() - started) / 1000;
         expect(restore.code, restore.stderr).toBe(0);
         recovered = JSON.parse(restore.stdout) as RecoverResult;
