@@ -11,6 +11,7 @@ import { expectOk, type Executor } from "../../hosts/executor.js";
 import type { SiteHost } from "../../inventory/index.js";
 import type { ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, RecoverResult } from "../pitr.js";
 import { PROBE_TIMEOUT_MS } from "../replication.js";
+import { shipToScratch } from "../scratch.js";
 import { mariadbArgv, sqlString, type MariadbConnection } from "./connection.js";
 import { mariadbQuery } from "./query.js";
 import { nativePasswordHash } from "./replication.js";
@@ -543,36 +544,6 @@ export function replayPlan(txs: BinlogTransaction[], stopMs: number): { apply: B
   return { apply: txs.slice(0, i), ...(next?.committed ? { next } : {}) };
 }
 
-/**
- * Copies a base backup to the target (tar over SSH), prepares it there, gives it to the server's account and prints
- * its folder. A failure removes what it unpacked.
- */
-const UNPACK_SCRIPT = `set -e
-d=$(mktemp -d /var/tmp/dcctl-pitr-XXXXXXXX)
-trap 'rm -rf -- "$d"' EXIT
-tar -x -C "$d" -f -
-"$2" --prepare --target-dir="$d" >"$d.prepare.log" 2>&1 || { tail -n 3 "$d.prepare.log" >&2; rm -f -- "$d.prepare.log"; exit 1; }
-rm -f -- "$d.prepare.log"
-chown -R "$1" "$d"
-chmod 0700 "$d"
-trap - EXIT
-echo "$d"`;
-
-async function shipBase(local: string, exec: Executor, owner: string, mariadbBackup: string): Promise<string> {
-  const tar = spawn("tar", ["-C", local, "--exclude", BASE_RECORD, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"], env: toolEnv() });
-  const pipe = new PassThrough();
-  tar.stdout.pipe(pipe);
-  let tarErr = "";
-  tar.stderr.on("data", (b: Buffer) => (tarErr += b.toString()));
-  const tarDone = new Promise<number>((resolve) => tar.on("close", (code) => resolve(code ?? 1)));
-  const res = await exec.run(["sh", "-c", UNPACK_SCRIPT, "dcctl-pitr-unpack", owner, mariadbBackup], { stdin: pipe, timeoutMs: RECOVER_TIMEOUT_MS });
-  const tarCode = await tarDone;
-  if (tarCode !== 0) throw new DcctlError(`tar of the base backup failed: ${lastLine(tarErr) || `exit ${tarCode}`}`);
-  const dir = expectOk(res, ["prepare of the base backup"], exec.target).stdout.trim().split("\n").pop() ?? "";
-  if (!dir.startsWith("/var/tmp/dcctl-pitr-")) throw new DcctlError(`preparing the base backup on ${exec.target} printed no folder`);
-  return dir;
-}
-
 /** Starts mariadbd in the background on the target, its output in the data folder; waits for nothing. */
 const START_SCRIPT = `d=$1; shift
 PATH=$PATH:/usr/sbin:/usr/local/sbin
@@ -617,7 +588,13 @@ export async function recoverMariadb(home: ArchiveHome, end: MariadbArchiveEnd, 
   const osUser = await serverOsUser(o.ontoExec, target.conn);
   const bin = (p: string) => (target.conn.binDir ? `${target.conn.binDir.replace(/\/+$/, "")}/${p}` : p);
   home.log(`${name}: copying base backup ${base.id} to ${o.onto.name} and preparing it`);
-  const data = await shipBase(join(baseRoot(home, name), base.id), o.ontoExec, osUser, bin("mariadb-backup"));
+  const data = await shipToScratch(join(baseRoot(home, name), base.id), o.ontoExec, {
+    owner: osUser,
+    exclude: [BASE_RECORD],
+    then: [bin("mariadb-backup"), "--prepare", "--target-dir"],
+    what: "the base backup",
+    timeoutMs: RECOVER_TIMEOUT_MS,
+  });
   const address = mariadbServerAddress(target.conn, o.onto);
   const pid = join(data, "mysqld.pid");
   const stop = ["sh", "-c", 'p=$(cat "$1") && kill "$p" && while kill -0 "$p" 2>/dev/null; do sleep 0.2; done', "dcctl-pitr-stop", pid];

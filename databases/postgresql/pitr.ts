@@ -1,15 +1,12 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { userInfo } from "node:os";
-import { spawn } from "node:child_process";
 import { DcctlError, errorMessage, ExitCode } from "../../util/errors.js";
 import { lastLine, run, runOk } from "../../util/process.js";
-import { toolEnv } from "../../util/tools.js";
-import { expectOk, type Executor } from "../../hosts/executor.js";
 import type { SiteHost } from "../../inventory/index.js";
 import type { ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, RecoverResult } from "../pitr.js";
 import { PROBE_TIMEOUT_MS } from "../replication.js";
+import { shipToScratch } from "../scratch.js";
 import type { PgConnection } from "./connection.js";
 import { pgQuery } from "./query.js";
 import { ensureReplicationRole } from "./replication.js";
@@ -303,35 +300,6 @@ function completeConfig(dir: string): void {
   if (!has("pg_hba.conf")) writeFileSync(join(dir, "pg_hba.conf"), "local all all peer\nhost all all 0.0.0.0/0 scram-sha-256\n");
 }
 
-/**
- * Makes a private folder on the target (mode 0700, under /var/tmp), unpacks the tar on stdin into it, gives it to the
- * server's account and prints it. A failure removes what it unpacked.
- */
-const UNPACK_SCRIPT = `set -e
-d=$(mktemp -d /var/tmp/dcctl-pitr-XXXXXXXX)
-trap 'rm -rf -- "$d"' EXIT
-tar -x -C "$d" -f -
-chown -R "$1" "$d"
-chmod 0700 "$d"
-trap - EXIT
-echo "$d"`;
-
-/** Streams a local folder as a tar into UNPACK_SCRIPT on the target; the folder there. */
-async function shipDataDir(local: string, exec: Executor, owner: string): Promise<string> {
-  const tar = spawn("tar", ["-C", local, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"], env: toolEnv() });
-  const pipe = new PassThrough();
-  tar.stdout.pipe(pipe);
-  let tarErr = "";
-  tar.stderr.on("data", (b: Buffer) => (tarErr += b.toString()));
-  const tarDone = new Promise<number>((resolve) => tar.on("close", (code) => resolve(code ?? 1)));
-  const res = await exec.run(["sh", "-c", UNPACK_SCRIPT, "dcctl-pitr-unpack", owner], { stdin: pipe });
-  const tarCode = await tarDone;
-  if (tarCode !== 0) throw new DcctlError(`tar of the recovered data failed: ${lastLine(tarErr) || `exit ${tarCode}`}`);
-  const dir = expectOk(res, ["unpack"], exec.target).stdout.trim().split("\n").pop() ?? "";
-  if (!dir.startsWith("/var/tmp/dcctl-pitr-")) throw new DcctlError(`unpacking the recovered data on ${exec.target} printed no folder`);
-  return dir;
-}
-
 /** The lines of PostgreSQL's log that say where recovery stopped, read into the result. */
 export function recoveryOutcome(log: string): Pick<RecoverResult, "stoppedBefore" | "lastTransactionAt"> {
   const stop = /recovery stopping (?:before|after) (?:commit|abort) of transaction (\d+), time ([0-9-]+ [0-9:.]+\+\d\d)/.exec(log);
@@ -371,7 +339,7 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
     const partial = walFiles(home, name).find((f) => f.path.endsWith(".partial"));
     if (partial) await runOk("cp", [partial.path, join(local, "pg_wal", partial.segment)]);
     completeConfig(local);
-    const dir = await shipDataDir(local, o.ontoExec, target.server.osUser);
+    const dir = await shipToScratch(local, o.ontoExec, { owner: target.server.osUser, what: "the recovered data" });
     const listen = { address: serverAddress(target.conn, o.onto), port: o.port };
     const pgCtl = target.conn.binDir ? join(target.conn.binDir, "pg_ctl") : "pg_ctl";
     const options = `-p ${listen.port} -k ${dir} -c listen_addresses=${listen.address} -c hot_standby=off -c archive_mode=off -c cluster_name=dcctl-pitr`;
