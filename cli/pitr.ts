@@ -108,7 +108,7 @@ const maintainCommand: CommandModule<object, { json: boolean }> = {
 const stopCommand: CommandModule<object, HostArgs & { "drop-slot": boolean }> = {
   command: "stop",
   describe: "stop archiving (the archive stays and can still be restored from); the schedule's maintain starts it again unless the policy's pitr: is gone",
-  builder: (y) => hostOption(y).option("drop-slot", { type: "boolean", default: false, describe: "also release what the server keeps for this site's archive (PostgreSQL: its replication slot, which holds WAL)" }),
+  builder: (y) => hostOption(y).option("drop-slot", { type: "boolean", default: false, describe: "also release what the server keeps for this site's archive (a replication slot holding its log, where the engine has one)" }),
   handler: async (args) => {
     await withArchives(args, async (config, dbs, exec) => {
       await stopArchives(config, dbs, exec, args["drop-slot"]);
