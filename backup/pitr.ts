@@ -179,3 +179,21 @@ export function readArchiveStatuses(config: BackupConfig): JudgedArchive[] {
     return [];
   }
 }
+
+/** An archive measured longer ago than this is not being watched (its upkeep runs every minute): its figures are old. */
+export const ARCHIVE_STALE_MS = 5 * 60_000;
+
+/** `backup status`'s lines for the archives of its jobs' hosts, as last measured: one each, what is wrong first. */
+export function archiveLines(archives: JudgedArchive[], now: Date): string[] {
+  return archives.map((a) => {
+    const minutes = (now.getTime() - Date.parse(a.measuredAt)) / 60_000;
+    const problems = [
+      ...(minutes * 60_000 > ARCHIVE_STALE_MS ? [`NOT MEASURED for ${Math.round(minutes)} min (is dcctl pitr maintain scheduled?)`] : []),
+      ...(a.receiving ? [] : ["NOT RECEIVING"]),
+      ...(a.baseBackups === 0 ? ["NO BASE BACKUP"] : []),
+      ...(a.receiving && a.lagSeconds !== undefined && a.lagSeconds > a.rpoSeconds ? ["OVER RPO"] : []),
+    ];
+    const lag = a.lagSeconds === undefined ? "lag unknown" : `lag ${a.lagSeconds.toFixed(2)} s`;
+    return `point-in-time archive of ${a.host}: ${problems.length ? problems.join(", ") : "receiving"}, ${lag} (RPO ${a.rpoSeconds / 60} min), restorable ${a.earliest ?? "-"} to ${a.latest ?? "-"}, measured ${a.measuredAt}`;
+  });
+}

@@ -424,7 +424,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     const everyJob = expandJobs(sites, loadPolicies());
     const jobs = args.job === undefined ? everyJob.filter((j) => !site || j.site === site) : selectJobs(everyJob, { job: args.job, site });
     const config = loadBackupConfig();
-    const [{ backupStatus, formatAge }, { describeLag }, { describeReconciled }, { readState }, { backupStatePaths }, { lookAtOtherSites }, { describeUnreachable }] = await Promise.all([
+    const [{ backupStatus, formatAge }, { describeLag }, { describeReconciled }, { readState }, { backupStatePaths }, { lookAtOtherSites }, { describeUnreachable }, { archiveLines, readArchiveStatuses }] = await Promise.all([
       import("../backup/status.js"),
       import("../backup/replication/index.js"),
       import("../backup/run-ledger.js"),
@@ -432,6 +432,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
       import("../backup/run.js"),
       import("../backup/peer-records.js"),
       import("../backup/reachability.js"),
+      import("../backup/pitr.js"),
     ]);
     // The replicas, the other sites and the repositories side by side: each bounded, none waits on another.
     const replicas = measureReplicas(config, jobs, sites);
@@ -441,7 +442,9 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     for (const r of report.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     for (const r of report.rows) if (r.warning) process.stderr.write(`warning: ${r.warning}\n`);
     if (!args.json) for (const lost of report.unreachable) print(`${lost.site.toUpperCase()} SITE UNREACHABLE ${describeUnreachable(lost)}: each job is judged by the copies this site holds`);
-    if (args.json) printJson(report);
+    // The point-in-time archives of these jobs' hosts, as their upkeep last measured them here: read, never probed.
+    const archives = readArchiveStatuses(config).filter((a) => jobs.some((j) => j.host === a.host));
+    if (args.json) printJson({ ...report, archives });
     else if (args.job !== undefined) {
       const last = readState(backupStatePaths(config).stateFile);
       for (const r of report.rows) {
@@ -457,6 +460,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
           report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", replicaText(r, { describeLag, formatAge }), r.lastRun ?? "-", copiesText(r, formatAge), r.state === "ok" && !r.lastError && !r.copyWarning ? "" : statusWhy(r)]),
         ),
       );
+    if (!args.json) for (const line of archiveLines(archives, new Date())) print(line);
     if (report.exitCode !== ExitCode.ok) {
       const late = report.rows.filter((r) => r.state !== "ok");
       const first = late[0];

@@ -1,6 +1,7 @@
 import { SITE_NAMES, type SiteName } from "../inventory/index.js";
 import type { JobStatusRow } from "../backup/status.js";
 import type { PairStatus } from "../backup/replication/index.js";
+import { ARCHIVE_STALE_MS } from "../backup/pitr.js";
 import type { RunSummary } from "../runbooks/engine/index.js";
 import type { FailoverNow, ServiceReadiness } from "../runbooks/engine/readiness.js";
 import type { Lang, Translate } from "../util/i18n.js";
@@ -61,9 +62,6 @@ export interface ArchiveView {
   measured: string;
   notes?: string;
 }
-
-/** An archive measured longer ago than this is not being watched: its figures say nothing of now. */
-const ARCHIVE_STALE_MS = 5 * 60_000;
 
 export interface RepositoryView {
   name: string;

@@ -37,6 +37,8 @@ describe("point-in-time recovery of the portal's PostgreSQL", () => {
         const setup = t.at("primary", ["dcctl", "pitr", "setup"]);
         expect(setup.code, setup.stderr).toBe(0);
         expect(setup.stdout).toMatch(new RegExp(`${HOST}: archived, receiving, [1-9]\\d* base backups?`));
+        // What set-up measured, as backup status shows it without probing the archive (its exit is the jobs' own).
+        expect(t.at("primary", ["dcctl", "backup", "status", "--job", HOST]).stdout).toMatch(new RegExp(`^point-in-time archive of ${HOST}: receiving, lag \\d+\\.\\d\\d s \\(RPO 15 min\\)`, "m"));
 
         // Bad input, before anything is touched: a time without an offset, one in the future, one before the archive.
         const refused = (at: string) => t.at("primary", ["dcctl", "restore", "--db", "portal", "--host", HOST, "--at", at]);

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { readArchiveStatuses, recordArchiveStatuses, type JudgedArchive } from "../../backup/pitr.js";
+import { archiveLines, readArchiveStatuses, recordArchiveStatuses, type JudgedArchive } from "../../backup/pitr.js";
 import type { BackupConfig } from "../../backup/repositories.js";
 import type { ConsoleStatus } from "../../console/status.js";
 import { consoleTexts } from "../../console/texts.js";
@@ -72,6 +72,24 @@ describe("the archives' record, metrics and console table", () => {
     expect(rows[0]?.notes).toBeUndefined();
     expect(rows[1]?.notes).toMatch(/^not measured since .*: is dcctl pitr maintain scheduled\?$/);
     expect(rows[2]?.notes).toBe("receiver is not connected");
+  });
+});
+
+describe("backup status's lines for the archives", () => {
+  it("says receiving and the lag when all is well, and what is wrong first otherwise", () => {
+    const [good, stale, lost, late] = archiveLines(
+      [
+        archive("qn-db-01", {}),
+        archive("qn-db-02", { measuredAt: "2026-12-05T09:50:00Z" }),
+        archive("qn-db-03", { receiving: false, lagSeconds: undefined, baseBackups: 0, ok: false }),
+        archive("qn-db-04", { lagSeconds: 1200, ok: false }),
+      ],
+      now,
+    );
+    expect(good).toBe("point-in-time archive of qn-db-01: receiving, lag 0.40 s (RPO 15 min), restorable 2026-12-04T17:15:02Z to 2026-12-05T09:59:59Z, measured 2026-12-05T09:59:30Z");
+    expect(stale).toMatch(/^point-in-time archive of qn-db-02: NOT MEASURED for 10 min \(is dcctl pitr maintain scheduled\?\), lag 0\.40 s/);
+    expect(lost).toMatch(/^point-in-time archive of qn-db-03: NOT RECEIVING, NO BASE BACKUP, lag unknown/);
+    expect(late).toMatch(/^point-in-time archive of qn-db-04: OVER RPO, lag 1200\.00 s \(RPO 15 min\)/);
   });
 });
 
