@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { basesToKeep, parseBinlogInfo, parseBinlogText, receiverServerId, replayPlan, stopSecond } from "../../databases/mariadb/pitr.js";
+import { parseBinlogText, replayPlan, stopSecond } from "../../databases/mariadb/binlog.js";
+import { basesToKeep, parseBinlogInfo, receiverServerId } from "../../databases/mariadb/pitr.js";
 
 /** mariadb-binlog --base64-output=decode-rows of a file (TZ=UTC): DDL, two row transactions, one still being written. */
 const TEXT = `# at 4
