@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
-import { existsSync } from "node:fs";
+import { appendFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
+import { exitStatus } from "../../util/process.js";
 import { repoRoot } from "../../util/tools.js";
 
 /** The built CLI. `npm test` builds it (scripts/setup.sh runs tsc) before vitest starts. */
@@ -20,8 +21,21 @@ function needBuilt(): void {
 /** Runs `dcctl ARGS` as an operator would, from the repository root, with no terminal. */
 export function dcctl(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 600_000): CliRun {
   needBuilt();
-  const res = spawnSync(process.execPath, [mainJs, ...args], { cwd: repoRoot, env, encoding: "utf8", timeout: timeoutMs });
-  return { code: res.status ?? 1, stdout: res.stdout, stderr: res.stderr };
+  return runCommand(process.execPath, [mainJs, ...args], env, timeoutMs, args);
+}
+
+/**
+ * Runs a command to its end, its exit status as a shell gives it (a signal's death is 128 + its number). With
+ * DCCTL_TEST_TIMING=FILE each run adds a line with its seconds there: where a test's minutes go, for whoever trims
+ * the suite.
+ */
+export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 600_000, shown: string[] = [cmd, ...args]): CliRun {
+  const t0 = Date.now();
+  const res = spawnSync(cmd, args, { cwd: repoRoot, env, encoding: "utf8", timeout: timeoutMs });
+  const code = exitStatus(res.status, res.signal);
+  const timing = process.env.DCCTL_TEST_TIMING;
+  if (timing) appendFileSync(timing, `${new Date(t0).toISOString()} ${((Date.now() - t0) / 1000).toFixed(1)} s exit ${code} ${shown.join(" ").slice(0, 160)}\n`);
+  return { code, stdout: res.stdout, stderr: res.stderr };
 }
 
 export interface CliChild {

@@ -2,16 +2,17 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
+import { siteCommand } from "../../lab/lab.js";
 import { labNetId } from "../../lab/network.js";
 import type { LabState } from "../../lab/state.js";
 import { toolPath } from "../../util/tools.js";
-import { dcctl, type CliRun } from "./cli.js";
+import { dcctl, runCommand, type CliRun } from "./cli.js";
 import { until } from "./until.js";
 
 /**
  * The lab this run of the tests shares (test/shared-lab-setup.ts): its own folder, hence its own namespaces (same
- * addresses as any other lab, never in the root namespace). Everything that talks to the lab goes through
- * `dcctl lab exec SITE`, from inside it.
+ * addresses as any other lab, never in the root namespace). Everything that talks to the lab runs inside it, as
+ * `dcctl lab exec SITE` runs it.
  */
 export interface TestLab {
   dir: string;
@@ -30,6 +31,12 @@ export interface TestLab {
    * standby can be reconnecting or miss one probe, and what a test asserts next is about a lab that replicates.
    */
   standbysStreaming(): Promise<void>;
+  /**
+   * Every job backed up and copied to the secondary within `minutes` (what a failover or drill restores from): the
+   * secondary's `backup status` says so, or a `backup run --all` at the primary and a replicate make it so. A
+   * minute's backup of every job is what most lab files need before they start, and the file before often made it.
+   */
+  freshBackups(minutes?: number): void;
   env: NodeJS.ProcessEnv;
   lab(args: string[]): CliRun;
   /** `dcctl lab exec SITE -- ARGV`: on the site's management host; `dcctl` as argv[0] is this dcctl. */
@@ -60,7 +67,11 @@ export const UP_OUTPUT = "up.out";
 export function sharedLab(): TestLab {
   const dir = inject("sharedLabDir");
   const env = { ...process.env, DCCTL_LAB_DIR: dir };
-  const at = (site: "primary" | "secondary", argv: string[], extraEnv: NodeJS.ProcessEnv = {}) => dcctl(["lab", "exec", site, "--", ...argv], { ...env, ...extraEnv });
+  // What `dcctl lab exec SITE -- ARGV` runs, without the dcctl in front of it: half the processes a lab test starts.
+  const at = (site: "primary" | "secondary", argv: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
+    const { cmd, args, env: siteEnv } = siteCommand(dir, site, argv);
+    return runCommand(cmd, args, { ...siteEnv, ...extraEnv }, 600_000, ["at", site, ...argv]);
+  };
   const state = () => JSON.parse(readFileSync(join(dir, "lab.json"), "utf8")) as LabState;
   const rebuildMark = join(dir, "rebuild");
   return {
@@ -93,6 +104,18 @@ export function sharedLab(): TestLab {
         const res = at("secondary", ["dcctl", "replication", "status", "--json"]);
         return res.code === 0 && (JSON.parse(res.stdout) as { pair: string; health: string }[]).map((p) => `${p.pair} ${p.health}`).join() === "lab-dr-db-01 streaming,lab-dr-db-02 streaming";
       }, 180_000);
+    },
+    freshBackups(minutes = 10) {
+      const status = at("secondary", ["dcctl", "backup", "status", "--json"]);
+      const rows = status.code === 0 ? (JSON.parse(status.stdout) as { rows: { state: string; ageMinutes?: number }[] }).rows : [];
+      if (rows.length > 0 && rows.every((r) => r.state === "ok" && (r.ageMinutes ?? Infinity) <= minutes)) return;
+      for (const argv of [
+        ["backup", "run", "--all", "--json"],
+        ["backup", "replicate", "--to", "secondary"],
+      ]) {
+        const r = at("primary", ["dcctl", ...argv]);
+        if (r.code !== 0) throw new Error(`${argv.join(" ")} at the primary failed (exit ${r.code}): ${r.stderr}`);
+      }
     },
     lab: (args) => dcctl(["lab", ...args], env),
     at,

@@ -85,8 +85,8 @@ describe("the lab and the main job, through the dcctl binary", () => {
     expect(outside.code).toBe(1);
     expect(outside.stderr).toContain("Network is unreachable");
     // A command killed inside a site ends `lab exec` as a shell says it: 137 for SIGKILL (an OOM kill too), not a stop.
-    expect(t.at("primary", ["sh", "-c", "kill -KILL $$"]).code).toBe(137);
-    expect(t.at("primary", ["sh", "-c", "kill -TERM $$"]).code).toBe(143);
+    expect(t.lab(["exec", "primary", "--", "sh", "-c", "kill -KILL $$"]).code).toBe(137);
+    expect(t.lab(["exec", "primary", "--", "sh", "-c", "kill -TERM $$"]).code).toBe(143);
 
     const backup = t.at("primary", ["dcctl", "backup", "run", "--all", "--json"]);
     expect(backup.code, backup.stderr).toBe(0);

@@ -25,9 +25,8 @@ const servers: ReturnType<typeof startDcctl>[] = [];
 
 beforeAll(() => {
   t.ensureUp();
+  t.freshBackups();
   for (const argv of [
-    ["backup", "run", "--all", "--json"],
-    ["backup", "replicate", "--to", "secondary"],
     ["backup", "verify", "--repository", "primary", "--subset", "10%"],
     ["backup", "verify", "--repository", "secondary", "--subset", "10%"],
   ]) {
