@@ -151,7 +151,8 @@ export async function approveRequest(config: { approval?: ApprovalSettings }, ty
   if (seen.status === "refused" || seen.status === "expired") throw new ApprovalRequiredError(`request ${code}: ${seen.problem ?? seen.status}; the operator asks again`);
   if (seen.status === "approved" || seen.status === "used") throw new ApprovalRequiredError(`request ${code} is already approved by ${seen.approval?.by ?? "?"} at ${seen.approval?.approvedAt ?? "?"}`);
   await opts.confirm(seen);
-  const at = new Date();
+  // The time of the answer, which may come minutes after the question.
+  const at = opts.now ?? new Date();
   const grant: ApprovalGrant = { format: 1, code, requestSha256: requestDigest(store, code), approvedBy: me.name, approvedAt: at.toISOString(), host: hostname() };
   // Checked again as it was confirmed: the request may have changed, expired or been approved meanwhile.
   if (grant.requestSha256 !== seen.requestSha256) throw new ApprovalRequiredError(`request ${code} changed while you read it: refused; look at it again`);
