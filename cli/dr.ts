@@ -245,7 +245,9 @@ const resume: CommandModule<object, ResumeArgs> = {
       .option("approval", APPROVAL_OPTION) as unknown as Argv<ResumeArgs>,
   handler: async (args) => {
     const sites = loadSites();
-    const { runbook } = loadRun(args.runId, sites);
+    const { runbook, state } = loadRun(args.runId, sites);
+    // Said before anything is asked for: a completed run needs neither a confirmation nor an approval.
+    if (state.end?.status === "ok") throw new DcctlError(`run ${args.runId} already completed; nothing to resume`);
     const config = optionalBackupConfig();
     // The prompt speaks the operator's language; the report keeps the language the run started with.
     const lang = operatorLang(args.lang, config);

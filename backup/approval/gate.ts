@@ -143,9 +143,9 @@ export async function approveRequest(config: { approval?: ApprovalSettings }, ty
   if (!code) throw new InputError([`dcctl approve: ${typed}: not an approval code (6 letters and digits, as the request printed it)`]);
   const now = opts.now ?? new Date();
   const me = currentOperator(opts.env);
-  const store = ApprovalStore.open(settings.dir);
-  const seen = inspect(store, settings, code, now);
-  if (!seen) throw new InputError([`dcctl approve: no request ${code} in ${settings.dir} (see dcctl approvals)`]);
+  const store = ApprovalStore.open(settings.dir, false);
+  const seen = store && inspect(store, settings, code, now);
+  if (!store || !seen) throw new InputError([`dcctl approve: no request ${code} in ${settings.dir} (see dcctl approvals)`]);
   if (seen.requestedBy === me.name) throw new ApprovalRequiredError(`request ${code} was made by you (${me.name}): another operator must approve it`);
   if (settings.approvers && !settings.approvers.includes(me.name)) throw new ApprovalRequiredError(`${me.name} is not one of the approvers of this site (approval.approvers: ${settings.approvers.join(", ")})`);
   if (seen.status === "refused" || seen.status === "expired") throw new ApprovalRequiredError(`request ${code}: ${seen.problem ?? seen.status}; the operator asks again`);
@@ -171,7 +171,8 @@ function requestDigest(store: ApprovalStore, code: string): string {
 export function listApprovals(config: { approval?: ApprovalSettings }, opts: { all?: boolean; now?: Date } = {}): Inspection[] {
   const settings = settingsOf(config);
   if (!settings) throw new DcctlError("this site does not require approvals (approval.required in the repositories file)");
-  const store = ApprovalStore.open(settings.dir);
+  const store = ApprovalStore.open(settings.dir, false);
+  if (!store) return [];
   const now = opts.now ?? new Date();
   const seen = store.codes().flatMap((code) => {
     const s = safeInspect(store, settings, code, now);

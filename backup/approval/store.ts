@@ -34,13 +34,19 @@ export interface Owned<T> {
 export class ApprovalStore {
   private constructor(readonly dir: string) {}
 
-  /** The folder, made when missing (mode 3770, the group of this process or the parent's setgid), else checked. */
-  static open(dir: string): ApprovalStore {
+  /**
+   * The folder, checked; when missing, made (mode 3770, the group of this process or the parent's setgid) by a request,
+   * or undefined for a reader (a list or an approval has nothing to read there yet, and makes nothing).
+   */
+  static open(dir: string): ApprovalStore;
+  static open(dir: string, create: false): ApprovalStore | undefined;
+  static open(dir: string, create = true): ApprovalStore | undefined {
     let st;
     try {
       st = lstatSync(dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new DcctlError(`approvals folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      if (!create) return undefined;
       makeDir(dirname(dir));
       try {
         mkdirSync(dir);
