@@ -99,7 +99,8 @@ export const approvalsCommand: CommandModule<object, ListArgs> = {
     print(
       textTable(
         ["CODE", "STATUS", "ACTION", "TARGET", "ASKED BY", "ASKED AT", "APPROVED BY", "UNTIL / WHY"],
-        list.map((s) => [s.code, s.status, s.request.action, s.request.target, s.requestedBy, s.request.requestedAt.replace(/\.\d+/, ""), whoApproved(s), s.problem ?? (s.status === "used" ? `used ${s.use?.usedAt ?? ""}` : (s.expiresAt ?? "-"))]),
+        // A refused request is shown as its file says, whatever that holds.
+        list.map((s) => [s.code, s.status, String(s.request.action), String(s.request.target), s.requestedBy, String(s.request.requestedAt).replace(/\.\d+/, ""), whoApproved(s), s.problem ?? (s.status === "used" ? `used ${s.use?.usedAt ?? ""}` : (s.expiresAt ?? "-"))]),
       ),
     );
   },

@@ -101,7 +101,7 @@ export function requireApproval(config: { approval?: ApprovalSettings }, action:
 function request(store: ApprovalStore, settings: ApprovalSettings, action: GatedAction, me: OperatorIdentity, argv: readonly string[], now: Date): never {
   for (const code of store.codes()) {
     const seen = safeInspect(store, settings, code, now);
-    if (!seen || seen.requestedBy !== me.name || differences(seen.request, action).length) continue;
+    if (!seen || (seen.status !== "waiting" && seen.status !== "approved") || seen.requestedBy !== me.name || differences(seen.request, action).length) continue;
     if (seen.status === "approved") throw new ApprovalRequiredError(`request ${code} for exactly this was approved by ${seen.approval?.by ?? "?"} at ${seen.approval?.approvedAt ?? "?"}: run it again with --approval ${code}`, seen.request);
     if (seen.status === "waiting") throw new ApprovalRequiredError(`request ${code} for exactly this is waiting for another operator since ${seen.request.requestedAt}: dcctl approve ${code}`, seen.request);
   }
@@ -178,7 +178,7 @@ export function listApprovals(config: { approval?: ApprovalSettings }, opts: { a
     const s = safeInspect(store, settings, code, now);
     return s ? [s] : [];
   });
-  return seen.filter((s) => opts.all || s.status === "waiting" || s.status === "approved").sort((a, b) => b.request.requestedAt.localeCompare(a.request.requestedAt));
+  return seen.filter((s) => opts.all || s.status === "waiting" || s.status === "approved").sort((a, b) => String(b.request.requestedAt).localeCompare(String(a.request.requestedAt)));
 }
 
 /** inspect, with a file that cannot be read or is forged shown as refused (a list must not stop at one bad file). */
