@@ -1,9 +1,10 @@
 import { hostname } from "node:os";
-import { DcctlError, ExitCode, InputError } from "../../util/errors.js";
+import { DcctlError, InputError } from "../../util/errors.js";
 import type { ApprovalSettings } from "./config.js";
 import { currentOperator, type OperatorIdentity } from "./identity.js";
 import { differences, newCode, normalCode, type ApprovalGrant, type ApprovalRecord, type ApprovalRequest, type ApprovalUse, type GatedAction } from "./request.js";
 import { ApprovalStore, authorOf, type Owned } from "./store.js";
+import { ApprovalRequiredError, type RefusalReason } from "./refusal.js";
 
 /**
  * Four eyes: the one call a destructive action makes before it acts (requireApproval), the second operator's
@@ -22,18 +23,6 @@ export interface GateOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The action was not done: it needs an approval it does not have. Carries the request, when one was written or found. */
-export class ApprovalRequiredError extends DcctlError {
-  constructor(
-    message: string,
-    readonly request?: ApprovalRequest,
-    /** Whether this run wrote the request (else it found one of the same operator for exactly this action). */
-    readonly written = false,
-  ) {
-    super(message, ExitCode.approvalRequired);
-  }
-}
-
 /** What the folder holds for one code, judged now. */
 export interface Inspection {
   code: string;
@@ -48,8 +37,9 @@ export interface Inspection {
   status: "waiting" | "approved" | "used" | "expired" | "refused";
   /** When it stops being usable (waiting: approvable; approved: usable). */
   expiresAt?: string;
-  /** Why it is refused or expired, one line. */
+  /** Why it is refused or expired, one line, and as a word. */
   problem?: string;
+  reason?: RefusalReason;
 }
 
 function settingsOf(config: { approval?: ApprovalSettings }): ApprovalSettings | undefined {
@@ -74,15 +64,15 @@ export function requireApproval(config: { approval?: ApprovalSettings }, action:
   if (!code) throw new InputError([`dcctl: --approval ${opts.code}: not an approval code (6 letters and digits, as the request printed it)`]);
   const seen = inspect(store, settings, code, now);
   if (!seen) throw new InputError([`dcctl: --approval ${code}: no such request in ${settings.dir} (see dcctl approvals)`]);
-  if (seen.requestedBy !== me.name) throw new ApprovalRequiredError(`approval ${code} was asked for by ${seen.requestedBy}: only they can use it; ask for your own (run the command without --approval)`);
+  if (seen.requestedBy !== me.name) throw new ApprovalRequiredError(`approval ${code} was asked for by ${seen.requestedBy}: only they can use it; ask for your own (run the command without --approval)`, "not-requester");
   const diff = differences(seen.request, action);
-  if (diff.length) throw new ApprovalRequiredError(`approval ${code} is not for this: ${diff.join("; ")}; run the command without --approval to ask for this one`);
-  if (seen.status === "refused" || seen.status === "expired") throw new ApprovalRequiredError(`approval ${code}: ${seen.problem ?? seen.status}; run the command without --approval to ask again`);
-  if (seen.status === "used") throw new ApprovalRequiredError(`approval ${code} was already used by ${seen.use?.by ?? "?"} at ${seen.use?.usedAt ?? "?"}: an approval is good for one run; run the command without --approval to ask again`);
-  if (seen.status === "waiting" || !seen.approval) throw new ApprovalRequiredError(`request ${code} is not approved yet (waiting since ${seen.request.requestedAt}, until ${seen.expiresAt ?? "?"}): another operator runs dcctl approve ${code}`, seen.request);
+  if (diff.length) throw new ApprovalRequiredError(`approval ${code} is not for this: ${diff.join("; ")}; run the command without --approval to ask for this one`, "mismatch");
+  if (seen.status === "refused" || seen.status === "expired") throw new ApprovalRequiredError(`approval ${code}: ${seen.problem ?? seen.status}; run the command without --approval to ask again`, seen.reason ?? "expired");
+  if (seen.status === "used") throw new ApprovalRequiredError(`approval ${code} was already used by ${seen.use?.by ?? "?"} at ${seen.use?.usedAt ?? "?"}: an approval is good for one run; run the command without --approval to ask again`, "used");
+  if (seen.status === "waiting" || !seen.approval) throw new ApprovalRequiredError(`request ${code} is not approved yet (waiting since ${seen.request.requestedAt}, until ${seen.expiresAt ?? "?"}): another operator runs dcctl approve ${code}`, "pending", seen.request);
   const use: ApprovalUse = { format: 1, code, usedBy: me.name, usedAt: now.toISOString(), host: hostname(), pid: process.pid };
   // The use is recorded before the action starts, and only once: of two runs with one approval, one gets it.
-  if (!store.create(code, "used", use)) throw new ApprovalRequiredError(`approval ${code} was used by another run a moment ago: an approval is good for one run`);
+  if (!store.create(code, "used", use)) throw new ApprovalRequiredError(`approval ${code} was used by another run a moment ago: an approval is good for one run`, "used");
   return {
     code,
     action: seen.request.action,
@@ -102,8 +92,8 @@ function request(store: ApprovalStore, settings: ApprovalSettings, action: Gated
   for (const code of store.codes()) {
     const seen = safeInspect(store, settings, code, now);
     if (!seen || (seen.status !== "waiting" && seen.status !== "approved") || seen.requestedBy !== me.name || differences(seen.request, action).length) continue;
-    if (seen.status === "approved") throw new ApprovalRequiredError(`request ${code} for exactly this was approved by ${seen.approval?.by ?? "?"} at ${seen.approval?.approvedAt ?? "?"}: run it again with --approval ${code}`, seen.request);
-    if (seen.status === "waiting") throw new ApprovalRequiredError(`request ${code} for exactly this is waiting for another operator since ${seen.request.requestedAt}: dcctl approve ${code}`, seen.request);
+    if (seen.status === "approved") throw new ApprovalRequiredError(`request ${code} for exactly this was approved by ${seen.approval?.by ?? "?"} at ${seen.approval?.approvedAt ?? "?"}: run it again with --approval ${code}`, "pending", seen.request);
+    if (seen.status === "waiting") throw new ApprovalRequiredError(`request ${code} for exactly this is waiting for another operator since ${seen.request.requestedAt}: dcctl approve ${code}`, "pending", seen.request);
   }
   const command = ["dcctl", ...withoutApproval(argv)];
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -111,7 +101,7 @@ function request(store: ApprovalStore, settings: ApprovalSettings, action: Gated
     const req: ApprovalRequest = { format: 1, code, ...action, requestedBy: me.name, requestedAt: now.toISOString(), host: hostname(), command: [...command, "--approval", code] };
     if (store.create(code, "request", req)) {
       const until = new Date(now.getTime() + settings.ttlMs).toISOString();
-      throw new ApprovalRequiredError(`approval required: request ${code} (${action.action}, ${action.target}) waits for another operator until ${until}: dcctl approve ${code}, then run again with --approval ${code}`, req, true);
+      throw new ApprovalRequiredError(`approval required: request ${code} (${action.action}, ${action.target}) waits for another operator until ${until}: dcctl approve ${code}, then run again with --approval ${code}`, "requested", req, true);
     }
   }
   throw new DcctlError(`could not find a free request code in ${store.dir}`);
@@ -146,24 +136,24 @@ export async function approveRequest(config: { approval?: ApprovalSettings }, ty
   const store = ApprovalStore.open(settings.dir, false);
   const seen = store && inspect(store, settings, code, now);
   if (!store || !seen) throw new InputError([`dcctl approve: no request ${code} in ${settings.dir} (see dcctl approvals)`]);
-  if (seen.requestedBy === me.name) throw new ApprovalRequiredError(`request ${code} was made by you (${me.name}): another operator must approve it`);
-  if (settings.approvers && !settings.approvers.includes(me.name)) throw new ApprovalRequiredError(`${me.name} is not one of the approvers of this site (approval.approvers: ${settings.approvers.join(", ")})`);
-  if (seen.status === "refused" || seen.status === "expired") throw new ApprovalRequiredError(`request ${code}: ${seen.problem ?? seen.status}; the operator asks again`);
-  if (seen.status === "approved" || seen.status === "used") throw new ApprovalRequiredError(`request ${code} is already approved by ${seen.approval?.by ?? "?"} at ${seen.approval?.approvedAt ?? "?"}`);
+  if (seen.requestedBy === me.name) throw new ApprovalRequiredError(`request ${code} was made by you (${me.name}): another operator must approve it`, "self-approval");
+  if (settings.approvers && !settings.approvers.includes(me.name)) throw new ApprovalRequiredError(`${me.name} is not one of the approvers of this site (approval.approvers: ${settings.approvers.join(", ")})`, "not-approver");
+  if (seen.status === "refused" || seen.status === "expired") throw new ApprovalRequiredError(`request ${code}: ${seen.problem ?? seen.status}; the operator asks again`, seen.reason ?? "expired");
+  if (seen.status === "approved" || seen.status === "used") throw new ApprovalRequiredError(`request ${code} is already approved by ${seen.approval?.by ?? "?"} at ${seen.approval?.approvedAt ?? "?"}`, "already-approved");
   await opts.confirm(seen);
   // The time of the answer, which may come minutes after the question.
   const at = opts.now ?? new Date();
   const grant: ApprovalGrant = { format: 1, code, requestSha256: requestDigest(store, code), approvedBy: me.name, approvedAt: at.toISOString(), host: hostname() };
   // Checked again as it was confirmed: the request may have changed, expired or been approved meanwhile.
-  if (grant.requestSha256 !== seen.requestSha256) throw new ApprovalRequiredError(`request ${code} changed while you read it: refused; look at it again`);
-  if (at.getTime() > Date.parse(seen.request.requestedAt) + settings.ttlMs) throw new ApprovalRequiredError(`request ${code} expired while you read it: the operator asks again`);
-  if (!store.create(code, "approval", grant)) throw new ApprovalRequiredError(`request ${code} was approved by another operator a moment ago`);
+  if (grant.requestSha256 !== seen.requestSha256) throw new ApprovalRequiredError(`request ${code} changed while you read it: refused; look at it again`, "changed");
+  if (at.getTime() > Date.parse(seen.request.requestedAt) + settings.ttlMs) throw new ApprovalRequiredError(`request ${code} expired while you read it: the operator asks again`, "expired");
+  if (!store.create(code, "approval", grant)) throw new ApprovalRequiredError(`request ${code} was approved by another operator a moment ago`, "already-approved");
   return { seen: { ...seen, status: "approved", approval: { ...grant, by: me.name }, expiresAt: new Date(at.getTime() + settings.ttlMs).toISOString() }, grant };
 }
 
 function requestDigest(store: ApprovalStore, code: string): string {
   const r = store.read<ApprovalRequest>(code, "request");
-  if (!r) throw new ApprovalRequiredError(`request ${code} was removed`);
+  if (!r) throw new ApprovalRequiredError(`request ${code} was removed`, "unreadable");
   return r.sha256;
 }
 
@@ -194,7 +184,7 @@ function safeInspect(store: ApprovalStore, settings: ApprovalSettings, code: str
       }
     })();
     if (!raw || typeof raw !== "object") return undefined;
-    return { code, request: raw, requestSha256: "", requestedBy: String(raw.requestedBy), status: "refused", problem: e instanceof Error ? e.message : String(e) };
+    return { code, request: raw, requestSha256: "", requestedBy: String(raw.requestedBy), status: "refused", reason: e instanceof ApprovalRequiredError ? e.reason : "unreadable", problem: e instanceof Error ? e.message : String(e) };
   }
 }
 
@@ -207,34 +197,34 @@ export function inspect(store: ApprovalStore, settings: ApprovalSettings, code: 
   if (!req) return undefined;
   const r = req.value;
   if (r?.format !== 1 || r.code !== code || typeof r.requestedBy !== "string" || typeof r.requestedAt !== "string" || !r.args || typeof r.args !== "object") {
-    throw new ApprovalRequiredError(`${store.path(code, "request")}: not a request of this dcctl; refused`);
+    throw new ApprovalRequiredError(`${store.path(code, "request")}: not a request of this dcctl; refused`, "unreadable");
   }
   const requestedBy = authorOf(req, r.requestedBy, `request ${code}`);
   const base = { code, request: r, requestSha256: req.sha256, requestedBy };
   const requestedAt = Date.parse(r.requestedAt);
-  if (!Number.isFinite(requestedAt) || requestedAt > now.getTime() + SKEW_MS) return { ...base, status: "refused", problem: `request ${code} says it was made at ${r.requestedAt}, which is not a time before now` };
+  if (!Number.isFinite(requestedAt) || requestedAt > now.getTime() + SKEW_MS) return { ...base, status: "refused", reason: "forged", problem: `request ${code} says it was made at ${r.requestedAt}, which is not a time before now` };
   const grantFile = store.read<ApprovalGrant>(code, "approval");
   const useFile = store.read<ApprovalUse>(code, "used");
   const use = useFile ? { ...useFile.value, by: authorOf(useFile, String(useFile.value?.usedBy), `the use record of ${code}`) } : undefined;
   if (!grantFile) {
     const until = requestedAt + settings.ttlMs;
-    if (now.getTime() > until) return { ...base, status: "expired", expiresAt: new Date(until).toISOString(), problem: `request ${code} expired at ${new Date(until).toISOString()} without an approval (ttl ${ttlText(settings.ttlMs)})` };
+    if (now.getTime() > until) return { ...base, status: "expired", reason: "expired", expiresAt: new Date(until).toISOString(), problem: `request ${code} expired at ${new Date(until).toISOString()} without an approval (ttl ${ttlText(settings.ttlMs)})` };
     return { ...base, status: "waiting", expiresAt: new Date(until).toISOString(), ...(use ? { use } : {}) };
   }
   const g = grantFile.value;
   const approvedBy = authorOf(grantFile, String(g?.approvedBy), `the approval of ${code}`);
   const approval = { ...g, by: approvedBy };
   const withGrant = { ...base, approval, ...(use ? { use } : {}) };
-  if (g.code !== code) return { ...withGrant, status: "refused", problem: `the approval file of ${code} is for ${String(g.code)}` };
-  if (approvedBy === requestedBy) return { ...withGrant, status: "refused", problem: `request ${code} was approved by its own requester ${requestedBy}: four eyes need two people` };
-  if (settings.approvers && !settings.approvers.includes(approvedBy)) return { ...withGrant, status: "refused", problem: `${approvedBy}, who approved ${code}, is not one of approval.approvers (${settings.approvers.join(", ")})` };
-  if (g.requestSha256 !== req.sha256) return { ...withGrant, status: "refused", problem: `request ${code} was changed after ${approvedBy} approved it` };
+  if (g.code !== code) return { ...withGrant, status: "refused", reason: "forged", problem: `the approval file of ${code} is for ${String(g.code)}` };
+  if (approvedBy === requestedBy) return { ...withGrant, status: "refused", reason: "self-approval", problem: `request ${code} was approved by its own requester ${requestedBy}: four eyes need two people` };
+  if (settings.approvers && !settings.approvers.includes(approvedBy)) return { ...withGrant, status: "refused", reason: "not-approver", problem: `${approvedBy}, who approved ${code}, is not one of approval.approvers (${settings.approvers.join(", ")})` };
+  if (g.requestSha256 !== req.sha256) return { ...withGrant, status: "refused", reason: "changed", problem: `request ${code} was changed after ${approvedBy} approved it` };
   const approvedAt = Date.parse(g.approvedAt);
-  if (!Number.isFinite(approvedAt) || approvedAt > now.getTime() + SKEW_MS || approvedAt < requestedAt - SKEW_MS) return { ...withGrant, status: "refused", problem: `the approval of ${code} has a time (${String(g.approvedAt)}) outside the request's life` };
-  if (approvedAt > requestedAt + settings.ttlMs) return { ...withGrant, status: "refused", problem: `${code} was approved after the request had expired` };
+  if (!Number.isFinite(approvedAt) || approvedAt > now.getTime() + SKEW_MS || approvedAt < requestedAt - SKEW_MS) return { ...withGrant, status: "refused", reason: "forged", problem: `the approval of ${code} has a time (${String(g.approvedAt)}) outside the request's life` };
+  if (approvedAt > requestedAt + settings.ttlMs) return { ...withGrant, status: "refused", reason: "expired", problem: `${code} was approved after the request had expired` };
   if (use) return { ...withGrant, status: "used" };
   const until = approvedAt + settings.ttlMs;
-  if (now.getTime() > until) return { ...withGrant, status: "expired", expiresAt: new Date(until).toISOString(), problem: `the approval of ${code} by ${approvedBy} expired at ${new Date(until).toISOString()} (ttl ${ttlText(settings.ttlMs)}), unused` };
+  if (now.getTime() > until) return { ...withGrant, status: "expired", reason: "expired", expiresAt: new Date(until).toISOString(), problem: `the approval of ${code} by ${approvedBy} expired at ${new Date(until).toISOString()} (ttl ${ttlText(settings.ttlMs)}), unused` };
   return { ...withGrant, status: "approved", expiresAt: new Date(until).toISOString() };
 }
 
@@ -245,3 +235,4 @@ export function ttlText(ms: number): string {
 }
 
 export type { Owned };
+

@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { chmodSync, closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { makeDir } from "../../util/dirs.js";
-import { DcctlError, ExitCode } from "../../util/errors.js";
+import { DcctlError } from "../../util/errors.js";
+import { ApprovalRequiredError } from "./refusal.js";
 import { userNameOf } from "./identity.js";
 import type { ApprovalGrant, ApprovalRequest, ApprovalUse } from "./request.js";
 
@@ -106,13 +107,13 @@ export class ApprovalStore {
     } catch (e) {
       const c = (e as NodeJS.ErrnoException).code;
       if (c === "ENOENT") return undefined;
-      throw new DcctlError(`${path}: ${c === "ELOOP" ? "a symbolic link; refused" : (c ?? String(e))}`, ExitCode.approvalRequired);
+      throw new ApprovalRequiredError(`${path}: ${c === "ELOOP" ? "a symbolic link; refused" : (c ?? String(e))}`, c === "ELOOP" ? "forged" : "unreadable");
     }
     try {
       const st = fstatSync(fd);
-      if (!st.isFile()) throw new DcctlError(`${path}: not a regular file; refused`, ExitCode.approvalRequired);
-      if (st.nlink !== 1) throw new DcctlError(`${path}: has ${st.nlink} names (a hard link keeps another file's owner); refused`, ExitCode.approvalRequired);
-      if (st.size > MAX_BYTES) throw new DcctlError(`${path}: larger than ${MAX_BYTES} bytes; refused`, ExitCode.approvalRequired);
+      if (!st.isFile()) throw new ApprovalRequiredError(`${path}: not a regular file; refused`, "forged");
+      if (st.nlink !== 1) throw new ApprovalRequiredError(`${path}: has ${st.nlink} names (a hard link keeps another file's owner); refused`, "forged");
+      if (st.size > MAX_BYTES) throw new ApprovalRequiredError(`${path}: larger than ${MAX_BYTES} bytes; refused`, "unreadable");
       const buf = Buffer.alloc(st.size);
       let n = 0;
       for (let k; n < buf.length && (k = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += k;
@@ -121,7 +122,7 @@ export class ApprovalStore {
       try {
         value = JSON.parse(text) as T;
       } catch {
-        throw new DcctlError(`${path}: not JSON (being written, or damaged); refused`, ExitCode.approvalRequired);
+        throw new ApprovalRequiredError(`${path}: not JSON (being written, or damaged); refused`, "unreadable");
       }
       return { value, text, sha256: createHash("sha256").update(text).digest("hex"), uid: st.uid, owner: userNameOf(st.uid) };
     } finally {
@@ -151,5 +152,5 @@ function octal(mode: number): string {
 export function authorOf(file: Pick<Owned<unknown>, "uid" | "owner">, claimed: string, what: string): string {
   if (file.uid === 0) return claimed;
   if (file.owner === claimed) return claimed;
-  throw new DcctlError(`${what} says it was written by ${claimed}, but its file is owned by ${file.owner ?? `uid ${file.uid}`}: refused as forged`, ExitCode.approvalRequired);
+  throw new ApprovalRequiredError(`${what} says it was written by ${claimed}, but its file is owned by ${file.owner ?? `uid ${file.uid}`}: refused as forged`, "forged");
 }

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadBackupConfig } from "../../backup/repositories.js";
-import { approveRequest, ApprovalRequiredError, listApprovals, requireApproval } from "../../backup/approval/gate.js";
+import { approveRequest, listApprovals, requireApproval } from "../../backup/approval/gate.js";
+import { ApprovalRequiredError } from "../../backup/approval/refusal.js";
 import { canonicalJson, differences, normalCode, type GatedAction } from "../../backup/approval/request.js";
 import { authorOf, folderProblem } from "../../backup/approval/store.js";
 import type { ApprovalSettings } from "../../backup/approval/config.js";
@@ -136,6 +137,7 @@ describe.skipIf(process.geteuid?.() !== 0)("the gate's verdicts, operators throu
     try {
       f();
     } catch (e) {
+      if (e instanceof ApprovalRequiredError) return `${e.exitCode} ${e.reason}: ${e.message}`;
       if (e instanceof DcctlError) return `${e.exitCode}: ${e.message}`;
       throw e;
     }
@@ -151,12 +153,13 @@ describe.skipIf(process.geteuid?.() !== 0)("the gate's verdicts, operators throu
     const asked = ask(lan, at(0));
     const code = asked.request?.code ?? "";
     expect(asked.written).toBe(true);
+    expect(asked.reason).toBe("requested");
     expect(asked.exitCode).toBe(8);
     expect(asked.request?.command).toEqual(["dcctl", "dr", "failover", "--to", "secondary", "--yes", "--approval", code]);
     // The same command again finds the same request rather than writing another.
     expect(ask(lan, at(1)).request?.code).toBe(code);
-    expect(ask(lan, at(1)).written).toBe(false);
-    expect(refusal(() => requireApproval(config, failover, { code, argv: [], now: at(1), env: lan }))).toMatch(/^8: request .* is not approved yet/);
+    expect(ask(lan, at(1))).toMatchObject({ written: false, reason: "pending" });
+    expect(refusal(() => requireApproval(config, failover, { code, argv: [], now: at(1), env: lan }))).toMatch(/^8 pending: request .* is not approved yet/);
 
     const confirm = async () => undefined;
     await expect(approveRequest(config, code.toLowerCase(), { confirm, now: at(2), env: lan })).rejects.toThrow(`request ${code} was made by you (lan): another operator must approve it`);
@@ -165,12 +168,12 @@ describe.skipIf(process.geteuid?.() !== 0)("the gate's verdicts, operators throu
     await expect(approveRequest(config, code, { confirm, now: at(3), env: { SUDO_USER: "hoa" } })).rejects.toThrow(/already approved by minh/);
 
     // Someone else, another action, or a changed runbook: refused, and the approval is still there for the real run.
-    expect(refusal(() => requireApproval(config, failover, { code, argv: [], now: at(4), env: { SUDO_USER: "hoa" } }))).toBe(`8: approval ${code} was asked for by lan: only they can use it; ask for your own (run the command without --approval)`);
-    expect(refusal(() => requireApproval(config, { ...failover, args: { ...failover.args, runbookSha256: "c".repeat(64) } }, { code, argv: [], now: at(4), env: lan }))).toMatch(/^8: approval .* is not for this: runbookSha256 is c+, the approval is for a+/);
+    expect(refusal(() => requireApproval(config, failover, { code, argv: [], now: at(4), env: { SUDO_USER: "hoa" } }))).toBe(`8 not-requester: approval ${code} was asked for by lan: only they can use it; ask for your own (run the command without --approval)`);
+    expect(refusal(() => requireApproval(config, { ...failover, args: { ...failover.args, runbookSha256: "c".repeat(64) } }, { code, argv: [], now: at(4), env: lan }))).toMatch(/^8 mismatch: approval .* is not for this: runbookSha256 is c+, the approval is for a+/);
 
     const record = requireApproval(config, failover, { code, argv: [], now: at(5), env: lan });
     expect(record).toMatchObject({ code, action: "dr failover", target: "site secondary", requestedBy: "lan", approvedBy: "minh", requestedAt: at(0).toISOString() });
-    expect(refusal(() => requireApproval(config, failover, { code, argv: [], now: at(6), env: lan }))).toMatch(/^8: approval .* was already used by lan at .*: an approval is good for one run/);
+    expect(refusal(() => requireApproval(config, failover, { code, argv: [], now: at(6), env: lan }))).toMatch(/^8 used: approval .* was already used by lan at .*: an approval is good for one run/);
     expect(listApprovals(config, { all: true, now: at(6) }).find((s) => s.code === code)).toMatchObject({ status: "used", requestedBy: "lan", approval: { by: "minh" }, use: { by: "lan" } });
     expect(listApprovals(config, { now: at(6) }).find((s) => s.code === code)).toBeUndefined();
   });
@@ -184,7 +187,7 @@ describe.skipIf(process.geteuid?.() !== 0)("the gate's verdicts, operators throu
     const code = ask(lan, new Date(), { ...action, target: "site nowhere" }).request?.code ?? "";
     await approveRequest(config, code, { confirm: async () => undefined, env: minh });
     const later = new Date(Date.now() + 31 * 60_000);
-    expect(refusal(() => requireApproval(config, { ...action, target: "site nowhere" }, { code, argv: [], now: later, env: lan }))).toMatch(/^8: approval .*: the approval of .* by minh expired at .* \(ttl 30m\), unused; run the command without --approval to ask again$/);
+    expect(refusal(() => requireApproval(config, { ...action, target: "site nowhere" }, { code, argv: [], now: later, env: lan }))).toMatch(/^8 expired: approval .*: the approval of .* by minh expired at .* \(ttl 30m\), unused; run the command without --approval to ask again$/);
   });
 
   it("a request changed after its approval is refused", async () => {
@@ -194,7 +197,7 @@ describe.skipIf(process.geteuid?.() !== 0)("the gate's verdicts, operators throu
     const file = join(settings.dir, `${code}.request.json`);
     // Root may rewrite it (root can do anything); the approval covered the bytes, so the gate notices.
     writeFileSync(file, readFileSync(file, "utf8").replace('"planned": false', '"planned": true'));
-    expect(refusal(() => requireApproval(config, { ...action, args: { ...action.args, planned: true } }, { code, argv: [], env: lan }))).toMatch(/^8: approval .*: request .* was changed after minh approved it/);
+    expect(refusal(() => requireApproval(config, { ...action, args: { ...action.args, planned: true } }, { code, argv: [], env: lan }))).toMatch(/^8 changed: approval .*: request .* was changed after minh approved it/);
   });
 
   it("approvers: only the named may approve", async () => {
