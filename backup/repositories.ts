@@ -12,6 +12,7 @@ import { Restic, type ResticOptions, type ResticRepo } from "../restic/index.js"
 import { databaseSettings, databaseSettingsSchema, type DatabaseSettings, type RawDatabaseSettings } from "../databases/registry.js";
 import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "../notify/config.js";
 import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLimits } from "./limits.js";
+import { APPROVAL_SCHEMA, approvalSettings, type ApprovalSettings, type RawApproval } from "./approval/config.js";
 
 /**
  * Where the repositories are and how this machine reaches hosts: a small per-machine YAML file, never in the
@@ -52,6 +53,11 @@ import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLim
  *     listing: 2m                 # a snapshot listing, lookup or forget answers within this
  *     stall: 10m                  # replicate and prune: progress unchanged this long (restic prints it every 5 s)
  *     replicate: 6h               # the whole of `backup replicate`; likewise prune: 6h, verify: 12h
+ *   approval:                     # four eyes: a second operator approves each destructive action (backup/approval/)
+ *     required: true
+ *     ttl: 30m                    # a request waits this long for its approval, an approval this long for its use
+ *     dir: /var/lib/dcctl/approvals   # shared by the operators' group, mode 3770 (default <stateDir>/approvals)
+ *     approvers: [lan, minh]      # only these may approve (default: anyone but the one who asked)
  *
  * Each repository is owned by its site: the primary's by the primary, the secondary's by the secondary. The
  * secondary's rest-server runs --append-only, so from the primary it can be written and copied to but not pruned;
@@ -93,6 +99,8 @@ export interface BackupConfig {
   peers?: Partial<Record<SiteName, { stateDir: string }>>;
   /** Time limits of listings, replicate, prune and verify (backup/limits.ts); absent: the defaults. */
   limits?: SiteLimits;
+  /** Four eyes on destructive actions (backup/approval/); absent: not required. */
+  approval?: ApprovalSettings;
 }
 
 
@@ -112,6 +120,7 @@ interface RawConfig {
   notify?: RawNotifyConfig;
   peers?: Partial<Record<SiteName, { stateDir: string }>>;
   limits?: RawLimits;
+  approval?: RawApproval;
 }
 
 const text = { type: "string", minLength: 1 } as const;
@@ -216,6 +225,7 @@ const schema = {
       ),
     },
     limits: LIMITS_SCHEMA,
+    approval: APPROVAL_SCHEMA,
   },
 } as const;
 
@@ -288,6 +298,8 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     if (why) r.unreadable = source.problem(path, `${path.join(".")}: ${r.repo.passwordFile}: ${why}`);
   }
   const stateDir = data.stateDir ? abs(data.stateDir) : dcctlStateDir(env);
+  const approval = approvalSettings(data.approval, join(stateDir, "approvals"), abs);
+  if (approval.problems.length) throw new InputError(approval.problems.map((p) => source.problem(p.path, p.message)));
   return {
     file: source.displayPath,
     site: data.site,
@@ -305,6 +317,7 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     ...(notify ? { notify } : {}),
     ...(data.peers ? { peers: Object.fromEntries(Object.entries(data.peers).map(([site, p]) => [site, { stateDir: abs(p.stateDir) }])) } : {}),
     limits: limits.value,
+    ...(approval.value ? { approval: approval.value } : {}),
   };
 }
 

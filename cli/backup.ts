@@ -282,6 +282,9 @@ interface UnlockArgs {
   "remove-all": boolean;
   yes: boolean;
   json: boolean;
+  approval?: string;
+  /** The global --lang (cli/main.ts). */
+  lang?: string;
 }
 
 const unlockCommand: CommandModule<object, UnlockArgs> = {
@@ -292,6 +295,7 @@ const unlockCommand: CommandModule<object, UnlockArgs> = {
       .option("repository", { type: "string", describe: `${REPOSITORY_NAMES.join(" or ")} (default: the site's own)` })
       .option("remove-all", { type: "boolean", default: false, describe: "also the locks of live processes and other machines: only when you know they are gone" })
       .option("yes", { type: "boolean", default: false, describe: "do not ask before --remove-all" })
+      .option("approval", { type: "string", describe: "--remove-all: the code of the approved request for it (four eyes: the site's approval:)" })
       .option("json", { type: "boolean", default: false }),
   handler: async (args) => {
     const config = loadBackupConfig();
@@ -299,18 +303,24 @@ const unlockCommand: CommandModule<object, UnlockArgs> = {
     const restic = resticFor(config, name);
     const describeLock = (l: ResticLock) => `${l.exclusive ? "exclusive" : "shared"} lock of pid ${l.pid} on ${l.hostname} since ${l.time.replace(/\.\d+/, "")}`;
     let removed: ResticLock[];
+    let approval: import("../backup/approval/index.js").ApprovalRecord | undefined;
     if (args["remove-all"]) {
       removed = await restic.locks();
       if (removed.length) {
-        const [{ confirmAction }, { confirmTexts }, { operatorLang }] = await Promise.all([import("../util/confirm.js"), import("./confirm-texts.js"), import("./lang.js")]);
+        const [{ confirmAction }, { confirmTexts }, { operatorLang }, { gate, approvalLine }] = await Promise.all([import("../util/confirm.js"), import("./confirm-texts.js"), import("./lang.js"), import("./approvals.js")]);
         const lang = operatorLang(args.lang, config);
         await confirmAction({ yes: args.yes, action: confirmTexts(lang)("backup.unlock", { repository: name, locks: removed.map(describeLock).join("; ") }), lang });
+        // The locks of the moment are shown to the approver; what is matched is the repository (locks come and go).
+        const url = repository(config, name).repo.url.replace(/\/\/[^@/]*@/, "//***@");
+        approval = gate(config, { action: "backup unlock --remove-all", site: config.site, target: `repository ${name}`, args: { repository: name, url }, change: confirmTexts("en")("backup.unlock", { repository: name, locks: removed.map(describeLock).join("; ") }) }, args);
+        if (approval && !args.json) print(approvalLine(approval));
         await restic.unlock({ removeAll: true });
       }
     } else removed = await restic.clearDeadLocks();
     const left = args["remove-all"] ? [] : await restic.locks();
-    if (args.json) return printJson({ repository: name, removed, left });
-    if (removed.length === 0) print(`repository ${name}: no lock of a dead process to remove`);
+    if (args.json) return printJson({ repository: name, removed, left, ...(approval ? { approval } : {}) });
+    if (args["remove-all"] && removed.length) print(`repository ${name}: removed ${removed.length} lock${removed.length === 1 ? "" : "s"}: ${removed.map(describeLock).join("; ")}`);
+    if (removed.length === 0) print(`repository ${name}: no lock ${args["remove-all"] ? "" : "of a dead process "}to remove`);
     for (const l of left) print(`kept: ${describeLock(l)} (alive, or of another machine; --remove-all if you know it is gone)`);
   },
 };

@@ -34,6 +34,12 @@ export const commandGroups: Record<string, GroupEntry> = {
   dr: { command: "dr <command>", describe: "disaster recovery: plan, drill, fail over, fail back, resume, history", load: async () => commandGroup((await import("./dr.js")).drCommands) },
   pitr: { command: "pitr <command>", describe: "point-in-time recovery archives of the databases: setup, status, base-backup, maintain, stop", load: async () => commandGroup((await import("./pitr.js")).pitrCommands) },
   replication: { command: "replication <command>", describe: "continuous replication of the standbys: setup, status", load: async () => commandGroup((await import("./replication.js")).replicationCommands) },
+  approve: {
+    command: "approve <code>",
+    describe: "approve another operator's request for a destructive action (four eyes: the site's approval:); shows it, asks unless --yes",
+    load: async () => commandGroup((await import("./approvals.js")).approveCommand),
+  },
+  approvals: { command: "approvals", describe: "the requests waiting for an approval or its use (--all: every one)", load: async () => commandGroup((await import("./approvals.js")).approvalsCommand) },
   doctor: { command: "doctor", describe: "check this management host before first use, one line per check", load: async () => commandGroup((await import("./doctor.js")).doctorCommand) },
   serve: {
     command: "serve",

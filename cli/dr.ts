@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { userInfo } from "node:os";
+import { createHash } from "node:crypto";
 import type { Argv, CommandModule } from "yargs";
 import { loadSites, type SiteName, type Sites } from "../inventory/index.js";
 import {
@@ -33,6 +33,9 @@ import { existingRunDir, verifyLines, verifyReport } from "../runbooks/engine/ve
 import { reportPdf } from "../runbooks/engine/report-html.js";
 import { outputFile } from "./inputs.js";
 import { parseInstant } from "../util/instant.js";
+import { operatorName, type ApprovalRecord, type GatedAction } from "../backup/approval/index.js";
+import type { BackupConfig } from "../backup/repositories.js";
+import { approvalLine, gate } from "./approvals.js";
 
 /** `dcctl dr plan|drill|failover|failback|resume|history|verify-report|report`: the DR engine (runbooks/engine) behind thin commands. */
 
@@ -51,6 +54,7 @@ interface RunArgs extends CommonArgs {
   "failed-at"?: string;
   planned?: boolean;
   "discard-diverged"?: boolean;
+  approval?: string;
 }
 interface ResumeArgs extends CommonArgs {
   runId: string;
@@ -58,12 +62,41 @@ interface ResumeArgs extends CommonArgs {
   rerun: string[];
   skip: string[];
   "discard-diverged": boolean;
+  approval?: string;
 }
 
 const DISCARD_DIVERGED =
   "reprotect steps rebuild a former primary even where it holds writes past where its new primary's history forked: they are kept in the run folder (diverged/HOST/) and reported as data loss; without it such a step stops the run, exit 5";
 
-const operator = (): string => process.env.SUDO_USER || userInfo().username;
+// The OS user; root's SUDO_USER only (backup/approval/identity.ts): the same name four eyes counts.
+const operator = (): string => operatorName();
+
+const APPROVAL_OPTION = { type: "string", describe: "the code of the approved request for exactly this run (four eyes: the site's approval:, docs/operator/approvals.md)" } as const;
+
+/**
+ * A failover or failback as four eyes match it: the runbook (by name and by its text's digest: an edited runbook is
+ * another action), the site it moves service to, and every flag that changes what it does.
+ */
+function runAction(runbook: Runbook, text: string, sites: Sites, args: RunArgs, config: BackupConfig, lang: Lang): GatedAction {
+  return {
+    action: `dr ${runbook.kind}`,
+    site: config.site,
+    target: `site ${runbook.to}`,
+    args: {
+      runbook: runbook.name,
+      runbookSha256: createHash("sha256").update(text).digest("hex"),
+      planned: args.planned ?? runbook.kind === "failback",
+      failedAt: args["failed-at"] ?? null,
+      discardDiverged: args["discard-diverged"] ?? false,
+    },
+    change: runChanges(runbook, sites, lang),
+  };
+}
+
+/** Where the run's approval goes beside its journal: a line on the terminal naming both people. */
+function sayApproval(approval: ApprovalRecord | undefined, asJson: boolean): void {
+  if (approval && !asJson) process.stdout.write(approvalLine(approval) + "\n");
+}
 
 function json<T>(y: Argv<T>): Argv<T & CommonArgs> {
   return y.option("json", { type: "boolean", default: false, describe: "machine-readable output" }) as unknown as Argv<T & CommonArgs>;
@@ -113,6 +146,9 @@ async function execute(runbook: Runbook, text: string, sites: Sites, args: RunAr
   const config = optionalBackupConfig();
   const lang = operatorLang(args.lang, config);
   const confirmedBy = await confirmRun(runbook, sites, args.yes, lang);
+  // After the operator's own confirmation, in addition to it; a drill changes nothing and needs none.
+  const approval = runbook.kind === "drill" || !config ? undefined : gate(config, runAction(runbook, text, sites, args, config, lang), args);
+  sayApproval(approval, args.json);
   const services = configuredServices(config, infraDriver());
   try {
     const outcome = await startRun({
@@ -124,6 +160,7 @@ async function execute(runbook: Runbook, text: string, sites: Sites, args: RunAr
       progress: args.json ? silentProgress() : progressFor(),
       operator: operator(),
       confirmedBy,
+      ...(approval ? { approval } : {}),
       ...(failedAt ? { failedAt } : {}),
       ...(args["discard-diverged"] ? { discardDiverged: true } : {}),
       // Coming back is planned by nature: both sites answer, and nothing written at the secondary may be lost.
@@ -163,7 +200,8 @@ function runCommand(kind: "drill" | "failover" | "failback"): CommandModule<obje
         b = b
           .option("planned", { type: "boolean", describe: `a planned switchover: stop the writes first (every primary must answer), let every replica apply all of them, then promote: nothing is lost${kind === "failback" ? " (default for failback; --no-planned to go on without a site that does not answer)" : ""}` })
           .conflicts("planned", "failed-at")
-          .option("discard-diverged", { type: "boolean", describe: DISCARD_DIVERGED }) as typeof b;
+          .option("discard-diverged", { type: "boolean", describe: DISCARD_DIVERGED })
+          .option("approval", APPROVAL_OPTION) as typeof b;
       }
       return b as unknown as Argv<RunArgs>;
     },
@@ -203,13 +241,33 @@ const resume: CommandModule<object, ResumeArgs> = {
       .option("yes", { type: "boolean", default: false, describe: "do not ask for confirmation (failover/failback)" })
       .option("rerun", { type: "string", array: true, default: [], describe: "run this cut-off, non-idempotent step again" })
       .option("skip", { type: "string", array: true, default: [], describe: "count this cut-off step as done (by hand)" })
-      .option("discard-diverged", { type: "boolean", default: false, describe: DISCARD_DIVERGED }) as unknown as Argv<ResumeArgs>,
+      .option("discard-diverged", { type: "boolean", default: false, describe: DISCARD_DIVERGED })
+      .option("approval", APPROVAL_OPTION) as unknown as Argv<ResumeArgs>,
   handler: async (args) => {
     const sites = loadSites();
-    const { runbook } = loadRun(args.runId, sites);
+    const { runbook, state } = loadRun(args.runId, sites);
+    // Said before anything is asked for: a completed run needs neither a confirmation nor an approval.
+    if (state.end?.status === "ok") throw new DcctlError(`run ${args.runId} already completed; nothing to resume`);
     const config = optionalBackupConfig();
     // The prompt speaks the operator's language; the report keeps the language the run started with.
-    const confirmedBy = await confirmRun(runbook, sites, args.yes, operatorLang(args.lang, config));
+    const lang = operatorLang(args.lang, config);
+    const confirmedBy = await confirmRun(runbook, sites, args.yes, lang);
+    // A resume carries a failover or failback on: it needs its own approval, as the start did.
+    const approval =
+      runbook.kind === "drill" || !config
+        ? undefined
+        : gate(
+            config,
+            {
+              action: "dr resume",
+              site: config.site,
+              target: `run ${args.runId}`,
+              args: { kind: runbook.kind, to: runbook.to, rerun: [...args.rerun].sort(), skip: [...args.skip].sort(), discardDiverged: args["discard-diverged"] },
+              change: `resume ${runChanges(runbook, sites, lang)}`,
+            },
+            args,
+          );
+    sayApproval(approval, args.json);
     const services = configuredServices(config, infraDriver());
     try {
       const outcome = await resumeRun({
@@ -222,6 +280,7 @@ const resume: CommandModule<object, ResumeArgs> = {
         progress: args.json ? silentProgress() : progressFor(),
         operator: operator(),
         confirmedBy,
+        ...(approval ? { approval } : {}),
       });
       finish(outcome, args.json);
     } finally {
@@ -246,7 +305,7 @@ const history: CommandModule<object, CommonArgs> = {
     }
     for (const r of runs) {
       const hint = r.status === "interrupted" ? `  (dcctl dr resume ${r.runId})` : "";
-      process.stdout.write(`${r.runId.padEnd(38)} ${r.kind.padEnd(9)} ${r.runbook.padEnd(12)} ${r.status.padEnd(11)} ${r.steps.done}/${r.steps.total} steps  ${r.operator}${hint}\n`);
+      process.stdout.write(`${r.runId.padEnd(38)} ${r.kind.padEnd(9)} ${r.runbook.padEnd(12)} ${r.status.padEnd(11)} ${r.steps.done}/${r.steps.total} steps  ${r.operator}${r.approvedBy ? ` (approved by ${r.approvedBy})` : ""}${hint}\n`);
     }
   },
 };

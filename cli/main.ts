@@ -27,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     .wrap(wantsHelp ? Math.min(110, process.stdout.columns ?? 110) : null)
     .version(dcctlVersion())
     .completion("completion", "print the bash or zsh completion script for dcctl (by $SHELL)")
-    .epilogue("Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run, 4 some jobs failed, 5 not confirmed, 6 DR targets missed.")
+    .epilogue("Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run, 4 some jobs failed, 5 not confirmed, 6 DR targets missed, 7 the other site is unreachable, 8 approval required.")
     .exitProcess(false)
     .fail((msg: string | undefined, err: Error | undefined) => {
       if (err) throw err;

@@ -16,6 +16,8 @@ import type { Lang } from "../util/i18n.js";
 import { confirmTexts } from "./confirm-texts.js";
 import { operatorLang } from "./lang.js";
 import { InputError } from "../util/errors.js";
+import type { ApprovalRecord } from "../backup/approval/index.js";
+import { approvalLine, gate } from "./approvals.js";
 
 /**
  * `dcctl restore --host H (--db NAME | --path P) [--snapshot ID|latest] [--target HOST] [--to DIR] [--yes]`.
@@ -43,6 +45,7 @@ interface RestoreArgs {
   port?: number;
   yes: boolean;
   json: boolean;
+  approval?: string;
   /** The global --lang (cli/main.ts): the confirmation's language. */
   lang?: string;
 }
@@ -66,6 +69,7 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
       .option("points", { type: "boolean", describe: "--db: list the span the point-in-time archive of --host covers, and its lag; restore nothing" })
       .option("port", { type: "number", describe: "--at/--before: the port the scratch server listens on (default: the engine's usual one plus one, 5433 or 3307)" })
       .option("yes", { type: "boolean", default: false, describe: "overwrite without asking" })
+      .option("approval", { type: "string", describe: "--db over an existing database: the code of the approved request for it (four eyes: the site's approval:)" })
       .option("json", { type: "boolean", default: false })
       .conflicts("db", "path")
       .conflicts("to", "db")
@@ -105,10 +109,11 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
         else process.stdout.write(`restored ${args.path} of ${args.host} (snapshot ${result.snapshotId.slice(0, 8)}) to ${result.restoredTo} on ${target.name}\n`);
         return;
       }
-      const result = await restoreDb(args, config, restic, exec, target.name, target.services, lang);
+      const { approval, ...result } = await restoreDb(args, config, restic, exec, target.name, target.services, lang, repoName);
       for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
-      if (args.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-      else process.stdout.write(`restored database ${args.db ?? ""} of ${args.host} (snapshot ${result.snapshotId.slice(0, 8)}) as ${result.targetDb} on ${target.name}${result.replaced ? ", replacing the one there" : ""}\n`);
+      if (args.json) process.stdout.write(JSON.stringify({ ...result, ...(approval ? { approval } : {}) }, null, 2) + "\n");
+      else if (approval) process.stdout.write(approvalLine(approval) + "\n");
+      if (!args.json) process.stdout.write(`restored database ${args.db ?? ""} of ${args.host} (snapshot ${result.snapshotId.slice(0, 8)}) as ${result.targetDb} on ${target.name}${result.replaced ? ", replacing the one there" : ""}\n`);
     } finally {
       await exec.close();
     }
@@ -181,7 +186,8 @@ async function restoreDb(
   targetName: string,
   services: string[],
   lang: Lang,
-): Promise<DbRestoreResult> {
+  repoName: RepositoryName,
+): Promise<DbRestoreResult & { approval?: ApprovalRecord }> {
   const engines = enginesOf(services);
   const engine: DbEngine | undefined = args.engine ?? (engines.length === 1 ? engines[0] : undefined);
   if (!engine) {
@@ -192,12 +198,25 @@ async function restoreDb(
   const attempt = (overwrite: boolean): Promise<DbRestoreResult> => {
     return ENGINES[engine].restore(config, targetName, { restic, snapshot: args.snapshot, db, host: args.host, targetExec: exec, targetDb: args["target-db"], overwrite, ...(args.jobs !== undefined ? { jobs: args.jobs } : {}) });
   };
+  // Where a second operator must approve replacing a database, the restore first finds out whether it would.
+  const fourEyes = config.approval?.required === true;
   try {
-    return await attempt(args.yes);
+    return await attempt(args.yes && !fourEyes);
   } catch (e) {
     // The database is there: ask (a terminal) or refuse (exit 5); nothing has been changed so far.
-    if (!(e instanceof RestoreTargetExistsError) || args.yes) throw e;
-    await confirmAction({ yes: false, action: confirmTexts(lang)("restore.database", { database: e.database, target: targetName }), expect: e.database, lang });
-    return attempt(true);
+    if (!(e instanceof RestoreTargetExistsError) || (args.yes && !fourEyes)) throw e;
+    await confirmAction({ yes: args.yes, action: confirmTexts(lang)("restore.database", { database: e.database, target: targetName }), expect: e.database, lang });
+    const approval = gate(
+      config,
+      {
+        action: "restore --db",
+        site: config.site,
+        target: `database ${e.database} on ${targetName}`,
+        args: { host: args.host, db, snapshot: args.snapshot, repository: repoName, engine, targetDb: args["target-db"] ?? null },
+        change: confirmTexts("en")("restore.database", { database: e.database, target: targetName }),
+      },
+      args,
+    );
+    return { ...(await attempt(true)), ...(approval ? { approval } : {}) };
   }
 }

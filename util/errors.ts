@@ -16,6 +16,11 @@ export const ExitCode = {
   targetsMissed: 6,
   /** Another site does not answer: the view judged what this site holds, and says since when that site is lost. */
   siteUnreachable: 7,
+  /**
+   * A destructive action needs a second operator's approval (the site's `approval:`) and has none that is valid: a
+   * request was written, or the approval given is not approved yet, expired, used, someone else's or for another action.
+   */
+  approvalRequired: 8,
   /** Stopped by Ctrl-C (SIGINT) or by SIGTERM (systemd stopping the unit): 128 + the signal, as a shell says. */
   interrupted: 130,
   terminated: 143,

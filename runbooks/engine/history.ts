@@ -15,6 +15,8 @@ export interface RunSummary {
   /** The lock scope it ran in. */
   scope: string;
   operator: string;
+  /** The second operator who approved the run (four eyes), when the site required one. */
+  approvedBy?: string;
   startedAt: string;
   endedAt?: string;
   /**
@@ -53,6 +55,7 @@ export function listRuns(env: NodeJS.ProcessEnv = process.env): RunSummary[] {
         to: st.start.to,
         scope: st.start.scope,
         operator: st.start.operator,
+        ...(st.start.approval ? { approvedBy: st.start.approval.approvedBy } : {}),
         startedAt: st.start.at,
         status: st.end?.status === "ok" && st.end.targetsMissed?.length ? "missed" : (st.end?.status ?? (lockHolder(locksDir(env), st.start.scope) === runId ? "running" : "interrupted")),
         steps: { done, total: st.steps.size },

@@ -3,6 +3,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, truncateSync,
 import { DcctlError } from "../../util/errors.js";
 import type { Lang } from "../../util/i18n.js";
 import type { RunbookKind } from "./model.js";
+import type { ApprovalRecord } from "../../backup/approval/request.js";
 
 /**
  * The run journal: append-only JSON lines, each fsynced before the work it announces begins, so that after a crash
@@ -43,6 +44,8 @@ export interface RunStartRecord {
   operator: string;
   /** How the destructive run was confirmed: "--yes", "typed <word> at a terminal", or "not needed (drill)". */
   confirmedBy: string;
+  /** Four eyes (the site's approval:): who asked, who approved, what and when; absent where none was required. */
+  approval?: ApprovalRecord;
   host: string;
   pid: number;
   /** The language of report.md and report.html, so that a rebuild gives the same text (absent before: en). */
@@ -57,6 +60,8 @@ export interface RunResumeRecord {
   type: "run-resume";
   operator: string;
   confirmedBy: string;
+  /** The approval this resume used, as for the start. */
+  approval?: ApprovalRecord;
   pid: number;
   /** The inventory the resumed run planned with (it may have changed since the start); see RunStartRecord. */
   inventorySha256?: string;

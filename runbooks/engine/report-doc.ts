@@ -17,6 +17,11 @@ import { confirmationText, fmtDuration, fmtNumber, renderDeviation, reportTransl
  */
 
 export type Tone = "good" | "bad";
+
+/** Who asked for and who approved a run (four eyes), for the sentences that name both. */
+function approvalVars(a: NonNullable<RunReport["approval"]>): Record<string, string> {
+  return { code: a.code, requestedBy: a.requestedBy, requestedAt: a.requestedAt, approvedBy: a.approvedBy, approvedAt: a.approvedAt };
+}
 export interface Cell {
   text: string;
   tone?: Tone;
@@ -93,6 +98,7 @@ export function reportDocument(report: RunReport, lang: Lang): ReportDocument {
       t(kind === "drill" ? "summary.drill" : "summary.move", { runbook: r.runbook, file: r.file, to: site(r.to) }),
       ended,
       t(CONFIRMATION[r.failure?.from ?? "recorded"], { confirmedBy: confirmationText(lang, r.confirmedBy), failedAt: r.failedAt, host: r.failure?.host ?? "" }),
+      ...(r.approval ? [t("summary.approved", approvalVars(r.approval))] : []),
     ].join(" "),
   );
   if (r.message) p(t("outcome", { message: r.message }));
@@ -240,7 +246,11 @@ function evidenceBlocks(r: RunReport, lang: Lang, deviations: number): Block[] {
   } else continuity.push(t("continuity.notMeasured"));
   continuity.push(deviations ? t("continuity.deviations", { count: deviations }) : t("continuity.noDeviations"));
   continuity.push(t("continuity.started", { operator: r.operator, host: r.host, at: r.startedAt, confirmedBy: confirmationText(lang, r.confirmedBy) }));
-  for (const x of r.resumedBy) continuity.push(t("continuity.resumed", { operator: x.operator, at: x.at, confirmedBy: confirmationText(lang, x.confirmedBy) }));
+  if (r.approval) continuity.push(t("continuity.approved", approvalVars(r.approval)));
+  for (const x of r.resumedBy) {
+    continuity.push(t("continuity.resumed", { operator: x.operator, at: x.at, confirmedBy: confirmationText(lang, x.confirmedBy) }));
+    if (x.approval) continuity.push(t("continuity.approved", approvalVars(x.approval)));
+  }
   continuity.push(r.endedAt ? t("continuity.ended", { at: r.endedAt, status: t(`status.${r.status}`) }) : t("continuity.notEnded"));
   control(t("evidence.a530"), continuity);
 

@@ -5,6 +5,7 @@ import type { MissedTarget } from "./journal.js";
 import type { Measurement } from "./measure.js";
 import type { CheckOutcome } from "./steps/verify.js";
 import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
+import type { ApprovalRecord } from "../../backup/approval/request.js";
 
 /*
  * What a DR run's report holds, as types only: the report's builder (report.ts), its renderers (report-doc.ts,
@@ -27,6 +28,8 @@ export interface RunReport {
   file: string;
   operator: string;
   confirmedBy: string;
+  /** The second operator's approval of the run (four eyes), as the run-start record holds it. */
+  approval?: ApprovalRecord;
   host: string;
   startedAt: string;
   /** The moment RPO is counted from (failure.ts). */
@@ -45,7 +48,7 @@ export interface RunReport {
   planned?: { writesStoppedAt?: string; writesStoppedMs?: number };
   resumes: number;
   /** Who resumed the run, when, and how it was confirmed. */
-  resumedBy: { at: string; operator: string; confirmedBy: string }[];
+  resumedBy: { at: string; operator: string; confirmedBy: string; approval?: ApprovalRecord }[];
   steps: StepReport[];
   checks: (CheckOutcome & { step: string })[];
   restored: RestoredDatabase[];

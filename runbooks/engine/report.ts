@@ -58,7 +58,7 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites, opts: B
   const measurements = measure(planned, state, records, sites, runbook.to);
   const failure = failureReference(records);
   const cleanup = [...state.steps.entries()].filter(([, h]) => h.cleanup).map(([step, h]) => ({ step, status: h.cleanup?.status ?? "", notes: h.cleanup?.notes ?? [], ...(h.cleanup?.message ? { message: h.cleanup.message } : {}) }));
-  const resumedBy = records.filter((r) => r.type === "run-resume").map((r) => ({ at: r.at, operator: r.operator, confirmedBy: r.confirmedBy }));
+  const resumedBy = records.filter((r) => r.type === "run-resume").map((r) => ({ at: r.at, operator: r.operator, confirmedBy: r.confirmedBy, ...(r.approval ? { approval: r.approval } : {}) }));
   const last = records[records.length - 1];
 
   const report: RunReport = {
@@ -70,6 +70,7 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites, opts: B
     file: state.start.file,
     operator: state.start.operator,
     confirmedBy: state.start.confirmedBy,
+    ...(state.start.approval ? { approval: state.start.approval } : {}),
     host: state.start.host,
     startedAt: state.start.at,
     failedAt: failure.at,

@@ -24,6 +24,7 @@ import { StepFailure, stepModules, type DrServices, type StepContext, type StepR
 import { lastLine, shown } from "./steps/on-hosts.js";
 import { makeDir } from "../../util/dirs.js";
 import type { Lang } from "../../util/i18n.js";
+import type { ApprovalRecord } from "../../backup/approval/request.js";
 
 /**
  * Runs a runbook: priority groups in order, the steps of a group in parallel (up to the runbook's limit) once their
@@ -47,6 +48,8 @@ export interface StartOptions extends EngineOptions {
   /** The runbook's text, kept in the run folder so that a resume runs exactly what was started. */
   runbookText: string;
   confirmedBy: string;
+  /** The second operator's approval (four eyes), when the site requires one: recorded in the run-start record. */
+  approval?: ApprovalRecord;
   /** When the failure happened, as the operator says; default: the first unanswered probe of a primary, else now (failure.ts). */
   failedAt?: Date;
   /** A planned switchover (see RunStartRecord.planned). */
@@ -61,6 +64,8 @@ export interface ResumeOptions extends EngineOptions {
   rerun?: string[];
   skip?: string[];
   confirmedBy: string;
+  /** The approval of this resume (four eyes), recorded in its run-resume record. */
+  approval?: ApprovalRecord;
 }
 
 export interface RunOutcome {
@@ -147,6 +152,7 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
       ...(o.planned ? { planned: true } : {}),
       operator: o.operator,
       confirmedBy: o.confirmedBy,
+      ...(o.approval ? { approval: o.approval } : {}),
       host: hostname(),
       pid: process.pid,
       lang: o.lang ?? "en",
@@ -225,7 +231,7 @@ export async function resumeRun(o: ResumeOptions): Promise<RunOutcome> {
     const journal = new Journal(join(dir, "journal.jsonl"), o.services.now);
     const inventorySha256 = keepInventory(dir, o.sites);
     syncDir(dir);
-    journal.append({ type: "run-resume", operator: o.operator, confirmedBy: o.confirmedBy, pid: process.pid, inventorySha256 });
+    journal.append({ type: "run-resume", operator: o.operator, confirmedBy: o.confirmedBy, ...(o.approval ? { approval: o.approval } : {}), pid: process.pid, inventorySha256 });
     noteTakeover(journal, lock);
     // What a restore killed with the run left (a temporary database the size of a dump) goes before anything runs again.
     const settled = await o.services.restorer?.settleLeft?.(allHosts(o.sites)).catch((e: unknown) => [`could not settle what killed restores left: ${errorMessage(e)}`]);

@@ -177,6 +177,38 @@ describe("dcctl dr drill against real PostgreSQL and rest-server", () => {
     expect(again.measurements.services.find((m) => m.service === "archive")).toMatchObject({ rpoMinutes: 5, rpoMet: true });
   });
 
+  it("a restore over an existing database waits for a second operator where the site requires it", async () => {
+    const sb = need(standby);
+    // The site's file with four eyes on: root works through sudo here, so SUDO_USER names each operator.
+    const repos = join(work, "repositories-four-eyes.yaml");
+    writeFileSync(repos, readFileSync(join(work, "repositories.yaml"), "utf8") + `approval: { required: true, ttl: 10m, dir: ${join(work, "approvals")} }\n`);
+    const as = (user: string, args: string[]) => run(args, { ...env, DCCTL_REPOS_FILE: repos, SUDO_USER: user });
+    const restore = ["restore", "--host", "qn-db-01", "--db", "portal", "--target", "qn-dr-db-01", "--target-db", "four_eyes", "--repository", "secondary", "--yes"];
+    try {
+      // Nothing there yet: nothing is replaced, and nobody else is asked.
+      const first = as("lan", restore);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stdout).not.toMatch(/approval/);
+      await sb.psql("CREATE TABLE marker (x int)", "four_eyes");
+
+      const asked = as("lan", restore);
+      expect(asked.code, asked.stderr).toBe(8);
+      const code = /^approval required: request (\w{6})$/m.exec(asked.stdout)?.[1] ?? "";
+      expect(asked.stdout).toContain("  target:    database four_eyes on qn-dr-db-01, at site secondary");
+      expect(asked.stdout).toContain("  changes:   replace the existing database four_eyes on qn-dr-db-01");
+      expect((await sb.psql("SELECT count(*) FROM marker", "four_eyes")).trim()).toBe("0");
+
+      expect(as("lan", ["approve", code, "--yes"]).code).toBe(8);
+      expect(as("minh", ["approve", code, "--yes"]).code).toBe(0);
+      const ran = as("lan", [...restore, "--approval", code]);
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(ran.stdout).toMatch(new RegExp(`^approval ${code}: asked by lan at \\S+, approved by minh at \\S+\\nrestored database portal of qn-db-01 \\(snapshot \\w+\\) as four_eyes on qn-dr-db-01, replacing the one there\\n$`));
+      expect((await sb.psql("SELECT to_regclass('marker') IS NULL", "four_eyes")).trim()).toBe("t");
+    } finally {
+      await sb.psql("DROP DATABASE IF EXISTS four_eyes WITH (FORCE)");
+    }
+  });
+
   it("a failing check fails the drill (exit 1, one line) and the scratch database is still dropped", async () => {
     const sb = need(standby);
     const standbyBefore = await databases(sb);
