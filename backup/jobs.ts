@@ -1,6 +1,7 @@
 import { loadSites, type SiteName, type Sites, type SshEndpoint } from "../inventory/index.js";
 import { InputError } from "../util/errors.js";
 import type { KeepPolicy } from "../restic/index.js";
+import type { AnomalySettings } from "./anomaly.js";
 import { checkInventoryPolicies, loadPolicies, type Policies, type PitrPolicy, type RepositoryName, type SourceSpec } from "./policies.js";
 
 /**
@@ -24,6 +25,8 @@ export interface BackupJob {
   stallMs: number;
   /** The policy's point-in-time archiving, for the host's database servers whose engine has it. */
   pitr?: PitrPolicy;
+  /** How its snapshots are scored against their history (backup/anomaly.ts); the defaults when absent. */
+  anomaly?: AnomalySettings;
 }
 
 /** The tags every snapshot of a job carries; `job:<id>` is how status and prune find a job's snapshots. */
@@ -67,6 +70,7 @@ export function expandJobs(sites: Sites, policies: Policies): BackupJob[] {
         randomizedDelaySec: policy.randomizedDelaySec,
         stallMs: policy.stallMs,
         ...(policy.pitr ? { pitr: policy.pitr } : {}),
+        anomaly: policy.anomaly,
       });
     }
   }

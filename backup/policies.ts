@@ -11,6 +11,7 @@ import { DB_ENGINES, enginesOf, type DbEngine } from "../databases/registry.js";
 import type { KeepPolicy } from "../restic/index.js";
 import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "../restic/subset.js";
 import { CronError, parseCron } from "./cron.js";
+import { ANOMALY_PARTS, DEFAULT_ANOMALY, type AnomalySettings } from "./anomaly.js";
 
 /**
  * The backup policies (backup/policies.yaml): what each inventory `backupPolicy` name means. Loaded and checked like
@@ -54,6 +55,8 @@ export interface Policy {
   scheduleAt: () => string;
   /** Continuous archiving of the jobs' database servers for point-in-time recovery, when the policy asks for it. */
   pitr?: PitrPolicy;
+  /** How its jobs' snapshots are scored against their history (backup/anomaly.ts). */
+  anomaly: AnomalySettings;
 }
 
 /** A policy's `pitr:`: base backups on a schedule, the changes between them streamed as they are written. */
@@ -110,6 +113,7 @@ interface RawPolicy {
   randomizedDelaySec?: number;
   stallTimeout?: string | number;
   pitr?: { baseBackup: string; recoveryWindowDays?: number };
+  anomaly?: { threshold?: number; weights?: Partial<AnomalySettings["weights"]> };
 }
 
 interface RawCycle {
@@ -122,6 +126,8 @@ const count = { type: "integer", minimum: 1 } as const;
 const cronText = { type: "string", minLength: 1 } as const;
 const cycleTask = (what: string, cron: string) =>
   ({ type: "object", additionalProperties: false, description: what, properties: { schedule: { ...cronText, default: cron, description: "When, as a 5-field cron expression." } } }) as const;
+const weight = (what: string) =>
+  ({ type: "number", minimum: 0, default: 1, description: `The weight of ${what} in the score (0: left out).` }) as const;
 const keep = (what: string) => ({ ...count, description: `Keep the newest snapshot of each of the last N ${what}.` });
 const schema = {
   type: "object",
@@ -199,6 +205,25 @@ const schema = {
           limitUploadKiB: { type: "integer", minimum: 0, default: 0, description: "restic --limit-upload in KiB/s; 0: no limit." },
           randomizedDelaySec: { type: "integer", minimum: 0, default: 0, description: "Seconds of random delay before a job starts, to spread one window's jobs (systemd RandomizedDelaySec; crontabs ignore it)." },
           stallTimeout: { type: ["string", "number"], default: "5m", description: "A job that makes no progress this long (90s, 5m; or seconds) is stopped and fails." },
+          anomaly: {
+            type: "object",
+            additionalProperties: false,
+            description:
+              "How each snapshot of the policy's jobs is scored against the earlier snapshots of its job, host and paths: a jump in files new or changed, in new bytes, and in data that no longer compresses, as ransomware leaves them (docs/operator/backups.md).",
+            properties: {
+              threshold: { type: "number", minimum: 0, maximum: 1, default: DEFAULT_ANOMALY.threshold, description: "A snapshot whose score (0–1) is above this is suspicious; 1: never." },
+              weights: {
+                type: "object",
+                additionalProperties: false,
+                description: "The weights of the three signs in the score (a weighted geometric mean); at least one above 0.",
+                properties: {
+                  files: weight("the share of files new or changed"),
+                  bytes: weight("the share of bytes new to the repository"),
+                  incompressible: weight("the loss of compression of the new data"),
+                },
+              },
+            },
+          },
           pitr: {
             type: "object",
             additionalProperties: false,
@@ -263,6 +288,8 @@ export function parsePolicies(path: string, text: string): Policies {
     const kinds = raw.sources.map((s) => s.kind);
     const repeated = kinds.filter((k, i) => kinds.indexOf(k) !== i);
     if (repeated.length) problems.push({ path: ["policies", name, "sources"], message: `policy ${name}: source kind ${repeated[0] ?? ""} is listed twice (merge its paths)` });
+    const anomaly: AnomalySettings = { threshold: raw.anomaly?.threshold ?? DEFAULT_ANOMALY.threshold, weights: { ...DEFAULT_ANOMALY.weights, ...raw.anomaly?.weights } };
+    if (ANOMALY_PARTS.every((p) => anomaly.weights[p] === 0)) problems.push({ path: ["policies", name, "anomaly", "weights"], message: `policy ${name}: anomaly.weights: at least one weight must be above 0 (to never flag a snapshot, set anomaly.threshold: 1)` });
     const stallMs = raw.stallTimeout === undefined ? DEFAULT_STALL_MS : parseDuration(raw.stallTimeout);
     if (stallMs === undefined) problems.push({ path: ["policies", name, "stallTimeout"], message: `policy ${name}: stallTimeout: not a duration (e.g. 90s, 5m, 1h; at most ${MAX_DURATION_TEXT})` });
     policies.set(name, {
@@ -277,6 +304,7 @@ export function parsePolicies(path: string, text: string): Policies {
       randomizedDelaySec: raw.randomizedDelaySec ?? 0,
       stallMs: stallMs ?? DEFAULT_STALL_MS,
       scheduleAt: at(["policies", name, "schedule"]),
+      anomaly,
       ...(raw.pitr
         ? { pitr: { baseBackup: raw.pitr.baseBackup, recoveryWindowDays: raw.pitr.recoveryWindowDays ?? DEFAULT_RECOVERY_WINDOW_DAYS, baseBackupAt: at(["policies", name, "pitr", "baseBackup"]) } }
         : {}),
