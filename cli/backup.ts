@@ -11,6 +11,7 @@ import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
 import { renderCrontab, renderSystemd, siteSchedule, writeSchedule } from "../backup/schedule.js";
 import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "../restic/subset.js";
 import type { JobStatusRow } from "../backup/status.js";
+import type { AnomalyScore } from "../backup/anomaly.js";
 import { progressFor, silentProgress } from "../util/progress.js";
 import type { ResticLock } from "../restic/index.js";
 import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.js";
@@ -201,9 +202,28 @@ function repositoryOption(value: string | undefined): RepositoryName | undefined
   return r;
 }
 
+/** One line of `backup snapshots`; `anomaly` is the snapshot's score against its group's history (backup/anomaly.ts). */
+interface SnapshotRow {
+  repository: RepositoryName;
+  id: string;
+  short_id: string;
+  time: string;
+  host: string;
+  job?: string;
+  source?: string;
+  bytes?: number;
+  tags: string[];
+  paths: string[];
+  anomaly?: Omit<AnomalyScore, "id">;
+}
+
+function withoutId({ id: _id, ...rest }: AnomalyScore): Omit<AnomalyScore, "id"> {
+  return rest;
+}
+
 const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
   command: "snapshots",
-  describe: "list the snapshots dcctl made, in every configured repository (or --repository); exit 4 if one repository could not be read",
+  describe: "list the snapshots dcctl made, in every configured repository (or --repository), each with its anomaly score against its job's history (suspicious above the policy's threshold); exit 4 if one repository could not be read",
   builder: (y: Argv<object>): Argv<SnapshotsArgs> =>
     y
       .option("host", { type: "string", describe: "only this inventory host's snapshots" })
@@ -215,14 +235,16 @@ const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
     const since = sinceOption(args.since);
     // A host or job that is not in the inventory would only list nothing, as if it had no backups.
     if (args.host !== undefined && !findHost(loadSites(), args.host)) throw new InputError([`dcctl backup snapshots: --host ${args.host} is no host of the inventory (see dcctl inventory show)`]);
-    if (args.job !== undefined && !loadJobs().some((j) => j.id === args.job)) throw new InputError([`dcctl backup snapshots: --job ${args.job} is no job of the policies and the inventory (see dcctl backup jobs)`]);
+    const jobs = loadJobs();
+    if (args.job !== undefined && !jobs.some((j) => j.id === args.job)) throw new InputError([`dcctl backup snapshots: --job ${args.job} is no job of the policies and the inventory (see dcctl backup jobs)`]);
     const config = loadBackupConfig();
     const only = repositoryOption(args.repository);
     const names = REPOSITORY_NAMES.filter((n) => (only ? n === only : config.repositories[n] !== undefined));
     const tags = ["dcctl", ...(args.job ? [`job:${args.job}`] : [])];
-    const { snapshotItem } = await import("../backup/status.js");
+    const [{ snapshotItem }, { scoreSnapshots, settingsByJob }] = await Promise.all([import("../backup/status.js"), import("../backup/anomaly.js")]);
+    const settingsFor = settingsByJob(jobs);
     const listings = await Promise.allSettled(names.map((name) => resticFor(config, name).snapshots({ tags, ...(args.host ? { host: args.host } : {}) })));
-    const rows = [];
+    const rows: SnapshotRow[] = [];
     const failed: string[] = [];
     for (const [i, listing] of listings.entries()) {
       const name = names[i] as RepositoryName;
@@ -231,15 +253,22 @@ const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
         failed.push(`repository ${name}: ${errorMessage(listing.reason)}`);
         continue;
       }
+      // Each snapshot against the earlier ones of its group in this repository, --since or not.
+      const scores = scoreSnapshots(listing.value, { settingsFor });
       for (const s of listing.value) {
         if (since !== undefined && Date.parse(s.time) < since) continue;
         const job = s.tags?.find((t) => t.startsWith("job:"))?.slice(4);
-        rows.push({ repository: name, id: s.id, short_id: s.short_id, time: s.time, host: s.hostname, job, source: snapshotItem(s.tags ?? []), bytes: s.summary?.total_bytes_processed, tags: s.tags ?? [], paths: s.paths });
+        const score = scores.get(s.id);
+        rows.push({ repository: name, id: s.id, short_id: s.short_id, time: s.time, host: s.hostname, job, source: snapshotItem(s.tags ?? []), bytes: s.summary?.total_bytes_processed, tags: s.tags ?? [], paths: s.paths, ...(score ? { anomaly: withoutId(score) } : {}) });
       }
     }
     rows.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
     if (args.json) printJson(rows);
-    else print(textTable(["REPOSITORY", "ID", "TIME", "HOST", "JOB", "SOURCE", "SIZE"], rows.map((r) => [r.repository, r.short_id, r.time.replace(/\.\d+/, ""), r.host, r.job ?? "", r.source ?? r.paths.join(","), sizeText(r.bytes)])));
+    else {
+      const anomalyText = (a: SnapshotRow["anomaly"]) => (a?.score === undefined ? "-" : `${a.score.toFixed(2)}${a.verdict === "suspicious" ? " SUSPICIOUS" : ""}`);
+      print(textTable(["REPOSITORY", "ID", "TIME", "HOST", "JOB", "SOURCE", "SIZE", "ANOMALY"], rows.map((r) => [r.repository, r.short_id, r.time.replace(/\.\d+/, ""), r.host, r.job ?? "", r.source ?? r.paths.join(","), sizeText(r.bytes), anomalyText(r.anomaly)])));
+      for (const r of rows) if (r.anomaly?.verdict === "suspicious") print(`suspicious: ${r.repository} ${r.short_id} ${r.job ?? r.host} ${r.source ?? ""}: ${r.anomaly.reason}`);
+    }
     if (failed.length) throw new DcctlError(failed.join("; "), failed.length === names.length ? ExitCode.failed : ExitCode.partial);
   },
 };
