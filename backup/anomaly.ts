@@ -1,27 +1,28 @@
 import type { BackupSummary, Snapshot } from "../restic/index.js";
 
 /**
- * How unlike its job's normal a snapshot is: the sign ransomware leaves in a backup. An encrypted file tree comes
- * back to restic with (1) nearly every file new or changed, (2) nearly every byte new — encrypted data shares no chunk
- * with what the repository holds — and (3) new data that no longer compresses, where the group's data used to. Each
- * of those happens alone for ordinary reasons: a restore rewrites every file but adds nothing new; an import adds
- * much new data that compresses like the rest; a scanned document does not compress at all. So each is measured as a
- * part from 0 to 1 — how far it rose from the group's usual value towards its ceiling — and the score is their
- * weighted geometric mean: high only when every sign is there at once.
+ * How unlike its job's normal a snapshot is: the sign ransomware leaves in a backup. Ransomware rewrites what is
+ * there, so against the snapshot before it an encrypted tree comes back to restic with (1) nearly every file
+ * rewritten (changed in place, or replaced by a new one), (2) nearly every byte rewritten — encrypted data shares no
+ * chunk with what the repository holds — and (3) new data that no longer compresses, where the group's data used to.
+ * Each of those happens alone for ordinary reasons: a restore rewrites every file but adds nothing new; a load of new
+ * documents adds much but rewrites nothing; a scanned page does not compress at all. So each is a part from 0 to 1 —
+ * how far it rose from the group's usual value towards its ceiling — and the score is their weighted geometric mean:
+ * high only when every sign is there at once.
  *
  * A group is the snapshots of one job, host and set of paths: one files item, or one database's dumps. Its usual
  * values are the medians of the snapshots before it (those not judged suspicious themselves, so that an attack does
- * not become the normal). A dump is one file, changed at every run: it is judged by the other two parts. A part that
- * cannot say anything is left out: a group that touches nearly every file (or byte) at every run leaves no room for a
- * jump; data that never compressed cannot stop compressing.
+ * not become the normal). A dump is one file, new at every run: it is judged by the other two parts. A part that
+ * cannot say anything is left out: a group that rewrites nearly everything at every run leaves no room for a jump;
+ * data that never compressed cannot stop compressing.
  *
  * Pure: everything comes from `restic snapshots --json` (restic 0.17+ stores each backup's summary in its snapshot).
  */
 
 export interface AnomalyWeights {
-  /** The share of files new or changed. */
+  /** The share of the files rewritten or replaced. */
   files: number;
-  /** The share of bytes new to the repository. */
+  /** The share of the bytes rewritten (new to the repository, beyond what the tree grew by). */
   bytes: number;
   /** How much worse than usual the new data compresses. */
   incompressible: number;
@@ -88,11 +89,14 @@ const NO_ROOM = 0.9;
 /** How well new data compresses (packed / added) when the group has never added enough to measure it. */
 const ASSUMED_COMPRESSION = 0.5;
 
-interface Entry {
-  snapshot: Snapshot;
-  summary: Partial<BackupSummary>;
-  /** The first snapshot of its group in the listing. */
-  first: boolean;
+/** What a snapshot shows against the snapshot of its group before it. */
+interface Measures {
+  /** Of the files, the share rewritten or replaced by new ones; only for a tree that had many files. */
+  files?: number;
+  /** Of the bytes there, the share rewritten: new data beyond what the tree grew by. */
+  bytes?: number;
+  /** Packed / added of its new data (1: does not compress), when restic said and there was enough to measure. */
+  compression?: number;
 }
 
 /** Scores every snapshot of a listing against the earlier snapshots of its group. */
@@ -110,11 +114,14 @@ export function scoreSnapshots(snapshots: readonly Snapshot[], o: ScoreOptions =
   for (const group of groups.values()) {
     group.sort((a, b) => timeOf(a) - timeOf(b) || a.id.localeCompare(b.id));
     // What later snapshots are measured against: the group's snapshots with a summary, but none judged suspicious.
-    const accepted: Entry[] = [];
-    for (const [i, s] of group.entries()) {
-      const score = scoreOne(s, accepted.slice(-HISTORY_LIMIT), settingsFor(s));
+    const accepted: Measures[] = [];
+    let before: Partial<BackupSummary> | undefined;
+    for (const s of group) {
+      const m = s.summary ? measure(s.summary, before) : undefined;
+      const score = scoreOne(s, m, before, accepted.slice(-HISTORY_LIMIT), settingsFor(s));
       scores.set(s.id, score);
-      if (s.summary && score.verdict !== "suspicious") accepted.push({ snapshot: s, summary: s.summary, first: i === 0 });
+      if (s.summary) before = s.summary;
+      if (m && score.verdict !== "suspicious") accepted.push(m);
     }
   }
   return scores;
@@ -162,19 +169,25 @@ function filesOf(s: Partial<BackupSummary>): number {
   return num(s.total_files_processed);
 }
 
-function touchedShare(s: Partial<BackupSummary>): number {
-  return clamp01((num(s.files_new) + num(s.files_changed)) / Math.max(1, filesOf(s)));
-}
-
-function newBytesShare(s: Partial<BackupSummary>): number {
-  return clamp01(num(s.data_added) / Math.max(1, num(s.total_bytes_processed)));
-}
-
-/** Packed / added of the new data (1: does not compress), when restic said and there was enough to measure. */
-function compression(s: Partial<BackupSummary>): number | undefined {
+/**
+ * Ransomware rewrites what is there: each file in place (restic: changed) or into a new one that replaces it (new,
+ * with as many gone). What only adds — new documents, a first load of data — rewrites nothing of what was there.
+ */
+function measure(s: Partial<BackupSummary>, before: Partial<BackupSummary> | undefined): Measures {
+  const m: Measures = {};
   const added = num(s.data_added);
-  if (s.data_added_packed === undefined || added < MIN_NEW_BYTES) return undefined;
-  return clamp01(num(s.data_added_packed) / added);
+  if (s.data_added_packed !== undefined && added >= MIN_NEW_BYTES) m.compression = clamp01(num(s.data_added_packed) / added);
+  if (!before) return m;
+  // Shares of the larger of the tree before and now: a few files or bytes before say nothing of a tree that grew.
+  const had = filesOf(before);
+  if (had > 1) {
+    const gone = Math.max(0, had + num(s.files_new) - filesOf(s));
+    m.files = clamp01((num(s.files_changed) + Math.min(num(s.files_new), gone)) / Math.max(had, filesOf(s)));
+  }
+  const hadBytes = num(before.total_bytes_processed);
+  const bytes = num(s.total_bytes_processed);
+  if (hadBytes > 0) m.bytes = clamp01(Math.max(0, added - Math.max(0, bytes - hadBytes)) / Math.max(hadBytes, bytes));
+  return m;
 }
 
 /** How far `value` rose from `usual` towards 1; undefined when the usual leaves no room to rise. */
@@ -183,36 +196,34 @@ function jump(value: number, usual: number, assumed: boolean): AnomalyPart | und
   return { value, usual, part: clamp01((value - usual) / (1 - usual)), ...(assumed ? { assumed: true as const } : {}) };
 }
 
-function scoreOne(s: Snapshot, history: Entry[], settings: AnomalySettings): AnomalyScore {
+function scoreOne(s: Snapshot, m: Measures | undefined, before: Partial<BackupSummary> | undefined, history: Measures[], settings: AnomalySettings): AnomalyScore {
   const base = { id: s.id, threshold: settings.threshold, parts: {}, history: history.length };
   const summary = s.summary;
-  if (!summary || summary.data_added === undefined || summary.total_bytes_processed === undefined) {
+  if (!summary || !m || summary.data_added === undefined || summary.total_bytes_processed === undefined) {
     return { ...base, verdict: "unjudged", reason: "restic stored no summary in it (restic before 0.17)" };
   }
   if (history.length === 0) return { ...base, verdict: "unjudged", reason: "the first snapshot of its job, host and paths: nothing to compare with" };
   const added = num(summary.data_added);
   if (added < MIN_NEW_BYTES) return { ...base, verdict: "ok", score: 0, reason: `adds only ${kib(added)} of new data` };
 
-  // A first backup (no parent to compare files with; a group's first dump) is all new: no measure of ordinary change.
-  const ordinary = history.filter((e) => !(e.snapshot.parent === undefined && (e.first || filesOf(e.summary) > 1)));
-  const manyFiles = filesOf(summary) > 1;
+  const usualOf = (name: keyof Measures) => median(history.flatMap((h) => h[name] ?? []));
   const parts: Partial<Record<AnomalyPartName, AnomalyPart>> = {};
-  if (manyFiles) {
-    const usual = median(ordinary.filter((e) => filesOf(e.summary) > 1).map((e) => touchedShare(e.summary)));
-    const p = jump(touchedShare(summary), usual ?? 0, usual === undefined);
-    if (p) parts.files = p;
+  const add = (name: AnomalyPartName, p: AnomalyPart | undefined): void => {
+    if (p) parts[name] = p;
+  };
+  // Before a group has an ordinary run to measure (its first backup is all new), a tree of files is judged against
+  // rewriting nothing; a dump, rewritten in good part at every run, is not judged by its bytes until it has one.
+  const tree = filesOf(summary) > 1 || filesOf(before ?? {}) > 1;
+  if (m.files !== undefined) add("files", jump(m.files, usualOf("files") ?? 0, usualOf("files") === undefined));
+  if (m.bytes !== undefined) {
+    const usual = usualOf("bytes");
+    if (usual !== undefined || tree) add("bytes", jump(m.bytes, usual ?? 0, usual === undefined));
   }
-  {
-    // A dump with no ordinary run before it has no usual share of new bytes to assume: its first runs are not judged by it.
-    const usual = median(ordinary.map((e) => newBytesShare(e.summary)));
-    const p = usual === undefined && !manyFiles ? undefined : jump(newBytesShare(summary), usual ?? 0, usual === undefined);
-    if (p) parts.bytes = p;
-  }
-  const ratio = compression(summary);
-  if (ratio !== undefined) {
-    const usual = median(history.flatMap((e) => compression(e.summary) ?? []));
-    const p = jump(ratio, usual ?? ASSUMED_COMPRESSION, usual === undefined);
-    if (p) parts.incompressible = p;
+  if (m.compression !== undefined) add("incompressible", jump(m.compression, usualOf("compression") ?? ASSUMED_COMPRESSION, usualOf("compression") === undefined));
+  // Assumptions alone judge nothing: one usual value at least must come from the group's own history.
+  if (Object.values(parts).every((p) => p.assumed)) {
+    const described = describeParts(parts, summary, before);
+    return { ...base, parts, verdict: "unjudged", reason: `too little history to judge it${described ? ` (${described})` : ""}` };
   }
 
   const weighted = ANOMALY_PARTS.flatMap((name) => {
@@ -220,7 +231,7 @@ function scoreOne(s: Snapshot, history: Entry[], settings: AnomalySettings): Ano
     const w = settings.weights[name];
     return p && w > 0 ? [{ p: p.part, w }] : [];
   });
-  const described = describeParts(parts, summary);
+  const described = describeParts(parts, summary, before);
   const total = weighted.reduce((sum, x) => sum + x.w, 0);
   if (total === 0) return { ...base, parts, verdict: "unjudged", reason: `no sign could be measured against its history${described ? ` (${described})` : ""}` };
   // A sign at 0 makes the mean 0: every weighted sign has to be there.
@@ -238,11 +249,11 @@ function kib(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(0)} KiB`;
 }
 
-function describeParts(parts: Partial<Record<AnomalyPartName, AnomalyPart>>, s: Partial<BackupSummary>): string {
+function describeParts(parts: Partial<Record<AnomalyPartName, AnomalyPart>>, s: Partial<BackupSummary>, before: Partial<BackupSummary> | undefined): string {
   const usual = (p: AnomalyPart) => `${p.assumed ? "assumed" : "usually"} ${percent(p.usual)}`;
   return [
-    parts.files && `${percent(parts.files.value)} of its ${filesOf(s)} files new or changed (${usual(parts.files)})`,
-    parts.bytes && `${percent(parts.bytes.value)} of its ${kib(num(s.total_bytes_processed))} new (${usual(parts.bytes)})`,
+    parts.files && `${percent(parts.files.value)} of its ${Math.max(filesOf(s), filesOf(before ?? {}))} files rewritten or replaced (${usual(parts.files)})`,
+    parts.bytes && `${percent(parts.bytes.value)} of its ${kib(Math.max(num(s.total_bytes_processed), num(before?.total_bytes_processed)))} rewritten (${usual(parts.bytes)})`,
     parts.incompressible && `its ${kib(num(s.data_added))} of new data compresses to ${percent(parts.incompressible.value)} (${usual(parts.incompressible)})`,
   ]
     .filter(Boolean)

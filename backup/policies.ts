@@ -209,7 +209,7 @@ const schema = {
             type: "object",
             additionalProperties: false,
             description:
-              "How each snapshot of the policy's jobs is scored against the earlier snapshots of its job, host and paths: a jump in files new or changed, in new bytes, and in data that no longer compresses, as ransomware leaves them (docs/operator/backups.md).",
+              "How each snapshot of the policy's jobs is scored against the earlier snapshots of its job, host and paths: a jump in the files and the bytes rewritten, and in new data that no longer compresses, as ransomware leaves them (docs/operator/backups.md).",
             properties: {
               threshold: { type: "number", minimum: 0, maximum: 1, default: DEFAULT_ANOMALY.threshold, description: "A snapshot whose score (0–1) is above this is suspicious; 1: never." },
               weights: {
@@ -217,8 +217,8 @@ const schema = {
                 additionalProperties: false,
                 description: "The weights of the three signs in the score (a weighted geometric mean); at least one above 0.",
                 properties: {
-                  files: weight("the share of files new or changed"),
-                  bytes: weight("the share of bytes new to the repository"),
+                  files: weight("the share of the files rewritten or replaced"),
+                  bytes: weight("the share of the bytes rewritten"),
                   incompressible: weight("the loss of compression of the new data"),
                 },
               },

@@ -6,7 +6,8 @@ import type { BackupSummary, Snapshot } from "../../restic/index.js";
 
 /**
  * The score from restic's per-snapshot summaries, on histories shaped like the ones restic writes: a files tree of
- * 300 documents (3 MiB that compress to 30 %) changing a little each day, database dumps, trees of scans.
+ * 300 documents (3 MiB that compress to 30 %) changing a little each day (a file filed, one archived, a few changed),
+ * database dumps, trees of scans.
  */
 
 const MiB = 1024 * 1024;
@@ -15,7 +16,9 @@ let serial = 0;
 
 interface Shape {
   files?: number;
+  /** Files new or changed: one new, the rest changed, unless `added` says how many are new. */
   touched?: number;
+  filesNew?: number;
   bytes?: number;
   added?: number;
   /** packed / added of the new data. */
@@ -31,8 +34,8 @@ function snap(o: Shape = {}): Snapshot {
   const touched = o.touched ?? 4;
   const added = o.added ?? 200 * 1024;
   const summary: Partial<BackupSummary> = {
-    files_new: Math.min(1, touched),
-    files_changed: Math.max(0, touched - 1),
+    files_new: o.filesNew ?? Math.min(1, touched),
+    files_changed: Math.max(0, touched - (o.filesNew ?? Math.min(1, touched))),
     files_unmodified: files - touched,
     data_added: added,
     data_added_packed: Math.round(added * (o.ratio ?? 0.3)),
@@ -89,7 +92,7 @@ describe("the anomaly score of a snapshot", () => {
     const score = scoreOf([...tree, encrypted], encrypted);
     expect(score.verdict).toBe("suspicious");
     expect(score.score).toBeGreaterThan(0.9);
-    expect(score.reason).toMatch(/^score 0\.9\d above 0\.5: 100% of its 300 files new or changed \(usually 1\.\d%\), 100% of its 3\.0 MiB new \(usually \d\.\d%\), its 3\.0 MiB of new data compresses to 99% \(usually 30%\)$/);
+    expect(score.reason).toMatch(/^score 0\.9\d above 0\.5: 100% of its 300 files rewritten or replaced \(usually 1\.\d%\), 100% of its 3\.0 MiB rewritten \(usually \d\.\d%\), its 3\.0 MiB of new data compresses to 99% \(usually 30%\)$/);
     expect(suspiciousSnapshots([...tree, encrypted])).toEqual(new Map([[encrypted.id, { kind: "suspicious", reason: score.reason, score: score.score }]]));
   });
 
@@ -99,16 +102,41 @@ describe("the anomaly score of a snapshot", () => {
     expect(scoreOf([first, encrypted], encrypted).verdict).toBe("suspicious");
   });
 
-  it("lets through what rewrites or adds much but compresses as before, and a restore that adds nothing", () => {
+  it("lets through what adds much, what rewrites all but compresses as before, and a restore that adds nothing", () => {
     const tree = ordinaryTree(6);
-    // An import doubling the tree with documents like the rest.
-    const imported = snap({ files: 600, touched: 300, bytes: 6 * MiB, added: 3 * MiB, ratio: 0.32 });
+    // A load doubling the tree, scans among them: new files, none of those there rewritten.
+    const loaded = snap({ files: 600, touched: 300, filesNew: 300, bytes: 6 * MiB, added: 3 * MiB, ratio: 0.9 });
+    // Every document converted to another text format: all rewritten, compressing as before.
+    const converted = snap({ touched: 300, added: 3 * MiB, ratio: 0.31 });
     // A restore rewrote every file with what the repository already holds.
     const restored = snap({ touched: 300, added: 20 * 1024 });
-    const scores = scoreSnapshots([...tree, imported, restored]);
-    expect(scores.get(imported.id)?.verdict).toBe("ok");
-    expect(scores.get(imported.id)?.score).toBeLessThan(0.3);
+    const scores = scoreSnapshots([...tree, loaded, converted, restored]);
+    expect(scores.get(loaded.id)).toMatchObject({ verdict: "ok", score: 0 });
+    expect(scores.get(loaded.id)?.parts.files?.value).toBe(0);
+    expect(scores.get(converted.id)?.verdict).toBe("ok");
+    expect(scores.get(converted.id)?.score).toBeLessThan(0.2);
     expect(scores.get(restored.id)).toMatchObject({ verdict: "ok", score: 0, reason: "adds only 20 KiB of new data" });
+  });
+
+  it("lets through the first load of documents into a tree that held one file", () => {
+    const readme = snap({ files: 1, touched: 1, filesNew: 1, bytes: 80, added: 900, parent: false });
+    const quiet = snap({ files: 1, touched: 0, bytes: 80, added: 0 });
+    const loaded = snap({ files: 165, touched: 164, filesNew: 164, bytes: 3 * MiB, added: 3 * MiB + 9000, ratio: 0.7 });
+    // Mostly scans, new to the repository: data that does not compress, against an assumed usual compression alone.
+    const scans = snap({ files: 165, touched: 164, filesNew: 164, bytes: 3 * MiB, added: 1.4 * MiB, ratio: 0.96 });
+    for (const s of [loaded, scans]) {
+      const score = scoreSnapshots([readme, quiet, s]).get(s.id);
+      expect(score?.verdict).not.toBe("suspicious");
+      expect(score?.score ?? 0).toBeLessThan(0.1);
+    }
+  });
+
+  it("flags files encrypted into new ones that replace them (a.doc gone, a.doc.locked new)", () => {
+    const tree = ordinaryTree(6);
+    const renamed = snap({ touched: 300, filesNew: 300, added: 3 * MiB, ratio: 1 });
+    const score = scoreOf([...tree, renamed], renamed);
+    expect(score.parts.files?.value).toBe(1);
+    expect(score.verdict).toBe("suspicious");
   });
 
   it("lets through a day that adds one scan (new data that does not compress, little of it)", () => {
@@ -191,11 +219,11 @@ describe("the anomaly score of a snapshot", () => {
     const never = { threshold: 1, weights: DEFAULT_ANOMALY.weights };
     const settingsFor = settingsByJob([{ id: "qn-app-01/app-daily", anomaly: never }]);
     expect(scoreSnapshots([...tree, encrypted], { settingsFor }).get(encrypted.id)?.verdict).toBe("ok");
-    // Files alone: an import of new documents is then a jump.
-    const imported = snap({ files: 600, touched: 300, bytes: 6 * MiB, added: 3 * MiB, ratio: 0.3 });
-    const filesOnly = { threshold: 0.4, weights: { files: 1, bytes: 0, incompressible: 0 } };
-    expect(scoreOf([...tree, imported], imported, filesOnly).verdict).toBe("suspicious");
-    expect(scoreOf([...tree, imported], imported).verdict).toBe("ok");
+    // Without compression as a sign, a tree rewritten in a format that compresses as before is flagged.
+    const converted = snap({ touched: 300, added: 3 * MiB, ratio: 0.3 });
+    const noCompression = { threshold: 0.5, weights: { files: 1, bytes: 1, incompressible: 0 } };
+    expect(scoreOf([...tree, converted], converted, noCompression).verdict).toBe("suspicious");
+    expect(scoreOf([...tree, converted], converted).verdict).toBe("ok");
     // A job the policies no longer have: the defaults.
     expect(settingsByJob([])(encrypted)).toBe(DEFAULT_ANOMALY);
   });
