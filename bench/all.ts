@@ -9,8 +9,9 @@ import { loadText } from "./stats.js";
 /**
  * Every bench in bench/, one after another, each printing its own figures (`npm run bench`; node dist/bench/all.js
  * [NAME…] [--skip NAME,…] [--lab-size MB]): the ones listed below in that order, then any other built bench this list
- * does not name yet. Most bring up a lab of their own; wan and replication measure a running lab, so for them this
- * brings one up (`dcctl lab up --size --lab-size`, 64 MB by default, in a folder of its own) and stops it after.
+ * does not name yet. Most bring up a lab of their own; wan, replication and anomaly measure a running lab, so for
+ * them this brings one up (`dcctl lab up --size --lab-size`, 64 MB by default, in a folder of its own) and stops it
+ * after.
  * A bench that fails does not stop the others; the exit code is 1 when any failed. Not for CI: it takes most of an
  * hour and needs root.
  */
@@ -30,6 +31,7 @@ const BENCHES: Bench[] = [
   { name: "concurrency" },
   { name: "wan", lab: true },
   { name: "replication", lab: true },
+  { name: "anomaly", lab: true },
 ];
 
 /** Modules of dist/bench that are helpers of the benches, not benches. */
