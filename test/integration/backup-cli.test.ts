@@ -234,13 +234,16 @@ describe("dcctl backup through the CLI", () => {
     expect(new Set(rows.map((r) => r.repository))).toEqual(new Set(["primary", "secondary"]));
     expect(rows.every((r) => r.job === "qn-db-01/files-test")).toBe(true);
     // Filters, and the columns an operator reads: job, source, size.
-    const byJob = JSON.parse((await dcctl(["backup", "snapshots", "--job", "qn-db-01/files-test", "--repository", "primary", "--json"])).stdout) as { job: string; source: string; bytes: number }[];
+    const byJob = JSON.parse((await dcctl(["backup", "snapshots", "--job", "qn-db-01/files-test", "--repository", "primary", "--json"])).stdout) as { job: string; source: string; bytes: number; anomaly?: { verdict: string } }[];
     expect(byJob.length).toBeGreaterThan(0);
     expect(byJob.every((r) => r.job === "qn-db-01/files-test" && r.source === "files" && r.bytes > 48 * 1024 * 1024)).toBe(true);
+    // Each scored against the ones before it: the first has nothing to be compared with.
+    expect(byJob[0]?.anomaly?.verdict).toBe("unjudged");
+    expect(byJob.every((r) => r.anomaly?.verdict !== undefined)).toBe(true);
     expect(JSON.parse((await dcctl(["backup", "snapshots", "--since", "2099-01-01", "--json"])).stdout)).toEqual([]);
     expect((await dcctl(["backup", "snapshots", "--since", "yesterday"])).code).toBe(2);
     const human = await dcctl(["backup", "snapshots", "--job", "qn-db-01/files-test", "--repository", "primary"]);
-    expect(human.stdout.split("\n")[0]).toMatch(/^REPOSITORY\s+ID\s+TIME\s+HOST\s+JOB\s+SOURCE\s+SIZE$/);
+    expect(human.stdout.split("\n")[0]).toMatch(/^REPOSITORY\s+ID\s+TIME\s+HOST\s+JOB\s+SOURCE\s+SIZE\s+ANOMALY$/);
     expect(human.stdout).toMatch(/qn-db-01\/files-test\s+files\s+48\.\d MiB/);
     // One repository that cannot be opened (wrong password) is named, and the other is still listed: exit 4.
     const wrongPass = join(work, "wrong.pass");
