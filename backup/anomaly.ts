@@ -220,22 +220,20 @@ function scoreOne(s: Snapshot, m: Measures | undefined, before: Partial<BackupSu
     if (usual !== undefined || tree) add("bytes", jump(m.bytes, usual ?? 0, usual === undefined));
   }
   if (m.compression !== undefined) add("incompressible", jump(m.compression, usualOf("compression") ?? ASSUMED_COMPRESSION, usualOf("compression") === undefined));
-  // Assumptions alone judge nothing: one usual value at least must come from the group's own history.
-  if (Object.values(parts).every((p) => p.assumed)) {
-    const described = describeParts(parts, summary, before);
-    return { ...base, parts, verdict: "unjudged", reason: `too little history to judge it${described ? ` (${described})` : ""}` };
-  }
 
   const weighted = ANOMALY_PARTS.flatMap((name) => {
     const p = parts[name];
     const w = settings.weights[name];
-    return p && w > 0 ? [{ p: p.part, w }] : [];
+    return p && w > 0 ? [{ ...p, w }] : [];
   });
   const described = describeParts(parts, summary, before);
+  const unjudged = (why: string): AnomalyScore => ({ ...base, parts, verdict: "unjudged", reason: `${why}${described ? ` (${described})` : ""}` });
+  if (weighted.length === 0) return unjudged("none of the signs can be measured for its group: it rewrites nearly everything at every run, or its data never compressed");
+  // Assumptions alone judge nothing: one usual value at least must come from the group's own history.
+  if (weighted.every((p) => p.assumed)) return unjudged("too little history to judge it");
   const total = weighted.reduce((sum, x) => sum + x.w, 0);
-  if (total === 0) return { ...base, parts, verdict: "unjudged", reason: `no sign could be measured against its history${described ? ` (${described})` : ""}` };
   // A sign at 0 makes the mean 0: every weighted sign has to be there.
-  const score = Math.round(1000 * Math.exp(weighted.reduce((sum, x) => sum + x.w * Math.log(Math.max(x.p, 1e-9)), 0) / total)) / 1000;
+  const score = Math.round(1000 * Math.exp(weighted.reduce((sum, x) => sum + x.w * Math.log(Math.max(x.part, 1e-9)), 0) / total)) / 1000;
   const suspicious = score > settings.threshold;
   return { ...base, parts, score, verdict: suspicious ? "suspicious" : "ok", reason: suspicious ? `score ${score.toFixed(2)} above ${settings.threshold}: ${described}` : described };
 }

@@ -184,6 +184,14 @@ describe("the anomaly score of a snapshot", () => {
     expect(scores.get(encrypted.id)?.verdict).toBe("suspicious");
   });
 
+  it("does not judge a group no sign can be measured for: a small dump of data that never compressed", () => {
+    const dump = () => snap({ files: 1, touched: 1, bytes: 300 * 1024, added: 301 * 1024, ratio: 0.97, paths: ["/postgresql/scans.dump"], parent: false });
+    const dumps = Array.from({ length: 5 }, dump);
+    const last = scoreSnapshots(dumps).get(dumps[4]?.id ?? "");
+    expect(last).toMatchObject({ verdict: "unjudged", parts: {} });
+    expect(last?.reason).toMatch(/^none of the signs can be measured for its group/);
+  });
+
   it("leaves out compression where the group's data never compressed (scans), and flags on the rest", () => {
     const tree = ordinaryTree(8, { ratio: 0.98 });
     const encrypted = snap({ touched: 300, added: 3 * MiB, ratio: 1 });
