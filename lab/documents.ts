@@ -72,6 +72,18 @@ export function ordinaryDay(dir: string, day: number, seed = 1): DayChange {
   return change;
 }
 
+/** A digitisation campaign: `count` scans filed at once, new files that do not compress. */
+export function scanCampaign(dir: string, count: number, seed = 1): number {
+  const r = prng(seed * 65_537 + count);
+  let bytes = 0;
+  for (let n = 1; n <= count; n++) {
+    const size = (100 + Math.floor(r() * 200)) * KiB;
+    writeScan(dir, `campaign-${seed}-${String(n).padStart(4, "0")}.pdf`, size);
+    bytes += size;
+  }
+  return bytes;
+}
+
 /**
  * The command that encrypts every file under `path` in place, run on the host as ransomware would (sh, find,
  * openssl): each file replaced by its AES-256-CBC ciphertext under the same name.
