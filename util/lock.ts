@@ -69,19 +69,7 @@ export async function acquireLock(dir: string, name: string, opts: LockOptions =
   let delay = 50;
   for (;;) {
     const blocker = tryAcquire(lockDir, mode, opts.meta, broken);
-    if (typeof blocker !== "object") {
-      const file = blocker;
-      let released = false;
-      return {
-        path: file,
-        ...(broken.length ? { brokeStale: broken } : {}),
-        release: () => {
-          if (released) return;
-          released = true;
-          unlinkQuietly(file);
-        },
-      };
-    }
+    if (typeof blocker !== "object") return heldLock(blocker, broken);
     if (Date.now() >= deadline) {
       const host = blocker.host === hostname() ? "" : ` on ${blocker.host}`;
       throw new LockedError(`${opts.what ?? name} is locked by another run (pid ${blocker.pid}${host}, ${blocker.file})`, blocker);
@@ -90,6 +78,32 @@ export async function acquireLock(dir: string, name: string, opts: LockOptions =
     await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
     delay = Math.min(delay * 2, 1_000);
   }
+}
+
+/**
+ * Takes the lock `<dir>/<name>` now or not at all, without yielding: for a holder that must finish before its caller
+ * goes on (an event appended to the spool before the action it announces). The Lock on success; the live holder in
+ * the way otherwise. Stale holders are broken on the way in, as acquireLock does.
+ */
+export function tryLock(dir: string, name: string, opts: Omit<LockOptions, "waitMs" | "what"> = {}): Lock | LockHolder {
+  const lockDir = lockFolder(dir, name);
+  makeDir(lockDir);
+  const broken: LockHolder[] = [];
+  const got = tryAcquire(lockDir, opts.mode ?? "exclusive", opts.meta, broken);
+  return typeof got === "object" ? got : heldLock(got, broken);
+}
+
+function heldLock(file: string, broken: LockHolder[]): Lock {
+  let released = false;
+  return {
+    path: file,
+    ...(broken.length ? { brokeStale: broken } : {}),
+    release: () => {
+      if (released) return;
+      released = true;
+      unlinkQuietly(file);
+    },
+  };
 }
 
 /** Runs `fn` holding the lock, and releases it afterwards whatever happens. */
