@@ -11,6 +11,7 @@ import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { Restic, type ResticOptions, type ResticRepo } from "../restic/index.js";
 import { databaseSettings, databaseSettingsSchema, type DatabaseSettings, type RawDatabaseSettings } from "../databases/registry.js";
 import { NOTIFY_EVENTS, notifyConfig, type NotifyConfig, type RawNotifyConfig } from "../notify/config.js";
+import { SOC_SCHEMA, socConfig, type RawSocConfig, type SocConfig } from "../notify/soc-config.js";
 import { DEFAULT_LIMITS, LIMITS_SCHEMA, siteLimits, type RawLimits, type SiteLimits } from "./limits.js";
 import { APPROVAL_SCHEMA, approvalSettings, type ApprovalSettings, type RawApproval } from "./approval/config.js";
 
@@ -49,6 +50,9 @@ import { APPROVAL_SCHEMA, approvalSettings, type ApprovalSettings, type RawAppro
  *     consoleUrl: "https://10.10.50.11:8088"   # where `dcctl serve` answers: messages link <consoleUrl>/runs/<runId>
  *     on: [failure, drill, failover, failback] # which events are sent (default all); failure = a backup job,
  *                                              # replicate, prune or verify failed
+ *   soc:                          # the province's SOC: every action's event, RFC 5424 over TLS (notify/soc-config.ts)
+ *     collectors: [{ host: soc.qn.gov.vn, caFile: /etc/dcctl/soc/ca.pem, certFile: …, keyFile: … }]
+ *     journald: true              # also to journald under systemd (default)
  *   limits:                       # how long restic may take before it is stopped, recorded and notified (backup/limits.ts)
  *     listing: 2m                 # a snapshot listing, lookup or forget answers within this
  *     stall: 10m                  # replicate and prune: progress unchanged this long (restic prints it every 5 s)
@@ -101,6 +105,8 @@ export interface BackupConfig {
   limits?: SiteLimits;
   /** Four eyes on destructive actions (backup/approval/); absent: not required. */
   approval?: ApprovalSettings;
+  /** The SOC feed's collectors and journald (notify/soc-config.ts); absent: no feed. */
+  soc?: SocConfig;
 }
 
 
@@ -121,6 +127,7 @@ interface RawConfig {
   peers?: Partial<Record<SiteName, { stateDir: string }>>;
   limits?: RawLimits;
   approval?: RawApproval;
+  soc?: RawSocConfig;
 }
 
 const text = { type: "string", minLength: 1 } as const;
@@ -226,6 +233,7 @@ const schema = {
     },
     limits: LIMITS_SCHEMA,
     approval: APPROVAL_SCHEMA,
+    soc: SOC_SCHEMA,
   },
 } as const;
 
@@ -276,6 +284,8 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
   const notified = data.notify ? notifyConfig(data.notify, abs) : undefined;
   if (notified?.problems.length) throw new InputError(notified.problems.map((p) => source.problem(p.path, p.message)));
   const notify = notified?.value;
+  const soc = data.soc ? socConfig(data.soc, abs) : undefined;
+  if (soc?.problems.length) throw new InputError(soc.problems.map((p) => source.problem(p.path, p.message)));
   const limits = siteLimits(data.limits);
   if (limits.problems.length) throw new InputError(limits.problems.map((p) => source.problem(p.path, p.message)));
   const secrets: [string[], string | undefined][] = [
@@ -318,6 +328,7 @@ export function loadBackupConfig(path: string = backupConfigPath(), env: NodeJS.
     ...(data.peers ? { peers: Object.fromEntries(Object.entries(data.peers).map(([site, p]) => [site, { stateDir: abs(p.stateDir) }])) } : {}),
     limits: limits.value,
     ...(approval.value ? { approval: approval.value } : {}),
+    ...(soc ? { soc: soc.value } : {}),
   };
 }
 
