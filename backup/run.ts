@@ -29,7 +29,8 @@ export interface RunOptions {
   waitMs?: number;
   /** Called as each job starts and finishes (progress lines). */
   onStart?: (job: BackupJob) => void;
-  onResult?: (result: JobResult) => void;
+  /** With the run's id (its snapshots' run tag), for what the job is reported to. */
+  onResult?: (result: JobResult, runId: string) => void;
   /** Overrides how a job reaches its host; tests and the bench use it. */
   executorFor?: (job: BackupJob) => Executor;
   /** Write the JSON-lines report and the metrics file (default true). */
@@ -88,7 +89,7 @@ export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunO
         const result = await runJob(job, { ...opts, runId: id, ledger, stalled });
         ledger.finished(result);
         done.set(job.id, result);
-        opts.onResult?.(result);
+        opts.onResult?.(result, id);
       }),
     ),
   );

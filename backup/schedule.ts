@@ -49,7 +49,7 @@ export interface ScheduledTask {
  * so a prune there never removes what is being copied); at each site, prune and verify of the repository that site
  * owns. The secondary never replicates (its repository is the destination, append-only to the primary) and never
  * prunes the primary's repository: its prune covers its own repository, the primary's copies included. Each site
- * also keeps its own point-in-time archive of the `archived` servers: a minute's upkeep (receivers, filing,
+ * delivers its SOC events every minute (`events send`), and also keeps its own point-in-time archive of the `archived` servers: a minute's upkeep (receivers, filing,
  * retention) and each server's base backups on its policy's `pitr.baseBackup`.
  */
 export function siteSchedule(site: SiteName, jobs: BackupJob[], policies: Pick<Policies, "file" | "policies" | "cycle">, archived: ArchivedDatabase[] = []): ScheduledTask[] {
@@ -93,6 +93,9 @@ export function siteSchedule(site: SiteName, jobs: BackupJob[], policies: Pick<P
       at: verify.at(),
     },
   );
+  // The SOC feed's spool, every minute: what a command could not deliver as it ended (a collector down) goes out
+  // once the collector answers. Quiet, and a few milliseconds, when there is nothing to send or no soc: section.
+  tasks.push({ name: "dcctl-events-send", what: "dcctl delivery of the spooled events to the SOC's collectors", args: ["events", "send"], schedule: "* * * * *", randomizedDelaySec: 0, at: policies.file });
   if (archived.length) {
     tasks.push({ name: "dcctl-pitr-maintain", what: "dcctl upkeep of the point-in-time archives: receivers, WAL filing, retention", args: ["pitr", "maintain"], schedule: "* * * * *", randomizedDelaySec: 0, at: policies.file });
     for (const db of archived) {

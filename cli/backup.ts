@@ -50,9 +50,9 @@ function siteOfThisMachine(): SiteName {
 type Operation = import("../backup/unattended.js").Operation;
 
 /** The work as timers run it (backup/unattended.ts: stopped by a signal, a failure notified), the notice's delivery on stderr. */
-async function noticed<T>(config: BackupConfig, what: Operation, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function noticed<T>(config: BackupConfig, what: Operation, work: (signal: AbortSignal) => Promise<T>, detail?: (result: T) => Record<string, string | number | boolean | undefined>): Promise<T> {
   const [{ noticed: run }, { describeDelivery }] = await Promise.all([import("../backup/unattended.js"), import("../notify/index.js")]);
-  return run(config, what, work, (notified) => process.stderr.write(`note: ${describeDelivery(notified)}\n`));
+  return run(config, what, work, (notified) => process.stderr.write(`note: ${describeDelivery(notified)}\n`), detail);
 }
 
 function sourcesText(job: BackupJob): string {
@@ -298,7 +298,12 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
     const name = repositoryOption(args.repository) ?? config.site;
     // Recorded in <stateDir>/backup/verify/<repository>.json, failed or not (backup/verify-record.ts).
     const { verifyRepository, verifyRecordPath } = await import("../backup/verify-record.js");
-    const { summary, record } = await noticed(config, { op: "verify", repository: name, recordPath: verifyRecordPath(config, name) }, (signal) => verifyRepository(config, name, { subset: args.subset, waitMs: args.wait * 1000, signal }));
+    const { summary, record } = await noticed(
+      config,
+      { op: "verify", repository: name, recordPath: verifyRecordPath(config, name) },
+      (signal) => verifyRepository(config, name, { subset: args.subset, waitMs: args.wait * 1000, signal }),
+      ({ record: r }) => ({ subset: r.subset, sizeBytes: r.sizeBytes, snapshots: r.snapshots }),
+    );
     if (record.message) process.stderr.write(`repository ${name}: ${record.message}\n`);
     const size = record.sizeBytes === undefined ? {} : { sizeBytes: record.sizeBytes, snapshots: record.snapshots };
     if (args.json) return printJson({ repository: name, ...summary, ...size });
@@ -346,6 +351,16 @@ const unlockCommand: CommandModule<object, UnlockArgs> = {
         await restic.unlock({ removeAll: true });
       }
     } else removed = await restic.clearDeadLocks();
+    if (removed.length) {
+      const { emitEvent } = await import("../notify/event-feed.js");
+      emitEvent(config, "backup.unlock", {
+        target: name,
+        outcome: "ok",
+        ...(approval ? { approver: approval.approvedBy } : {}),
+        message: `removed ${removed.length} lock${removed.length === 1 ? "" : "s"} of repository ${name}${args["remove-all"] ? " (--remove-all)" : ""}: ${removed.map(describeLock).join("; ")}`,
+        data: { removed: removed.length, removeAll: args["remove-all"], locks: removed.map(describeLock).join("; ") },
+      });
+    }
     const left = args["remove-all"] ? [] : await restic.locks();
     if (args.json) return printJson({ repository: name, removed, left, ...(approval ? { approval } : {}) });
     if (args["remove-all"] && removed.length) print(`repository ${name}: removed ${removed.length} lock${removed.length === 1 ? "" : "s"}: ${removed.map(describeLock).join("; ")}`);
@@ -374,7 +389,10 @@ const pruneCommand: CommandModule<object, PruneArgs> = {
     const [{ pruneOwnRepository }, { opRecordPath }] = await Promise.all([import("../backup/prune.js"), import("../backup/op-record.js")]);
     const jobs = loadJobs();
     const prune = (signal: AbortSignal) => pruneOwnRepository(jobs, config, { dryRun: args["dry-run"], waitMs: args.wait * 1000, signal });
-    const result = await noticed(config, { op: "prune", repository: config.site, recordPath: opRecordPath(config, "prune", config.site) }, prune);
+    const result = await noticed(config, { op: "prune", repository: config.site, recordPath: opRecordPath(config, "prune", config.site), dryRun: args["dry-run"] }, prune, (r) => ({
+      removed: r.jobs.reduce((n, j) => n + j.removed, 0),
+      pruned: r.pruned,
+    }));
     if (args.json) return printJson(result);
     for (const j of result.jobs) print(`${j.job}: keep ${j.kept}, ${args["dry-run"] ? "would remove" : "removed"} ${j.removed}`);
     print(`repository ${result.repository} (${repository(config, config.site).repo.url.replace(/\/\/[^@/]*@/, "//***@")}): ${result.pruned ? "pruned" : "nothing to prune"}`);
@@ -400,7 +418,7 @@ const replicateCommand: CommandModule<object, ReplicateArgs> = {
     const [{ replicate }, { describeReconciled }, { opRecordPath }] = await Promise.all([import("../backup/replicate.js"), import("../backup/run-ledger.js"), import("../backup/op-record.js")]);
     const config = loadBackupConfig();
     const what = { op: "replicate" as const, repository: "secondary" as const, from: "primary" as const, recordPath: opRecordPath(config, "replicate", "secondary") };
-    const result = await noticed(config, what, (signal) => replicate(config, "secondary", { waitMs: args.wait * 1000, signal }));
+    const result = await noticed(config, what, (signal) => replicate(config, "secondary", { waitMs: args.wait * 1000, signal }), (r) => ({ copied: r.copied.length, alreadyThere: r.alreadyThere }));
     for (const r of result.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     if (args.json) return printJson(result);
     print(`copied ${result.copied.length} snapshot${result.copied.length === 1 ? "" : "s"} from ${result.from} to ${result.to} (${result.alreadyThere} already there)`);
@@ -526,7 +544,7 @@ interface ScheduleArgs {
 
 const scheduleCommand: CommandModule<object, ScheduleArgs> = {
   command: "schedule",
-  describe: "write systemd timers (or a crontab) for a site's whole backup cycle: its jobs, replicate (primary), prune, verify and the point-in-time archives' upkeep and base backups, on the policies file's schedules",
+  describe: "write systemd timers (or a crontab) for a site's whole backup cycle: its jobs, replicate (primary), prune, verify, the point-in-time archives' upkeep and base backups, on the policies file's schedules, and the SOC events' delivery every minute",
   builder: (y: Argv<object>): Argv<ScheduleArgs> =>
     y
       .option("emit", { type: "string", demandOption: true, choices: ["systemd", "cron"] })
@@ -559,7 +577,7 @@ const scheduleCommand: CommandModule<object, ScheduleArgs> = {
     if (args.emit === "cron") makeDir(logDir);
     const files = args.emit === "systemd" ? renderSystemd(tasks, { dcctl, env }) : renderCrontab(tasks, { dcctl, env, logDir });
     const written = writeSchedule(args.out, files);
-    const cycle = `${site === "primary" ? "replicate to the secondary, prune and verify" : "prune and verify"} of repository ${site}${archived.length ? `, and the point-in-time archive of ${archived.map((a) => a.host.name).join(", ")}` : ""}`;
+    const cycle = `${site === "primary" ? "replicate to the secondary, prune and verify" : "prune and verify"} of repository ${site}${archived.length ? `, the point-in-time archive of ${archived.map((a) => a.host.name).join(", ")}` : ""}, and the SOC events' delivery every minute`;
     print(`wrote ${written.length} file${written.length === 1 ? "" : "s"} for site ${site} to ${args.out}: its ${jobs.length} job${jobs.length === 1 ? "" : "s"}, ${cycle}`);
   },
 };

@@ -40,6 +40,7 @@ export const commandGroups: Record<string, GroupEntry> = {
     load: async () => commandGroup((await import("./approvals.js")).approveCommand),
   },
   approvals: { command: "approvals", describe: "the requests waiting for an approval or its use (--all: every one)", load: async () => commandGroup((await import("./approvals.js")).approvalsCommand) },
+  events: { command: "events <command>", describe: "the SOC feed: send the spooled events to the collectors, status", load: async () => commandGroup((await import("./events.js")).eventsCommands) },
   doctor: { command: "doctor", describe: "check this management host before first use, one line per check", load: async () => commandGroup((await import("./doctor.js")).doctorCommand) },
   serve: {
     command: "serve",

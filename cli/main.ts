@@ -5,6 +5,7 @@ import { DcctlError, ExitCode, InputError, errorMessage } from "../util/errors.j
 import { LANGS } from "../util/i18n.js";
 import { ensureStateFormat, markNewState } from "../util/state-format.js";
 import { stateDir } from "../util/state.js";
+import { commandEnd } from "../util/command-end.js";
 import { dcctlVersion } from "../util/tools.js";
 import { groupsFor } from "./commands.js";
 import { checkCommandLine, describeParseFailure } from "./inputs.js";
@@ -50,7 +51,11 @@ export async function main(argv: string[]): Promise<number> {
     await cli.parseAsync();
   } catch (err) {
     exitCode = report(err);
+    // A destructive action refused (not confirmed, or a guard): the SOC hears of it too.
+    if (err instanceof DcctlError && err.exitCode === ExitCode.notConfirmed) (await import("./feed.js")).tellRefusal(operands, err.message);
   }
+  // What the command started and must get a bounded chance to finish: the SOC feed's delivery of its events.
+  for (const line of await commandEnd()) process.stderr.write(`note: ${line}\n`);
   if (!selfOnly) markNewState(stateDir(), dcctlVersion());
   return exitCode || (process.exitCode as number | undefined) || ExitCode.ok;
 }

@@ -18,6 +18,7 @@ import { operatorLang } from "./lang.js";
 import { InputError } from "../util/errors.js";
 import type { ApprovalRecord } from "../backup/approval/index.js";
 import { approvalLine, gate } from "./approvals.js";
+import { withEvents } from "../notify/event-feed.js";
 
 /**
  * `dcctl restore --host H (--db NAME | --path P) [--snapshot ID|latest] [--target HOST] [--to DIR] [--yes]`.
@@ -96,20 +97,31 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
     const exec = connectHost(target, config);
     try {
       if (args.path !== undefined) {
-        const result = await restorePath({
-          restic,
-          host: args.host,
-          path: args.path,
-          snapshot: args.snapshot,
-          targetExec: exec,
-          destination: args.to,
-          confirm: (action) => confirmAction({ yes: args.yes, action: lang === "en" ? action : pathAction(lang, args, target.name), expect: target.name, lang }),
-        });
+        const path = args.path;
+        const result = await withEvents(config, RESTORE_EVENTS, restoreFacts(args, target.name, "path", `${target.name}:${args.to ?? ""}${path}`), () =>
+          restorePath({
+            restic,
+            host: args.host,
+            path,
+            snapshot: args.snapshot,
+            targetExec: exec,
+            destination: args.to,
+            confirm: (action) => confirmAction({ yes: args.yes, action: lang === "en" ? action : pathAction(lang, args, target.name), expect: target.name, lang }),
+          }),
+          (r) => ({ snapshot: r.snapshotId }),
+        );
         if (args.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
         else process.stdout.write(`restored ${args.path} of ${args.host} (snapshot ${result.snapshotId.slice(0, 8)}) to ${result.restoredTo} on ${target.name}\n`);
         return;
       }
-      const { approval, ...result } = await restoreDb(args, config, restic, exec, target.name, target.services, lang, repoName);
+      const { approval, ...result } = await withEvents(
+        config,
+        RESTORE_EVENTS,
+        restoreFacts(args, target.name, "database", `${target.name}/${args["target-db"] ?? args.db ?? ""}`),
+        () => restoreDb(args, config, restic, exec, target.name, target.services, lang, repoName),
+        (r) => ({ snapshot: r.snapshotId, replaced: r.replaced }),
+        (r) => r.approval?.approvedBy,
+      );
       for (const note of result.notes ?? []) process.stderr.write(`note: ${note}\n`);
       if (args.json) process.stdout.write(JSON.stringify({ ...result, ...(approval ? { approval } : {}) }, null, 2) + "\n");
       else if (approval) process.stdout.write(approvalLine(approval) + "\n");
@@ -145,7 +157,11 @@ async function restorePointInTime(args: RestoreArgs): Promise<void> {
       return;
     }
     const log = (line: string) => void (args.json ? undefined : process.stderr.write(`${line}\n`));
-    const r = await recoverToPoint(config, db, exec, { target, targetText: when ?? "", inclusive: args.at !== undefined, flag, onto, ...(args.port === undefined ? {} : { port: args.port }), dbName: args.db, log });
+    const dbName = args.db;
+    const facts = restoreFacts(args, onto.name, "point-in-time", `${onto.name}/${dbName}`);
+    const r = await withEvents(config, RESTORE_EVENTS, { ...facts, data: { ...facts.data, snapshot: `${flag} ${when ?? ""}` } }, () =>
+      recoverToPoint(config, db, exec, { target, targetText: when ?? "", inclusive: args.at !== undefined, flag, onto, ...(args.port === undefined ? {} : { port: args.port }), dbName, log }),
+    );
     if (args.json) printJson(r);
     else {
       print(`recovered ${r.host} as of ${flag} ${r.target} from base backup ${r.baseBackup}: database ${args.db} on ${onto.name} at ${r.address}:${r.port} (data ${r.dataDir})`);
@@ -155,6 +171,13 @@ async function restorePointInTime(args: RestoreArgs): Promise<void> {
   } finally {
     await exec.closeAll();
   }
+}
+
+/** A restore is told to the SOC when it starts and when it ends (notify/events.ts: DCCTL-1101, DCCTL-1102). */
+const RESTORE_EVENTS = { started: "restore.started", ended: "restore.ended" } as const;
+
+function restoreFacts(args: RestoreArgs, targetHost: string, kind: string, target: string): { target: string; data: Record<string, string | boolean> } {
+  return { target, data: { source: args.host, kind, snapshot: args.snapshot, targetHost, overwrite: args.yes } };
 }
 
 /**

@@ -52,6 +52,9 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     }
     const guard = [token !== undefined ? "token required" : "", ca !== undefined ? "client certificate required" : ""].filter(Boolean).join(", ") || "this machine only";
     process.stderr.write(`dcctl serve: listening on ${running.url} (read-only, ${guard}, lang ${lang}, site ${config.site})\n`);
+    // The SOC feed's spool drains from here too, every minute: the console's own logins, and what others left.
+    const { drainPeriodically } = await import("../notify/event-feed.js");
+    const stopDraining = drainPeriodically(config);
 
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once("SIGINT", () => resolve("SIGINT")).once("SIGTERM", () => resolve("SIGTERM"));
@@ -59,6 +62,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     // A second signal while closing stops at once.
     const hard = () => process.exit(1);
     process.once("SIGINT", hard).once("SIGTERM", hard);
+    stopDraining();
     await running.close();
     process.off("SIGINT", hard).off("SIGTERM", hard);
     process.stderr.write(`dcctl serve: stopped (${signal})\n`);

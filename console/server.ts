@@ -6,6 +6,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { Eta } from "eta";
 import type { BackupConfig } from "../backup/repositories.js";
 import { errorMessage } from "../util/errors.js";
+import { emitEvent } from "../notify/event-feed.js";
 import type { Lang, Translate } from "../util/i18n.js";
 import { repoRoot } from "../util/tools.js";
 import { badPath, bearerToken, cookieValue, hostPort, isLoopback, printable, sameOriginLocation, sameSecret, SESSION_COOKIE, sessionValue, type ListenAddress } from "./access.js";
@@ -109,6 +110,7 @@ function routes(app: FastifyInstance, o: ConsoleOptions, t: Translate, eta: Eta,
     reply.code(code).type("text/html; charset=utf-8").send(page(t("title"), eta.render("message", { t, message: printable(text) }), false));
   const overview = (): string => eta.render("overview", { t, v: overviewView(collector.status(), t, o.lang) });
   const session = o.token === undefined ? undefined : sessionValue(o.token);
+  const told = loginEvents(o);
 
   app.addHook("onRequest", async (req, reply) => {
     if (req.method !== "GET" && req.method !== "HEAD") return reply.code(405).header("allow", "GET, HEAD").type("text/plain; charset=utf-8").send("read-only: GET only\n");
@@ -122,7 +124,11 @@ function routes(app: FastifyInstance, o: ConsoleOptions, t: Translate, eta: Eta,
     if (url.pathname === "/healthz") return;
     const given = url.searchParams.get("token");
     if (given !== null) {
-      if (!sameSecret(given, o.token)) return message(reply, 401, t("error.unauthorized"));
+      if (!sameSecret(given, o.token)) {
+        told.refused(req.ip);
+        return message(reply, 401, t("error.unauthorized"));
+      }
+      told.login(req.ip);
       // Once: the token leaves the address bar (and the history) for a cookie scripts cannot read.
       url.searchParams.delete("token");
       const secure = o.tls ? "; Secure" : "";
@@ -130,6 +136,7 @@ function routes(app: FastifyInstance, o: ConsoleOptions, t: Translate, eta: Eta,
     }
     const bearer = bearerToken(req.headers.authorization);
     if (bearer !== undefined && sameSecret(bearer, o.token)) return;
+    if (bearer !== undefined) told.refused(req.ip);
     const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
     if (cookie !== undefined && sameSecret(cookie, session)) return;
     return message(reply.header("www-authenticate", 'Bearer realm="dcctl console"'), 401, t("error.unauthorized"));
@@ -180,6 +187,31 @@ function routes(app: FastifyInstance, o: ConsoleOptions, t: Translate, eta: Eta,
     process.stderr.write(`dcctl serve: ${req.method} ${req.url.replace(/([?&]token=)[^&]*/, "$1***")}: ${errorMessage(err)}\n`);
     return message(reply, 500, t("error.internal", { message: errorMessage(err) }));
   });
+}
+
+/** Wrong tokens from one address are told to the SOC at most this often, with their count: a scanner cannot flood the spool. */
+const REFUSED_EVERY_MS = 60_000;
+
+/** DCCTL-5001 for a token login (`?token=` exchanged for a session), DCCTL-5002 for wrong tokens (notify/events.ts). */
+function loginEvents(o: ConsoleOptions): { login(client: string): void; refused(client: string): void } {
+  const where = hostPort(o.listen);
+  const refusedFrom = new Map<string, { toldAt: number; attempts: number }>();
+  return {
+    login(client) {
+      emitEvent(o.config, "console.login", { target: where, outcome: "ok", message: `console login with its token from ${client} at ${where}`, data: { client, console: where } });
+    },
+    refused(client) {
+      const now = Date.now();
+      const seen = refusedFrom.get(client) ?? { toldAt: 0, attempts: 0 };
+      seen.attempts++;
+      refusedFrom.set(client, seen);
+      if (now - seen.toldAt < REFUSED_EVERY_MS) return;
+      emitEvent(o.config, "console.login-refused", { target: where, outcome: "refused", message: `console: ${seen.attempts} wrong token${seen.attempts === 1 ? "" : "s"} from ${client} at ${where}`, data: { client, console: where, attempts: seen.attempts } });
+      refusedFrom.set(client, { toldAt: now, attempts: 0 });
+      // An address seen once is forgotten after a while: the map holds the last hour's callers at most.
+      for (const [c, v] of refusedFrom) if (now - v.toldAt > 60 * REFUSED_EVERY_MS) refusedFrom.delete(c);
+    },
+  };
 }
 
 function isSocket(path: string): boolean {

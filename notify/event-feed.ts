@@ -183,6 +183,8 @@ export async function withEvents<T>(
   input: Omit<EventInput, "outcome">,
   work: () => Promise<T>,
   describe: (result: T) => EventInput["data"] = () => ({}),
+  /** The second operator who approved it (four eyes), when the result names one. */
+  approverOf: (result: T) => string | undefined = () => undefined,
 ): Promise<T> {
   if (kinds.started) emitEvent(feed, kinds.started, { ...input, outcome: "started" });
   let result: T;
@@ -192,7 +194,8 @@ export async function withEvents<T>(
     emitEvent(feed, kinds.ended, { ...input, outcome: failedOutcome(e), message: `${CATALOGUE[kinds.ended].title}: ${input.target}: ${errorMessage(e)}`, data: { ...input.data, error: errorMessage(e) } });
     throw e;
   }
-  emitEvent(feed, kinds.ended, { ...input, outcome: "ok", data: { ...input.data, ...describe(result) } });
+  const approver = approverOf(result) ?? input.approver;
+  emitEvent(feed, kinds.ended, { ...input, outcome: "ok", ...(approver ? { approver } : {}), data: { ...input.data, ...describe(result) } });
   return result;
 }
 

@@ -4,6 +4,7 @@ import type { Sites } from "../../inventory/index.js";
 import { ExitCode, InputError, errorMessage } from "../../util/errors.js";
 import { hostPool, type Executor } from "../../hosts/index.js";
 import { ENGINES } from "../../databases/registry.js";
+import { withEvents } from "../../notify/event-feed.js";
 import { writeAtomic } from "../../util/files.js";
 import { renderGauges, type Gauge } from "../../util/prometheus.js";
 import type { BackupConfig } from "../repositories.js";
@@ -67,7 +68,14 @@ export async function setupPair(
   const account = replicationAccount(config);
   const end = (host: ServerEnd["host"]): ServerEnd => ({ host, exec: exec(host) });
   const diverged = { keepDir: o.diverged?.keepDir ?? divergedKeepDir(config, pair.standby.name), discard: o.diverged?.discard ?? false };
-  return ENGINES[pair.engine].setupReplica(config, end(pair.primary), end(pair.standby), account, { overwrite: o.overwrite, log: o.log, diverged });
+  // Told to the SOC either way: a standby seeded anew has had what it held replaced.
+  return withEvents(
+    config,
+    { ended: "replication.setup" },
+    { target: pair.standby.name, data: { primary: pair.primary.name, standby: pair.standby.name, engine: pair.engine } },
+    () => ENGINES[pair.engine].setupReplica(config, end(pair.primary), end(pair.standby), account, { overwrite: o.overwrite, log: o.log, diverged }),
+    (r) => ({ result: r.action }),
+  );
 }
 
 /** Every pair's status, measured side by side; one that cannot be measured is unreachable, never an exception. */

@@ -18,6 +18,7 @@ import { cleanupDue, replay, type Replay } from "./replay.js";
 import { expandArgv } from "./steps/argv-vars.js";
 import { buildReport, writeReport } from "./report.js";
 import { notifyRunEnd } from "./steps/notify.js";
+import { emitRunEnded, emitRunStarted, servicesWithFeed } from "./feed.js";
 import { describeDelivery, type NotifyResult } from "../../notify/index.js";
 import { locksDir, newRunId, runDir as runDirOf } from "./state.js";
 import { StepFailure, stepModules, type DrServices, type StepContext, type StepResult } from "./steps/index.js";
@@ -163,6 +164,7 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
     syncDir(dir);
     noteTakeover(journal, lock);
     o.progress.line(`run ${runId}: ${o.runbook.kind} with runbook ${o.runbook.name}; journal ${journal.path}`);
+    emitRunStarted(o.services.feed, { runbook: o.runbook, runId, chain: journal.chainHead, resumed: false, confirmedBy: o.confirmedBy });
     return await new Execution(o, o.runbook, runId, dir, journal, replay(readJournal(journal.path).records)).go();
   } finally {
     lock.release();
@@ -241,6 +243,7 @@ export async function resumeRun(o: ResumeOptions): Promise<RunOutcome> {
     }
     for (const d of decisions) journal.append({ type: "decision", ...d });
     o.progress.line(`run ${o.runId}: resuming ${runbook.kind} with runbook ${runbook.name}`);
+    emitRunStarted(o.services.feed, { runbook, runId: o.runId, chain: journal.chainHead, resumed: true, confirmedBy: o.confirmedBy });
     return await new Execution(o, runbook, o.runId, dir, journal, replay(readJournal(journal.path).records)).go();
   } finally {
     lock.release();
@@ -258,6 +261,8 @@ class Execution {
   private readonly running = new Set<string>();
   /** The exit code of the first failed step that named one other than 1. */
   private exitCode: ExitCode | undefined;
+  /** The engine's services, with what the SOC is told of on the way (feed.ts). */
+  private readonly services: DrServices;
 
   constructor(
     private readonly o: EngineOptions,
@@ -268,6 +273,7 @@ class Execution {
     private readonly initial: Replay,
   ) {
     this.planned = planRunbook(runbook, o.sites);
+    this.services = servicesWithFeed(o.services, runId);
     this.results = new Map(initial.results);
     for (const [id, h] of initial.steps) if (h.state === "done" || h.state === "skipped") this.completed.add(id);
   }
@@ -296,6 +302,7 @@ class Execution {
     const reportFiles = await writeReport(this.dir, this.runbook, this.o.sites);
     const journalHead = this.journal.chainHead;
     this.journal.close();
+    emitRunEnded(this.o.services.feed, { runbook: this.runbook, runId: this.runId, chain: journalHead, status: missed.length ? "missed" : status, ...(message ? { message } : {}), ...(reportFiles[0] ? { reportFile: reportFiles[0] } : {}) });
     this.o.progress.line(failure ? `run ${this.runId} FAILED: ${failure}` : missed.length ? `run ${this.runId} completed, TARGETS MISSED: ${message ?? ""}` : `run ${this.runId} completed`);
     this.o.progress.line(`report: ${reportFiles.join(", ")}`);
     if (told.results.length) this.o.progress.line(describeDelivery(told.results));
@@ -372,7 +379,7 @@ class Execution {
       runDir: this.dir,
       runbook: this.runbook,
       sites: this.o.sites,
-      services: this.o.services,
+      services: this.services,
       // Read again for each step: a fence that found the primary not answering moves it (failure.ts).
       failedAt: new Date(failureReference(readJournal(this.journal.path).records).at),
       planned: this.initial.start.planned === true,

@@ -107,6 +107,7 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
     replicas,
     ...(infra ? { infra } : {}),
     ...(config?.notify ? { notify: config.notify } : {}),
+    ...(config?.soc ? { feed: config } : {}),
     now: () => new Date(),
     async close() {
       await pool?.closeAll();

@@ -110,7 +110,7 @@ describe("dcctl schedule rendering", () => {
         if (name.endsWith(".timer")) {
           expect(unit.get("Timer")?.get("Persistent"), name).toEqual(["true"]);
           expect(unit.get("Timer")?.get("Unit"), name).toEqual([name.replace(/\.timer$/, ".service")]);
-        } else expect(unit.get("Service")?.get("ExecStart")?.[0], name).toMatch(/ --wait 600$/);
+        } else if (name !== "dcctl-events-send.service") expect(unit.get("Service")?.get("ExecStart")?.[0], name).toMatch(/ --wait 600$/);
       }
       return new Map([...units].filter(([n]) => n.endsWith(".service")).map(([n, u]) => [n.replace(/\.service$/, ""), u.get("Service")?.get("ExecStart")?.[0]?.replace(`${dcctl.join(" ")} `, "")]));
     };
@@ -119,7 +119,10 @@ describe("dcctl schedule rendering", () => {
     expect(primary.get("dcctl-prune-primary")).toBe("backup prune --wait 600");
     expect(primary.get("dcctl-verify-primary")).toBe('backup verify --repository primary --subset "10%%" --wait 600');
     expect([...primary.keys()].filter((n) => n.startsWith("dcctl-backup-"))).toHaveLength(jobs.filter((j) => j.site === "primary").length);
+    // The SOC feed's spool, every minute, at each site.
+    expect(primary.get("dcctl-events-send")).toBe("events send");
     const secondary = execs("secondary");
+    expect(secondary.get("dcctl-events-send")).toBe("events send");
     expect(secondary.has("dcctl-replicate-secondary")).toBe(false);
     expect(secondary.get("dcctl-prune-secondary")).toBe("backup prune --wait 600");
     expect(secondary.get("dcctl-verify-secondary")).toBe('backup verify --repository secondary --subset "10%%" --wait 600');
@@ -214,17 +217,18 @@ describe("dcctl schedule rendering", () => {
     const tasks = siteSchedule("primary", jobs, policies);
     const [file] = renderCrontab(tasks, { dcctl, logDir: "/var/lib/dcctl/backup/logs" });
     const lines = (file?.content ?? "").split("\n").filter((l) => l && !l.startsWith("#") && !l.includes("="));
-    expect(lines).toHaveLength(jobs.filter((j) => j.site === "primary").length + 3);
+    expect(lines).toHaveLength(jobs.filter((j) => j.site === "primary").length + 4);
     for (const line of lines) {
       const fields = line.split(/\s+/);
       expect(() => parseCron(fields.slice(0, 5).join(" "))).not.toThrow();
-      expect(fields.slice(5, 8)).toEqual([...dcctl, "backup"]);
+      expect(fields.slice(5, 8)).toEqual([...dcctl, line.includes(" events send ") ? "events" : "backup"]);
       // Output kept in a log per task, never thrown away.
       expect(line).not.toContain("/dev/null");
       expect(fields.slice(-2)).toEqual([expect.stringMatching(/^>>\/var\/lib\/dcctl\/backup\/logs\/dcctl-.+\.log$/), "2>&1"]);
     }
     expect(lines.filter((l) => / backup run --job .* --wait 600 /.test(l))).toHaveLength(jobs.filter((j) => j.site === "primary").length);
     expect(lines).toContainEqual(expect.stringMatching(/^20 \* \* \* \* .* backup replicate --to secondary --wait 600 >>.*dcctl-replicate-secondary\.log 2>&1$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^\* \* \* \* \* .* events send >>.*dcctl-events-send\.log 2>&1$/));
     expect(lines).toContainEqual(expect.stringMatching(/^10 5 \* \* 0 .* backup verify --repository primary --subset 10\\% --wait 600 /));
     writeSchedule(join(work, "cron"), [file ?? { name: "x", content: "" }]);
     expect(readFileSync(join(work, "cron", "dcctl-backup.crontab"), "utf8")).toContain("5 * * * * /usr/bin/node");

@@ -8,6 +8,7 @@ import type { DbEngine } from "../../../databases/registry.js";
 import type { ReplicationPair } from "../../../backup/replication/pairs.js";
 import type { DivergedWrites, ReplicaSetupResult, ReplicaStatus } from "../../../databases/replication.js";
 import type { NotifyConfig } from "../../../notify/index.js";
+import type { EventFeed } from "../../../notify/event-feed.js";
 
 /** What a step hands back; it is written into the step's `end` record, so a resumed run sees it too. */
 export interface StepResult {
@@ -123,6 +124,8 @@ export interface DrServices {
   infra?: InfraDriver;
   /** The site's mail and webhook channels (backup config `notify:`): notify steps and the end of every run use them. */
   notify?: NotifyConfig;
+  /** The site's SOC feed (backup config `soc:`): the run's start and end, its promotions and set-ups (runbooks/engine/feed.ts). */
+  feed?: EventFeed;
   now(): Date;
 }
 
