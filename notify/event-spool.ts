@@ -11,10 +11,10 @@ import { CATALOGUE, type FeedEvent } from "./events.js";
  *
  *   spool.jsonl   a header line naming this spool ({"spool":"<uuid>"}), then one event per line, appended in order
  *   cursors.json  per collector: the byte offset up to which it has received the spool, and how its last try went
- *   locks/        "spool" (appenders shared, the compaction exclusive) and "send" (one sender at a time)
+ *   locks/        "spool" (one appender, or the compaction, at a time) and "send" (one sender at a time)
  *
- * An append is one write(2) of whole lines with O_APPEND, fsynced before the caller goes on: appenders in several
- * processes never interleave, and what was appended survives a crash of the machine. A crash mid-write can leave the
+ * An append is one write(2) of whole lines with O_APPEND under the lock "spool", fsynced before the caller goes on:
+ * appenders in several processes never interleave, and what was appended survives a crash of the machine. A crash mid-write can leave the
  * last line torn (no newline): a sender never reads past the last newline, so the torn bytes are never sent, and the
  * next append ends them with a newline and adds a DCCTL-9001 event saying that one event was lost there. A line that
  * is no event (the torn start) is skipped. Nothing before it is touched.
@@ -26,7 +26,7 @@ import { CATALOGUE, type FeedEvent } from "./events.js";
 
 export const SPOOL_FILE = "spool.jsonl";
 
-/** How long an append waits for the compaction's exclusive lock (held for one unlink) before appending anyway. */
+/** How long an append waits for the lock (another append's write and fsync, or a compaction's unlink). */
 const APPEND_LOCK_WAIT_MS = 2_000;
 
 export interface SinkCursor {
@@ -202,11 +202,16 @@ export class EventSpool {
     }
   }
 
-  /** The shared lock of appenders: waited for briefly while a compaction holds it; past that, the append goes on unlocked. */
+  /**
+   * One appender at a time: the end of the file it looks at for a torn line must be another append's whole end, not
+   * the half of a write still being copied in (a write of several pages shows page by page). An append holds it for
+   * a write and an fsync; past the wait (a holder stopped mid-way), the append goes on unlocked: at worst a DCCTL-9001
+   * that was not needed, never a lost event.
+   */
   private appendLock(): Lock | undefined {
     const deadline = Date.now() + APPEND_LOCK_WAIT_MS;
     for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
-      const got = tryLock(this.locksDir, "spool", { mode: "shared" });
+      const got = tryLock(this.locksDir, "spool", { mode: "exclusive" });
       if (isLock(got)) return got;
       if (Date.now() >= deadline) return undefined;
       // A synchronous pause: the append must be on disk before emitEvent returns.

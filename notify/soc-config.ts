@@ -65,7 +65,8 @@ export const SOC_SCHEMA = {
         type: "object",
         additionalProperties: false,
         required: ["host", "caFile"],
-        dependentRequired: { certFile: ["keyFile"], keyFile: ["certFile"] },
+        // draft-07 "dependencies": the validators are compiled for draft-07, which ignores dependentRequired.
+        dependencies: { certFile: ["keyFile"], keyFile: ["certFile"] },
         properties: {
           name: { type: "string", pattern: "^[A-Za-z0-9._-]{1,64}$", description: "Its name in the spool and in `dcctl events status` (default host:port)." },
           host: { ...text, description: "The collector's address or name." },
