@@ -78,7 +78,8 @@ trap 'exit 143' TERM
 # systemd: systemd-analyze, which `backup schedule --emit systemd` and its test ask about the timers' calendars.
 # barman: the point-in-time archive of PostgreSQL (`dcctl pitr`), kept at each site's management host.
 # mariadb-backup: MariaDB's base backups for that archive (mariadb-backup on the database host, mbstream here).
-apt_packages=(openssh-server postgresql mariadb-server iproute2 procps chromium systemd barman mariadb-backup)
+# rsyslog, rsyslog-gnutls: the SOC collector the feed's tests send to (syslog over TLS, RFC 5425); never started here.
+apt_packages=(openssh-server postgresql mariadb-server iproute2 procps chromium systemd barman mariadb-backup rsyslog rsyslog-gnutls)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
