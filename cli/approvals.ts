@@ -5,6 +5,8 @@ import { confirmAction } from "../util/confirm.js";
 import { textTable } from "../util/table.js";
 import { print, printJson } from "./print.js";
 import { operatorLang } from "./lang.js";
+import { emitEvent, failedOutcome, type EventFeed } from "../notify/event-feed.js";
+import { errorMessage } from "../util/errors.js";
 
 /**
  * `dcctl approve CODE` and `dcctl approvals`: the second operator's side of four eyes (backup/approval/), and the
@@ -31,12 +33,13 @@ export function requestLines(r: ApprovalRequest): string[] {
  * The gate as a command calls it (backup/approval/gate.ts: requireApproval), after the command's own confirmation.
  * Without a valid approval the request is printed (stdout; --json: as JSON) and the run stops with exit 8.
  */
-export function gate(config: Parameters<typeof requireApproval>[0], action: GatedAction, args: { approval?: string; json?: boolean }): ApprovalRecord | undefined {
+export function gate(config: Parameters<typeof requireApproval>[0] & Partial<EventFeed>, action: GatedAction, args: { approval?: string; json?: boolean }): ApprovalRecord | undefined {
   try {
     const record = requireApproval(config, action, { ...(args.approval !== undefined ? { code: args.approval } : {}), argv: process.argv.slice(2) });
     if (!record && args.approval !== undefined) process.stderr.write("note: this site does not require approvals; --approval is not needed\n");
     return record;
   } catch (e) {
+    tellGate(config, action, e);
     if (e instanceof ApprovalRequiredError && e.request) {
       const r = e.request;
       if (args.json) printJson({ approvalRequired: true, request: r });
@@ -46,6 +49,31 @@ export function gate(config: Parameters<typeof requireApproval>[0], action: Gate
     }
     throw e;
   }
+}
+
+/** The feed of a config that has one (a test may hand the gate its approval settings alone). */
+function feedOf(config: Partial<EventFeed>): EventFeed | undefined {
+  return config.stateDir !== undefined && config.site !== undefined ? { stateDir: config.stateDir, site: config.site, ...(config.soc ? { soc: config.soc } : {}) } : undefined;
+}
+
+function requestData(r: ApprovalRequest | undefined, ttlMs: number | undefined): Record<string, string | undefined> {
+  if (!r) return {};
+  return { code: r.code, request: `${r.action}${argsText(r.args) ? ` ${argsText(r.args)}` : ""}`, requestedBy: r.requestedBy, expires: ttlMs === undefined ? undefined : new Date(Date.parse(r.requestedAt) + ttlMs).toISOString() };
+}
+
+/**
+ * What the SOC hears of a gate that stopped an action (notify/events.ts): a request written now is DCCTL-3001; any
+ * other stop (waiting, expired, not for this, used, forged) is DCCTL-3101 with the guard and its reason in a word.
+ */
+function tellGate(config: Parameters<typeof requireApproval>[0] & Partial<EventFeed>, action: GatedAction, e: unknown): void {
+  if (!(e instanceof ApprovalRequiredError)) return;
+  const feed = feedOf(config);
+  const data = requestData(e.request, config.approval?.ttlMs);
+  if (e.reason === "requested") {
+    emitEvent(feed, "approval.requested", { target: action.target, outcome: "requested", message: `approval requested: ${action.action} on ${action.target}: ${errorMessage(e)}`, data: { ...data, change: action.change } });
+    return;
+  }
+  emitEvent(feed, "action.refused", { target: action.target, outcome: "refused", message: `refused by four eyes (${e.reason}): ${action.action} on ${action.target}: ${errorMessage(e)}`, data: { ...data, command: action.action, guard: "four eyes", reason: e.reason } });
 }
 
 /** The line a gated action prints once it ran, naming both people. */
@@ -69,11 +97,31 @@ export const approveCommand: CommandModule<object, ApproveArgs> = {
   handler: async (args) => {
     const config = loadBackupConfig();
     const lang = operatorLang(args.lang, config);
-    const { seen } = await approveRequest(config, String(args.code), {
-      confirm: async (s) => {
-        if (!args.json) print([`request ${s.code}, waiting until ${s.expiresAt ?? "?"}:`, ...requestLines(s.request)].join("\n"));
-        await confirmAction({ yes: args.yes, action: `approve request ${s.code} of ${s.requestedBy}: ${s.request.action} on ${s.request.target}`, expect: s.code, lang });
-      },
+    let shown: Inspection | undefined;
+    let seen: Inspection;
+    try {
+      ({ seen } = await approveRequest(config, String(args.code), {
+        confirm: async (s) => {
+          shown = s;
+          if (!args.json) print([`request ${s.code}, waiting until ${s.expiresAt ?? "?"}:`, ...requestLines(s.request)].join("\n"));
+          await confirmAction({ yes: args.yes, action: `approve request ${s.code} of ${s.requestedBy}: ${s.request.action} on ${s.request.target}`, expect: s.code, lang });
+        },
+      }));
+    } catch (e) {
+      // Refused: a self-approval, an expired request, one not this operator's to approve, or the approver said no.
+      const reason = e instanceof ApprovalRequiredError ? e.reason : failedOutcome(e) === "refused" ? "declined" : undefined;
+      if (reason) {
+        const r = e instanceof ApprovalRequiredError ? (e.request ?? shown?.request) : shown?.request;
+        emitEvent(config, "approval.refused", { target: r ? String(r.target) : String(args.code), outcome: "refused", message: `approval of ${String(args.code)} refused (${reason}): ${errorMessage(e)}`, data: { ...requestData(r, config.approval?.ttlMs), code: String(args.code), reason } });
+      }
+      throw e;
+    }
+    emitEvent(config, "approval.granted", {
+      target: String(seen.request.target),
+      outcome: "granted",
+      ...(seen.approval?.by ? { approver: seen.approval.by } : {}),
+      message: `approval ${seen.code} granted by ${seen.approval?.by ?? "?"}: ${String(seen.request.action)} on ${String(seen.request.target)}, asked by ${seen.requestedBy}`,
+      data: { ...requestData(seen.request, config.approval?.ttlMs), expires: seen.expiresAt },
     });
     if (args.json) return printJson(seen);
     print(`approved ${seen.code} as ${seen.approval?.by ?? "?"}: ${seen.requestedBy} may run it once until ${seen.expiresAt ?? "?"}: ${shellLine(seen.request.command)}`);

@@ -163,10 +163,10 @@ export function emitEvent(feed: EventFeed | undefined, kind: EventKind, input: E
   kick({ ...feed, soc });
 }
 
-/** How an action that threw ended, for its event: refused (exit 5), locked (exit 3), stopped by a signal, or failed. */
+/** How an action that threw ended, for its event: refused (exit 5, 8), locked (exit 3), stopped by a signal, or failed. */
 export function failedOutcome(e: unknown): Outcome {
   if (e instanceof DcctlError) {
-    if (e.exitCode === ExitCode.notConfirmed) return "refused";
+    if (e.exitCode === ExitCode.notConfirmed || e.exitCode === ExitCode.approvalRequired) return "refused";
     if (e.exitCode === ExitCode.locked) return "locked";
     if (e.exitCode === ExitCode.interrupted || e.exitCode === ExitCode.terminated) return "stopped";
   }

@@ -23,23 +23,25 @@ function common(r: RunFacts): Record<string, string> {
   return { kind: r.runbook.kind, runbook: r.runbook.name, to: r.runbook.to };
 }
 
-export function emitRunStarted(feed: EventFeed | undefined, r: RunFacts & { resumed: boolean; confirmedBy: string }): void {
+export function emitRunStarted(feed: EventFeed | undefined, r: RunFacts & { resumed: boolean; confirmedBy: string; approver?: string }): void {
   emitEvent(feed, STARTED[r.runbook.kind], {
     target: r.runbook.scope,
     outcome: "started",
     run: r.runId,
+    ...(r.approver ? { approver: r.approver } : {}),
     chain: r.chain,
     message: `${r.runbook.kind} ${r.runId} ${r.resumed ? "resumed" : "started"}: runbook ${r.runbook.name}, to ${r.runbook.to}, scope ${r.runbook.scope}`,
     data: { ...common(r), ...(r.resumed ? { resumed: true } : {}), confirmedBy: r.confirmedBy },
   });
 }
 
-export function emitRunEnded(feed: EventFeed | undefined, r: RunFacts & { status: "ok" | "failed" | "missed"; message?: string; reportFile?: string }): void {
+export function emitRunEnded(feed: EventFeed | undefined, r: RunFacts & { status: "ok" | "failed" | "missed"; message?: string; reportFile?: string; approver?: string }): void {
   const outcome: Outcome = r.status;
   emitEvent(feed, ENDED[r.runbook.kind], {
     target: r.runbook.scope,
     outcome,
     run: r.runId,
+    ...(r.approver ? { approver: r.approver } : {}),
     chain: r.chain,
     message: `${r.runbook.kind} ${r.runId} ${r.status === "ok" ? "completed" : r.status === "missed" ? "completed, targets missed" : "FAILED"}${r.message ? `: ${r.message}` : ""}; journal chain head sha256:${r.chain.hash} (${r.chain.seq} records)`,
     data: { ...common(r), message: r.message, reportFile: r.reportFile },

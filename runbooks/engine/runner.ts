@@ -164,8 +164,8 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
     syncDir(dir);
     noteTakeover(journal, lock);
     o.progress.line(`run ${runId}: ${o.runbook.kind} with runbook ${o.runbook.name}; journal ${journal.path}`);
-    emitRunStarted(o.services.feed, { runbook: o.runbook, runId, chain: journal.chainHead, resumed: false, confirmedBy: o.confirmedBy });
-    return await new Execution(o, o.runbook, runId, dir, journal, replay(readJournal(journal.path).records)).go();
+    emitRunStarted(o.services.feed, { runbook: o.runbook, runId, chain: journal.chainHead, resumed: false, confirmedBy: o.confirmedBy, ...(o.approval ? { approver: o.approval.approvedBy } : {}) });
+    return await new Execution(o, o.runbook, runId, dir, journal, replay(readJournal(journal.path).records), o.approval?.approvedBy).go();
   } finally {
     lock.release();
   }
@@ -243,8 +243,8 @@ export async function resumeRun(o: ResumeOptions): Promise<RunOutcome> {
     }
     for (const d of decisions) journal.append({ type: "decision", ...d });
     o.progress.line(`run ${o.runId}: resuming ${runbook.kind} with runbook ${runbook.name}`);
-    emitRunStarted(o.services.feed, { runbook, runId: o.runId, chain: journal.chainHead, resumed: true, confirmedBy: o.confirmedBy });
-    return await new Execution(o, runbook, o.runId, dir, journal, replay(readJournal(journal.path).records)).go();
+    emitRunStarted(o.services.feed, { runbook, runId: o.runId, chain: journal.chainHead, resumed: true, confirmedBy: o.confirmedBy, ...(o.approval ? { approver: o.approval.approvedBy } : {}) });
+    return await new Execution(o, runbook, o.runId, dir, journal, replay(readJournal(journal.path).records), o.approval?.approvedBy).go();
   } finally {
     lock.release();
   }
@@ -271,6 +271,8 @@ class Execution {
     private readonly dir: string,
     private readonly journal: Journal,
     private readonly initial: Replay,
+    /** The second operator who approved this run (four eyes), for what the SOC is told of its end. */
+    private readonly approver?: string,
   ) {
     this.planned = planRunbook(runbook, o.sites);
     this.services = servicesWithFeed(o.services, runId);
@@ -302,7 +304,7 @@ class Execution {
     const reportFiles = await writeReport(this.dir, this.runbook, this.o.sites);
     const journalHead = this.journal.chainHead;
     this.journal.close();
-    emitRunEnded(this.o.services.feed, { runbook: this.runbook, runId: this.runId, chain: journalHead, status: missed.length ? "missed" : status, ...(message ? { message } : {}), ...(reportFiles[0] ? { reportFile: reportFiles[0] } : {}) });
+    emitRunEnded(this.o.services.feed, { runbook: this.runbook, runId: this.runId, chain: journalHead, status: missed.length ? "missed" : status, ...(message ? { message } : {}), ...(reportFiles[0] ? { reportFile: reportFiles[0] } : {}), ...(this.approver ? { approver: this.approver } : {}) });
     this.o.progress.line(failure ? `run ${this.runId} FAILED: ${failure}` : missed.length ? `run ${this.runId} completed, TARGETS MISSED: ${message ?? ""}` : `run ${this.runId} completed`);
     this.o.progress.line(`report: ${reportFiles.join(", ")}`);
     if (told.results.length) this.o.progress.line(describeDelivery(told.results));

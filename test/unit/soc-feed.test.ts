@@ -15,6 +15,7 @@ import { octetFrame, parseFrames, sdValue, syslogMessage } from "../../notify/sy
 import { InputError } from "../../util/errors.js";
 import { repoRoot } from "../../util/tools.js";
 import { makeCertificates, type Certificates } from "../helpers/rsyslog.js";
+import { dcctl } from "../helpers/cli.js";
 
 /** The SOC feed's parts without a collector: the catalogue, the RFC 5424/5425 text, the spool, the confirmation rule. */
 
@@ -215,5 +216,33 @@ describe("the soc: section", () => {
     expect(load("  collectors:\n    - host: a\n      caFile: ca.pem\n      certFile: ca.pem\n      keyFile: client.key\n")).toEqual([`F:9: soc.collectors.0.keyFile: ${join(work, "client.key")}: readable by others (mode 0644); chmod 600 it`]);
     expect(load("  collectors:\n    - { host: a, caFile: ca.pem, keyFile: client.key }\n")[0]).toMatch(/^F:[56]: soc\.collectors\.0: must have property certFile when property keyFile is present/);
     expect(load("  facility: mail\n")[0]).toMatch(/^F:5: soc\.facility: must be equal to one of the allowed values/);
+  });
+});
+
+describe("refusals and four eyes reach the spool", () => {
+  it("an unconfirmed failover is DCCTL-3101; a request DCCTL-3001 with its code; a self-approval DCCTL-3003", () => {
+    const dir = join(work, "gated");
+    const stateDir = join(dir, "state");
+    writeFileSync(join(work, "ca.pem"), "x\n");
+    writeFileSync(join(work, "pass"), "x\n", { mode: 0o600 });
+    // A collector at a port nobody listens on: the events stay in the spool, where this test reads them.
+    const repos = join(work, "gated.yaml");
+    writeFileSync(repos, ["site: secondary", "repositories:", `  secondary: { url: ${join(dir, "repo")}, passwordFile: ${join(work, "pass")} }`, `stateDir: ${stateDir}`, "approval: { required: true }", "soc:", `  collectors: [{ host: 127.0.0.1, port: 9, caFile: ${join(work, "ca.pem")} }]`, ""].join("\n"));
+    const env = { ...process.env, DCCTL_REPOS_FILE: repos, DCCTL_STATE_DIR: stateDir, DCCTL_SITES_DIR: "", DCCTL_DEBUG: "", SUDO_USER: "", INVOCATION_ID: "", JOURNAL_STREAM: "" };
+    const failover = ["dr", "failover", "--to", "secondary", "--runbook", "test/fixtures/runbooks/approval-failover.yaml"];
+    const unconfirmed = dcctl(failover, env, 60_000);
+    expect(unconfirmed.code, unconfirmed.stderr).toBe(5);
+    expect(unconfirmed.stderr).toMatch(/^note: the SOC feed: 1 event waits in the spool for collector 127\.0\.0\.1:9 \(.*ECONNREFUSED/m);
+    const asked = dcctl([...failover, "--yes"], env, 60_000);
+    expect(asked.code, asked.stderr).toBe(8);
+    const code = /approval required: request ([0-9A-Z]{6})/.exec(asked.stdout)?.[1] ?? "";
+    const self = dcctl(["approve", code, "--yes"], env, 60_000);
+    expect(self.code, self.stderr).toBe(8);
+    const events = new EventSpool(join(stateDir, "events")).read().events.map((e) => e.event);
+    expect(events.map((e) => `${e.id} ${e.outcome}`)).toEqual(["DCCTL-3101 refused", "DCCTL-3001 requested", "DCCTL-3003 refused"]);
+    const [refused, requested, selfApproval] = events;
+    expect(refused?.data).toMatchObject({ command: expect.stringMatching(/^dcctl dr failover --to secondary --runbook /), reason: expect.stringMatching(/confirm|--yes/) });
+    expect(requested).toMatchObject({ severity: "notice", target: expect.any(String), data: { code, requestedBy: expect.any(String), request: expect.stringMatching(/^dr failover/) } });
+    expect(selfApproval).toMatchObject({ severity: "warning", data: { code, reason: "self-approval" } });
   });
 });
