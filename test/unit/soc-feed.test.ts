@@ -15,7 +15,8 @@ import { octetFrame, parseFrames, sdValue, syslogMessage } from "../../notify/sy
 import { InputError } from "../../util/errors.js";
 import { repoRoot } from "../../util/tools.js";
 import { makeCertificates, type Certificates } from "../helpers/rsyslog.js";
-import { dcctl } from "../helpers/cli.js";
+import { dcctl, startDcctl } from "../helpers/cli.js";
+import { until } from "../helpers/until.js";
 
 /** The SOC feed's parts without a collector: the catalogue, the RFC 5424/5425 text, the spool, the confirmation rule. */
 
@@ -244,5 +245,35 @@ describe("refusals and four eyes reach the spool", () => {
     expect(refused?.data).toMatchObject({ command: expect.stringMatching(/^dcctl dr failover --to secondary --runbook /), reason: expect.stringMatching(/confirm|--yes/) });
     expect(requested).toMatchObject({ severity: "notice", target: expect.any(String), data: { code, requestedBy: expect.any(String), request: expect.stringMatching(/^dr failover/) } });
     expect(selfApproval).toMatchObject({ severity: "warning", data: { code, reason: "self-approval" } });
+  });
+});
+
+describe("the console's token logins reach the spool", () => {
+  it("a login with the token is DCCTL-5001; wrong tokens DCCTL-5002, once a minute per address with their count", async () => {
+    const stateDir = join(work, "console-state");
+    writeFileSync(join(work, "ca.pem"), "x\n");
+    writeFileSync(join(work, "pass"), "x\n", { mode: 0o600 });
+    writeFileSync(join(work, "console.token"), "a-console-token-of-enough-length\n", { mode: 0o600 });
+    const repos = join(work, "console.yaml");
+    writeFileSync(repos, ["site: primary", "repositories:", `  primary: { url: ${join(work, "console-repo")}, passwordFile: ${join(work, "pass")} }`, `stateDir: ${stateDir}`, "soc:", `  collectors: [{ host: 127.0.0.1, port: 9, caFile: ${join(work, "ca.pem")} }]`, ""].join("\n"));
+    const env = { ...process.env, DCCTL_REPOS_FILE: repos, DCCTL_STATE_DIR: stateDir, DCCTL_SITES_DIR: "", DCCTL_DEBUG: "", INVOCATION_ID: "", JOURNAL_STREAM: "" };
+    const serve = startDcctl(["serve", "--listen", "127.0.0.1:0", "--token-file", join(work, "console.token")], env);
+    let stderr = "";
+    serve.child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    try {
+      const url = await until("the console's address", () => /listening on (http:\/\/[^ ]+)/.exec(stderr)?.[1], 30_000);
+      for (const token of ["wrong-1", "wrong-2", "wrong-3"]) expect((await fetch(`${url}?token=${token}`, { redirect: "manual" })).status).toBe(401);
+      expect((await fetch(`${url}?token=a-console-token-of-enough-length`, { redirect: "manual" })).status).toBe(303);
+      const spool = new EventSpool(join(stateDir, "events"));
+      const events = await until("the console's events in the spool", () => {
+        const e = spool.read().events.map((x) => x.event);
+        return e.length >= 2 && e;
+      }, 10_000);
+      expect(events.map((e) => `${e.id} ${e.outcome} ${e.data?.client ?? ""}`)).toEqual(["DCCTL-5002 refused 127.0.0.1", "DCCTL-5001 ok 127.0.0.1"]);
+      expect(events[0]?.data).toMatchObject({ attempts: "1", console: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    } finally {
+      serve.child.kill("SIGTERM");
+      await serve.done;
+    }
   });
 });
