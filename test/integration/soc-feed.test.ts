@@ -166,6 +166,30 @@ describe("the SOC feed to a real rsyslog over TLS", () => {
   });
 });
 
+describe("the rest of a backup cycle, to the same collector", () => {
+  it("a restore (started, ended), a verify and a prune arrive with their IDs, in order", () => {
+    const r = need(rsyslog);
+    const before = r.received().length;
+    const restored = dcctl(["restore", "--host", "qn-db-01", "--path", join(work, "data"), "--to", join(work, "restored"), "--json"]);
+    expect(restored.code, restored.stderr).toBe(0);
+    const verified = dcctl(["backup", "verify", "--repository", "primary"]);
+    expect(verified.code, verified.stderr).toBe(0);
+    const pruned = dcctl(["backup", "prune"]);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    // A dry run changes nothing and tells nothing.
+    expect(dcctl(["backup", "prune", "--dry-run"]).code).toBe(0);
+    const got = r.received().slice(before);
+    expect(got.map((m) => `${m.msgid} ${params(m).outcome ?? ""}`)).toEqual(["DCCTL-1101 started", "DCCTL-1102 ok", "DCCTL-1005 ok", "DCCTL-1003 ok"]);
+    const [started, ended, verify, prune] = got.map(params);
+    expect(started).toMatchObject({ action: "restore started", source: "qn-db-01", kind: "path", snapshot: "latest", targetHost: "qn-db-01" });
+    expect(ended?.uid).not.toBe(started?.uid);
+    expect(ended).toMatchObject({ action: "restore ended", target: started?.target, snapshot: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(verify).toMatchObject({ action: "verify ended", target: "primary", run: expect.stringMatching(/^verify-/), snapshots: "2" });
+    expect(prune).toMatchObject({ action: "prune ended", target: "primary", removed: "0", pruned: "false" });
+    expect(got[3]?.severity).toBe("notice");
+  });
+});
+
 describe("journald under systemd", () => {
   it("a real systemd-journald in a mount namespace of its own receives the event with its DCCTL_* fields", () => {
     // No systemd runs this container: journald runs alone, its sockets and journal on tmpfs mounts only this namespace sees.
