@@ -135,6 +135,25 @@ export function nextRun(cron: Cron, from: Date): Date {
   throw new CronError(`cron expression "${cron.text}" never fires`);
 }
 
+/**
+ * The longest wait between two runs of the expression over a week (from a fixed Monday, local time): what one
+ * scheduled task can leave undone at most. A task that fires less than weekly counts as a week.
+ */
+export function longestGap(cron: Cron): number {
+  const week = 7 * 86_400_000;
+  const start = new Date(2024, 0, 1, 0, 0, 0, 0);
+  const end = start.getTime() + week;
+  let t = nextRun(cron, new Date(start.getTime() - 60_000));
+  if (t.getTime() >= end) return week;
+  let longest = 0;
+  while (t.getTime() < end) {
+    const next = nextRun(cron, t);
+    longest = Math.max(longest, next.getTime() - t.getTime());
+    t = next;
+  }
+  return Math.min(longest, week);
+}
+
 export function matches(cron: Cron, t: Date): boolean {
   const dom = cron.dayOfMonth.values.includes(t.getDate());
   const dow = cron.dayOfWeek.values.includes(t.getDay());

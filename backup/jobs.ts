@@ -1,5 +1,7 @@
 import { loadSites, type SiteName, type Sites, type SshEndpoint } from "../inventory/index.js";
 import { InputError } from "../util/errors.js";
+import { dumpSnapshotItem } from "../databases/registry.js";
+import { FILES_TAG } from "./sources/files.js";
 import type { KeepPolicy } from "../restic/index.js";
 import type { AnomalySettings } from "./anomaly.js";
 import { checkInventoryPolicies, loadPolicies, type Policies, type PitrPolicy, type RepositoryName, type SourceSpec } from "./policies.js";
@@ -27,6 +29,10 @@ export interface BackupJob {
   pitr?: PitrPolicy;
   /** How its snapshots are scored against their history (backup/anomaly.ts); the defaults when absent. */
   anomaly?: AnomalySettings;
+  /** Prune never removes one of its snapshots younger than this at the site keeping it (policies.ts minAge). */
+  minAgeMs: number;
+  /** How late after its claimed time one of its snapshots can arrive and still be plausible (policies.ts arrivalLag). */
+  arrivalLagMs: number;
 }
 
 /** The tags every snapshot of a job carries; `job:<id>` is how status and prune find a job's snapshots. */
@@ -37,6 +43,22 @@ export function jobTags(job: BackupJob): string[] {
 /** The tag naming the run that made a snapshot: how a failed or interrupted run's leftovers are found. */
 export function runTag(runId: string): string {
   return `run:${runId}`;
+}
+
+/** The run a snapshot's tags name (runTag), if any. */
+export function runOfTags(tags: readonly string[] | undefined): string | undefined {
+  return tags?.find((t) => t.startsWith("run:"))?.slice(4) || undefined;
+}
+
+/** The job a snapshot's tags name (`job:<id>`), if any. */
+export function jobOfTags(tags: readonly string[] | undefined): string | undefined {
+  return tags?.find((t) => t.startsWith("job:"))?.slice(4) || undefined;
+}
+
+/** The item of its job a snapshot belongs to, from the tags the sources give it: "files", or "<engine>/<database>". */
+export function snapshotItem(tags: readonly string[]): string | undefined {
+  if (tags.includes(FILES_TAG)) return "files";
+  return dumpSnapshotItem(tags);
 }
 
 /**
@@ -71,6 +93,8 @@ export function expandJobs(sites: Sites, policies: Policies): BackupJob[] {
         stallMs: policy.stallMs,
         ...(policy.pitr ? { pitr: policy.pitr } : {}),
         anomaly: policy.anomaly,
+        minAgeMs: policy.minAgeMs,
+        arrivalLagMs: policy.arrivalLagMs ?? policies.defaultArrivalLagMs,
       });
     }
   }

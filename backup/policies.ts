@@ -3,14 +3,14 @@ import type { ErrorObject } from "ajv";
 import { drTierOf, hostLocation, siteSourceFile, standbyFor, type Host, type Site, type Sites } from "../inventory/index.js";
 import { parseYamlSource, displayPath, readYamlFile, type DataPath, type YamlSource } from "../inventory/yaml-source.js";
 import { cachedYaml } from "../util/yaml-cache.js";
-import { MAX_DURATION_TEXT, parseDuration } from "../util/duration.js";
+import { MAX_DURATION_TEXT, formatSpan, parseDuration, parseSpan } from "../util/duration.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import { repoRoot } from "../util/tools.js";
 import { schemaValidator, type SchemaSpec } from "../util/validator.js";
 import { DB_ENGINES, enginesOf, type DbEngine } from "../databases/registry.js";
 import type { KeepPolicy } from "../restic/index.js";
 import { READ_DATA_SUBSET_FORMS, validReadDataSubset } from "../restic/subset.js";
-import { CronError, parseCron } from "./cron.js";
+import { CronError, longestGap, parseCron } from "./cron.js";
 import { ANOMALY_PARTS, DEFAULT_ANOMALY, type AnomalySettings } from "./anomaly.js";
 
 /**
@@ -57,6 +57,18 @@ export interface Policy {
   pitr?: PitrPolicy;
   /** How its jobs' snapshots are scored against their history (backup/anomaly.ts). */
   anomaly: AnomalySettings;
+  /**
+   * Prune never removes a snapshot that reached the site keeping it less than this long ago, whatever retention
+   * says (backup/retention.ts); below DEFAULT_MIN_AGE_MS it is shortened, which prune says (minAgeShortened).
+   */
+  minAgeMs: number;
+  /** `file:line` of `minAge`, or the file alone when the policy does not set it. */
+  minAgeAt: () => string;
+  /**
+   * How long after the time it claims a real snapshot can first be seen at the site that keeps it: one that claims
+   * to be older than that when it arrives is implausible (backup/trust.ts). Absent: the policies' default.
+   */
+  arrivalLagMs?: number;
 }
 
 /** A policy's `pitr:`: base backups on a schedule, the changes between them streamed as they are written. */
@@ -96,10 +108,20 @@ export const DEFAULT_STALL_MS = 5 * 60_000;
 /** How many days back a point-in-time restore reaches when a policy's `pitr:` does not say. */
 export const DEFAULT_RECOVERY_WINDOW_DAYS = 7;
 
+/** Prune's floor when a policy names none: a week in which whoever notices an intrusion can still find every copy. */
+export const DEFAULT_MIN_AGE_MS = 7 * 86_400_000;
+/** Beyond the longest wait for a replicate: a long backup, a slow copy, a WAN down for most of a day. */
+export const ARRIVAL_LAG_SLACK_MS = 86_400_000;
+
 export interface Policies {
   file: string;
   policies: Map<string, Policy>;
   cycle: BackupCycle;
+  /**
+   * How late a real snapshot can arrive when its policy does not say (arrivalLag): the longest gap between two runs
+   * of `cycle.replicate` plus ARRIVAL_LAG_SLACK_MS.
+   */
+  defaultArrivalLagMs: number;
 }
 
 interface RawPolicy {
@@ -114,6 +136,8 @@ interface RawPolicy {
   stallTimeout?: string | number;
   pitr?: { baseBackup: string; recoveryWindowDays?: number };
   anomaly?: { threshold?: number; weights?: Partial<AnomalySettings["weights"]> };
+  minAge?: string | number;
+  arrivalLag?: string | number;
 }
 
 interface RawCycle {
@@ -224,6 +248,17 @@ const schema = {
               },
             },
           },
+          minAge: {
+            type: ["string", "number"],
+            default: formatSpan(DEFAULT_MIN_AGE_MS),
+            description:
+              "`backup prune` never removes a snapshot that reached the site keeping it less than this long ago (7d, 36h; 0: no floor), whatever the retention says. Shorter than the default, prune warns that it is shortened.",
+          },
+          arrivalLag: {
+            type: ["string", "number"],
+            description:
+              "How long after the time it claims a real snapshot can first be seen at the site that keeps it (its backup's run, the wait for the next replicate, the copy, an outage between); one that claims to be older when it arrives is implausible: kept, never counted, never pruned by retention. Default: the longest gap between two replicates (cycle.replicate) plus 1d.",
+          },
           pitr: {
             type: "object",
             additionalProperties: false,
@@ -292,6 +327,10 @@ export function parsePolicies(path: string, text: string): Policies {
     if (ANOMALY_PARTS.every((p) => anomaly.weights[p] === 0)) problems.push({ path: ["policies", name, "anomaly", "weights"], message: `policy ${name}: anomaly.weights: at least one weight must be above 0 (to never flag a snapshot, set anomaly.threshold: 1)` });
     const stallMs = raw.stallTimeout === undefined ? DEFAULT_STALL_MS : parseDuration(raw.stallTimeout);
     if (stallMs === undefined) problems.push({ path: ["policies", name, "stallTimeout"], message: `policy ${name}: stallTimeout: not a duration (e.g. 90s, 5m, 1h; at most ${MAX_DURATION_TEXT})` });
+    const minAgeMs = raw.minAge === undefined ? DEFAULT_MIN_AGE_MS : parseSpan(raw.minAge);
+    if (minAgeMs === undefined) problems.push({ path: ["policies", name, "minAge"], message: `policy ${name}: minAge: not a span of time (e.g. 7d, 36h, 0)` });
+    const arrivalLagMs = raw.arrivalLag === undefined ? undefined : parseSpan(raw.arrivalLag);
+    if (raw.arrivalLag !== undefined && !arrivalLagMs) problems.push({ path: ["policies", name, "arrivalLag"], message: `policy ${name}: arrivalLag: not a span of time above 0 (e.g. 1d, 36h)` });
     policies.set(name, {
       name,
       description: raw.description ?? "",
@@ -303,6 +342,9 @@ export function parsePolicies(path: string, text: string): Policies {
       limitUploadKiB: raw.limitUploadKiB ?? 0,
       randomizedDelaySec: raw.randomizedDelaySec ?? 0,
       stallMs: stallMs ?? DEFAULT_STALL_MS,
+      minAgeMs: minAgeMs ?? DEFAULT_MIN_AGE_MS,
+      minAgeAt: raw.minAge === undefined ? () => source.displayPath : at(["policies", name, "minAge"]),
+      ...(arrivalLagMs ? { arrivalLagMs } : {}),
       scheduleAt: at(["policies", name, "schedule"]),
       anomaly,
       ...(raw.pitr
@@ -325,7 +367,7 @@ export function parsePolicies(path: string, text: string): Policies {
     verify: { ...taskOf("verify", DEFAULT_CYCLE.verify), subset },
   };
   if (problems.length) throw new InputError(sorted(source, problems));
-  return { file: source.displayPath, policies, cycle };
+  return { file: source.displayPath, policies, cycle, defaultArrivalLagMs: longestGap(parseCron(cycle.replicate.schedule)) + ARRIVAL_LAG_SLACK_MS };
 }
 
 /**

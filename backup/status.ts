@@ -1,6 +1,6 @@
 import { ExitCode, errorMessage } from "../util/errors.js";
-import { DB_ENGINES, dumpSnapshotItem } from "../databases/registry.js";
-import type { BackupJob } from "./jobs.js";
+import { DB_ENGINES } from "../databases/registry.js";
+import { snapshotItem, type BackupJob } from "./jobs.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { newestRuns } from "./peer-records.js";
@@ -90,11 +90,7 @@ export interface StatusReport {
   unreachable: SiteReach[];
 }
 
-/** The item a snapshot belongs to, from the tags the sources give it. */
-export function snapshotItem(tags: readonly string[]): string | undefined {
-  if (tags.includes("source:files")) return "files";
-  return dumpSnapshotItem(tags);
-}
+export { snapshotItem } from "./jobs.js";
 
 const RANK: Record<ItemState, number> = { ok: 0, "over-rpo": 1, none: 2, unknown: 3 };
 

@@ -14,6 +14,26 @@ export function parseDuration(value: unknown): number | undefined {
   return ms !== undefined && ms <= MAX_DURATION_MS ? ms : undefined;
 }
 
+/**
+ * A span of time that is compared, never waited for (how old a snapshot may get, how late a copy may arrive): the
+ * same forms plus days (7d, 36h, 1d12h), zero allowed, no upper bound (no timer is set from it). Undefined otherwise.
+ */
+export function parseSpan(value: unknown): number | undefined {
+  if (value === 0 || value === "0") return 0;
+  if (typeof value === "number") return Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
+  if (typeof value !== "string" || !/^(\d+(ms|s|m|h|d))+$/.test(value.trim())) return undefined;
+  let total = 0;
+  for (const [, n, unit] of value.trim().matchAll(/(\d+)(ms|s|m|h|d)/g)) total += Number(n) * (unit === "d" ? 86_400_000 : (UNIT_MS[unit ?? "s"] ?? 0));
+  return total;
+}
+
+/** A span as people write it back: 7d, 36h, 90m, 45s (the largest unit that divides it). */
+export function formatSpan(ms: number): string {
+  if (ms === 0) return "0";
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
 function parseAnyDuration(value: unknown): number | undefined {
   if (typeof value === "number") return Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
   if (typeof value !== "string" || !/^(\d+(ms|s|m|h))+$/.test(value.trim())) return undefined;

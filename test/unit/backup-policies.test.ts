@@ -85,6 +85,24 @@ describe("backup/policies.yaml", () => {
     expect(cron).toEqual([`c.yaml:4: policy p1: schedule: minute 61 is out of range 0-59`, `c.yaml:10: policy p2: schedule: cron expression "0 2 * *" has 4 fields (expected 5: minute hour day-of-month month day-of-week)`]);
   });
 
+  it("reads prune's minAge and a copy's arrivalLag as spans, with the defaults of issue 24, at file:line when wrong", () => {
+    const base = ["policies:", "  p1:", "    sources: [{ kind: files, paths: [/etc] }]", '    schedule: "0 2 * * *"', "    retention: { keepDaily: 7 }", "    rpoMinutes: 60", "    repository: primary"];
+    const plain = parsePolicies("p.yaml", base.join("\n") + "\n");
+    // A week by default; replicate hourly (the default cycle): a copy may be up to 25 h late.
+    expect(plain.policies.get("p1")).toMatchObject({ minAgeMs: 7 * 86_400_000 });
+    expect(plain.policies.get("p1")?.minAgeAt()).toBe("p.yaml");
+    expect(plain.defaultArrivalLagMs).toBe(25 * 3_600_000);
+    const withReplicate = parsePolicies("p.yaml", ['cycle: { replicate: { schedule: "20 */6 * * *" } }', ...base].join("\n") + "\n");
+    expect(withReplicate.defaultArrivalLagMs).toBe(30 * 3_600_000);
+    const set = parsePolicies("p.yaml", [...base, "    minAge: 0", "    arrivalLag: 3d"].join("\n") + "\n");
+    expect(set.policies.get("p1")).toMatchObject({ minAgeMs: 0, arrivalLagMs: 3 * 86_400_000 });
+    expect(set.policies.get("p1")?.minAgeAt()).toBe("p.yaml:8");
+    expect(problemsOf(() => parsePolicies("p.yaml", [...base, "    minAge: a week", "    arrivalLag: 0"].join("\n") + "\n"))).toEqual([
+      "p.yaml:8: policy p1: minAge: not a span of time (e.g. 7d, 36h, 0)",
+      "p.yaml:9: policy p1: arrivalLag: not a span of time above 0 (e.g. 1d, 36h)",
+    ]);
+  });
+
   it("reads the repositories config with paths relative to it", () => {
     const file = join(work, "repos.yaml");
     writeFileSync(file, ["site: secondary", "repositories:", "  primary: { url: 'rest:http://127.0.0.1:1/p/', passwordFile: pw }", "  secondary: { url: repo2, passwordFile: /etc/pw2 }", "localHosts: [qn-bk-03]", ""].join("\n"));

@@ -22,6 +22,8 @@ const job: BackupJob = {
   limitUploadKiB: 0,
   randomizedDelaySec: 0,
   stallMs: 300_000,
+  minAgeMs: 7 * 86_400_000,
+  arrivalLagMs: 25 * 3_600_000,
 };
 const minutesAgo = (m: number) => new Date(now.getTime() - m * 60_000).toISOString();
 let n = 0;

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { LIMITS_SCHEMA, DEFAULT_LIMITS } from "../../backup/limits.js";
-import { DEFAULT_STALL_MS, POLICIES_SCHEMA } from "../../backup/policies.js";
+import { DEFAULT_MIN_AGE_MS, DEFAULT_STALL_MS, POLICIES_SCHEMA } from "../../backup/policies.js";
 import { DEFAULT_DRILL_EVERY_DAYS } from "../../inventory/index.js";
 import { SITE_SCHEMA } from "../../inventory/schema-check.js";
-import { parseDuration } from "../../util/duration.js";
+import { parseDuration, parseSpan } from "../../util/duration.js";
 import { REFERENCE_FILE, configurationReference } from "../../scripts/config-reference.js";
 
 type Schema = { properties?: Record<string, Schema>; additionalProperties?: Schema | boolean; items?: Schema; default?: unknown };
@@ -40,6 +40,7 @@ describe("docs/reference/configuration.md", () => {
       verify: DEFAULT_LIMITS.verifyMs,
     });
     expect(parseDuration(at(POLICIES_SCHEMA.schema, "policies", "*", "stallTimeout").default)).toBe(DEFAULT_STALL_MS);
+    expect(parseSpan(at(POLICIES_SCHEMA.schema, "policies", "*", "minAge").default)).toBe(DEFAULT_MIN_AGE_MS);
     expect(at(SITE_SCHEMA.schema, "drTiers", "[]", "drillEveryDays").default).toBe(DEFAULT_DRILL_EVERY_DAYS);
   });
 });
