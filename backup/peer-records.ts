@@ -5,7 +5,8 @@ import { errorMessage } from "../util/errors.js";
 import { writeAtomic } from "../util/files.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import type { BackupConfig } from "./repositories.js";
-import type { JobState, MetricsState } from "./report.js";
+import { runReportFile, type JobState, type MetricsState } from "./report.js";
+import { runLedgerFile } from "./run-ledger.js";
 import { describeUnreachable, probeSites, type SiteReach } from "./reachability.js";
 import { connectHost } from "../hosts/index.js";
 import { backupStatePaths } from "./run.js";
@@ -79,6 +80,30 @@ export async function readPeerRecords(config: BackupConfig, sites: Sites, site: 
       // Without a cache, an outage shows no records of the lost site; this reading is still good.
     }
     return records;
+  } finally {
+    await exec.close().catch(() => undefined);
+  }
+}
+
+/**
+ * What a site's records say of some backup runs: for each run id, the text of its report and of its ledger (while it
+ * runs) as they are on that site's management host, "" when it has neither. Read over one SSH connection within `ms`;
+ * a host that does not answer throws. The ids must be run ids (run-evidence.ts checks them): they become file names.
+ */
+export async function readPeerRunRecords(config: BackupConfig, sites: Sites, site: SiteName, runIds: readonly string[], ms: number): Promise<Map<string, string>> {
+  const host = sites[site].hosts.find((h) => h.role === "backup");
+  if (!host) throw new Error(`the ${site} site has no management host (role: backup) in the inventory`);
+  const dir = { ...config, stateDir: peerStateDir(config, site) };
+  const exec = connectHost(host, config);
+  const deadline = Date.now() + ms;
+  try {
+    const out = new Map<string, string>();
+    for (const run of runIds) {
+      // cat says which of the two is missing on stderr and exits 1; what it printed of the other is what counts.
+      const res = await exec.run(["cat", "--", runReportFile(backupStatePaths(dir).reportsDir, run), runLedgerFile(dir, run)], { timeoutMs: Math.max(1000, deadline - Date.now()) });
+      out.set(run, res.stdout);
+    }
+    return out;
   } finally {
     await exec.close().catch(() => undefined);
   }

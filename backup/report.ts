@@ -113,9 +113,14 @@ export interface ReportPaths {
  * state and rewrites the metrics file, under a lock so that concurrent runs of different jobs do not lose each
  * other's figures. Returns the report's path.
  */
+/** A run's JSON-lines report in a reports folder. */
+export function runReportFile(reportsDir: string, runId: string): string {
+  return join(reportsDir, `run-${runId}.jsonl`);
+}
+
 export async function writeRunReport(paths: ReportPaths, run: { id: string; startedAt: string; finishedAt: string; exitCode: number }, results: JobResult[]): Promise<string> {
   const body = renderJsonLines(run, results);
-  const reportPath = join(paths.reportsDir, `run-${run.id}.jsonl`);
+  const reportPath = runReportFile(paths.reportsDir, run.id);
   writeAtomic(reportPath, body);
   writeAtomic(join(paths.reportsDir, "last-run.jsonl"), body);
   await recordResults(paths, results);
@@ -130,7 +135,7 @@ export async function writeRunReport(paths: ReportPaths, run: { id: string; star
 export async function writeDeadRunReport(paths: ReportPaths, run: { id: string; startedAt: string; finishedAt: string; exitCode: number }, results: JobResult[], still: () => boolean): Promise<boolean> {
   return withLock(paths.locksDir, "metrics", { mode: "exclusive", waitMs: 60_000, what: "the metrics file" }, async () => {
     if (!still()) return false;
-    writeAtomic(join(paths.reportsDir, `run-${run.id}.jsonl`), renderJsonLines(run, results));
+    writeAtomic(runReportFile(paths.reportsDir, run.id), renderJsonLines(run, results));
     mergeInto(paths, results);
     return true;
   });

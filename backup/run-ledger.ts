@@ -60,8 +60,13 @@ export interface Reconciled {
   pid?: number;
 }
 
-function ledgerDir(config: BackupConfig): string {
+function ledgerDir(config: Pick<BackupConfig, "stateDir">): string {
   return join(config.stateDir, "backup", "runs");
+}
+
+/** Where a run keeps its ledger while it has not been reconciled (under a control plane's state folder). */
+export function runLedgerFile(config: Pick<BackupConfig, "stateDir">, runId: string): string {
+  return join(ledgerDir(config), `${runId}.jsonl`);
 }
 
 export class RunLedger {
@@ -73,7 +78,7 @@ export class RunLedger {
     jobs: BackupJob[],
     private readonly stallMs = DEFAULT_STALL_MS,
   ) {
-    this.file = join(ledgerDir(config), `${runId}.jsonl`);
+    this.file = runLedgerFile(config, runId);
     makeDir(ledgerDir(config));
     const pidStart = procStat(process.pid)?.start;
     this.append({

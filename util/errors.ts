@@ -21,6 +21,8 @@ export const ExitCode = {
    * request was written, or the approval given is not approved yet, expired, used, someone else's or for another action.
    */
   approvalRequired: 8,
+  /** A repository holds snapshots this site does not trust (implausible or suspicious): kept, not counted, reported. */
+  distrusted: 9,
   /** Stopped by Ctrl-C (SIGINT) or by SIGTERM (systemd stopping the unit): 128 + the signal, as a shell says. */
   interrupted: 130,
   terminated: 143,
