@@ -5,6 +5,7 @@ import type { RepositoryName } from "./policies.js";
 import { limitsOf, repository, resticFor, type BackupConfig } from "./repositories.js";
 import { backupStatePaths } from "./run.js";
 import { reconcileDeadRuns, type Reconciled } from "./run-ledger.js";
+import { listJudged } from "./arrival-ledger.js";
 
 /**
  * `dcctl backup replicate --to secondary`: `restic copy` of the snapshots the secondary's repository does not have yet.
@@ -34,7 +35,6 @@ export async function replicate(config: BackupConfig, to: RepositoryName, opts: 
   const from: RepositoryName = to === "secondary" ? "primary" : "secondary";
   if (to !== "secondary") throw new InputError([`dcctl backup replicate: only --to secondary is supported (the secondary keeps the copies)`]);
   const limits = limitsOf(config);
-  const source = resticFor(config, from, { signal: opts.signal });
   const dest = resticFor(config, to, { signal: opts.signal });
   const { locksDir } = backupStatePaths(config);
   // Shared on the source so a local prune does not remove what is being copied; one replicate at a time.
@@ -51,7 +51,8 @@ export async function replicate(config: BackupConfig, to: RepositoryName, opts: 
           if (reconciled.some((r) => r.error && r.repository === from)) {
             throw new DcctlError(`not replicating: the leftovers of a failed run in repository ${from} could not be checked (${reconciled.find((r) => r.error)?.error ?? ""})`);
           }
-          const [have, mine] = await Promise.all([dest.snapshots(), source.snapshots({ tags: ["dcctl"] })]);
+          // The source is this site's own repository: listed through its arrival ledger, as every listing of it is.
+          const [have, mine] = await Promise.all([dest.snapshots(), listJudged(config, from, { ...(opts.signal ? { signal: opts.signal } : {}) }).then((l) => l.snapshots)]);
           // A copied snapshot remembers its source id in `original` (and keeps it through later copies).
           const there = new Set(have.flatMap((s) => [s.original, s.id]).filter((id): id is string => typeof id === "string"));
           const missing = mine.filter((s) => !there.has(s.id) && !(s.original && there.has(s.original))).map((s) => s.id);

@@ -1,13 +1,18 @@
 import { ExitCode, errorMessage } from "../util/errors.js";
 import { DB_ENGINES } from "../databases/registry.js";
+import type { Sites } from "../inventory/index.js";
 import { snapshotItem, type BackupJob } from "./jobs.js";
-import { resticFor, type BackupConfig } from "./repositories.js";
+import type { BackupConfig } from "./repositories.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { newestRuns } from "./peer-records.js";
 import type { SiteReach } from "./reachability.js";
 import { readState, type ItemResult, type JobResult, type MetricsState } from "./report.js";
-import type { Snapshot } from "../restic/index.js";
 import { backupStatePaths } from "./run.js";
+import { listJudged, type JudgedListing } from "./arrival-ledger.js";
+import { runLookup } from "./run-evidence.js";
+import { ageMinutes, distrustedRow, effectiveTime, isTrusted, type DistrustedSnapshot, type JudgedSnapshot } from "./trust.js";
+
+export type { DistrustedSnapshot } from "./trust.js";
 import { reconcileDeadRuns, type Reconciled } from "./run-ledger.js";
 import type { PairStatus } from "./replication/index.js";
 
@@ -22,10 +27,15 @@ import type { PairStatus } from "./replication/index.js";
  * job, by what `backup replicate` brought — what a failover restores from); the other repositories' copies stand
  * beside it. A repository at a site that does not answer (reachability.ts) is not read at all.
  *
+ * Only snapshots this site trusts count (trust.ts: in the repository it keeps, judged against its arrival ledger;
+ * in another, by their claims alone), and a snapshot's age runs from the time it counts as made at: its claim, never
+ * later than its arrival — a snapshot dated in the future is not "0 min old", it is distrusted. Those not trusted are
+ * listed beside each job's row and in `distrusted`.
+ *
  * Exit codes: 0 every job has a snapshot of every item within its RPO; 4 some item is over its RPO or has none;
  * 7 another site is unreachable (every job this site can judge is judged; those only that site holds are unknown);
- * 1 a repository that should answer could not be read (then its jobs show the error, and whether they are late is
- * unknown).
+ * 8 a repository holds snapshots this site does not trust (before 7 and 4: it is an alarm); 1 a repository that
+ * should answer could not be read (then its jobs show the error, and whether they are late is unknown).
  * Beside each job of a replicated database stands its replica's last measured lag: the first line of protection,
  * which never counts for the second (a replica copies a DROP TABLE in seconds).
  */
@@ -71,6 +81,8 @@ export interface JobStatusRow {
   copyWarning?: string;
   /** Unknown because the repository it is judged by is at a site that does not answer. */
   unreachable?: boolean;
+  /** Its snapshots in the repository it is judged by that this site does not trust: not counted. */
+  distrusted?: DistrustedSnapshot[];
 }
 
 export interface CopyStatus {
@@ -79,6 +91,16 @@ export interface CopyStatus {
   newest?: { id: string; time: string };
   ageMinutes?: number;
   error?: string;
+  /** How many of its snapshots there this site does not trust (judged by their claims). */
+  distrusted?: number;
+}
+
+/** How each repository's listing was judged: by this site's arrival ledger, or by the snapshots' claims alone. */
+export interface TrustBasis {
+  repository: RepositoryName;
+  byArrival: boolean;
+  ledgerBegan?: string;
+  ledgerError?: string;
 }
 
 export interface StatusReport {
@@ -88,6 +110,10 @@ export interface StatusReport {
   reconciled: Reconciled[];
   /** The other sites that did not answer: their repositories were not read. */
   unreachable: SiteReach[];
+  /** Every snapshot of these jobs, in the repositories read, that this site does not trust. */
+  distrusted: DistrustedSnapshot[];
+  /** How each repository read was judged. */
+  trust: TrustBasis[];
 }
 
 export { snapshotItem } from "./jobs.js";
@@ -117,6 +143,8 @@ export interface StatusOptions {
   reach?: SiteReach[];
   /** The other sites' records of the runs they ran (peer-records.ts): each job's newest last run is shown. */
   peerRuns?: MetricsState[] | Promise<MetricsState[]>;
+  /** The inventory: newly arrived snapshots are checked against the other sites' records of their runs. */
+  sites?: Sites;
 }
 
 /**
@@ -129,20 +157,22 @@ export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now:
   // A repository of a lost site is left alone: its dead runs' leftovers are forgotten once it answers again.
   const readable = Object.fromEntries(Object.entries(config.repositories).filter(([name]) => !lostRepo(name as RepositoryName)));
   const reconciled = await reconcileDeadRuns({ ...config, repositories: readable }, OWN_LISTING_MS);
-  const listings = new Map<RepositoryName, Promise<Snapshot[]>>();
-  const snapshotsIn = (name: RepositoryName): Promise<Snapshot[]> => {
+  const listings = new Map<RepositoryName, Promise<JudgedListing>>();
+  const runs = runLookup(config, { ...(o.sites ? { sites: o.sites } : {}), ...(o.reach ? { reach: o.reach } : {}) });
+  const listingOf = (name: RepositoryName): Promise<JudgedListing> => {
     let p = listings.get(name);
     if (!p) {
       const away = lostRepo(name);
       // One listing per repository, not one per job; another site's within seconds, this site's own a little longer.
       p = away
         ? Promise.reject(new Error(`repository ${name} is at the ${away.site} site, ${describeSince(away)}`))
-        : Promise.resolve().then(() => resticFor(config, name, { stallMs: name === config.site ? OWN_LISTING_MS : OTHER_LISTING_MS }).snapshots({ tags: ["dcctl"] }));
+        : Promise.resolve().then(() => listJudged(config, name, { stallMs: name === config.site ? OWN_LISTING_MS : OTHER_LISTING_MS, runs, jobs, now: () => new Date() }));
       p.catch(() => undefined);
       listings.set(name, p);
     }
     return p;
   };
+  const snapshotsIn = (name: RepositoryName): Promise<JudgedSnapshot[]> => listingOf(name).then((l) => l.snapshots);
   // Every listing under way before the other sites' records are awaited: they are read side by side.
   for (const job of jobs) for (const r of [judgingRepository(job, config), ...REPOSITORY_NAMES.filter((x) => config.repositories[x])]) void snapshotsIn(r);
   const state = newestRuns([readState(backupStatePaths(config).stateFile), ...(await Promise.resolve(o.peerRuns ?? []).catch(() => []))]);
@@ -151,7 +181,7 @@ export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now:
       const judgedBy = judgingRepository(job, config);
       let row: JobStatusRow;
       try {
-        row = jobStatus(job, await snapshotsIn(judgedBy), state[job.id]?.last, now);
+        row = jobStatus(job, await snapshotsIn(judgedBy), state[job.id]?.last, now, judgedBy);
       } catch (e) {
         row = { job: job.id, host: job.host, site: job.site, repository: job.repository, rpoMinutes: job.rpoMinutes, state: "unknown", items: [], error: errorMessage(e) };
         if (lostRepo(judgedBy)) row.unreachable = true;
@@ -168,21 +198,29 @@ export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now:
   );
   addReplicas(rows, await replicas);
   const unreachable = [...lost.values()];
+  const distrusted = rows.flatMap((r) => r.distrusted ?? []);
   const exitCode = rows.some((r) => r.state === "unknown" && !r.unreachable)
     ? ExitCode.failed
-    : unreachable.length
-      ? ExitCode.siteUnreachable
-      : rows.some((r) => r.state !== "ok")
-        ? ExitCode.partial
-        : ExitCode.ok;
-  return { rows, exitCode, reconciled, unreachable };
+    : distrusted.length
+      ? ExitCode.distrusted
+      : unreachable.length
+        ? ExitCode.siteUnreachable
+        : rows.some((r) => r.state !== "ok")
+          ? ExitCode.partial
+          : ExitCode.ok;
+  const trust: TrustBasis[] = [];
+  for (const [name, p] of listings) {
+    const l = await p.catch(() => undefined);
+    if (l) trust.push({ repository: name, byArrival: l.byArrival, ...(l.ledgerBegan ? { ledgerBegan: l.ledgerBegan } : {}), ...(l.ledgerError ? { ledgerError: l.ledgerError } : {}) });
+  }
+  return { rows, exitCode, reconciled, unreachable, distrusted, trust };
 }
 
 /** A job's copies in a repository other than the one it is judged by: shown beside it, judged against the same RPO. */
-async function copyIn(job: BackupJob, repository: RepositoryName, listing: Promise<Snapshot[]>, now: Date): Promise<CopyStatus> {
+async function copyIn(job: BackupJob, repository: RepositoryName, listing: Promise<JudgedSnapshot[]>, now: Date): Promise<CopyStatus> {
   try {
-    const r = jobStatus(job, await listing, undefined, now);
-    return { repository, state: r.state, ...(r.newest ? { newest: r.newest } : {}), ...(r.ageMinutes !== undefined ? { ageMinutes: r.ageMinutes } : {}) };
+    const r = jobStatus(job, await listing, undefined, now, repository);
+    return { repository, state: r.state, ...(r.newest ? { newest: r.newest } : {}), ...(r.ageMinutes !== undefined ? { ageMinutes: r.ageMinutes } : {}), ...(r.distrusted?.length ? { distrusted: r.distrusted.length } : {}) };
   } catch (e) {
     return { repository, state: "unknown", error: errorMessage(e) };
   }
@@ -205,19 +243,28 @@ export function addReplicas(rows: JobStatusRow[], replicas: PairStatus[]): void 
   }
 }
 
-/** One job's row from its repository's snapshots and its last run from this machine. */
-export function jobStatus(job: BackupJob, snapshots: Snapshot[], last: JobResult | undefined, now: Date): JobStatusRow {
+/**
+ * One job's row from its repository's snapshots (judged: trust.ts; a plain Snapshot is trusted) and its last run from
+ * this machine. Only trusted snapshots count; the others are listed in `distrusted`.
+ */
+export function jobStatus(job: BackupJob, snapshots: JudgedSnapshot[], last: JobResult | undefined, now: Date, repository: RepositoryName = job.repository): JobStatusRow {
   const row: JobStatusRow = { job: job.id, host: job.host, site: job.site, repository: job.repository, rpoMinutes: job.rpoMinutes, state: "none", items: [] };
   if (last) row.lastRun = `${last.status} at ${last.finishedAt}`;
   if (last?.error) row.lastError = last.error;
   const tag = `job:${job.id}`;
-  const newestByItem = new Map<string, Snapshot>();
+  const newestByItem = new Map<string, JudgedSnapshot>();
+  const distrusted: DistrustedSnapshot[] = [];
   for (const s of snapshots.filter((x) => x.tags?.includes(tag))) {
+    if (!isTrusted(s)) {
+      distrusted.push(distrustedRow(repository, s));
+      continue;
+    }
     const item = snapshotItem(s.tags ?? []);
     if (item === undefined) continue;
     const best = newestByItem.get(item);
-    if (!best || Date.parse(s.time) > Date.parse(best.time)) newestByItem.set(item, s);
+    if (!best || effectiveTime(s) > effectiveTime(best)) newestByItem.set(item, s);
   }
+  if (distrusted.length) row.distrusted = distrusted;
   const lastErrors = new Map((last?.items ?? []).filter((i) => i.status === "failed").map((i) => [i.name, i.error ?? "failed"]));
   for (const item of expectedItems(job, last?.items, [...newestByItem.keys()])) {
     const newest = newestByItem.get(item);
@@ -226,7 +273,7 @@ export function jobStatus(job: BackupJob, snapshots: Snapshot[], last: JobResult
     if (err) r.lastError = err;
     if (newest) {
       r.newest = { id: newest.short_id || newest.id.slice(0, 8), time: newest.time };
-      r.ageMinutes = Math.max(0, (now.getTime() - Date.parse(newest.time)) / 60_000);
+      r.ageMinutes = ageMinutes(newest, now);
       r.state = r.ageMinutes <= job.rpoMinutes ? "ok" : "over-rpo";
     }
     row.items.push(r);

@@ -215,6 +215,11 @@ interface SnapshotRow {
   tags: string[];
   paths: string[];
   anomaly?: Omit<AnomalyScore, "id">;
+  /** "trusted", "pending" (its run not checked yet), or the kinds of distrust (backup/trust.ts). */
+  trust: string;
+  arrival?: import("../backup/trust.js").Arrival;
+  distrust?: import("../backup/trust.js").Distrust[];
+  pending?: string[];
 }
 
 function withoutId({ id: _id, ...rest }: AnomalyScore): Omit<AnomalyScore, "id"> {
@@ -241,9 +246,15 @@ const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
     const only = repositoryOption(args.repository);
     const names = REPOSITORY_NAMES.filter((n) => (only ? n === only : config.repositories[n] !== undefined));
     const tags = ["dcctl", ...(args.job ? [`job:${args.job}`] : [])];
-    const [{ snapshotItem }, { scoreSnapshots, settingsByJob }] = await Promise.all([import("../backup/status.js"), import("../backup/anomaly.js")]);
+    const [{ snapshotItem }, { scoreSnapshots, settingsByJob }, { listJudged }, { describeDistrust, isTrusted }] = await Promise.all([
+      import("../backup/status.js"),
+      import("../backup/anomaly.js"),
+      import("../backup/arrival-ledger.js"),
+      import("../backup/trust.js"),
+    ]);
     const settingsFor = settingsByJob(jobs);
-    const listings = await Promise.allSettled(names.map((name) => resticFor(config, name).snapshots({ tags, ...(args.host ? { host: args.host } : {}) })));
+    // Judged as every view judges them: in the repository this site keeps, by its arrival ledger (recorded now).
+    const listings = await Promise.allSettled(names.map((name) => listJudged(config, name, { filter: { tags, ...(args.host ? { host: args.host } : {}) } }).then((l) => l.snapshots)));
     const rows: SnapshotRow[] = [];
     const failed: string[] = [];
     for (const [i, listing] of listings.entries()) {
@@ -259,15 +270,26 @@ const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
         if (since !== undefined && Date.parse(s.time) < since) continue;
         const job = s.tags?.find((t) => t.startsWith("job:"))?.slice(4);
         const score = scores.get(s.id);
-        rows.push({ repository: name, id: s.id, short_id: s.short_id, time: s.time, host: s.hostname, job, source: snapshotItem(s.tags ?? []), bytes: s.summary?.total_bytes_processed, tags: s.tags ?? [], paths: s.paths, ...(score ? { anomaly: withoutId(score) } : {}) });
+        const trust = isTrusted(s) ? (s.pending?.length ? "pending" : "trusted") : [...new Set((s.distrust ?? []).map((d) => d.kind))].join(",");
+        rows.push({
+          repository: name, id: s.id, short_id: s.short_id, time: s.time, host: s.hostname, job, source: snapshotItem(s.tags ?? []), bytes: s.summary?.total_bytes_processed, tags: s.tags ?? [], paths: s.paths,
+          ...(score ? { anomaly: withoutId(score) } : {}),
+          trust, ...(s.arrival ? { arrival: s.arrival } : {}), ...(s.distrust?.length ? { distrust: s.distrust } : {}), ...(s.pending?.length ? { pending: s.pending } : {}),
+        });
       }
     }
     rows.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
     if (args.json) printJson(rows);
     else {
       const anomalyText = (a: SnapshotRow["anomaly"]) => (a?.score === undefined ? "-" : `${a.score.toFixed(2)}${a.verdict === "suspicious" ? " SUSPICIOUS" : ""}`);
-      print(textTable(["REPOSITORY", "ID", "TIME", "HOST", "JOB", "SOURCE", "SIZE", "ANOMALY"], rows.map((r) => [r.repository, r.short_id, r.time.replace(/\.\d+/, ""), r.host, r.job ?? "", r.source ?? r.paths.join(","), sizeText(r.bytes), anomalyText(r.anomaly)])));
+      print(
+        textTable(
+          ["REPOSITORY", "ID", "TIME", "FIRST SEEN", "HOST", "JOB", "SOURCE", "SIZE", "ANOMALY", "TRUST"],
+          rows.map((r) => [r.repository, r.short_id, r.time.replace(/\.\d+/, ""), r.arrival?.after ? r.arrival.seen.replace(/\.\d+/, "") : "-", r.host, r.job ?? "", r.source ?? r.paths.join(","), sizeText(r.bytes), anomalyText(r.anomaly), r.trust]),
+        ),
+      );
       for (const r of rows) if (r.anomaly?.verdict === "suspicious") print(`suspicious: ${r.repository} ${r.short_id} ${r.job ?? r.host} ${r.source ?? ""}: ${r.anomaly.reason}`);
+      for (const r of rows) if (r.distrust) print(`${r.repository} ${r.short_id}: ${describeDistrust(r)}`);
     }
     if (failed.length) throw new DcctlError(failed.join("; "), failed.length === names.length ? ExitCode.failed : ExitCode.partial);
   },
@@ -386,16 +408,28 @@ const pruneCommand: CommandModule<object, PruneArgs> = {
   handler: async (args) => {
     waitSeconds("dcctl backup prune", args.wait);
     const config = loadBackupConfig();
-    const [{ pruneOwnRepository }, { opRecordPath }] = await Promise.all([import("../backup/prune.js"), import("../backup/op-record.js")]);
-    const jobs = loadJobs();
-    const prune = (signal: AbortSignal) => pruneOwnRepository(jobs, config, { dryRun: args["dry-run"], waitMs: args.wait * 1000, signal });
+    const [{ pruneOwnRepository }, { opRecordPath }, { distrustLine }] = await Promise.all([import("../backup/prune.js"), import("../backup/op-record.js"), import("../backup/trust.js")]);
+    const sites = loadSites();
+    const jobs = expandJobs(sites, loadPolicies());
+    const prune = (signal: AbortSignal) => pruneOwnRepository(jobs, config, { dryRun: args["dry-run"], waitMs: args.wait * 1000, signal, sites });
     const result = await noticed(config, { op: "prune", repository: config.site, recordPath: opRecordPath(config, "prune", config.site), dryRun: args["dry-run"] }, prune, (r) => ({
       removed: r.jobs.reduce((n, j) => n + j.removed, 0),
       pruned: r.pruned,
     }));
-    if (args.json) return printJson(result);
-    for (const j of result.jobs) print(`${j.job}: keep ${j.kept}, ${args["dry-run"] ? "would remove" : "removed"} ${j.removed}`);
-    print(`repository ${result.repository} (${repository(config, config.site).repo.url.replace(/\/\/[^@/]*@/, "//***@")}): ${result.pruned ? "pruned" : "nothing to prune"}`);
+    // A shortened floor is said every time: it is what lets a prune remove what arrived a few days ago.
+    for (const m of result.minAgeShortened) process.stderr.write(`warning: ${m.text}\n`);
+    if (args.json) printJson(result);
+    else {
+      for (const j of result.jobs) {
+        const aside = [j.young ? `${j.young} younger than minAge` : "", j.quarantined ? `${j.quarantined} not trusted` : "", j.pending ? `${j.pending} with their run not yet checked` : ""].filter(Boolean);
+        print(`${j.job}: keep ${j.kept + j.young + j.quarantined + j.pending}${aside.length ? ` (${aside.join(", ")})` : ""}, ${args["dry-run"] ? "would remove" : "removed"} ${j.removed}`);
+      }
+      print(`repository ${result.repository} (${repository(config, config.site).repo.url.replace(/\/\/[^@/]*@/, "//***@")}): ${result.pruned ? "pruned" : "nothing to prune"}`);
+      for (const d of result.distrusted) print(`NOT TRUSTED, kept for investigation: ${distrustLine(d)}`);
+    }
+    if (result.distrusted.length) {
+      throw new DcctlError(`${result.distrusted.length} snapshot${result.distrusted.length === 1 ? " is" : "s are"} not trusted in repository ${result.repository}: kept for investigation, neither kept in a place nor removed by retention (see dcctl backup status)`, ExitCode.distrusted);
+    }
   },
 };
 
@@ -437,11 +471,18 @@ interface StatusTexts {
   formatAge: typeof import("../backup/status.js").formatAge;
 }
 
+/** "2 of 9 jobs within RPO", by what this site trusts. */
+function judgedLate(rows: JobStatusRow[]): string {
+  const judged = rows.filter((r) => !r.unreachable);
+  return `${judged.filter((r) => r.state === "ok").length} of ${judged.length} jobs within RPO by the snapshots it trusts`;
+}
+
 /** Why a row is not ok, in a few words: its worst item, and what the last run said. */
 function statusWhy(r: JobStatusRow, withCopy = true): string {
   if (r.error) return r.error;
   const bad = r.items.filter((i) => i.state !== "ok").map((i) => `${i.item} ${i.state === "none" ? "never backed up" : i.state}`);
-  return [bad.join(", "), r.lastError ? `last run: ${r.lastError}` : "", withCopy ? (r.copyWarning ?? "") : ""].filter(Boolean).join("; ") || "-";
+  const distrusted = r.distrusted?.length ? `${r.distrusted.length} snapshot${r.distrusted.length === 1 ? "" : "s"} not trusted` : "";
+  return [bad.join(", "), distrusted, r.lastError ? `last run: ${r.lastError}` : "", withCopy ? (r.copyWarning ?? "") : ""].filter(Boolean).join("; ") || "-";
 }
 
 /** Where a row was judged, and its copies elsewhere: "secondary; primary: ok 3m" (the other side as extra). */
@@ -469,7 +510,7 @@ function replicaText(r: JobStatusRow, { describeLag, formatAge }: StatusTexts): 
 
 const statusCommand: CommandModule<object, StatusArgs> = {
   command: "status",
-  describe: "per job and item (each database, the files) the newest snapshot's age against the RPO; exit 4 if any item is over RPO or never backed up, 6 if the other site does not answer (then judged by this site's copies), 1 if a repository cannot be read",
+  describe: "per job and item (each database, the files) the newest trusted snapshot's age against the RPO; exit 4 if any item is over RPO or never backed up, 7 if the other site does not answer (then judged by this site's copies), 8 if a snapshot is not trusted, 1 if a repository cannot be read",
   builder: (y: Argv<object>): Argv<StatusArgs> =>
     y
       .option("json", { type: "boolean", default: false })
@@ -495,9 +536,10 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     const replicas = measureReplicas(config, jobs, sites);
     replicas.catch(() => undefined);
     const others = await lookAtOtherSites(config, sites);
-    const report = await backupStatus(jobs, config, new Date(), replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)) });
+    const report = await backupStatus(jobs, config, new Date(), replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)), sites });
     for (const r of report.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     for (const r of report.rows) if (r.warning) process.stderr.write(`warning: ${r.warning}\n`);
+    for (const t of report.trust) if (t.ledgerError) process.stderr.write(`warning: repository ${t.repository} judged by the times its snapshots claim: ${t.ledgerError}\n`);
     if (!args.json) for (const lost of report.unreachable) print(`${lost.site.toUpperCase()} SITE UNREACHABLE ${describeUnreachable(lost)}: each job is judged by the copies this site holds`);
     // The point-in-time archives of these jobs' hosts, as their upkeep last measured them here: read, never probed.
     const archives = readArchiveStatuses(config).filter((a) => jobs.some((j) => j.host === a.host));
@@ -514,10 +556,15 @@ const statusCommand: CommandModule<object, StatusArgs> = {
       print(
         textTable(
           ["JOB", "STATE", "AGE", "RPO", "NEWEST", "REPLICA", "LAST RUN", "JUDGED BY; OTHER COPIES", "WHY"],
-          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", replicaText(r, { describeLag, formatAge }), r.lastRun ?? "-", copiesText(r, formatAge), r.state === "ok" && !r.lastError && !r.copyWarning ? "" : statusWhy(r)]),
+          report.rows.map((r) => [r.job, r.state, formatAge(r.ageMinutes), formatAge(r.rpoMinutes), r.newest ? `${r.newest.id} ${r.newest.time.replace(/\.\d+/, "")}` : "-", replicaText(r, { describeLag, formatAge }), r.lastRun ?? "-", copiesText(r, formatAge), r.state === "ok" && !r.lastError && !r.copyWarning && !r.distrusted?.length ? "" : statusWhy(r)]),
         ),
       );
     if (!args.json) for (const line of archiveLines(archives, new Date())) print(line);
+    if (!args.json && report.distrusted.length) {
+      const { distrustLine } = await import("../backup/trust.js");
+      print(`NOT TRUSTED (${report.distrusted.length}): not counted, never restored unless named with --snapshot, kept for investigation`);
+      for (const d of report.distrusted) print(`  ${d.repository}: ${distrustLine(d)}`);
+    }
     if (report.exitCode !== ExitCode.ok) {
       const late = report.rows.filter((r) => r.state !== "ok");
       const first = late[0];
@@ -526,6 +573,8 @@ const statusCommand: CommandModule<object, StatusArgs> = {
       throw new DcctlError(
         report.exitCode === ExitCode.failed
           ? "a repository could not be read"
+          : report.exitCode === ExitCode.distrusted
+            ? `${report.distrusted.length} snapshot${report.distrusted.length === 1 ? " is" : "s are"} not trusted (${[...new Set(report.distrusted.flatMap((d) => d.distrust.map((x) => x.kind)))].join(", ")}), first: ${report.distrusted[0]?.short_id ?? ""} of ${report.distrusted[0]?.job ?? report.distrusted[0]?.hostname ?? ""}; ${judgedLate(report.rows)}`
           : report.exitCode === ExitCode.siteUnreachable && lost
             ? `the ${lost.site} site is unreachable since ${lost.unreachableSince ?? lost.probedAt}; ${judged.filter((r) => r.state === "ok").length} of ${judged.length} jobs within RPO by the copies this site holds${late.length ? ` (first not: ${first?.job}: ${first ? statusWhy(first, false) : ""})` : ""}`
             : `${late.length} job${late.length === 1 ? " is" : "s are"} over RPO or never backed up${first ? ` (first: ${first.job}: ${statusWhy(first, false)})` : ""}`,

@@ -146,10 +146,14 @@ export class Restic {
     return line ? (parseJson(line, "forget") as ForgetGroup[]) : [];
   }
 
-  /** Forgets the given snapshots (no prune). */
-  async forgetIds(ids: string[]): Promise<void> {
+  /**
+   * Forgets the given snapshots (no prune), a few hundred per restic run. With `bound` (a prune's forgetting) the
+   * bound replaces the listing bound, and the locks of dead processes of this machine are cleared first, as forget does.
+   */
+  async forgetIds(ids: string[], opts: { bound?: RunBound } = {}): Promise<void> {
     if (ids.length === 0) return;
-    await this.ok(forgetIdsCommand(ids));
+    if (opts.bound) await this.clearDeadLocks();
+    for (let i = 0; i < ids.length; i += 500) await this.ok(forgetIdsCommand(ids.slice(i, i + 500)), opts.bound ? this.bounded("forget", opts.bound) : {});
   }
 
   async prune(opts: { maxUnused?: string; bound?: RunBound } = {}): Promise<void> {

@@ -64,7 +64,8 @@ beforeAll(async () => {
   writeFileSync(join(sites, "secondary.yaml"), stringify(s));
 
   const files = (paths: string[]) => [{ kind: "files", paths, excludes: ["*.tmp"] }];
-  const policy = (paths: string[], rpoMinutes: number) => ({ sources: files(paths), schedule: "0 2 * * *", retention: { keepLast: 1 }, rpoMinutes, repository: "primary" });
+  // minAge 0: prune goes by retention alone, on snapshots made minutes ago (it says so: the floor is shortened).
+  const policy = (paths: string[], rpoMinutes: number) => ({ sources: files(paths), schedule: "0 2 * * *", retention: { keepLast: 1 }, rpoMinutes, repository: "primary", minAge: 0 });
   writeFileSync(
     join(work, "policies.yaml"),
     stringify({ policies: { "files-test": policy([appDir], 60), "files-late": policy([join(work, "data", "late")], 0.0001), "files-broken": policy([join(work, "data", "missing")], 60) } }),
@@ -200,11 +201,11 @@ describe("dcctl backup through the CLI", () => {
   it("prunes by retention only the repository this site owns", async () => {
     const secondaryBefore = (await secondaryRestic.snapshots()).length;
     const run = await dcctl(["backup", "prune", "--json"]);
-    expect(run.stderr).toBe("");
+    expect(run.stderr.trim().split("\n")).toEqual(["files-test", "files-late", "files-broken"].map((p) => `warning: policy ${p}: minAge 0 is shorter than the default 7d: prune may remove snapshots that reached this site at any age`));
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout) as { repository: string; jobs: { job: string; kept: number; removed: number }[]; pruned: boolean };
     expect(result.repository).toBe("primary");
-    expect(result.jobs.find((j) => j.job === "qn-db-01/files-test")).toEqual({ job: "qn-db-01/files-test", kept: 1, removed: 4 });
+    expect(result.jobs.find((j) => j.job === "qn-db-01/files-test")).toMatchObject({ job: "qn-db-01/files-test", kept: 1, removed: 4, young: 0, quarantined: 0 });
     expect(result.pruned).toBe(true);
     expect(jobSnaps(await primaryRestic.snapshots(), "qn-db-01/files-test")).toHaveLength(1);
     expect((await secondaryRestic.snapshots()).length).toBe(secondaryBefore);
@@ -217,7 +218,7 @@ describe("dcctl backup through the CLI", () => {
     // The secondary's dcctl reaches its repository on its own disk, not through the append-only listener.
     writeFileSync(atSecondary, stringify({ site: "secondary", repositories: { secondary: { url: join(work, "rest-secondary", "secondary"), passwordFile: "secondary.pass" } }, cacheDir: join(work, "cache") }));
     const run = await dcctl(["backup", "prune", "--json"], { DCCTL_REPOS_FILE: atSecondary, DCCTL_STATE_DIR: join(work, "state-secondary") });
-    expect(run.stderr).toBe("");
+    expect(run.stderr.split("\n").filter(Boolean).every((l) => /^warning: policy \S+: minAge 0 is shorter than the default/.test(l))).toBe(true);
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout) as { repository: string; jobs: { job: string; removed: number }[] };
     expect(result.repository).toBe("secondary");
@@ -243,8 +244,8 @@ describe("dcctl backup through the CLI", () => {
     expect(JSON.parse((await dcctl(["backup", "snapshots", "--since", "2099-01-01", "--json"])).stdout)).toEqual([]);
     expect((await dcctl(["backup", "snapshots", "--since", "yesterday"])).code).toBe(2);
     const human = await dcctl(["backup", "snapshots", "--job", "qn-db-01/files-test", "--repository", "primary"]);
-    expect(human.stdout.split("\n")[0]).toMatch(/^REPOSITORY\s+ID\s+TIME\s+HOST\s+JOB\s+SOURCE\s+SIZE\s+ANOMALY$/);
-    expect(human.stdout).toMatch(/qn-db-01\/files-test\s+files\s+48\.\d MiB/);
+    expect(human.stdout.split("\n")[0]).toMatch(/^REPOSITORY\s+ID\s+TIME\s+FIRST SEEN\s+HOST\s+JOB\s+SOURCE\s+SIZE\s+ANOMALY\s+TRUST$/);
+    expect(human.stdout).toMatch(/qn-db-01\/files-test\s+files\s+48\.\d MiB\s+(-|\d\.\d\d)\s+trusted/);
     // One repository that cannot be opened (wrong password) is named, and the other is still listed: exit 4.
     const wrongPass = join(work, "wrong.pass");
     writeFileSync(wrongPass, "not the password\n", { mode: 0o600 });

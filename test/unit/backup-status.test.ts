@@ -100,6 +100,24 @@ describe("backup status per item", () => {
   });
 });
 
+describe("backup status counts only what this site trusts", () => {
+  it("a snapshot dated 30 days ahead is not 'ok, 0 min old': it is not counted, and listed as not trusted", () => {
+    const forged = { ...pg("portal", -30 * 1440), arrival: { seen: minutesAgo(1), after: minutesAgo(30) }, distrust: [{ kind: "implausible" as const, rule: "future", reason: "claims …", at: minutesAgo(1) }] };
+    const row = jobStatus(job, [files(5), pg("portal", 200), forged], undefined, now, "secondary");
+    expect(row.items.map((i) => [i.item, i.state, Math.round(i.ageMinutes ?? -1)])).toEqual([
+      ["files", "ok", 5],
+      ["postgresql/portal", "over-rpo", 200],
+    ]);
+    expect(row.distrusted).toEqual([{ repository: "secondary", id: forged.id, short_id: forged.short_id, hostname: "lab-db-01", job: job.id, item: "postgresql/portal", time: forged.time, arrival: forged.arrival, distrust: forged.distrust }]);
+  });
+
+  it("ages a trusted snapshot from its claim, never from later than its arrival", () => {
+    // Two minutes ahead of this site's clock (within the tolerance), seen a minute ago: one minute old, not zero.
+    const skewed = { ...pg("portal", -2), arrival: { seen: minutesAgo(1), after: minutesAgo(20) } };
+    expect(jobStatus(job, [files(5), skewed], undefined, now).items.find((i) => i.item === "postgresql/portal")?.ageMinutes).toBe(1);
+  });
+});
+
 describe("backup status beside replication", () => {
   const replica = (over: Partial<PairStatus> = {}): PairStatus => ({
     pair: "lab-dr-db-01", engine: "postgresql", primary: "lab-db-01", standby: "lab-dr-db-01", tier: 1, rpoSeconds: 900,
