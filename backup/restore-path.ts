@@ -2,9 +2,10 @@ import { posix } from "node:path";
 import { PassThrough } from "node:stream";
 import { DcctlError, ExitCode, InputError } from "../util/errors.js";
 import { expectOk, type Executor } from "../hosts/index.js";
-import type { Restic, Snapshot } from "../restic/index.js";
+import type { Restic, Snapshot, SnapshotFilter } from "../restic/index.js";
 import { RemoteRestic, TargetOccupiedError, reachableFromHosts } from "../restic/remote.js";
 import { FILES_TAG, filesStreamName } from "./sources/files.js";
+import { chooseSnapshot, distrustLine, isTrusted, type JudgedSnapshot } from "./trust.js";
 
 /**
  * Restores a path from a files snapshot to its host or another one. Two snapshot forms exist (see FilesSource):
@@ -31,6 +32,13 @@ export interface PathRestoreOptions {
   destination?: string;
   /** Asked when the place the files land already has content; should throw to refuse. Without it: refuse (exit 5). */
   confirm?: (action: string) => Promise<void>;
+  /**
+   * How snapshots are listed and judged (arrival-ledger.ts listJudged): `latest` is then the newest this site trusts.
+   * Without it they are taken as restic lists them (tests of the restore alone).
+   */
+  list?: (filter: SnapshotFilter) => Promise<JudgedSnapshot[]>;
+  /** Told one line for each thing the operator should know of the choice (a distrusted snapshot named or passed over). */
+  onNote?: (line: string) => void;
 }
 
 export interface PathRestoreResult {
@@ -54,7 +62,7 @@ export async function restorePath(o: PathRestoreOptions): Promise<PathRestoreRes
   const landing = posix.join(destination, path);
   const exec = o.targetExec;
   // The snapshot lookup (a restic run here) goes beside the look at the target, and beside the restore itself below.
-  const lookup = findSnapshot(o.restic, o.host, o.snapshot);
+  const lookup = findSnapshot(o.restic, o.host, o.snapshot, o.list, o.onNote);
   lookup.catch(() => undefined);
   const member = path.replace(/^\/+/, "") || ".";
   const stream = "/" + filesStreamName(o.host);
@@ -62,9 +70,9 @@ export async function restorePath(o: PathRestoreOptions): Promise<PathRestoreRes
 
   // `latest` by restic on the target host, if the place is empty (checked there in the same command): it picks the
   // same snapshot as the lookup (the newest files snapshot of the host) and starts at once rather than after it, one
-  // restic start less to wait for. Were that snapshot an older tar stream, the path matches nothing in it and nothing
+  // restic start less to wait for. Not when snapshots are judged: restic's latest is the newest by its claim. Were that snapshot an older tar stream, the path matches nothing in it and nothing
   // is written: the tar way follows. A place with content goes the way below, which asks first.
-  if (onHost && o.snapshot === "latest" && path !== "/" && !stream.startsWith(`${path}/`)) {
+  if (onHost && o.snapshot === "latest" && !o.list && path !== "/" && !stream.startsWith(`${path}/`)) {
     const [found, restored] = await Promise.allSettled([lookup, new RemoteRestic(exec, o.restic).restore("latest", destination, { include: [path], host: o.host, tags: [FILES_TAG], ifEmpty: landing })]);
     if (found.status === "rejected") throw found.reason;
     const snap = found.value;
@@ -109,15 +117,17 @@ function notInside(path: string, snap: Snapshot): InputError {
   return new InputError([`dcctl restore: ${path} is not inside the paths of snapshot ${snap.short_id} (${snap.paths.join(", ")})`]);
 }
 
-/** The files snapshot of `host` named by id (full or short) or "latest". */
-export async function findSnapshot(restic: Restic, host: string, snapshot: string): Promise<Snapshot> {
-  const snaps = await restic.snapshots({ host, tags: [FILES_TAG] });
-  const chosen =
-    snapshot === "latest"
-      ? snaps.reduce<Snapshot | undefined>((best, s) => (!best || Date.parse(s.time) > Date.parse(best.time) ? s : best), undefined)
-      : snaps.find((s) => s.id === snapshot || s.short_id === snapshot || (snapshot.length >= 8 && s.id.startsWith(snapshot)));
+/**
+ * The files snapshot of `host` named by id (full or short) or "latest": with `list`, the newest this site trusts
+ * (trust.ts), saying which distrusted ones it passed over, and that a named one is distrusted.
+ */
+export async function findSnapshot(restic: Restic, host: string, snapshot: string, list?: PathRestoreOptions["list"], onNote?: (line: string) => void): Promise<Snapshot> {
+  const snaps: JudgedSnapshot[] = list ? await list({ host, tags: ["dcctl", FILES_TAG] }) : await restic.snapshots({ host, tags: [FILES_TAG] });
+  const { chosen, passedOver } = chooseSnapshot(snaps, snapshot);
+  for (const s of passedOver) onNote?.(`passed over, not trusted: ${distrustLine(s).replace(/^snapshot /, "")}`);
+  if (chosen && !isTrusted(chosen)) onNote?.(`restoring a snapshot this site does not trust, as named: ${distrustLine(chosen).replace(/^snapshot /, "")}`);
   // Bad input either way: a host without a files backup, or an id that is none of its snapshots.
-  if (!chosen) throw new InputError([`no files snapshot ${snapshot === "latest" ? "" : `${snapshot} `}of host ${host} in ${restic.where}`]);
+  if (!chosen) throw new InputError([`no ${snapshot === "latest" && snaps.length ? "trusted " : ""}files snapshot ${snapshot === "latest" ? "" : `${snapshot} `}of host ${host} in ${restic.where}`]);
   return chosen;
 }
 

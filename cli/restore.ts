@@ -19,6 +19,8 @@ import { InputError } from "../util/errors.js";
 import type { ApprovalRecord } from "../backup/approval/index.js";
 import { approvalLine, gate } from "./approvals.js";
 import { withEvents } from "../notify/event-feed.js";
+import { listJudged } from "../backup/arrival-ledger.js";
+import { chooseSnapshot, distrustLine, isTrusted } from "../backup/trust.js";
 
 /**
  * `dcctl restore --host H (--db NAME | --path P) [--snapshot ID|latest] [--target HOST] [--to DIR] [--yes]`.
@@ -107,6 +109,8 @@ export const restoreCommands: CommandModule<object, RestoreArgs> = {
             targetExec: exec,
             destination: args.to,
             confirm: (action) => confirmAction({ yes: args.yes, action: lang === "en" ? action : pathAction(lang, args, target.name), expect: target.name, lang }),
+            list: async (filter) => (await listJudged(config, repoName, { filter })).snapshots,
+            onNote: (line) => process.stderr.write(`note: ${line}\n`),
           }),
           (r) => ({ snapshot: r.snapshotId }),
         );
@@ -218,8 +222,9 @@ async function restoreDb(
   }
   if (args.jobs !== undefined && !PARALLEL.includes(engine)) throw new InputError([`dcctl restore: --jobs is for ${PARALLEL.map((e) => ENGINES[e].label).join(" or ")}; a ${engine} dump is one SQL stream, run in order`]);
   const db = args.db ?? "";
+  const snapshot = await trustedChoice(config, repoName, ["dcctl", ...ENGINES[engine].tags(db)], args.host, args.snapshot);
   const attempt = (overwrite: boolean): Promise<DbRestoreResult> => {
-    return ENGINES[engine].restore(config, targetName, { restic, snapshot: args.snapshot, db, host: args.host, targetExec: exec, targetDb: args["target-db"], overwrite, ...(args.jobs !== undefined ? { jobs: args.jobs } : {}) });
+    return ENGINES[engine].restore(config, targetName, { restic, snapshot, db, host: args.host, targetExec: exec, targetDb: args["target-db"], overwrite, ...(args.jobs !== undefined ? { jobs: args.jobs } : {}) });
   };
   // Where a second operator must approve replacing a database, the restore first finds out whether it would.
   const fourEyes = config.approval?.required === true;
@@ -242,4 +247,19 @@ async function restoreDb(
     );
     return { ...(await attempt(true)), ...(approval ? { approval } : {}) };
   }
+}
+
+/**
+ * The snapshot a database restore takes, as this site judges them (backup/trust.ts): `latest` is the newest trusted
+ * one; an id is taken as named, trusted or not. Either way what the operator should know is said on stderr; an id
+ * dcctl does not list (not a dcctl snapshot) is left to the engine, which says it is none of the database's.
+ */
+async function trustedChoice(config: BackupConfig, repoName: RepositoryName, tags: string[], host: string, wanted: string): Promise<string> {
+  const listed = (await listJudged(config, repoName, { filter: { tags, host } })).snapshots;
+  const { chosen, passedOver } = chooseSnapshot(listed, wanted);
+  for (const s of passedOver) process.stderr.write(`note: passed over, not trusted: ${distrustLine(s)}\n`);
+  if (chosen && !isTrusted(chosen)) process.stderr.write(`note: restoring a snapshot this site does not trust, as named: ${distrustLine(chosen)}\n`);
+  // None trusted while some are there: refused here, as bad input, rather than letting the engine take the newest.
+  if (!chosen && wanted === "latest" && listed.length) throw new InputError([`dcctl restore: no trusted snapshot of ${tags.filter((t) => t !== "dcctl").join(", ")} of host ${host} in repository ${repoName} (${listed.length} not trusted; name one with --snapshot to restore it anyway)`]);
+  return chosen?.id ?? wanted;
 }

@@ -45,6 +45,8 @@ export interface RepositoryPart {
 
 export interface Summary {
   jobs: { ok: number; overRpo: number; never: number; unknown: number; total: number };
+  /** Snapshots of these jobs that this site does not trust (backup/trust.ts), as the last reading judged them. */
+  distrusted?: number;
   replicas: { ok: number; notOk: number };
   /** Absent until the first reading of the repositories ended (readiness judges their jobs). */
   services?: { ready: number; notReady: number; drillsOverdue: number };
@@ -103,7 +105,8 @@ export async function readBackup(config: BackupConfig, now: Date = new Date(), p
   const replicas = measurePairs(config, pairs, { record: false });
   replicas.catch(() => undefined);
   const others = await lookAtOtherSites(config, sites, probed);
-  const report = await backupStatus(jobs, config, now, replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)) });
+  // The repository this site keeps is recorded in its arrival ledger as it is read (backup/arrival-ledger.ts).
+  const report = await backupStatus(jobs, config, now, replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)), sites });
   const measured = await replicas;
   return { jobs: report.rows, replicas: measured, peers: await others.peers, readiness: { sites, jobs, backup: report.rows, replicas: measured, reach: others.reach, archives: readArchiveStatuses(config) } };
 }
@@ -233,6 +236,7 @@ export function startCollector(o: CollectorOptions): Collector {
         site: o.config.site,
         summary: {
           jobs: { ok: count("ok"), overRpo: count("over-rpo"), never: count("none"), unknown: count("unknown"), total: backup.jobs.length },
+          distrusted: backup.jobs.reduce((n, j) => n + (j.distrusted?.length ?? 0), 0),
           replicas: { ok: backup.replicas.filter((r) => r.ok).length, notOk: backup.replicas.filter((r) => !r.ok).length },
           ...(services ? { services: { ready: services.filter((x) => x.ready).length, notReady: services.filter((x) => !x.ready).length, drillsOverdue: services.filter((x) => x.overdue).length } } : {}),
         },

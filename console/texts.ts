@@ -48,7 +48,10 @@ const en: Texts = {
     servicesNotReady: "Not ready",
     drillsOverdue: "Overdue drills",
     notAvailable: "not available yet",
+    distrusted: "Snapshots not trusted",
+    distrustedTitle: "kept for investigation, never counted or restored unless named: dcctl backup status",
   },
+  distrusted: "{{n}} snapshot(s) not trusted ({{kinds}}): {{first}}",
   backup: {
     title: "Backups",
     asOf: "repositories read at {{time}} ({{age}} ago)",
@@ -190,7 +193,10 @@ const vi: Texts = {
     servicesNotReady: "Chưa sẵn sàng",
     drillsOverdue: "Quá hạn diễn tập",
     notAvailable: "chưa có",
+    distrusted: "Bản sao lưu không tin cậy",
+    distrustedTitle: "giữ lại để điều tra, không bao giờ được tính hay khôi phục trừ khi chỉ định: dcctl backup status",
   },
+  distrusted: "{{n}} bản sao lưu không tin cậy ({{kinds}}): {{first}}",
   backup: {
     title: "Sao lưu",
     asOf: "đọc kho sao lưu lúc {{time}} (cách đây {{age}})",

@@ -178,13 +178,17 @@ function jobView(r: JobStatusRow, t: Translate, lang: Lang): JobView {
   const bad = r.items.filter((i) => i.state !== "ok").map((i) => `${i.item}: ${t(`backup.item.${i.state === "none" ? "never" : i.state}`)}`);
   // The state says it for a job whose items all stand alike; otherwise, which of them.
   const mixed = new Set(r.items.map((i) => i.state)).size > 1;
-  const why = [r.error, mixed ? bad.join(", ") : undefined, r.lastError, r.copyWarning].filter((x): x is string => !!x).join(" · ");
+  const first = r.distrusted?.[0];
+  const distrusted = first
+    ? t("distrusted", { n: r.distrusted?.length ?? 0, kinds: [...new Set((r.distrusted ?? []).flatMap((d) => d.distrust.map((x) => x.kind)))].join(", "), first: `${first.short_id} ${first.distrust[0]?.reason ?? ""}` })
+    : undefined;
+  const why = [r.error, mixed ? bad.join(", ") : undefined, distrusted, r.lastError, r.copyWarning].filter((x): x is string => !!x).join(" · ");
   const lastStatus = r.lastRun?.split(" ")[0];
   const lastAt = r.lastRun?.replace(/^\S+ at /, "");
   const v: JobView = {
     job: r.job,
     state: t(`state.${r.state}`),
-    tone: JOB_TONE[r.state],
+    tone: r.distrusted?.length ? "bad" : JOB_TONE[r.state],
     newest: r.newest ? `${r.newest.id} · ${dateTime(r.newest.time, lang)}` : t("backup.none"),
     age: ageText(r.ageMinutes, t, lang),
     rpo: ageText(r.rpoMinutes, t, lang),
@@ -296,6 +300,7 @@ export function overviewView(s: ConsoleStatus, t: Translate, lang: Lang, now: Da
     { label: t("summary.never"), value: String(j.never), tone: j.never ? "bad" : "ok" },
   );
   if (j.unknown) tiles.push({ label: t("summary.unknown"), value: String(j.unknown), tone: "warn" });
+  if (s.summary.distrusted) tiles.push({ label: t("summary.distrusted"), value: String(s.summary.distrusted), tone: "bad", title: t("summary.distrustedTitle") });
   const rp = s.summary.replicas;
   if (rp.ok + rp.notOk) tiles.push({ label: t("summary.pairsOk"), value: `${rp.ok}/${rp.ok + rp.notOk}`, tone: rp.notOk ? "bad" : "ok" });
   const sv = s.summary.services;

@@ -511,7 +511,7 @@ export async function collectReadinessInput(o: CollectOptions): Promise<{ input:
   const replicas = measurePairs(config, pairs, { record: true, known: all });
   replicas.catch(() => undefined);
   const others = await lookAtOtherSites(config, sites);
-  const status = await backupStatus(mine, config, now, replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)) });
+  const status = await backupStatus(mine, config, now, replicas, { reach: others.reach, peerRuns: others.peers.then((all) => all.map((p) => p.jobs)), sites });
   const failoverRunbook = o.runbookFiles?.find((f) => f.runbook.kind === "failover")?.ref;
   const input: ReadinessInput = { sites, jobs, backup: status.rows, replicas: await replicas, drills, ...(o.runbooks ? { runbooks: o.runbooks } : {}), now, reach: others.reach, ...(failoverRunbook ? { failoverRunbook } : {}), archives: readArchiveStatuses(config) };
   return { input, reconciled: status.reconciled };

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { LocalExecutor, hostPool, type Executor, type HostPool } from "../../hosts/index.js";
 import { backupConfigPath, loadBackupConfig, resticFor, type BackupConfig } from "../../backup/repositories.js";
+import { listJudged } from "../../backup/arrival-ledger.js";
+import { chooseSnapshot, distrustLine, effectiveTime, isTrusted } from "../../backup/trust.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "../../backup/policies.js";
 import { ENGINES, enginesOf } from "../../databases/registry.js";
 import { stagingLedger } from "../../databases/staging.js";
@@ -46,29 +48,31 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
     },
   };
 
+  // Snapshots as this site judges them (backup/trust.ts): `latest` and the precheck's newest are the newest trusted.
   const snapshots: SnapshotCatalog = {
     async newest(repository, sourceHost) {
-      const snaps = await resticFor(need(config, "precheck"), repoName(repository)).snapshots({ host: sourceHost });
-      const best = snaps.reduce<(typeof snaps)[number] | undefined>((b, s) => (!b || Date.parse(s.time) > Date.parse(b.time) ? s : b), undefined);
-      return best ? { id: best.short_id, time: best.time } : undefined;
+      const listed = (await listJudged(need(config, "precheck"), repoName(repository), { filter: { host: sourceHost, tags: ["dcctl"] } })).snapshots;
+      const { chosen, passedOver } = chooseSnapshot(listed, "latest");
+      const notes = passedOver.map((s) => `passed over, not trusted: ${distrustLine(s)}`);
+      return chosen ? { id: chosen.short_id, time: new Date(effectiveTime(chosen)).toISOString(), ...(notes.length ? { notes } : {}) } : undefined;
     },
   };
 
   const restorer: DatabaseRestorer = {
     async restore(req) {
       const c = need(config, "restore-db");
-      const restic = resticFor(c, repoName(req.repository));
+      const repository = repoName(req.repository);
+      const restic = resticFor(c, repository);
       // The snapshot is chosen here rather than by "latest" inside the restore, so that its time is known for RPO.
-      const snaps = await restic.snapshots({ tags: ENGINES[req.engine].tags(req.database), host: req.sourceHost });
-      const chosen =
-        req.snapshot === "latest"
-          ? snaps.reduce<(typeof snaps)[number] | undefined>((b, s) => (!b || Date.parse(s.time) > Date.parse(b.time) ? s : b), undefined)
-          : snaps.find((s) => s.id.startsWith(req.snapshot) || s.short_id === req.snapshot);
-      if (!chosen) throw new DcctlError(`no ${req.engine} snapshot of ${req.database} from ${req.sourceHost} in repository ${req.repository}${req.snapshot === "latest" ? "" : ` with id ${req.snapshot}`}`);
+      const listed = (await listJudged(c, repository, { filter: { tags: ["dcctl", ...ENGINES[req.engine].tags(req.database)], host: req.sourceHost } })).snapshots;
+      const { chosen, passedOver } = chooseSnapshot(listed, req.snapshot);
+      if (!chosen) throw new DcctlError(`no ${req.snapshot === "latest" && listed.length ? "trusted " : ""}${req.engine} snapshot of ${req.database} from ${req.sourceHost} in repository ${req.repository}${req.snapshot === "latest" ? "" : ` with id ${req.snapshot}`}`);
+      const judged = [...passedOver.map((s) => `passed over, not trusted: ${distrustLine(s)}`), ...(isTrusted(chosen) ? [] : [`restored as named, though not trusted: ${distrustLine(chosen)}`])];
       const common = { restic, snapshot: chosen.id, db: req.database, host: req.sourceHost, targetExec: executorFor(req.targetHost), targetDb: req.targetDatabase, overwrite: req.replace };
       const done = await ENGINES[req.engine].restore(c, req.targetHost.name, common);
       // What killed restores left on the host, settled first, is said in the step's notes.
-      return { snapshotId: chosen.short_id, snapshotTime: chosen.time, ...(done.notes?.length ? { notes: done.notes } : {}) };
+      const notes = [...judged, ...(done.notes ?? [])];
+      return { snapshotId: chosen.short_id, snapshotTime: new Date(effectiveTime(chosen)).toISOString(), ...(notes.length ? { notes } : {}) };
     },
     async drop(req) {
       const c = need(config, "restore-db clean-up");

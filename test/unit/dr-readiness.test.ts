@@ -411,7 +411,8 @@ groups:
     expect(Math.abs((sample("dcctl_dr_last_drill_timestamp_seconds", "portal") ?? 0) - Date.now() / 1000)).toBeLessThan(120);
     expect(Math.abs((sample("dcctl_dr_measured_timestamp_seconds") ?? 0) - Date.now() / 1000)).toBeLessThan(60);
     // Written atomically: nothing but the finished files in the folder.
-    expect(readdirSync(metrics).sort()).toEqual(["dcctl_backup.prom", "dcctl_dr.prom"]);
+    // (dcctl_snapshots.prom: the trust of the repository this site keeps, recorded as readiness read it.)
+    expect(readdirSync(metrics).sort()).toEqual(["dcctl_backup.prom", "dcctl_dr.prom", "dcctl_snapshots.prom"]);
 
     // The lab recipe: one run of the job with a policies file whose path is gone.
     const failed = run(["backup", "run", "--job", "t-app-01/files-test"], { DCCTL_POLICIES_FILE: join(work, "broken-policies.yaml") });

@@ -55,7 +55,8 @@ export const precheckStep = defineStep<PrecheckParams>({
       const rpo = drTierOf(siteOf(ctx, host), host).rpoMinutes;
       const line = `newest snapshot ${newest.id} is ${ageMin.toFixed(1)} min old (RPO ${rpo} min)`;
       if (ageMin > rpo && !params.allowStale) throw new DcctlError(`${line}: older than the RPO`);
-      return [ageMin > rpo ? `${line}: STALE, going on (allowStale)` : line];
+      // The snapshots this site does not trust that claim to be newer, passed over: said beside the one chosen.
+      return [ageMin > rpo ? `${line}: STALE, going on (allowStale)` : line, ...(newest.notes ?? [])];
     });
     if (params.capacity) {
       const needed = ctx.sites.secondary.hosts.filter((h) => h.activeOnly || h.standbyFor !== undefined);

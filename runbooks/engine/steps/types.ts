@@ -86,8 +86,12 @@ export interface SqlClient {
 
 /** The newest snapshot of a backup source, read from a repository. */
 export interface SnapshotCatalog {
-  /** `repository`: a repository name of the backup config. Throws when the repository cannot be reached. */
-  newest(repository: string, sourceHost: string): Promise<{ id: string; time: string } | undefined>;
+  /**
+   * The newest snapshot of a host this site trusts (backup/trust.ts), with the time it counts as made at, and notes of
+   * the distrusted ones passed over; undefined when none is trusted. `repository`: a repository name of the backup
+   * config. Throws when the repository cannot be reached.
+   */
+  newest(repository: string, sourceHost: string): Promise<{ id: string; time: string; notes?: string[] } | undefined>;
 }
 
 /** The standbys' replication: measured and promoted (backup/replication through the backup config's hosts). */
