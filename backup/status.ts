@@ -101,6 +101,8 @@ export interface TrustBasis {
   byArrival: boolean;
   ledgerBegan?: string;
   ledgerError?: string;
+  /** Snapshots whose run's record could not be read yet (the other site did not answer): counted, out of retention. */
+  pending?: number;
 }
 
 export interface StatusReport {
@@ -211,7 +213,8 @@ export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now:
   const trust: TrustBasis[] = [];
   for (const [name, p] of listings) {
     const l = await p.catch(() => undefined);
-    if (l) trust.push({ repository: name, byArrival: l.byArrival, ...(l.ledgerBegan ? { ledgerBegan: l.ledgerBegan } : {}), ...(l.ledgerError ? { ledgerError: l.ledgerError } : {}) });
+    const pending = l?.snapshots.filter((s) => isTrusted(s) && s.pending?.length).length ?? 0;
+    if (l) trust.push({ repository: name, byArrival: l.byArrival, ...(l.ledgerBegan ? { ledgerBegan: l.ledgerBegan } : {}), ...(l.ledgerError ? { ledgerError: l.ledgerError } : {}), ...(pending ? { pending } : {}) });
   }
   return { rows, exitCode, reconciled, unreachable, distrusted, trust };
 }

@@ -540,6 +540,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     for (const r of report.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     for (const r of report.rows) if (r.warning) process.stderr.write(`warning: ${r.warning}\n`);
     for (const t of report.trust) if (t.ledgerError) process.stderr.write(`warning: repository ${t.repository} judged by the times its snapshots claim: ${t.ledgerError}\n`);
+    for (const t of report.trust) if (t.pending) process.stderr.write(`note: repository ${t.repository}: ${t.pending} snapshot${t.pending === 1 ? "" : "s"} whose run's record could not be read yet (the other site did not answer): counted, kept out of retention until checked\n`);
     if (!args.json) for (const lost of report.unreachable) print(`${lost.site.toUpperCase()} SITE UNREACHABLE ${describeUnreachable(lost)}: each job is judged by the copies this site holds`);
     // The point-in-time archives of these jobs' hosts, as their upkeep last measured them here: read, never probed.
     const archives = readArchiveStatuses(config).filter((a) => jobs.some((j) => j.host === a.host));
