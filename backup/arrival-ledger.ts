@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { errorMessage } from "../util/errors.js";
+import { errorMessage, InputError } from "../util/errors.js";
 import { writeAtomic } from "../util/files.js";
 import { withLock } from "../util/lock.js";
 import { renderGauges, type Gauge } from "../util/prometheus.js";
@@ -38,6 +38,8 @@ interface LedgerEntry {
   pending?: string[];
   /** When its distrust was told (notices/distrust.ts); while absent, the next listing tells it. */
   notified?: string;
+  /** An operator's decision to trust it after all (acceptSnapshot), with the distrust it overrules. */
+  accepted?: { by: string; at: string; reason: string; overruled: Distrust[] };
 }
 
 interface Ledger {
@@ -257,6 +259,30 @@ export async function addDistrust(config: BackupConfig, name: RepositoryName, sn
     if (!e.distrust?.some((x) => x.kind === d.kind && x.rule === d.rule)) e.distrust = [...(e.distrust ?? []), { ...d, at: now.toISOString() }];
     writeAtomic(path, JSON.stringify(ledger) + "\n");
     writeTrustMetrics(config, ledger);
+  });
+}
+
+/**
+ * An operator's decision that a snapshot this site distrusts is real after all (copies that arrived after an outage
+ * longer than their arrivalLag, say): from then on it is trusted, counted and kept by retention like the others. The
+ * distrust it overrules, who decided and why stay in the ledger. `id`: full, short, or a prefix of 8 or more.
+ */
+export async function acceptSnapshot(config: BackupConfig, name: RepositoryName, id: string, o: { by: string; reason: string; now?: Date }): Promise<{ id: string; overruled: Distrust[] }> {
+  if (!keepsLedger(config, name)) throw new InputError([`repository ${name} is kept by the ${config.repositories[name]?.owner ?? name} site: decide there`]);
+  const path = arrivalLedgerPath(config, name);
+  const at = (o.now ?? new Date()).toISOString();
+  return withLock(backupStatePaths(config).locksDir, `arrivals-${name}`, { mode: "exclusive", waitMs: LEDGER_WAIT_MS, what: `the arrival ledger of repository ${name}` }, async () => {
+    const ledger = readLedger(path, name);
+    const found = Object.entries(ledger?.snapshots ?? {}).filter(([full]) => full === id || (id.length >= 8 && full.startsWith(id)));
+    const [entry] = found;
+    if (!ledger || !entry || found.length > 1) throw new InputError([`snapshot ${id}: ${found.length > 1 ? `names ${found.length} snapshots; give more of its id` : `not in the arrival ledger of repository ${name} (${path})`}`]);
+    const [full, e] = entry;
+    if (!e.distrust?.length) throw new InputError([`snapshot ${id} is trusted already`]);
+    e.accepted = { by: o.by, at, reason: o.reason, overruled: e.distrust };
+    delete e.distrust;
+    writeAtomic(path, JSON.stringify(ledger) + "\n");
+    writeTrustMetrics(config, ledger);
+    return { id: full, overruled: e.accepted.overruled };
   });
 }
 

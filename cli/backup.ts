@@ -333,6 +333,34 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
   },
 };
 
+interface AcceptArgs {
+  snapshot: string;
+  reason: string;
+  json: boolean;
+}
+
+const acceptCommand: CommandModule<object, AcceptArgs> = {
+  command: "accept",
+  describe: "trust a snapshot this site judged implausible, after looking into it (e.g. copies that arrived after a long outage); who and why are kept in the arrival ledger",
+  builder: (y: Argv<object>): Argv<AcceptArgs> =>
+    y
+      .option("snapshot", { type: "string", demandOption: true, describe: "its id (full, short, or 8 or more of its first characters), in the repository this site keeps" })
+      .option("reason", { type: "string", demandOption: true, describe: "why it is real, for the record" })
+      .option("json", { type: "boolean", default: false }),
+  handler: async (args) => {
+    if (!args.reason.trim()) throw new InputError(["dcctl backup accept: --reason must say why the snapshot is real"]);
+    const config = loadBackupConfig();
+    const [{ acceptSnapshot }, { userInfo }] = await Promise.all([import("../backup/arrival-ledger.js"), import("node:os")]);
+    const user = userInfo().username;
+    const by = process.env.SUDO_USER && process.env.SUDO_USER !== user ? `${process.env.SUDO_USER} (as ${user})` : user;
+    const name = REPOSITORY_NAMES.find((r) => r === config.site);
+    if (!name) throw new InputError([`dcctl backup accept: the ${config.site} site keeps no repository`]);
+    const done = await acceptSnapshot(config, name, args.snapshot, { by, reason: args.reason.trim() });
+    if (args.json) return printJson({ repository: name, ...done, by });
+    print(`snapshot ${done.id.slice(0, 8)} of repository ${name} is trusted from now on (accepted by ${by}); it was: ${done.overruled.map((d) => `${d.kind}: ${d.reason}`).join("; ")}`);
+  },
+};
+
 interface UnlockArgs {
   repository?: string;
   "remove-all": boolean;
@@ -641,6 +669,7 @@ export const backupCommands: CommandModule<object, object> = {
       .command(snapshotsCommand)
       .command(verifyCommand)
       .command(unlockCommand)
+      .command(acceptCommand)
       .command(pruneCommand)
       .command(replicateCommand)
       .command(statusCommand)

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { addDistrust, arrivalLedgerPath, listJudged, trustMetricsPath } from "../../backup/arrival-ledger.js";
+import { acceptSnapshot, addDistrust, arrivalLedgerPath, listJudged, trustMetricsPath } from "../../backup/arrival-ledger.js";
 import type { BackupJob } from "../../backup/jobs.js";
 import { pruneOwnRepository } from "../../backup/prune.js";
 import { loadBackupConfig, type BackupConfig } from "../../backup/repositories.js";
@@ -133,5 +133,16 @@ describe("the arrival ledger of the repository this site keeps", () => {
     const left = new Set((await new Restic(repo).snapshots()).map((s) => s.id));
     expect(left.has(ids.old ?? "")).toBe(false);
     for (const k of ["real1", "real2", "ahead", "past", "older", "replay", "unknown"]) expect(left.has(ids[k] ?? ""), k).toBe(true);
+  });
+
+  it("trusts a snapshot an operator accepts after looking into it, keeping who, why and what it overruled", async () => {
+    const done = await acceptSnapshot(config, "secondary", (ids.older ?? "").slice(0, 10), { by: "trucban", reason: "copied after a two-day WAN outage", now: clock });
+    expect(done).toEqual({ id: ids.older, overruled: [expect.objectContaining({ rule: "older-than-series" }), expect.objectContaining({ rule: "no-run" })] });
+    const l = await listJudged(config, "secondary", { now, jobs: [job] });
+    expect(verdicts(l.snapshots)[ids.older ?? ""]).toBe("trusted");
+    const ledger = JSON.parse(readFileSync(arrivalLedgerPath(config, "secondary"), "utf8")) as { snapshots: Record<string, { accepted?: { by: string; reason: string } }> };
+    expect(ledger.snapshots[ids.older ?? ""]?.accepted).toMatchObject({ by: "trucban", reason: "copied after a two-day WAN outage" });
+    await expect(acceptSnapshot(config, "secondary", ids.real1 ?? "", { by: "trucban", reason: "x" })).rejects.toThrow(/is trusted already/);
+    await expect(acceptSnapshot(config, "secondary", "0000000000", { by: "trucban", reason: "x" })).rejects.toThrow(/not in the arrival ledger/);
   });
 });
