@@ -25,7 +25,7 @@ import type { PairStatus } from "../backup/replication/index.js";
  * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
  * No command here prompts: they are run by timers. Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run,
  * 4 some jobs failed (run) or are over their RPO (status), 7 another site is unreachable (status: judged by what this
- * site holds).
+ * site holds), 8 the repository this site keeps holds snapshots it does not trust (status, prune).
  */
 
 
