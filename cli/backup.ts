@@ -253,6 +253,8 @@ const snapshotsCommand: CommandModule<object, SnapshotsArgs> = {
       import("../backup/trust.js"),
     ]);
     const settingsFor = settingsByJob(jobs);
+    // A password file that is not there is bad input (its file:line), before anything is listed.
+    for (const name of names) repository(config, name);
     // Judged as every view judges them: in the repository this site keeps, by its arrival ledger (recorded now).
     const listings = await Promise.allSettled(names.map((name) => listJudged(config, name, { filter: { tags, ...(args.host ? { host: args.host } : {}) } }).then((l) => l.snapshots)));
     const rows: SnapshotRow[] = [];
