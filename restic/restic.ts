@@ -137,7 +137,11 @@ export class Restic {
     return parsed as Snapshot[];
   }
 
-  /** Applies a keep policy; with `prune` also removes the unreferenced data. Returns what was kept and removed per group. */
+  /**
+   * Applies a keep policy; with `prune` also removes the unreferenced data. Returns what was kept and removed per group.
+   * restic orders and buckets by the times snapshots claim: dcctl's prune decides by arrival instead
+   * (backup/retention.ts) and forgets by id; this stays for repositories whose writers are all trusted.
+   */
   async forget(policy: KeepPolicy, opts: ForgetOptions = {}): Promise<ForgetGroup[]> {
     const cmd = forgetCommand(policy, opts);
     await this.clearDeadLocks();
