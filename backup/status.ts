@@ -34,7 +34,7 @@ import type { PairStatus } from "./replication/index.js";
  *
  * Exit codes: 0 every job has a snapshot of every item within its RPO; 4 some item is over its RPO or has none;
  * 7 another site is unreachable (every job this site can judge is judged; those only that site holds are unknown);
- * 8 a repository holds snapshots this site does not trust (before 7 and 4: it is an alarm); 1 a repository that
+ * 9 a repository holds snapshots this site does not trust (before 7 and 4: it is an alarm); 1 a repository that
  * should answer could not be read (then its jobs show the error, and whether they are late is unknown).
  * Beside each job of a replicated database stands its replica's last measured lag: the first line of protection,
  * which never counts for the second (a replica copies a DROP TABLE in seconds).

@@ -25,7 +25,8 @@ import type { PairStatus } from "../backup/replication/index.js";
  * `dcctl backup …`: the jobs the policies and the inventory produce, and what schedulers and operators do with them.
  * No command here prompts: they are run by timers. Exit codes: 0 ok, 1 failed, 2 bad input, 3 locked by another run,
  * 4 some jobs failed (run) or are over their RPO (status), 7 another site is unreachable (status: judged by what this
- * site holds), 8 the repository this site keeps holds snapshots it does not trust (status, prune).
+ * site holds), 8 an approval is required (four eyes), 9 the repository this site keeps holds snapshots it does not
+ * trust (status, prune).
  */
 
 
@@ -540,7 +541,7 @@ function replicaText(r: JobStatusRow, { describeLag, formatAge }: StatusTexts): 
 
 const statusCommand: CommandModule<object, StatusArgs> = {
   command: "status",
-  describe: "per job and item (each database, the files) the newest trusted snapshot's age against the RPO; exit 4 if any item is over RPO or never backed up, 7 if the other site does not answer (then judged by this site's copies), 8 if a snapshot is not trusted, 1 if a repository cannot be read",
+  describe: "per job and item (each database, the files) the newest trusted snapshot's age against the RPO; exit 4 if any item is over RPO or never backed up, 7 if the other site does not answer (then judged by this site's copies), 9 if a snapshot is not trusted, 1 if a repository cannot be read",
   builder: (y: Argv<object>): Argv<StatusArgs> =>
     y
       .option("json", { type: "boolean", default: false })

@@ -181,7 +181,7 @@ describe("snapshots forged from the primary into the secondary's repository", ()
 
         // The secondary's prune, as its timer runs it, told to mail its failures.
         const prune = dcctlWith("secondary", { DCCTL_REPOS_FILE: notifying }, ["backup", "prune", "--wait", "600", "--json"]);
-        expect(prune.code, prune.stderr).toBe(8);
+        expect(prune.code, prune.stderr).toBe(9);
         const pruned = JSON.parse(prune.stdout) as PruneResult;
         const removed = pruned.jobs.flatMap((j) => j.removedIds);
         const after = new Set(listed().map((s) => s.id));
@@ -194,9 +194,9 @@ describe("snapshots forged from the primary into the secondary's repository", ()
         expect(removable(dryRun())).toEqual(removableBefore);
         phase("prune and a dry run");
 
-        // Reported: status at the secondary (exit 8), each forged one not trusted, with its rules; and by mail.
+        // Reported: status at the secondary (exit 9), each forged one not trusted, with its rules; and by mail.
         const judged = status();
-        expect(judged.code).toBe(8);
+        expect(judged.code).toBe(9);
         const rules = Object.fromEntries(judged.report.distrusted.map((d) => [d.id, d.distrust.map((x) => `${x.kind}:${x.rule}`).sort()]));
         expect(Object.keys(rules).sort()).toEqual(forged);
         expect(Object.values(rules).every((r) => r.every((x) => x.startsWith("implausible:")))).toBe(true);
