@@ -6,13 +6,14 @@ import { withLock } from "../util/lock.js";
 import { renderGauges, type Gauge } from "../util/prometheus.js";
 import type { Snapshot, SnapshotFilter } from "../restic/index.js";
 import { wants, type NotifyResult } from "../notify/index.js";
-import { loadJobs, runOfTags, type BackupJob } from "./jobs.js";
+import { emitEvent } from "../notify/event-feed.js";
+import { jobOfTags, loadJobs, runOfTags, type BackupJob } from "./jobs.js";
 import { loadPolicies, REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { resticFor, type BackupConfig } from "./repositories.js";
 import { backupStatePaths } from "./state-paths.js";
 import { notifyDistrust } from "./notices/distrust.js";
 import type { RunLookup } from "./run-evidence.js";
-import { IMPLAUSIBLE_RULES, isTrusted, judgeArrivals, judgeAsFound, seriesOf, type Distrust, type JudgedSnapshot, type KnownSnapshot, type RunEvidence, type Verdict } from "./trust.js";
+import { IMPLAUSIBLE_RULES, isTrusted, judgeArrivals, judgeAsFound, seriesOf, type Distrust, type DistrustKind, type JudgedSnapshot, type KnownSnapshot, type RunEvidence, type Verdict } from "./trust.js";
 
 /**
  * The arrival ledger: when each snapshot of the repository this site keeps first reached it, by this site's own
@@ -23,7 +24,8 @@ import { IMPLAUSIBLE_RULES, isTrusted, judgeArrivals, judgeAsFound, seriesOf, ty
  * claim (trust on first use), but for a time in the future. A repository another site keeps is judged by its claims
  * alone (judgeAsFound): that site's ledger is the one that counts.
  *
- * Each distrusted snapshot is reported once (notices/distrust.ts) and counted in `dcctl_snapshots.prom` beside the
+ * Each distrusted snapshot is told once on the failure channel (notices/distrust.ts), sent once per kind of distrust
+ * on the SOC's feed (DCCTL-4001 implausible, DCCTL-4002 suspicious), and counted in `dcctl_snapshots.prom` beside the
  * backup metrics.
  */
 
@@ -38,6 +40,8 @@ interface LedgerEntry {
   pending?: string[];
   /** When its distrust was told (notices/distrust.ts); while absent, the next listing tells it. */
   notified?: string;
+  /** Which kinds of its distrust went to the SOC's feed (spooled, notify/event-feed.ts): each once. */
+  reported?: DistrustKind[];
   /** An operator's decision to trust it after all (acceptSnapshot), with the distrust it overrules. */
   accepted?: { by: string; at: string; reason: string; overruled: Distrust[] };
 }
@@ -147,19 +151,28 @@ export async function listJudged(config: BackupConfig, name: RepositoryName, o: 
     const before = readLedger(path, name);
     const evidence = before && o.runs ? await o.runs(runsToCheck(before, listed)) : undefined;
     const lagOf = lagFinder(o);
-    const { ledger, tell } = await withLock(backupStatePaths(config).locksDir, `arrivals-${name}`, { mode: "exclusive", waitMs: LEDGER_WAIT_MS, what: `the arrival ledger of repository ${name}` }, async () => {
+    const { ledger, tell, report } = await withLock(backupStatePaths(config).locksDir, `arrivals-${name}`, { mode: "exclusive", waitMs: LEDGER_WAIT_MS, what: `the arrival ledger of repository ${name}` }, async () => {
       const ledger = readLedger(path, name) ?? (complete ? beginLedger(name, listed, startedAt, seenAt) : undefined);
-      if (!ledger) return { ledger: undefined, tell: [] };
+      if (!ledger) return { ledger: undefined, tell: [], report: [] };
       record(ledger, listed, { complete, startedAt, seenAt, lagOf, ...(evidence ? { evidence } : {}) });
       // Claimed under the lock: of two listings at once, one tells.
-      const tell = listed.filter((s) => ledger.snapshots[s.id]?.distrust?.length && !ledger.snapshots[s.id]?.notified);
-      if (tell.length && wants(config.notify, "failure")) for (const s of tell) (ledger.snapshots[s.id] as LedgerEntry).notified = seenAt.toISOString();
+      const tell = wants(config.notify, "failure") ? listed.filter((s) => ledger.snapshots[s.id]?.distrust?.length && !ledger.snapshots[s.id]?.notified) : [];
+      for (const s of tell) (ledger.snapshots[s.id] as LedgerEntry).notified = seenAt.toISOString();
+      const report = config.soc ? listed.flatMap((s) => unreported(ledger.snapshots[s.id]).map((kind) => ({ id: s.id, kind }))) : [];
+      for (const r of report) {
+        const e = ledger.snapshots[r.id] as LedgerEntry;
+        e.reported = [...(e.reported ?? []), r.kind];
+      }
       writeAtomic(path, JSON.stringify(ledger) + "\n");
       writeTrustMetrics(config, ledger);
-      return { ledger, tell: wants(config.notify, "failure") ? tell : [] };
+      return { ledger, tell, report };
     });
     if (!ledger) return byClaims("no arrival ledger yet: a complete listing begins it");
     const snapshots = listed.map((s) => fromEntry(s, ledger.snapshots[s.id]));
+    for (const r of report) {
+      const s = snapshots.find((x) => x.id === r.id);
+      if (s) reportDistrust(config, name, s, r.kind);
+    }
     if (tell.length) await tellDistrust(config, name, snapshots.filter((s) => tell.some((t) => t.id === s.id)), seenAt, path, o);
     return { repository: name, snapshots, byArrival: true, ledgerBegan: ledger.began };
   } catch (e) {
@@ -226,6 +239,31 @@ function withVerdict(s: Snapshot, v: Verdict | undefined): JudgedSnapshot {
 function fromEntry(s: Snapshot, e: LedgerEntry | undefined): JudgedSnapshot {
   if (!e) return { ...s };
   return { ...s, arrival: { seen: e.seen, ...(e.after ? { after: e.after } : {}) }, ...(e.distrust?.length ? { distrust: e.distrust } : {}), ...(e.pending?.length ? { pending: e.pending } : {}) };
+}
+
+/** The kinds of an entry's distrust not yet sent to the SOC's feed. */
+function unreported(e: LedgerEntry | undefined): DistrustKind[] {
+  const kinds = [...new Set((e?.distrust ?? []).map((d) => d.kind))];
+  return kinds.filter((k) => !e?.reported?.includes(k));
+}
+
+const SOC_KIND: Record<DistrustKind, "snapshot.implausible" | "snapshot.suspicious"> = { implausible: "snapshot.implausible", suspicious: "snapshot.suspicious" };
+
+/** One event per snapshot and kind of distrust, on the site's SOC feed (spooled before it returns; never throws). */
+function reportDistrust(config: BackupConfig, name: RepositoryName, s: JudgedSnapshot, kind: DistrustKind): void {
+  const of = (s.distrust ?? []).filter((d) => d.kind === kind);
+  const score = of.find((d) => d.score !== undefined)?.score;
+  emitEvent(config, SOC_KIND[kind], {
+    target: `snapshot ${s.short_id || s.id.slice(0, 8)} in repository ${name}`,
+    outcome: "detected",
+    message: `${kind} snapshot ${s.short_id || s.id.slice(0, 8)} of ${s.hostname} in repository ${name}: ${of.map((d) => d.reason).join("; ")}`,
+    data: {
+      snapshot: s.id,
+      repository: name,
+      job: jobOfTags(s.tags),
+      ...(kind === "implausible" ? { claimedTime: s.time, firstSeen: s.arrival?.seen, reason: of.map((d) => d.rule).join(",") } : { score }),
+    },
+  });
 }
 
 /** Sends the notice; when no channel took it, the claim is withdrawn so that the next listing tries again. */

@@ -169,7 +169,7 @@ export const CATALOGUE = {
     severity: "alert",
     meaning: "A snapshot claims a time the secondary cannot believe (in the future, far from its arrival, older than the job's others, or with no run the primary's ledger knows): quarantined, never counted as a good backup.",
     fields: { snapshot: "its id", repository: "where it is", job: "the job it claims", claimedTime: "the time it claims", firstSeen: "when this site first saw it", reason: "which check it failed" },
-    emittedBy: "reserved for backup/trust.ts (issue 24)",
+    emittedBy: "backup/arrival-ledger.ts: the listing at the site keeping the repository that first judges it (status, the console, prune, a restore), once per snapshot",
   },
   "snapshot.suspicious": {
     id: "DCCTL-4002",
@@ -177,7 +177,7 @@ export const CATALOGUE = {
     severity: "crit",
     meaning: "A snapshot's changes look like ransomware (a jump in new and changed files, bytes added, incompressible data): restores and drills take the one before it.",
     fields: { snapshot: "its id", repository: "where it is", job: "its job", score: "its anomaly score", threshold: "the job's threshold" },
-    emittedBy: "reserved for backup/anomaly.ts (issue 24)",
+    emittedBy: "backup/arrival-ledger.ts, once a suspicious verdict is recorded for a snapshot (addDistrust, from backup/anomaly.ts's score); reserved until then",
   },
   "console.login": {
     id: "DCCTL-5001",

@@ -12,6 +12,7 @@ import { runLookup } from "../../backup/run-evidence.js";
 import { parsePrometheus } from "../../backup/report.js";
 import { Restic, type Snapshot } from "../../restic/index.js";
 import { toolPath } from "../../util/tools.js";
+import { spoolOf } from "../../notify/event-feed.js";
 
 /**
  * The arrival ledger (backup/arrival-ledger.ts) and retention by arrival through prune, on a real restic repository
@@ -101,6 +102,17 @@ describe("the arrival ledger of the repository this site keeps", () => {
     const samples = parsePrometheus(readFileSync(trustMetricsPath(config), "utf8"));
     const value = (name: string) => samples.find((s) => s.name === name && s.labels.repository === "secondary")?.value;
     expect([value("dcctl_snapshots_trusted"), value("dcctl_snapshots_implausible"), value("dcctl_snapshots_pending")]).toEqual([3, 5, 1]);
+  });
+
+  it("sends each distrusted snapshot to the SOC's feed once: DCCTL-4001, with what it claims and when it came", async () => {
+    // The ledger's listings above ran without a feed: with one, what is distrusted and not yet sent is sent now, once.
+    const withFeed = { ...config, soc: { collectors: [{ name: "soc", host: "127.0.0.1", port: 9, caFile: join(work, "no-ca.pem"), serverName: "soc" }], facility: "authpriv" as const, journald: false } };
+    await listJudged(withFeed, "secondary", { now, jobs: [job] });
+    await listJudged(withFeed, "secondary", { now, jobs: [job] });
+    const spooled = readFileSync(spoolOf(state).file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { id: string; kind: string; outcome: string; severity: string; data: Record<string, string> });
+    const implausible = spooled.filter((e) => e.kind === "snapshot.implausible");
+    expect(implausible.map((e) => e.data.snapshot).sort()).toEqual([ids.ahead, ids.past, ids.older, ids.replay, ids.untagged].sort());
+    expect(implausible.find((e) => e.data.snapshot === ids.past)).toMatchObject({ id: "DCCTL-4001", outcome: "detected", severity: "alert", data: { repository: "secondary", job: job.id, reason: "too-late,older-than-series,no-run", firstSeen: new Date(T0.getTime() + 20 * 60_000).toISOString() } });
   });
 
   it("keeps its verdicts; a partial listing records but drops nothing; a complete one drops what is gone", async () => {
