@@ -13,7 +13,8 @@ import { resticFor, type BackupConfig } from "./repositories.js";
 import { backupStatePaths } from "./state-paths.js";
 import { notifyDistrust } from "./notices/distrust.js";
 import type { RunLookup } from "./run-evidence.js";
-import { IMPLAUSIBLE_RULES, isTrusted, judgeArrivals, judgeAsFound, seriesOf, type Distrust, type DistrustKind, type JudgedSnapshot, type KnownSnapshot, type RunEvidence, type Verdict } from "./trust.js";
+import { suspiciousSnapshots, settingsByJob, type AnomalySettings } from "./anomaly.js";
+import { effectiveTime, IMPLAUSIBLE_RULES, isTrusted, judgeArrivals, judgeAsFound, seriesOf, type Distrust, type DistrustKind, type JudgedSnapshot, type KnownSnapshot, type RunEvidence, type Verdict } from "./trust.js";
 
 /**
  * The arrival ledger: when each snapshot of the repository this site keeps first reached it, by this site's own
@@ -91,8 +92,8 @@ export interface ListingOptions {
   filter?: SnapshotFilter;
   /** The runs' records, for the "no-run" rule; without it that check stays pending. */
   runs?: RunLookup;
-  /** The jobs, for each one's arrivalLag; default: the inventory's and policies'. */
-  jobs?: readonly Pick<BackupJob, "id" | "arrivalLagMs">[];
+  /** The jobs, for each one's arrivalLag and anomaly settings; default: the inventory's and policies'. */
+  jobs?: readonly Pick<BackupJob, "id" | "arrivalLagMs" | "anomaly">[];
   /** Bounds of the listing (resticFor). */
   stallMs?: number;
   timeoutMs?: number;
@@ -113,8 +114,8 @@ export interface JudgedListing {
   ledgerError?: string;
 }
 
-/** Each job's arrivalLag by id, and the default for a snapshot of no known job. */
-function lagFinder(o: ListingOptions): (s: Snapshot) => number {
+/** Each job's arrivalLag (the default for a snapshot of no known job) and anomaly settings, by its `job:` tag. */
+function jobFinders(o: ListingOptions): { lagOf: (s: Snapshot) => number; settingsFor: (s: Snapshot) => AnomalySettings } {
   let jobs = o.jobs;
   let fallback = 25 * 3_600_000;
   if (!jobs) {
@@ -126,7 +127,7 @@ function lagFinder(o: ListingOptions): (s: Snapshot) => number {
     }
   } else if (jobs[0]) fallback = Math.max(...jobs.map((j) => j.arrivalLagMs));
   const byId = new Map(jobs.map((j) => [j.id, j.arrivalLagMs]));
-  return (s) => byId.get((s.tags ?? []).find((t) => t.startsWith("job:"))?.slice(4) ?? "") ?? fallback;
+  return { lagOf: (s) => byId.get((s.tags ?? []).find((t) => t.startsWith("job:"))?.slice(4) ?? "") ?? fallback, settingsFor: settingsByJob(jobs) };
 }
 
 /**
@@ -150,11 +151,11 @@ export async function listJudged(config: BackupConfig, name: RepositoryName, o: 
     // The runs' records are read before the lock is taken (another site may take seconds to answer).
     const before = readLedger(path, name);
     const evidence = before && o.runs ? await o.runs(runsToCheck(before, listed)) : undefined;
-    const lagOf = lagFinder(o);
+    const { lagOf, settingsFor } = jobFinders(o);
     const { ledger, tell, report } = await withLock(backupStatePaths(config).locksDir, `arrivals-${name}`, { mode: "exclusive", waitMs: LEDGER_WAIT_MS, what: `the arrival ledger of repository ${name}` }, async () => {
       const ledger = readLedger(path, name) ?? (complete ? beginLedger(name, listed, startedAt, seenAt) : undefined);
       if (!ledger) return { ledger: undefined, tell: [], report: [] };
-      record(ledger, listed, { complete, startedAt, seenAt, lagOf, ...(evidence ? { evidence } : {}) });
+      record(ledger, listed, { complete, startedAt, seenAt, lagOf, settingsFor, ...(evidence ? { evidence } : {}) });
       // Claimed under the lock: of two listings at once, one tells.
       const tell = wants(config.notify, "failure") ? listed.filter((s) => ledger.snapshots[s.id]?.distrust?.length && !ledger.snapshots[s.id]?.notified) : [];
       for (const s of tell) (ledger.snapshots[s.id] as LedgerEntry).notified = seenAt.toISOString();
@@ -206,12 +207,17 @@ function beginLedger(name: RepositoryName, listed: readonly Snapshot[], startedA
 }
 
 /** Records one listing into the ledger: newcomers judged, open run checks made where the records now say, the gone dropped. */
-function record(ledger: Ledger, listed: readonly Snapshot[], o: { complete: boolean; startedAt: Date; seenAt: Date; lagOf: (s: Snapshot) => number; evidence?: ReadonlyMap<string, RunEvidence> }): void {
+function record(
+  ledger: Ledger,
+  listed: readonly Snapshot[],
+  o: { complete: boolean; startedAt: Date; seenAt: Date; lagOf: (s: Snapshot) => number; settingsFor: (s: Snapshot) => AnomalySettings; evidence?: ReadonlyMap<string, RunEvidence> },
+): void {
   const arrived = listed.filter((s) => !ledger.snapshots[s.id]);
   const earlier: KnownSnapshot[] = Object.entries(ledger.snapshots).map(([id, e]) => ({ id, time: e.time, series: e.series, ...(e.copyOf ? { copyOf: e.copyOf } : {}), trusted: !e.distrust?.length }));
   const after = new Date(ledger.lastListing);
   const verdicts = judgeArrivals(arrived, { seen: o.seenAt, after, earlier, lagOf: o.lagOf, ...(o.evidence ? { runs: o.evidence } : {}) });
   for (const s of arrived) ledger.snapshots[s.id] = entryOf(s, o.seenAt.toISOString(), ledger.lastListing, verdicts.get(s.id));
+  judgeChanges(ledger, listed, arrived, o);
   if (o.evidence) {
     const noRun = IMPLAUSIBLE_RULES["no-run"];
     for (const s of listed) {
@@ -229,6 +235,23 @@ function record(ledger: Ledger, listed: readonly Snapshot[], o: { complete: bool
     // Only what was here before this listing began can be missing from it; one that came meanwhile stays.
     for (const [id, e] of Object.entries(ledger.snapshots)) if (!present.has(id) && Date.parse(e.seen) < o.startedAt.getTime()) delete ledger.snapshots[id];
     if (o.startedAt.getTime() > Date.parse(ledger.lastListing)) ledger.lastListing = o.startedAt.toISOString();
+  }
+}
+
+/**
+ * The anomaly score of each newcomer the rules left trusted, against its series' trusted history ordered by when
+ * each reached this site (anomaly.ts): one above its policy's threshold is suspicious, judged once like the rules.
+ */
+function judgeChanges(ledger: Ledger, listed: readonly Snapshot[], arrived: readonly Snapshot[], o: { seenAt: Date; settingsFor: (s: Snapshot) => AnomalySettings }): void {
+  const fresh = arrived.filter((s) => !ledger.snapshots[s.id]?.distrust?.length);
+  if (!fresh.length) return;
+  const trusted = listed.filter((s) => !ledger.snapshots[s.id]?.distrust?.length);
+  const timeOf = (s: Snapshot) => effectiveTime({ time: s.time, arrival: { seen: ledger.snapshots[s.id]?.seen ?? s.time } });
+  const found = suspiciousSnapshots(trusted, { settingsFor: o.settingsFor, timeOf });
+  for (const s of fresh) {
+    const v = found.get(s.id);
+    const e = ledger.snapshots[s.id];
+    if (v && e) e.distrust = [{ kind: "suspicious", rule: "anomaly", reason: v.reason, score: v.score, at: o.seenAt.toISOString() }];
   }
 }
 

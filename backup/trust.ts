@@ -221,13 +221,17 @@ export interface Choice<T> {
 }
 
 /**
- * The snapshot a restore or a drill takes: `latest` is the newest trusted one; an id (full, short or a prefix of 8 or
+ * The snapshot a restore or a drill takes: `latest` is the newest trusted one (before a suspicious one); an id (full, short or a prefix of 8 or
  * more) names one whatever its verdict — naming it is the operator's decision, which the caller says aloud.
  */
 export function chooseSnapshot<T extends JudgedSnapshot>(list: readonly T[], wanted: string): Choice<T> {
   if (wanted !== "latest") return { chosen: list.find((s) => s.id === wanted || s.short_id === wanted || (wanted.length >= 8 && s.id.startsWith(wanted))), passedOver: [] };
-  const chosen = newestTrusted(list);
-  const passedOver = list.filter((s) => !isTrusted(s) && (!chosen || Date.parse(s.time) > Date.parse(chosen.time)));
+  // Ransomware's encrypted files change once: the backups after a suspicious one look ordinary and hold the same
+  // damage, so `latest` is the newest trusted snapshot from before the newest suspicious one (until it is accepted).
+  const suspicious = list.filter((s) => s.distrust?.some((d) => d.kind === "suspicious")).sort(newestFirst)[0];
+  const before = suspicious ? list.filter((s) => effectiveTime(s) < effectiveTime(suspicious)) : list;
+  const chosen = newestTrusted(before);
+  const passedOver = list.filter((s) => s !== chosen && (!isTrusted(s) || suspicious !== undefined) && (!chosen || effectiveTime(s) > effectiveTime(chosen)));
   return { ...(chosen ? { chosen } : {}), passedOver };
 }
 

@@ -145,4 +145,13 @@ describe("what status, restore and the drill take from the verdicts", () => {
     expect(chooseSnapshot([older, forged, real], forged.short_id).chosen).toBe(forged);
     expect(chooseSnapshot([older, forged, real], forged.id.slice(0, 12)).chosen).toBe(forged);
   });
+
+  it("`latest` after a suspicious snapshot is the newest trusted one before it: the ones after hold the same damage", () => {
+    const encrypted = judged(snap({ time: at(-30 * 60_000) }), { arrival: { seen: at(-29 * 60_000) }, distrust: [{ kind: "suspicious", rule: "anomaly", reason: "…", score: 0.99, at: at(0) }] });
+    const after = judged(snap({ time: at(-10 * 60_000) }), { arrival: { seen: at(-9 * 60_000) } });
+    expect(chooseSnapshot([older, real, encrypted, after], "latest")).toEqual({ chosen: real, passedOver: [encrypted, after] });
+    expect(chooseSnapshot([older, real, encrypted, after], after.short_id).chosen).toBe(after);
+    // Accepted (its distrust gone), it no longer holds the choice back.
+    expect(chooseSnapshot([older, real, { ...encrypted, distrust: [] }, after], "latest").chosen).toBe(after);
+  });
 });
