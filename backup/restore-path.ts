@@ -5,7 +5,7 @@ import { expectOk, type Executor } from "../hosts/index.js";
 import type { Restic, Snapshot, SnapshotFilter } from "../restic/index.js";
 import { RemoteRestic, TargetOccupiedError, reachableFromHosts } from "../restic/remote.js";
 import { FILES_TAG, filesStreamName } from "./sources/files.js";
-import { chooseSnapshot, distrustLine, isTrusted, type JudgedSnapshot } from "./trust.js";
+import { chooseSnapshot, distrustLine, isTrusted, passedOverLine, type JudgedSnapshot } from "./trust.js";
 
 /**
  * Restores a path from a files snapshot to its host or another one. Two snapshot forms exist (see FilesSource):
@@ -124,7 +124,7 @@ function notInside(path: string, snap: Snapshot): InputError {
 export async function findSnapshot(restic: Restic, host: string, snapshot: string, list?: PathRestoreOptions["list"], onNote?: (line: string) => void): Promise<Snapshot> {
   const snaps: JudgedSnapshot[] = list ? await list({ host, tags: ["dcctl", FILES_TAG] }) : await restic.snapshots({ host, tags: [FILES_TAG] });
   const { chosen, passedOver } = chooseSnapshot(snaps, snapshot);
-  for (const s of passedOver) onNote?.(`passed over, not trusted: ${distrustLine(s).replace(/^snapshot /, "")}`);
+  for (const s of passedOver) onNote?.(passedOverLine(s));
   if (chosen && !isTrusted(chosen)) onNote?.(`restoring a snapshot this site does not trust, as named: ${distrustLine(chosen).replace(/^snapshot /, "")}`);
   // Bad input either way: a host without a files backup, or an id that is none of its snapshots.
   if (!chosen) throw new InputError([`no ${snapshot === "latest" && snaps.length ? "trusted " : ""}files snapshot ${snapshot === "latest" ? "" : `${snapshot} `}of host ${host} in ${restic.where}`]);

@@ -265,6 +265,12 @@ export function describeDistrust(s: Pick<JudgedSnapshot, "distrust">): string {
 }
 
 /** One line naming a distrusted snapshot and why, for notes and warnings. */
+/** Why `latest` passed a snapshot over: not trusted, or made after a suspicious one (chooseSnapshot). */
+export function passedOverLine(s: JudgedSnapshot): string {
+  if (!isTrusted(s)) return `passed over, not trusted: ${distrustLine(s)}`;
+  return `passed over, made after a suspicious snapshot (it may hold the same damage): snapshot ${s.short_id || s.id.slice(0, 8)} of ${s.hostname}, claiming ${when(s.time)}`;
+}
+
 export function distrustLine(x: DistrustedSnapshot | JudgedSnapshot): string {
   const d: Omit<DistrustedSnapshot, "repository"> = "tree" in x ? factsOf(x) : x;
   return `snapshot ${d.short_id || d.id.slice(0, 8)} of ${d.hostname}${d.job ? ` (${d.job}${d.item ? `, ${d.item}` : ""})` : ""}, claiming ${when(d.time)}${d.arrival ? `, first seen ${when(d.arrival.seen)}` : ""}: ${describeDistrust(d)}`;

@@ -20,7 +20,7 @@ import type { ApprovalRecord } from "../backup/approval/index.js";
 import { approvalLine, gate } from "./approvals.js";
 import { withEvents } from "../notify/event-feed.js";
 import { listJudged } from "../backup/arrival-ledger.js";
-import { chooseSnapshot, distrustLine, isTrusted } from "../backup/trust.js";
+import { chooseSnapshot, distrustLine, isTrusted, passedOverLine } from "../backup/trust.js";
 
 /**
  * `dcctl restore --host H (--db NAME | --path P) [--snapshot ID|latest] [--target HOST] [--to DIR] [--yes]`.
@@ -257,7 +257,7 @@ async function restoreDb(
 async function trustedChoice(config: BackupConfig, repoName: RepositoryName, tags: string[], host: string, wanted: string): Promise<string> {
   const listed = (await listJudged(config, repoName, { filter: { tags, host } })).snapshots;
   const { chosen, passedOver } = chooseSnapshot(listed, wanted);
-  for (const s of passedOver) process.stderr.write(`note: passed over, not trusted: ${distrustLine(s)}\n`);
+  for (const s of passedOver) process.stderr.write(`note: ${passedOverLine(s)}\n`);
   if (chosen && !isTrusted(chosen)) process.stderr.write(`note: restoring a snapshot this site does not trust, as named: ${distrustLine(chosen)}\n`);
   // None trusted while some are there: refused here, as bad input, rather than letting the engine take the newest.
   if (!chosen && wanted === "latest" && listed.length) throw new InputError([`dcctl restore: no trusted snapshot of ${tags.filter((t) => t !== "dcctl").join(", ")} of host ${host} in repository ${repoName} (${listed.length} not trusted; name one with --snapshot to restore it anyway)`]);

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { LocalExecutor, hostPool, type Executor, type HostPool } from "../../hosts/index.js";
 import { backupConfigPath, loadBackupConfig, resticFor, type BackupConfig } from "../../backup/repositories.js";
 import { listJudged } from "../../backup/arrival-ledger.js";
-import { chooseSnapshot, distrustLine, effectiveTime, isTrusted } from "../../backup/trust.js";
+import { chooseSnapshot, distrustLine, effectiveTime, isTrusted, passedOverLine } from "../../backup/trust.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "../../backup/policies.js";
 import { ENGINES, enginesOf } from "../../databases/registry.js";
 import { stagingLedger } from "../../databases/staging.js";
@@ -53,7 +53,7 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
     async newest(repository, sourceHost) {
       const listed = (await listJudged(need(config, "precheck"), repoName(repository), { filter: { host: sourceHost, tags: ["dcctl"] } })).snapshots;
       const { chosen, passedOver } = chooseSnapshot(listed, "latest");
-      const notes = passedOver.map((s) => `passed over, not trusted: ${distrustLine(s)}`);
+      const notes = passedOver.map(passedOverLine);
       return chosen ? { id: chosen.short_id, time: new Date(effectiveTime(chosen)).toISOString(), ...(notes.length ? { notes } : {}) } : undefined;
     },
   };
@@ -67,7 +67,7 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
       const listed = (await listJudged(c, repository, { filter: { tags: ["dcctl", ...ENGINES[req.engine].tags(req.database)], host: req.sourceHost } })).snapshots;
       const { chosen, passedOver } = chooseSnapshot(listed, req.snapshot);
       if (!chosen) throw new DcctlError(`no ${req.snapshot === "latest" && listed.length ? "trusted " : ""}${req.engine} snapshot of ${req.database} from ${req.sourceHost} in repository ${req.repository}${req.snapshot === "latest" ? "" : ` with id ${req.snapshot}`}`);
-      const judged = [...passedOver.map((s) => `passed over, not trusted: ${distrustLine(s)}`), ...(isTrusted(chosen) ? [] : [`restored as named, though not trusted: ${distrustLine(chosen)}`])];
+      const judged = [...passedOver.map(passedOverLine), ...(isTrusted(chosen) ? [] : [`restored as named, though not trusted: ${distrustLine(chosen)}`])];
       const common = { restic, snapshot: chosen.id, db: req.database, host: req.sourceHost, targetExec: executorFor(req.targetHost), targetDb: req.targetDatabase, overwrite: req.replace };
       const done = await ENGINES[req.engine].restore(c, req.targetHost.name, common);
       // What killed restores left on the host, settled first, is said in the step's notes.

@@ -17,8 +17,9 @@ import { sharedLab } from "../helpers/lab.js";
  * (dossiers and scans) under the tree lab-app-01's files job backs up, a few ordinary days of change each followed by
  * that job's backup, then every file of the tree encrypted in place on the host (openssl over SSH from the primary's
  * management host, as an intruder there would), and one more backup. `backup snapshots` scores the ordinary snapshots
- * as ordinary and the encrypted one suspicious; the tree is then restored from the snapshot before it with `dcctl
- * restore`, byte for byte, and the test's documents and snapshots are removed, leaving the lab as it was.
+ * as ordinary and the encrypted one suspicious, the site's arrival ledger records it so (`backup status` exit 9), and
+ * `dcctl restore --snapshot latest` brings the tree back from the snapshot before it, byte for byte; the test's
+ * documents and snapshots are then removed, leaving the lab as it was.
  */
 const t = sharedLab();
 const JOB = "lab-app-01/app-daily";
@@ -47,6 +48,9 @@ function treeHashes(dir: string): Map<string, string> {
 describe("a file tree encrypted in place on an application host", () => {
   it("makes the next backup's snapshot suspicious, the ordinary ones not; the tree comes back from the one before", () => t.changing(async () => {
     t.ensureUp();
+    // The primary has listed its repository before, as its scheduled status and console do: its arrival ledger has
+    // begun, so what this test's backups add is judged as it arrives, not taken as found (trust on first use).
+    t.at("primary", ["dcctl", "backup", "status", "--json"]);
     const started = Date.now();
     const srv = join(t.dir, "hosts", "srv");
     const documents = join(srv, "portal-documents");
@@ -112,12 +116,21 @@ describe("a file tree encrypted in place on an application host", () => {
       // The operator's view: the mark in its column and the reason below the table.
       const text = t.at("primary", ["dcctl", "backup", "snapshots", "--job", JOB, "--repository", "primary"]);
       const short = rows.get(encrypted)?.short_id ?? "";
-      expect(text.stdout.split("\n").find((l) => l.includes(short) && !l.startsWith("suspicious:"))).toMatch(/\s0\.9\d+ SUSPICIOUS$/);
+      expect(text.stdout.split("\n").find((l) => l.includes(short) && !l.startsWith("suspicious:"))).toMatch(/\s0\.9\d+ SUSPICIOUS\s+\S+$/);
       expect(text.stdout).toContain(`suspicious: primary ${short} ${JOB} files: score 0.9`);
+      // The site's arrival ledger judged it so as it arrived: not counted by status (exit 9, it is listed), and the
+      // restore's `latest` is the snapshot before it, saying what it passed over.
+      const status = t.at("primary", ["dcctl", "backup", "status", "--json"]);
+      expect(status.code, status.stderr).toBe(9);
+      const distrusted = (JSON.parse(status.stdout) as { distrusted?: { id: string; distrust: { kind: string }[] }[] }).distrusted ?? [];
+      expect(distrusted.find((d) => d.id === encrypted)?.distrust.map((d) => d.kind)).toEqual(["suspicious"]);
+      restore = timed("restore", () => t.at("primary", ["dcctl", "restore", "--host", "lab-app-01", "--path", srv, "--snapshot", "latest", "--yes"]));
+      expect(restore.stderr).toContain(`note: passed over, not trusted: snapshot ${short} of lab-app-01`);
+      restoredTree = treeHashes(srv);
     } finally {
-      // Back from the snapshot before the attack, over the encrypted files; then the test's documents and snapshots go.
-      // Asserted after: a failure here must not hide the one that brought the test here.
-      if (before && lastGood) {
+      // Back from the snapshot before the attack, over the encrypted files, if the test did not get there; then the
+      // test's documents and snapshots go. Asserted after: a failure here must not hide the one that brought it here.
+      if (before && lastGood && !restoredTree) {
         const from = lastGood;
         restore = timed("restore", () => t.at("primary", ["dcctl", "restore", "--host", "lab-app-01", "--path", srv, "--snapshot", from, "--yes"]));
         restoredTree = treeHashes(srv);
