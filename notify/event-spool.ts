@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { makeDir } from "../util/dirs.js";
-import { writeAtomic } from "../util/files.js";
+import { syncDir, writeAtomic } from "../util/files.js";
 import { tryLock, type Lock, type LockHolder } from "../util/lock.js";
 import { CATALOGUE, type FeedEvent } from "./events.js";
 
@@ -278,11 +278,3 @@ function fileSize(path: string): number {
   }
 }
 
-function syncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}

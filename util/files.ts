@@ -19,6 +19,16 @@ export function writeAtomic(path: string, content: string, mode = 0o644): void {
   renameSync(tmp, path);
 }
 
+/** Makes a new file's name durable too: without it a crash can lose a fsynced file whose folder entry was not. */
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * The whole text of a small file an operator names (a YAML file, a token, a certificate), or an error saying why not,
  * before a byte is read: only a regular file of at most `maxBytes` (as `stat` says) is read. /dev/zero would never

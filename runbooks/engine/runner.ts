@@ -24,6 +24,7 @@ import { locksDir, newRunId, runDir as runDirOf } from "./state.js";
 import { StepFailure, stepModules, type DrServices, type StepContext, type StepResult } from "./steps/index.js";
 import { lastLine, shown } from "./steps/on-hosts.js";
 import { makeDir } from "../../util/dirs.js";
+import { syncDir } from "../../util/files.js";
 import type { Lang } from "../../util/i18n.js";
 import type { ApprovalRecord } from "../../backup/approval/request.js";
 
@@ -119,15 +120,6 @@ function keepInventory(dir: string, sites: Sites): string {
   return digest;
 }
 
-/** Makes a new file's name durable too: without it a crash can lose a fsynced file whose folder entry was not. */
-function syncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export async function startRun(o: StartOptions): Promise<RunOutcome> {
   const now = o.services.now();
