@@ -1,17 +1,16 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { siteCommand } from "../../lab/lab.js";
 import { labPaths } from "../../lab/paths.js";
 import type { PruneResult } from "../../backup/prune.js";
 import type { StatusReport } from "../../backup/status.js";
 import type { Snapshot } from "../../restic/index.js";
 import { quoteArgv } from "../../hosts/index.js";
-import { repoRoot, toolPath } from "../../util/tools.js";
+import { toolPath } from "../../util/tools.js";
 import { mainJs } from "../helpers/cli.js";
 import { sharedLab } from "../helpers/lab.js";
+import { startLabMailSink, type LabMailSink } from "../helpers/lab-mail.js";
 import { until } from "../helpers/until.js";
 
 /**
@@ -32,34 +31,9 @@ const HOST = "lab-db-01";
 const JOB = `${HOST}/db-hourly`;
 const DUMP = "postgresql/portal.dump";
 
-/** A real SMTP server in the secondary's management namespace: it writes its port, then one JSON line per mail. */
-const SMTP_SINK = `import { createRequire } from "node:module";
-import { appendFileSync, writeFileSync } from "node:fs";
-const [anchor, portFile, mailFile] = process.argv.slice(1);
-const { SMTPServer } = createRequire(anchor)("smtp-server");
-const server = new SMTPServer({
-  authOptional: true,
-  disabledCommands: ["STARTTLS"],
-  logger: false,
-  onData(stream, session, cb) {
-    const chunks = [];
-    stream.on("data", (c) => chunks.push(c));
-    stream.on("end", () => {
-      appendFileSync(mailFile, JSON.stringify({ raw: Buffer.concat(chunks).toString("utf8") }) + "\\n");
-      cb();
-    });
-  },
-});
-server.listen(0, "127.0.0.1", () => writeFileSync(portFile, String(server.server.address().port)));
-process.on("SIGTERM", () => server.close(() => process.exit(0)));`;
-
-let sink: ChildProcess | undefined;
+let sink: LabMailSink | undefined;
 afterAll(async () => {
-  if (sink && sink.exitCode === null) {
-    const gone = new Promise((r) => sink?.once("exit", r));
-    sink.kill("SIGTERM");
-    await gone;
-  }
+  await sink?.stop();
 });
 
 interface RepoAccess {
@@ -138,12 +112,8 @@ describe("snapshots forged from the primary into the secondary's repository", ()
       phase("a dry run at the secondary");
 
       // A mail server for the secondary's failure channel, given to its prune below.
-      const portFile = join(t.dir, "forged-smtp.port");
-      const mailFile = join(t.dir, "forged-smtp.mails");
-      for (const f of [portFile, mailFile]) rmSync(f, { force: true });
-      const { cmd, args, env } = siteCommand(t.dir, "secondary", [process.execPath, "--input-type=module", "-e", SMTP_SINK, join(repoRoot, "package.json"), portFile, mailFile]);
-      sink = spawn(cmd, args, { env, stdio: "ignore" });
-      const port = Number(await until("the SMTP server in the secondary's management namespace", () => (existsSync(portFile) ? readFileSync(portFile, "utf8") : undefined), 30_000));
+      sink = await startLabMailSink(t.dir, "secondary", "forged-smtp");
+      const port = sink.port;
       const notifying = join(t.dir, "repositories-secondary-notify.yaml");
       const repos = parse(readFileSync(paths.reposFile("secondary"), "utf8")) as Record<string, unknown>;
       writeFileSync(notifying, stringify({ ...repos, notify: { smtp: { host: "127.0.0.1", port, secure: false, from: "dcctl <dcctl@lab.invalid>", to: ["soc@lab.invalid"] }, on: ["failure"] } }));
@@ -204,7 +174,7 @@ describe("snapshots forged from the primary into the secondary's repository", ()
         for (const rule of ["future", "too-late", "older-than-series", "second-copy", "no-run"]) expect(all).toContain(`implausible:${rule}`);
         const row = judged.report.rows.find((r) => r.job === JOB);
         expect(row?.items.find((i) => i.item === "postgresql/portal")?.newest?.id).toBe(newestReal.short_id);
-        const mails = await until("the mail of the snapshots not trusted", () => (existsSync(mailFile) ? readFileSync(mailFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { raw: string }) : undefined), 10_000);
+        const mails = await until("the mail of the snapshots not trusted", () => sink?.mails(), 10_000);
         expect(mails).toHaveLength(1);
         // (A long header is folded onto the next line.)
         expect(mails[0]?.raw.replace(/\r?\n[ \t]+/g, " ")).toMatch(/^Subject: \[dcctl\] IMPLAUSIBLE snapshots at secondary: 9 in repository secondary\r?$/m);
@@ -244,7 +214,7 @@ describe("snapshots forged from the primary into the secondary's repository", ()
         if (forged.length) expect(atSecondary(["forget", ...forged]).code).toBe(0);
         const left = t.at("secondary", ["dcctl", "backup", "snapshots", "--repository", "secondary", "--json"]);
         expect((JSON.parse(left.stdout) as { trust: string }[]).filter((r) => r.trust !== "trusted" && r.trust !== "pending")).toEqual([]);
-        for (const f of [policies, notifying, portFile, mailFile]) rmSync(f, { force: true });
+        for (const f of [policies, notifying]) rmSync(f, { force: true });
         phase("clean-up");
         console.log(`lab-forged-snapshots: ${((Date.now() - started) / 1000).toFixed(1)} s (${phases.join(", ")})`);
       }

@@ -1,14 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { siteCommand } from "../../lab/lab.js";
 import { labPaths } from "../../lab/paths.js";
-import { repoRoot } from "../../util/tools.js";
 import { startDcctl } from "../helpers/cli.js";
 import { sharedLab } from "../helpers/lab.js";
+import { startLabMailSink, type LabMailSink } from "../helpers/lab-mail.js";
 import { until } from "../helpers/until.js";
 
 /**
@@ -27,35 +25,10 @@ const t = sharedLab();
  * the heal runs at the WAN's usual rate, where that window is seconds.
  */
 const STALL_S = 30;
-/** A real SMTP server in the primary's management namespace: it writes its port, then one JSON line per mail. */
-const SMTP_SINK = `import { createRequire } from "node:module";
-import { appendFileSync, writeFileSync } from "node:fs";
-const [anchor, portFile, mailFile] = process.argv.slice(1);
-const { SMTPServer } = createRequire(anchor)("smtp-server");
-const server = new SMTPServer({
-  authOptional: true,
-  disabledCommands: ["STARTTLS"],
-  logger: false,
-  onData(stream, session, cb) {
-    const chunks = [];
-    stream.on("data", (c) => chunks.push(c));
-    stream.on("end", () => {
-      appendFileSync(mailFile, JSON.stringify({ to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString("utf8") }) + "\\n");
-      cb();
-    });
-  },
-});
-server.listen(0, "127.0.0.1", () => writeFileSync(portFile, String(server.server.address().port)));
-process.on("SIGTERM", () => server.close(() => process.exit(0)));`;
-
-let sink: ChildProcess | undefined;
+let sink: LabMailSink | undefined;
 
 afterAll(async () => {
-  if (sink && sink.exitCode === null) {
-    const gone = new Promise((r) => sink?.once("exit", r));
-    sink.kill("SIGTERM");
-    await gone;
-  }
+  await sink?.stop();
 });
 
 /** The files of a repository's data folder (packs), counted. */
@@ -93,12 +66,8 @@ async function cutAndHeal(scan: string, reposFile: string, usualMbit: number): P
   expect(readFileSync(scan).length).toBe(40 * 1024 * 1024);
   expect(t.lab(["wan", "--mbit", "8"]).code).toBe(0);
 
-  const portFile = join(t.dir, "smtp.port");
-  const mailFile = join(t.dir, "smtp.mails");
-  for (const f of [portFile, mailFile]) rmSync(f, { force: true });
-  const { cmd, args, env } = siteCommand(t.dir, "primary", [process.execPath, "--input-type=module", "-e", SMTP_SINK, join(repoRoot, "package.json"), portFile, mailFile]);
-  sink = spawn(cmd, args, { env, stdio: "ignore" });
-  const port = Number(await until("the SMTP server in the primary's management namespace", () => (existsSync(portFile) ? readFileSync(portFile, "utf8") : undefined), 30_000));
+  sink = await startLabMailSink(t.dir, "primary", "smtp");
+  const port = sink.port;
   const repos = parse(readFileSync(reposFile, "utf8")) as Record<string, unknown>;
   repos.notify = { smtp: { host: "127.0.0.1", port, secure: false, from: "dcctl <dcctl@lab.invalid>", to: ["trucban@lab.invalid"] }, on: ["failure"] };
   repos.limits = { stall: `${STALL_S}s`, replicate: "30m" };
@@ -128,7 +97,7 @@ async function cutAndHeal(scan: string, reposFile: string, usualMbit: number): P
   expect(record).toMatchObject({ ok: false, outcome: "stalled" });
   expect(record.message).toMatch(/made no progress/);
 
-  const mails = await until("the notice in the SMTP server", () => (existsSync(mailFile) ? readFileSync(mailFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { to: string[]; raw: string }) : undefined), 10_000);
+  const mails = await until("the notice in the SMTP server", () => sink?.mails(), 10_000);
   expect(mails).toHaveLength(1);
   expect(mails[0]?.to).toEqual(["trucban@lab.invalid"]);
   expect(mails[0]?.raw).toMatch(/^Subject: \[dcctl\] replicate STALLED at primary: primary -> secondary\r?$/m);
