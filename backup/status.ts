@@ -176,7 +176,9 @@ export async function backupStatus(jobs: BackupJob[], config: BackupConfig, now:
   };
   const snapshotsIn = (name: RepositoryName): Promise<JudgedSnapshot[]> => listingOf(name).then((l) => l.snapshots);
   // Every listing under way before the other sites' records are awaited: they are read side by side.
-  for (const job of jobs) for (const r of [judgingRepository(job, config), ...REPOSITORY_NAMES.filter((x) => config.repositories[x])]) void snapshotsIn(r);
+  // listingOf's own promises, whose rejection is handled: one derived by snapshotsIn and left alone would reject
+  // unhandled (a lost site's repository) and end the process, `dcctl serve` included.
+  for (const job of jobs) for (const r of [judgingRepository(job, config), ...REPOSITORY_NAMES.filter((x) => config.repositories[x])]) void listingOf(r);
   const state = newestRuns([readState(backupStatePaths(config).stateFile), ...(await Promise.resolve(o.peerRuns ?? []).catch(() => []))]);
   const rows = await Promise.all(
     jobs.map(async (job): Promise<JobStatusRow> => {
