@@ -473,6 +473,7 @@ const pruneCommand: CommandModule<object, PruneArgs> = {
       .option("approval", { type: "string", describe: "--apply-min-age: the code of the approved request for it" }),
   handler: async (args) => {
     waitSeconds("dcctl backup prune", args.wait);
+    if (args.approval !== undefined && !args["apply-min-age"]) throw new InputError(["dcctl backup prune: --approval goes with --apply-min-age (the only part of a prune that asks for one)"]);
     const config = loadBackupConfig();
     const [{ pruneOwnRepository }, { opRecordPath }, { distrustLine }, { minAgeShortened, withDefaultFloor }] = await Promise.all([
       import("../backup/prune.js"),
