@@ -154,7 +154,17 @@ const runCommand: CommandModule<object, RunArgs> = {
     }).finally(() => progress.close());
     for (const r of outcome.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     if (notified.length) process.stderr.write(`note: ${describeDelivery(notified)}\n`);
-    const report = notified.length ? { ...outcome, notified } : outcome;
+    let report: typeof outcome & { notified?: typeof notified; distrusted?: import("../backup/trust.js").DistrustedSnapshot[] } = notified.length ? { ...outcome, notified } : outcome;
+    if (!stoppedBy) {
+      // What the run made, judged now (plausible, not suspicious): a suspicious backup raises the alarm at once. The
+      // exit code stays the jobs' own: the backup was made and kept; status and the views count it out (exit 9 there).
+      const [{ judgeRunSnapshots }, { distrustLine }] = await Promise.all([import("../backup/run-judgement.js"), import("../backup/trust.js")]);
+      const judged = await judgeRunSnapshots(config, outcome.results);
+      for (const n of judged.notes) process.stderr.write(`note: ${n}\n`);
+      for (const d of judged.distrusted) process.stderr.write(`warning: NOT TRUSTED, just made: ${distrustLine(d)}\n`);
+      if (judged.notified.length) process.stderr.write(`note: ${describeDelivery(judged.notified)}\n`);
+      if (judged.distrusted.length) report = { ...report, distrusted: judged.distrusted };
+    }
     if (stoppedBy) {
       if (args.json) printJson(report);
       throw new DcctlError(`stopped by ${stoppedBy}: ${outcome.results.filter((r) => r.status === "ok").length} of ${outcome.results.length} jobs finished before; nothing of the stopped ones was kept (report ${outcome.reportPath ?? "-"})`, stoppedExitCode(stoppedBy));
