@@ -36,12 +36,12 @@ async function withArchives<T>(args: { host?: string }, use: (config: BackupConf
 
 const hostOption = <A>(y: Argv<A>) => y.option("host", { type: "string", describe: "only this archived database host" }).option("json", { type: "boolean", default: false });
 
-const setupCommand: CommandModule<object, { json: boolean }> = {
+const setupCommand: CommandModule<object, HostArgs> = {
   command: "setup",
   describe: "archive every server whose policy has pitr: (the account and slot on the server, the receiver here, a first base backup); idempotent",
-  builder: (y) => y.option("json", { type: "boolean", default: false }),
+  builder: (y) => hostOption(y),
   handler: async (args) => {
-    await withArchives({}, async (config, dbs, exec) => {
+    await withArchives(args, async (config, dbs, exec) => {
       await setupArchives(config, dbs, exec, (line) => void process.stderr.write(`${line}\n`));
       const statuses = await archiveStatuses(config, dbs, exec);
       recordArchiveStatuses(config, statuses);

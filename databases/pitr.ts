@@ -46,6 +46,9 @@ export interface ArchiveStatus {
   measuredAt: string;
 }
 
+/** Where a recovered scratch server's data folder is made on its host (databases/scratch.ts). */
+export const SCRATCH_PREFIX = "/var/tmp/dcctl-pitr-";
+
 /** A point-in-time recovery into a scratch server of its own. */
 export interface RecoverOptions {
   /** The point: recover every transaction committed at or before it (`inclusive`), or strictly before it. */

@@ -8,6 +8,7 @@ import type { ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, Recove
 import { PROBE_TIMEOUT_MS } from "../replication.js";
 import { shipToScratch } from "../scratch.js";
 import type { PgConnection } from "./connection.js";
+import type { Executor } from "../../hosts/executor.js";
 import { pgQuery } from "./query.js";
 import { ensureReplicationRole } from "./replication.js";
 import { asOsUser, type PgServerControl } from "./server.js";
@@ -155,7 +156,26 @@ export async function stopPgArchive(home: ArchiveHome, ends: PgArchiveEnd[], dro
     await barman(home, ["receive-wal", "--stop", end.host.name]).catch((e: unknown) => {
       if (!/no such process/.test(errorMessage(e))) throw e;
     });
-    if (dropSlot) await barman(home, ["receive-wal", "--drop-slot", end.host.name]).catch(() => undefined);
+    if (dropSlot) await dropSlotOnceFree(home, end);
+  }
+}
+
+/**
+ * Drops the archive's slot on the server. Its walsender outlives the receiver stopped just before by a moment, and
+ * an active slot cannot be dropped: tried again for up to 30 s.
+ */
+async function dropSlotOnceFree(home: ArchiveHome, end: PgArchiveEnd): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await barman(home, ["receive-wal", "--drop-slot", end.host.name]);
+      return;
+    } catch (e) {
+      // Gone already, or the server not answering (a lost site's slot cannot be dropped from here): as before, a note-free end.
+      if (!/in use/.test(errorMessage(e))) return;
+      if (Date.now() > deadline) throw e;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
@@ -189,9 +209,16 @@ async function receiverOnServer(home: ArchiveHome, end: PgArchiveEnd): Promise<R
 
 async function waitReceiving(home: ArchiveHome, end: PgArchiveEnd, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let cron = Date.now();
   for (;;) {
     const row = await receiverOnServer(home, end).catch(() => undefined);
     if (row?.state === "streaming") return;
+    // A receiver that did not start, or ended at once (its slot still held by a walsender of a receiver just
+    // stopped), is started again, as the schedule's maintain would a minute later.
+    if (!row && Date.now() - cron > 10_000) {
+      await barman(home, ["cron"]).catch(() => undefined);
+      cron = Date.now();
+    }
     if (Date.now() > deadline) throw new DcctlError(`${end.host.name}: the archive's receiver ${receiverName(home)} is not streaming after ${timeoutMs / 1000} s (see ${join(home.dir, "barman.log")})`);
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -312,6 +339,29 @@ export function recoveryOutcome(log: string): Pick<RecoverResult, "stoppedBefore
 }
 
 /**
+ * Waits for the recovered server to end its recovery and take sessions: `pg_ctl -w` returns once recovery has begun
+ * (with hot_standby off the server says "standby" at once), not once it is over. Then whether it holds the database:
+ * "false|true" when all is well. A server that stopped meanwhile ends the wait with its log's reason.
+ */
+async function recoveredState(exec: Executor, scratch: PgConnection, db: string, status: string[], logFile: string): Promise<string> {
+  const deadline = Date.now() + RECOVER_TIMEOUT_MS;
+  for (;;) {
+    try {
+      const got = (await pgQuery(exec, scratch, "postgres", "SELECT pg_is_in_recovery()::text || '|' || EXISTS (SELECT FROM pg_database WHERE datname = :'db')::text;\n", { db })).trim();
+      if (!got.startsWith("true")) return got;
+    } catch (e) {
+      // Replaying: "the database system is starting up", "Hot standby mode is disabled". Stopped: its log says why.
+      if ((await exec.run(status)).code !== 0) {
+        const log = (await exec.run(["cat", logFile])).stdout;
+        throw new DcctlError(`the recovered server stopped while recovering: ${lastLine(log.split("\n").filter((l) => /FATAL|PANIC/.test(l)).join("\n")) || errorMessage(e)}`);
+      }
+    }
+    if (Date.now() > deadline) return "true|";
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/**
  * Recovers the server's cluster as it was at the target into a scratch server on `o.onto`: Barman restores the newest
  * base backup that ended before the target, with the WAL after it (the segment still being streamed too), here; the
  * data directory is then carried to the target over SSH and started there on `o.port`, where it replays up to the
@@ -343,7 +393,8 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
     const listen = { address: serverAddress(target.conn, o.onto), port: o.port };
     const pgCtl = target.conn.binDir ? join(target.conn.binDir, "pg_ctl") : "pg_ctl";
     const options = `-p ${listen.port} -k ${dir} -c listen_addresses=${listen.address} -c hot_standby=off -c archive_mode=off -c cluster_name=dcctl-pitr`;
-    // hot_standby off: pg_ctl -w returns once recovery is over and the server takes sessions, not before.
+    // hot_standby off: no session reads a half-recovered copy. pg_ctl -w returns once recovery has begun (the server
+    // then says "standby"); recoveredState waits for its end.
     const start = asOsUser(target.server, [pgCtl, "-D", dir, "-l", join(dir, "recovery.log"), "-o", options, "-w", "-t", String(RECOVER_TIMEOUT_MS / 1000), "start"]);
     const stop = asOsUser(target.server, [pgCtl, "-D", dir, "-m", "fast", "stop"]);
     const started = await o.ontoExec.run(start, { timeoutMs: RECOVER_TIMEOUT_MS + 60_000 });
@@ -355,7 +406,7 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
       throw new DcctlError(`the recovered server on ${o.onto.name} did not start: ${lastLine(log.split("\n").filter((l) => /FATAL|PANIC/.test(l)).join("\n")) || lastLine(started.stderr) || `exit ${started.code}`}`);
     }
     const scratch = { ...target.conn, host: listen.address, port: listen.port };
-    const found = (await pgQuery(o.ontoExec, scratch, "postgres", "SELECT pg_is_in_recovery()::text || '|' || EXISTS (SELECT FROM pg_database WHERE datname = :'db')::text;\n", { db: o.db })).trim();
+    const found = await recoveredState(o.ontoExec, scratch, o.db, asOsUser(target.server, [pgCtl, "-D", dir, "status"]), join(dir, "recovery.log"));
     if (found !== "false|true") {
       throw new DcctlError(`the recovered server on ${o.onto.name}:${listen.port} ${found.startsWith("true") ? "is still recovering" : `has no database ${o.db}`} (its data: ${dir}; stop it with ${stop.join(" ")})`);
     }
@@ -368,7 +419,8 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
       target: o.targetText,
       // Everything archived is replayed as a crash recovery, which logs no transaction time: the archive's newest says it.
       ...(toEnd && newestCommit ? { lastTransactionAt: newestCommit.toISOString() } : {}),
-      ...recoveryOutcome(log),
+      // Read again now that recovery is over: where it stopped is logged at its end, after pg_ctl returned.
+      ...recoveryOutcome((await o.ontoExec.run(["cat", join(dir, "recovery.log")])).stdout),
       stop,
     };
   } finally {
