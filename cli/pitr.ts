@@ -5,6 +5,7 @@ import { loadBackupConfig, type BackupConfig } from "../backup/repositories.js";
 import { archivedDatabase, archivedDatabases, archiveStatuses, baseBackup, maintainArchives, recordArchiveStatuses, setupArchives, stopArchives, type ArchivedDatabase } from "../backup/pitr.js";
 import { hostPool, type HostPool } from "../hosts/index.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
+import { gapText } from "../databases/pitr.js";
 import { formatDuration } from "../util/duration.js";
 import { textTable } from "../util/table.js";
 import { print, printJson } from "./print.js";
@@ -66,7 +67,7 @@ const statusCommand: CommandModule<object, HostArgs> = {
         print(
           textTable(
             ["HOST", "ENGINE", "RECEIVING", "LAG", "RPO", "BASE BACKUPS", "RESTORABLE FROM", "TO", "NOTES"],
-            statuses.map((s) => [s.host, s.engine, s.receiving ? "yes" : "no", lagText(s), `${s.rpoSeconds / 60} min`, String(s.baseBackups), s.earliest ?? "-", s.latest ?? "-", s.notes.join("; ")]),
+            statuses.map((s) => [s.host, s.engine, s.receiving ? "yes" : "no", lagText(s), `${s.rpoSeconds / 60} min`, String(s.baseBackups), s.earliest ?? "-", s.latest ?? "-", [...(s.gaps ?? []).map((g) => `GAP: ${gapText(s.host, g)}`), ...s.notes].join("; ")]),
           ),
         );
       const bad = statuses.filter((s) => !s.ok);

@@ -9,7 +9,7 @@ import { RestoreTargetExistsError, type DbRestoreResult } from "../databases/res
 import { restorePath } from "../backup/restore-path.js";
 import { connectHost, hostPool, type Executor } from "../hosts/index.js";
 import { archivedDatabase, archivedDatabases, archivePoints, recoverToPoint } from "../backup/pitr.js";
-import { pointText, readPointInTime } from "../databases/pitr.js";
+import { gapText, pointText, readPointInTime } from "../databases/pitr.js";
 import { formatInZone } from "../util/time-zone.js";
 import { print, printJson } from "./print.js";
 import { confirmAction } from "../util/confirm.js";
@@ -162,6 +162,7 @@ async function restorePointInTime(args: RestoreArgs): Promise<void> {
       else {
         const local = (iso: string | undefined) => (iso && timeZone ? ` (${formatInZone(Date.parse(iso), timeZone)} ${timeZone})` : "");
         print(`${s.host} (${s.engine}): restorable from ${s.earliest ?? "- (no base backup yet)"}${local(s.earliest)} to ${s.latest ?? "-"}${local(s.latest)}`);
+        for (const g of s.gaps ?? []) print(`  GAP: ${gapText(s.host, g)}`);
         print(`  ${s.baseBackups} base backup${s.baseBackups === 1 ? "" : "s"}, newest ${s.newestBaseBackup ?? "-"}; ${s.receiving ? `receiving, lag ${s.lagSeconds === undefined ? "unknown" : `${s.lagSeconds.toFixed(2)} s`}` : "NOT receiving"}${s.notes.length ? `; ${s.notes.join("; ")}` : ""}`);
       }
       return;

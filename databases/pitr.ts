@@ -44,7 +44,32 @@ export interface ArchiveStatus {
   newestBaseBackup?: string;
   /** One line each: why it is not receiving, what the server said. */
   notes: string[];
+  /** Stretches the archive lacks after its oldest base backup (a receiver down longer than the server kept its log). */
+  gaps?: ArchiveGap[];
   measuredAt: string;
+}
+
+/**
+ * A stretch of the server's log the archive lacks: no point inside it can be reached, nor any after it until a base
+ * backup taken after it (whose log the archive holds from its start).
+ */
+export interface ArchiveGap {
+  /** What is missing: "WAL segment" or "binary log file", and the first one missing (its name). */
+  what: string;
+  missing: string;
+  /** How many are missing in a row, and the file the archive holds just before them (absent: none before). */
+  count: number;
+  before?: string;
+  /** The newest point reachable before the gap (its last transaction, else that file's time; ISO). */
+  from?: string;
+  /** The end of the first base backup that began after the gap: points from there on are reachable again (ISO). */
+  resumesAt?: string;
+}
+
+/** A gap said in one line: what is missing, and the span of points it makes unreachable. */
+export function gapText(host: string, g: ArchiveGap): string {
+  const missing = g.count > 1 ? `${g.count} ${g.what}s from ${g.missing}` : `${g.what} ${g.missing}`;
+  return `the archive of ${host} lacks ${missing}${g.before ? ` (after ${g.before})` : ""}: no point from ${g.from ?? "its start"} to ${g.resumesAt ?? "now"} can be reached${g.resumesAt ? " (the next base backup's end)" : " (until a base backup after it: dcctl pitr base-backup)"}`;
 }
 
 /** Where a recovered scratch server's data folder is made on its host (databases/scratch.ts). */
@@ -153,4 +178,9 @@ export function checkCovered(status: ArchiveStatus, target: Date, flag: string):
   const range = `the archive of ${status.host} covers ${status.earliest} to ${status.latest} (dcctl restore --points)`;
   if (target.getTime() < Date.parse(status.earliest)) throw new InputError([`${flag} ${target.toISOString()}: before the oldest base backup's end; ${range}`]);
   if (target.getTime() > Date.parse(status.latest)) throw new InputError([`${flag} ${target.toISOString()}: past the newest change archived; ${range}`]);
+  for (const g of status.gaps ?? []) {
+    const from = g.from === undefined ? Date.parse(status.earliest) : Date.parse(g.from);
+    const resumes = g.resumesAt === undefined ? Infinity : Date.parse(g.resumesAt);
+    if (target.getTime() > from && target.getTime() < resumes) throw new InputError([`${flag} ${target.toISOString()}: ${gapText(status.host, g)}; nothing was touched`]);
+  }
 }

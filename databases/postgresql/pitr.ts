@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { userInfo } from "node:os";
 import { DcctlError, errorMessage, ExitCode } from "../../util/errors.js";
 import { lastLine, run, runOk } from "../../util/process.js";
 import type { SiteHost } from "../../inventory/index.js";
-import type { ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, RecoverResult } from "../pitr.js";
+import type { ArchiveGap, ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, RecoverResult } from "../pitr.js";
 import { PROBE_TIMEOUT_MS } from "../replication.js";
 import { shipToScratch } from "../scratch.js";
 import type { PgConnection } from "./connection.js";
@@ -263,25 +263,111 @@ function walFiles(home: ArchiveHome, host: string): { path: string; segment: str
 }
 
 /**
+ * A WAL segment's timeline and its place in the log, counted in segments: the name is the timeline, the log id and
+ * the segment (8 hex digits each), 256 segments of 16 MiB (the default wal_segment_size) to a log id.
+ */
+export function walPosition(segment: string): { timeline: number; position: number } {
+  return { timeline: parseInt(segment.slice(0, 8), 16), position: parseInt(segment.slice(8, 16), 16) * 0x100 + parseInt(segment.slice(16, 24), 16) };
+}
+
+const segmentName = (timeline: number, position: number) =>
+  [timeline, Math.floor(position / 0x100), position % 0x100].map((n) => n.toString(16).toUpperCase().padStart(8, "0")).join("");
+
+/**
+ * The runs of segments missing from the archive's listing between `beginWal` (a base backup's first) and the newest
+ * it holds: a recovery from that base backup cannot replay past the first one. A segment on any timeline from the
+ * base backup's on counts (after a promotion the same place is on the old timeline, partial, and on the new one).
+ */
+export function walGaps(beginWal: string, segments: string[]): { missing: string; count: number; before?: string; after: string; position: number; lastMissing: number }[] {
+  const start = walPosition(beginWal);
+  const held = new Map<number, string>();
+  for (const s of segments) {
+    const p = walPosition(s);
+    if (p.timeline >= start.timeline && p.position >= start.position && !held.has(p.position)) held.set(p.position, s);
+  }
+  const positions = [...held.keys()].sort((a, b) => a - b);
+  const newest = positions.at(-1);
+  const gaps: ReturnType<typeof walGaps> = [];
+  if (newest === undefined) return gaps;
+  let previous: string | undefined;
+  for (let pos = start.position; pos <= newest; ) {
+    const here = held.get(pos);
+    if (here !== undefined) {
+      previous = here;
+      pos++;
+      continue;
+    }
+    const next = positions.find((p) => p > pos) ?? newest;
+    const timeline = previous ? walPosition(previous).timeline : start.timeline;
+    gaps.push({ missing: segmentName(timeline, pos), count: next - pos, ...(previous ? { before: previous } : {}), after: held.get(next) ?? "", position: pos, lastMissing: next - 1 });
+    pos = next;
+  }
+  return gaps;
+}
+
+/** A base backup's first WAL segment, from Barman's record of it (backup.info); undefined when unreadable. */
+function beginWalOf(home: ArchiveHome, host: string, backupId: string): string | undefined {
+  try {
+    return /^begin_wal=([0-9A-F]{24})$/m.exec(readFileSync(join(barmanHome(home), host, "base", backupId, "backup.info"), "utf8"))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The gaps after the oldest base backup, with the span each makes unreachable: from the last commit before it (else
+ * the time the segment before it was archived) to the end of the first base backup that began after it.
+ */
+async function pgArchiveGaps(home: ArchiveHome, end: PgArchiveEnd, backups: BarmanBackup[]): Promise<ArchiveGap[]> {
+  const oldest = backups[0];
+  const begin = oldest ? beginWalOf(home, end.host.name, oldest.backup_id) : undefined;
+  if (!begin) return [];
+  let files = walFiles(home, end.host.name);
+  let gaps = walGaps(begin, files.map((f) => f.segment));
+  if (gaps.length) {
+    // Barman may have moved a segment from streaming/ to wals/ between the two folders' listings: listed again, a
+    // gap counts only when it is in both.
+    const first = new Set(gaps.map((g) => g.missing));
+    files = walFiles(home, end.host.name);
+    gaps = walGaps(begin, files.map((f) => f.segment)).filter((g) => first.has(g.missing));
+  }
+  const out: ArchiveGap[] = [];
+  for (const g of gaps.slice(0, 5)) {
+    const before = files.find((f) => f.segment === g.before);
+    const commits = before ? await commitTimes(home, end, before).catch(() => []) : [];
+    const from = commits.at(-1) ?? (before ? new Date(statSync(before.path).mtimeMs) : undefined);
+    const resumes = backups.find((b) => {
+      const w = beginWalOf(home, end.host.name, b.backup_id);
+      return w !== undefined && walPosition(w).position > g.lastMissing;
+    });
+    out.push({ what: "WAL segment", missing: g.missing, count: g.count, ...(g.before ? { before: g.before } : {}), ...(from ? { from: from.toISOString() } : {}), ...(resumes ? { resumesAt: new Date(Number(resumes.end_time_timestamp) * 1000).toISOString() } : {}) });
+  }
+  return out;
+}
+
+/** The commit times pg_waldump reads in one archived segment (a `.partial` too), oldest first. */
+async function commitTimes(home: ArchiveHome, end: PgArchiveEnd, f: { path: string; segment: string }): Promise<Date[]> {
+  const waldump = end.conn.binDir ? join(end.conn.binDir, "pg_waldump") : "pg_waldump";
+  // pg_waldump reads a segment by its name: a `.partial` is given one without the suffix.
+  const dir = mkdtempSync(join(home.dir, "waldump-"));
+  try {
+    symlinkSync(f.path, join(dir, f.segment));
+    const res = await run(waldump, ["-p", dir, "-r", "Transaction", f.segment], { timeoutMs: WALDUMP_TIMEOUT_MS });
+    // It ends with an error at the end of the valid WAL (a partial segment's zeroes): what it printed before counts.
+    return [...res.stdout.matchAll(/desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/g)].map((m) => new Date(`${(m[1] ?? "").replace(" ", "T")}Z`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * The commit time of the newest transaction the archive holds (pg_waldump over its newest segments). A restore to a
  * point at or past it recovers everything archived; PostgreSQL itself would refuse a target it never sees passed.
  */
 async function newestArchivedCommit(home: ArchiveHome, end: PgArchiveEnd): Promise<Date | undefined> {
-  const files = walFiles(home, end.host.name).slice(0, 3);
-  const waldump = end.conn.binDir ? join(end.conn.binDir, "pg_waldump") : "pg_waldump";
-  for (const f of files) {
-    // pg_waldump reads a segment by its name: a `.partial` is given one without the suffix.
-    const dir = mkdtempSync(join(home.dir, "waldump-"));
-    try {
-      symlinkSync(f.path, join(dir, f.segment));
-      const res = await run(waldump, ["-p", dir, "-r", "Transaction", f.segment], { timeoutMs: WALDUMP_TIMEOUT_MS });
-      // It ends with an error at the end of the valid WAL (a partial segment's zeroes): what it printed before counts.
-      const commits = [...res.stdout.matchAll(/desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/g)];
-      const last = commits.at(-1)?.[1];
-      if (last) return new Date(`${last.replace(" ", "T")}Z`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  for (const f of walFiles(home, end.host.name).slice(0, 3)) {
+    const last = (await commitTimes(home, end, f)).at(-1);
+    if (last) return last;
   }
   return undefined;
 }
@@ -308,6 +394,10 @@ export async function pgArchiveStatus(home: ArchiveHome, end: PgArchiveEnd, now:
   const oldest = backups[0];
   const newest = backups.at(-1);
   const iso = (ts: string) => new Date(Number(ts) * 1000).toISOString();
+  const gaps = await pgArchiveGaps(home, end, backups).catch((e: unknown) => {
+    notes.push(`the archive's WAL could not be checked for gaps: ${errorMessage(e)}`);
+    return [];
+  });
   return {
     host: end.host.name,
     receiving,
@@ -316,6 +406,7 @@ export async function pgArchiveStatus(home: ArchiveHome, end: PgArchiveEnd, now:
     baseBackups: backups.length,
     ...(newest ? { newestBaseBackup: iso(newest.end_time_timestamp) } : {}),
     notes,
+    ...(gaps.length ? { gaps } : {}),
     measuredAt: now.toISOString(),
   };
 }
