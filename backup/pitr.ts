@@ -161,6 +161,22 @@ export async function removeRecovered(exec: Executor, r: Pick<RecoverResult, "st
   if (removed.code !== 0) throw new DcctlError(`removing ${r.dataDir} on ${exec.target} failed: ${removed.stderr.trim() || `exit ${removed.code}`}`);
 }
 
+/**
+ * How `pitr status` ends: 7 when an archived server did not answer (a site lost or frozen: each archive is judged by
+ * what this site holds), else 4 when an archive is not within its RPO, else 0; with the line that says why.
+ */
+export function archivesVerdict(statuses: JudgedArchive[], lag: (s: JudgedArchive) => string): { code: 0 | 4 | 7; line?: string } {
+  const silent = statuses.filter((s) => s.answered === false);
+  const first = silent[0];
+  if (first) {
+    return { code: 7, line: `${silent.length} of ${statuses.length} archived servers did not answer (first: ${first.host}): judged by what this site's archive holds, ${first.host} restorable ${first.earliest ?? "-"} to ${first.latest ?? "-"}` };
+  }
+  const bad = statuses.filter((s) => !s.ok);
+  const worst = bad[0];
+  if (!worst) return { code: 0 };
+  return { code: 4, line: `${bad.length} of ${statuses.length} archives not within RPO (first: ${worst.host}: ${!worst.receiving ? "not receiving" : worst.baseBackups === 0 ? "no base backup" : `lag ${lag(worst)}`}${worst.notes[0] ? `: ${worst.notes[0]}` : ""})` };
+}
+
 /** Where the last measure of each archive is kept (for the console, which probes nothing for it) and its metrics. */
 function pitrPaths(config: BackupConfig): { lastStatus: string; metricsFile: string } {
   return { lastStatus: join(config.stateDir, "pitr", "last-status.json"), metricsFile: join(dirname(config.metricsFile), "dcctl_pitr.prom") };

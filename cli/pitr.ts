@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from "yargs";
 import { loadSites } from "../inventory/index.js";
 import { loadJobs } from "../backup/jobs.js";
 import { loadBackupConfig, type BackupConfig } from "../backup/repositories.js";
-import { archivedDatabase, archivedDatabases, archiveStatuses, baseBackup, maintainArchives, recordArchiveStatuses, setupArchives, stopArchives, type ArchivedDatabase } from "../backup/pitr.js";
+import { archivedDatabase, archivedDatabases, archivesVerdict, archiveStatuses, baseBackup, maintainArchives, recordArchiveStatuses, setupArchives, stopArchives, type ArchivedDatabase } from "../backup/pitr.js";
 import { hostPool, type HostPool } from "../hosts/index.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
 import { gapText } from "../databases/pitr.js";
@@ -13,7 +13,7 @@ import { print, printJson } from "./print.js";
 /**
  * `dcctl pitr setup|status|base-backup|maintain|stop`: continuous archiving of the database servers whose policy has
  * `pitr:`, kept at this site's management host. Exit codes: 0 ok, 1 failed, 2 bad input, 4 (status) an archive is
- * not receiving, has no base backup, or lags past its tier's RPO.
+ * not receiving, has no base backup, or lags past its tier's RPO, 7 (status) an archived server did not answer.
  */
 
 interface HostArgs {
@@ -70,9 +70,8 @@ const statusCommand: CommandModule<object, HostArgs> = {
             statuses.map((s) => [s.host, s.engine, s.receiving ? "yes" : "no", lagText(s), `${s.rpoSeconds / 60} min`, String(s.baseBackups), s.earliest ?? "-", s.latest ?? "-", [...(s.gaps ?? []).map((g) => `GAP: ${gapText(s.host, g)}`), ...s.notes].join("; ")]),
           ),
         );
-      const bad = statuses.filter((s) => !s.ok);
-      const first = bad[0];
-      if (first) throw new DcctlError(`${bad.length} of ${statuses.length} archives not within RPO (first: ${first.host}: ${!first.receiving ? "not receiving" : first.baseBackups === 0 ? "no base backup" : `lag ${lagText(first)}`}${first.notes[0] ? `: ${first.notes[0]}` : ""})`, ExitCode.partial);
+      const verdict = archivesVerdict(statuses, lagText);
+      if (verdict.code !== 0) throw new DcctlError(verdict.line ?? "", verdict.code === 7 ? ExitCode.siteUnreachable : ExitCode.partial);
     });
   },
 };

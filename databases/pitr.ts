@@ -34,6 +34,8 @@ export interface ArchiveStatus {
   host: string;
   /** Whether the archive receives the server's changes as they are written, now. */
   receiving: boolean;
+  /** False when the server did not answer the probe within its time limit (lost, or frozen): what is archived here stands. */
+  answered?: boolean;
   /** Seconds between the server's newest change and its arrival in the archive: the live RPO. Absent when unknown. */
   lagSeconds?: number;
   /** The oldest and the newest point a restore can reach (ISO); absent before the first base backup. */

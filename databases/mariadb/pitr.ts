@@ -440,8 +440,10 @@ export async function mariadbArchiveStatus(home: ArchiveHome, end: MariadbArchiv
   const bases = listBases(home, name);
   const pid = receiverPid(home, name);
   if (pid === undefined) notes.push(`the archive's mariadb-binlog is not running for ${name} (dcctl pitr maintain starts it again)`);
+  let answered = true;
   const master = await masterStatus(end).catch((e: unknown) => {
     notes.push(`${name} did not answer: ${errorMessage(e)}`);
+    answered = false;
     return undefined;
   });
   const receiving = pid !== undefined && master !== undefined;
@@ -469,6 +471,7 @@ export async function mariadbArchiveStatus(home: ArchiveHome, end: MariadbArchiv
   return {
     host: name,
     receiving,
+    ...(answered ? {} : { answered }),
     ...(lagSeconds === undefined ? {} : { lagSeconds }),
     ...(oldest && latestMs ? { earliest: oldest.endTime, latest: new Date(Math.max(latestMs, Date.parse(oldest.endTime))).toISOString() } : {}),
     baseBackups: bases.length,

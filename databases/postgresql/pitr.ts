@@ -379,8 +379,10 @@ export async function pgArchiveStatus(home: ArchiveHome, end: PgArchiveEnd, now:
     notes.push(errorMessage(e));
     return [];
   });
+  let answered = true;
   const row = await receiverOnServer(home, end).catch((e: unknown) => {
     notes.push(`${end.host.name} did not answer: ${errorMessage(e)}`);
+    answered = false;
     return undefined;
   });
   const receiving = row?.state === "streaming";
@@ -401,6 +403,7 @@ export async function pgArchiveStatus(home: ArchiveHome, end: PgArchiveEnd, now:
   return {
     host: end.host.name,
     receiving,
+    ...(answered ? {} : { answered }),
     ...(lagSeconds === undefined ? {} : { lagSeconds }),
     ...(oldest && latestMs ? { earliest: iso(oldest.end_time_timestamp), latest: new Date(latestMs).toISOString() } : {}),
     baseBackups: backups.length,

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { archiveLines, readArchiveStatuses, recordArchiveStatuses, type JudgedArchive } from "../../backup/pitr.js";
+import { archiveLines, archivesVerdict, readArchiveStatuses, recordArchiveStatuses, type JudgedArchive } from "../../backup/pitr.js";
 import type { BackupConfig } from "../../backup/repositories.js";
 import type { ConsoleStatus } from "../../console/status.js";
 import { consoleTexts } from "../../console/texts.js";
@@ -127,5 +127,20 @@ describe("a point in time as the operator types it", () => {
     expect(readPointInTime("2026-10-25 03:30:00", "--at", { clock: berlin, now: at }).text).toBe("2026-10-25 03:30:00+01:00");
     expect(() => readPointInTime("2026-12-05 10:59", "--at", { clock: { site: "primary" }, now: at })).toThrow(/^--at "2026-12-05 10:59": not a time: give ISO 8601 with an offset, .* \(a time without one is read in the site's timeZone:, which site primary does not set\)$/);
     expect(() => readPointInTime("2026-12-05 1059", "--at", { clock: vn, now: at })).toThrow(/^--at "2026-12-05 1059": not a time: give ISO 8601 with an offset, e\.g\. .*, or primary's wall clock \(Asia\/Ho_Chi_Minh\) without one: 2026-12-05 10:59:00$/);
+  });
+});
+
+describe("how pitr status ends", () => {
+  const lag = (s: { lagSeconds?: number }) => `${s.lagSeconds ?? "?"} s`;
+  it("0 when every archive is within its RPO; 4 when one is not", () => {
+    expect(archivesVerdict([archive("qn-db-01", {})], lag)).toEqual({ code: 0 });
+    expect(archivesVerdict([archive("qn-db-01", {}), archive("qn-db-04", { ok: false, lagSeconds: 1200 })], lag)).toEqual({ code: 4, line: "1 of 2 archives not within RPO (first: qn-db-04: lag 1200 s)" });
+  });
+  it("7 when an archived server did not answer, whatever else: judged by what this site's archive holds", () => {
+    const lost = archive("qn-db-01", { ok: false, receiving: false, answered: false, notes: ["qn-db-01 did not answer: timed out after 5 s"] });
+    expect(archivesVerdict([archive("qn-db-04", { ok: false, lagSeconds: 1200 }), lost], lag)).toEqual({
+      code: 7,
+      line: `1 of 2 archived servers did not answer (first: qn-db-01): judged by what this site's archive holds, qn-db-01 restorable ${lost.earliest ?? ""} to ${lost.latest ?? ""}`,
+    });
   });
 });
