@@ -3,9 +3,9 @@ import { dirname, join } from "node:path";
 import { drTierOf, findHost, type SiteHost, type Sites } from "../inventory/index.js";
 import { DB_ENGINES, ENGINES, enginesOf, type DbEngine } from "../databases/registry.js";
 import type { PointInTimeArchive } from "../databases/engine.js";
-import { checkCovered, type ArchiveHome, type ArchiveStatus, type ArchivedServer, type RecoverResult } from "../databases/pitr.js";
-import type { HostPool } from "../hosts/index.js";
-import { InputError } from "../util/errors.js";
+import { checkCovered, SCRATCH_PREFIX, type ArchiveHome, type ArchiveStatus, type ArchivedServer, type RecoverResult } from "../databases/pitr.js";
+import type { Executor, HostPool } from "../hosts/index.js";
+import { DcctlError, InputError } from "../util/errors.js";
 import { writeAtomic } from "../util/files.js";
 import { makeDir } from "../util/dirs.js";
 import { renderGauges, type Gauge } from "../util/prometheus.js";
@@ -143,6 +143,38 @@ export async function recoverToPoint(
   checkCovered(status, o.target, o.flag);
   const archive = requireArchive(db.engine);
   return archive.recover(config, archiveHome(config, db.engine, o.log), serverOf(db, exec), { target: o.target, targetText: o.targetText, inclusive: o.inclusive, onto: o.onto, ontoExec: exec(o.onto), port: o.port ?? archive.scratchPort, db: o.dbName });
+}
+
+/** SQL on a server recoverToPoint brought up (its address and port on `onto`), as the engine's client prints rows. */
+export function queryRecovered(config: BackupConfig, engine: DbEngine, onto: SiteHost, exec: HostPool, r: Pick<RecoverResult, "address" | "port">, database: string, sql: string): Promise<string> {
+  return requireArchive(engine).queryRecovered(config, onto.name, exec(onto), { address: r.address, port: r.port }, database, sql);
+}
+
+/**
+ * Stops a server recoverToPoint brought up and removes its data folder: what a drill's clean-up does with it. A
+ * server already stopped is no failure; a folder outside the scratch area is never removed.
+ */
+export async function removeRecovered(exec: Executor, r: Pick<RecoverResult, "stop" | "dataDir">): Promise<void> {
+  await exec.run(r.stop, { timeoutMs: 120_000 });
+  if (!r.dataDir.startsWith(SCRATCH_PREFIX)) throw new InputError([`not removing ${r.dataDir}: a recovered server's data lives under ${SCRATCH_PREFIX}*`]);
+  const removed = await exec.run(["rm", "-rf", "--", r.dataDir], { timeoutMs: 600_000 });
+  if (removed.code !== 0) throw new DcctlError(`removing ${r.dataDir} on ${exec.target} failed: ${removed.stderr.trim() || `exit ${removed.code}`}`);
+}
+
+/**
+ * How `pitr status` ends: 7 when an archived server did not answer (a site lost or frozen: each archive is judged by
+ * what this site holds), else 4 when an archive is not within its RPO, else 0; with the line that says why.
+ */
+export function archivesVerdict(statuses: JudgedArchive[], lag: (s: JudgedArchive) => string): { code: 0 | 4 | 7; line?: string } {
+  const silent = statuses.filter((s) => s.answered === false);
+  const first = silent[0];
+  if (first) {
+    return { code: 7, line: `${silent.length} of ${statuses.length} archived servers did not answer (first: ${first.host}): judged by what this site's archive holds, ${first.host} restorable ${first.earliest ?? "-"} to ${first.latest ?? "-"}` };
+  }
+  const bad = statuses.filter((s) => !s.ok);
+  const worst = bad[0];
+  if (!worst) return { code: 0 };
+  return { code: 4, line: `${bad.length} of ${statuses.length} archives not within RPO (first: ${worst.host}: ${!worst.receiving ? "not receiving" : worst.baseBackups === 0 ? "no base backup" : `lag ${lag(worst)}`}${worst.notes[0] ? `: ${worst.notes[0]}` : ""})` };
 }
 
 /** Where the last measure of each archive is kept (for the console, which probes nothing for it) and its metrics. */

@@ -2,9 +2,10 @@ import type { Argv, CommandModule } from "yargs";
 import { loadSites } from "../inventory/index.js";
 import { loadJobs } from "../backup/jobs.js";
 import { loadBackupConfig, type BackupConfig } from "../backup/repositories.js";
-import { archivedDatabase, archivedDatabases, archiveStatuses, baseBackup, maintainArchives, recordArchiveStatuses, setupArchives, stopArchives, type ArchivedDatabase } from "../backup/pitr.js";
+import { archivedDatabase, archivedDatabases, archivesVerdict, archiveStatuses, baseBackup, maintainArchives, recordArchiveStatuses, setupArchives, stopArchives, type ArchivedDatabase } from "../backup/pitr.js";
 import { hostPool, type HostPool } from "../hosts/index.js";
 import { DcctlError, ExitCode } from "../util/errors.js";
+import { gapText } from "../databases/pitr.js";
 import { formatDuration } from "../util/duration.js";
 import { textTable } from "../util/table.js";
 import { print, printJson } from "./print.js";
@@ -12,7 +13,7 @@ import { print, printJson } from "./print.js";
 /**
  * `dcctl pitr setup|status|base-backup|maintain|stop`: continuous archiving of the database servers whose policy has
  * `pitr:`, kept at this site's management host. Exit codes: 0 ok, 1 failed, 2 bad input, 4 (status) an archive is
- * not receiving, has no base backup, or lags past its tier's RPO.
+ * not receiving, has no base backup, or lags past its tier's RPO, 7 (status) an archived server did not answer.
  */
 
 interface HostArgs {
@@ -36,12 +37,12 @@ async function withArchives<T>(args: { host?: string }, use: (config: BackupConf
 
 const hostOption = <A>(y: Argv<A>) => y.option("host", { type: "string", describe: "only this archived database host" }).option("json", { type: "boolean", default: false });
 
-const setupCommand: CommandModule<object, { json: boolean }> = {
+const setupCommand: CommandModule<object, HostArgs> = {
   command: "setup",
   describe: "archive every server whose policy has pitr: (the account and slot on the server, the receiver here, a first base backup); idempotent",
-  builder: (y) => y.option("json", { type: "boolean", default: false }),
+  builder: (y) => hostOption(y),
   handler: async (args) => {
-    await withArchives({}, async (config, dbs, exec) => {
+    await withArchives(args, async (config, dbs, exec) => {
       await setupArchives(config, dbs, exec, (line) => void process.stderr.write(`${line}\n`));
       const statuses = await archiveStatuses(config, dbs, exec);
       recordArchiveStatuses(config, statuses);
@@ -66,12 +67,11 @@ const statusCommand: CommandModule<object, HostArgs> = {
         print(
           textTable(
             ["HOST", "ENGINE", "RECEIVING", "LAG", "RPO", "BASE BACKUPS", "RESTORABLE FROM", "TO", "NOTES"],
-            statuses.map((s) => [s.host, s.engine, s.receiving ? "yes" : "no", lagText(s), `${s.rpoSeconds / 60} min`, String(s.baseBackups), s.earliest ?? "-", s.latest ?? "-", s.notes.join("; ")]),
+            statuses.map((s) => [s.host, s.engine, s.receiving ? "yes" : "no", lagText(s), `${s.rpoSeconds / 60} min`, String(s.baseBackups), s.earliest ?? "-", s.latest ?? "-", [...(s.gaps ?? []).map((g) => `GAP: ${gapText(s.host, g)}`), ...s.notes].join("; ")]),
           ),
         );
-      const bad = statuses.filter((s) => !s.ok);
-      const first = bad[0];
-      if (first) throw new DcctlError(`${bad.length} of ${statuses.length} archives not within RPO (first: ${first.host}: ${!first.receiving ? "not receiving" : first.baseBackups === 0 ? "no base backup" : `lag ${lagText(first)}`}${first.notes[0] ? `: ${first.notes[0]}` : ""})`, ExitCode.partial);
+      const verdict = archivesVerdict(statuses, lagText);
+      if (verdict.code !== 0) throw new DcctlError(verdict.line ?? "", verdict.code === 7 ? ExitCode.siteUnreachable : ExitCode.partial);
     });
   },
 };

@@ -9,7 +9,8 @@ import { RestoreTargetExistsError, type DbRestoreResult } from "../databases/res
 import { restorePath } from "../backup/restore-path.js";
 import { connectHost, hostPool, type Executor } from "../hosts/index.js";
 import { archivedDatabase, archivedDatabases, archivePoints, recoverToPoint } from "../backup/pitr.js";
-import { parsePointInTime } from "../databases/pitr.js";
+import { gapText, pointText, readPointInTime } from "../databases/pitr.js";
+import { formatInZone } from "../util/time-zone.js";
 import { print, printJson } from "./print.js";
 import { confirmAction } from "../util/confirm.js";
 import type { Lang } from "../util/i18n.js";
@@ -143,8 +144,12 @@ async function restorePointInTime(args: RestoreArgs): Promise<void> {
   if (args.snapshot !== "latest") throw new InputError([`dcctl restore: ${flag} restores from the point-in-time archive, not a snapshot: drop --snapshot`]);
   if (args.port !== undefined && (!Number.isInteger(args.port) || args.port < 1 || args.port > 65535)) throw new InputError([`dcctl restore: --port must be a port number (not ${String(args.port)})`]);
   const when = args.at ?? args.before;
-  const target = when === undefined ? undefined : parsePointInTime(when, flag);
   const sites = loadSites();
+  // A time without an offset is read on the wall clock of the site of the server whose data it is.
+  const site = findHost(sites, args.host)?.site;
+  const timeZone = site === undefined ? undefined : sites[site].timeZone;
+  const point = when === undefined ? undefined : readPointInTime(when, flag, { clock: { site: site ?? "?", ...(timeZone === undefined ? {} : { timeZone }) } });
+  const target = point?.at;
   const db = archivedDatabase(archivedDatabases(sites, loadJobs()), args.host);
   const onto = args.target === undefined ? db.host : findHost(sites, args.target);
   if (!onto) throw new InputError([`dcctl restore: unknown target host "${args.target ?? ""}"`]);
@@ -155,7 +160,9 @@ async function restorePointInTime(args: RestoreArgs): Promise<void> {
       const s = await archivePoints(config, db, exec);
       if (args.json) printJson(s);
       else {
-        print(`${s.host} (${s.engine}): restorable from ${s.earliest ?? "- (no base backup yet)"} to ${s.latest ?? "-"}`);
+        const local = (iso: string | undefined) => (iso && timeZone ? ` (${formatInZone(Date.parse(iso), timeZone)} ${timeZone})` : "");
+        print(`${s.host} (${s.engine}): restorable from ${s.earliest ?? "- (no base backup yet)"}${local(s.earliest)} to ${s.latest ?? "-"}${local(s.latest)}`);
+        for (const g of s.gaps ?? []) print(`  GAP: ${gapText(s.host, g)}`);
         print(`  ${s.baseBackups} base backup${s.baseBackups === 1 ? "" : "s"}, newest ${s.newestBaseBackup ?? "-"}; ${s.receiving ? `receiving, lag ${s.lagSeconds === undefined ? "unknown" : `${s.lagSeconds.toFixed(2)} s`}` : "NOT receiving"}${s.notes.length ? `; ${s.notes.join("; ")}` : ""}`);
       }
       return;
@@ -164,12 +171,14 @@ async function restorePointInTime(args: RestoreArgs): Promise<void> {
     const dbName = args.db;
     const facts = restoreFacts(args, onto.name, "point-in-time", `${onto.name}/${dbName}`);
     const r = await withEvents(config, RESTORE_EVENTS, { ...facts, data: { ...facts.data, snapshot: `${flag} ${when ?? ""}` } }, () =>
-      recoverToPoint(config, db, exec, { target, targetText: when ?? "", inclusive: args.at !== undefined, flag, onto, ...(args.port === undefined ? {} : { port: args.port }), dbName, log }),
+      recoverToPoint(config, db, exec, { target, targetText: point?.text ?? "", inclusive: args.at !== undefined, flag, onto, ...(args.port === undefined ? {} : { port: args.port }), dbName, log }),
     );
-    if (args.json) printJson(r);
+    const exactly = pointText(point ?? { at: target }, timeZone);
+    if (args.json) printJson({ ...r, point: { utc: target.toISOString(), ...(timeZone ? { site: formatInZone(target.getTime(), timeZone, point?.fraction), timeZone } : {}) } });
     else {
-      print(`recovered ${r.host} as of ${flag} ${r.target} from base backup ${r.baseBackup}: database ${args.db} on ${onto.name} at ${r.address}:${r.port} (data ${r.dataDir})`);
-      print(`  last transaction recovered: ${r.lastTransactionAt ?? "none after the base backup"}${r.stoppedBefore ? `; stopped before transaction ${r.stoppedBefore.transaction} committed ${r.stoppedBefore.committedAt}` : "; every archived change applied"}`);
+      print(`recovered ${r.host} as of ${flag} ${exactly} from base backup ${r.baseBackup}: database ${args.db} on ${onto.name} at ${r.address}:${r.port} (data ${r.dataDir})`);
+      const inZone = (iso: string) => (timeZone ? ` (${formatInZone(Date.parse(iso), timeZone)})` : "");
+      print(`  last transaction recovered: ${r.lastTransactionAt ? `${r.lastTransactionAt}${inZone(r.lastTransactionAt)}` : "none after the base backup"}${r.stoppedBefore ? `; stopped before transaction ${r.stoppedBefore.transaction} committed ${r.stoppedBefore.committedAt}` : "; every archived change applied"}`);
       print(`  stop and remove it on ${onto.name}: ${r.stop.join(" ")} && rm -rf ${r.dataDir}`);
     }
   } finally {

@@ -83,6 +83,8 @@ export interface PointInTimeArchive<N extends string, S> {
   baseBackup(config: EngineConfig<N, S>, home: ArchiveHome, server: ArchivedServer): Promise<string>;
   status(config: EngineConfig<N, S>, home: ArchiveHome, server: ArchivedServer): Promise<ArchiveStatus>;
   recover(config: EngineConfig<N, S>, home: ArchiveHome, server: ArchivedServer, o: RecoverOptions): Promise<RecoverResult>;
+  /** SQL on a recovered scratch server (its address and port), with the login of the host it runs on. */
+  queryRecovered(config: EngineConfig<N, S>, onto: string, exec: Executor, at: { address: string; port: number }, database: string, sql: string): Promise<string>;
   /** What the scheduler runs every minute: receivers kept running, archived WAL filed, retention applied. */
   maintain(config: EngineConfig<N, S>, home: ArchiveHome): Promise<void>;
   /** Stops archiving the servers (the archive stays); `dropSlot` also frees what each server keeps for it. */

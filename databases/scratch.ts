@@ -4,6 +4,7 @@ import { DcctlError } from "../util/errors.js";
 import { lastLine } from "../util/process.js";
 import { toolEnv } from "../util/tools.js";
 import { expectOk, type Executor } from "../hosts/executor.js";
+import { SCRATCH_PREFIX } from "./pitr.js";
 
 /**
  * Where a point-in-time restore's scratch server lives on its target: a private folder (0700, under /var/tmp: a data
@@ -51,6 +52,6 @@ export async function shipToScratch(local: string, exec: Executor, o: ShipOption
   const tarCode = await tarDone;
   if (tarCode !== 0) throw new DcctlError(`tar of ${o.what} failed: ${lastLine(tarErr) || `exit ${tarCode}`}`);
   const dir = expectOk(res, [`unpacking ${o.what}`], exec.target).stdout.trim().split("\n").pop() ?? "";
-  if (!dir.startsWith("/var/tmp/dcctl-pitr-")) throw new DcctlError(`unpacking ${o.what} on ${exec.target} printed no folder`);
+  if (!dir.startsWith(SCRATCH_PREFIX)) throw new DcctlError(`unpacking ${o.what} on ${exec.target} printed no folder`);
   return dir;
 }

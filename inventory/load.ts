@@ -69,6 +69,7 @@ function withDefaults(raw: RawSite): Site {
     description: raw.description ?? "",
     domain: raw.domain,
     dnsServers: [...raw.dnsServers],
+    ...(raw.timeZone === undefined ? {} : { timeZone: raw.timeZone }),
     vcenter: { ...raw.vcenter, esxiHosts: [...raw.vcenter.esxiHosts], datastores: [...raw.vcenter.datastores] },
     templates: raw.templates.map((t) => ({ ...t })),
     networks: raw.networks.map((n) => ({ ...n, isolated: n.isolated ?? false })),

@@ -11,6 +11,7 @@ export interface RawSite {
   description?: string;
   domain: string;
   dnsServers: string[];
+  timeZone?: string;
   vcenter: { datacenter: string; cluster: string; esxiHosts: string[]; datastores: string[]; dvSwitch: string };
   templates: { name: string; os: TemplateOs }[];
   networks: (Omit<Network, "isolated" | "purpose"> & { purpose: NetworkPurpose; isolated?: boolean })[];

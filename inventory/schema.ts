@@ -62,6 +62,11 @@ export const siteSchema = {
     description: { type: "string", description: "Free text for people." },
     domain: { ...name, description: "The DNS domain of the site's servers (guest customisation)." },
     dnsServers: { type: "array", minItems: 1, items: { type: "string" }, description: "IPv4 addresses of the site's DNS servers (guest customisation)." },
+    timeZone: {
+      type: "string",
+      minLength: 1,
+      description: "The IANA time zone of the site's wall clock (e.g. Asia/Ho_Chi_Minh): a time typed without an offset (restore --at, --before) is read in it, and points in time are said in it beside UTC. Without it, such a time is refused.",
+    },
     vcenter: {
       type: "object",
       additionalProperties: false,

@@ -2,6 +2,7 @@ import { formatCidr, networkContains, networksOverlap, parseCidr, parseIpv4, typ
 import { asArray, asRecord, asString, prefixFor, type Problem } from "./problems.js";
 import { isDmzName } from "./query.js";
 import type { DataPath } from "./yaml-source.js";
+import { isTimeZone } from "../util/time-zone.js";
 
 /**
  * The checks of one site file that a schema cannot express: references between fields, uniqueness, addresses.
@@ -21,6 +22,10 @@ export function checkSemantics(data: unknown, lineOf: (path: DataPath) => number
       report(["dnsServers", i], `dnsServers[${i}] "${server}" is not an IPv4 address`);
     }
   });
+
+  if (typeof root.timeZone === "string" && root.timeZone !== "" && !isTimeZone(root.timeZone)) {
+    report(["timeZone"], `timeZone "${root.timeZone}" is not an IANA time zone (e.g. Asia/Ho_Chi_Minh, UTC)`);
+  }
 
   const vcenter = asRecord(root.vcenter);
   const datastores = uniqueNames(asArray(vcenter?.datastores), ["vcenter", "datastores"], "datastore", lineOf, report);

@@ -103,6 +103,8 @@ export interface Site {
   description: string;
   domain: string;
   dnsServers: string[];
+  /** The IANA zone of the site's wall clock (inventory `timeZone:`), when the file names one. */
+  timeZone?: string;
   vcenter: VCenter;
   templates: Template[];
   networks: Network[];

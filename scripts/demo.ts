@@ -6,9 +6,9 @@ import { labDir } from "../lab/state.js";
 import { repoRoot } from "../util/tools.js";
 
 /**
- * The README's main job on the embedded default, the local two-site lab: bring it up and provision both sites, back
- * up every job and replicate from the primary's management host, run a DR drill from the secondary's, and print the
- * drill's measured RPO and RTO. Every phase goes through the `dcctl` binary, as an operator would type it on that
+ * The README's main job on the embedded default, the local two-site lab: bring it up and provision both sites, start
+ * the secondary's point-in-time archive of the portal's server, back up every job and replicate from the primary's
+ * management host, run a DR drill from the secondary's, and print the drill's measured RPO and RTO. Every phase goes through the `dcctl` binary, as an operator would type it on that
  * site's management host (`dcctl lab exec SITE -- …`); the lab stays up for exploring afterwards.
  */
 const dir = labDir();
@@ -55,6 +55,7 @@ const LOOK_AROUND: [string, string][] = [
   ["dcctl lab exec primary -- dcctl backup status", "newest snapshot per job against its RPO"],
   ["dcctl lab exec secondary -- dcctl replication status", "each standby's lag against its tier's RPO"],
   ["dcctl lab exec secondary -- dcctl dr history", "drills and failovers, with their reports"],
+  ["dcctl lab exec secondary -- dcctl restore --db portal --host lab-db-01 --points", "how far back the portal's point-in-time archive reaches"],
   ["dcctl lab exec secondary -- dcctl dr readiness", "per service: protected, drilled within its cadence, ready"],
   ["dcctl lab exec primary -- curl -s http://10.10.30.21:8080/health", "the public-service portal at the primary"],
 ];
@@ -63,6 +64,9 @@ const total = Date.now();
 const env = process.env;
 const at = (site: "primary" | "secondary", ...args: string[]) => ["lab", "exec", site, "--", "dcctl", ...args];
 await phase("bring up the two-site lab and apply both stacks", ["lab", "up"], env);
+// The drill recovers the portal's server to a point in time from the secondary's own archive: started first, so that
+// by the drill it reaches back past the point the drill asks for.
+await phase("archive the tier-1 databases continuously at the secondary (point-in-time)", at("secondary", "pitr", "setup", "--host", "lab-db-01"), env);
 // Each site backs up its own hosts: the primary's key only reads the secondary's records there (backup/peer-access.ts).
 await phase("back up every job of the primary site", at("primary", "backup", "run", "--all", "--site", "primary"), env);
 await phase("back up every job of the secondary site", at("secondary", "backup", "run", "--all", "--site", "secondary"), env);

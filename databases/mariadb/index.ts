@@ -46,6 +46,7 @@ export const mariadb: DatabaseEngine<"mariadb", MariadbSettings> = {
     baseBackup: (config, home, server) => mariadbBaseBackup(home, archiveEnd(config, server)),
     status: (config, home, server) => mariadbArchiveStatus(home, archiveEnd(config, server)),
     recover: (config, home, server, o) => recoverMariadb(home, archiveEnd(config, server), archiveEnd(config, { host: o.onto, exec: o.ontoExec, recoveryWindowDays: server.recoveryWindowDays }), o),
+    queryRecovered: (config, onto, exec, at, database, sql) => mariadbQuery(exec, { ...connection(config, onto), host: at.address, port: at.port }, sql, database || undefined),
     maintain: (_config, home) => maintainMariadbArchive(home),
     stop: (config, home, servers, dropSlot) => stopMariadbArchive(home, servers.map((s) => archiveEnd(config, s)), dropSlot),
   },

@@ -8,7 +8,7 @@ import { isRunning, lastLine } from "../../util/process.js";
 import { toolEnv } from "../../util/tools.js";
 import { expectOk, type Executor } from "../../hosts/executor.js";
 import type { SiteHost } from "../../inventory/index.js";
-import type { ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, RecoverResult } from "../pitr.js";
+import type { ArchiveGap, ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, RecoverResult } from "../pitr.js";
 import { PROBE_TIMEOUT_MS } from "../replication.js";
 import { shipToScratch } from "../scratch.js";
 import { mariadbArgv, sqlString, type MariadbConnection } from "./connection.js";
@@ -107,6 +107,42 @@ export function archivedBinlogs(dir: string): string[] {
     return [];
   }
   return names.filter((n) => /\.\d{6,}$/.test(n)).sort((a, b) => seq(a) - seq(b));
+}
+
+/**
+ * The runs of binary log files missing from the archive between `first` (where a base backup's data ends) and the
+ * newest it holds: the server numbers its files one by one, so a number skipped is a file the archive never got (a
+ * receiver down longer than the server kept its binary log). A replay cannot pass it.
+ */
+export function binlogGaps(first: string, files: string[]): { missing: string; count: number; before?: string; lastMissing: number }[] {
+  const stem = first.replace(/\.\d+$/, "");
+  const width = (/\.(\d+)$/.exec(first)?.[1] ?? "000000").length;
+  const held = [...new Set(files.filter((f) => f.replace(/\.\d+$/, "") === stem).map(seq))].filter((n) => n >= seq(first)).sort((a, b) => a - b);
+  const gaps: ReturnType<typeof binlogGaps> = [];
+  const newest = held.at(-1);
+  if (newest === undefined) return gaps;
+  const name = (n: number) => `${stem}.${String(n).padStart(width, "0")}`;
+  let expected = seq(first);
+  for (const n of held) {
+    if (n > expected) gaps.push({ missing: name(expected), count: n - expected, ...(expected > seq(first) ? { before: name(expected - 1) } : {}), lastMissing: n - 1 });
+    expected = n + 1;
+  }
+  return gaps;
+}
+
+/** The gaps after the oldest base backup, with the span each makes unreachable (to the first base backup after it). */
+async function mariadbArchiveGaps(home: ArchiveHome, host: string, bases: BaseBackup[]): Promise<ArchiveGap[]> {
+  const oldest = bases[0];
+  if (!oldest) return [];
+  const dir = binlogDir(home, host);
+  const out: ArchiveGap[] = [];
+  for (const g of binlogGaps(oldest.binlogFile, archivedBinlogs(dir)).slice(0, 5)) {
+    const last = g.before ? (await transactionsOf(dir, g.before).catch(() => [])).filter((t) => t.committed).at(-1)?.at : undefined;
+    const from = last ?? (g.before ? new Date(statSync(join(dir, g.before)).mtimeMs) : undefined);
+    const resumes = bases.find((b) => seq(b.binlogFile) > g.lastMissing);
+    out.push({ what: "binary log file", missing: g.missing, count: g.count, ...(g.before ? { before: g.before } : {}), ...(from ? { from: from.toISOString() } : {}), ...(resumes ? { resumesAt: resumes.endTime } : {}) });
+  }
+  return out;
 }
 
 /** The base backups of a server that are complete (their record written), oldest first. */
@@ -404,8 +440,10 @@ export async function mariadbArchiveStatus(home: ArchiveHome, end: MariadbArchiv
   const bases = listBases(home, name);
   const pid = receiverPid(home, name);
   if (pid === undefined) notes.push(`the archive's mariadb-binlog is not running for ${name} (dcctl pitr maintain starts it again)`);
+  let answered = true;
   const master = await masterStatus(end).catch((e: unknown) => {
     notes.push(`${name} did not answer: ${errorMessage(e)}`);
+    answered = false;
     return undefined;
   });
   const receiving = pid !== undefined && master !== undefined;
@@ -426,14 +464,20 @@ export async function mariadbArchiveStatus(home: ArchiveHome, end: MariadbArchiv
   const latestMs = lagSeconds === 0 ? now.getTime() : (newestAt?.getTime() ?? 0);
   const oldest = bases[0];
   const newest = bases.at(-1);
+  const gaps = await mariadbArchiveGaps(home, name, bases).catch((e: unknown) => {
+    notes.push(`the archive's binary log could not be checked for gaps: ${errorMessage(e)}`);
+    return [];
+  });
   return {
     host: name,
     receiving,
+    ...(answered ? {} : { answered }),
     ...(lagSeconds === undefined ? {} : { lagSeconds }),
     ...(oldest && latestMs ? { earliest: oldest.endTime, latest: new Date(Math.max(latestMs, Date.parse(oldest.endTime))).toISOString() } : {}),
     baseBackups: bases.length,
     ...(newest ? { newestBaseBackup: newest.endTime } : {}),
     notes,
+    ...(gaps.length ? { gaps } : {}),
     measuredAt: now.toISOString(),
   };
 }

@@ -53,6 +53,7 @@ export const postgresql: DatabaseEngine<"postgresql", PgSettings> = {
     baseBackup: (config, home, server) => pgBaseBackup(home, archiveEnd(config, server)),
     status: (config, home, server) => pgArchiveStatus(home, archiveEnd(config, server)),
     recover: (config, home, server, o) => recoverPg(home, archiveEnd(config, server), archiveEnd(config, { host: o.onto, exec: o.ontoExec, recoveryWindowDays: server.recoveryWindowDays }), o),
+    queryRecovered: (config, onto, exec, at, database, sql) => pgQuery(exec, { ...connection(config, onto), host: at.address, port: at.port }, database || "postgres", sql),
     maintain: (_config, home) => pgArchiveCron(home),
     stop: (config, home, servers, dropSlot) => stopPgArchive(home, servers.map((s) => archiveEnd(config, s)), dropSlot),
   },

@@ -1,13 +1,14 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { userInfo } from "node:os";
 import { DcctlError, errorMessage, ExitCode } from "../../util/errors.js";
 import { lastLine, run, runOk } from "../../util/process.js";
 import type { SiteHost } from "../../inventory/index.js";
-import type { ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, RecoverResult } from "../pitr.js";
+import type { ArchiveGap, ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, RecoverResult } from "../pitr.js";
 import { PROBE_TIMEOUT_MS } from "../replication.js";
 import { shipToScratch } from "../scratch.js";
 import type { PgConnection } from "./connection.js";
+import type { Executor } from "../../hosts/executor.js";
 import { pgQuery } from "./query.js";
 import { ensureReplicationRole } from "./replication.js";
 import { asOsUser, type PgServerControl } from "./server.js";
@@ -155,7 +156,26 @@ export async function stopPgArchive(home: ArchiveHome, ends: PgArchiveEnd[], dro
     await barman(home, ["receive-wal", "--stop", end.host.name]).catch((e: unknown) => {
       if (!/no such process/.test(errorMessage(e))) throw e;
     });
-    if (dropSlot) await barman(home, ["receive-wal", "--drop-slot", end.host.name]).catch(() => undefined);
+    if (dropSlot) await dropSlotOnceFree(home, end);
+  }
+}
+
+/**
+ * Drops the archive's slot on the server. Its walsender outlives the receiver stopped just before by a moment, and
+ * an active slot cannot be dropped: tried again for up to 30 s.
+ */
+async function dropSlotOnceFree(home: ArchiveHome, end: PgArchiveEnd): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await barman(home, ["receive-wal", "--drop-slot", end.host.name]);
+      return;
+    } catch (e) {
+      // Gone already, or the server not answering (a lost site's slot cannot be dropped from here): as before, a note-free end.
+      if (!/in use/.test(errorMessage(e))) return;
+      if (Date.now() > deadline) throw e;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
@@ -189,9 +209,16 @@ async function receiverOnServer(home: ArchiveHome, end: PgArchiveEnd): Promise<R
 
 async function waitReceiving(home: ArchiveHome, end: PgArchiveEnd, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let cron = Date.now();
   for (;;) {
     const row = await receiverOnServer(home, end).catch(() => undefined);
     if (row?.state === "streaming") return;
+    // A receiver that did not start, or ended at once (its slot still held by a walsender of a receiver just
+    // stopped), is started again, as the schedule's maintain would a minute later.
+    if (!row && Date.now() - cron > 10_000) {
+      await barman(home, ["cron"]).catch(() => undefined);
+      cron = Date.now();
+    }
     if (Date.now() > deadline) throw new DcctlError(`${end.host.name}: the archive's receiver ${receiverName(home)} is not streaming after ${timeoutMs / 1000} s (see ${join(home.dir, "barman.log")})`);
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -236,25 +263,111 @@ function walFiles(home: ArchiveHome, host: string): { path: string; segment: str
 }
 
 /**
+ * A WAL segment's timeline and its place in the log, counted in segments: the name is the timeline, the log id and
+ * the segment (8 hex digits each), 256 segments of 16 MiB (the default wal_segment_size) to a log id.
+ */
+export function walPosition(segment: string): { timeline: number; position: number } {
+  return { timeline: parseInt(segment.slice(0, 8), 16), position: parseInt(segment.slice(8, 16), 16) * 0x100 + parseInt(segment.slice(16, 24), 16) };
+}
+
+const segmentName = (timeline: number, position: number) =>
+  [timeline, Math.floor(position / 0x100), position % 0x100].map((n) => n.toString(16).toUpperCase().padStart(8, "0")).join("");
+
+/**
+ * The runs of segments missing from the archive's listing between `beginWal` (a base backup's first) and the newest
+ * it holds: a recovery from that base backup cannot replay past the first one. A segment on any timeline from the
+ * base backup's on counts (after a promotion the same place is on the old timeline, partial, and on the new one).
+ */
+export function walGaps(beginWal: string, segments: string[]): { missing: string; count: number; before?: string; after: string; position: number; lastMissing: number }[] {
+  const start = walPosition(beginWal);
+  const held = new Map<number, string>();
+  for (const s of segments) {
+    const p = walPosition(s);
+    if (p.timeline >= start.timeline && p.position >= start.position && !held.has(p.position)) held.set(p.position, s);
+  }
+  const positions = [...held.keys()].sort((a, b) => a - b);
+  const newest = positions.at(-1);
+  const gaps: ReturnType<typeof walGaps> = [];
+  if (newest === undefined) return gaps;
+  let previous: string | undefined;
+  for (let pos = start.position; pos <= newest; ) {
+    const here = held.get(pos);
+    if (here !== undefined) {
+      previous = here;
+      pos++;
+      continue;
+    }
+    const next = positions.find((p) => p > pos) ?? newest;
+    const timeline = previous ? walPosition(previous).timeline : start.timeline;
+    gaps.push({ missing: segmentName(timeline, pos), count: next - pos, ...(previous ? { before: previous } : {}), after: held.get(next) ?? "", position: pos, lastMissing: next - 1 });
+    pos = next;
+  }
+  return gaps;
+}
+
+/** A base backup's first WAL segment, from Barman's record of it (backup.info); undefined when unreadable. */
+function beginWalOf(home: ArchiveHome, host: string, backupId: string): string | undefined {
+  try {
+    return /^begin_wal=([0-9A-F]{24})$/m.exec(readFileSync(join(barmanHome(home), host, "base", backupId, "backup.info"), "utf8"))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The gaps after the oldest base backup, with the span each makes unreachable: from the last commit before it (else
+ * the time the segment before it was archived) to the end of the first base backup that began after it.
+ */
+async function pgArchiveGaps(home: ArchiveHome, end: PgArchiveEnd, backups: BarmanBackup[]): Promise<ArchiveGap[]> {
+  const oldest = backups[0];
+  const begin = oldest ? beginWalOf(home, end.host.name, oldest.backup_id) : undefined;
+  if (!begin) return [];
+  let files = walFiles(home, end.host.name);
+  let gaps = walGaps(begin, files.map((f) => f.segment));
+  if (gaps.length) {
+    // Barman may have moved a segment from streaming/ to wals/ between the two folders' listings: listed again, a
+    // gap counts only when it is in both.
+    const first = new Set(gaps.map((g) => g.missing));
+    files = walFiles(home, end.host.name);
+    gaps = walGaps(begin, files.map((f) => f.segment)).filter((g) => first.has(g.missing));
+  }
+  const out: ArchiveGap[] = [];
+  for (const g of gaps.slice(0, 5)) {
+    const before = files.find((f) => f.segment === g.before);
+    const commits = before ? await commitTimes(home, end, before).catch(() => []) : [];
+    const from = commits.at(-1) ?? (before ? new Date(statSync(before.path).mtimeMs) : undefined);
+    const resumes = backups.find((b) => {
+      const w = beginWalOf(home, end.host.name, b.backup_id);
+      return w !== undefined && walPosition(w).position > g.lastMissing;
+    });
+    out.push({ what: "WAL segment", missing: g.missing, count: g.count, ...(g.before ? { before: g.before } : {}), ...(from ? { from: from.toISOString() } : {}), ...(resumes ? { resumesAt: new Date(Number(resumes.end_time_timestamp) * 1000).toISOString() } : {}) });
+  }
+  return out;
+}
+
+/** The commit times pg_waldump reads in one archived segment (a `.partial` too), oldest first. */
+async function commitTimes(home: ArchiveHome, end: PgArchiveEnd, f: { path: string; segment: string }): Promise<Date[]> {
+  const waldump = end.conn.binDir ? join(end.conn.binDir, "pg_waldump") : "pg_waldump";
+  // pg_waldump reads a segment by its name: a `.partial` is given one without the suffix.
+  const dir = mkdtempSync(join(home.dir, "waldump-"));
+  try {
+    symlinkSync(f.path, join(dir, f.segment));
+    const res = await run(waldump, ["-p", dir, "-r", "Transaction", f.segment], { timeoutMs: WALDUMP_TIMEOUT_MS });
+    // It ends with an error at the end of the valid WAL (a partial segment's zeroes): what it printed before counts.
+    return [...res.stdout.matchAll(/desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/g)].map((m) => new Date(`${(m[1] ?? "").replace(" ", "T")}Z`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * The commit time of the newest transaction the archive holds (pg_waldump over its newest segments). A restore to a
  * point at or past it recovers everything archived; PostgreSQL itself would refuse a target it never sees passed.
  */
 async function newestArchivedCommit(home: ArchiveHome, end: PgArchiveEnd): Promise<Date | undefined> {
-  const files = walFiles(home, end.host.name).slice(0, 3);
-  const waldump = end.conn.binDir ? join(end.conn.binDir, "pg_waldump") : "pg_waldump";
-  for (const f of files) {
-    // pg_waldump reads a segment by its name: a `.partial` is given one without the suffix.
-    const dir = mkdtempSync(join(home.dir, "waldump-"));
-    try {
-      symlinkSync(f.path, join(dir, f.segment));
-      const res = await run(waldump, ["-p", dir, "-r", "Transaction", f.segment], { timeoutMs: WALDUMP_TIMEOUT_MS });
-      // It ends with an error at the end of the valid WAL (a partial segment's zeroes): what it printed before counts.
-      const commits = [...res.stdout.matchAll(/desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/g)];
-      const last = commits.at(-1)?.[1];
-      if (last) return new Date(`${last.replace(" ", "T")}Z`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  for (const f of walFiles(home, end.host.name).slice(0, 3)) {
+    const last = (await commitTimes(home, end, f)).at(-1);
+    if (last) return last;
   }
   return undefined;
 }
@@ -266,8 +379,10 @@ export async function pgArchiveStatus(home: ArchiveHome, end: PgArchiveEnd, now:
     notes.push(errorMessage(e));
     return [];
   });
+  let answered = true;
   const row = await receiverOnServer(home, end).catch((e: unknown) => {
     notes.push(`${end.host.name} did not answer: ${errorMessage(e)}`);
+    answered = false;
     return undefined;
   });
   const receiving = row?.state === "streaming";
@@ -281,14 +396,20 @@ export async function pgArchiveStatus(home: ArchiveHome, end: PgArchiveEnd, now:
   const oldest = backups[0];
   const newest = backups.at(-1);
   const iso = (ts: string) => new Date(Number(ts) * 1000).toISOString();
+  const gaps = await pgArchiveGaps(home, end, backups).catch((e: unknown) => {
+    notes.push(`the archive's WAL could not be checked for gaps: ${errorMessage(e)}`);
+    return [];
+  });
   return {
     host: end.host.name,
     receiving,
+    ...(answered ? {} : { answered }),
     ...(lagSeconds === undefined ? {} : { lagSeconds }),
     ...(oldest && latestMs ? { earliest: iso(oldest.end_time_timestamp), latest: new Date(latestMs).toISOString() } : {}),
     baseBackups: backups.length,
     ...(newest ? { newestBaseBackup: iso(newest.end_time_timestamp) } : {}),
     notes,
+    ...(gaps.length ? { gaps } : {}),
     measuredAt: now.toISOString(),
   };
 }
@@ -309,6 +430,29 @@ export function recoveryOutcome(log: string): Pick<RecoverResult, "stoppedBefore
     ...(stop?.[1] && stop[2] ? { stoppedBefore: { transaction: stop[1], committedAt: iso(stop[2]) } } : {}),
     ...(last?.[1] ? { lastTransactionAt: iso(last[1]) } : {}),
   };
+}
+
+/**
+ * Waits for the recovered server to end its recovery and take sessions: `pg_ctl -w` returns once recovery has begun
+ * (with hot_standby off the server says "standby" at once), not once it is over. Then whether it holds the database:
+ * "false|true" when all is well. A server that stopped meanwhile ends the wait with its log's reason.
+ */
+async function recoveredState(exec: Executor, scratch: PgConnection, db: string, status: string[], logFile: string): Promise<string> {
+  const deadline = Date.now() + RECOVER_TIMEOUT_MS;
+  for (;;) {
+    try {
+      const got = (await pgQuery(exec, scratch, "postgres", "SELECT pg_is_in_recovery()::text || '|' || EXISTS (SELECT FROM pg_database WHERE datname = :'db')::text;\n", { db })).trim();
+      if (!got.startsWith("true")) return got;
+    } catch (e) {
+      // Replaying: "the database system is starting up", "Hot standby mode is disabled". Stopped: its log says why.
+      if ((await exec.run(status)).code !== 0) {
+        const log = (await exec.run(["cat", logFile])).stdout;
+        throw new DcctlError(`the recovered server stopped while recovering: ${lastLine(log.split("\n").filter((l) => /FATAL|PANIC/.test(l)).join("\n")) || errorMessage(e)}`);
+      }
+    }
+    if (Date.now() > deadline) return "true|";
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 /**
@@ -343,7 +487,8 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
     const listen = { address: serverAddress(target.conn, o.onto), port: o.port };
     const pgCtl = target.conn.binDir ? join(target.conn.binDir, "pg_ctl") : "pg_ctl";
     const options = `-p ${listen.port} -k ${dir} -c listen_addresses=${listen.address} -c hot_standby=off -c archive_mode=off -c cluster_name=dcctl-pitr`;
-    // hot_standby off: pg_ctl -w returns once recovery is over and the server takes sessions, not before.
+    // hot_standby off: no session reads a half-recovered copy. pg_ctl -w returns once recovery has begun (the server
+    // then says "standby"); recoveredState waits for its end.
     const start = asOsUser(target.server, [pgCtl, "-D", dir, "-l", join(dir, "recovery.log"), "-o", options, "-w", "-t", String(RECOVER_TIMEOUT_MS / 1000), "start"]);
     const stop = asOsUser(target.server, [pgCtl, "-D", dir, "-m", "fast", "stop"]);
     const started = await o.ontoExec.run(start, { timeoutMs: RECOVER_TIMEOUT_MS + 60_000 });
@@ -355,7 +500,7 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
       throw new DcctlError(`the recovered server on ${o.onto.name} did not start: ${lastLine(log.split("\n").filter((l) => /FATAL|PANIC/.test(l)).join("\n")) || lastLine(started.stderr) || `exit ${started.code}`}`);
     }
     const scratch = { ...target.conn, host: listen.address, port: listen.port };
-    const found = (await pgQuery(o.ontoExec, scratch, "postgres", "SELECT pg_is_in_recovery()::text || '|' || EXISTS (SELECT FROM pg_database WHERE datname = :'db')::text;\n", { db: o.db })).trim();
+    const found = await recoveredState(o.ontoExec, scratch, o.db, asOsUser(target.server, [pgCtl, "-D", dir, "status"]), join(dir, "recovery.log"));
     if (found !== "false|true") {
       throw new DcctlError(`the recovered server on ${o.onto.name}:${listen.port} ${found.startsWith("true") ? "is still recovering" : `has no database ${o.db}`} (its data: ${dir}; stop it with ${stop.join(" ")})`);
     }
@@ -368,7 +513,8 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
       target: o.targetText,
       // Everything archived is replayed as a crash recovery, which logs no transaction time: the archive's newest says it.
       ...(toEnd && newestCommit ? { lastTransactionAt: newestCommit.toISOString() } : {}),
-      ...recoveryOutcome(log),
+      // Read again now that recovery is over: where it stopped is logged at its end, after pg_ctl returned.
+      ...recoveryOutcome((await o.ontoExec.run(["cat", join(dir, "recovery.log")])).stdout),
       stop,
     };
   } finally {

@@ -2,7 +2,7 @@ import type { Sites } from "../../inventory/index.js";
 import type { JournalRecord } from "./journal.js";
 import type { PlannedStep } from "./model.js";
 import type { Replay } from "./replay.js";
-import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
+import type { PointInTimeRecovered, RecoveredHost, RestoredDatabase } from "./steps/types.js";
 import type { DataLoss } from "./steps/data-loss.js";
 import { failureReference } from "./failure.js";
 import type { DivergedWrites } from "../../databases/replication.js";
@@ -49,7 +49,11 @@ export function measure(planned: PlannedStep[], state: Replay, records: JournalR
     // A service's tier is its data's: a restore into a restore-test server serves the tier of the host it came from.
     const tiers = steps.flatMap((p) => {
       const data = state.results.get(p.step.id)?.data;
-      const sources = [...((data?.restored as RestoredDatabase[] | undefined) ?? []).map((r) => r.sourceHost), ...((data?.recovered as RecoveredHost[] | undefined) ?? []).map((r) => r.primary)];
+      const sources = [
+        ...((data?.restored as RestoredDatabase[] | undefined) ?? []).map((r) => r.sourceHost),
+        ...((data?.recovered as RecoveredHost[] | undefined) ?? []).map((r) => r.primary),
+        ...((data?.pointInTime as PointInTimeRecovered[] | undefined) ?? []).map((r) => r.sourceHost),
+      ];
       const known = sources.flatMap((name) => [...sites.primary.hosts, ...sites.secondary.hosts].filter((h) => h.name === name).map((h) => h.drTier));
       return known.length ? known : p.hosts.map((h) => h.drTier);
     });

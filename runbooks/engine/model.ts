@@ -9,7 +9,7 @@ export const RUNBOOK_KINDS = ["drill", "failover", "failback"] as const;
 /** `drill`: non-disruptive test at the secondary; `failover`/`failback`: the real thing, confirmed by an operator. */
 export type RunbookKind = (typeof RUNBOOK_KINDS)[number];
 
-export const STEP_TYPES = ["precheck", "fence", "restore-db", "promote", "reprotect", "infra", "dns", "verify", "data-loss", "command", "notify", "report"] as const;
+export const STEP_TYPES = ["precheck", "fence", "restore-db", "restore-pitr", "promote", "reprotect", "infra", "dns", "verify", "data-loss", "command", "notify", "report"] as const;
 export type StepType = (typeof STEP_TYPES)[number];
 
 /** Which inventory hosts a step addresses; every given field must match (hosts: any of the names). */

@@ -194,7 +194,7 @@ function plannedRecovers(runbook: Runbook, sites: Sites): Record<string, string[
     const service = p.step.service;
     if (service === undefined) continue;
     const from = typeof p.step.with.from === "string" ? p.step.with.from : undefined;
-    const hosts = p.hosts.map((h) => (p.step.type === "restore-db" ? (from ?? h.standbyFor ?? h.name) : h.site === "primary" ? h.name : h.standbyFor)).filter((n): n is string => n !== undefined && primary.has(n));
+    const hosts = p.hosts.map((h) => (p.step.type === "restore-db" || p.step.type === "restore-pitr" ? (from ?? h.standbyFor ?? h.name) : h.site === "primary" ? h.name : h.standbyFor)).filter((n): n is string => n !== undefined && primary.has(n));
     out[service] = [...new Set([...(out[service] ?? []), ...hosts])];
   }
   return out;

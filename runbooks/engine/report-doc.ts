@@ -163,6 +163,25 @@ export function reportDocument(report: RunReport, lang: Lang): ReportDocument {
     p(t("discarded.explain"));
   }
 
+  if (r.pointInTime?.length) {
+    h(t("pitr.heading"));
+    blocks.push({
+      kind: "table",
+      head: [t("rpoRto.service"), t("pitr.server"), t("pitr.asked"), t("pitr.reached"), t("pitr.gap"), t("rpoRto.target"), t("rpoRto.result"), t("pitr.next")],
+      rows: r.pointInTime.map((x) => [
+        { text: x.service ?? "—" },
+        { text: t("pitr.serverText", { engine: x.engine, host: x.sourceHost, database: x.database, target: x.targetHost, port: x.port }) },
+        { text: x.asked },
+        { text: x.reached ?? "—" },
+        { text: x.gapSeconds === undefined ? "—" : t("pitr.seconds", { value: num(x.gapSeconds) }) },
+        { text: minutes(x.rpoTargetMinutes) },
+        met(x.rpoMet),
+        { text: x.firstNotApplied ?? t("pitr.allApplied") },
+      ]),
+    });
+    p(t("pitr.explain"));
+  }
+
   h(t("steps.heading"));
   blocks.push({
     kind: "table",

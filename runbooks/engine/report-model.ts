@@ -4,7 +4,7 @@ import type { FailureFrom } from "./failure.js";
 import type { MissedTarget } from "./journal.js";
 import type { Measurement } from "./measure.js";
 import type { CheckOutcome } from "./steps/verify.js";
-import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
+import type { PointInTimeRecovered, RecoveredHost, RestoredDatabase } from "./steps/types.js";
 import type { ApprovalRecord } from "../../backup/approval/request.js";
 
 /*
@@ -55,6 +55,8 @@ export interface RunReport {
   /** How each standby came up (promote steps): promoted replica or restored from the repository, and why. */
   recovered: RecoveredHost[];
   measurements: { overall: Measurement; services: Measurement[] };
+  /** Servers recovered from a point-in-time archive (restore-pitr steps that ended well): the point asked and reached. */
+  pointInTime?: PointInTimeReport[];
   cleanup: { step: string; status: string; notes: string[]; message?: string }[];
   /** The deviations from the plan, in English (report.md and report.html say them in the run's language). */
   deviations: string[];
@@ -90,6 +92,9 @@ export interface StepReport {
   /** An operator's (or the resume rule's) answer about the step after a crash. */
   decision?: { decision: "rerun" | "skip"; reason: string; by: string };
 }
+
+/** A point-in-time recovery as the report shows it: the gap judged against the RPO of the source host's tier. */
+export type PointInTimeReport = PointInTimeRecovered & { step: string; service?: string; tier?: number; rpoTargetMinutes?: number; rpoMet?: boolean };
 
 /** A snapshot restored by a step that ended well, with the repository it came from. */
 export type RestoredSnapshot = RestoredDatabase & { step: string; repository: string; at: string };

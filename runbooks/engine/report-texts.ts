@@ -81,6 +81,19 @@ const en: Texts = {
     explain:
       "Writes a former primary held past the point where its new primary's history forked (after the failover, before it was fenced): rebuilding it as a replica discarded them, as the operator said (--discard-diverged). They are lost from the databases; the kept copy holds them (WAL or binary log, its decode, the rows).",
   },
+  pitr: {
+    heading: "Point-in-time recovery from the archive",
+    server: "server recovered",
+    serverText: "{{engine}} {{host}} ({{database}}) → {{target}}:{{port}}",
+    asked: "point asked",
+    reached: "last transaction recovered",
+    gap: "gap",
+    seconds: "{{value}} s",
+    next: "first transaction not applied",
+    allApplied: "none: every archived change applied",
+    explain:
+      "The server recovered from this site's point-in-time archive (base backup and the changes after it, not a snapshot) to a point shortly before the step, into a scratch server, checked, and removed after the drill. Gap: the point asked minus the last transaction recovered, the recovery point the archive reached, against the RPO of the source's tier. A first transaction not applied, committed after the point, shows that recovery stopped at the point asked and not where the archive ended.",
+  },
   steps: {
     heading: "Steps",
     step: "step",
@@ -265,6 +278,19 @@ const vi: Texts = {
     kept: "Bản lưu giữ",
     explain:
       "Các giao dịch ghi mà máy chủ chính cũ còn giữ sau điểm rẽ nhánh lịch sử của máy chủ chính mới (sau khi chuyển đổi dự phòng, trước khi bị chặn ghi): khi dựng lại nó thành bản sao, các giao dịch này bị loại bỏ theo chỉ định của người vận hành (--discard-diverged). Chúng không còn trong cơ sở dữ liệu; bản lưu giữ chứa chúng (WAL hoặc binary log, bản giải mã, các dòng dữ liệu).",
+  },
+  pitr: {
+    heading: "Khôi phục về một thời điểm từ kho lưu trữ liên tục",
+    server: "Máy chủ được khôi phục",
+    serverText: "{{engine}} {{host}} ({{database}}) → {{target}}:{{port}}",
+    asked: "Thời điểm yêu cầu",
+    reached: "Giao dịch cuối cùng được khôi phục",
+    gap: "Độ chênh",
+    seconds: "{{value}} giây",
+    next: "Giao dịch đầu tiên không áp dụng",
+    allApplied: "không có: mọi thay đổi đã lưu trữ đều được áp dụng",
+    explain:
+      "Máy chủ được khôi phục từ kho lưu trữ liên tục của site này (bản sao lưu nền và các thay đổi sau đó, không phải snapshot) về một thời điểm ngay trước bước này, vào một máy chủ tạm, được kiểm tra và xoá sau diễn tập. Độ chênh: thời điểm yêu cầu trừ đi thời điểm của giao dịch cuối cùng được khôi phục, tức điểm khôi phục mà kho lưu trữ đạt được, so với RPO theo cấp DR của máy chủ nguồn. Giao dịch đầu tiên không được áp dụng, xác nhận sau thời điểm yêu cầu, cho thấy quá trình khôi phục dừng đúng tại thời điểm yêu cầu chứ không phải tại chỗ kho lưu trữ kết thúc.",
   },
   steps: {
     heading: "Các bước thực hiện",

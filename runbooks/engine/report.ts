@@ -12,8 +12,8 @@ import { deviationItems, reportMarkdown as markdownOf } from "./report-doc.js";
 import { reportHtml } from "./report-html.js";
 import { renderDeviation } from "./report-texts.js";
 import type { CheckOutcome } from "./steps/verify.js";
-import type { RecoveredHost, RestoredDatabase } from "./steps/types.js";
-import type { Evidence, RestoredSnapshot, RunReport, StepReport } from "./report-model.js";
+import type { PointInTimeRecovered, RecoveredHost, RestoredDatabase } from "./steps/types.js";
+import type { Evidence, PointInTimeReport, RestoredSnapshot, RunReport, StepReport } from "./report-model.js";
 
 export interface BuildOptions {
   /** Build from the first `upToSeq` records only: what the report looked like when that record was the last. */
@@ -49,7 +49,8 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites, opts: B
   });
 
   const checks: RunReport["checks"] = [];
-  for (const p of planned.filter((x) => x.step.type === "verify")) {
+  // A restore-pitr step checks the copy it brought up itself: its checks are data checks as a verify step's are.
+  for (const p of planned.filter((x) => x.step.type === "verify" || x.step.type === "restore-pitr")) {
     const end = state.steps.get(p.step.id)?.lastEnd;
     for (const c of (end?.data.checks as CheckOutcome[] | undefined) ?? []) checks.push({ step: p.step.id, ...c });
   }
@@ -91,6 +92,8 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites, opts: B
     journal: opts.journalLabel ?? journal,
     journalRecords: records.length,
   };
+  const pointInTime = pointInTimeOf(planned, state, sites, runbook.to);
+  if (pointInTime.length) report.pointInTime = pointInTime;
   if (state.start.planned) report.planned = writesStopped(planned, records);
   if (runbook.kind === "drill") {
     report.primaryTouchedBy = planned.filter((p) => p.step.type !== "precheck" && p.hosts.some((h) => h.site === "primary")).map((p) => p.step.id);
@@ -106,6 +109,26 @@ export function buildReport(dir: string, runbook: Runbook, sites: Sites, opts: B
   report.deviations = deviationItems(report).map((d) => renderDeviation("en", d));
   report.evidence = evidenceOf(report, planned, state, sites);
   return report;
+}
+
+/** What the restore-pitr steps that ended well recovered, each gap against the RPO of its source's tier. */
+function pointInTimeOf(planned: PlannedStep[], state: ReturnType<typeof replay>, sites: Sites, to: SiteName): PointInTimeReport[] {
+  const hosts = [...sites.primary.hosts, ...sites.secondary.hosts];
+  return planned
+    .filter((p) => p.step.type === "restore-pitr")
+    .flatMap((p) =>
+      ((state.results.get(p.step.id)?.data.pointInTime as PointInTimeRecovered[] | undefined) ?? []).map((r) => {
+        const tier = hosts.find((h) => h.name === r.sourceHost)?.drTier;
+        const target = tier === undefined ? undefined : (sites[to].drTiers.find((t) => t.tier === tier) ?? sites.primary.drTiers.find((t) => t.tier === tier));
+        return {
+          step: p.step.id,
+          ...(p.step.service ? { service: p.step.service } : {}),
+          ...r,
+          ...(tier === undefined ? {} : { tier }),
+          ...(target ? { rpoTargetMinutes: target.rpoMinutes, ...(r.gapSeconds === undefined ? {} : { rpoMet: r.gapSeconds <= target.rpoMinutes * 60 }) } : {}),
+        };
+      }),
+    );
 }
 
 const isSite = (name: string): name is SiteName => (SITE_NAMES as readonly string[]).includes(name);

@@ -9,7 +9,11 @@ import { stagingLedger } from "../../databases/staging.js";
 import { replicationAccount } from "../../backup/replication/index.js";
 import type { SiteHost } from "../../inventory/index.js";
 import { DcctlError, InputError } from "../../util/errors.js";
-import type { DatabaseRestorer, DrServices, InfraDriver, ReplicaControl, SnapshotCatalog, SqlClient } from "./steps/types.js";
+import type { DatabaseRestorer, DrServices, InfraDriver, PointInTimeRestorer, ReplicaControl, SnapshotCatalog, SqlClient } from "./steps/types.js";
+import { archivedDatabase, archivedDatabases, queryRecovered, recoverToPoint, removeRecovered } from "../../backup/pitr.js";
+import { loadJobs } from "../../backup/jobs.js";
+import { gapSeconds } from "./steps/restore-pitr.js";
+import { loadSites } from "../../inventory/index.js";
 
 /**
  * The DR engine's services as dcctl runs them for real: hosts over SSH (or this machine for the backup config's
@@ -39,7 +43,8 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
   const local = new LocalExecutor();
   // One executor per host for the whole run: an SSH connection is opened once and shared by the steps.
   let pool: HostPool | undefined;
-  const executorFor = (host: SiteHost): Executor => (pool ??= hostPool(need(config, `reaching ${host.name}`)))(host);
+  const poolOf = (what: string): HostPool => (pool ??= hostPool(need(config, what)));
+  const executorFor = (host: SiteHost): Executor => poolOf(`reaching ${host.name}`)(host);
 
   const sql: SqlClient = {
     async query(host, engine, database, text) {
@@ -89,6 +94,43 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
     },
   };
 
+  // This site's archive of the server (backup/pitr.ts), as `dcctl restore --at` reads it.
+  const pointInTime: PointInTimeRestorer = {
+    async recover(req) {
+      const c = need(config, "restore-pitr");
+      const all = archivedDatabases(loadSites(), loadJobs());
+      const db = archivedDatabase(all.filter((a) => a.engine === req.engine), req.sourceHost, "restore-pitr with.from");
+      const asked = req.at.toISOString();
+      const r = await recoverToPoint(c, db, poolOf("restore-pitr"), {
+        target: req.at,
+        targetText: asked,
+        inclusive: true,
+        flag: "restore-pitr with.at",
+        onto: req.targetHost,
+        ...(req.port === undefined ? {} : { port: req.port }),
+        dbName: req.database,
+        log: req.log,
+      });
+      const reached = r.lastTransactionAt;
+      return {
+        sourceHost: r.host,
+        engine: req.engine,
+        database: req.database,
+        targetHost: req.targetHost.name,
+        asked,
+        ...(reached === undefined ? {} : { reached, gapSeconds: gapSeconds(asked, reached) }),
+        ...(r.stoppedBefore ? { firstNotApplied: r.stoppedBefore.committedAt } : {}),
+        baseBackup: r.baseBackup,
+        address: r.address,
+        port: r.port,
+        dataDir: r.dataDir,
+        stop: r.stop,
+      };
+    },
+    query: (r, host, database, sql) => queryRecovered(need(config, "restore-pitr"), r.engine, host, poolOf("restore-pitr"), r, database, sql),
+    remove: (r, host) => removeRecovered(executorFor(host), r),
+  };
+
   const replicas: ReplicaControl = {
     status: (pair) => ENGINES[pair.engine].replicaStatus(need(config, "replication"), { host: pair.primary, exec: executorFor(pair.primary) }, { host: pair.standby, exec: executorFor(pair.standby) }),
     promote: (pair) => ENGINES[pair.engine].promote(need(config, "promote"), { host: pair.standby, exec: executorFor(pair.standby) }),
@@ -108,6 +150,7 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
     sql,
     snapshots,
     restorer,
+    pointInTime,
     replicas,
     ...(infra ? { infra } : {}),
     ...(config?.notify ? { notify: config.notify } : {}),

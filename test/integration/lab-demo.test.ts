@@ -1,12 +1,14 @@
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 import { labNetwork } from "../../lab/lab.js";
 import { drillHostDown, drillHosts, drillHostUp, labNetId } from "../../lab/network.js";
 import { repoRoot } from "../../util/tools.js";
+import { labPaths } from "../../lab/paths.js";
+import type { RunReport } from "../../runbooks/engine/report-model.js";
 import { mainJs, startDcctl } from "../helpers/cli.js";
 import { rootNamespaceView, routesOf, sharedLab, UP_OUTPUT } from "../helpers/lab.js";
 
@@ -56,6 +58,14 @@ function postmasters(dir: string): Record<string, number> {
   }
   return found;
 }
+
+// The demo left the secondary's point-in-time archive of lab-db-01 running (its drill recovers from it): stopped, and
+// its record removed, so that the other files meet the lab as it was, with nothing archived.
+afterAll(() => {
+  const stopped = t.at("secondary", ["dcctl", "pitr", "stop", "--host", "lab-db-01", "--drop-slot"]);
+  rmSync(join(labPaths(t.dir).stateDir("secondary"), "pitr"), { recursive: true, force: true });
+  if (stopped.code !== 0) throw new Error(`pitr stop at the secondary failed: ${stopped.stderr}`);
+});
 
 /** The "To look around" lines of the demo's output, without their comments. */
 function lookAroundCommands(out: string): string[] {
@@ -157,6 +167,26 @@ describe("the demo, and the duty room after it", () => {
     expect(demoDrill.dir.startsWith(join(t.dir, "control", "secondary"))).toBe(true);
     const md = readFileSync(join(demoDrill.dir, "report.md"), "utf8");
     expect(md).toMatch(/\| portal \| 1 \| [\d.]+ (s|min) \| 15 min \| met \| [\d.]+ (s|min) \| 60 min \| met \|/);
+    // lab-db-01 recovered to 10 s before the step from the secondary's archive (the demo set it up): the portal files a
+    // dossier every 200 ms, so the last transaction recovered lies within a second of the point, and the next one after it.
+    const report = JSON.parse(readFileSync(join(demoDrill.dir, "report.json"), "utf8")) as RunReport;
+    const pitrStep = report.steps.find((s) => s.id === "restore-portal-pitr");
+    const [pitr] = report.pointInTime ?? [];
+    expect(pitr, md).toMatchObject({ sourceHost: "lab-db-01", engine: "postgresql", database: "portal", targetHost: "lab-dr-bk-01", port: 5433, tier: 1, rpoTargetMinutes: 15, rpoMet: true });
+    const asked = Date.parse(pitr?.asked ?? "");
+    // The step's start is journaled just before it reads the clock.
+    expect(Date.parse(pitrStep?.startedAt ?? "") - asked).toBeGreaterThan(9_000);
+    expect(Date.parse(pitrStep?.startedAt ?? "") - asked).toBeLessThan(12_000);
+    expect(Date.parse(pitr?.reached ?? "")).toBeLessThanOrEqual(asked);
+    expect(pitr?.gapSeconds).toBeGreaterThanOrEqual(0);
+    expect(pitr?.gapSeconds).toBeLessThan(2);
+    expect(Date.parse(pitr?.firstNotApplied ?? "")).toBeGreaterThan(asked);
+    expect(report.checks.filter((c) => c.step === "restore-portal-pitr").map((c) => `${c.got} ${String(c.ok)}`)).toEqual(["t true"]);
+    expect(md).toMatch(/## Point-in-time recovery from the archive\n\n.*\n.*\n\| portal \| postgresql lab-db-01 \(portal\) → lab-dr-bk-01:5433 \| \S+ \| \S+ \| [\d.]+ s \| 15 min \| met \| \S+ \|/);
+    // Cleaned up: the scratch server stopped and its data removed.
+    expect(existsSync(pitr?.dataDir ?? "/")).toBe(false);
+    expect(t.at("secondary", ["bash", "-c", "exec 3<>/dev/tcp/10.20.50.11/5433"]).code).not.toBe(0);
+    process.stdout.write(`drill's point-in-time recovery: step ${((pitrStep?.durationMs ?? 0) / 1000).toFixed(1)} s; asked ${pitr?.asked ?? "?"}, reached ${pitr?.reached ?? "?"} (gap ${pitr?.gapSeconds ?? "?"} s), first not applied ${pitr?.firstNotApplied ?? "?"}\n`);
     // The drill's portal ran on the isolated drill network, which reached nothing of production nor was reached.
     expect(md).toMatch(/drill portal at 10\.20\.90\.21:8080 serves a copy of drill_\w+_portal \(\d+ dossiers\) on the isolated drill network; unreachable from it: .*10\.10\.20\.11:5432.*10\.20\.20\.11:5432/);
     expect(md).toMatch(/unreachable from both sites' management hosts: 10\.20\.90\.21:8080, 10\.20\.90\.11:5432/);
@@ -297,6 +327,12 @@ describe("the demo, and the duty room after it", () => {
     expect(md).toContain(`# Báo cáo diễn tập khôi phục thảm họa ${runId}: HOÀN THÀNH`);
     expect(md).toContain("## RPO và RTO so với mục tiêu theo cấp DR");
     expect(md).toContain("Bằng chứng phục vụ đánh giá theo ISO/IEC 27001:2022");
+    // The portal's server recovered to a point in time from the secondary's archive, the gap said in Vietnamese.
+    expect(md).toMatch(/## Khôi phục về một thời điểm từ kho lưu trữ liên tục\n\n.*\n.*\n\| portal \| postgresql lab-db-01 \(portal\) → lab-dr-bk-01:5433 \| \S+ \| \S+ \| [\d,]+ giây \| 15 phút \| Đạt \| \S+ \|/);
+    const [pitr] = (JSON.parse(readFileSync(join(runDir, "report.json"), "utf8")) as RunReport).pointInTime ?? [];
+    expect(pitr?.gapSeconds).toBeGreaterThanOrEqual(0);
+    expect(pitr?.gapSeconds).toBeLessThan(2);
+    expect(Date.parse(pitr?.firstNotApplied ?? "")).toBeGreaterThan(Date.parse(pitr?.asked ?? ""));
     expect(readFileSync(join(runDir, "report.html"), "utf8")).toContain('<html lang="vi">');
 
     const verified = t.at("secondary", ["dcctl", "dr", "verify-report", runId]);

@@ -171,7 +171,12 @@ describe("names that the inventory, the repository or the file system do not hav
 describe("point-in-time restores: a time or a host the archive cannot serve, before anything is asked of it", () => {
   const pitr = (...args: string[]) => ["restore", "--host", "qn-db-01", "--db", "portal", ...args];
   it("a time without an offset, a malformed one, one in the future", () => {
-    refused("restore --at without offset", pitr("--at", "2026-12-05 10:59"), {}, /^--at "2026-12-05 10:59": not a time: give ISO 8601 with an offset, e\.g\. 2026-12-05T10:59:00\+07:00 or …Z$/);
+    // The fixture's sites name no timeZone: a time without an offset has no wall clock to be read on.
+    refused("restore --at without offset", pitr("--at", "2026-12-05 10:59"), {}, /^--at "2026-12-05 10:59": not a time: give ISO 8601 with an offset, e\.g\. 2026-12-05T10:59:00\+07:00 or …Z \(a time without one is read in the site's timeZone:, which site primary does not set\)$/);
+    // The default inventory's do (Asia/Ho_Chi_Minh): read there, a time still to come there is refused as such.
+    const vn = { DCCTL_SITES_DIR: join(repoRoot, "stacks", "sites") };
+    refused("restore --at 10h59", pitr("--at", "2026-12-05 10h59"), vn, /^--at "2026-12-05 10h59": not a time: give ISO 8601 with an offset, e\.g\. 2026-12-05T10:59:00\+07:00 or …Z, or primary's wall clock \(Asia\/Ho_Chi_Minh\) without one: 2026-12-05 10:59:00$/);
+    refused("restore --at a site time to come", pitr("--at", "2999-01-01 00:00"), vn, /^--at 2999-01-01 00:00: is in the future \(now \S+, \S+ \S+ in Asia\/Ho_Chi_Minh\)$/);
     refused("restore --before banana", pitr("--before", "banana"), {}, /^--before "banana": not a time: give ISO 8601 with an offset/);
     refused("restore --at 2026-02-30", pitr("--at", "2026-02-30T10:00:00Z"), {}, /^--at "2026-02-30T10:00:00Z": no such time$/);
     refused("restore --at the future", pitr("--at", "2999-01-01T00:00:00+07:00"), {}, /^--at 2999-01-01T00:00:00\+07:00: is in the future \(now \S+\)$/);

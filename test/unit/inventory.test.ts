@@ -177,6 +177,7 @@ hosts:
       [':8: network "lan2": VLAN 10 is already used by network "lan" (line 7)'],
     ],
     ["ip is the gateway", base.replace("ip: 10.0.0.11", "ip: 10.0.0.1"), [':10: host "h1": ip 10.0.0.1 is the gateway of network "lan"']],
+    ["time zone unknown", base.replace("dnsServers: [10.0.0.2]", "dnsServers: [10.0.0.2]\ntimeZone: Asia/Hanoi_Typo"), [':4: timeZone "Asia/Hanoi_Typo" is not an IANA time zone (e.g. Asia/Ho_Chi_Minh, UTC)']],
     ["ip not an address", base.replace("ip: 10.0.0.11", "ip: 10.0.0.300"), [':10: host "h1": ip "10.0.0.300" is not an IPv4 address']],
     ["standbyFor on the primary", base.replace("drTier: 1 }", "drTier: 1, standbyFor: x }"), [':10: host "h1": standbyFor is only allowed on the secondary site']],
     ["empty backup policy", base.replace("backupPolicy: p", 'backupPolicy: ""'), [':10: host "h1": no backup policy (backupPolicy is ""; every host needs one)']],

@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { archiveLines, readArchiveStatuses, recordArchiveStatuses, type JudgedArchive } from "../../backup/pitr.js";
+import { archiveLines, archivesVerdict, readArchiveStatuses, recordArchiveStatuses, type JudgedArchive } from "../../backup/pitr.js";
 import type { BackupConfig } from "../../backup/repositories.js";
 import type { ConsoleStatus } from "../../console/status.js";
 import { consoleTexts } from "../../console/texts.js";
 import { overviewView } from "../../console/view.js";
-import { parsePointInTime } from "../../databases/pitr.js";
+import { parsePointInTime, pointText, readPointInTime } from "../../databases/pitr.js";
 
 /**
  * The point-in-time archives as the duty room sees them without probing anything: what `pitr status` and `pitr
@@ -105,5 +105,42 @@ describe("a point in time as the operator types it", () => {
     expect(() => parsePointInTime("2026-02-29T10:00:00Z", "--at", at)).toThrow(/no such time/);
     expect(() => parsePointInTime("2026-12-05T24:00:00Z", "--at", at)).toThrow(/no such time/);
     expect(() => parsePointInTime("2026-12-05T12:00:01Z", "--before", at)).toThrow(/^--before 2026-12-05T12:00:01Z: is in the future/);
+  });
+  const vn = { site: "primary", timeZone: "Asia/Ho_Chi_Minh" };
+  it("reads a time without an offset on the site's wall clock, and says the point in UTC and in site time", () => {
+    const p = readPointInTime("2026-12-05 10:59:00.123456", "--at", { clock: vn, now: at });
+    expect(p.at.toISOString()).toBe("2026-12-05T03:59:00.123Z");
+    // PostgreSQL is given the microseconds typed, with the zone's offset.
+    expect(p.text).toBe("2026-12-05 10:59:00.123456+07:00");
+    expect(pointText(p, vn.timeZone)).toBe("2026-12-05T03:59:00.123456Z (UTC), 2026-12-05 10:59:00.123456+07:00 (Asia/Ho_Chi_Minh)");
+    expect(readPointInTime("2026-12-05T10:59", "--before", { clock: vn, now: at })).toEqual({ at: new Date("2026-12-05T03:59:00Z"), text: "2026-12-05 10:59:00+07:00" });
+    // With an offset the site's clock changes nothing.
+    expect(readPointInTime("2026-12-05T10:59:00Z", "--at", { clock: vn, now: at }).at.toISOString()).toBe("2026-12-05T10:59:00.000Z");
+    expect(pointText({ at: new Date("2026-12-05T10:59:00Z") }, vn.timeZone)).toBe("2026-12-05T10:59:00Z (UTC), 2026-12-05 17:59:00+07:00 (Asia/Ho_Chi_Minh)");
+  });
+  it("refuses a site time that is still to come, one a zone's clocks skipped or repeated, and one where the site has no zone", () => {
+    // 12:00Z is 19:00 in Hanoi: 19:00:01 there is a second from now.
+    expect(() => readPointInTime("2026-12-05 19:00:01", "--at", { clock: vn, now: at })).toThrow(/^--at 2026-12-05 19:00:01: is in the future \(now 2026-12-05T12:00:00\.000Z, 2026-12-05 19:00:00\+07:00 in Asia\/Ho_Chi_Minh\)$/);
+    const berlin = { site: "primary", timeZone: "Europe/Berlin" };
+    expect(() => readPointInTime("2026-03-29 02:30:00", "--at", { clock: berlin, now: at })).toThrow(/^--at "2026-03-29 02:30:00": no such time in Europe\/Berlin \(its clocks skipped it\)$/);
+    expect(() => readPointInTime("2026-10-25 02:30:00", "--at", { clock: berlin, now: at })).toThrow(/^--at "2026-10-25 02:30:00": happened twice in Europe\/Berlin \(its clocks went back\): give the offset$/);
+    expect(readPointInTime("2026-10-25 03:30:00", "--at", { clock: berlin, now: at }).text).toBe("2026-10-25 03:30:00+01:00");
+    expect(() => readPointInTime("2026-12-05 10:59", "--at", { clock: { site: "primary" }, now: at })).toThrow(/^--at "2026-12-05 10:59": not a time: give ISO 8601 with an offset, .* \(a time without one is read in the site's timeZone:, which site primary does not set\)$/);
+    expect(() => readPointInTime("2026-12-05 1059", "--at", { clock: vn, now: at })).toThrow(/^--at "2026-12-05 1059": not a time: give ISO 8601 with an offset, e\.g\. .*, or primary's wall clock \(Asia\/Ho_Chi_Minh\) without one: 2026-12-05 10:59:00$/);
+  });
+});
+
+describe("how pitr status ends", () => {
+  const lag = (s: { lagSeconds?: number }) => `${s.lagSeconds ?? "?"} s`;
+  it("0 when every archive is within its RPO; 4 when one is not", () => {
+    expect(archivesVerdict([archive("qn-db-01", {})], lag)).toEqual({ code: 0 });
+    expect(archivesVerdict([archive("qn-db-01", {}), archive("qn-db-04", { ok: false, lagSeconds: 1200 })], lag)).toEqual({ code: 4, line: "1 of 2 archives not within RPO (first: qn-db-04: lag 1200 s)" });
+  });
+  it("7 when an archived server did not answer, whatever else: judged by what this site's archive holds", () => {
+    const lost = archive("qn-db-01", { ok: false, receiving: false, answered: false, notes: ["qn-db-01 did not answer: timed out after 5 s"] });
+    expect(archivesVerdict([archive("qn-db-04", { ok: false, lagSeconds: 1200 }), lost], lag)).toEqual({
+      code: 7,
+      line: `1 of 2 archived servers did not answer (first: qn-db-01): judged by what this site's archive holds, qn-db-01 restorable ${lost.earliest ?? ""} to ${lost.latest ?? ""}`,
+    });
   });
 });

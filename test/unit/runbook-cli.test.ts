@@ -20,7 +20,7 @@ const F = "test/fixtures/runbooks";
 /** One fixture per error class, with the exact `file:line: message` lines. */
 const expected: Record<string, string[]> = {
   "unknown-type.yaml": [
-    `${F}/unknown-type.yaml:8: step "check": unknown step type "verfy" (did you mean "verify"?); known types: precheck, fence, restore-db, promote, reprotect, infra, dns, verify, data-loss, command, notify, report`,
+    `${F}/unknown-type.yaml:8: step "check": unknown step type "verfy" (did you mean "verify"?); known types: precheck, fence, restore-db, restore-pitr, promote, reprotect, infra, dns, verify, data-loss, command, notify, report`,
   ],
   "unknown-host.yaml": [`${F}/unknown-host.yaml:9: step "run-script": no host "qn-dr-db-09" in the inventory`],
   "no-match.yaml": [`${F}/no-match.yaml:9: step "run-script": targets (site: secondary, role: digitization) match no host in the inventory`],
@@ -85,6 +85,7 @@ describe("dcctl dr plan", () => {
     expect(plan.steps.map((s) => `${s.id}:${s.hosts.map((h) => h.name).join(",")}`)).toEqual([
       "precheck:lab-db-01,lab-db-02",
       "drill-copies:",
+      "restore-portal-pitr:lab-dr-bk-01",
       "restore-portal:lab-dr-bk-01",
       "restore-mail:lab-dr-bk-01",
       "verify-portal:lab-dr-bk-01",

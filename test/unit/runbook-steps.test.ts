@@ -340,3 +340,56 @@ describe("reprotect", () => {
     expect(() => plannedStep("drill", "- { id: r, type: reprotect, targets: { hosts: [qn-db-01] } }")).toThrow(/reprotect/);
   });
 });
+
+describe("restore-pitr", () => {
+  const step = (extra = "") =>
+    plannedStep(
+      "drill",
+      `- { id: pitr, type: restore-pitr, service: portal, targets: { hosts: [qn-dr-bk-02], services: [postgresql] }, with: { from: qn-db-01, database: portal, at: -30s, sql: [{ query: "SELECT count(*) > 0 FROM dossiers", expect: t }]${extra} } }`,
+    );
+  /** A fake archive: recovers to the point asked (the last commit 0.4 s before it, the next 0.3 s after), answers the checks. */
+  function archive(answer = "t") {
+    const asked: Date[] = [];
+    const removed: string[] = [];
+    const services: Partial<DrServices> = {
+      pointInTime: {
+        recover: async (req) => {
+          asked.push(req.at);
+          const iso = (ms: number) => new Date(req.at.getTime() + ms).toISOString();
+          return { sourceHost: req.sourceHost, engine: req.engine, database: req.database, targetHost: req.targetHost.name, asked: req.at.toISOString(), reached: iso(-400), gapSeconds: 0.4, firstNotApplied: iso(300), baseBackup: "20261122T000000", address: "10.20.10.21", port: req.port ?? 5433, dataDir: "/var/tmp/dcctl-pitr-x", stop: ["pg_ctl", "stop"] };
+        },
+        query: async () => `${answer}\n`,
+        remove: async (r) => void removed.push(`${r.targetHost}:${r.dataDir}`),
+      },
+    };
+    return { asked, removed, services };
+  }
+
+  it("recovers to the point before the step starts, checks the copy, measures the gap; clean-up removes it", async () => {
+    const p = step();
+    expect(stepModules["restore-pitr"].plan(p)[0]).toBe(
+      "recover postgresql server qn-db-01 from this site's point-in-time archive as it was 30s before this step starts, into a scratch server on qn-dr-bk-02 (secondary, 10.20.10.21); database portal must be there",
+    );
+    const a = archive();
+    const ctx = context(a.services, dir);
+    const res = await stepModules["restore-pitr"].run(p, ctx);
+    expect(a.asked.map((d) => d.toISOString())).toEqual(["2026-11-22T05:59:30.000Z"]);
+    expect(res.data.pointInTime).toMatchObject([{ sourceHost: "qn-db-01", engine: "postgresql", asked: "2026-11-22T05:59:30.000Z", reached: "2026-11-22T05:59:29.600Z", gapSeconds: 0.4, port: 5433 }]);
+    expect(res.notes[0]).toMatch(/last transaction recovered 2026-11-22T05:59:29\.600Z \(0\.400 s before the point asked\); first transaction not applied committed 2026-11-22T05:59:30\.300Z$/);
+    expect(res.data.checks).toEqual([{ check: "qn-dr-bk-02 portal@5433 (recovered to 2026-11-22T05:59:30.000Z): SELECT count(*) > 0 FROM dossiers", expected: "t", got: "t", ok: true }]);
+    expect(a.removed).toEqual([]);
+    expect(await stepModules["restore-pitr"].cleanup(p, ctx, res)).toEqual(["qn-dr-bk-02: recovered server on port 5433 stopped, /var/tmp/dcctl-pitr-x removed"]);
+    expect(a.removed).toEqual(["qn-dr-bk-02:/var/tmp/dcctl-pitr-x"]);
+  });
+
+  it("a check that fails fails the step and removes the copy it brought up", async () => {
+    const a = archive("f");
+    await expect(stepModules["restore-pitr"].run(step(), context(a.services, dir))).rejects.toThrow(/1 of 1 checks of the recovered copy failed: .*expected t, got f/);
+    expect(a.removed).toEqual(["qn-dr-bk-02:/var/tmp/dcctl-pitr-x"]);
+  });
+
+  it("refuses a point that is not before the step, and an unknown parameter", () => {
+    expect(stepModules["restore-pitr"].check({ from: "qn-db-01", database: "portal", at: "5m" }, "drill").map((x) => x.message)).toEqual(['with.at must be a time before the step starts, such as -5m, -30s or -1h30m (not "5m")']);
+    expect(stepModules["restore-pitr"].check({ from: "qn-db-01", database: "portal", when: "-5m" }, "drill").map((x) => x.message)).toEqual(["unknown parameter with.when (known: from, database, at, port, sql)"]);
+  });
+});

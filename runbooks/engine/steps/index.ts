@@ -10,6 +10,7 @@ import { promoteStep } from "./promote.js";
 import { reportStep } from "./report.js";
 import { reprotectStep } from "./reprotect.js";
 import { restoreDbStep } from "./restore-db.js";
+import { restorePitrStep } from "./restore-pitr.js";
 import type { AnyStepModule } from "./types.js";
 import { verifyStep } from "./verify.js";
 
@@ -18,6 +19,7 @@ export const stepModules: Record<StepType, AnyStepModule> = {
   precheck: precheckStep,
   fence: fenceStep,
   "restore-db": restoreDbStep,
+  "restore-pitr": restorePitrStep,
   promote: promoteStep,
   reprotect: reprotectStep,
   infra: infraStep,

@@ -78,6 +78,40 @@ export interface DatabaseRestorer {
   settleLeft?(hosts: SiteHost[]): Promise<string[]>;
 }
 
+/**
+ * A server recovered from this site's point-in-time archive by a restore-pitr step, as recorded in its result's
+ * `data.pointInTime`: the point asked, the point reached, and where the scratch server runs until clean-up.
+ */
+export interface PointInTimeRecovered {
+  /** The archived (primary) host, its engine, and the database checked in the copy. */
+  sourceHost: string;
+  engine: DbEngine;
+  database: string;
+  targetHost: string;
+  /** The point asked for (ISO), and the commit time of the last transaction recovered: the point reached. */
+  asked: string;
+  reached?: string;
+  /** Seconds from the point reached to the point asked: the recovery point the archive gave (the drill's RPO for it). */
+  gapSeconds?: number;
+  /** The first transaction past the point, not applied (its commit time): recovery stopped where it was asked. */
+  firstNotApplied?: string;
+  baseBackup: string;
+  address: string;
+  port: number;
+  dataDir: string;
+  /** The argv that stops the recovered server on its host. */
+  stop: string[];
+}
+
+/** Point-in-time recoveries from this site's archive into scratch servers (backup/pitr.ts, through services.ts). */
+export interface PointInTimeRestorer {
+  recover(req: { sourceHost: string; engine: DbEngine; database: string; targetHost: SiteHost; at: Date; port?: number; log(line: string): void }): Promise<PointInTimeRecovered>;
+  /** SQL on the recovered server, its rows one a line as the engine's client prints them. */
+  query(r: PointInTimeRecovered, targetHost: SiteHost, database: string, sql: string): Promise<string>;
+  /** Stops the recovered server and removes its data. */
+  remove(r: PointInTimeRecovered, targetHost: SiteHost): Promise<void>;
+}
+
 /** Runs SQL on a database server of the inventory, with the connection settings of the backup config. */
 export interface SqlClient {
   /** The client's output: rows one a line, fields separated as the engine's client prints them (| or tabs). */
@@ -122,6 +156,7 @@ export interface DrServices {
   /** Runs commands on the DR runner itself (dns, notify). */
   local: Executor;
   restorer?: DatabaseRestorer;
+  pointInTime?: PointInTimeRestorer;
   sql?: SqlClient;
   snapshots?: SnapshotCatalog;
   replicas?: ReplicaControl;
