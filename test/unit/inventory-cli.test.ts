@@ -18,8 +18,8 @@ describe("dcctl inventory validate", () => {
     const run = dcctl(["inventory", "validate"]);
     // qn-db-05/06 have no standby and a daily dump: their tiers promise 4 h and 24 h.
     expect(lines(run.stderr).map((l) => l.replace(/ promises .*/, ""))).toEqual([
-      'stacks/sites/primary.yaml:97: warning: host "qn-db-05": DR tier 2',
-      'stacks/sites/primary.yaml:109: warning: host "qn-db-06": DR tier 3',
+      'stacks/sites/primary.yaml:98: warning: host "qn-db-05": DR tier 2',
+      'stacks/sites/primary.yaml:110: warning: host "qn-db-06": DR tier 3',
     ]);
     expect(lines(run.stdout)).toEqual(["ok: stacks/sites/primary.yaml: 33 hosts", "ok: stacks/sites/secondary.yaml: 13 hosts"]);
     expect(run.code).toBe(0);
