@@ -406,7 +406,8 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
       target: o.targetText,
       // Everything archived is replayed as a crash recovery, which logs no transaction time: the archive's newest says it.
       ...(toEnd && newestCommit ? { lastTransactionAt: newestCommit.toISOString() } : {}),
-      ...recoveryOutcome(log),
+      // Read once it takes sessions: pg_ctl may return before recovery has logged where it stopped.
+      ...recoveryOutcome((await o.ontoExec.run(["cat", join(dir, "recovery.log")])).stdout),
       stop,
     };
     if (o.into === undefined) return result;

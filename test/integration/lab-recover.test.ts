@@ -52,7 +52,13 @@ describe("dr recover: the portal brought back to just before an attack, into the
       let scratch: string | undefined;
       let stopped: { code: number; stderr: string } | undefined;
       try {
-        const setup = t.at("secondary", ["dcctl", "pitr", "setup"]);
+        // Set-up is idempotent; Barman's first base backup across the WAN link was once refused on a loaded machine
+        // ("Impossible to start the backup"), so a second set-up is allowed, and said.
+        let setup = t.at("secondary", ["dcctl", "pitr", "setup"]);
+        if (setup.code !== 0) {
+          process.stdout.write(`pitr setup at the secondary failed once, run again: ${setup.stderr.trim().split("\n").pop() ?? ""}\n`);
+          setup = t.at("secondary", ["dcctl", "pitr", "setup"]);
+        }
         expect(setup.code, setup.stderr).toBe(0);
         await until("the secondary's archive covering a few seconds past its base backup", () => {
           const p = t.at("secondary", ["dcctl", "restore", "--db", "portal", "--host", HOST, "--points", "--json"]);
@@ -132,5 +138,7 @@ describe("dr recover: the portal brought back to just before an attack, into the
       expect(stopped.code, stopped.stderr).toBe(0);
       expect(t.psql("primary", PRIMARY_DB, "SELECT count(*) > 0 FROM dossiers").stdout.trim()).toBe("t");
       await t.standbysStreaming();
-    }));
+    }),
+    // Run alone, the file brings the shared lab up inside this test (ensureUp): 4-5 min of a loaded 2-core machine.
+    600_000);
 });

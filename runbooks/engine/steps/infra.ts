@@ -38,7 +38,7 @@ export const infraStep = defineStep<InfraParams>({
   },
   plan(p, { site, mode }) {
     const activeOnly = p.hosts.filter((h) => h.activeOnly).map((h) => h.name);
-    if (mode === "drill") return [`pulumi up: drill copies on the isolated drill network of stack ${site}; removed after the drill`];
+    if (mode === "drill") return [`pulumi up: drill copies on the isolated drill network of stack ${site}; ${p.kind === "recover" ? "kept with the recovered copies (removed if the run fails)" : "removed after the drill"}`];
     const line = `pulumi up stack ${site} with dr:mode=${mode}`;
     return mode === "active" && activeOnly.length ? [line, `    brings up: ${activeOnly.join(", ")}`] : [line];
   },
