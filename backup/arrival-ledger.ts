@@ -44,7 +44,7 @@ interface LedgerEntry {
   /** Which kinds of its distrust went to the SOC's feed (spooled, notify/event-feed.ts): each once. */
   reported?: DistrustKind[];
   /** An operator's decision to trust it after all (acceptSnapshot), with the distrust it overrules. */
-  accepted?: { by: string; at: string; reason: string; overruled: Distrust[] };
+  accepted?: { by: string; at: string; reason: string; overruled: Distrust[]; approvedBy?: string };
 }
 
 interface Ledger {
@@ -328,23 +328,38 @@ export async function addDistrust(config: BackupConfig, name: RepositoryName, sn
  * longer than their arrivalLag, say): from then on it is trusted, counted and kept by retention like the others. The
  * distrust it overrules, who decided and why stay in the ledger. `id`: full, short, or a prefix of 8 or more.
  */
-export async function acceptSnapshot(config: BackupConfig, name: RepositoryName, id: string, o: { by: string; reason: string; now?: Date }): Promise<{ id: string; overruled: Distrust[] }> {
+export async function acceptSnapshot(config: BackupConfig, name: RepositoryName, id: string, o: { by: string; reason: string; approvedBy?: string; now?: Date }): Promise<{ id: string; overruled: Distrust[] }> {
   if (!keepsLedger(config, name)) throw new InputError([`repository ${name} is kept by the ${config.repositories[name]?.owner ?? name} site: decide there`]);
   const path = arrivalLedgerPath(config, name);
   const at = (o.now ?? new Date()).toISOString();
   return withLock(backupStatePaths(config).locksDir, `arrivals-${name}`, { mode: "exclusive", waitMs: LEDGER_WAIT_MS, what: `the arrival ledger of repository ${name}` }, async () => {
-    const ledger = readLedger(path, name);
-    const found = Object.entries(ledger?.snapshots ?? {}).filter(([full]) => full === id || (id.length >= 8 && full.startsWith(id)));
-    const [entry] = found;
-    if (!ledger || !entry || found.length > 1) throw new InputError([`snapshot ${id}: ${found.length > 1 ? `names ${found.length} snapshots; give more of its id` : `not in the arrival ledger of repository ${name} (${path})`}`]);
-    const [full, e] = entry;
-    if (!e.distrust?.length) throw new InputError([`snapshot ${id} is trusted already`]);
-    e.accepted = { by: o.by, at, reason: o.reason, overruled: e.distrust };
+    const { ledger, full, entry: e } = distrustedEntry(readLedger(path, name), name, path, id);
+    e.accepted = { by: o.by, at, reason: o.reason, overruled: e.distrust ?? [], ...(o.approvedBy ? { approvedBy: o.approvedBy } : {}) };
     delete e.distrust;
     writeAtomic(path, JSON.stringify(ledger) + "\n");
     writeTrustMetrics(config, ledger);
     return { id: full, overruled: e.accepted.overruled };
   });
+}
+
+/** The one entry an id (full, or 8 or more of its first characters) names, distrusted; bad input otherwise. */
+function distrustedEntry(ledger: Ledger | undefined, name: RepositoryName, path: string, id: string): { ledger: Ledger; full: string; entry: LedgerEntry } {
+  const found = Object.entries(ledger?.snapshots ?? {}).filter(([full]) => full === id || (id.length >= 8 && full.startsWith(id)));
+  const [hit] = found;
+  if (!ledger || !hit || found.length > 1) throw new InputError([`snapshot ${id}: ${found.length > 1 ? `names ${found.length} snapshots; give more of its id` : `not in the arrival ledger of repository ${name} (${path})`}`]);
+  if (!hit[1].distrust?.length) throw new InputError([`snapshot ${id} is trusted already`]);
+  return { ledger, full: hit[0], entry: hit[1] };
+}
+
+/**
+ * The distrusted snapshot `backup accept` would trust, as the ledger holds it now (read without the lock): what a
+ * second operator is shown before approving. acceptSnapshot looks again under the lock.
+ */
+export function findDistrusted(config: BackupConfig, name: RepositoryName, id: string): { id: string; distrust: Distrust[] } {
+  if (!keepsLedger(config, name)) throw new InputError([`repository ${name} is kept by the ${config.repositories[name]?.owner ?? name} site: decide there`]);
+  const path = arrivalLedgerPath(config, name);
+  const { full, entry } = distrustedEntry(readLedger(path, name), name, path, id);
+  return { id: full, distrust: entry.distrust ?? [] };
 }
 
 /** What the ledger holds, counted: the trust metrics and the console's summary. */

@@ -5,19 +5,20 @@ import { errorMessage } from "../util/errors.js";
 import { writeAtomic } from "../util/files.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import type { BackupConfig } from "./repositories.js";
-import { runReportFile, type JobState, type MetricsState } from "./report.js";
-import { runLedgerFile } from "./run-ledger.js";
+import type { JobState, MetricsState } from "./report.js";
+import { answerPeerRequest, MAX_RUNS_PER_REQUEST, peerRequestArgv, type PeerRequest, type RecordsAnswer, type RunsAnswer } from "./peer-access.js";
 import { describeUnreachable, probeSites, type SiteReach } from "./reachability.js";
 import { connectHost } from "../hosts/index.js";
-import { backupStatePaths } from "./run.js";
-import { lastVerify, verifyRecordPath, type VerifyRecord } from "./verify-record.js";
+import { lastVerify, type VerifyRecord } from "./verify-record.js";
+import { lastLine } from "../util/process.js";
 
 /**
  * What the other site's control plane recorded: the last run of each job it runs and the last verify (with the size)
  * of each repository it checked. Runs and verifies are recorded where they ran; a duty officer at either site needs
- * both, so each view reads the other site's records from its management host over SSH, within a few seconds, and
- * keeps the last copy it read (`<stateDir>/peers/<site>.json`): while that site is lost its last records are still
- * shown, with when they were read.
+ * both, so each view reads the other site's records from its management host over SSH (with a key that can do
+ * nothing else there: peer-access.ts), within a few seconds, and keeps the last copy it read
+ * (`<stateDir>/peers/<site>.json`): while that site is lost its last records are still shown, with when they were
+ * read.
  */
 
 export interface PeerRecords {
@@ -28,7 +29,10 @@ export interface PeerRecords {
   verify: Partial<Record<RepositoryName, VerifyRecord>>;
 }
 
-/** Where a site keeps its state on its management host: repositories.yaml `peers.<site>.stateDir`, else as here. */
+/**
+ * Where a site keeps its state when its management host is this machine: repositories.yaml `peers.<site>.stateDir`,
+ * else as here. Over SSH the other host's forced command names its own (peer-access.ts).
+ */
 function peerStateDir(config: BackupConfig, site: SiteName): string {
   return config.peers?.[site]?.stateDir ?? config.stateDir;
 }
@@ -48,65 +52,73 @@ export function cachedPeerRecords(config: Pick<BackupConfig, "stateDir">, site: 
 }
 
 /**
- * Reads a site's records from its management host (the inventory's backup host there) within `ms`. A file that is not
- * there is an empty record; a host that does not answer throws (the caller shows the cached copy).
+ * Asks a site's management host (the inventory's backup host there) for its records within `ms`: over SSH, where the
+ * key this site holds runs nothing but `dcctl peer-records serve` (peer-access.ts); read here when that host is this
+ * machine. A host that does not answer, or refuses, throws.
  */
-export async function readPeerRecords(config: BackupConfig, sites: Sites, site: SiteName, ms: number, now: () => Date = () => new Date()): Promise<PeerRecords> {
+async function askPeer<R>(config: BackupConfig, sites: Sites, site: SiteName, req: PeerRequest, ms: number): Promise<R> {
   const host = sites[site].hosts.find((h) => h.role === "backup");
   if (!host) throw new Error(`the ${site} site has no management host (role: backup) in the inventory`);
-  const dir = peerStateDir(config, site);
+  if (config.localHosts.includes(host.name)) return answerPeerRequest(peerStateDir(config, site), req) as R;
   const exec = connectHost(host, config);
   try {
-    const read = async (path: string): Promise<unknown> => {
-      const res = await exec.run(["cat", "--", path], { timeoutMs: ms });
-      if (res.code !== 0) return undefined;
-      try {
-        return JSON.parse(res.stdout) as unknown;
-      } catch {
-        return undefined;
-      }
-    };
-    const paths = backupStatePaths({ ...config, stateDir: dir });
-    const [jobs, ...verifies] = await Promise.all([read(paths.stateFile), ...REPOSITORY_NAMES.map((r) => read(verifyRecordPath({ stateDir: dir }, r)))]);
-    const verify: PeerRecords["verify"] = {};
-    REPOSITORY_NAMES.forEach((name, i) => {
-      const v = verifies[i] as Partial<VerifyRecord> | undefined;
-      if (v && typeof v.at === "string" && typeof v.ok === "boolean" && v.repository === name) verify[name] = v as VerifyRecord;
-    });
-    const records: PeerRecords = { site, readAt: now().toISOString(), jobs: isJobs(jobs) ? jobs : {}, verify };
+    const res = await exec.run(peerRequestArgv(req), { timeoutMs: ms });
+    if (res.code !== 0) throw new Error(`${host.name} did not give its records (${lastLine(res.stderr) || `exit ${res.code}`})`);
     try {
-      writeAtomic(cachePath(config, site), JSON.stringify(records) + "\n");
+      return JSON.parse(res.stdout) as R;
     } catch {
-      // Without a cache, an outage shows no records of the lost site; this reading is still good.
+      throw new Error(`${host.name} answered with something other than its records: ${JSON.stringify(res.stdout.slice(0, 80))}`);
     }
-    return records;
   } finally {
     await exec.close().catch(() => undefined);
   }
 }
 
+function parsed(text: string | null | undefined): unknown {
+  if (typeof text !== "string") return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads a site's records from its management host within `ms`. A file that is not there is an empty record; a host
+ * that does not answer throws (the caller shows the cached copy).
+ */
+export async function readPeerRecords(config: BackupConfig, sites: Sites, site: SiteName, ms: number, now: () => Date = () => new Date()): Promise<PeerRecords> {
+  const answer = await askPeer<Partial<RecordsAnswer>>(config, sites, site, { kind: "records" }, ms);
+  const jobs = parsed(answer.jobState);
+  const verify: PeerRecords["verify"] = {};
+  for (const name of REPOSITORY_NAMES) {
+    const v = parsed(answer.verify?.[name]) as Partial<VerifyRecord> | undefined;
+    if (v && typeof v.at === "string" && typeof v.ok === "boolean" && v.repository === name) verify[name] = v as VerifyRecord;
+  }
+  const records: PeerRecords = { site, readAt: now().toISOString(), jobs: isJobs(jobs) ? jobs : {}, verify };
+  try {
+    writeAtomic(cachePath(config, site), JSON.stringify(records) + "\n");
+  } catch {
+    // Without a cache, an outage shows no records of the lost site; this reading is still good.
+  }
+  return records;
+}
+
 /**
  * What a site's records say of some backup runs: for each run id, the text of its report and of its ledger (while it
- * runs) as they are on that site's management host, "" when it has neither. Read over one SSH connection within `ms`;
- * a host that does not answer throws. The ids must be run ids (run-evidence.ts checks them): they become file names.
+ * runs) as they are on that site's management host, "" when it has neither. Asked in batches within `ms` in all; a
+ * host that does not answer throws. The ids must be run ids (run-evidence.ts checks them; the other side refuses
+ * anything else).
  */
 export async function readPeerRunRecords(config: BackupConfig, sites: Sites, site: SiteName, runIds: readonly string[], ms: number): Promise<Map<string, string>> {
-  const host = sites[site].hosts.find((h) => h.role === "backup");
-  if (!host) throw new Error(`the ${site} site has no management host (role: backup) in the inventory`);
-  const dir = { ...config, stateDir: peerStateDir(config, site) };
-  const exec = connectHost(host, config);
   const deadline = Date.now() + ms;
-  try {
-    const out = new Map<string, string>();
-    for (const run of runIds) {
-      // cat says which of the two is missing on stderr and exits 1; what it printed of the other is what counts.
-      const res = await exec.run(["cat", "--", runReportFile(backupStatePaths(dir).reportsDir, run), runLedgerFile(dir, run)], { timeoutMs: Math.max(1000, deadline - Date.now()) });
-      out.set(run, res.stdout);
-    }
-    return out;
-  } finally {
-    await exec.close().catch(() => undefined);
+  const out = new Map<string, string>();
+  for (let i = 0; i < runIds.length; i += MAX_RUNS_PER_REQUEST) {
+    const batch = runIds.slice(i, i + MAX_RUNS_PER_REQUEST);
+    const answer = await askPeer<Partial<RunsAnswer>>(config, sites, site, { kind: "runs", runIds: [...batch] }, Math.max(1000, deadline - Date.now()));
+    for (const run of batch) out.set(run, typeof answer[run] === "string" ? answer[run] : "");
   }
+  return out;
 }
 
 function isJobs(x: unknown): x is MetricsState {

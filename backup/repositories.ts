@@ -41,8 +41,9 @@ import { APPROVAL_SCHEMA, approvalSettings, type ApprovalSettings, type RawAppro
  *   replication:                  # the account standbys log in to their primary with (dcctl replication setup)
  *     user: dcctl_replicator
  *     passwordFile: /etc/dcctl/replication.pass   # on this machine, mode 0600
- *   peers:                        # where the other sites keep their state on their management hosts (default: the
- *     secondary: { stateDir: /var/lib/dcctl }   # same stateDir as here); read over SSH for their last runs and verifies
+ *   peers:                        # where the other site keeps its state when its management host is this machine
+ *     secondary: { stateDir: /var/lib/dcctl }   # (localHosts; default: the same stateDir as here); over SSH, its
+ *                                  # `dcctl peer-records serve` names its own (docs/operator/deployment.md)
  *   notify:                       # who is told of failed backup jobs and of DR runs (notify/); optional
  *     smtp: { host: mail.qn.gov.vn, port: 587, secure: false, from: "dcctl <dcctl@qn.gov.vn>", to: [trucban@qn.gov.vn],
  *             user: dcctl, passwordFile: /etc/dcctl/smtp.pass }   # user and passwordFile together or not at all; 0600
@@ -99,7 +100,7 @@ export interface BackupConfig {
   lang?: Lang;
   /** Mail and webhook channels for failed backups and DR runs (notify/). */
   notify?: NotifyConfig;
-  /** Where the other sites' control planes keep their state, when not where this one does (backup/peer-records.ts). */
+  /** Where the other sites' control planes keep their state, when their management host is this machine (backup/peer-records.ts). */
   peers?: Partial<Record<SiteName, { stateDir: string }>>;
   /** Time limits of listings, replicate, prune and verify (backup/limits.ts); absent: the defaults. */
   limits?: SiteLimits;
@@ -226,7 +227,7 @@ const schema = {
     peers: {
       type: "object",
       additionalProperties: false,
-      description: "Where the other sites keep their state on their management hosts, read over SSH for their last runs and verifies.",
+      description: "Where the other sites keep their state when their management host is this machine (localHosts); over SSH, the forced command `dcctl peer-records serve` on that host names its own.",
       properties: Object.fromEntries(
         SITE_NAMES.map((n) => [n, { type: "object", additionalProperties: false, required: ["stateDir"], description: "The other site's management host.", properties: { stateDir: { ...text, description: "Its stateDir there (a site not listed: the same as this site's)." } } }]),
       ),

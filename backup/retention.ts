@@ -99,6 +99,14 @@ export function planRetention<T extends JudgedSnapshot>(group: readonly T[], pol
 }
 
 /**
+ * The jobs with every minAge shorter than the default raised to it: what a prune goes by where a shortened floor
+ * needs a second operator's approval (four eyes) and has none.
+ */
+export function withDefaultFloor<T extends { minAgeMs: number }>(jobs: readonly T[]): T[] {
+  return jobs.map((j) => (j.minAgeMs < DEFAULT_MIN_AGE_MS ? { ...j, minAgeMs: DEFAULT_MIN_AGE_MS } : j));
+}
+
+/**
  * The policies whose minAge is shorter than the default, with what they set: the one check of a shortened floor
  * (prune warns of it; an approval can be asked for it).
  */

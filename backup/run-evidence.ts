@@ -5,7 +5,7 @@ import { PEER_READ_MS, readPeerRunRecords } from "./peer-records.js";
 import { otherSites, type SiteReach } from "./reachability.js";
 import { runReportFile } from "./report.js";
 import type { BackupConfig } from "./repositories.js";
-import { runLedgerFile } from "./run-ledger.js";
+import { RUN_ID, runLedgerFile } from "./run-ledger.js";
 import { backupStatePaths } from "./state-paths.js";
 import type { RunEvidence } from "./trust.js";
 
@@ -18,9 +18,6 @@ import type { RunEvidence } from "./trust.js";
  * The records are as good as the site that keeps them: an intruder with root at the primary can write a run's
  * report naming the snapshot they forged, and then this check passes (docs/operator/threat-model.md).
  */
-
-/** What dcctl's run ids look like (run.ts): anything else is no run, and never becomes a file name. */
-const RUN_ID = /^\d{8}T\d{6}-\d+$/;
 
 /** The evidence in a report's and a ledger's lines of one run; undefined when there are none. */
 export function evidenceOf(text: string, where: string): RunEvidence | undefined {

@@ -65,6 +65,9 @@ function ledgerDir(config: Pick<BackupConfig, "stateDir">): string {
 }
 
 /** Where a run keeps its ledger while it has not been reconciled (under a control plane's state folder). */
+/** What dcctl's run ids look like (run.ts): anything else is no run, and never becomes a file name. */
+export const RUN_ID = /^\d{8}T\d{6}-\d+$/;
+
 export function runLedgerFile(config: Pick<BackupConfig, "stateDir">, runId: string): string {
   return join(ledgerDir(config), `${runId}.jsonl`);
 }

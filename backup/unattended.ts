@@ -81,6 +81,8 @@ function emitJobEvent(config: BackupConfig, r: JobResult, run: string, stopped: 
 export type Operation = Pick<FailedOperation, "op" | "repository" | "from" | "recordPath"> & {
   /** A dry run changes nothing: the SOC is not told of it. */
   dryRun?: boolean;
+  /** The second operator who approved it (four eyes: a prune with a shortened minAge). */
+  approver?: string;
 };
 
 const OP_EVENT = { replicate: "backup.replicate", prune: "backup.prune", verify: "backup.verify" } as const;
@@ -93,6 +95,7 @@ function emitOpEvent(config: BackupConfig, what: Operation, run: string, outcome
     target,
     outcome,
     run,
+    ...(what.approver ? { approver: what.approver } : {}),
     message: `${what.op} of ${target} ${outcome === "ok" ? "ended ok" : `${outcome}${error ? `: ${error}` : ""}`}`,
     data: { ...(what.op === "replicate" ? { from: what.from } : {}), ...data, error },
   });

@@ -292,7 +292,7 @@ async function main(): Promise<void> {
     };
     const variants = [1, 4].map((c) => ({ c, file: reposFor(c) }));
     const dcctlRun = async (file: string): Promise<{ res: RunResult; jobs: JobLine[] }> => {
-      const { cmd, args, env: siteEnv } = siteCommand(dir, "primary", ["dcctl", "backup", "run", "--all", "--json"]);
+      const { cmd, args, env: siteEnv } = siteCommand(dir, "primary", ["dcctl", "backup", "run", "--all", "--site", "primary", "--json"]);
       const res = await run(...groups.cmd.wrap([cmd, args]), { env: { ...siteEnv, DCCTL_REPOS_FILE: file } });
       let jobs: JobLine[] = [];
       try {

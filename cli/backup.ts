@@ -154,7 +154,17 @@ const runCommand: CommandModule<object, RunArgs> = {
     }).finally(() => progress.close());
     for (const r of outcome.reconciled) process.stderr.write(describeReconciled(r) + "\n");
     if (notified.length) process.stderr.write(`note: ${describeDelivery(notified)}\n`);
-    const report = notified.length ? { ...outcome, notified } : outcome;
+    let report: typeof outcome & { notified?: typeof notified; distrusted?: import("../backup/trust.js").DistrustedSnapshot[] } = notified.length ? { ...outcome, notified } : outcome;
+    if (!stoppedBy) {
+      // What the run made, judged now (plausible, not suspicious): a suspicious backup raises the alarm at once. The
+      // exit code stays the jobs' own: the backup was made and kept; status and the views count it out (exit 9 there).
+      const [{ judgeRunSnapshots }, { distrustLine }] = await Promise.all([import("../backup/run-judgement.js"), import("../backup/trust.js")]);
+      const judged = await judgeRunSnapshots(config, outcome.results);
+      for (const n of judged.notes) process.stderr.write(`note: ${n}\n`);
+      for (const d of judged.distrusted) process.stderr.write(`warning: NOT TRUSTED, just made: ${distrustLine(d)}\n`);
+      if (judged.notified.length) process.stderr.write(`note: ${describeDelivery(judged.notified)}\n`);
+      if (judged.distrusted.length) report = { ...report, distrusted: judged.distrusted };
+    }
     if (stoppedBy) {
       if (args.json) printJson(report);
       throw new DcctlError(`stopped by ${stoppedBy}: ${outcome.results.filter((r) => r.status === "ok").length} of ${outcome.results.length} jobs finished before; nothing of the stopped ones was kept (report ${outcome.reportPath ?? "-"})`, stoppedExitCode(stoppedBy));
@@ -340,6 +350,7 @@ interface AcceptArgs {
   snapshot: string;
   reason: string;
   json: boolean;
+  approval?: string;
 }
 
 const acceptCommand: CommandModule<object, AcceptArgs> = {
@@ -349,18 +360,44 @@ const acceptCommand: CommandModule<object, AcceptArgs> = {
     y
       .option("snapshot", { type: "string", demandOption: true, describe: "its id (full, short, or 8 or more of its first characters), in the repository this site keeps" })
       .option("reason", { type: "string", demandOption: true, describe: "why it is real, for the record" })
+      .option("approval", { type: "string", describe: "the code of the approved request for it (four eyes: the site's approval:)" })
       .option("json", { type: "boolean", default: false }),
   handler: async (args) => {
-    if (!args.reason.trim()) throw new InputError(["dcctl backup accept: --reason must say why the snapshot is real"]);
+    const reason = args.reason.trim();
+    if (!reason) throw new InputError(["dcctl backup accept: --reason must say why the snapshot is real"]);
     const config = loadBackupConfig();
-    const [{ acceptSnapshot }, { userInfo }] = await Promise.all([import("../backup/arrival-ledger.js"), import("node:os")]);
+    const [{ acceptSnapshot, findDistrusted }, { userInfo }, { gate, approvalLine }, { confirmTexts }, { emitEvent }] = await Promise.all([
+      import("../backup/arrival-ledger.js"),
+      import("node:os"),
+      import("./approvals.js"),
+      import("./confirm-texts.js"),
+      import("../notify/event-feed.js"),
+    ]);
     const user = userInfo().username;
     const by = process.env.SUDO_USER && process.env.SUDO_USER !== user ? `${process.env.SUDO_USER} (as ${user})` : user;
     const name = REPOSITORY_NAMES.find((r) => r === config.site);
     if (!name) throw new InputError([`dcctl backup accept: the ${config.site} site keeps no repository`]);
-    const done = await acceptSnapshot(config, name, args.snapshot, { by, reason: args.reason.trim() });
-    if (args.json) return printJson({ repository: name, ...done, by });
-    print(`snapshot ${done.id.slice(0, 8)} of repository ${name} is trusted from now on (accepted by ${by}); it was: ${done.overruled.map((d) => `${d.kind}: ${d.reason}`).join("; ")}`);
+    // Trusting what the site distrusts undoes its quarantine: a second operator sees what it was judged, and agrees.
+    const found = findDistrusted(config, name, args.snapshot);
+    const overruled = found.distrust.map((d) => `${d.kind}: ${d.reason}`).join("; ");
+    const short = found.id.slice(0, 8);
+    const approval = gate(
+      config,
+      { action: "backup accept", site: config.site, target: `snapshot ${short} of repository ${name}`, args: { repository: name, snapshot: found.id, reason }, change: confirmTexts("en")("backup.accept", { snapshot: short, repository: name, overruled }) },
+      args,
+    );
+    if (approval && !args.json) print(approvalLine(approval));
+    const done = await acceptSnapshot(config, name, found.id, { by, reason, ...(approval ? { approvedBy: approval.approvedBy } : {}) });
+    const was = done.overruled.map((d) => `${d.kind}: ${d.reason}`).join("; ");
+    emitEvent(config, "snapshot.accepted", {
+      target: `repository ${name}`,
+      outcome: "ok",
+      ...(approval ? { approver: approval.approvedBy } : {}),
+      message: `snapshot ${short} of repository ${name} accepted by ${by}${approval ? ` (approved by ${approval.approvedBy})` : ""}: ${reason}`,
+      data: { snapshot: done.id, repository: name, overruled: was, reason },
+    });
+    if (args.json) return printJson({ repository: name, ...done, by, ...(approval ? { approval } : {}) });
+    print(`snapshot ${short} of repository ${name} is trusted from now on (accepted by ${by}${approval ? `, approved by ${approval.approvedBy}` : ""}); it was: ${was}`);
   },
 };
 
@@ -426,6 +463,8 @@ interface PruneArgs {
   "dry-run": boolean;
   json: boolean;
   wait: number;
+  "apply-min-age": boolean;
+  approval?: string;
 }
 
 const pruneCommand: CommandModule<object, PruneArgs> = {
@@ -435,21 +474,50 @@ const pruneCommand: CommandModule<object, PruneArgs> = {
     y
       .option("dry-run", { type: "boolean", default: false, describe: "show what would be forgotten" })
       .option("json", { type: "boolean", default: false })
-      .option("wait", { type: "number", default: 0, describe: "seconds to wait for running backups (exit 3 after)" }),
+      .option("wait", { type: "number", default: 0, describe: "seconds to wait for running backups (exit 3 after)" })
+      .option("apply-min-age", {
+        type: "boolean",
+        default: false,
+        describe: "where four eyes is on (approval:), go by a policy's minAge shorter than the default (otherwise the default floor holds); asks for a second operator's approval",
+      })
+      .option("approval", { type: "string", describe: "--apply-min-age: the code of the approved request for it" }),
   handler: async (args) => {
     waitSeconds("dcctl backup prune", args.wait);
+    if (args.approval !== undefined && !args["apply-min-age"]) throw new InputError(["dcctl backup prune: --approval goes with --apply-min-age (the only part of a prune that asks for one)"]);
     const config = loadBackupConfig();
-    const [{ pruneOwnRepository }, { opRecordPath }, { distrustLine }] = await Promise.all([import("../backup/prune.js"), import("../backup/op-record.js"), import("../backup/trust.js")]);
+    const [{ pruneOwnRepository }, { opRecordPath }, { distrustLine }, { minAgeShortened, withDefaultFloor }] = await Promise.all([
+      import("../backup/prune.js"),
+      import("../backup/op-record.js"),
+      import("../backup/trust.js"),
+      import("../backup/retention.js"),
+    ]);
     const sites = loadSites();
-    const jobs = expandJobs(sites, loadPolicies());
+    let jobs = expandJobs(sites, loadPolicies());
+    // A shortened floor lets retention remove what arrived days ago, the copies an intruder's work would replace: where
+    // four eyes is on, it holds only with an approval; the scheduled prune goes by the default floor meanwhile.
+    const shortened = minAgeShortened(jobs);
+    const heldBack = shortened.length && config.approval?.required && !args["apply-min-age"] ? shortened : [];
+    let approval: import("../backup/approval/index.js").ApprovalRecord | undefined;
+    if (heldBack.length) jobs = withDefaultFloor(jobs);
+    else if (shortened.length && args["apply-min-age"] && !args["dry-run"]) {
+      const [{ gate, approvalLine }, { confirmTexts }, { formatSpan }, { DEFAULT_MIN_AGE_MS }] = await Promise.all([import("./approvals.js"), import("./confirm-texts.js"), import("../util/duration.js"), import("../backup/policies.js")]);
+      const floors = shortened.map((m) => `${m.policy}=${formatSpan(m.minAgeMs)}`);
+      // The retention of each such policy too: the same floor under another retention removes something else.
+      const retention = shortened.map((m) => `${m.policy}=${JSON.stringify(jobs.find((j) => j.policy === m.policy)?.retention ?? {})}`);
+      const change = confirmTexts("en")("backup.pruneMinAge", { repository: config.site, default: formatSpan(DEFAULT_MIN_AGE_MS), policies: floors.join(", ") });
+      approval = gate(config, { action: "backup prune --apply-min-age", site: config.site, target: `repository ${config.site}`, args: { repository: config.site, minAge: floors, retention }, change }, args);
+      if (approval && !args.json) print(approvalLine(approval));
+    }
     const prune = (signal: AbortSignal) => pruneOwnRepository(jobs, config, { dryRun: args["dry-run"], waitMs: args.wait * 1000, signal, sites });
-    const result = await noticed(config, { op: "prune", repository: config.site, recordPath: opRecordPath(config, "prune", config.site), dryRun: args["dry-run"] }, prune, (r) => ({
+    const op = { op: "prune" as const, repository: config.site, recordPath: opRecordPath(config, "prune", config.site), dryRun: args["dry-run"], ...(approval ? { approver: approval.approvedBy } : {}) };
+    const result = await noticed(config, op, prune, (r) => ({
       removed: r.jobs.reduce((n, j) => n + j.removed, 0),
       pruned: r.pruned,
     }));
     // A shortened floor is said every time: it is what lets a prune remove what arrived a few days ago.
     for (const m of result.minAgeShortened) process.stderr.write(`warning: ${m.text}\n`);
-    if (args.json) printJson(result);
+    for (const m of heldBack) process.stderr.write(`warning: ${m.text}; not applied: this site requires a second operator for it (approval:), so this prune kept the default (dcctl backup prune --apply-min-age asks for it)\n`);
+    if (args.json) printJson({ ...result, ...(heldBack.length ? { minAgeNotApplied: heldBack.map((m) => m.policy) } : {}), ...(approval ? { approval } : {}) });
     else {
       for (const j of result.jobs) {
         const aside = [j.young ? `${j.young} younger than minAge` : "", j.quarantined ? `${j.quarantined} not trusted` : "", j.pending ? `${j.pending} with their run not yet checked` : ""].filter(Boolean);

@@ -41,6 +41,11 @@ export const commandGroups: Record<string, GroupEntry> = {
   },
   approvals: { command: "approvals", describe: "the requests waiting for an approval or its use (--all: every one)", load: async () => commandGroup((await import("./approvals.js")).approvalsCommand) },
   events: { command: "events <command>", describe: "the SOC feed: send the spooled events to the collectors, status", load: async () => commandGroup((await import("./events.js")).eventsCommands) },
+  "peer-records": {
+    command: "peer-records <command>",
+    describe: "this site's records as the other site reads them over SSH (a key that reads only): serve, records, runs, authorized-key",
+    load: async () => commandGroup((await import("./peer-records.js")).peerRecordsCommands),
+  },
   doctor: { command: "doctor", describe: "check this management host before first use, one line per check", load: async () => commandGroup((await import("./doctor.js")).doctorCommand) },
   serve: {
     command: "serve",

@@ -16,6 +16,8 @@ const en: Texts = {
   },
   backup: {
     unlock: "remove every lock of repository {{repository}}, live ones too ({{locks}})",
+    accept: "trust snapshot {{snapshot}} of repository {{repository}} from now on, which this site judged {{overruled}}: it counts as a good backup, takes a place in retention and can be restored as the newest",
+    pruneMinAge: "prune repository {{repository}} with a minAge shorter than the default {{default}} ({{policies}}): what arrived since then can be removed by retention",
   },
 };
 
@@ -31,6 +33,8 @@ const vi: Texts = {
   },
   backup: {
     unlock: "gỡ bỏ mọi khoá (lock) của kho sao lưu {{repository}}, kể cả khoá của tiến trình đang chạy ({{locks}})",
+    accept: "tin cậy snapshot {{snapshot}} của kho sao lưu {{repository}} từ nay, dù site này đã đánh giá nó {{overruled}}: nó được tính là bản sao lưu tốt, có chỗ trong chính sách lưu giữ và có thể được khôi phục như bản mới nhất",
+    pruneMinAge: "dọn (prune) kho sao lưu {{repository}} với minAge ngắn hơn mặc định {{default}} ({{policies}}): những gì đến trong khoảng đó có thể bị xoá theo chính sách lưu giữ",
   },
 };
 

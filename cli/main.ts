@@ -38,7 +38,9 @@ export async function main(argv: string[]): Promise<number> {
     .middleware(checkCommandLine, true);
   for (const group of await groupsFor(argv)) cli.command(group);
   const selfOnly = operands.some((a) => a === "--version" || a === "completion" || a === "--get-yargs-completions");
-  if (!wantsHelp && !selfOnly) {
+  // The other site's forced command (cli/peer-records.ts) reads this site's records and writes nothing, not even the mark.
+  const readsOnly = selfOnly || operands.find((a) => !a.startsWith("-")) === "peer-records";
+  if (!wantsHelp && !readsOnly) {
     try {
       // An upgrade's first start brings the state folder to this release's format; a downgrade stops here.
       ensureStateFormat(stateDir(), dcctlVersion());
@@ -56,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // What the command started and must get a bounded chance to finish: the SOC feed's delivery of its events.
   for (const line of await commandEnd()) process.stderr.write(`note: ${line}\n`);
-  if (!selfOnly) markNewState(stateDir(), dcctlVersion());
+  if (!readsOnly) markNewState(stateDir(), dcctlVersion());
   return exitCode || (process.exitCode as number | undefined) || ExitCode.ok;
 }
 

@@ -99,7 +99,6 @@ export function writeLabBackupConfig(dir: string, state: LabState, config: LabCo
   const restic = toolPath("restic");
   const common = {
     ...(isAbsolute(restic) ? { hostRestic: { path: restic } } : {}),
-    ssh: { keyFile: paths.clientKey, knownHosts: paths.knownHosts },
     replication: { passwordFile: paths.replicationPass },
     concurrency: 4,
     databases: {
@@ -117,7 +116,9 @@ export function writeLabBackupConfig(dir: string, state: LabState, config: LabCo
     // Each site reads the other's last runs and verifies from its management host, where that site keeps them.
     const other = site === "primary" ? "secondary" : "primary";
     const peers = { [other]: { stateDir: paths.stateDir(other) } };
-    writeFileSync(paths.reposFile(site), stringify({ site, repositories: repositories[site], localHosts: backupServer(site), stateDir: paths.stateDir(site), peers, ...common }));
+    // Each site logs in with its own key (a lab started before there were site keys: the lab's).
+    const ssh = { keyFile: existsSync(paths.siteKey(site)) ? paths.siteKey(site) : paths.clientKey, knownHosts: paths.knownHosts };
+    writeFileSync(paths.reposFile(site), stringify({ site, repositories: repositories[site], localHosts: backupServer(site), stateDir: paths.stateDir(site), peers, ssh, ...common }));
   }
   writeLabRunbooks(dir, state);
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createConnection, createServer, type AddressInfo, type Server } from "node:net";
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import type { SiteName } from "../inventory/index.js";
 import { DcctlError } from "../util/errors.js";
@@ -35,18 +35,18 @@ export async function startLabConsole(dir: string, site: SiteName, o: LabConsole
     throw e;
   }
   child.stderr?.on("data", (chunk: Buffer) => o.log(chunk.toString().trimEnd()));
-  let forwarder: Server;
+  let forwarder: Forwarder;
   try {
     forwarder = await forward(socket, o.port);
   } catch (e) {
     await stop(child);
     throw new DcctlError(`cannot listen on 127.0.0.1:${o.port}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  const { port } = forwarder.address() as AddressInfo;
+  const { port } = forwarder.server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
     async close() {
-      await new Promise<void>((resolve) => forwarder.close(() => resolve()));
+      await forwarder.close();
       await stop(child);
     },
   };
@@ -69,21 +69,37 @@ function listening(child: ChildProcess): Promise<void> {
   });
 }
 
-function forward(socket: string, port: number): Promise<Server> {
+/** The loopback forwarder, with the connections it holds: a browser keeps its own open for as long as it likes. */
+interface Forwarder {
+  server: Server;
+  /** Stops listening and ends every connection at once. */
+  close(): Promise<void>;
+}
+
+function forward(socket: string, port: number): Promise<Forwarder> {
+  const open = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = createConnection(socket);
+    open.add(client).add(upstream);
     client.pipe(upstream).pipe(client);
     // Either side going away ends the other; an error is only the end of that one connection.
     const end = () => {
       client.destroy();
       upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
     };
     client.on("error", end).on("close", end);
     upstream.on("error", end).on("close", end);
   });
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of open) s.destroy();
+    });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve(server));
+    server.listen(port, "127.0.0.1", () => resolve({ server, close }));
   });
 }
 

@@ -124,6 +124,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   } else {
     const config = prepare(dir, opts);
     if (!existsSync(paths.clientKey)) await keygen(paths.clientKey, "dcctl-lab");
+    for (const site of ["primary", "secondary"] as const) if (!existsSync(paths.siteKey(site))) await keygen(paths.siteKey(site), `dcctl-lab-${site}`);
     const { sites, net } = labNetwork(dir);
     await clearLeftovers(net, log);
     await networkUp(net, config.wanMbit);

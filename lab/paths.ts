@@ -36,7 +36,13 @@ export function labPaths(dir: string) {
     /** The supervisor's control socket: dbctl asks it there to stop or start a host's PostgreSQL (lab/server-control.ts). */
     control: join(dir, "supervisor.sock"),
     sites: join(dir, "sites"),
+    /** The lab's own key (whoever runs the lab, and its tests): a login on every host. */
     clientKey: join(dir, "ssh", "id_ed25519"),
+    /**
+     * Each site's control plane's key (its repositories file's ssh.keyFile): a login on its own hosts and the other
+     * site's database and application hosts (failover, failback), on the other site's management host only its records.
+     */
+    siteKey: (site: SiteName) => join(dir, "ssh", `${site}_ed25519`),
     knownHosts: join(dir, "ssh", "known_hosts"),
     portalPgpass: join(dir, "secrets", "portal.pgpass"),
     /** The replication account's password (dcctl replication setup), on the DR runner. */

@@ -20,8 +20,10 @@ export interface SshdOptions {
   /** More users allowed to log in with the same client key. */
   extraUsers?: string[];
   sshdPath?: string;
-  /** Authorize this client public key (`.pub`) instead of generating a client key pair; the lab shares one key. */
+  /** Authorize this client public key (`.pub`) instead of generating a client key pair: the lab's own key. */
   authorizedKeyPath?: string;
+  /** More authorized_keys lines, options included (the lab's per-site keys, restricted where a site's may only read). */
+  moreAuthorizedKeys?: string[];
   /** Keep a host key left in stateDir by an earlier start, so a pinned known_hosts stays valid across restarts. */
   keepHostKey?: boolean;
 }
@@ -62,7 +64,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   if (!(opts.keepHostKey && existsSync(hostKeyPath))) await keygen(hostKeyPath, `dcctl-lab-host-${port}`);
   if (!opts.authorizedKeyPath) await keygen(clientKeyPath, "dcctl-lab-client");
   const authorizedKeys = join(stateDir, "authorized_keys");
-  writeFileSync(authorizedKeys, readFileSync(opts.authorizedKeyPath ?? `${clientKeyPath}.pub`, "utf8"), { mode: 0o644 });
+  const lines = [readFileSync(opts.authorizedKeyPath ?? `${clientKeyPath}.pub`, "utf8").trim(), ...(opts.moreAuthorizedKeys ?? [])];
+  writeFileSync(authorizedKeys, lines.join("\n") + "\n", { mode: 0o644 });
 
   const hostKeyBlob = publicKeyBlob(`${hostKeyPath}.pub`);
   const knownHostsPath = join(stateDir, "known_hosts");

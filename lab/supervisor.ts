@@ -17,6 +17,7 @@ import { labPaths, readLabConfig, type LabConfig } from "./paths.js";
 import { planNetwork, type LabNetwork } from "./network.js";
 import { serveControl } from "./server-control.js";
 import { placed, placementOf } from "./placement.js";
+import { authorizedKeyLine } from "../backup/peer-access.js";
 
 /**
  * The lab's supervisor: one long-lived process that starts every server of the two-site lab, each in its host's
@@ -71,7 +72,15 @@ async function startAll(sites: Sites, net: LabNetwork): Promise<void> {
         break;
       }
       case "sshd": {
-        const sshd = await startSshd({ stateDir: hostDir("ssh"), host: svc.address, port: svc.port, authorizedKeyPath: `${paths.clientKey}.pub`, keepHostKey: true, placement: placementOf(net, svc) });
+        const sshd = await startSshd({
+          stateDir: hostDir("ssh"),
+          host: svc.address,
+          port: svc.port,
+          authorizedKeyPath: `${paths.clientKey}.pub`,
+          moreAuthorizedKeys: siteKeyLines(sites, svc),
+          keepHostKey: true,
+          placement: placementOf(net, svc),
+        });
         knownHosts.push(readFileSync(sshd.knownHostsPath, "utf8").trim());
         writeFileSync(paths.knownHosts, knownHosts.join("\n") + "\n");
         started(svc, sshd.process, sshd.stop);
@@ -121,6 +130,19 @@ async function startAll(sites: Sites, net: LabNetwork): Promise<void> {
 const running = (p: ServerProcess | undefined): p is ServerProcess => p !== undefined && p.child.exitCode === null && p.child.signalCode === null;
 
 /** The postmaster's pid from its data directory's pid file, when that process runs (one the supervisor did not start). */
+/**
+ * Who else logs in to a host, as a real deployment sets it up: each site's own key everywhere, except that on a
+ * management host the other site's key runs `dcctl peer-records serve` and nothing else (backup/peer-access.ts).
+ */
+function siteKeyLines(sites: Sites, svc: LabService): string[] {
+  const management = sites[svc.site].hosts.find((h) => h.name === svc.host)?.role === "backup";
+  return (["primary", "secondary"] as const).map((site) => {
+    const key = readFileSync(`${paths.siteKey(site)}.pub`, "utf8");
+    if (site === svc.site || !management) return key.trim();
+    return authorizedKeyLine(key, { dcctl: [process.execPath, join(repoRoot, "dist", "cli", "main.js")], stateDir: paths.stateDir(svc.site), source: `${paths.siteKey(site)}.pub` });
+  });
+}
+
 function postmasterPid(host: string): number | undefined {
   const file = join(dir, "db", host, "data", "postmaster.pid");
   if (!existsSync(file)) return undefined;

@@ -179,6 +179,14 @@ export const CATALOGUE = {
     fields: { snapshot: "its id", repository: "where it is", job: "its job", score: "its anomaly score", threshold: "the job's threshold" },
     emittedBy: "backup/arrival-ledger.ts, once a suspicious verdict is recorded for a snapshot (addDistrust, from backup/anomaly.ts's score); reserved until then",
   },
+  "snapshot.accepted": {
+    id: "DCCTL-4003",
+    title: "distrusted snapshot accepted",
+    severity: "warning",
+    meaning: "An operator trusted a snapshot the site had judged implausible or suspicious (`dcctl backup accept`): from now on it counts as a good backup, takes a place in retention and can be restored as the newest. Where four eyes is on, `approver` names the second operator.",
+    fields: { snapshot: "its id", repository: "where it is", overruled: "what it had been judged (kind: reason; …)", reason: "why the operator says it is real" },
+    emittedBy: "cli/backup.ts (`backup accept`)",
+  },
   "console.login": {
     id: "DCCTL-5001",
     title: "console login with a token",

@@ -63,7 +63,9 @@ const total = Date.now();
 const env = process.env;
 const at = (site: "primary" | "secondary", ...args: string[]) => ["lab", "exec", site, "--", "dcctl", ...args];
 await phase("bring up the two-site lab and apply both stacks", ["lab", "up"], env);
-await phase("back up every job of both sites", at("primary", "backup", "run", "--all"), env);
+// Each site backs up its own hosts: the primary's key only reads the secondary's records there (backup/peer-access.ts).
+await phase("back up every job of the primary site", at("primary", "backup", "run", "--all", "--site", "primary"), env);
+await phase("back up every job of the secondary site", at("secondary", "backup", "run", "--all", "--site", "secondary"), env);
 await phase("replicate new snapshots to the secondary (append-only)", at("primary", "backup", "replicate", "--to", "secondary"), env);
 await phase("measure the standbys' replication (the live RPO)", at("secondary", "replication", "status"), env);
 await phase("run a DR drill at the secondary", at("secondary", "dr", "drill", "--runbook", join(labPaths(dir).runbooks, "drill.yaml")), env);

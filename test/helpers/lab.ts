@@ -33,7 +33,7 @@ export interface TestLab {
   standbysStreaming(): Promise<void>;
   /**
    * Every job backed up and copied to the secondary within `minutes` (what a failover or drill restores from): the
-   * secondary's `backup status` says so, or a `backup run --all` at the primary and a replicate make it so. A
+   * secondary's `backup status` says so, or each site's `backup run --all --site` and a replicate make it so. A
    * minute's backup of every job is what most lab files need before they start, and the file before often made it.
    */
   freshBackups(minutes?: number): void;
@@ -109,12 +109,15 @@ export function sharedLab(): TestLab {
       const status = at("secondary", ["dcctl", "backup", "status", "--json"]);
       const rows = status.code === 0 ? (JSON.parse(status.stdout) as { rows: { state: string; ageMinutes?: number }[] }).rows : [];
       if (rows.length > 0 && rows.every((r) => r.state === "ok" && (r.ageMinutes ?? Infinity) <= minutes)) return;
-      for (const argv of [
-        ["backup", "run", "--all", "--json"],
-        ["backup", "replicate", "--to", "secondary"],
-      ]) {
-        const r = at("primary", ["dcctl", ...argv]);
-        if (r.code !== 0) throw new Error(`${argv.join(" ")} at the primary failed (exit ${r.code}): ${r.stderr}`);
+      // Each site backs up its own hosts, as its schedule does: the primary's key is no login on the secondary's
+      // management host (backup/peer-access.ts).
+      for (const [site, argv] of [
+        ["primary", ["backup", "run", "--all", "--site", "primary", "--json"]],
+        ["secondary", ["backup", "run", "--all", "--site", "secondary", "--json"]],
+        ["primary", ["backup", "replicate", "--to", "secondary"]],
+      ] as const) {
+        const r = at(site, ["dcctl", ...argv]);
+        if (r.code !== 0) throw new Error(`${argv.join(" ")} at the ${site} failed (exit ${r.code}): ${r.stderr}`);
       }
     },
     lab: (args) => dcctl(["lab", ...args], env),

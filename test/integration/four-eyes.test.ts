@@ -15,7 +15,8 @@ import { until } from "../helpers/until.js";
  * (the `users` group given to both processes). Each writes its files as itself; the gate tells them apart by their
  * owners. Cases: a request, a refused self-approval, a forged approval, an approval that lets `backup unlock
  * --remove-all` (a real restic repository, a real stale lock) and a failover run, both names in the journal, one use
- * per approval, another action refused, and an approval that expired.
+ * per approval, another action refused, and an approval that expired; a prune by a policy's shortened minAge and
+ * `backup accept` of a distrusted snapshot, each in a repository and state folder of its own.
  */
 
 const root = process.geteuid?.() === 0;
@@ -42,9 +43,9 @@ describe.skipIf(!root || !requester || !approver)("four eyes: two OS users, one 
   let env: NodeJS.ProcessEnv;
   const runbook = "test/fixtures/runbooks/approval-failover.yaml";
 
-  const as = (who: { uid: number } | undefined, args: string[], repos = "repositories.yaml"): CliRun => {
+  const as = (who: { uid: number } | undefined, args: string[], repos = "repositories.yaml", more: NodeJS.ProcessEnv = {}): CliRun => {
     if (!who) throw new Error("no such account");
-    const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: repoRoot, env: { ...env, DCCTL_REPOS_FILE: join(work, repos) }, uid: who.uid, gid: operators, encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(process.execPath, [mainJs, ...args], { cwd: repoRoot, env: { ...env, DCCTL_REPOS_FILE: join(work, repos), ...more }, uid: who.uid, gid: operators, encoding: "utf8", timeout: 60_000 });
     return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
   };
   const codeOf = (run: CliRun): string => {
@@ -104,6 +105,40 @@ describe.skipIf(!root || !requester || !approver)("four eyes: two OS users, one 
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
+
+  /**
+   * A repository of its own at the secondary, holding snapshots of the inventory's job qn-app-01/app-daily made by
+   * root with restic (their times as given), then handed to the operators; and a state folder of its own. What
+   * dcctl needs to judge and prune them: the inventory and a policies file whose app-daily keeps 1 with minAge 0.
+   */
+  async function repositoryWith(name: string, times: string[]): Promise<{ repos: string; more: NodeJS.ProcessEnv; restic: Restic }> {
+    const pass = join(work, "restic.pass");
+    const url = join(work, `repo-${name}`);
+    const r = new Restic({ url, passwordFile: pass }, { cacheDir: join(work, "root-cache") });
+    await r.init();
+    const data = join(work, "app-data");
+    mkdirSync(data, { recursive: true });
+    for (const [i, time] of times.entries()) {
+      writeFileSync(join(data, "dossier.txt"), `version ${i}\n`);
+      const made = spawnSync(r.bin, ["-r", url, "--password-file", pass, "--cache-dir", join(work, "root-cache"), "backup", "-q", "--host", "qn-app-01", "--tag", "dcctl", "--tag", "job:qn-app-01/app-daily", "--tag", "source:files", "--tag", `run:20261201T00000${i}-1`, "--time", time, data], { encoding: "utf8" });
+      if (made.status !== 0) throw new Error(`restic backup: ${made.stderr}`);
+    }
+    spawnSync("chown", ["-R", `${requester?.uid ?? 0}:${operators}`, url]);
+    const state = join(work, `state-${name}`);
+    mkdirSync(state);
+    chownSync(state, requester?.uid ?? 0, operators);
+    chmodSync(state, 0o770);
+    const repos = `repositories-${name}.yaml`;
+    writeFileSync(join(work, repos), ["site: secondary", "repositories:", `  secondary: { url: ${url}, passwordFile: ${pass} }`, `cacheDir: ${join(work, "cache-daemon")}`, "approval:", "  required: true", "  ttl: 30m", ""].join("\n"), { mode: 0o644 });
+    const sites = join(work, "sites");
+    if (!existsSync(sites)) {
+      mkdirSync(sites);
+      for (const f of ["primary.yaml", "secondary.yaml"]) copyFileSync(join(repoRoot, "test", "fixtures", "inventory", "cross-site-ok", f), join(sites, f));
+      const files = (repository: string, extra = "") => `{ sources: [{ kind: files, paths: [${data}] }], schedule: "0 2 * * *", retention: { keepLast: 1 }, rpoMinutes: 1560, repository: ${repository}${extra} }`;
+      writeFileSync(join(work, "policies.yaml"), ["policies:", `  db-hourly: ${files("primary")}`, `  db-daily: ${files("primary")}`, `  app-daily: ${files("secondary", ", minAge: 0")}`, ""].join("\n"), { mode: 0o644 });
+    }
+    return { repos, more: { DCCTL_STATE_DIR: state, DCCTL_SITES_DIR: sites, DCCTL_POLICIES_FILE: join(work, "policies.yaml") }, restic: r };
+  }
 
   it("unlock --remove-all: asked by daemon, refused to approve it themselves, approved by nobody, run once", async () => {
     expect(await locks()).toBe(1);
@@ -198,5 +233,64 @@ describe.skipIf(!root || !requester || !approver)("four eyes: two OS users, one 
     expect(late.code).toBe(8);
     expect(late.stderr).toMatch(new RegExp(`^dcctl: approval ${code}: the approval of ${code} by nobody expired at \\S+ \\(ttl 4s\\), unused; run the command without --approval to ask again\\n$`));
     expect(runs()).toHaveLength(1);
+  });
+
+  it("prune by a policy's minAge shorter than the default: held at the default without an approval, applied once with one", async () => {
+    const { repos, more, restic: r } = await repositoryWith("prune", ["2026-12-01 02:00:00", "2026-12-02 02:00:00", "2026-12-03 02:00:00"]);
+    const count = async () => (await r.snapshots()).length;
+    // As the timer runs it: no request, no stop; the floor stays at 7d, and it says why.
+    const scheduled = as(requester, ["backup", "prune"], repos, more);
+    expect(scheduled.code, scheduled.stderr).toBe(0);
+    expect(scheduled.stdout).toMatch(/^qn-app-01\/app-daily: keep 3 \(2 younger than minAge\), removed 0$/m);
+    expect(scheduled.stderr).toContain("warning: policy app-daily: minAge 0 is shorter than the default 7d: prune may remove snapshots that reached this site at any age; not applied: this site requires a second operator for it (approval:)");
+    expect(await count()).toBe(3);
+    // A dry run shows what the shortened floor would remove, and needs nobody.
+    const dry = as(requester, ["backup", "prune", "--apply-min-age", "--dry-run"], repos, more);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^qn-app-01\/app-daily: keep 1, would remove 2$/m);
+
+    const asked = as(requester, ["backup", "prune", "--apply-min-age"], repos, more);
+    expect(asked.code, asked.stderr).toBe(8);
+    const code = codeOf(asked);
+    expect(asked.stdout).toContain("  action:    backup prune --apply-min-age  ");
+    expect(asked.stdout).toContain("  changes:   prune repository secondary with a minAge shorter than the default 7d (app-daily=0): what arrived since then can be removed by retention");
+    expect(await count()).toBe(3);
+    const self = as(requester, ["approve", code, "--yes"], repos, more);
+    expect(self.code).toBe(8);
+    expect(as(approver, ["approve", code, "--yes"], repos, more).code).toBe(0);
+    const ran = as(requester, ["backup", "prune", "--apply-min-age", "--approval", code], repos, more);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toMatch(new RegExp(`^approval ${code}: asked by daemon at \\S+, approved by nobody at \\S+$`, "m"));
+    expect(ran.stdout).toMatch(/^qn-app-01\/app-daily: keep 1, removed 2$/m);
+    expect(await count()).toBe(1);
+    const twice = as(requester, ["backup", "prune", "--apply-min-age", "--approval", code], repos, more);
+    expect(twice.code).toBe(8);
+  });
+
+  it("backup accept: trusting a snapshot the site distrusts waits for a second operator; both names kept", async () => {
+    const ahead = new Date(Date.now() + 30 * 86_400_000).toISOString().replace("T", " ").replace(/\..*$/, "");
+    const { repos, more } = await repositoryWith("accept", [ahead]);
+    const listed = as(requester, ["backup", "snapshots", "--repository", "secondary", "--json"], repos, more);
+    expect(listed.code, listed.stderr).toBe(0);
+    const [row] = JSON.parse(listed.stdout) as { id: string; short_id: string; trust: string }[];
+    expect(row?.trust).toBe("implausible");
+    const id = row?.short_id ?? "";
+    const accept = ["backup", "accept", "--snapshot", id, "--reason", "the primary's clock ran a month ahead"];
+    const asked = as(requester, accept, repos, more);
+    expect(asked.code, asked.stderr).toBe(8);
+    const code = codeOf(asked);
+    expect(asked.stdout).toContain(`  target:    snapshot ${id} of repository secondary, at site secondary`);
+    expect(asked.stdout).toMatch(new RegExp(`  changes: {3}trust snapshot ${id} of repository secondary from now on, which this site judged implausible: `));
+    const ledger = () => JSON.parse(readFileSync(join(more.DCCTL_STATE_DIR ?? "", "backup", "arrivals", "secondary.json"), "utf8")) as { snapshots: Record<string, { distrust?: unknown[]; accepted?: { by: string; approvedBy?: string; reason: string } }> };
+    expect(ledger().snapshots[row?.id ?? ""]?.distrust).toHaveLength(1);
+    // Another reason is another action: the approval is for exactly what was asked.
+    expect(as(approver, ["approve", code, "--yes"], repos, more).code).toBe(0);
+    const other = as(requester, ["backup", "accept", "--snapshot", id, "--reason", "looks fine", "--approval", code], repos, more);
+    expect(other.code).toBe(8);
+    expect(other.stderr).toMatch(new RegExp(`^dcctl: approval ${code} is not for this: reason is looks fine`));
+    const ran = as(requester, [...accept, "--approval", code], repos, more);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toContain(`snapshot ${id} of repository secondary is trusted from now on (accepted by daemon, approved by nobody)`);
+    expect(ledger().snapshots[row?.id ?? ""]).toMatchObject({ accepted: { by: "daemon", approvedBy: "nobody", reason: "the primary's clock ran a month ahead" } });
   });
 });

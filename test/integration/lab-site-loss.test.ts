@@ -4,6 +4,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDcctl, type CliRun } from "../helpers/cli.js";
 import { sharedLab } from "../helpers/lab.js";
+import { until } from "../helpers/until.js";
 
 /**
  * A lost site is a state, not a stall (issue 21, items 1 and 2): on the lab the tests share, backed up at the primary and
@@ -23,7 +24,7 @@ const BOUND_S = 30;
 let browser: Browser | undefined;
 const servers: ReturnType<typeof startDcctl>[] = [];
 
-beforeAll(() => {
+beforeAll(async () => {
   t.ensureUp();
   t.freshBackups();
   for (const argv of [
@@ -33,6 +34,12 @@ beforeAll(() => {
     const r = t.at("primary", ["dcctl", ...argv]);
     if (r.code !== 0) throw new Error(`${argv.join(" ")} at the primary failed (exit ${r.code}): ${r.stderr}`);
   }
+  // The secondary has judged every copy it holds against the primary's run records while the primary answered (its
+  // scheduled status does that all day); a copy that reached it just before the loss would be told apart as unchecked.
+  await until("the secondary judged every snapshot it holds", () => {
+    const r = t.at("secondary", ["dcctl", "backup", "status", "--json"]);
+    return r.stdout.startsWith("{") && (JSON.parse(r.stdout) as { trust: { pending?: number }[] }).trust.every((x) => !x.pending);
+  }, 120_000);
 }, 1_500_000);
 
 afterAll(async () => {
