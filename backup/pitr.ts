@@ -137,12 +137,22 @@ export async function recoverToPoint(
   config: BackupConfig,
   db: ArchivedDatabase,
   exec: HostPool,
-  o: { target: Date; targetText: string; inclusive: boolean; flag: string; onto: SiteHost; port?: number; dbName: string; log(line: string): void },
+  o: { target: Date; targetText: string; inclusive: boolean; flag: string; onto: SiteHost; port?: number; dbName: string; into?: string; status?: JudgedArchive; log(line: string): void },
 ): Promise<RecoverResult> {
-  const status = await archivePoints(config, db, exec);
+  // A status measured moments ago (a DR recover reports what the archive holds past the point) is not measured twice.
+  const status = o.status ?? (await archivePoints(config, db, exec));
   checkCovered(status, o.target, o.flag);
   const archive = requireArchive(db.engine);
-  return archive.recover(config, archiveHome(config, db.engine, o.log), serverOf(db, exec), { target: o.target, targetText: o.targetText, inclusive: o.inclusive, onto: o.onto, ontoExec: exec(o.onto), port: o.port ?? archive.scratchPort, db: o.dbName });
+  return archive.recover(config, archiveHome(config, db.engine, o.log), serverOf(db, exec), {
+    target: o.target,
+    targetText: o.targetText,
+    inclusive: o.inclusive,
+    onto: o.onto,
+    ontoExec: exec(o.onto),
+    port: o.port ?? archive.scratchPort,
+    db: o.dbName,
+    ...(o.into === undefined ? {} : { into: o.into }),
+  });
 }
 
 /** SQL on a server recoverToPoint brought up (its address and port on `onto`), as the engine's client prints rows. */

@@ -31,7 +31,7 @@ export const commandGroups: Record<string, GroupEntry> = {
   lab: { command: "lab <command>", describe: "the local two-site lab: up, down, status, fail, heal, wan, exec, shell, console", load: async () => commandGroup((await import("./lab.js")).labCommands) },
   backup: { command: "backup <command>", describe: "backup jobs: list, run, snapshots, verify, unlock, accept, prune, replicate, status, schedule", load: async () => commandGroup((await import("./backup.js")).backupCommands) },
   restore: { command: "restore", describe: "restore a database (--db) or a path (--path) of a host from its backups, to it or to --target", load: async () => commandGroup((await import("./restore.js")).restoreCommands) },
-  dr: { command: "dr <command>", describe: "disaster recovery: plan, drill, fail over, fail back, resume, history", load: async () => commandGroup((await import("./dr.js")).drCommands) },
+  dr: { command: "dr <command>", describe: "disaster recovery: plan, drill, fail over, fail back, recover to before an attack, resume, history", load: async () => commandGroup((await import("./dr.js")).drCommands) },
   pitr: { command: "pitr <command>", describe: "point-in-time recovery archives of the databases: setup, status, base-backup, maintain, stop", load: async () => commandGroup((await import("./pitr.js")).pitrCommands) },
   replication: { command: "replication <command>", describe: "continuous replication of the standbys: setup, status", load: async () => commandGroup((await import("./replication.js")).replicationCommands) },
   approve: {

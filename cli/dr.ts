@@ -15,11 +15,17 @@ import {
   silentProgress,
   startRun,
   stateDir,
+  forService,
+  leavesProduction,
   type InfraDriver,
   type Runbook,
   type RunOutcome,
 } from "../runbooks/engine/index.js";
 import { configuredServices, optionalBackupConfig } from "../runbooks/engine/services.js";
+import { checkRecoverPoint } from "../runbooks/engine/recover.js";
+import type { RecoverPoint } from "../runbooks/engine/steps/types.js";
+import { parsePointInTime } from "../databases/pitr.js";
+import { backupConfigPath } from "../backup/repositories.js";
 import { runChanges } from "../runbooks/engine/confirm.js";
 import { collectReadinessInput, outageReport, readiness, readinessTable, writeReadinessMetrics } from "../runbooks/engine/readiness.js";
 import { loadBackupConfig } from "../backup/repositories.js";
@@ -122,6 +128,7 @@ function infraDriver(): InfraDriver {
 /** Asks (or takes --yes); returns how it was confirmed, for the journal, which stays in English. */
 async function confirmRun(runbook: Runbook, sites: Sites, yes: boolean, lang: Lang): Promise<string> {
   if (runbook.kind === "drill") return "not needed (drill: non-disruptive)";
+  if (runbook.kind === "recover") return "not needed (recover: scratch copies beside production)";
   await confirmAction({ yes, action: runChanges(runbook, sites, lang), expect: runbook.to, lang });
   return yes ? `--yes given by ${operator()}` : `${operator()} typed "${runbook.to}" at a terminal`;
 }
@@ -136,7 +143,7 @@ function finish(outcome: RunOutcome, asJson: boolean): void {
   }
 }
 
-async function execute(runbook: Runbook, text: string, sites: Sites, args: RunArgs): Promise<void> {
+async function execute(runbook: Runbook, text: string, sites: Sites, args: RunArgs, recover?: { service: string; before: RecoverPoint }): Promise<void> {
   let failedAt: Date | undefined;
   if (args["failed-at"] !== undefined) {
     const parsed = parseInstant(String(args["failed-at"]));
@@ -147,8 +154,13 @@ async function execute(runbook: Runbook, text: string, sites: Sites, args: RunAr
   const lang = operatorLang(args.lang, config);
   const confirmedBy = await confirmRun(runbook, sites, args.yes, lang);
   // After the operator's own confirmation, in addition to it; a drill changes nothing and needs none.
-  const approval = runbook.kind === "drill" || !config ? undefined : gate(config, runAction(runbook, text, sites, args, config, lang), args);
+  const approval = leavesProduction(runbook.kind) || !config ? undefined : gate(config, runAction(runbook, text, sites, args, config, lang), args);
   sayApproval(approval, args.json);
+  // Before anything starts: a point the archive does not cover is bad input, with nothing touched.
+  if (recover) {
+    if (!config) throw new DcctlError(`dr recover needs the backup config (${backupConfigPath()}; set DCCTL_REPOS_FILE)`);
+    for (const line of await checkRecoverPoint(runbook, recover.service, sites, config, recover.before)) if (!args.json) process.stderr.write(`${line}\n`);
+  }
   const services = configuredServices(config, infraDriver());
   try {
     const outcome = await startRun({
@@ -162,6 +174,7 @@ async function execute(runbook: Runbook, text: string, sites: Sites, args: RunAr
       confirmedBy,
       ...(approval ? { approval } : {}),
       ...(failedAt ? { failedAt } : {}),
+      ...(recover ? { before: recover.before, service: recover.service } : {}),
       ...(args["discard-diverged"] ? { discardDiverged: true } : {}),
       // Coming back is planned by nature: both sites answer, and nothing written at the secondary may be lost.
       ...((args.planned ?? runbook.kind === "failback") ? { planned: true } : {}),
@@ -215,6 +228,28 @@ function runCommand(kind: "drill" | "failover" | "failback"): CommandModule<obje
   };
 }
 
+interface RecoverArgs extends RunArgs {
+  service: string;
+  before: string;
+}
+
+const recoverCommand: CommandModule<object, RecoverArgs> = {
+  command: "recover",
+  describe: "bring a service's databases back from the point-in-time archive to just before --before, into scratch copies on the isolated drill network; checked, with what they hold and what they lack; production is not changed",
+  builder: (y) =>
+    json(y)
+      .option("service", { type: "string", demandOption: true, describe: "the service, as the runbook's steps label it (service:)" })
+      .option("before", { type: "string", demandOption: true, describe: "the moment the damage began (ISO 8601 with offset): every transaction committed before it, none at or after it" })
+      .option("runbook", { type: "string", describe: "a name under runbooks/ or a YAML file of kind recover (default: recover)" }) as unknown as Argv<RecoverArgs>,
+  handler: async (args) => {
+    const before = { at: parsePointInTime(args.before, "--before"), text: args.before.trim() };
+    const sites = loadSites();
+    const { runbook, text } = loadRunbook(args.runbook ?? "recover", sites);
+    if (runbook.kind !== "recover") throw new InputError([`${runbook.file}: runbook ${runbook.name} is a ${runbook.kind}, not a recover`]);
+    await execute(forService(runbook, args.service), text, sites, { ...args, yes: false }, { service: args.service, before });
+  },
+};
+
 const plan: CommandModule<object, PlanArgs> = {
   command: "plan",
   describe: "what the runbook would do, step by step, touching nothing",
@@ -254,7 +289,7 @@ const resume: CommandModule<object, ResumeArgs> = {
     const confirmedBy = await confirmRun(runbook, sites, args.yes, lang);
     // A resume carries a failover or failback on: it needs its own approval, as the start did.
     const approval =
-      runbook.kind === "drill" || !config
+      leavesProduction(runbook.kind) || !config
         ? undefined
         : gate(
             config,
@@ -407,6 +442,7 @@ export const drCommands: CommandModule<object, object> = {
       .command(runCommand("drill"))
       .command(runCommand("failover"))
       .command(runCommand("failback"))
+      .command(recoverCommand)
       .command(resume)
       .command(history)
       .command(verifyReportCommand)

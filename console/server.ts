@@ -176,7 +176,7 @@ function routes(app: FastifyInstance, o: ConsoleOptions, t: Translate, eta: Eta,
       error: found.error,
       runStatus: t(`runStatus.${run.status}`),
       runTone: run.status === "ok" ? "ok" : run.status === "running" ? "warn" : "bad",
-      runKind: ["drill", "failover", "failback"].includes(run.kind) ? t(`kind.${run.kind}`) : run.kind,
+      runKind: ["drill", "failover", "failback", "recover"].includes(run.kind) ? t(`kind.${run.kind}`) : run.kind,
     });
     return reply.type("text/html; charset=utf-8").send(page(t("report.title", { runId: run.runId }), body, false));
   });

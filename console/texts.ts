@@ -134,7 +134,7 @@ const en: Texts = {
     report: "report",
     more: "{{count}} older runs are not shown",
   },
-  kind: { drill: "Drill", failover: "Failover", failback: "Failback" },
+  kind: { drill: "Drill", failover: "Failover", failback: "Failback", recover: "Recover" },
   runStatus: { ok: "OK", failed: "Failed", missed: "Targets missed", running: "Running", interrupted: "Interrupted", unreadable: "Unreadable" },
   report: {
     title: "DR run {{runId}}",
@@ -279,7 +279,7 @@ const vi: Texts = {
     report: "báo cáo",
     more: "{{count}} lần chạy cũ hơn không hiển thị",
   },
-  kind: { drill: "Diễn tập", failover: "Chuyển đổi dự phòng", failback: "Chuyển về trung tâm chính" },
+  kind: { drill: "Diễn tập", failover: "Chuyển đổi dự phòng", failback: "Chuyển về trung tâm chính", recover: "Khôi phục trước tấn công" },
   runStatus: { ok: "Thành công", failed: "Thất bại", missed: "Không đạt mục tiêu", running: "Đang chạy", interrupted: "Bị gián đoạn", unreadable: "Không đọc được" },
   report: {
     title: "Lần chạy DR {{runId}}",

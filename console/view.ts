@@ -233,7 +233,7 @@ function runView(r: RunSummary, t: Translate, lang: Lang): RunView {
     runId: r.runId,
     href: `/runs/${encodeURIComponent(r.runId)}`,
     started: dateTime(r.startedAt, lang),
-    kind: ["drill", "failover", "failback"].includes(r.kind) ? t(`kind.${r.kind}`) : r.kind,
+    kind: ["drill", "failover", "failback", "recover"].includes(r.kind) ? t(`kind.${r.kind}`) : r.kind,
     runbook: r.runbook,
     status: t(`runStatus.${r.status}`),
     tone: RUN_TONE[r.status],

@@ -90,12 +90,19 @@ export interface RecoverOptions {
   port: number;
   /** The database the caller wants back: checked to be there once recovered. */
   db: string;
+  /**
+   * Load the recovered database into the target host's own server under this name (replacing one of that name), then
+   * stop and remove the scratch server: what a DR run checks and carries on with, as it does a restored dump.
+   */
+  into?: string;
 }
 
 export interface RecoverResult {
   host: string;
   /** The base backup it started from (the tool's id) and where its data lives on the target. */
   baseBackup: string;
+  /** When that base backup ended (ISO): the recovered data is complete at least up to it. */
+  baseBackupEnd?: string;
   dataDir: string;
   address: string;
   port: number;
@@ -103,8 +110,10 @@ export interface RecoverResult {
   target: string;
   stoppedBefore?: { transaction: string; committedAt: string };
   lastTransactionAt?: string;
-  /** The argv that stops the recovered server on its host. */
+  /** The argv that stops the recovered server on its host (none once it is loaded `into` the host's own server). */
   stop: string[];
+  /** The database of the host's own server it was loaded into (RecoverOptions.into); the scratch server is gone then. */
+  into?: string;
 }
 
 /** Where a time without an offset is read: the site's zone (inventory `timeZone:`), and the site it is of. */

@@ -164,7 +164,7 @@ function writeLabRunbooks(dir: string, state: LabState): void {
   };
   mkdirSync(paths.runbooks, { recursive: true });
   for (const sub of ["run", "logs", "dns"]) mkdirSync(join(dir, sub), { recursive: true });
-  for (const name of ["drill", "failover", "failback"]) {
+  for (const name of ["drill", "failover", "failback", "recover"]) {
     const template = readFileSync(join(repoRoot, "lab", "runbooks", `${name}.yaml`), "utf8");
     const filled = Object.entries(values).reduce((text, [k, v]) => text.replaceAll(k, v), template);
     writeFileSync(join(paths.runbooks, `${name}.yaml`), filled);

@@ -5,7 +5,7 @@
  */
 
 /** What a message is about: "failure" is a backup run with failed jobs, or a failed replicate, prune or verify; the others are the DR run kinds. */
-export const NOTIFY_EVENTS = ["failure", "drill", "failover", "failback"] as const;
+export const NOTIFY_EVENTS = ["failure", "drill", "failover", "failback", "recover"] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 
 export interface SmtpSettings {

@@ -120,8 +120,8 @@ export const CATALOGUE = {
   "dr.failover.ended": { id: "DCCTL-2004", title: "DR failover ended", severity: "warning", meaning: "A failover ended, with its journal's chain head.", fields: drEndFields(), emittedBy: "runbooks/engine/runner.ts" },
   "dr.failback.started": { id: "DCCTL-2005", title: "DR failback started", severity: "notice", meaning: "A failback began (or was resumed): services move back to the primary.", fields: drFields(), emittedBy: "runbooks/engine/runner.ts" },
   "dr.failback.ended": { id: "DCCTL-2006", title: "DR failback ended", severity: "notice", meaning: "A failback ended, with its journal's chain head.", fields: drEndFields(), emittedBy: "runbooks/engine/runner.ts" },
-  "dr.recover.started": { id: "DCCTL-2007", title: "DR recover started", severity: "warning", meaning: "`dcctl dr recover` began to bring a service back to its clean point before an attack.", fields: { ...drFields(), promote: "whether it promotes the recovered copy" }, emittedBy: "reserved for `dr recover`" },
-  "dr.recover.ended": { id: "DCCTL-2008", title: "DR recover ended", severity: "warning", meaning: "`dcctl dr recover` ended.", fields: { ...drEndFields(), promote: "as above" }, emittedBy: "reserved for `dr recover`" },
+  "dr.recover.started": { id: "DCCTL-2007", title: "DR recover started", severity: "warning", meaning: "`dcctl dr recover` began to bring a service back to its clean point before an attack.", fields: drFields(), emittedBy: "runbooks/engine/runner.ts" },
+  "dr.recover.ended": { id: "DCCTL-2008", title: "DR recover ended", severity: "warning", meaning: "`dcctl dr recover` ended.", fields: drEndFields(), emittedBy: "runbooks/engine/runner.ts" },
   "replication.setup": {
     id: "DCCTL-2101",
     title: "replication set up",

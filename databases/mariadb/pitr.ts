@@ -508,6 +508,8 @@ async function serverOsUser(exec: Executor, conn: MariadbConnection): Promise<st
  */
 export async function recoverMariadb(home: ArchiveHome, end: MariadbArchiveEnd, target: MariadbArchiveEnd, o: RecoverOptions): Promise<RecoverResult> {
   const name = end.host.name;
+  // Not yet: the recovered server is left running beside the host's own, as `restore --at` leaves it.
+  if (o.into !== undefined) throw new DcctlError(`loading a recovered MariaDB database into the host's own server (a DR recover) is not supported yet: restore ${o.db} with dcctl restore --before`);
   const base = [...listBases(home, name)].reverse().find((b) => Date.parse(b.endTime) <= o.target.getTime());
   if (!base) throw new DcctlError(`no base backup of ${name} ended before ${o.target.toISOString()}`, ExitCode.badInput);
   const dir = binlogDir(home, name);

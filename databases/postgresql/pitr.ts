@@ -7,8 +7,8 @@ import type { SiteHost } from "../../inventory/index.js";
 import type { ArchiveGap, ArchiveHome, ArchiveStatus, ArchivedServer, RecoverOptions, RecoverResult } from "../pitr.js";
 import { PROBE_TIMEOUT_MS } from "../replication.js";
 import { shipToScratch } from "../scratch.js";
-import type { PgConnection } from "./connection.js";
-import type { Executor } from "../../hosts/executor.js";
+import { pgArgv, pgDbname, pgEnv, type PgConnection } from "./connection.js";
+import { expectOk, type Executor } from "../../hosts/executor.js";
 import { pgQuery } from "./query.js";
 import { ensureReplicationRole } from "./replication.js";
 import { asOsUser, type PgServerControl } from "./server.js";
@@ -414,6 +414,22 @@ export async function pgArchiveStatus(home: ArchiveHome, end: PgArchiveEnd, now:
   };
 }
 
+/** Runs `from | to` on the host, failing when either side fails. */
+const PIPE_SCRIPT = 'set -o pipefail; n=$1; shift; "${@:1:$n}" | "${@:$((n + 1))}"';
+
+/**
+ * A database of one server (the recovered scratch server) into a fresh database of another on the same host, made
+ * again if it is there: pg_dump piped into psql, without owners or grants (the target's roles are its own).
+ */
+async function copyDatabase(exec: Executor, from: PgConnection, db: string, to: PgConnection, into: string): Promise<void> {
+  await pgQuery(exec, to, "postgres", 'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\nCREATE DATABASE :"name";\n', { name: into });
+  const dump = pgArgv(from, "pg_dump", ["--no-owner", "--no-privileges", "-d", pgDbname(db)]);
+  const load = pgArgv(to, "psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pgDbname(into)]);
+  const argv = ["bash", "-c", PIPE_SCRIPT, "dcctl-pitr-copy", String(dump.length), ...dump, ...load];
+  // Both ends use the host's password file: the scratch server is a copy of a server whose roles it keeps.
+  expectOk(await exec.run(argv, { env: { ...pgEnv(from), ...pgEnv(to) }, timeoutMs: RECOVER_TIMEOUT_MS }), argv.slice(0, 1), exec.target);
+}
+
 /** Files a recovered data directory needs that Debian keeps in /etc, not in the data directory a base backup copies. */
 function completeConfig(dir: string): void {
   const has = (f: string) => readdirSync(dir).includes(f);
@@ -504,9 +520,10 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
     if (found !== "false|true") {
       throw new DcctlError(`the recovered server on ${o.onto.name}:${listen.port} ${found.startsWith("true") ? "is still recovering" : `has no database ${o.db}`} (its data: ${dir}; stop it with ${stop.join(" ")})`);
     }
-    return {
+    const result: RecoverResult = {
       host: name,
       baseBackup: base.backup_id,
+      baseBackupEnd: new Date(Number(base.end_time_timestamp) * 1000).toISOString(),
       dataDir: dir,
       address: listen.address,
       port: listen.port,
@@ -517,6 +534,15 @@ export async function recoverPg(home: ArchiveHome, end: PgArchiveEnd, target: Pg
       ...recoveryOutcome((await o.ontoExec.run(["cat", join(dir, "recovery.log")])).stdout),
       stop,
     };
+    if (o.into === undefined) return result;
+    try {
+      await copyDatabase(o.ontoExec, scratch, o.db, target.conn, o.into);
+    } finally {
+      // The scratch server held nothing the archive does not; its database lives on in the host's own server.
+      await o.ontoExec.run(stop);
+      await o.ontoExec.run(["rm", "-rf", "--", dir]);
+    }
+    return { ...result, dataDir: "", stop: [], into: o.into };
   } finally {
     rmSync(local, { recursive: true, force: true });
   }

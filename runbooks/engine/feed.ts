@@ -10,8 +10,8 @@ import type { DrServices } from "./steps/types.js";
  * by the feed: emitting cannot fail.
  */
 
-const STARTED: Record<RunbookKind, EventKind> = { drill: "dr.drill.started", failover: "dr.failover.started", failback: "dr.failback.started" };
-const ENDED: Record<RunbookKind, EventKind> = { drill: "dr.drill.ended", failover: "dr.failover.ended", failback: "dr.failback.ended" };
+const STARTED: Record<RunbookKind, EventKind> = { drill: "dr.drill.started", failover: "dr.failover.started", failback: "dr.failback.started", recover: "dr.recover.started" };
+const ENDED: Record<RunbookKind, EventKind> = { drill: "dr.drill.ended", failover: "dr.failover.ended", failback: "dr.failback.ended", recover: "dr.recover.ended" };
 
 interface RunFacts {
   runbook: Runbook;

@@ -1,6 +1,6 @@
 /** The DR engine: runbook loading and checks, plans, runs with a journal, resume, reports and history. */
 export * from "./model.js";
-export { loadRunbook, parseRunbook, runbookPath, runbooksDir } from "./load.js";
+export { forService, loadRunbook, parseRunbook, runbookPath, runbooksDir } from "./load.js";
 export { planRunbook, planEntries, planText, isIdempotent, type PlanEntry } from "./plan.js";
 export { startRun, resumeRun, loadRun, type EngineOptions, type StartOptions, type ResumeOptions, type RunOutcome } from "./runner.js";
 export { readJournal, Journal, type JournalRecord, type JournalBody } from "./journal.js";

@@ -41,6 +41,10 @@ export interface RunStartRecord {
   failedAtFrom?: "operator" | "run-start";
   /** A planned switchover: the primary's writes are stopped first and every replica catches up before promotion. */
   planned?: boolean;
+  /** A recover's point (`--before`), as the operator gave it: the data is brought back to just before it. */
+  before?: string;
+  /** The one service of the runbook the run is for (`--service`): its steps and those labelled with none. */
+  service?: string;
   operator: string;
   /** How the destructive run was confirmed: "--yes", "typed <word> at a terminal", or "not needed (drill)". */
   confirmedBy: string;

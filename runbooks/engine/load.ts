@@ -6,7 +6,7 @@ import { parseYamlSource, readYamlFile, type DataPath, type YamlSource } from ".
 import { InputError, errorMessage } from "../../util/errors.js";
 import { repoRoot } from "../../util/tools.js";
 import { MAX_DURATION_TEXT, parseDuration } from "./duration.js";
-import { RUNBOOK_KINDS, STEP_TYPES, type Runbook, type RunbookKind, type Step, type StepGroup, type StepType, type TargetSelector } from "./model.js";
+import { RUNBOOK_KINDS, STEP_TYPES, leavesProduction, type Runbook, type RunbookKind, type Step, type StepGroup, type StepType, type TargetSelector } from "./model.js";
 import { DISRUPTIVE_TYPES, stepModules } from "./steps/index.js";
 import { resolveTargets, selectorText } from "./targets.js";
 
@@ -127,15 +127,15 @@ function readStep(c: Checker, raw: unknown, path: DataPath, kind: RunbookKind | 
   let cleanup: Step["cleanup"];
   if (s.cleanup !== undefined) {
     const argv = asRecord(s.cleanup)?.argv;
-    if (kind !== undefined && kind !== "drill") c.add([...path, "cleanup"], `${label}: cleanup is for drill runbooks (a ${kind} is not undone)`);
+    if (kind !== undefined && !leavesProduction(kind)) c.add([...path, "cleanup"], `${label}: cleanup is for drill and recover runbooks (a ${kind} is not undone)`);
     else if (!isStringList(argv) || argv.length === 0) c.add([...path, "cleanup"], `${label}: cleanup must be { argv: [command, args...] }`);
     else cleanup = { argv };
   }
   const withRaw = s.with === undefined ? {} : asRecord(s.with);
   if (!withRaw) c.add([...path, "with"], `${label}: with must be a mapping of the step type's parameters`);
 
-  if (type && kind === "drill" && DISRUPTIVE_TYPES.includes(type)) {
-    c.add([...path, "type"], `${label}: a drill must not ${type === "dns" ? "switch DNS names" : type === "fence" ? "fence the primary" : type === "reprotect" ? "rebuild a replica (reprotect)" : "promote a standby"} (drills are non-disruptive)`);
+  if (type && kind && leavesProduction(kind) && DISRUPTIVE_TYPES.includes(type)) {
+    c.add([...path, "type"], `${label}: a ${kind} must not ${type === "dns" ? "switch DNS names" : type === "fence" ? "fence the primary" : type === "reprotect" ? "rebuild a replica (reprotect)" : "promote a standby"} (${kind === "drill" ? "drills are non-disruptive" : "a recover brings data back beside production"})`);
   }
   if (type && withRaw && kind) {
     for (const p of stepModules[type].check(withRaw, kind)) c.add([...path, ...p.path], `${label}: ${p.message}`);
@@ -241,8 +241,8 @@ function checkRunbook(source: YamlSource, sites: Sites): { runbook?: Runbook; pr
       const missing = (t.hosts ?? []).filter((name) => !resolveTargets(sites, { hosts: [name] }).length);
       for (const name of missing) c.add([...r.path, "targets", "hosts"], `step "${r.step.id}": no host "${name}" in the inventory`);
       if (hosts.length === 0 && missing.length === 0) c.add([...r.path, "targets"], `step "${r.step.id}": targets (${selectorText(t)}) match no host in the inventory`);
-      if (kind === "drill" && r.step.type !== "precheck" && !DISRUPTIVE_TYPES.includes(r.step.type) && hosts.some((h) => h.site === "primary")) {
-        c.add([...r.path, "targets"], `step "${r.step.id}": a drill must not touch the primary site (only precheck may read about it); target the secondary`);
+      if (kind && leavesProduction(kind) && r.step.type !== "precheck" && !DISRUPTIVE_TYPES.includes(r.step.type) && hosts.some((h) => h.site === "primary")) {
+        c.add([...r.path, "targets"], `step "${r.step.id}": a ${kind} must not touch the primary site (only precheck may read about it); target the secondary`);
       }
     }
   }
@@ -294,4 +294,25 @@ export function loadRunbook(ref: string, sites: Sites): { runbook: Runbook; text
     throw new InputError([`runbook ${ref}: cannot read ${path}: ${missing ? "no such file" : errorMessage(err)}${known}`]);
   }
   return { runbook: parseRunbook(path, text, sites), text, path };
+}
+
+/**
+ * The part of a runbook that concerns one service (`dcctl dr recover --service`): the steps labelled with it and those
+ * labelled with none (report, notify), with dependencies on the others dropped and groups left empty left out.
+ */
+export function forService(runbook: Runbook, service: string, flag = "--service"): Runbook {
+  const labels = [...new Set(runbook.groups.flatMap((g) => g.steps.flatMap((s) => (s.service === undefined ? [] : [s.service]))))];
+  if (!labels.includes(service)) throw new InputError([`${flag} ${service}: runbook ${runbook.name} (${runbook.file}) has no step for it (its services: ${labels.join(", ") || "none"})`]);
+  const kept = (s: Step) => s.service === undefined || s.service === service;
+  const ids = new Set(runbook.groups.flatMap((g) => g.steps.filter(kept).map((s) => s.id)));
+  const groups = runbook.groups
+    .map((g) => ({ name: g.name, steps: g.steps.filter(kept).map((s) => ({ ...s, dependsOn: s.dependsOn.filter((d) => ids.has(d)) })) }))
+    .filter((g) => g.steps.length > 0);
+  return { ...runbook, groups };
+}
+
+/** The runbook a run ran: its kept text, narrowed to the service its start names, if any. */
+export function runbookOfRun(file: string, text: string, sites: Sites, start: { service?: string }): Runbook {
+  const runbook = parseRunbook(file, text, sites);
+  return start.service === undefined ? runbook : forService(runbook, start.service);
 }

@@ -5,9 +5,21 @@ import type { Role, SiteHost, SiteName } from "../../inventory/index.js";
  * may run in parallel once the steps they depend on have ended well. Field names are those of the YAML files.
  */
 
-export const RUNBOOK_KINDS = ["drill", "failover", "failback"] as const;
-/** `drill`: non-disruptive test at the secondary; `failover`/`failback`: the real thing, confirmed by an operator. */
+export const RUNBOOK_KINDS = ["drill", "failover", "failback", "recover"] as const;
+/**
+ * `drill`: non-disruptive test at the secondary; `failover`/`failback`: the real thing, confirmed by an operator;
+ * `recover`: a service's databases brought back from the point-in-time archive to just before an attack, beside
+ * production (`dcctl dr recover --before`), for the operator to inspect before anything of production changes.
+ */
 export type RunbookKind = (typeof RUNBOOK_KINDS)[number];
+
+/**
+ * Kinds that leave production as it is: their restores go into scratch databases, they address no primary host
+ * (precheck only reads about one), and they take no step that fences, promotes, rebuilds or switches names.
+ */
+export function leavesProduction(kind: RunbookKind): boolean {
+  return kind === "drill" || kind === "recover";
+}
 
 export const STEP_TYPES = ["precheck", "fence", "restore-db", "restore-pitr", "promote", "reprotect", "infra", "dns", "verify", "data-loss", "command", "notify", "report"] as const;
 export type StepType = (typeof STEP_TYPES)[number];

@@ -65,7 +65,7 @@ export function deviationItems(r: RunReport): Deviation[] {
   return out;
 }
 
-const KINDS = ["drill", "failover", "failback"] as const;
+const KINDS = ["drill", "failover", "failback", "recover"] as const;
 type Kind = (typeof KINDS)[number];
 const kindOf = (k: string): Kind => KINDS.find((x) => x === k) ?? "failover";
 
@@ -95,9 +95,9 @@ export function reportDocument(report: RunReport, lang: Lang): ReportDocument {
     : t("summary.open", { operator: r.operator, host: r.host, startedAt: r.startedAt, runId: r.runId });
   p(
     [
-      t(kind === "drill" ? "summary.drill" : "summary.move", { runbook: r.runbook, file: r.file, to: site(r.to) }),
+      t(kind === "drill" ? "summary.drill" : kind === "recover" ? "summary.recover" : "summary.move", { runbook: r.runbook, file: r.file, to: site(r.to) }),
       ended,
-      t(CONFIRMATION[r.failure?.from ?? "recorded"], { confirmedBy: confirmationText(lang, r.confirmedBy), failedAt: r.failedAt, host: r.failure?.host ?? "" }),
+      t(kind === "recover" ? "summary.confirmationBefore" : CONFIRMATION[r.failure?.from ?? "recorded"], { confirmedBy: confirmationText(lang, r.confirmedBy), failedAt: r.failedAt, host: r.failure?.host ?? "" }),
       ...(r.approval ? [t("summary.approved", approvalVars(r.approval))] : []),
     ].join(" "),
   );

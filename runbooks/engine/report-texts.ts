@@ -15,6 +15,7 @@ const en: Texts = {
     drill: "DR drill {{runId}}: {{status}}",
     failover: "Failover {{runId}}: {{status}}",
     failback: "Failback {{runId}}: {{status}}",
+    recover: "Recovery to before an attack {{runId}}: {{status}}",
   },
   status: { ok: "OK", failed: "FAILED", interrupted: "INTERRUPTED", missed: "TARGETS MISSED" },
   siteName: { primary: "primary", secondary: "secondary" },
@@ -22,12 +23,14 @@ const en: Texts = {
   summary: {
     drill: "Runbook **{{runbook}}** ({{file}}) tested recovery at the **{{to}}** site without moving any service.",
     move: "Runbook **{{runbook}}** ({{file}}) moved service to the **{{to}}** site.",
+    recover: "Runbook **{{runbook}}** ({{file}}) brought the service's databases back from the point-in-time archive into scratch copies at the **{{to}}** site, beside production, which it did not change.",
     ended: "It was started by {{operator}} on {{host}} at {{startedAt}} and ended at {{endedAt}} ({{duration}}).",
     open: "It was started by {{operator}} on {{host}} at {{startedAt}} and has not ended (interrupted: resume it with `dcctl dr resume {{runId}}`).",
     confirmation: "Confirmation: {{confirmedBy}}. RPO is counted from {{failedAt}}.",
     confirmationOperator: "Confirmation: {{confirmedBy}}. RPO is counted from {{failedAt}}, the time of the failure as the operator gave it (`--failed-at`).",
     confirmationProbe: "Confirmation: {{confirmedBy}}. RPO is counted from {{failedAt}}, when {{host}} first did not answer a probe of this run (no `--failed-at` given; the failure may be earlier).",
     confirmationStart: "Confirmation: {{confirmedBy}}. RPO is counted from {{failedAt}}, the start of the run (no `--failed-at` given, and no probe of a primary host went unanswered).",
+    confirmationBefore: "Confirmation: {{confirmedBy}}. The data is brought back to just before {{failedAt}} (`--before`); RPO is counted from it.",
     approved: "Four eyes: asked for by {{requestedBy}} at {{requestedAt}}, approved by {{approvedBy}} at {{approvedAt}} (approval {{code}}).",
   },
   outcome: "Outcome: {{message}}",
@@ -193,6 +196,7 @@ const en: Texts = {
   },
   confirm: {
     drill: "not needed (drill: non-disruptive)",
+    recover: "not needed (recover: scratch copies beside production)",
     yes: "--yes given by {{who}}",
     typed: '{{who}} typed "{{word}}" at a terminal',
   },
@@ -212,6 +216,7 @@ const vi: Texts = {
     drill: "Báo cáo diễn tập khôi phục thảm họa {{runId}}: {{status}}",
     failover: "Báo cáo chuyển đổi dự phòng (failover) {{runId}}: {{status}}",
     failback: "Báo cáo chuyển về hệ thống chính (failback) {{runId}}: {{status}}",
+    recover: "Báo cáo khôi phục về thời điểm trước sự cố tấn công {{runId}}: {{status}}",
   },
   // A run that completed may still have missed a target: "Đạt" is kept for targets and checks.
   status: { ok: "HOÀN THÀNH", failed: "THẤT BẠI", interrupted: "BỊ GIÁN ĐOẠN", missed: "KHÔNG ĐẠT MỤC TIÊU RPO/RTO" },
@@ -220,12 +225,14 @@ const vi: Texts = {
   summary: {
     drill: "Kịch bản **{{runbook}}** ({{file}}) đã kiểm tra khả năng khôi phục tại **{{to}}** mà không chuyển bất kỳ dịch vụ nào.",
     move: "Kịch bản **{{runbook}}** ({{file}}) đã chuyển dịch vụ sang **{{to}}**.",
+    recover: "Kịch bản **{{runbook}}** ({{file}}) đã khôi phục cơ sở dữ liệu của dịch vụ từ kho lưu trữ theo thời điểm vào bản sao tạm tại **{{to}}**, bên cạnh hệ thống đang vận hành, không thay đổi hệ thống này.",
     ended: "Người thực hiện {{operator}} khởi động lần chạy trên máy {{host}} lúc {{startedAt}}; lần chạy kết thúc lúc {{endedAt}} (thời gian thực hiện {{duration}}).",
     open: "Người thực hiện {{operator}} khởi động lần chạy trên máy {{host}} lúc {{startedAt}}; lần chạy chưa kết thúc (bị gián đoạn, tiếp tục bằng lệnh `dcctl dr resume {{runId}}`).",
     confirmation: "Xác nhận bởi: {{confirmedBy}}. RPO được tính từ thời điểm {{failedAt}}.",
     confirmationOperator: "Xác nhận bởi: {{confirmedBy}}. RPO được tính từ thời điểm {{failedAt}}, thời điểm xảy ra sự cố do người thực hiện cung cấp (`--failed-at`).",
     confirmationProbe: "Xác nhận bởi: {{confirmedBy}}. RPO được tính từ thời điểm {{failedAt}}, lúc máy chủ {{host}} lần đầu không phản hồi lần kiểm tra của lần chạy này (không có `--failed-at`; sự cố có thể xảy ra sớm hơn).",
     confirmationStart: "Xác nhận bởi: {{confirmedBy}}. RPO được tính từ thời điểm {{failedAt}}, lúc bắt đầu lần chạy (không có `--failed-at` và mọi máy chủ chính được kiểm tra đều phản hồi).",
+    confirmationBefore: "Xác nhận bởi: {{confirmedBy}}. Dữ liệu được khôi phục về ngay trước thời điểm {{failedAt}} (`--before`); RPO được tính từ thời điểm này.",
     approved: "Nguyên tắc bốn mắt: {{requestedBy}} đề nghị lúc {{requestedAt}}, {{approvedBy}} phê duyệt lúc {{approvedAt}} (mã phê duyệt {{code}}).",
   },
   outcome: "Kết quả: {{message}}",
@@ -384,6 +391,7 @@ const vi: Texts = {
   },
   confirm: {
     drill: "không cần xác nhận (diễn tập, không gây gián đoạn dịch vụ)",
+    recover: "không cần xác nhận (khôi phục vào bản sao tạm, không thay đổi hệ thống đang vận hành)",
     yes: "{{who}} dùng tuỳ chọn --yes",
     typed: "{{who}} đã gõ “{{word}}” tại terminal",
   },
@@ -438,6 +446,7 @@ export function confirmationText(lang: Lang, recorded: string): string {
   if (lang === "en") return recorded;
   const t = reportTranslator(lang);
   if (recorded.startsWith("not needed (drill")) return t("confirm.drill");
+  if (recorded.startsWith("not needed (recover")) return t("confirm.recover");
   const yes = /^--yes given by (.+)$/.exec(recorded);
   if (yes?.[1]) return t("confirm.yes", { who: yes[1] });
   const typed = /^(.+) typed "(.+)" at a terminal$/.exec(recorded);

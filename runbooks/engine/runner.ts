@@ -9,7 +9,7 @@ import { listRuns } from "./history.js";
 import { Journal, inventoryCopyName, readJournal, sha256, type MissedTarget, type RunStartRecord } from "./journal.js";
 import { failureReference } from "./failure.js";
 import { measure } from "./measure.js";
-import { parseRunbook } from "./load.js";
+import { runbookOfRun } from "./load.js";
 import { acquireLock, type HeldLock } from "./lock.js";
 import type { PlannedStep, Runbook } from "./model.js";
 import { isIdempotent, planRunbook } from "./plan.js";
@@ -21,7 +21,7 @@ import { notifyRunEnd } from "./steps/notify.js";
 import { emitRunEnded, emitRunStarted, servicesWithFeed } from "./feed.js";
 import { describeDelivery, type NotifyResult } from "../../notify/index.js";
 import { locksDir, newRunId, runDir as runDirOf } from "./state.js";
-import { StepFailure, stepModules, type DrServices, type StepContext, type StepResult } from "./steps/index.js";
+import { StepFailure, stepModules, type DrServices, type RecoverPoint, type StepContext, type StepResult } from "./steps/index.js";
 import { lastLine, shown } from "./steps/on-hosts.js";
 import { makeDir } from "../../util/dirs.js";
 import { syncDir } from "../../util/files.js";
@@ -56,6 +56,10 @@ export interface StartOptions extends EngineOptions {
   failedAt?: Date;
   /** A planned switchover (see RunStartRecord.planned). */
   planned?: boolean;
+  /** A recover's point (`dcctl dr recover --before`): also the reference for RPO. */
+  before?: RecoverPoint;
+  /** The service the run is for: `runbook` is the part of the runbook's text that concerns it (forService). */
+  service?: string;
   /** The language of the report (recorded in the journal, so that a rebuild reads the same); default en. */
   lang?: Lang;
 }
@@ -99,7 +103,7 @@ export function loadRun(runId: string, sites: Sites, env: NodeJS.ProcessEnv = pr
   } catch {
     throw new DcctlError(`run ${runId}: its runbook copy ${join(dir, "runbook.yaml")} is missing`);
   }
-  return { runbook: parseRunbook(join(dir, "runbook.yaml"), text, sites), state, dir };
+  return { runbook: runbookOfRun(join(dir, "runbook.yaml"), text, sites, state.start), state, dir };
 }
 
 function writeDurably(path: string, text: string): void {
@@ -140,9 +144,11 @@ export async function startRun(o: StartOptions): Promise<RunOutcome> {
       to: o.runbook.to,
       scope: o.runbook.scope,
       file: o.runbook.file,
-      failedAt: (o.failedAt ?? now).toISOString(),
-      failedAtFrom: o.failedAt ? "operator" : "run-start",
+      failedAt: (o.failedAt ?? o.before?.at ?? now).toISOString(),
+      failedAtFrom: o.failedAt || o.before ? "operator" : "run-start",
       ...(o.planned ? { planned: true } : {}),
+      ...(o.before ? { before: o.before.text } : {}),
+      ...(o.service ? { service: o.service } : {}),
       operator: o.operator,
       confirmedBy: o.confirmedBy,
       ...(o.approval ? { approval: o.approval } : {}),
@@ -280,7 +286,8 @@ class Execution {
     } catch (err) {
       failure = errorMessage(err);
     }
-    if (this.runbook.kind === "drill") {
+    // A recover keeps what it brought back for the operator to inspect (and promote); one that failed leaves nothing.
+    if (this.runbook.kind === "drill" || (this.runbook.kind === "recover" && failure)) {
       const cleanupFailure = await this.cleanup();
       if (cleanupFailure) failure = failure ? `${failure}; and ${cleanupFailure}` : cleanupFailure;
     }
@@ -377,6 +384,7 @@ class Execution {
       // Read again for each step: a fence that found the primary not answering moves it (failure.ts).
       failedAt: new Date(failureReference(readJournal(this.journal.path).records).at),
       planned: this.initial.start.planned === true,
+      ...(this.initial.start.before ? { before: { at: new Date(this.initial.start.before), text: this.initial.start.before } } : {}),
       discardDiverged: this.o.discardDiverged === true,
       results: this.results,
       signal,

@@ -7,13 +7,12 @@ import { REPOSITORY_NAMES, type RepositoryName } from "../../backup/policies.js"
 import { ENGINES, enginesOf } from "../../databases/registry.js";
 import { stagingLedger } from "../../databases/staging.js";
 import { replicationAccount } from "../../backup/replication/index.js";
-import type { SiteHost } from "../../inventory/index.js";
+import { loadSites, type SiteHost } from "../../inventory/index.js";
+import { loadJobs } from "../../backup/jobs.js";
+import { archivedDatabase, archivedDatabases, archivePoints, queryRecovered, recoverToPoint, removeRecovered } from "../../backup/pitr.js";
 import { DcctlError, InputError } from "../../util/errors.js";
 import type { DatabaseRestorer, DrServices, InfraDriver, PointInTimeRestorer, ReplicaControl, SnapshotCatalog, SqlClient } from "./steps/types.js";
-import { archivedDatabase, archivedDatabases, queryRecovered, recoverToPoint, removeRecovered } from "../../backup/pitr.js";
-import { loadJobs } from "../../backup/jobs.js";
 import { gapSeconds } from "./steps/restore-pitr.js";
-import { loadSites } from "../../inventory/index.js";
 
 /**
  * The DR engine's services as dcctl runs them for real: hosts over SSH (or this machine for the backup config's
@@ -64,6 +63,20 @@ export function configuredServices(config: BackupConfig | undefined, infra?: Inf
   };
 
   const restorer: DatabaseRestorer = {
+    async recoverBefore(req) {
+      const c = need(config, "restore-db from the point-in-time archive");
+      const exec = (pool ??= hostPool(c));
+      const db = archivedDatabase(archivedDatabases(loadSites(), loadJobs()), req.sourceHost, "restore-db: with.from");
+      const status = await archivePoints(c, db, exec);
+      const r = await recoverToPoint(c, db, exec, { target: req.before.at, targetText: req.before.text, inclusive: false, flag: "--before", onto: req.targetHost, dbName: req.database, into: req.targetDatabase, status, log: req.log });
+      return {
+        baseBackup: r.baseBackup,
+        baseBackupEnd: r.baseBackupEnd ?? status.earliest ?? req.before.at.toISOString(),
+        ...(r.lastTransactionAt ? { lastTransactionAt: r.lastTransactionAt } : {}),
+        ...(r.stoppedBefore ? { stoppedBefore: r.stoppedBefore } : {}),
+        ...(status.latest ? { archiveLatest: status.latest } : {}),
+      };
+    },
     async restore(req) {
       const c = need(config, "restore-db");
       const repository = repoName(req.repository);

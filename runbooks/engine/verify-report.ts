@@ -3,7 +3,7 @@ import { basename, dirname, join } from "node:path";
 import type { Sites } from "../../inventory/index.js";
 import { DcctlError, ExitCode, errorMessage } from "../../util/errors.js";
 import { CHAINED_SINCE, GENESIS, chainedParts, inventoryCopyName, readJournalText, sha256 } from "./journal.js";
-import { parseRunbook } from "./load.js";
+import { runbookOfRun } from "./load.js";
 import { buildReport, reportFiles } from "./report.js";
 import type { RunReport } from "./report-model.js";
 import { runDir } from "./state.js";
@@ -178,7 +178,7 @@ export function verifyReport(dir: string, opts: VerifyOptions): VerifyOutcome {
   }
 
   // What the journal recorded about the copies, read from the records that verify, up to the report's head.
-  let start: { runbookSha256?: string } | undefined;
+  let start: { runbookSha256?: string; service?: string } | undefined;
   let lastInventory: string | undefined;
   for (const line of text.split("\n").filter((l) => l.trim() !== "").slice(0, upTo ?? chain.records)) {
     const r = safeParse(line);
@@ -218,7 +218,7 @@ export function verifyReport(dir: string, opts: VerifyOptions): VerifyOutcome {
     try {
       if (runbookText === undefined) throw new Error("no runbook copy to rebuild with");
       const inventory = sites ?? opts.currentSites();
-      const runbook = parseRunbook(runbookFile, runbookText, inventory);
+      const runbook = runbookOfRun(runbookFile, runbookText, inventory, start ?? {});
       // A run folder copied elsewhere still prints the journal path its report was written with.
       const label = written?.journal && basename(dirname(written.journal)) === runId && basename(written.journal) === "journal.jsonl" ? written.journal : undefined;
       rebuilt = reportFiles(buildReport(dir, runbook, inventory, { ...(upTo !== undefined ? { upToSeq: upTo } : chain.problem ? { upToSeq: chain.records } : {}), ...(label ? { journalLabel: label } : {}) }));

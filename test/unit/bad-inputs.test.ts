@@ -189,6 +189,24 @@ describe("point-in-time restores: a time or a host the archive cannot serve, bef
   });
 });
 
+describe("dr recover: a service, a time or an archive it cannot serve, before a run starts", () => {
+  // The fixture's standby as the restore target: its server (qn-db-01) is archived by no policy of the fixture.
+  const runbook = join(work, "recover.yaml");
+  writeFileSync(runbook, "name: r\nkind: recover\nto: secondary\ngroups:\n  - name: g\n    steps:\n      - { id: r, type: restore-db, service: portal, targets: { hosts: [qn-dr-db-01] }, with: { from: qn-db-01, databases: [portal] } }\n");
+  const recover = (...args: string[]) => ["dr", "recover", "--runbook", runbook, ...args];
+  it("a service no step of the runbook is for, naming the ones it has", () => {
+    refused("dr recover --service nosuch", ["dr", "recover", "--service", "nosuch", "--before", "2026-12-05T10:59:00+07:00"], { DCCTL_SITES_DIR: join(repoRoot, "stacks", "sites") }, /^--service nosuch: runbook recover \(.*runbooks\/recover\.yaml\) has no step for it \(its services: portal, lgsp, edoc\)$/);
+  });
+  it("a time without an offset, and one in the future", () => {
+    refused("dr recover --before without offset", recover("--service", "portal", "--before", "2026-12-05 10:59"), {}, /^--before "2026-12-05 10:59": not a time: give ISO 8601 with an offset/);
+    refused("dr recover --before the future", recover("--service", "portal", "--before", "2999-01-01T00:00:00+07:00"), {}, /^--before 2999-01-01T00:00:00\+07:00: is in the future \(now \S+\)$/);
+  });
+  it("a service whose database server is not archived, with no run started", () => {
+    refused("dr recover, server not archived", recover("--service", "portal", "--before", "2026-12-05T10:59:00+07:00"), {}, /^--service portal: its database server qn-db-01: not archived for point-in-time recovery \(none is: /);
+    expect(runDcctl(["dr", "history", "--json"], { ...process.env, ...baseEnv }).stdout).not.toMatch(/recover/);
+  });
+});
+
 describe("serve's TLS files are checked before it listens", () => {
   const tls = (key: string, ca: string) => ["serve", "--listen", "127.0.0.1:0", "--tls-cert", join(work, "server.pem"), "--tls-key", join(work, key), "--client-ca", join(work, ca)];
 

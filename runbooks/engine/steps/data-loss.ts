@@ -1,6 +1,7 @@
 import { engineOf } from "../../../databases/registry.js";
 import { DcctlError, errorMessage } from "../../../util/errors.js";
 import { defineStep, type StepContext } from "./types.js";
+import { databaseOn } from "./verify.js";
 import { Params } from "./params.js";
 import { hostText, lastLine, shown } from "./on-hosts.js";
 
@@ -77,7 +78,8 @@ export const dataLossStep = defineStep<DataLossParams>({
     const last = keyAndTime(recorded, `\`${shown(params.lastWritten)}\``);
     const losses: DataLoss[] = [];
     for (const host of p.hosts) {
-      const out = await sql.query(host, engineOf(host.services, p.step.targets?.services), params.database, params.newest.trimEnd().endsWith(";") ? `${params.newest}\n` : `${params.newest};\n`);
+      // In a recover, the scratch copy restore-db made: what the recovered data holds.
+      const out = await sql.query(host, engineOf(host.services, p.step.targets?.services), databaseOn(ctx, host, params.database), params.newest.trimEnd().endsWith(";") ? `${params.newest}\n` : `${params.newest};\n`);
       const newest = keyAndTime(lastLine(out), `${host.name} ${params.database}: ${params.newest}`);
       const lostRecords = recordsBetween(newest.key, last.key);
       losses.push({

@@ -1,6 +1,7 @@
 import { SITE_NAMES, type SiteName } from "../../../inventory/index.js";
 import { DcctlError } from "../../../util/errors.js";
 import { defineStep } from "./types.js";
+import { leavesProduction } from "../model.js";
 import { Params } from "./params.js";
 
 /**
@@ -26,8 +27,8 @@ export const infraStep = defineStep<InfraParams>({
     const mode = p.string("mode", true);
     if (site !== undefined && !(SITE_NAMES as readonly string[]).includes(site)) p.problems.push({ path: ["with", "site"], message: `with.site must be one of ${SITE_NAMES.join(", ")}` });
     if (mode !== undefined && !(MODES as readonly string[]).includes(mode)) p.problems.push({ path: ["with", "mode"], message: `with.mode must be one of ${MODES.join(", ")}` });
-    if (kind === "drill" && mode !== undefined && mode !== "drill") {
-      p.problems.push({ path: ["with", "mode"], message: `a drill may only bring up drill copies (mode: drill), not mode ${mode}` });
+    if (leavesProduction(kind) && mode !== undefined && mode !== "drill") {
+      p.problems.push({ path: ["with", "mode"], message: `a ${kind} may only bring up drill copies (mode: drill), not mode ${mode}` });
     }
     return p.result({ site: site as SiteName, mode: mode as InfraParams["mode"] });
   },
@@ -37,7 +38,7 @@ export const infraStep = defineStep<InfraParams>({
   },
   plan(p, { site, mode }) {
     const activeOnly = p.hosts.filter((h) => h.activeOnly).map((h) => h.name);
-    if (mode === "drill") return [`pulumi up: drill copies on the isolated drill network of stack ${site}; removed after the drill`];
+    if (mode === "drill") return [`pulumi up: drill copies on the isolated drill network of stack ${site}; ${p.kind === "recover" ? "kept with the recovered copies (removed if the run fails)" : "removed after the drill"}`];
     const line = `pulumi up stack ${site} with dr:mode=${mode}`;
     return mode === "active" && activeOnly.length ? [line, `    brings up: ${activeOnly.join(", ")}`] : [line];
   },

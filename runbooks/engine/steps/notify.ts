@@ -24,7 +24,7 @@ interface NotifyParams {
   command?: string[];
 }
 
-const KIND_TITLE: Record<RunbookKind, string> = { drill: "DR drill", failover: "DR failover", failback: "DR failback" };
+const KIND_TITLE: Record<RunbookKind, string> = { drill: "DR drill", failover: "DR failover", failback: "DR failback", recover: "DR recover" };
 
 export const notifyStep = defineStep<NotifyParams>({
   type: "notify",

@@ -38,8 +38,30 @@ export interface RestoredDatabase {
   targetDatabase: string;
   targetHost: string;
   snapshotId: string;
-  /** ISO time of the snapshot, for RPO. */
+  /** ISO time of the snapshot, for RPO (a point-in-time recovery: its newest transaction). */
   snapshotTime: string;
+}
+
+/** A recover's restore, as recorded in its result's `data.recoveredToPoint` beside `data.restored`. */
+export interface RecoveredToPoint extends PointRecovered {
+  database: string;
+  targetHost: string;
+  targetDatabase: string;
+  /** The point, as the operator gave it. */
+  before: string;
+}
+
+/** A database brought back from the point-in-time archive to just before a point (a recover's restore-db). */
+export interface PointRecovered {
+  /** The base backup it started from (the archive's id), and when that ended (ISO). */
+  baseBackup: string;
+  baseBackupEnd: string;
+  /** The newest transaction recovered (ISO); absent when none came after the base backup. */
+  lastTransactionAt?: string;
+  /** The first transaction past the point, where recovery stopped: the oldest of the writes the copy lacks. */
+  stoppedBefore?: { transaction: string; committedAt: string };
+  /** The newest change the archive holds (ISO): the writes the copy lacks end there. */
+  archiveLatest?: string;
 }
 
 /** How one standby was brought up, as recorded in the step's `data.recovered`. */
@@ -72,6 +94,12 @@ export interface DatabaseRestorer {
     /** Drop and recreate targetDatabase if it exists (always true for drill scratch databases). */
     replace: boolean;
   }): Promise<{ snapshotId: string; snapshotTime: string; notes?: string[] }>;
+  /**
+   * A recover's restore: the source's server as it was just before `before`, from this site's point-in-time archive
+   * (backup/pitr.ts), with `database` loaded into `targetDatabase` of the target host's own server. A point the
+   * archive does not cover is refused before anything is touched.
+   */
+  recoverBefore?(req: { sourceHost: string; engine: DbEngine; database: string; targetHost: SiteHost; targetDatabase: string; before: RecoverPoint; log(line: string): void }): Promise<PointRecovered>;
   /** Drops a scratch database a drill created. */
   drop(req: { engine: DbEngine; targetHost: SiteHost; database: string }): Promise<void>;
   /** Settles the temporary databases that restores which died left on these hosts (named in their ledger); a line each. */
@@ -168,6 +196,12 @@ export interface DrServices {
   now(): Date;
 }
 
+/** A recover's point: the moment (its data goes back to just before it), and the text the operator gave (to the microsecond). */
+export interface RecoverPoint {
+  at: Date;
+  text: string;
+}
+
 export interface StepContext {
   runId: string;
   runDir: string;
@@ -176,6 +210,8 @@ export interface StepContext {
   services: DrServices;
   /** When the failure (failover) or the drill began: the reference for RPO. */
   failedAt: Date;
+  /** A recover's point (`dcctl dr recover --before`); absent in other runs. */
+  before?: RecoverPoint;
   /** A planned switchover: the fence must reach every primary, and replicas catch up before they are promoted. */
   planned: boolean;
   /** The operator said to rebuild former primaries even where they hold writes past the fork (--discard-diverged). */

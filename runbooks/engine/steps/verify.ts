@@ -1,5 +1,5 @@
 import type { SiteHost } from "../../../inventory/index.js";
-import type { PlannedStep } from "../model.js";
+import { leavesProduction, type PlannedStep } from "../model.js";
 import { engineOf } from "../../../databases/registry.js";
 import { errorMessage } from "../../../util/errors.js";
 import { defineStep, StepFailure, type RestoredDatabase, type StepContext } from "./types.js";
@@ -36,8 +36,8 @@ export interface CheckOutcome {
   ok: boolean;
 }
 
-/** In a drill a database name means the scratch copy restore-db made of it on that host (found in its result). */
-function databaseOn(ctx: StepContext, host: SiteHost, database: string): string {
+/** In a drill or a recover a database name means the scratch copy restore-db made of it on that host (found in its result). */
+export function databaseOn(ctx: StepContext, host: SiteHost, database: string): string {
   for (const result of ctx.results.values()) {
     const restored = result.data.restored as RestoredDatabase[] | undefined;
     const hit = restored?.find((r) => r.targetHost === host.name && r.database === database);
@@ -95,7 +95,7 @@ export const verifyStep = defineStep<VerifyParams>({
     return p.result({ sql, http });
   },
   plan(p, params) {
-    const lines = p.hosts.flatMap((h) => params.sql.map((c) => `on ${hostText(h)}, database ${c.database}${p.kind === "drill" ? " (its scratch copy)" : ""}: \`${c.query}\` must print ${JSON.stringify(c.expect)}`));
+    const lines = p.hosts.flatMap((h) => params.sql.map((c) => `on ${hostText(h)}, database ${c.database}${leavesProduction(p.kind) ? " (its scratch copy)" : ""}: \`${c.query}\` must print ${JSON.stringify(c.expect)}`));
     lines.push(...params.http.map((c) => `GET ${c.url} must answer ${c.status}${c.body !== undefined ? ` with ${JSON.stringify(c.body)} in the body` : ""}`));
     return lines;
   },
