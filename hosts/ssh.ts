@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
-import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
+import type { Client, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from "ssh2";
 import { DcctlError } from "../util/errors.js";
 import { appendTail, ExecTimeoutError, signalCode, type ExecCompletion, type ExecOptions, type ExecResult, type ExecStream, type Executor } from "./executor.js";
 import { knownHostsName, pinnedKeys, readKnownHosts, verifyHostKey } from "./known-hosts.js";
@@ -50,6 +50,8 @@ export class SshExecutor implements Executor {
   private conn: Promise<Client> | undefined;
   /** A login under way (connected or not yet), until it is ready or has failed. */
   private connecting: Client | undefined;
+  /** The login open() started last, from before ssh2 is loaded; close() forgets it, which stops it once loaded. */
+  private opening: object | undefined;
 
   constructor(private readonly t: SshTarget) {
     this.target = `${t.user}@${knownHostsName(t.host, t.port ?? 22)}`;
@@ -152,6 +154,7 @@ export class SshExecutor implements Executor {
     // A host that never answered (a lost site) is given up at once rather than after the login's own timeout.
     const pending = this.connecting;
     this.connecting = undefined;
+    this.opening = undefined;
     if (pending) {
       pending.destroy();
       return;
@@ -221,33 +224,52 @@ export class SshExecutor implements Executor {
       else if (!this.t.privateKeyPath) return Promise.reject(new DcctlError(`no SSH key file for ${this.target} and no SSH agent (SSH_AUTH_SOCK is not set)`));
     }
 
-    return new Promise<Client>((resolve, reject) => {
-      const client = new Client();
-      this.connecting = client;
-      let ready = false;
-      const settled = () => {
-        if (this.connecting === client) this.connecting = undefined;
-      };
-      client.once("ready", () => {
-        ready = true;
-        settled();
-        this.connectCount++;
-        resolve(client);
-      });
-      client.on("error", (e: Error & { level?: string }) => {
-        if (!ready) {
-          reject(refusal ?? new DcctlError(connectFailure(this.target, this.t.privateKeyPath, e)));
-        }
-        // After login an error is followed by "close"; running channels then reject on their own.
-      });
-      client.once("close", () => {
-        settled();
-        if (!ready) reject(refusal ?? new DcctlError(`connection to ${this.target} closed during login`));
-        onClosed();
-      });
-      client.connect(config);
-    });
+    // ssh2 (some 25 modules and a native addon) is loaded by the first login: a command that reaches no host over
+    // SSH, or reaches one only after its own work (backup status), does not pay for it at start-up.
+    const attempt = {};
+    this.opening = attempt;
+    return loadSsh2().then(
+      ({ Client }) =>
+        new Promise<Client>((resolve, reject) => {
+          if (this.opening !== attempt) {
+            // close() came while ssh2 loaded: as for a login it cuts short, this one ends here.
+            reject(new DcctlError(`connection to ${this.target} closed during login`));
+            onClosed();
+            return;
+          }
+          const client = new Client();
+          this.connecting = client;
+          let ready = false;
+          const settled = () => {
+            if (this.connecting === client) this.connecting = undefined;
+          };
+          client.once("ready", () => {
+            ready = true;
+            settled();
+            this.connectCount++;
+            resolve(client);
+          });
+          client.on("error", (e: Error & { level?: string }) => {
+            if (!ready) {
+              reject(refusal ?? new DcctlError(connectFailure(this.target, this.t.privateKeyPath, e)));
+            }
+            // After login an error is followed by "close"; running channels then reject on their own.
+          });
+          client.once("close", () => {
+            settled();
+            if (!ready) reject(refusal ?? new DcctlError(`connection to ${this.target} closed during login`));
+            onClosed();
+          });
+          client.connect(config);
+        }),
+    );
   }
+}
+
+let ssh2: Promise<typeof import("ssh2")> | undefined;
+
+function loadSsh2(): Promise<typeof import("ssh2")> {
+  return (ssh2 ??= import("ssh2"));
 }
 
 function connectFailure(target: string, keyPath: string | undefined, e: Error & { level?: string }): string {

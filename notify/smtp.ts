@@ -1,4 +1,3 @@
-import nodemailer from "nodemailer";
 import type { SmtpSettings } from "./config.js";
 import type { Message } from "./message.js";
 import { failureLine, readSecret } from "./secrets.js";
@@ -7,9 +6,12 @@ import { failureLine, readSecret } from "./secrets.js";
  * Sends a message to the configured recipients over SMTP (nodemailer): STARTTLS when the server offers it on a
  * plain port, TLS from the start when `secure`. Every wait is bounded by `timeoutMs`, and aborting `signal` drops the
  * connection, so that a mail server that accepts and then says nothing cannot hold a backup run or a DR run.
+ * nodemailer (some 45 modules) is loaded here, when a message goes out: every command that may notify imports this
+ * module, and most runs send nothing, or send only after their own work.
  */
 export async function sendMail(s: SmtpSettings, m: Message, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const pass = s.passwordFile ? readSecret(s.passwordFile, "the SMTP password file") : undefined;
+  const { default: nodemailer } = await import("nodemailer");
   const transport = nodemailer.createTransport({
     host: s.host,
     port: s.port,

@@ -1,16 +1,17 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
-import { build } from "esbuild";
+import { bundleApp } from "./release-bundle.js";
 import { releaseSigningKey, signFile, SIGNATURE_NAMESPACE } from "./release-sign.js";
 import { cacheDir, repoRoot } from "../util/tools.js";
 
 /**
  * `npm run release`: dcctl-<version>-linux-amd64.tar.gz, its .sha256 and an `ssh-keygen -Y` signature, in release/.
  * The tarball is a whole dcctl for a management host with no compiler and no route to any registry: the application
- * bundled by esbuild (a file per entry point, each lazily loaded command group a chunk of its own; npm packages stay as the production node_modules they are, since the
- * Pulumi SDK loads its gRPC and protobuf code by path), the Node runtime this checkout was tested with, the tools dcctl
- * drives (restic, rest-server, pulumi and the policy analyzer, pulumi-resource-vsphere), the generated @pulumi/vsphere,
+ * bundled by esbuild (scripts/release-bundle.ts: a file per entry point, each lazily loaded command group a chunk of
+ * its own, with the packages every start loads; the others stay the production node_modules they are), the Node
+ * runtime this checkout was tested with, the tools dcctl drives (restic, rest-server, pulumi and the policy analyzer,
+ * pulumi-resource-vsphere), the generated @pulumi/vsphere,
  * the policy pack, the default inventory, policies and runbooks as examples, a systemd unit for `dcctl serve`, shell
  * completion, the docs and install.sh. What only the lab needs (vcsim, govc, lab/, the seeded data) stays out.
  *
@@ -42,22 +43,7 @@ function copyResolved(from: string, to: string, mode?: number): void {
 async function bundle(): Promise<void> {
   const dist = join(repoRoot, "dist");
   for (const entry of ENTRIES) if (!existsSync(join(dist, entry))) throw new Error(`${join(dist, entry)} is missing: run scripts/setup.sh first`);
-  await build({
-    entryPoints: ENTRIES.map((e) => join(dist, e)),
-    outbase: dist,
-    outdir: join(root, "dist"),
-    bundle: true,
-    // Each command group's dynamic import stays a chunk of its own: one file would load every group's packages
-    // (@pulumi/pulumi, ajv, fastify, ssh2) at every start, 10-12x bare node against 2-3x (bench/startup.ts).
-    splitting: true,
-    chunkNames: "chunks/[name]-[hash]",
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    legalComments: "none",
-    logLevel: "warning",
-  });
+  await bundleApp(dist, ENTRIES, root);
   cpSync(join(dist, "validators"), join(root, "dist", "validators"), { recursive: true });
 }
 

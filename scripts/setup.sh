@@ -119,6 +119,19 @@ on_path_with_version() {
   [ -n "$found" ] && "$found" "$@" 2>&1 | grep -qF "$want" && printf '%s\n' "$found"
 }
 
+# go_prepare DIR LIST_ARGS...: before a first build in the module folder DIR, the modules its packages need are
+# downloaded (network and disk, while another step compiles) and Go's standard library is compiled, once for every
+# step: with an empty build cache, builds started together each compiled it at the same time (seen: four copies of
+# crypto/* and net/http at once), and the cache is shared across module folders (checked: a std package built in
+# tools/pulumi is not compiled again in tools/restic). The first step to get the lock compiles it while the others
+# download; after it, `go build std` takes a second. A step with nothing to build does neither.
+go_prepare() {
+  local dir=$1
+  shift
+  (cd "$dir" && go list -deps "$@" >/dev/null)
+  flock "$steps_dir/std.lock" bash -c 'cd "$1" && go build -trimpath std' _ "$dir"
+}
+
 # tool MODULE_DIR MODULE NAME:PACKAGE:VERSION_ARGS... -- LDFLAGS
 tool() {
   local dir=$1 module=$2; shift 2
@@ -139,6 +152,7 @@ tool() {
   done
   [ ${#need[@]} -gt 0 ] || return 0
   log "building ${need[*]} at $version (first time only; cached in $dest)"
+  go_prepare "$repo/tools/$dir" "${need[@]}"
   mkdir -p "$dest.partial"
   (cd "$repo/tools/$dir" && go build -trimpath -ldflags "$go_ldflags $ldflags" -o "$dest.partial/" "${need[@]}")
   mkdir -p "$dest"
@@ -172,6 +186,7 @@ build_restic_throwaway_keys() {
   local dest="$cache/tools/restic-$version-debug/bin"
   if [ ! -x "$dest/restic" ]; then
     log "building restic with its debug tag at $version (first time only; cached in $dest)"
+    go_prepare "$repo/tools/restic" -tags debug github.com/restic/restic/cmd/restic
     mkdir -p "$dest.partial"
     (cd "$repo/tools/restic" && go build -trimpath -tags debug -ldflags "$go_ldflags" -o "$dest.partial/" github.com/restic/restic/cmd/restic)
     mkdir -p "$dest"
@@ -219,6 +234,7 @@ vsphere_test="$cache/tools/vsphere-provider-$vsphere_key/test/pulumi-resource-vs
 build_vsphere() {
   if [ ! -x "$vsphere_dest/pulumi-resource-vsphere" ]; then
     log "building pulumi-resource-vsphere ($vsphere_key; cached in $vsphere_dest)"
+    go_prepare "$vsphere_src" -test .
     mkdir -p "$vsphere_dest.partial"
     (cd "$vsphere_src" && go build -trimpath -ldflags "$go_ldflags" -o "$vsphere_dest.partial/pulumi-resource-vsphere" .)
     mkdir -p "$vsphere_dest"
@@ -226,6 +242,7 @@ build_vsphere() {
   fi
   if [ ! -x "$vsphere_test" ]; then
     log "compiling provider/vsphere's Go tests ($vsphere_key)"
+    go_prepare "$vsphere_src" -test .
     mkdir -p "$(dirname "$vsphere_test")"
     (cd "$vsphere_src" && go test -c -trimpath -ldflags "$go_ldflags" -o "$vsphere_test.partial.$$" .)
     mv "$vsphere_test.partial.$$" "$vsphere_test"
@@ -239,38 +256,87 @@ sdkgen="$cache/tools/vsphere-sdkgen-$pulumi_version-$sdkgen_key/bin/vsphere-sdkg
 build_sdkgen() {
   [ ! -x "$sdkgen" ] || return 0
   log "building vsphere-sdkgen at Pulumi $pulumi_version (first time only)"
+  go_prepare "$repo/tools/vsphere-sdkgen" .
   mkdir -p "$(dirname "$sdkgen")"
   (cd "$repo/tools/vsphere-sdkgen" && go build -trimpath -ldflags "$go_ldflags" -o "$sdkgen.partial.$$" .)
   mv "$sdkgen.partial.$$" "$sdkgen"
 }
 
-# pulumi, then the SDK generator and the plugin side by side: both compile much of what pulumi compiled.
-# (Called plainly, never in `if` or `||`: set -e, which stops each at its first failure, does not apply there.)
-build_pulumi_and_after() {
-  build_pulumi
-  build_sdkgen &
-  local sdkgen_pid=$!
-  build_vsphere
-  wait "$sdkgen_pid"
+# --- npm packages, @pulumi/vsphere and dcctl's build ---------------------------------------------------------
+cd "$repo"
+npm_needed=0
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm_needed=1; fi
+install_npm_packages() {
+  log "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
 }
 
-# --- npm packages, beside the builds --------------------------------------------------------------------
-cd "$repo"
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "installing npm packages"
-  in_background npm npm ci --no-audit --no-fund --loglevel=error
-fi
+# --- @pulumi/vsphere, generated from our provider's schema ----------------------------------------------------
+# package.json names @pulumi/vsphere as an optional dependency: where the registry serves it, npm ci installs the
+# real package and this step leaves it alone. Here the registry does not, so npm ci skips it and this step puts in
+# its place the SDK that Pulumi's Node.js code generator (tools/vsphere-sdkgen) writes from provider/vsphere/schema.json,
+# compiled with tsc. Both the generator and the compiled package are cached under $cache, keyed by what they are
+# made from; the checkout gets a copy (not a link: the package must resolve @pulumi/pulumi from this node_modules).
+generate_vsphere_sdk() {
+  local sdk_key sdk_dir sdk_dest work
+  sdk_key=$( { printf '%s\n' "$sdkgen_key" "$(node -p 'require("typescript/package.json").version')"
+    cat "$repo/provider/vsphere/schema.json"; } | sha256sum | cut -c1-16)
+  sdk_dir="$cache/sdk/vsphere-$sdk_key"
+  sdk_dest="$repo/node_modules/@pulumi/vsphere"
+  if [ -e "$sdk_dest/package.json" ] && [ ! -e "$sdk_dest/.dcctl-sdk" ]; then
+    :  # the registry's @pulumi/vsphere, installed by npm ci
+  elif [ "$(cat "$sdk_dest/.dcctl-sdk" 2>/dev/null || true)" != "$sdk_key" ]; then
+    if [ ! -e "$sdk_dir/package/.dcctl-sdk" ]; then
+      log "generating @pulumi/vsphere from provider/vsphere/schema.json (cached in $sdk_dir)"
+      work="$sdk_dir.partial.$$"
+      rm -rf "$work" && mkdir -p "$work"
+      "$sdkgen" -schema "$repo/provider/vsphere/schema.json" -out "$work/src"
+      ln -s "$repo/node_modules" "$work/src/node_modules"
+      "$repo/node_modules/.bin/tsc" -p "$work/src/tsconfig.json"
+      rm "$work/src/node_modules"
+      # The package as the registry's is laid out: the compiled files at its root, beside package.json.
+      cp -r "$work/src/bin" "$work/package"
+      cp "$work/src/package.json" "$work/src/README.md" "$work/package/"
+      printf '%s\n' "$sdk_key" >"$work/package/.dcctl-sdk"
+      rm -rf "$sdk_dir" && mv "$work" "$sdk_dir"
+    fi
+    rm -rf "$sdk_dest" && mkdir -p "$(dirname "$sdk_dest")"
+    cp -r "$sdk_dir/package" "$sdk_dest.partial.$$" && mv "$sdk_dest.partial.$$" "$sdk_dest"
+  fi
+}
 
-# With an empty Go build cache, the builds below each compiled the standard library at the same time (seen: four
-# copies of crypto/* and net/http being compiled at once). Compiled once first, they all find it in the cache, which
-# is shared across module folders (checked: a package built in tools/pulumi is not compiled again in tools/restic).
-# With a warm cache this takes a second or two.
-(cd "$repo/tools/pulumi" && go build -trimpath std)
+# dcctl compiled (against @pulumi/vsphere, which stacks/ imports), and every schema's validator compiled here, once,
+# instead of by every dcctl start (util/validator.ts).
+build_dcctl() {
+  npx tsc -p tsconfig.json
+  node dist/scripts/build-validators.js
+}
+
+# npm ci beside pulumi's build; then the SDK generator and the plugin side by side (both compile much of what pulumi
+# compiled); as soon as the generator and the npm packages are there, @pulumi/vsphere and dcctl's own build, while
+# the plugin and its tests (and the other steps' Go builds) go on: one after the other at the end, they were the
+# last minutes of a cold set-up with one core busy.
+# (Called plainly, never in `if` or `||`: set -e, which stops each at its first failure, does not apply there.)
+build_pulumi_and_after() {
+  local npm_pid=""
+  if [ "$npm_needed" -eq 1 ]; then
+    install_npm_packages &
+    npm_pid=$!
+  fi
+  build_pulumi
+  build_vsphere &
+  local vsphere_pid=$!
+  build_sdkgen
+  [ -z "$npm_pid" ] || wait "$npm_pid"
+  generate_vsphere_sdk
+  build_dcctl
+  wait "$vsphere_pid"
+}
 
 in_background govmomi build_govmomi
 in_background restic build_restics
 in_background langhost build_langhost
-in_background pulumi-sdkgen-vsphere build_pulumi_and_after
+in_background pulumi-npm-dcctl build_pulumi_and_after
 wait_background
 link_dir="$vsphere_src/bin" link pulumi-resource-vsphere "$vsphere_dest/pulumi-resource-vsphere"
 
@@ -289,41 +355,6 @@ exec node --import "file://$(dirname "$(readlink -f "$0")")/parent-watch.mjs" \
 SH
 chmod +x "$bin/pulumi-analyzer-policy-nodejs.new"
 mv "$bin/pulumi-analyzer-policy-nodejs.new" "$bin/pulumi-analyzer-policy-nodejs"
-
-# --- @pulumi/vsphere, generated from our provider's schema ----------------------------------------------------
-# package.json names @pulumi/vsphere as an optional dependency: where the registry serves it, npm ci installs the
-# real package and this step leaves it alone. Here the registry does not, so npm ci skips it and this step puts in
-# its place the SDK that Pulumi's Node.js code generator (tools/vsphere-sdkgen) writes from provider/vsphere/schema.json,
-# compiled with tsc. Both the generator and the compiled package are cached under $cache, keyed by what they are
-# made from; the checkout gets a copy (not a link: the package must resolve @pulumi/pulumi from this node_modules).
-sdk_key=$( { printf '%s\n' "$sdkgen_key" "$(node -p 'require("typescript/package.json").version')"
-  cat "$repo/provider/vsphere/schema.json"; } | sha256sum | cut -c1-16)
-sdk_dir="$cache/sdk/vsphere-$sdk_key"
-sdk_dest="$repo/node_modules/@pulumi/vsphere"
-if [ -e "$sdk_dest/package.json" ] && [ ! -e "$sdk_dest/.dcctl-sdk" ]; then
-  :  # the registry's @pulumi/vsphere, installed by npm ci
-elif [ "$(cat "$sdk_dest/.dcctl-sdk" 2>/dev/null || true)" != "$sdk_key" ]; then
-  if [ ! -e "$sdk_dir/package/.dcctl-sdk" ]; then
-    log "generating @pulumi/vsphere from provider/vsphere/schema.json (cached in $sdk_dir)"
-    work="$sdk_dir.partial.$$"
-    rm -rf "$work" && mkdir -p "$work"
-    "$sdkgen" -schema "$repo/provider/vsphere/schema.json" -out "$work/src"
-    ln -s "$repo/node_modules" "$work/src/node_modules"
-    "$repo/node_modules/.bin/tsc" -p "$work/src/tsconfig.json"
-    rm "$work/src/node_modules"
-    # The package as the registry's is laid out: the compiled files at its root, beside package.json.
-    cp -r "$work/src/bin" "$work/package"
-    cp "$work/src/package.json" "$work/src/README.md" "$work/package/"
-    printf '%s\n' "$sdk_key" >"$work/package/.dcctl-sdk"
-    rm -rf "$sdk_dir" && mv "$work" "$sdk_dir"
-  fi
-  rm -rf "$sdk_dest" && mkdir -p "$(dirname "$sdk_dest")"
-  cp -r "$sdk_dir/package" "$sdk_dest.partial.$$" && mv "$sdk_dest.partial.$$" "$sdk_dest"
-fi
-
-npx tsc -p tsconfig.json
-# Every schema's validator compiled here, once, instead of by every dcctl start (util/validator.ts).
-node dist/scripts/build-validators.js
 
 # --- dcctl on PATH -----------------------------------------------------------------------------------------
 # The README and the demo say `dcctl …`: a command on PATH that runs this checkout's build. The checkout whose
