@@ -26,7 +26,8 @@ export interface RunJudgement {
   notified: NotifyResult[];
 }
 
-export async function judgeRunSnapshots(config: BackupConfig, results: readonly JobResult[], o: { signal?: AbortSignal } = {}): Promise<RunJudgement> {
+/** `stalled`: repositories a job of the run stalled on, not listed again now (the listing would wait out its limit). */
+export async function judgeRunSnapshots(config: BackupConfig, results: readonly JobResult[], o: { signal?: AbortSignal; stalled?: readonly RepositoryName[] } = {}): Promise<RunJudgement> {
   const made = new Map<RepositoryName, Set<string>>();
   for (const r of results) {
     const name = REPOSITORY_NAMES.find((n) => n === r.repository);
@@ -37,6 +38,10 @@ export async function judgeRunSnapshots(config: BackupConfig, results: readonly 
   }
   const out: RunJudgement = { distrusted: [], notes: [], notified: [] };
   for (const [name, ids] of made) {
+    if (o.stalled?.includes(name)) {
+      out.notes.push(`repository ${name} stalled in this run: its ${ids.size} new snapshot${ids.size === 1 ? " is" : "s are"} judged at its next listing`);
+      continue;
+    }
     if (!keepsLedger(config, name)) {
       out.notes.push(`repository ${name}: its ${ids.size} new snapshot${ids.size === 1 ? " is" : "s are"} judged by the ${config.repositories[name]?.owner ?? name} site, which keeps it, at its next listing`);
       continue;

@@ -54,6 +54,8 @@ export interface RunOutcome {
   metricsFile?: string;
   /** Leftovers of failed or interrupted runs (this one's or dead earlier ones') found and forgotten. */
   reconciled: Reconciled[];
+  /** Repositories a job of this run stalled on: nothing after the jobs waits on them again. */
+  stalled?: RepositoryName[];
 }
 
 export { backupStatePaths } from "./state-paths.js";
@@ -98,7 +100,7 @@ export async function runJobs(jobs: BackupJob[], opts: RunOptions): Promise<RunO
   const finishedAt = new Date().toISOString();
   const exitCode = runExitCode(results);
   reconciled.push(...(await ledger.close(results.every((r) => r.status === "ok"), stalled)));
-  const outcome: RunOutcome = { id, startedAt: startedAt.toISOString(), finishedAt, exitCode, results, reconciled };
+  const outcome: RunOutcome = { id, startedAt: startedAt.toISOString(), finishedAt, exitCode, results, reconciled, ...(stalled.size ? { stalled: [...stalled] } : {}) };
   if (opts.writeReport ?? true) {
     const paths = backupStatePaths(opts.config);
     outcome.reportPath = await writeRunReport(paths, { id, startedAt: outcome.startedAt, finishedAt, exitCode }, results);

@@ -159,7 +159,7 @@ const runCommand: CommandModule<object, RunArgs> = {
       // What the run made, judged now (plausible, not suspicious): a suspicious backup raises the alarm at once. The
       // exit code stays the jobs' own: the backup was made and kept; status and the views count it out (exit 9 there).
       const [{ judgeRunSnapshots }, { distrustLine }] = await Promise.all([import("../backup/run-judgement.js"), import("../backup/trust.js")]);
-      const judged = await judgeRunSnapshots(config, outcome.results);
+      const judged = await judgeRunSnapshots(config, outcome.results, outcome.stalled ? { stalled: outcome.stalled } : {});
       for (const n of judged.notes) process.stderr.write(`note: ${n}\n`);
       for (const d of judged.distrusted) process.stderr.write(`warning: NOT TRUSTED, just made: ${distrustLine(d)}\n`);
       if (judged.notified.length) process.stderr.write(`note: ${describeDelivery(judged.notified)}\n`);
