@@ -135,7 +135,14 @@ export async function setupPgArchive(home: ArchiveHome, ends: PgArchiveEnd[]): P
     await firstSegmentArchived(home, end, 120_000);
     if ((await listBackups(home, name)).length === 0) {
       home.log(`${name}: first base backup`);
-      await pgBaseBackup(home, end);
+      await pgBaseBackup(home, end).catch(async (e: unknown) => {
+        // Barman now and then refuses the first backup right after its receiver started ("Impossible to start the
+        // backup": seen on the lab, at set-up only); a second try, after its cron has run again, goes through.
+        if (!/Impossible to start the backup/.test(errorMessage(e))) throw e;
+        home.log(`${name}: Barman refused the first base backup (${errorMessage(e)}); trying once more`);
+        await barman(home, ["cron"]);
+        return pgBaseBackup(home, end);
+      });
     }
     home.log(`${name}: archived by ${home.site} (receiver ${receiverName(home)})`);
   }
