@@ -1,7 +1,7 @@
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { quoteArgv } from "../hosts/quote.js";
 import { DcctlError, ExitCode, InputError } from "../util/errors.js";
+import { readSmallFile } from "../util/files.js";
 import { REPOSITORY_NAMES, type RepositoryName } from "./policies.js";
 import { runReportFile } from "./report.js";
 import { RUN_ID, runLedgerFile } from "./run-ledger.js";
@@ -68,28 +68,15 @@ export interface RecordsAnswer {
 /** What the runs request answers: each run's report and ledger, one after the other, "" when it has neither. */
 export type RunsAnswer = Record<string, string>;
 
-/** Reads a file, opened read-only; null when it is not there or cannot be read. */
+/**
+ * A record's text, opened read-only and never blocking (a FIFO planted in the state folder is refused unread); null
+ * when it is not there, not a file, larger than the limit, or cannot be read.
+ */
 function readRecord(path: string): string | null {
-  let fd: number;
   try {
-    fd = openSync(path, "r");
+    return readSmallFile(path, MAX_RECORD_BYTES, "a peer record");
   } catch {
     return null;
-  }
-  try {
-    if (!fstatSync(fd).isFile()) return null;
-    const buf = Buffer.alloc(Math.min(fstatSync(fd).size, MAX_RECORD_BYTES));
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    return buf.subarray(0, got).toString("utf8");
-  } catch {
-    return null;
-  } finally {
-    closeSync(fd);
   }
 }
 
